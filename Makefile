@@ -1,0 +1,48 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --frozen
+
+.PHONY: help install run test test-unit test-integration lint typecheck format schemas bench clean
+
+help:
+	@echo "make run      start the suite on embedded defaults (broker, Redis, SQLite)"
+	@echo "make test     install what is missing, then run every test on real infrastructure"
+	@echo "make lint     ruff + mypy (strict on libs)"
+	@echo "make schemas  regenerate libs/shared_events/schemas from the event models"
+
+install: .venv/.installed
+
+.venv/.installed: uv.lock pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
+		{ echo "installing uv with pip"; $(PYTHON) -m pip install --quiet "uv>=0.5"; }
+	$(UV) sync --frozen --all-packages --group dev
+	@touch $@
+
+run: install
+	$(RUN) python -m tools.suite run
+
+test: install
+	$(RUN) pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(RUN) pytest -m "not integration" $(PYTEST_ARGS)
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+format: install
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+schemas: install
+	$(RUN) python -m shared_events.schema_export
+
+bench: install
+	$(RUN) python -m bench.relay_throughput
+
+clean:
+	rm -rf .venv .data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,158 @@
+"""Bearer tokens: JWTs verified against a JWKS URL with a pinned algorithm list.
+
+Keys are cached and refetched when a token names an unknown `kid` (key rotation), at most
+once per `min_refresh_seconds`, so a flood of forged kids cannot hammer the JWKS endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import httpx
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from chassis.errors import ProblemError
+from chassis.logging import get_logger
+
+log = get_logger(__name__)
+
+ADMIN = "admin"
+CUSTOMER = "customer"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    subject: str
+    roles: frozenset[str]
+
+    @property
+    def is_admin(self) -> bool:
+        return ADMIN in self.roles
+
+
+class Unauthorized(ProblemError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            401, detail, code="unauthorized", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        )
+
+
+class Forbidden(ProblemError):
+    def __init__(self, detail: str = "this needs the admin role") -> None:
+        super().__init__(403, detail, code="forbidden")
+
+
+class JwksVerifier:
+    def __init__(
+        self,
+        jwks_url: str,
+        *,
+        issuer: str,
+        audience: str,
+        algorithms: list[str],
+        min_refresh_seconds: float = 10.0,
+        leeway_seconds: float = 5.0,
+    ) -> None:
+        self.jwks_url = jwks_url
+        self.issuer = issuer
+        self.audience = audience
+        self.algorithms = algorithms
+        self.min_refresh_seconds = min_refresh_seconds
+        self.leeway_seconds = leeway_seconds
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def _refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at < self.min_refresh_seconds:
+                return
+            self._fetched_at = time.monotonic()
+            try:
+                async with httpx.AsyncClient(timeout=3.0) as client:
+                    response = await client.get(self.jwks_url)
+                    response.raise_for_status()
+                    document: dict[str, Any] = response.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                log.warning("JWKS fetch failed", url=self.jwks_url, error=str(exc))
+                return
+            keys = {}
+            for jwk in document.get("keys", []):
+                try:
+                    keys[jwk.get("kid", "")] = jwt.PyJWK(jwk)
+                except jwt.PyJWTError as exc:
+                    log.warning("ignoring unusable JWK", kid=jwk.get("kid"), error=str(exc))
+            self._keys = keys
+
+    async def _key(self, kid: str) -> jwt.PyJWK:
+        if kid not in self._keys:
+            await self._refresh()
+        try:
+            return self._keys[kid]
+        except KeyError:
+            raise Unauthorized("token signed with an unknown key") from None
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise Unauthorized("malformed token") from None
+        if header.get("alg") not in self.algorithms:
+            raise Unauthorized("token algorithm is not accepted")
+        key = await self._key(str(header.get("kid", "")))
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_seconds,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("token expired") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"invalid token: {exc}") from None
+        roles = claims.get("roles") or []
+        if not isinstance(roles, list):
+            raise Unauthorized("invalid token: roles must be a list")
+        return Principal(subject=str(claims["sub"]), roles=frozenset(map(str, roles)))
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("a bearer token is required")
+    verifier: JwksVerifier = request.app.state.runtime.verifier
+    return await verifier.verify(credentials.credentials)
+
+
+async def optional_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal | None:
+    if credentials is None:
+        return None
+    return await current_principal(request, credentials)
+
+
+async def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden()
+    return principal
+
+
+Member = Annotated[Principal, Depends(current_principal)]
+Admin = Annotated[Principal, Depends(admin_principal)]
+MaybeMember = Annotated[Principal | None, Depends(optional_principal)]

@@ -1,0 +1,39 @@
+"""The FastStream Kafka broker, with subscribers that acknowledge only after commit."""
+
+from __future__ import annotations
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from chassis.consumer import ConsumerRunner
+from chassis.settings import ServiceSettings
+
+
+def make_broker(settings: ServiceSettings) -> KafkaBroker:
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        enable_idempotence=settings.kafka_idempotent_producer,
+        apply_types=True,
+        log_level=30,
+    )
+
+
+def subscribe(broker: KafkaBroker, runner: ConsumerRunner) -> None:
+    """Attach a runner as a subscriber.
+
+    NACK_ON_ERROR turns aiokafka's auto-commit off; FastStream commits the offset after the
+    handler returns, which happens only after the transaction committed or the record was
+    dead-lettered. If `runner.handle` raises (the DLQ itself was unreachable), the record
+    is sought back and delivered again.
+    """
+
+    @broker.subscriber(
+        runner.consumer.topic,
+        group_id=runner.consumer.name,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_record(body: bytes, message: KafkaMessage) -> None:
+        await runner.handle(message.raw_message)  # type: ignore[arg-type]

@@ -1,0 +1,60 @@
+"""A Redis read cache with generation-based invalidation.
+
+Every key embeds a generation number; a write bumps the generation, which orphans every
+cached entry at once (they expire by TTL). No key scans, no race between read and delete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from chassis.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def create_redis(url: str) -> aioredis.Redis:
+    return aioredis.Redis.from_url(url, decode_responses=False, socket_timeout=2.0)
+
+
+class ReadCache:
+    def __init__(self, redis: aioredis.Redis, namespace: str, *, ttl_seconds: int = 60) -> None:
+        self.redis = redis
+        self.namespace = namespace
+        self.ttl_seconds = ttl_seconds
+
+    @property
+    def _generation_key(self) -> str:
+        return f"{self.namespace}:generation"
+
+    async def _generation(self) -> int:
+        value = await self.redis.get(self._generation_key)
+        return int(value or 0)
+
+    async def get_or_load(self, key: str, load: Callable[[], Awaitable[bytes]]) -> bytes:
+        """Serve from Redis, or load and store. Redis trouble degrades to loading, never fails."""
+        try:
+            full_key = f"{self.namespace}:{await self._generation()}:{key}"
+            cached: Any = await self.redis.get(full_key)
+            if cached is not None:
+                return bytes(cached)
+        except aioredis.RedisError as exc:
+            log.warning("cache read failed", error=str(exc))
+            return await load()
+        value = await load()
+        try:
+            await self.redis.set(full_key, value, ex=self.ttl_seconds)
+        except aioredis.RedisError as exc:
+            log.warning("cache write failed", error=str(exc))
+        return value
+
+    async def invalidate(self) -> None:
+        """Call after the write committed. If Redis is down the write still stands; entries
+        then age out within `ttl_seconds`."""
+        try:
+            await self.redis.incr(self._generation_key)
+        except aioredis.RedisError as exc:
+            log.warning("cache invalidation failed; entries expire by TTL", error=str(exc))

@@ -1,0 +1,166 @@
+"""Consuming events: envelope -> inbox -> handler, in one transaction, acknowledged after commit.
+
+Delivery rules (DESIGN.md section 5):
+- the offset is committed only after `handle()` returns, i.e. after the handler's transaction
+  committed (or the message was dead-lettered);
+- a handler that raises is retried with exponential backoff, `max_attempts` times in all;
+- then the message, its headers and the error go to `<topic>.dlq` and the partition moves on;
+- a message that is not a valid envelope (a poison message) goes to the DLQ at once;
+- if even the DLQ cannot be written, the error propagates and the message is redelivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chassis.db import Database
+from chassis.inbox import claim
+from chassis.logging import get_logger
+from chassis.metrics import EVENTS_DEAD_LETTERED, HANDLER_LATENCY
+from chassis.producer import EventProducer
+from chassis.telemetry import consumer_span
+from shared_events import Envelope, EnvelopeError, EventPayload, from_kafka, registry
+from shared_events.registry import EventRegistry
+from shared_events.topics import dead_letter_topic
+
+log = get_logger(__name__)
+
+Handler = Callable[[AsyncSession, Any, Envelope], Awaitable[None]]
+
+
+class IncomingRecord(Protocol):
+    """The parts of a consumed Kafka record we use (aiokafka's ConsumerRecord has them)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+@dataclass
+class EventConsumer:
+    """One consumer group on one topic, with a handler per event payload model."""
+
+    name: str
+    topic: str
+    handlers: Mapping[type[EventPayload], Handler]
+    registry: EventRegistry = registry
+    _by_type: dict[str, tuple[type[EventPayload], Handler]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._by_type = {model.event_type: (model, fn) for model, fn in self.handlers.items()}
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return dead_letter_topic(self.topic)
+
+
+@dataclass
+class ConsumerRunner:
+    """Applies the delivery rules to one consumed record."""
+
+    consumer: EventConsumer
+    database: Database
+    producer: EventProducer
+    service: str
+    max_attempts: int = 5
+    backoff_seconds: float = 0.2
+
+    async def handle(self, record: IncomingRecord) -> str:
+        """Return the outcome: handled, duplicate, ignored or dead-lettered."""
+        started = time.perf_counter()
+        try:
+            envelope = from_kafka(record.value, list(record.headers))
+        except EnvelopeError as exc:
+            await self.dead_letter(record, exc, attempts=1)
+            return "dead-lettered"
+        entry = self.consumer._by_type.get(envelope.type)
+        if entry is None:
+            return "ignored"  # a type this consumer does not act on
+        model, fn = entry
+        with consumer_span(
+            f"{self.consumer.topic} process",
+            envelope.traceparent,
+            **{"messaging.consumer": self.consumer.name, "cloudevents.event_type": envelope.type},
+        ):
+            outcome = await self._apply(record, envelope, model, fn)
+        HANDLER_LATENCY.labels(self.service, self.consumer.name, envelope.type, outcome).observe(
+            time.perf_counter() - started
+        )
+        return outcome
+
+    async def _apply(
+        self,
+        record: IncomingRecord,
+        envelope: Envelope,
+        model: type[EventPayload],
+        fn: Handler,
+    ) -> str:
+        try:
+            payload = self.consumer.registry.parse(envelope, model.event_version)
+        except EnvelopeError as exc:
+            await self.dead_letter(record, exc, attempts=1, envelope=envelope)
+            return "dead-lettered"
+        delay = self.backoff_seconds
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                async with self.database.transaction() as session:
+                    if not await claim(session, self.consumer.name, envelope.id, envelope.type):
+                        return "duplicate"
+                    await fn(session, payload, envelope)
+                return "handled"
+            except Exception as exc:
+                if attempt == self.max_attempts:
+                    await self.dead_letter(record, exc, attempts=attempt, envelope=envelope)
+                    return "dead-lettered"
+                log.warning(
+                    "event handler failed, retrying",
+                    consumer=self.consumer.name,
+                    event_id=str(envelope.id),
+                    event_type=envelope.type,
+                    attempt=attempt,
+                    error=repr(exc),
+                )
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    async def dead_letter(
+        self,
+        record: IncomingRecord,
+        error: Exception,
+        *,
+        attempts: int,
+        envelope: Envelope | None = None,
+    ) -> None:
+        headers = [
+            *record.headers,
+            ("dlq_error", f"{type(error).__name__}: {error}"[:2000].encode()),
+            ("dlq_consumer", self.consumer.name.encode()),
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_attempts", str(attempts).encode()),
+        ]
+        await self.producer.send_raw(
+            self.consumer.dead_letter_topic, record.value, record.key, headers
+        )
+        EVENTS_DEAD_LETTERED.labels(self.service, self.consumer.name).inc()
+        log.error(
+            "event dead-lettered",
+            consumer=self.consumer.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            event_id=str(envelope.id) if envelope else None,
+            event_type=envelope.type if envelope else None,
+            error=repr(error),
+        )

@@ -1,0 +1,53 @@
+"""`/healthz` (the process is alive), `/readyz` (database, broker, Redis reachable), `/metrics`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _check(probe: Callable[[], Awaitable[object]]) -> str:
+    try:
+        await asyncio.wait_for(probe(), timeout=3.0)
+    except Exception as exc:
+        return f"unavailable: {type(exc).__name__}"
+    return "ok"
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        return JSONResponse({"status": "starting"}, status_code=503)
+    checks = dict(
+        zip(
+            ("database", "broker", "redis"),
+            await asyncio.gather(
+                _check(runtime.database.ping),
+                _check(runtime.producer.ping),
+                _check(runtime.redis.ping),
+            ),
+            strict=True,
+        )
+    )
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,236 @@
+"""Transactional outbox: events are rows written in the business transaction, then relayed.
+
+`Outbox.stage()` adds the row inside the caller's transaction, so a state change and its
+events commit together or not at all. `OutboxRelay` publishes unsent rows in id order, one
+batch in flight, waits for every broker acknowledgement, then marks the batch sent. A crash
+between publish and mark re-publishes the batch: a duplicate, never a loss (inboxes drop it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.operations import Operations
+from sqlalchemy import event
+from sqlmodel import Field, SQLModel, col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chassis.db import Database
+from chassis.logging import get_logger
+from chassis.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
+from chassis.producer import EventProducer, OutgoingEvent
+from chassis.telemetry import current_traceparent
+from shared_events import Envelope, EventPayload, registry
+from shared_events.envelope import encode_data
+from shared_events.registry import EventRegistry
+
+log = get_logger(__name__)
+
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+class OutboxRecord(SQLModel, table=True):
+    __tablename__ = "outbox"
+
+    id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
+    event_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), nullable=False, unique=True))
+    topic: str = Field(max_length=200)
+    event_type: str = Field(max_length=200)
+    subject: str = Field(max_length=200)
+    attributes: str  # the envelope's context attributes as JSON (no data)
+    data: str  # the event data, JSON-encoded once, at write time
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    sent_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )
+
+
+def create_outbox_table(op: Operations) -> None:
+    """Called from each service's first migration."""
+    op.create_table(
+        "outbox",
+        sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("event_id", sa.Uuid(), nullable=False, unique=True),
+        sa.Column("topic", sa.String(200), nullable=False),
+        sa.Column("event_type", sa.String(200), nullable=False),
+        sa.Column("subject", sa.String(200), nullable=False),
+        sa.Column("attributes", sa.Text(), nullable=False),
+        sa.Column("data", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    # Only unsent rows are ever scanned; a partial index keeps that cheap as the table grows.
+    op.create_index(
+        "ix_outbox_unsent",
+        "outbox",
+        ["id"],
+        postgresql_where=sa.text("sent_at IS NULL"),
+        sqlite_where=sa.text("sent_at IS NULL"),
+    )
+
+
+class Outbox:
+    """Stages events of one producing service."""
+
+    def __init__(self, source: str, reg: EventRegistry = registry) -> None:
+        self.source = source
+        self.registry = reg
+        self.committed = asyncio.Event()
+
+    def stage(
+        self,
+        session: AsyncSession,
+        payload: EventPayload,
+        *,
+        subject: str,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> Envelope:
+        spec = self.registry.spec_for(type(payload))
+        data = payload.model_dump(mode="json")
+        envelope = Envelope(
+            source=self.source,
+            type=spec.type,
+            subject=subject,
+            dataschema=spec.dataschema,
+            dataversion=spec.version,
+            traceparent=current_traceparent(),
+            correlationid=correlation_id,
+            causationid=causation_id,
+            data=data,
+        )
+        session.add(
+            OutboxRecord(
+                event_id=envelope.id,
+                topic=spec.topic,
+                event_type=spec.type,
+                subject=subject,
+                attributes=envelope.model_dump_json(exclude={"data"}),
+                data=encode_data(data).decode(),
+                created_at=envelope.time,
+            )
+        )
+        self._wake_relay_after_commit(session)
+        return envelope
+
+    def _wake_relay_after_commit(self, session: AsyncSession) -> None:
+        if session.info.get("outbox_hooked"):
+            return
+        session.info["outbox_hooked"] = True
+        event.listen(session.sync_session, "after_commit", lambda _: self.committed.set())
+
+
+def outgoing(record: OutboxRecord) -> OutgoingEvent:
+    attrs: dict[str, Any] = json.loads(record.attributes)
+    envelope = Envelope(**attrs, data={})
+    return OutgoingEvent(topic=record.topic, envelope=envelope, value=record.data.encode())
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        database: Database,
+        outbox: Outbox,
+        producer: EventProducer,
+        *,
+        service: str,
+        batch_size: int = 200,
+        poll_seconds: float = 0.5,
+        max_backoff_seconds: float = 5.0,
+    ) -> None:
+        self.database = database
+        self.outbox = outbox
+        self.producer = producer
+        self.service = service
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def relay_batch(self) -> int:
+        """Publish one batch of unsent rows; return how many were published."""
+        async with self.database.transaction() as session:
+            rows = (
+                await session.exec(
+                    select(OutboxRecord)
+                    .where(col(OutboxRecord.sent_at).is_(None))
+                    .order_by(col(OutboxRecord.id))
+                    .limit(self.batch_size)
+                    .with_for_update()  # a second replica waits instead of double-sending
+                )
+            ).all()
+            if not rows:
+                return 0
+            await self.producer.send_batch([outgoing(row) for row in rows])
+            await self.mark_sent(session, [row.id for row in rows if row.id is not None])
+        EVENTS_PUBLISHED.labels(self.service).inc(len(rows))
+        return len(rows)
+
+    async def mark_sent(self, session: AsyncSession, ids: list[int]) -> None:
+        await session.exec(  # type: ignore[call-overload]
+            sa.update(OutboxRecord)
+            .where(col(OutboxRecord.id).in_(ids))
+            .values(sent_at=datetime.now(UTC))
+        )
+
+    async def backlog(self) -> int:
+        async with self.database.sessions() as session:
+            count = (
+                await session.exec(
+                    select(func.count()).select_from(OutboxRecord).where(
+                        col(OutboxRecord.sent_at).is_(None)
+                    )
+                )
+            ).one()
+        OUTBOX_BACKLOG.labels(self.service).set(count)
+        return int(count)
+
+    async def run(self) -> None:
+        backoff, last_gauge = 0.1, 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            # Cleared before reading, so a commit that lands mid-batch wakes the next round.
+            self.outbox.committed.clear()
+            try:
+                published = await self.relay_batch()
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker or database is down: retry, never drop
+                log.warning("outbox relay failed, retrying", error=str(exc), retry_in=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_seconds)
+                continue
+            if loop.time() - last_gauge >= self.poll_seconds:
+                last_gauge = loop.time()
+                await self.backlog_quietly()
+            if published >= self.batch_size:
+                continue
+            try:
+                await asyncio.wait_for(self.outbox.committed.wait(), self.poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def backlog_quietly(self) -> None:
+        try:
+            await self.backlog()
+        except Exception as exc:
+            log.warning("outbox backlog query failed", error=str(exc))
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name=f"{self.service}-outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

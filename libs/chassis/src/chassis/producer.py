@@ -1,0 +1,84 @@
+"""The Kafka producer shared by the outbox relay and the dead-letter path."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from chassis.logging import get_logger
+from shared_events import Envelope, to_kafka
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingEvent:
+    topic: str
+    envelope: Envelope
+    value: bytes  # encoded data, so it is never JSON-encoded twice
+
+
+class EventProducer:
+    def __init__(self, bootstrap_servers: str, *, idempotent: bool = False) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers,
+            enable_idempotence=idempotent,
+            acks="all",
+            linger_ms=2,
+            request_timeout_ms=15000,
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send_batch(self, events: list[OutgoingEvent]) -> None:
+        """Queue every event, then wait for every acknowledgement.
+
+        Sends are queued in order, so an aggregate's events (same key, same partition) stay in
+        order; nothing is reported sent until the broker has acknowledged all of them.
+        """
+        pending = []
+        for item in events:
+            record = to_kafka(item.envelope, value=item.value)
+            pending.append(
+                await self._producer.send(
+                    item.topic, value=record.value, key=record.key, headers=record.headers
+                )
+            )
+        await asyncio.gather(*pending)
+
+    async def send_raw(
+        self, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
+
+    async def ping(self) -> None:
+        await asyncio.wait_for(self._producer.client.force_metadata_update(), 3)
+
+
+async def ensure_topics(
+    bootstrap_servers: str, topics: list[str], *, partitions: int = 6, replication: int = 1
+) -> None:
+    """Create the topics a service writes or reads, if they do not exist yet."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in dict.fromkeys(topics) if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(t, partitions, replication) for t in missing]
+                )
+                log.info("created topics", topics=missing, partitions=partitions)
+            except TopicAlreadyExistsError:
+                pass  # another service created them first
+    finally:
+        await admin.close()

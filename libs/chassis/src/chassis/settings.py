@@ -1,0 +1,94 @@
+"""Settings from the environment.
+
+Suite-wide settings (broker, Redis, JWKS, OTLP) have unprefixed names shared by every service;
+a service's own settings (`database_url`, `port`, ...) carry its prefix, e.g. `CATALOG_PORT`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development defaults, clearly marked: production settings refuse to start with them.
+DEV_JWT_AUDIENCE = "commerce-suite"
+DEV_JWT_ISSUER = "http://127.0.0.1:8005"
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class ServiceSettings(BaseSettings):
+    """Base of every service's Settings. Subclasses set `env_prefix` and their defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore")
+
+    service_name: str = "service"
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", validation_alias=_env("ENVIRONMENT")
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = "sqlite+aiosqlite:///.data/service.db"
+    migrate_on_start: bool = True
+    log_level: str = Field(default="INFO", validation_alias=_env("LOG_LEVEL"))
+    log_json: bool = Field(default=True, validation_alias=_env("LOG_JSON"))
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", validation_alias=_env("KAFKA_BOOTSTRAP_SERVERS")
+    )
+    # Off by default: the embedded Tansu broker cannot hand out producer ids. Compose turns it on.
+    kafka_idempotent_producer: bool = Field(
+        default=False, validation_alias=_env("KAFKA_IDEMPOTENT_PRODUCER")
+    )
+    kafka_partitions: int = Field(default=6, validation_alias=_env("KAFKA_PARTITIONS"))
+    kafka_replication_factor: int = Field(
+        default=1, validation_alias=_env("KAFKA_REPLICATION_FACTOR")
+    )
+    consumer_max_attempts: int = 5
+    consumer_backoff_seconds: float = 0.2
+
+    outbox_batch_size: int = 200
+    outbox_poll_seconds: float = 0.5
+
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
+    redis_key_prefix: str = ""
+
+    jwks_url: str = Field(
+        default="http://127.0.0.1:8005/.well-known/jwks.json", validation_alias=_env("JWKS_URL")
+    )
+    jwt_issuer: str = Field(default=DEV_JWT_ISSUER, validation_alias=_env("JWT_ISSUER"))
+    jwt_audience: str = Field(default=DEV_JWT_AUDIENCE, validation_alias=_env("JWT_AUDIENCE"))
+    jwt_algorithms: list[str] = Field(
+        default=["EdDSA", "RS256"], validation_alias=_env("JWT_ALGORITHMS")
+    )
+
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @model_validator(mode="after")
+    def _refuse_dev_defaults_in_production(self) -> ServiceSettings:
+        if not self.is_production:
+            return self
+        problems = []
+        if self.database_url.startswith("sqlite"):
+            problems.append("database_url points at SQLite")
+        if self.jwt_issuer == DEV_JWT_ISSUER:
+            problems.append("JWT_ISSUER is the development default")
+        if self.jwks_url.startswith("http://127.0.0.1"):
+            problems.append("JWKS_URL is the development default")
+        problems.extend(self.production_problems())
+        if problems:
+            raise ValueError("refusing production settings: " + "; ".join(problems))
+        return self
+
+    def production_problems(self) -> list[str]:
+        """Service-specific checks of development defaults; override to add some."""
+        return []

@@ -1,0 +1,47 @@
+"""Reading topics back in tests, with a real consumer."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+
+async def read_records(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
+    match: Callable[[ConsumerRecord[bytes, bytes]], bool] = lambda _: True,
+    timeout: float = 20.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read `topic` from the beginning with a fresh group; keep records that `match` until
+    `until(kept)` holds or `timeout` passes. Returns what was kept either way."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    kept: list[ConsumerRecord[bytes, bytes]] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while not until(kept) and loop.time() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                kept.extend(r for r in records if match(r))
+    finally:
+        await consumer.stop()
+    return kept
+
+
+def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
+    for key, value in record.headers:
+        if key == name:
+            return value.decode()
+    return None

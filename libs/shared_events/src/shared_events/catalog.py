@@ -1,0 +1,74 @@
+"""Events published by the catalog service on `catalog.events` (subject: the product id)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared_events.registry import EventPayload, registry
+
+
+class Money(BaseModel):
+    """An amount in integer minor units (fen, cents) and an ISO 4217 currency."""
+
+    model_config = ConfigDict(frozen=True)
+
+    amount: int = Field(ge=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class SkuSnapshot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    price: Money
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+
+@registry.event("catalog.product.created", 1)
+class ProductCreatedV1(EventPayload):
+    product_id: str
+    name: str
+    description: str = ""
+    category: str
+    attributes: dict[str, str] = Field(default_factory=dict)
+    images: list[str] = Field(default_factory=list)
+    skus: list[SkuSnapshot]
+    status: str
+    version: int
+
+
+@registry.event("catalog.product.updated", 1)
+class ProductUpdatedV1(EventPayload):
+    """The product's descriptive fields after the change, and which of them changed."""
+
+    product_id: str
+    name: str
+    description: str = ""
+    category: str
+    attributes: dict[str, str] = Field(default_factory=dict)
+    images: list[str] = Field(default_factory=list)
+    skus: list[SkuSnapshot]
+    changed: list[str]
+    version: int
+
+
+@registry.event("catalog.product.published", 1)
+class ProductPublishedV1(EventPayload):
+    product_id: str
+    skus: list[SkuSnapshot]
+    version: int
+
+
+@registry.event("catalog.product.unpublished", 1)
+class ProductUnpublishedV1(EventPayload):
+    product_id: str
+    version: int
+
+
+@registry.event("catalog.price.changed", 1)
+class PriceChangedV1(EventPayload):
+    product_id: str
+    sku: str
+    old_price: Money
+    new_price: Money
+    version: int

@@ -1,0 +1,115 @@
+"""Registry of event payload models by (type, version), with upcasters between versions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from shared_events.envelope import Envelope, EnvelopeError, schema_uri
+from shared_events.topics import topic_for_type
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class EventPayload(BaseModel):
+    """Base of every event payload. Consumers ignore fields they do not know yet, because a
+    version may gain optional fields."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_type: ClassVar[str]
+    event_version: ClassVar[int]
+
+
+P = TypeVar("P", bound=type[EventPayload])
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    type: str
+    version: int
+    model: type[EventPayload]
+
+    @property
+    def topic(self) -> str:
+        return topic_for_type(self.type)
+
+    @property
+    def dataschema(self) -> str:
+        return schema_uri(self.type, self.version)
+
+
+class UnknownEventError(EnvelopeError):
+    """No model is registered for this (type, version) and no upcaster leads to one."""
+
+
+class EventRegistry:
+    def __init__(self) -> None:
+        self._specs: dict[tuple[str, int], EventSpec] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+
+    def event(self, event_type: str, version: int) -> Callable[[P], P]:
+        """Class decorator: register a payload model as `event_type` version `version`."""
+
+        def register(model: P) -> P:
+            key = (event_type, version)
+            if key in self._specs:
+                raise ValueError(f"{event_type} v{version} is registered twice")
+            model.event_type = event_type
+            model.event_version = version
+            self._specs[key] = EventSpec(event_type, version, model)
+            return model
+
+        return register
+
+    def upcaster(self, event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        """Register a function that turns data of `from_version` into `from_version + 1`."""
+
+        def register(fn: Upcaster) -> Upcaster:
+            self._upcasters[(event_type, from_version)] = fn
+            return fn
+
+        return register
+
+    def spec(self, event_type: str, version: int) -> EventSpec:
+        try:
+            return self._specs[(event_type, version)]
+        except KeyError:
+            raise UnknownEventError(f"no event {event_type} v{version} is registered") from None
+
+    def spec_for(self, model: type[EventPayload]) -> EventSpec:
+        return self.spec(model.event_type, model.event_version)
+
+    def latest(self, event_type: str) -> EventSpec:
+        versions = [v for (t, v) in self._specs if t == event_type]
+        if not versions:
+            raise UnknownEventError(f"no event {event_type} is registered")
+        return self._specs[(event_type, max(versions))]
+
+    def __iter__(self) -> Iterator[EventSpec]:
+        return iter(sorted(self._specs.values(), key=lambda s: (s.type, s.version)))
+
+    def parse(self, envelope: Envelope, version: int | None = None) -> EventPayload:
+        """Validate the envelope's data as `version` (default: the newest registered),
+        upcasting older data step by step."""
+        target = version if version is not None else self.latest(envelope.type).version
+        data, current = dict(envelope.data), envelope.dataversion
+        if current > target:
+            raise UnknownEventError(
+                f"{envelope.type} v{current} is newer than v{target} known here"
+            )
+        while current < target:
+            step = self._upcasters.get((envelope.type, current))
+            if step is None:
+                raise UnknownEventError(f"no upcaster for {envelope.type} v{current}")
+            data, current = step(data), current + 1
+        try:
+            return self.spec(envelope.type, target).model.model_validate(data)
+        except ValueError as exc:
+            raise EnvelopeError(f"{envelope.type} v{target} data is invalid: {exc}") from exc
+
+
+registry = EventRegistry()

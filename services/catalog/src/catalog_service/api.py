@@ -1,0 +1,114 @@
+"""Catalog routes (DESIGN.md section 7). Parse, authorise, call service.py; nothing else."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from catalog_service import service
+from catalog_service.domain import ProductStatus
+from catalog_service.schemas import (
+    CategoryPublic,
+    ProductCreate,
+    ProductPage,
+    ProductPatch,
+    ProductPublic,
+)
+from chassis.auth import Admin
+from chassis.deps import RuntimeDep
+
+router = APIRouter(prefix="/api/v1")
+
+PAGE_SIZE_CAP = 100
+
+
+class PageParams:
+    def __init__(
+        self,
+        page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        size: Annotated[int, Query(ge=1, le=PAGE_SIZE_CAP)] = 20,
+    ) -> None:
+        self.page, self.size = page, size
+
+
+Paging = Annotated[PageParams, Depends()]
+
+
+@router.get("/products", response_model=ProductPage, tags=["storefront"])
+async def list_products(
+    runtime: RuntimeDep,
+    paging: Paging,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+) -> ProductPage:
+    return await service.list_products(
+        runtime,
+        q=q,
+        category=category,
+        page=paging.page,
+        size=paging.size,
+        status=ProductStatus.PUBLISHED,
+    )
+
+
+@router.get("/products/{product_id}", response_model=ProductPublic, tags=["storefront"])
+async def get_product(runtime: RuntimeDep, product_id: str) -> ProductPublic:
+    return await service.get_product(runtime, product_id, published_only=True)
+
+
+@router.get("/categories", response_model=list[CategoryPublic], tags=["storefront"])
+async def list_categories(runtime: RuntimeDep) -> list[CategoryPublic]:
+    return await service.list_categories(runtime)
+
+
+@router.get("/admin/products", response_model=ProductPage, tags=["admin"])
+async def admin_list_products(
+    runtime: RuntimeDep,
+    _: Admin,
+    paging: Paging,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    category: Annotated[str | None, Query(max_length=100)] = None,
+    product_status: Annotated[ProductStatus | None, Query(alias="status")] = None,
+) -> ProductPage:
+    return await service.list_products(
+        runtime, q=q, category=category, page=paging.page, size=paging.size, status=product_status
+    )
+
+
+@router.get("/admin/products/{product_id}", response_model=ProductPublic, tags=["admin"])
+async def admin_get_product(runtime: RuntimeDep, _: Admin, product_id: str) -> ProductPublic:
+    return await service.get_product(runtime, product_id, published_only=False)
+
+
+@router.post(
+    "/admin/products",
+    response_model=ProductPublic,
+    status_code=status.HTTP_201_CREATED,
+    tags=["admin"],
+)
+async def create_product(
+    runtime: RuntimeDep, _: Admin, body: ProductCreate, request: Request, response: Response
+) -> ProductPublic:
+    product = await service.create_product(runtime, body)
+    response.headers["Location"] = f"{request.url.path}/{product.id}"
+    return product
+
+
+@router.patch("/admin/products/{product_id}", response_model=ProductPublic, tags=["admin"])
+async def update_product(
+    runtime: RuntimeDep, _: Admin, product_id: str, body: ProductPatch
+) -> ProductPublic:
+    return await service.update_product(runtime, product_id, body)
+
+
+@router.post("/admin/products/{product_id}/publish", response_model=ProductPublic, tags=["admin"])
+async def publish_product(runtime: RuntimeDep, _: Admin, product_id: str) -> ProductPublic:
+    return await service.change_status(runtime, product_id, "publish")
+
+
+@router.post(
+    "/admin/products/{product_id}/unpublish", response_model=ProductPublic, tags=["admin"]
+)
+async def unpublish_product(runtime: RuntimeDep, _: Admin, product_id: str) -> ProductPublic:
+    return await service.change_status(runtime, product_id, "unpublish")

@@ -1,0 +1,23 @@
+"""The catalog service: chassis + routes. It consumes nothing; it publishes catalog.events."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from catalog_service.api import router
+from catalog_service.config import MIGRATIONS_DIR, CatalogSettings
+from chassis.app import ServiceSpec, create_service_app
+from shared_events.topics import CATALOG_EVENTS
+
+
+def create_app(settings: CatalogSettings | None = None, *, start_relay: bool = True) -> FastAPI:
+    return create_service_app(
+        ServiceSpec(
+            settings=settings or CatalogSettings(),
+            title="Catalog service",
+            routers=[router],
+            migrations_dir=MIGRATIONS_DIR,
+            publishes=[CATALOG_EVENTS],
+            start_relay=start_relay,
+        )
+    )

@@ -1,0 +1,35 @@
+"""Catalog tables. Never returned by the API, never published: see schemas.py for those."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class ProductRow(SQLModel, table=True):
+    __tablename__ = "products"
+
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    description: str = ""
+    category: str = Field(index=True, max_length=100)
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON))
+    images: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
+    status: str = Field(index=True, max_length=20)
+    version: int = 1
+    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class SkuRow(SQLModel, table=True):
+    __tablename__ = "skus"
+
+    sku: str = Field(primary_key=True, max_length=64)
+    product_id: str = Field(foreign_key="products.id", index=True, max_length=36)
+    price_amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON))
+    position: int = 0
