@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from faststream import AckPolicy
+from faststream.message import StreamMessage
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
@@ -20,6 +23,11 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
     )
 
 
+async def _keep_raw(message: StreamMessage[Any]) -> bytes:
+    """The envelope parser reads the raw record; skip FastStream's JSON decoding."""
+    return message.body
+
+
 def subscribe(broker: KafkaBroker, runner: ConsumerRunner) -> None:
     """Attach a runner as a subscriber.
 
@@ -34,6 +42,7 @@ def subscribe(broker: KafkaBroker, runner: ConsumerRunner) -> None:
         group_id=runner.consumer.name,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        decoder=_keep_raw,
     )
     async def on_record(body: bytes, message: KafkaMessage) -> None:
         await runner.handle(message.raw_message)  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 
 async def read_records(
@@ -17,16 +17,23 @@ async def read_records(
     match: Callable[[ConsumerRecord[bytes, bytes]], bool] = lambda _: True,
     timeout: float = 20.0,
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read `topic` from the beginning with a fresh group; keep records that `match` until
-    `until(kept)` holds or `timeout` passes. Returns what was kept either way."""
+    """Read every partition of `topic` from the beginning (no consumer group, so no rebalance
+    wait); keep records that `match` until `until(kept)` holds or `timeout` passes. Returns
+    what was kept either way."""
     consumer = AIOKafkaConsumer(
-        topic,
         bootstrap_servers=bootstrap,
-        group_id=f"test-reader-{uuid.uuid4().hex[:8]}",
+        group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
+        client_id=f"test-reader-{uuid.uuid4().hex[:8]}",
     )
     await consumer.start()
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic) or set()
+    consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+    await consumer.seek_to_beginning()
     kept: list[ConsumerRecord[bytes, bytes]] = []
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

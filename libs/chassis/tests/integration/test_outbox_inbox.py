@@ -1,0 +1,158 @@
+"""Outbox and inbox on real PostgreSQL and a real Kafka-protocol broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chassis.broker import make_broker, subscribe
+from chassis.consumer import ConsumerRunner, EventConsumer
+from chassis.db import Database
+from chassis.outbox import Outbox, OutboxRecord, OutboxRelay
+from chassis.producer import EventProducer, ensure_topics
+from chassis.settings import ServiceSettings
+from chassis.testing.kafka import header, read_records
+from shared_events import Envelope
+from shared_events.catalog import ProductUnpublishedV1
+from shared_events.topics import CATALOG_EVENTS
+
+from .conftest import effects
+
+pytestmark = pytest.mark.integration
+
+
+async def stage_unpublished(db: Database, outbox: Outbox, product_id: str) -> Envelope:
+    async with db.transaction() as session:
+        return outbox.stage(
+            session, ProductUnpublishedV1(product_id=product_id, version=2), subject=product_id
+        )
+
+
+async def unsent(db: Database) -> int:
+    async with db.sessions() as session:
+        rows = await session.exec(select(OutboxRecord).where(col(OutboxRecord.sent_at).is_(None)))
+        return len(rows.all())
+
+
+async def test_relay_down_after_commit_loses_nothing(
+    database: Database, producer: EventProducer, kafka_bootstrap_servers: str
+) -> None:
+    await ensure_topics(kafka_bootstrap_servers, [CATALOG_EVENTS])
+    outbox = Outbox("/services/test")
+    product_id = f"p-{uuid.uuid4()}"
+    envelope = await stage_unpublished(database, outbox, product_id)
+    # The business transaction committed; no relay ran: the event waits in the table.
+    assert await unsent(database) == 1
+
+    relay = OutboxRelay(database, outbox, producer, service="test", poll_seconds=0.05)
+    relay.start()  # the relay comes back
+    try:
+        records = await read_records(
+            kafka_bootstrap_servers,
+            CATALOG_EVENTS,
+            match=lambda r: r.key == product_id.encode(),
+            until=lambda kept: len(kept) >= 1,
+        )
+    finally:
+        await relay.stop()
+    assert [header(r, "ce_id") for r in records] == [str(envelope.id)]
+    assert await unsent(database) == 0
+    assert await relay.backlog() == 0
+
+
+async def test_relay_keeps_an_aggregates_events_in_order(
+    database: Database, producer: EventProducer, kafka_bootstrap_servers: str
+) -> None:
+    await ensure_topics(kafka_bootstrap_servers, [CATALOG_EVENTS])
+    outbox = Outbox("/services/test")
+    product_id = f"p-{uuid.uuid4()}"
+    ids = [str((await stage_unpublished(database, outbox, product_id)).id) for _ in range(30)]
+    relay = OutboxRelay(database, outbox, producer, service="test", batch_size=7)
+    while await relay.relay_batch():
+        pass
+    records = await read_records(
+        kafka_bootstrap_servers,
+        CATALOG_EVENTS,
+        match=lambda r: r.key == product_id.encode(),
+        until=lambda kept: len(kept) >= 30,
+    )
+    assert [header(r, "ce_id") for r in records] == ids
+
+
+async def test_crash_between_publish_and_mark_gives_a_duplicate_the_inbox_skips(
+    database: Database,
+    producer: EventProducer,
+    kafka_bootstrap_servers: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await ensure_topics(kafka_bootstrap_servers, [CATALOG_EVENTS])
+    outbox = Outbox("/services/test")
+    product_id = f"p-{uuid.uuid4()}"
+    envelope = await stage_unpublished(database, outbox, product_id)
+
+    crashing = OutboxRelay(database, outbox, producer, service="test")
+
+    async def crash(*_: object) -> None:
+        raise RuntimeError("process died before marking the batch sent")
+
+    monkeypatch.setattr(crashing, "mark_sent", crash)
+    with pytest.raises(RuntimeError):
+        await crashing.relay_batch()  # published, then crashed: the row stays unsent
+    assert await unsent(database) == 1
+    restarted = OutboxRelay(database, outbox, producer, service="test")
+    assert await restarted.relay_batch() == 1  # publishes the same event again
+
+    records = await read_records(
+        kafka_bootstrap_servers,
+        CATALOG_EVENTS,
+        match=lambda r: r.key == product_id.encode(),
+        until=lambda kept: len(kept) >= 2,
+    )
+    assert [header(r, "ce_id") for r in records] == [str(envelope.id)] * 2
+
+    # A real consumer (FastStream, own group) sees both copies; the effect happens once.
+    outcomes: list[str] = []
+
+    async def apply(session: AsyncSession, payload: ProductUnpublishedV1, env: Envelope) -> None:
+        await session.exec(  # type: ignore[call-overload]
+            sa.insert(effects).values(event_id=str(env.id), subject=payload.product_id)
+        )
+
+    runner = ConsumerRunner(
+        EventConsumer(f"test-{uuid.uuid4().hex[:6]}", CATALOG_EVENTS, {ProductUnpublishedV1: apply}),
+        database,
+        producer,
+        service="test",
+    )
+    original = runner.handle
+
+    async def recording(record: object) -> str:
+        outcome = await original(record)  # type: ignore[arg-type]
+        if getattr(record, "key", None) == product_id.encode():
+            outcomes.append(outcome)
+        return outcome
+
+    runner.handle = recording  # type: ignore[method-assign]
+    broker = make_broker(ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap_servers))
+    subscribe(broker, runner)
+    await broker.start()
+    try:
+        for _ in range(200):
+            if len(outcomes) >= 2:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await broker.stop()
+    assert outcomes == ["handled", "duplicate"]
+    async with database.sessions() as session:
+        applied = (
+            await session.exec(  # type: ignore[call-overload]
+                sa.select(effects.c.event_id).where(effects.c.subject == product_id)
+            )
+        ).all()
+    assert [row[0] for row in applied] == [str(envelope.id)]
