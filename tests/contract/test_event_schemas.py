@@ -10,7 +10,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-
 import shared_events
 from shared_events import registry
 from shared_events.compat import breaking_changes
@@ -30,13 +29,19 @@ def first_published(path: Path) -> dict[str, Any] | None:
     try:
         commits = subprocess.run(  # noqa: S603
             ["git", "log", "--diff-filter=A", "--format=%H", "--", str(rel)],  # noqa: S607
-            cwd=REPO, capture_output=True, text=True, check=True,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.split()
         if not commits:
             return None
         text = subprocess.run(  # noqa: S603
             ["git", "show", f"{commits[-1]}:{rel}"],  # noqa: S607
-            cwd=REPO, capture_output=True, text=True, check=True,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None

@@ -12,6 +12,7 @@ from pathlib import Path
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from shared_events.topics import dead_letter_topic
 
 from chassis import health
 from chassis.auth import JwksVerifier
@@ -28,7 +29,6 @@ from chassis.producer import EventProducer, ensure_topics
 from chassis.runtime import Runtime
 from chassis.settings import ServiceSettings
 from chassis.telemetry import configure_tracing
-from shared_events.topics import dead_letter_topic
 
 log = get_logger(__name__)
 
@@ -145,7 +145,9 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
 
 def _install_request_middleware(app: FastAPI, service: str) -> None:
     @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()

@@ -38,7 +38,10 @@ class Principal:
 class Unauthorized(ProblemError):
     def __init__(self, detail: str) -> None:
         super().__init__(
-            401, detail, code="unauthorized", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            401,
+            detail,
+            code="unauthorized",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
 
 

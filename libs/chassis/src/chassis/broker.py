@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from faststream import AckPolicy
-from faststream.message import StreamMessage
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
 
 from chassis.consumer import ConsumerRunner
 from chassis.settings import ServiceSettings

@@ -48,5 +48,5 @@ async def claim(session: AsyncSession, consumer: str, event_id: uuid.UUID, event
     dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(InboxRecord).values(**values).on_conflict_do_nothing()
-    result = await session.exec(statement)  # type: ignore[call-overload]
+    result = await session.exec(statement)
     return bool(result.rowcount == 1)

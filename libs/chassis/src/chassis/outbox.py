@@ -9,6 +9,7 @@ between publish and mark re-publishes the batch: a duplicate, never a loss (inbo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
@@ -16,6 +17,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic.operations import Operations
+from shared_events import Envelope, EventPayload, registry
+from shared_events.envelope import encode_data
+from shared_events.registry import EventRegistry
 from sqlalchemy import event
 from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -25,9 +29,6 @@ from chassis.logging import get_logger
 from chassis.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 from chassis.producer import EventProducer, OutgoingEvent
 from chassis.telemetry import current_traceparent
-from shared_events import Envelope, EventPayload, registry
-from shared_events.envelope import encode_data
-from shared_events.registry import EventRegistry
 
 log = get_logger(__name__)
 
@@ -172,7 +173,7 @@ class OutboxRelay:
         return len(rows)
 
     async def mark_sent(self, session: AsyncSession, ids: list[int]) -> None:
-        await session.exec(  # type: ignore[call-overload]
+        await session.exec(
             sa.update(OutboxRecord)
             .where(col(OutboxRecord.id).in_(ids))
             .values(sent_at=datetime.now(UTC))
@@ -182,9 +183,9 @@ class OutboxRelay:
         async with self.database.sessions() as session:
             count = (
                 await session.exec(
-                    select(func.count()).select_from(OutboxRecord).where(
-                        col(OutboxRecord.sent_at).is_(None)
-                    )
+                    select(func.count())
+                    .select_from(OutboxRecord)
+                    .where(col(OutboxRecord.sent_at).is_(None))
                 )
             ).one()
         OUTBOX_BACKLOG.labels(self.service).set(count)
@@ -211,10 +212,8 @@ class OutboxRelay:
                 await self.backlog_quietly()
             if published >= self.batch_size:
                 continue
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.outbox.committed.wait(), self.poll_seconds)
-            except TimeoutError:
-                pass
 
     async def backlog_quietly(self) -> None:
         try:
@@ -229,8 +228,6 @@ class OutboxRelay:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None

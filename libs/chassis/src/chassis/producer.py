@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from shared_events import Envelope, to_kafka
 
 from chassis.logging import get_logger
-from shared_events import Envelope, to_kafka
 
 log = get_logger(__name__)
 
@@ -74,9 +74,7 @@ async def ensure_topics(
         missing = [t for t in dict.fromkeys(topics) if t not in existing]
         if missing:
             try:
-                await admin.create_topics(
-                    [NewTopic(t, partitions, replication) for t in missing]
-                )
+                await admin.create_topics([NewTopic(t, partitions, replication) for t in missing])
                 log.info("created topics", topics=missing, partitions=partitions)
             except TopicAlreadyExistsError:
                 pass  # another service created them first

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.propagators.textmap import DefaultGetter, DefaultSetter
+from opentelemetry.propagators.textmap import DefaultGetter, DefaultSetter, Setter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -20,6 +20,7 @@ from opentelemetry.trace import Span, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _propagator = TraceContextTextMapPropagator()
+_SETTER: Setter[dict[str, str]] = DefaultSetter()  # type: ignore[assignment]
 _provider: TracerProvider | None = None
 
 
@@ -51,7 +52,7 @@ def tracer(name: str = "chassis") -> trace.Tracer:
 
 def current_traceparent() -> str | None:
     carrier: dict[str, str] = {}
-    _propagator.inject(carrier, setter=DefaultSetter())
+    _propagator.inject(carrier, setter=_SETTER)
     return carrier.get("traceparent")
 
 

@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
-
 from chassis.db import Database
 from chassis.inbox import InboxRecord
 from chassis.outbox import OutboxRecord
@@ -30,7 +29,8 @@ async def database(create_database: DatabaseFactory) -> AsyncIterator[Database]:
     async with db.engine.begin() as conn:
         await conn.run_sync(
             lambda c: OutboxRecord.metadata.create_all(
-                c, tables=[OutboxRecord.__table__, InboxRecord.__table__]  # type: ignore[list-item]
+                c,
+                tables=[OutboxRecord.__table__, InboxRecord.__table__],  # type: ignore[list-item]
             )
         )
         await conn.run_sync(effects_metadata.create_all)

@@ -7,9 +7,6 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from chassis.broker import make_broker, subscribe
 from chassis.consumer import ConsumerRunner, EventConsumer
 from chassis.db import Database
@@ -20,6 +17,8 @@ from chassis.testing.kafka import header, read_records
 from shared_events import Envelope
 from shared_events.catalog import ProductUnpublishedV1
 from shared_events.topics import CATALOG_EVENTS
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .conftest import effects
 
@@ -124,7 +123,9 @@ async def test_crash_between_publish_and_mark_gives_a_duplicate_the_inbox_skips(
         )
 
     runner = ConsumerRunner(
-        EventConsumer(f"test-{uuid.uuid4().hex[:6]}", CATALOG_EVENTS, {ProductUnpublishedV1: apply}),
+        EventConsumer(
+            f"test-{uuid.uuid4().hex[:6]}", CATALOG_EVENTS, {ProductUnpublishedV1: apply}
+        ),
         database,
         producer,
         service="test",

@@ -4,7 +4,6 @@ import json
 import logging
 
 import pytest
-
 from chassis.logging import REDACTED, configure_logging, get_logger, mask_email, redact
 
 
@@ -33,7 +32,9 @@ def test_mask_email_keeps_domain_only() -> None:
     assert mask_email("zhang.wei@shop.com.cn") == "z***@shop.com.cn"
 
 
-def test_json_lines_carry_service_and_never_the_password(capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_lines_carry_service_and_never_the_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     configure_logging("catalog", "INFO", as_json=True)
     get_logger("t").info("member registered", email="carol@example.org", password="s3cret")
     logging.getLogger("stdlib").warning("plain %s", "carol@example.org")

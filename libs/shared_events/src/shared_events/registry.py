@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -31,7 +32,7 @@ P = TypeVar("P", bound=type[EventPayload])
 class EventSpec:
     type: str
     version: int
-    model: type[EventPayload]
+    model: builtins.type[EventPayload]  # `type` is the field above
 
     @property
     def topic(self) -> str:

@@ -72,7 +72,9 @@ def main() -> None:
     for path in written:
         print(f"wrote {path.relative_to(SCHEMA_DIR.parent)}", file=sys.stderr)
     total = sum(1 for _ in registry)
-    print(f"{total} schemas up to date under {SCHEMA_DIR} ({len(written)} written)", file=sys.stderr)
+    print(
+        f"{total} schemas up to date under {SCHEMA_DIR} ({len(written)} written)", file=sys.stderr
+    )
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ def test_adding_an_optional_field_is_compatible() -> None:
 
 
 def test_adding_an_optional_nested_field_is_compatible() -> None:
-    assert changed(lambda s: s["$defs"]["Money"]["properties"].update(scale={"type": "integer"})) == []
+    assert (
+        changed(lambda s: s["$defs"]["Money"]["properties"].update(scale={"type": "integer"})) == []
+    )
 
 
 def test_description_changes_are_compatible() -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from shared_events import Envelope, EventPayload, EventRegistry, schema_uri
 from shared_events.registry import UnknownEventError
 
@@ -79,8 +78,12 @@ def test_missing_upcaster_is_reported() -> None:
         b: int
 
     e = Envelope(
-        source="/s", type="demo.x.done", subject="s", dataschema=schema_uri("demo.x.done", 1),
-        dataversion=1, data={"a": 1},
+        source="/s",
+        type="demo.x.done",
+        subject="s",
+        dataschema=schema_uri("demo.x.done", 1),
+        dataversion=1,
+        data={"a": 1},
     )
     with pytest.raises(UnknownEventError, match="upcaster"):
         reg.parse(e)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from chassis.auth import Admin
+from chassis.deps import RuntimeDep
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from catalog_service import service
@@ -15,8 +17,6 @@ from catalog_service.schemas import (
     ProductPatch,
     ProductPublic,
 )
-from chassis.auth import Admin
-from chassis.deps import RuntimeDep
 
 router = APIRouter(prefix="/api/v1")
 
@@ -107,8 +107,6 @@ async def publish_product(runtime: RuntimeDep, _: Admin, product_id: str) -> Pro
     return await service.change_status(runtime, product_id, "publish")
 
 
-@router.post(
-    "/admin/products/{product_id}/unpublish", response_model=ProductPublic, tags=["admin"]
-)
+@router.post("/admin/products/{product_id}/unpublish", response_model=ProductPublic, tags=["admin"])
 async def unpublish_product(runtime: RuntimeDep, _: Admin, product_id: str) -> ProductPublic:
     return await service.change_status(runtime, product_id, "unpublish")

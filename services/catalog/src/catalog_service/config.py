@@ -2,9 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic_settings import SettingsConfigDict
-
 from chassis.settings import ServiceSettings
+from pydantic_settings import SettingsConfigDict
 
 # services/catalog/migrations: shipped beside the package in the image (see Dockerfile).
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"

@@ -1,4 +1,4 @@
-"""What the catalog API accepts (XCreate, XPatch: unknown fields forbidden) and returns (XPublic)."""
+"""What the catalog API accepts (XCreate, XPatch: unknown fields forbidden) and returns."""
 
 from __future__ import annotations
 

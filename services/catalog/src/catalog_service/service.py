@@ -5,6 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from chassis.cache import ReadCache
+from chassis.errors import Conflict, NotFound, ProblemError
+from chassis.outbox import Outbox
+from chassis.runtime import Runtime
+from shared_events import catalog as events
 from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,11 +24,6 @@ from catalog_service.schemas import (
     SkuPublic,
 )
 from catalog_service.tables import ProductRow, SkuRow
-from chassis.cache import ReadCache
-from chassis.errors import Conflict, NotFound, ProblemError
-from chassis.outbox import Outbox
-from chassis.runtime import Runtime
-from shared_events import catalog as events
 
 DESCRIPTIVE_FIELDS = ("name", "description", "category", "attributes", "images")
 
@@ -66,8 +66,18 @@ def _snapshots(skus: list[SkuRow]) -> list[events.SkuSnapshot]:
     ]
 
 
+def _check_prices(prices: list[tuple[int, str]]) -> None:
+    try:
+        for amount, currency in prices:
+            domain.Price(amount, currency)
+    except domain.CatalogRuleError as error:
+        raise _rule_broken(error) from None
+
+
 def _rule_broken(error: domain.CatalogRuleError) -> ProblemError:
-    return ProblemError(409 if error.code == "invalid-transition" else 422, error.detail, code=error.code)
+    return ProblemError(
+        409 if error.code == "invalid-transition" else 422, error.detail, code=error.code
+    )
 
 
 async def _load(
@@ -85,6 +95,7 @@ async def _load(
 
 async def create_product(runtime: Runtime, data: ProductCreate) -> ProductPublic:
     codes = [s.sku for s in data.skus]
+    _check_prices([(s.price.amount, s.price.currency) for s in data.skus])
     if len(set(codes)) != len(codes):
         raise ProblemError(422, "SKU codes must be unique within a product", code="duplicate-sku")
     now = datetime.now(UTC)
@@ -145,6 +156,7 @@ def _stage_price_changes(
     patch: ProductPatch,
 ) -> list[str]:
     by_code = {s.sku: s for s in skus}
+    _check_prices([(c.price.amount, c.price.currency) for c in patch.prices or []])
     changed = []
     for change in patch.prices or []:
         row = by_code.get(change.sku)

@@ -55,9 +55,8 @@ async def create_database(postgres_admin_url: str) -> AsyncIterator[DatabaseFact
         finally:
             await conn.close()
         created.append(database)
-        return (
-            admin.set(drivername="postgresql+asyncpg", database=database)
-            .render_as_string(hide_password=False)
+        return admin.set(drivername="postgresql+asyncpg", database=database).render_as_string(
+            hide_password=False
         )
 
     yield factory

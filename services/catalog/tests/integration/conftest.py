@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from catalog_service.config import CatalogSettings
+from catalog_service.main import create_app
+from chassis.testing.plugin import DatabaseFactory, serve_app
+from chassis.testing.tokens import TestTokenIssuer
+from fastapi import FastAPI
+
+
+@dataclass
+class Catalog:
+    app: FastAPI
+    http: httpx.AsyncClient
+    settings: CatalogSettings
+    admin: dict[str, str]
+    customer: dict[str, str]
+
+
+@pytest.fixture
+def catalog_settings(
+    create_database: DatabaseFactory,
+    kafka_bootstrap_servers: str,
+    redis_url: str,
+    redis_key_prefix: str,
+    token_issuer: TestTokenIssuer,
+) -> Callable[[], Any]:
+    async def make() -> CatalogSettings:
+        return CatalogSettings(
+            database_url=await create_database("catalog"),
+            kafka_bootstrap_servers=kafka_bootstrap_servers,
+            redis_url=redis_url,
+            redis_key_prefix=redis_key_prefix,
+            jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
+            environment="test",
+            log_json=True,
+            outbox_poll_seconds=0.05,
+        )
+
+    return make
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def running_catalog(
+    settings: CatalogSettings, token_issuer: TestTokenIssuer, *, start_relay: bool = True
+) -> AsyncIterator[Catalog]:
+    app = create_app(settings, start_relay=start_relay)
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+        yield Catalog(
+            app=app,
+            http=http,
+            settings=settings,
+            admin=bearer(token_issuer.admin_token()),
+            customer=bearer(token_issuer.token()),
+        )
+
+
+@pytest.fixture
+async def catalog(
+    catalog_settings: Callable[[], Any], token_issuer: TestTokenIssuer
+) -> AsyncIterator[Catalog]:
+    async for running in running_catalog(await catalog_settings(), token_issuer):
+        yield running
+
+
+def product_body(sku_prefix: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Jasmine green tea",
+        "description": "Spring harvest, 250 g tin",
+        "category": "tea",
+        "attributes": {"origin": "Fujian"},
+        "images": ["https://img.example/tea.jpg"],
+        "skus": [
+            {"sku": f"{sku_prefix}-250", "price": {"amount": 6800, "currency": "CNY"}},
+            {"sku": f"{sku_prefix}-500", "price": {"amount": 12800, "currency": "CNY"}},
+        ],
+    }
+    body.update(overrides)
+    return body
