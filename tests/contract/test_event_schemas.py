@@ -10,6 +10,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+
 import shared_events
 from shared_events import registry
 from shared_events.compat import breaking_changes

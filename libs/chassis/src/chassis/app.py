@@ -12,7 +12,6 @@ from pathlib import Path
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from shared_events.topics import dead_letter_topic
 
 from chassis import health
 from chassis.auth import JwksVerifier
@@ -29,6 +28,7 @@ from chassis.producer import EventProducer, ensure_topics
 from chassis.runtime import Runtime
 from chassis.settings import ServiceSettings
 from chassis.telemetry import configure_tracing
+from shared_events.topics import dead_letter_topic
 
 log = get_logger(__name__)
 

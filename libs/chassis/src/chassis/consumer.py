@@ -17,9 +17,6 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from shared_events import Envelope, EnvelopeError, EventPayload, from_kafka, registry
-from shared_events.registry import EventRegistry
-from shared_events.topics import dead_letter_topic
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import Database
@@ -28,6 +25,9 @@ from chassis.logging import get_logger
 from chassis.metrics import EVENTS_DEAD_LETTERED, HANDLER_LATENCY
 from chassis.producer import EventProducer
 from chassis.telemetry import consumer_span
+from shared_events import Envelope, EnvelopeError, EventPayload, from_kafka, registry
+from shared_events.registry import EventRegistry
+from shared_events.topics import dead_letter_topic
 
 log = get_logger(__name__)
 

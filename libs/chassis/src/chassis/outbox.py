@@ -17,9 +17,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic.operations import Operations
-from shared_events import Envelope, EventPayload, registry
-from shared_events.envelope import encode_data
-from shared_events.registry import EventRegistry
 from sqlalchemy import event
 from sqlmodel import Field, SQLModel, col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -29,6 +26,9 @@ from chassis.logging import get_logger
 from chassis.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
 from chassis.producer import EventProducer, OutgoingEvent
 from chassis.telemetry import current_traceparent
+from shared_events import Envelope, EventPayload, registry
+from shared_events.envelope import encode_data
+from shared_events.registry import EventRegistry
 
 log = get_logger(__name__)
 

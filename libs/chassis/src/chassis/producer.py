@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from shared_events import Envelope, to_kafka
 
 from chassis.logging import get_logger
+from shared_events import Envelope, to_kafka
 
 log = get_logger(__name__)
 

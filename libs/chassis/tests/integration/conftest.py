@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
+
 from chassis.db import Database
 from chassis.inbox import InboxRecord
 from chassis.outbox import OutboxRecord

@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from chassis.broker import make_broker, subscribe
 from chassis.consumer import ConsumerRunner, EventConsumer
 from chassis.db import Database
@@ -15,7 +17,6 @@ from chassis.settings import ServiceSettings
 from chassis.testing.kafka import header, read_records
 from shared_events import Envelope, schema_uri, to_kafka
 from shared_events.catalog import ProductUnpublishedV1
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .conftest import effects
 

@@ -7,6 +7,9 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from chassis.broker import make_broker, subscribe
 from chassis.consumer import ConsumerRunner, EventConsumer
 from chassis.db import Database
@@ -17,8 +20,6 @@ from chassis.testing.kafka import header, read_records
 from shared_events import Envelope
 from shared_events.catalog import ProductUnpublishedV1
 from shared_events.topics import CATALOG_EVENTS
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from .conftest import effects
 

@@ -6,9 +6,10 @@ import base64
 import json
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from chassis.auth import JwksVerifier, Unauthorized
 from chassis.testing.tokens import TestTokenIssuer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 
 @pytest.fixture

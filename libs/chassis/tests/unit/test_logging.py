@@ -4,6 +4,7 @@ import json
 import logging
 
 import pytest
+
 from chassis.logging import REDACTED, configure_logging, get_logger, mask_email, redact
 
 

@@ -4,6 +4,7 @@ import json
 import uuid
 
 import pytest
+
 from shared_events import Envelope, EnvelopeError, from_kafka, registry, schema_uri, to_kafka
 from shared_events.catalog import ProductPublishedV1, ProductUnpublishedV1
 from shared_events.topics import dead_letter_topic, topic_for_type

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from shared_events import Envelope, EventPayload, EventRegistry, schema_uri
 from shared_events.registry import UnknownEventError
 

@@ -6,6 +6,7 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
+
 from chassis.outbox import create_outbox_table
 
 revision = "0001"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from chassis.cli import main as run
-
 from catalog_service.config import MIGRATIONS_DIR, CatalogSettings
 from catalog_service.main import create_app
+from chassis.cli import main as run
 
 
 def main() -> None:

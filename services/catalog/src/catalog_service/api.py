@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from chassis.auth import Admin
-from chassis.deps import RuntimeDep
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from catalog_service import service
@@ -17,6 +15,8 @@ from catalog_service.schemas import (
     ProductPatch,
     ProductPublic,
 )
+from chassis.auth import Admin
+from chassis.deps import RuntimeDep
 
 router = APIRouter(prefix="/api/v1")
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chassis.settings import ServiceSettings
 from pydantic_settings import SettingsConfigDict
+
+from chassis.settings import ServiceSettings
 
 # services/catalog/migrations: shipped beside the package in the image (see Dockerfile).
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"

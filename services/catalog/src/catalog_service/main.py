@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from chassis.app import ServiceSpec, create_service_app
 from fastapi import FastAPI
-from shared_events.topics import CATALOG_EVENTS
 
 from catalog_service.api import router
 from catalog_service.config import MIGRATIONS_DIR, CatalogSettings
+from chassis.app import ServiceSpec, create_service_app
+from shared_events.topics import CATALOG_EVENTS
 
 
 def create_app(settings: CatalogSettings | None = None, *, start_relay: bool = True) -> FastAPI:

@@ -5,11 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from chassis.cache import ReadCache
-from chassis.errors import Conflict, NotFound, ProblemError
-from chassis.outbox import Outbox
-from chassis.runtime import Runtime
-from shared_events import catalog as events
 from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,6 +19,11 @@ from catalog_service.schemas import (
     SkuPublic,
 )
 from catalog_service.tables import ProductRow, SkuRow
+from chassis.cache import ReadCache
+from chassis.errors import Conflict, NotFound, ProblemError
+from chassis.outbox import Outbox
+from chassis.runtime import Runtime
+from shared_events import catalog as events
 
 DESCRIPTIVE_FIELDS = ("name", "description", "category", "attributes", "images")
 

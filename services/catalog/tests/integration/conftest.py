@@ -6,11 +6,12 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+
 from catalog_service.config import CatalogSettings
 from catalog_service.main import create_app
 from chassis.testing.plugin import DatabaseFactory, serve_app
 from chassis.testing.tokens import TestTokenIssuer
-from fastapi import FastAPI
 
 
 @dataclass

@@ -6,11 +6,12 @@ import uuid
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlmodel import func, select
+
 from catalog_service.tables import ProductRow
 from chassis.outbox import OutboxRecord
 from chassis.testing.tokens import TestTokenIssuer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlmodel import func, select
 
 from .conftest import Catalog, bearer, product_body
 

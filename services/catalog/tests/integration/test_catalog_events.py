@@ -9,13 +9,14 @@ from typing import Any
 
 import jsonschema
 import pytest
+from sqlmodel import col, select
+
 from chassis.outbox import OutboxRecord
 from chassis.testing.kafka import header, read_records
 from chassis.testing.tokens import TestTokenIssuer
 from shared_events import from_kafka, registry
 from shared_events.schema_export import schema_path
 from shared_events.topics import CATALOG_EVENTS
-from sqlmodel import col, select
 
 from .conftest import Catalog, product_body, running_catalog
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from catalog_service.domain import (
     TRANSITIONS,
     CatalogRuleError,
