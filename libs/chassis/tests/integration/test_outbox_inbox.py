@@ -16,7 +16,7 @@ from chassis.db import Database
 from chassis.outbox import Outbox, OutboxRecord, OutboxRelay
 from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
-from chassis.testing.kafka import header, read_records
+from chassis.testing.kafka import header, read_keyed
 from shared_events import Envelope
 from shared_events.catalog import ProductUnpublishedV1
 from shared_events.topics import CATALOG_EVENTS
@@ -52,12 +52,7 @@ async def test_relay_down_after_commit_loses_nothing(
     relay = OutboxRelay(database, outbox, producer, service="test", poll_seconds=0.05)
     relay.start()  # the relay comes back
     try:
-        records = await read_records(
-            kafka_bootstrap_servers,
-            CATALOG_EVENTS,
-            match=lambda r: r.key == product_id.encode(),
-            until=lambda kept: len(kept) >= 1,
-        )
+        records = await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 1)
     finally:
         await relay.stop()
     assert [header(r, "ce_id") for r in records] == [str(envelope.id)]
@@ -75,12 +70,7 @@ async def test_relay_keeps_an_aggregates_events_in_order(
     relay = OutboxRelay(database, outbox, producer, service="test", batch_size=7)
     while await relay.relay_batch():
         pass
-    records = await read_records(
-        kafka_bootstrap_servers,
-        CATALOG_EVENTS,
-        match=lambda r: r.key == product_id.encode(),
-        until=lambda kept: len(kept) >= 30,
-    )
+    records = await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 30)
     assert [header(r, "ce_id") for r in records] == ids
 
 
@@ -107,12 +97,7 @@ async def test_crash_between_publish_and_mark_gives_a_duplicate_the_inbox_skips(
     restarted = OutboxRelay(database, outbox, producer, service="test")
     assert await restarted.relay_batch() == 1  # publishes the same event again
 
-    records = await read_records(
-        kafka_bootstrap_servers,
-        CATALOG_EVENTS,
-        match=lambda r: r.key == product_id.encode(),
-        until=lambda kept: len(kept) >= 2,
-    )
+    records = await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 2)
     assert [header(r, "ce_id") for r in records] == [str(envelope.id)] * 2
 
     # A real consumer (FastStream, own group) sees both copies; the effect happens once.

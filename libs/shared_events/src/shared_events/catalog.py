@@ -24,8 +24,9 @@ class SkuSnapshot(BaseModel):
     attributes: dict[str, str] = Field(default_factory=dict)
 
 
-@registry.event("catalog.product.created", 1)
-class ProductCreatedV1(EventPayload):
+class ProductDetails(EventPayload):
+    """The descriptive part of a product, shared by `created` and `updated` (not an event)."""
+
     product_id: str
     name: str
     description: str = ""
@@ -33,21 +34,18 @@ class ProductCreatedV1(EventPayload):
     attributes: dict[str, str] = Field(default_factory=dict)
     images: list[str] = Field(default_factory=list)
     skus: list[SkuSnapshot]
+
+
+@registry.event("catalog.product.created", 1)
+class ProductCreatedV1(ProductDetails):
     status: str
     version: int
 
 
 @registry.event("catalog.product.updated", 1)
-class ProductUpdatedV1(EventPayload):
+class ProductUpdatedV1(ProductDetails):
     """The product's descriptive fields after the change, and which of them changed."""
 
-    product_id: str
-    name: str
-    description: str = ""
-    category: str
-    attributes: dict[str, str] = Field(default_factory=dict)
-    images: list[str] = Field(default_factory=list)
-    skus: list[SkuSnapshot]
     changed: list[str]
     version: int
 

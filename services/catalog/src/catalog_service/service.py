@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlmodel import col, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -64,6 +65,19 @@ def _snapshots(skus: list[SkuRow]) -> list[events.SkuSnapshot]:
         )
         for s in sorted(skus, key=lambda s: s.position)
     ]
+
+
+def _details(product: ProductRow, skus: list[SkuRow]) -> dict[str, Any]:
+    """The fields of `events.ProductDetails`, shared by the created and updated events."""
+    return {
+        "product_id": product.id,
+        "name": product.name,
+        "description": product.description,
+        "category": product.category,
+        "attributes": product.attributes,
+        "images": product.images,
+        "skus": _snapshots(skus),
+    }
 
 
 def _check_prices(prices: list[tuple[int, str]]) -> None:
@@ -132,15 +146,7 @@ async def create_product(runtime: Runtime, data: ProductCreate) -> ProductPublic
         runtime.outbox.stage(
             session,
             events.ProductCreatedV1(
-                product_id=product.id,
-                name=product.name,
-                description=product.description,
-                category=product.category,
-                attributes=product.attributes,
-                images=product.images,
-                skus=_snapshots(skus),
-                status=product.status,
-                version=product.version,
+                **_details(product, skus), status=product.status, version=product.version
             ),
             subject=product.id,
         )
@@ -208,15 +214,7 @@ async def update_product(runtime: Runtime, product_id: str, patch: ProductPatch)
             runtime.outbox.stage(
                 session,
                 events.ProductUpdatedV1(
-                    product_id=product.id,
-                    name=product.name,
-                    description=product.description,
-                    category=product.category,
-                    attributes=product.attributes,
-                    images=product.images,
-                    skus=_snapshots(skus),
-                    changed=changed,
-                    version=product.version,
+                    **_details(product, skus), changed=changed, version=product.version
                 ),
                 subject=product.id,
             )

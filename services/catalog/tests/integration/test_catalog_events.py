@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import col, select
 
 from chassis.outbox import OutboxRecord
-from chassis.testing.kafka import header, read_records
+from chassis.testing.kafka import header, read_keyed
 from chassis.testing.tokens import TestTokenIssuer
 from shared_events import from_kafka, registry
 from shared_events.schema_export import schema_path
@@ -31,13 +31,7 @@ def committed_schema(event_type: str, version: int) -> dict[str, Any]:
 
 
 async def events_of(bootstrap: str, product_id: str, count: int, timeout: float = 20) -> list[Any]:
-    return await read_records(
-        bootstrap,
-        CATALOG_EVENTS,
-        match=lambda r: r.key == product_id.encode(),
-        until=lambda kept: len(kept) >= count,
-        timeout=timeout,
-    )
+    return await read_keyed(bootstrap, CATALOG_EVENTS, product_id, count, timeout=timeout)
 
 
 async def test_create_and_publish_put_valid_events_on_the_topic(

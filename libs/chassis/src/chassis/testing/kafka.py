@@ -52,3 +52,16 @@ def header(record: ConsumerRecord[bytes, bytes], name: str) -> str | None:
         if key == name:
             return str(value.decode())
     return None
+
+
+async def read_keyed(
+    bootstrap: str, topic: str, key: str, count: int, *, timeout: float = 20.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The records of one aggregate (one Kafka key), waiting until `count` arrived."""
+    return await read_records(
+        bootstrap,
+        topic,
+        match=lambda r: r.key == key.encode(),
+        until=lambda kept: len(kept) >= count,
+        timeout=timeout,
+    )
