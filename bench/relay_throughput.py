@@ -62,7 +62,7 @@ async def baseline(producer: EventProducer, db: Database, count: int) -> float:
     """The same records, sent straight from memory: what the broker alone allows."""
     async with db.sessions() as session:
         rows = (await session.exec(select(OutboxRecord).limit(count))).all()
-    events = [outgoing(r) for r in rows]
+    events = [outgoing(r.topic, r.subject, r.headers, r.data) for r in rows]
     started = time.perf_counter()
     for i in range(0, len(events), 200):
         await producer.send_batch(events[i : i + 200])

@@ -13,7 +13,6 @@ import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from alembic.operations import Operations
@@ -24,9 +23,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from chassis.db import Database
 from chassis.logging import get_logger
 from chassis.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
-from chassis.producer import EventProducer, OutgoingEvent
+from chassis.producer import EventProducer, OutgoingRecord
 from chassis.telemetry import current_traceparent
-from shared_events import Envelope, EventPayload, registry
+from shared_events import Envelope, EventPayload, registry, to_kafka
 from shared_events.envelope import encode_data
 from shared_events.registry import EventRegistry
 
@@ -43,7 +42,7 @@ class OutboxRecord(SQLModel, table=True):
     topic: str = Field(max_length=200)
     event_type: str = Field(max_length=200)
     subject: str = Field(max_length=200)
-    attributes: str  # the envelope's context attributes as JSON (no data)
+    headers: str  # the Kafka headers (CloudEvents attributes), rendered once at write time
     data: str  # the event data, JSON-encoded once, at write time
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     sent_at: datetime | None = Field(
@@ -60,7 +59,7 @@ def create_outbox_table(op: Operations) -> None:
         sa.Column("topic", sa.String(200), nullable=False),
         sa.Column("event_type", sa.String(200), nullable=False),
         sa.Column("subject", sa.String(200), nullable=False),
-        sa.Column("attributes", sa.Text(), nullable=False),
+        sa.Column("headers", sa.Text(), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
@@ -94,6 +93,7 @@ class Outbox:
     ) -> Envelope:
         spec = self.registry.spec_for(type(payload))
         data = payload.model_dump(mode="json")
+        value = encode_data(data)
         envelope = Envelope(
             source=self.source,
             type=spec.type,
@@ -111,8 +111,8 @@ class Outbox:
                 topic=spec.topic,
                 event_type=spec.type,
                 subject=subject,
-                attributes=envelope.model_dump_json(exclude={"data"}),
-                data=encode_data(data).decode(),
+                headers=json.dumps([[k, v.decode()] for k, v in to_kafka(envelope, value).headers]),
+                data=value.decode(),
                 created_at=envelope.time,
             )
         )
@@ -126,10 +126,23 @@ class Outbox:
         event.listen(session.sync_session, "after_commit", lambda _: self.committed.set())
 
 
-def outgoing(record: OutboxRecord) -> OutgoingEvent:
-    attrs: dict[str, Any] = json.loads(record.attributes)
-    envelope = Envelope(**attrs, data={})
-    return OutgoingEvent(topic=record.topic, envelope=envelope, value=record.data.encode())
+_UNSENT_COLUMNS = (
+    col(OutboxRecord.id),
+    col(OutboxRecord.topic),
+    col(OutboxRecord.subject),
+    col(OutboxRecord.headers),
+    col(OutboxRecord.data),
+)
+
+
+def outgoing(topic: str, subject: str, headers: str, data: str) -> OutgoingRecord:
+    """An unsent row as a Kafka record; no model is rebuilt, nothing is encoded twice."""
+    return OutgoingRecord(
+        topic=topic,
+        key=subject.encode(),
+        value=data.encode(),
+        headers=[(k, v.encode()) for k, v in json.loads(headers)],
+    )
 
 
 class OutboxRelay:
@@ -156,9 +169,11 @@ class OutboxRelay:
     async def relay_batch(self) -> int:
         """Publish one batch of unsent rows; return how many were published."""
         async with self.database.transaction() as session:
+            # Plain columns, not ORM objects: the relay only forwards them.
+            connection = await session.connection()
             rows = (
-                await session.exec(
-                    select(OutboxRecord)
+                await connection.execute(
+                    sa.select(*_UNSENT_COLUMNS)
                     .where(col(OutboxRecord.sent_at).is_(None))
                     .order_by(col(OutboxRecord.id))
                     .limit(self.batch_size)
@@ -167,8 +182,8 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
-            await self.producer.send_batch([outgoing(row) for row in rows])
-            await self.mark_sent(session, [row.id for row in rows if row.id is not None])
+            await self.producer.send_batch([outgoing(*row[1:]) for row in rows])
+            await self.mark_sent(session, [row[0] for row in rows])
         EVENTS_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
 

@@ -10,16 +10,16 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from chassis.logging import get_logger
-from shared_events import Envelope, to_kafka
 
 log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class OutgoingEvent:
+class OutgoingRecord:
     topic: str
-    envelope: Envelope
-    value: bytes  # encoded data, so it is never JSON-encoded twice
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
 
 
 class EventProducer:
@@ -38,20 +38,16 @@ class EventProducer:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def send_batch(self, events: list[OutgoingEvent]) -> None:
+    async def send_batch(self, records: list[OutgoingRecord]) -> None:
         """Queue every event, then wait for every acknowledgement.
 
         Sends are queued in order, so an aggregate's events (same key, same partition) stay in
         order; nothing is reported sent until the broker has acknowledged all of them.
         """
-        pending = []
-        for item in events:
-            record = to_kafka(item.envelope, value=item.value)
-            pending.append(
-                await self._producer.send(
-                    item.topic, value=record.value, key=record.key, headers=record.headers
-                )
-            )
+        pending = [
+            await self._producer.send(r.topic, value=r.value, key=r.key, headers=r.headers)
+            for r in records
+        ]
         await asyncio.gather(*pending)
 
     async def send_raw(
