@@ -183,11 +183,11 @@ class OutboxRelay:
             if not rows:
                 return 0
             await self.producer.send_batch([outgoing(*row[1:]) for row in rows])
-            await self.mark_sent(session, [int(row[0]) for row in rows])
+            await self.mark_sent(session, [row[0] for row in rows])
         EVENTS_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
 
-    async def mark_sent(self, session: AsyncSession, ids: list[int]) -> None:
+    async def mark_sent(self, session: AsyncSession, ids: list[int | None]) -> None:
         await session.exec(
             sa.update(OutboxRecord)
             .where(col(OutboxRecord.id).in_(ids))
