@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -28,11 +31,43 @@ from chassis.producer import EventProducer, ensure_topics
 from chassis.runtime import Runtime
 from chassis.settings import ServiceSettings
 from chassis.telemetry import configure_tracing
+from shared_events import Envelope
 from shared_events.topics import dead_letter_topic
 
 log = get_logger(__name__)
 
 Hook = Callable[[Runtime], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A periodic task of a service (expiring reservations, saga timeouts, ...)."""
+
+    name: str
+    every_seconds: float
+    run: Hook
+
+
+async def _run_job(job: Job, runtime: Runtime) -> None:
+    while True:
+        await asyncio.sleep(job.every_seconds)
+        try:
+            await job.run(runtime)
+        except Exception as exc:  # the next round retries; nothing is lost by waiting
+            log.exception("job failed", job=job.name, error=str(exc))
+
+
+def _kill_after_commit(event_type: str) -> Callable[[Envelope], None]:
+    """Crash-test fault: die (SIGKILL) after committing `event_type`, before the offset commit."""
+
+    def maybe_die(envelope: Envelope) -> None:
+        if envelope.type == event_type:
+            log.warning(
+                "fault injection: killing the process after commit", event_id=str(envelope.id)
+            )
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return maybe_die
 
 
 @dataclass
@@ -46,9 +81,9 @@ class ServiceSpec:
     publishes: Sequence[str] = ()
     consumers: Sequence[EventConsumer] = ()
     on_start: Sequence[Hook] = ()
+    jobs: Sequence[Job] = ()
     start_relay: bool = True  # tests turn it off to simulate a relay that is down
     version: str = "0.1.0"
-    extra_routers: Sequence[APIRouter] = field(default_factory=list)
 
 
 def create_service_app(spec: ServiceSpec) -> FastAPI:
@@ -110,20 +145,30 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                     database,
                     producer,
                     service=settings.service_name,
+                    outbox=outbox,
                     max_attempts=settings.consumer_max_attempts,
                     backoff_seconds=settings.consumer_backoff_seconds,
+                    after_commit=(
+                        _kill_after_commit(settings.fault_kill_after_commit)
+                        if settings.fault_kill_after_commit
+                        else None
+                    ),
                 ),
             )
         if spec.consumers:
             await broker.start()
         if spec.start_relay:
             relay.start()
+        jobs = [asyncio.create_task(_run_job(job, runtime), name=job.name) for job in spec.jobs]
         app.state.runtime = runtime
         log.info("service started", host=settings.host, port=settings.port)
         try:
             yield
         finally:
             app.state.runtime = None
+            for task in jobs:
+                task.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
             if spec.consumers:
                 await broker.stop()
             await relay.stop()
@@ -136,7 +181,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     app.state.runtime = None
     install_problem_handlers(app)
     app.include_router(health.router)
-    for router in [*spec.routers, *spec.extra_routers]:
+    for router in spec.routers:
         app.include_router(router)
     _install_request_middleware(app, settings.service_name)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")

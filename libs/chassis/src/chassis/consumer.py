@@ -23,6 +23,7 @@ from chassis.db import Database
 from chassis.inbox import claim
 from chassis.logging import get_logger
 from chassis.metrics import EVENTS_DEAD_LETTERED, HANDLER_LATENCY
+from chassis.outbox import Outbox
 from chassis.producer import EventProducer
 from chassis.telemetry import consumer_span
 from shared_events import Envelope, EnvelopeError, EventPayload, from_kafka, registry
@@ -31,7 +32,32 @@ from shared_events.topics import dead_letter_topic
 
 log = get_logger(__name__)
 
-Handler = Callable[[AsyncSession, Any, Envelope], Awaitable[None]]
+
+@dataclass
+class Delivery:
+    """What a handler gets besides the payload: its transaction and the event's envelope.
+
+    `stage()` writes an event to the outbox in the same transaction, with the causation id set
+    to this event and the correlation id carried over, so a saga's events link up.
+    """
+
+    session: AsyncSession
+    envelope: Envelope
+    outbox: Outbox | None = None
+
+    def stage(self, payload: EventPayload, *, subject: str) -> Envelope:
+        if self.outbox is None:
+            raise RuntimeError("this consumer was built without an outbox")
+        return self.outbox.stage(
+            self.session,
+            payload,
+            subject=subject,
+            correlation_id=self.envelope.correlationid or self.envelope.subject,
+            causation_id=str(self.envelope.id),
+        )
+
+
+Handler = Callable[[Delivery, Any], Awaitable[None]]
 
 
 class IncomingRecord(Protocol):
@@ -71,8 +97,11 @@ class ConsumerRunner:
     database: Database
     producer: EventProducer
     service: str
+    outbox: Outbox | None = None
     max_attempts: int = 5
     backoff_seconds: float = 0.2
+    # Fault injection for crash tests: called after a commit, before the offset is committed.
+    after_commit: Callable[[Envelope], None] | None = None
 
     async def handle(self, record: IncomingRecord) -> str:
         """Return the outcome: handled, duplicate, ignored or dead-lettered."""
@@ -115,7 +144,9 @@ class ConsumerRunner:
                 async with self.database.transaction() as session:
                     if not await claim(session, self.consumer.name, envelope.id, envelope.type):
                         return "duplicate"
-                    await fn(session, payload, envelope)
+                    await fn(Delivery(session, envelope, self.outbox), payload)
+                if self.after_commit is not None:
+                    self.after_commit(envelope)
                 return "handled"
             except Exception as exc:
                 if attempt == self.max_attempts:

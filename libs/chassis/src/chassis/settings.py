@@ -49,6 +49,8 @@ class ServiceSettings(BaseSettings):
     )
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
+    # Crash tests only: an event type after whose commit the process SIGKILLs itself.
+    fault_kill_after_commit: str | None = None
 
     outbox_batch_size: int = 200
     outbox_poll_seconds: float = 0.5
@@ -84,6 +86,8 @@ class ServiceSettings(BaseSettings):
             problems.append("JWT_ISSUER is the development default")
         if self.jwks_url.startswith("http://127.0.0.1"):
             problems.append("JWKS_URL is the development default")
+        if self.fault_kill_after_commit:
+            problems.append("fault injection is on")
         problems.extend(self.production_problems())
         if problems:
             raise ValueError("refusing production settings: " + "; ".join(problems))

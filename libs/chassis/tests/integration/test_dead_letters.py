@@ -7,10 +7,9 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.broker import make_broker, subscribe
-from chassis.consumer import ConsumerRunner, EventConsumer
+from chassis.consumer import ConsumerRunner, Delivery, EventConsumer
 from chassis.db import Database
 from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
@@ -41,12 +40,14 @@ async def test_poison_and_failing_messages_go_to_the_dlq_and_the_next_one_is_han
     await ensure_topics(kafka_bootstrap_servers, [topic, f"{topic}.dlq"])
     attempts: list[str] = []
 
-    async def apply(session: AsyncSession, payload: ProductUnpublishedV1, env: Envelope) -> None:
+    async def apply(delivery: Delivery, payload: ProductUnpublishedV1) -> None:
         attempts.append(payload.product_id)
         if payload.product_id == "explodes":
             raise ValueError("this product cannot be handled")
-        await session.exec(  # type: ignore[call-overload]
-            sa.insert(effects).values(event_id=str(env.id), subject=payload.product_id)
+        await delivery.session.exec(  # type: ignore[call-overload]
+            sa.insert(effects).values(
+                event_id=str(delivery.envelope.id), subject=payload.product_id
+            )
         )
 
     key = b"same-key"  # one key: one partition, so order on it is what we check

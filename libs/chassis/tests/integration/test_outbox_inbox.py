@@ -8,10 +8,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.broker import make_broker, subscribe
-from chassis.consumer import ConsumerRunner, EventConsumer
+from chassis.consumer import ConsumerRunner, Delivery, EventConsumer
 from chassis.db import Database
 from chassis.outbox import Outbox, OutboxRecord, OutboxRelay
 from chassis.producer import EventProducer, ensure_topics
@@ -103,9 +102,11 @@ async def test_crash_between_publish_and_mark_gives_a_duplicate_the_inbox_skips(
     # A real consumer (FastStream, own group) sees both copies; the effect happens once.
     outcomes: list[str] = []
 
-    async def apply(session: AsyncSession, payload: ProductUnpublishedV1, env: Envelope) -> None:
-        await session.exec(  # type: ignore[call-overload]
-            sa.insert(effects).values(event_id=str(env.id), subject=payload.product_id)
+    async def apply(delivery: Delivery, payload: ProductUnpublishedV1) -> None:
+        await delivery.session.exec(  # type: ignore[call-overload]
+            sa.insert(effects).values(
+                event_id=str(delivery.envelope.id), subject=payload.product_id
+            )
         )
 
     runner = ConsumerRunner(
