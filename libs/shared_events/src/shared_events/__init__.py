@@ -3,7 +3,7 @@
 Importing this package registers every event model in `registry`.
 """
 
-from shared_events import catalog
+from shared_events import catalog, inventory, order, payment
 from shared_events.envelope import (
     Envelope,
     EnvelopeError,
@@ -23,6 +23,9 @@ __all__ = [
     "KafkaRecord",
     "catalog",
     "from_kafka",
+    "inventory",
+    "order",
+    "payment",
     "registry",
     "schema_uri",
     "to_kafka",

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared_events.money import Money
 from shared_events.registry import EventPayload, registry
 
-
-class Money(BaseModel):
-    """An amount in integer minor units (fen, cents) and an ISO 4217 currency."""
-
-    model_config = ConfigDict(frozen=True)
-
-    amount: int = Field(ge=0)
-    currency: str = Field(pattern=r"^[A-Z]{3}$")
+__all__ = ["Money"]
 
 
 class SkuSnapshot(BaseModel):

@@ -1,0 +1,72 @@
+"""Events published by the order service on `order.events` (subject: the order id)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared_events.money import Money
+from shared_events.registry import EventPayload, registry
+
+
+class OrderLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sku: str
+    product_id: str
+    name: str
+    quantity: int = Field(gt=0)
+    unit_price: Money
+    line_total: Money
+
+
+@registry.event("order.order.placed", 1)
+class OrderPlacedV1(EventPayload):
+    order_id: str
+    member_id: str
+    currency: str
+    items: list[OrderLine]
+    subtotal: Money
+    discount: Money
+    total: Money
+    placed_at: datetime
+
+
+@registry.event("order.payment.requested", 1)
+class PaymentRequestedV1(EventPayload):
+    """Stock is reserved: the order asks payment to authorise. `payment_token` is the
+    provider's opaque, single-use token (never card data)."""
+
+    order_id: str
+    member_id: str
+    amount: Money
+    payment_token: str
+
+
+@registry.event("order.order.confirmed", 1)
+class OrderConfirmedV1(EventPayload):
+    order_id: str
+    member_id: str
+    total: Money
+
+
+@registry.event("order.order.rejected", 1)
+class OrderRejectedV1(EventPayload):
+    """Terminal: a saga step said no. `reason`: OUT_OF_STOCK, PAYMENT_DECLINED,
+    INSUFFICIENT_FUNDS, RISK_REJECTED, PAYMENT_FAILED."""
+
+    order_id: str
+    member_id: str
+    reason: str
+
+
+@registry.event("order.order.cancelled", 1)
+class OrderCancelledV1(EventPayload):
+    """Terminal: cancelled by the customer or by a saga timeout (`reason` TIMEOUT or
+    CANCELLED_BY_CUSTOMER). `was_confirmed` tells whether payment was captured."""
+
+    order_id: str
+    member_id: str
+    reason: str
+    was_confirmed: bool

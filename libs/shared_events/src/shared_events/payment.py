@@ -1,0 +1,46 @@
+"""Events published by the payment service on `payment.events` (subject: the order id, so a
+payment's events stay in order with the order's)."""
+
+from __future__ import annotations
+
+from shared_events.money import Money
+from shared_events.registry import EventPayload, registry
+
+
+@registry.event("payment.payment.authorized", 1)
+class PaymentAuthorizedV1(EventPayload):
+    order_id: str
+    payment_id: str
+    amount: Money
+
+
+@registry.event("payment.payment.failed", 1)
+class PaymentFailedV1(EventPayload):
+    """`reason`: PAYMENT_DECLINED, INSUFFICIENT_FUNDS, RISK_REJECTED, PAYMENT_FAILED."""
+
+    order_id: str
+    payment_id: str
+    reason: str
+    message: str = ""
+
+
+@registry.event("payment.payment.captured", 1)
+class PaymentCapturedV1(EventPayload):
+    order_id: str
+    payment_id: str
+    amount: Money
+
+
+@registry.event("payment.payment.voided", 1)
+class PaymentVoidedV1(EventPayload):
+    order_id: str
+    payment_id: str
+    amount: Money
+
+
+@registry.event("payment.payment.refunded", 1)
+class PaymentRefundedV1(EventPayload):
+    order_id: str
+    payment_id: str
+    refund_id: str
+    amount: Money
