@@ -18,7 +18,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from chassis import health
 from chassis.auth import JwksVerifier
-from chassis.broker import make_broker, subscribe
+from chassis.broker import ConsumerGroups
 from chassis.cache import create_redis
 from chassis.consumer import ConsumerRunner, EventConsumer
 from chassis.db import Database
@@ -36,7 +36,7 @@ from shared_events.topics import dead_letter_topic
 
 log = get_logger(__name__)
 
-Hook = Callable[[Runtime], Awaitable[None]]
+Hook = Callable[[Runtime], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -136,10 +136,9 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         )
         for hook in spec.on_start:
             await hook(runtime)
-        broker = make_broker(settings)
-        for consumer in spec.consumers:
-            subscribe(
-                broker,
+        consumers = ConsumerGroups(
+            settings,
+            [
                 ConsumerRunner(
                     consumer,
                     database,
@@ -153,10 +152,11 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                         if settings.fault_kill_after_commit
                         else None
                     ),
-                ),
-            )
-        if spec.consumers:
-            await broker.start()
+                )
+                for consumer in spec.consumers
+            ],
+        )
+        await consumers.start()
         if spec.start_relay:
             relay.start()
         jobs = [asyncio.create_task(_run_job(job, runtime), name=job.name) for job in spec.jobs]
@@ -169,8 +169,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             for task in jobs:
                 task.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
-            if spec.consumers:
-                await broker.stop()
+            await consumers.stop()
             await relay.stop()
             await producer.stop()
             await redis.aclose()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from faststream import AckPolicy
@@ -14,13 +16,36 @@ from chassis.settings import ServiceSettings
 
 
 def make_broker(settings: ServiceSettings) -> KafkaBroker:
+    """A consume-only broker (events are produced by the outbox relay's producer)."""
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
         client_id=settings.service_name,
-        enable_idempotence=settings.kafka_idempotent_producer,
+        consumer_only=True,
         apply_types=True,
         log_level=30,
     )
+
+
+class ConsumerGroups:
+    """One broker per consumer group, started together.
+
+    FastStream starts a broker's subscribers one after another and each waits for its group
+    to be assigned; separate brokers join their groups concurrently, so start-up costs one
+    join, not one per consumer.
+    """
+
+    def __init__(self, settings: ServiceSettings, runners: Sequence[ConsumerRunner]) -> None:
+        self.brokers = []
+        for runner in runners:
+            broker = make_broker(settings)
+            subscribe(broker, runner, session_timeout_ms=settings.kafka_session_timeout_ms)
+            self.brokers.append(broker)
+
+    async def start(self) -> None:
+        await asyncio.gather(*(broker.start() for broker in self.brokers))
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(broker.stop() for broker in self.brokers))
 
 
 async def _keep_raw(message: StreamMessage[Any]) -> bytes:
@@ -28,7 +53,9 @@ async def _keep_raw(message: StreamMessage[Any]) -> bytes:
     return message.body
 
 
-def subscribe(broker: KafkaBroker, runner: ConsumerRunner) -> None:
+def subscribe(
+    broker: KafkaBroker, runner: ConsumerRunner, *, session_timeout_ms: int = 10_000
+) -> None:
     """Attach a runner as a subscriber.
 
     NACK_ON_ERROR turns aiokafka's auto-commit off; FastStream commits the offset after the
@@ -43,6 +70,8 @@ def subscribe(broker: KafkaBroker, runner: ConsumerRunner) -> None:
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_keep_raw,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=max(session_timeout_ms // 3, 100),
     )
     async def on_record(body: bytes, message: KafkaMessage) -> None:
         await runner.handle(message.raw_message)  # type: ignore[arg-type]

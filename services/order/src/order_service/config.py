@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import SettingsConfigDict
+
+from chassis.settings import ServiceSettings
+
+# services/order/migrations: shipped beside the package in the image.
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+class OrderSettings(ServiceSettings):
+    """Environment variables: ORDER_PORT, ORDER_DATABASE_URL, ... plus the suite-wide ones."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDER_", extra="ignore")
+
+    service_name: str = "order"
+    port: int = 8002
+    database_url: str = "sqlite+aiosqlite:///.data/order.db"
+    # No answer from inventory or payment within this time: cancel and compensate.
+    saga_timeout_seconds: float = 30.0
+    timeout_check_seconds: float = 1.0
+    max_items_per_order: int = 50
+    max_quantity_per_line: int = 99

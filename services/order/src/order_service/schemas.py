@@ -1,0 +1,105 @@
+"""What the order API accepts (extra="forbid") and returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SkuCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Currency = Literal["CNY", "USD", "EUR"]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class OrderItemIn(Input):
+    sku: SkuCode
+    quantity: int = Field(gt=0, le=99)
+
+
+class ShippingAddress(Input):
+    name: str = Field(min_length=1, max_length=100)
+    phone: str = Field(pattern=r"^\+?[0-9 -]{5,20}$")
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    region: str | None = Field(default=None, max_length=100)
+    postal_code: str = Field(min_length=1, max_length=20)
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+
+
+class OrderCreate(Input):
+    items: list[OrderItemIn] = Field(min_length=1, max_length=50)
+    currency: Currency
+    payment_token: str = Field(min_length=1, max_length=200)
+    shipping_address: ShippingAddress
+    # Seams for the membership issue: accepted by the contract, refused until supported.
+    coupon_code: str | None = Field(default=None, max_length=64)
+    points: int | None = Field(default=None, ge=0)
+
+
+class CartItemPut(Input):
+    quantity: int = Field(gt=0, le=99)
+
+
+class Money(BaseModel):
+    amount: int
+    currency: str
+
+
+class OrderAccepted(BaseModel):
+    order_id: str
+    status: str
+
+
+class OrderLinePublic(BaseModel):
+    sku: str
+    product_id: str
+    name: str
+    quantity: int
+    unit_price: Money
+    line_total: Money
+
+
+class TimelineEntry(BaseModel):
+    type: str
+    status: str
+    reason: str | None
+    at: datetime
+
+
+class OrderPublic(BaseModel):
+    id: str
+    member_id: str
+    status: str
+    reason: str | None
+    items: list[OrderLinePublic]
+    currency: str
+    subtotal: Money
+    discount: Money
+    total: Money
+    shipping_address: dict[str, object]
+    created_at: datetime
+    timeline: list[TimelineEntry]
+
+
+class OrderPage(BaseModel):
+    items: list[OrderPublic]
+    total: int
+    page: int
+    size: int
+
+
+class CartLine(BaseModel):
+    sku: str
+    quantity: int
+    name: str | None
+    unit_price: Money | None
+    available_for_sale: bool
+
+
+class CartPublic(BaseModel):
+    items: list[CartLine]

@@ -1,0 +1,1 @@
+"""Order use cases: placing, the saga's reactions, queries, carts and the price read model."""

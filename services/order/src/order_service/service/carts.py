@@ -1,0 +1,74 @@
+"""The member's cart: lines priced from the read model at read time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlmodel import select
+
+from chassis.auth import Principal
+from chassis.errors import NotFound, ProblemError
+from chassis.runtime import Runtime
+from order_service.schemas import CartLine, CartPublic, Money
+from order_service.service.read_model import prices_for
+from order_service.tables import CartItemRow
+
+MAX_CART_LINES = 50
+
+
+async def get_cart(runtime: Runtime, member: Principal) -> CartPublic:
+    async with runtime.database.sessions() as session:
+        rows = (
+            await session.exec(
+                select(CartItemRow)
+                .where(CartItemRow.member_id == member.subject)
+                .order_by(CartItemRow.sku)
+            )
+        ).all()
+        prices = await prices_for(session, [r.sku for r in rows])
+    lines = []
+    for row in rows:
+        price = prices.get(row.sku)
+        lines.append(
+            CartLine(
+                sku=row.sku,
+                quantity=row.quantity,
+                name=price.name if price else None,
+                unit_price=Money(amount=price.amount, currency=price.currency) if price else None,
+                available_for_sale=bool(price and price.published),
+            )
+        )
+    return CartPublic(items=lines)
+
+
+async def put_item(runtime: Runtime, member: Principal, sku: str, quantity: int) -> CartPublic:
+    async with runtime.database.transaction() as session:
+        prices = await prices_for(session, [sku])
+        if sku not in prices or not prices[sku].published:
+            raise ProblemError(422, f"SKU {sku} is not for sale", code="unknown-sku")
+        row = await session.get(CartItemRow, (member.subject, sku))
+        if row is None:
+            count = len(
+                (
+                    await session.exec(
+                        select(CartItemRow.sku).where(CartItemRow.member_id == member.subject)
+                    )
+                ).all()
+            )
+            if count >= MAX_CART_LINES:
+                raise ProblemError(422, "the cart is full", code="cart-full")
+            row = CartItemRow(
+                member_id=member.subject, sku=sku, quantity=quantity, updated_at=datetime.now(UTC)
+            )
+        row.quantity, row.updated_at = quantity, datetime.now(UTC)
+        session.add(row)
+    return await get_cart(runtime, member)
+
+
+async def delete_item(runtime: Runtime, member: Principal, sku: str) -> CartPublic:
+    async with runtime.database.transaction() as session:
+        row = await session.get(CartItemRow, (member.subject, sku))
+        if row is None:
+            raise NotFound(f"SKU {sku} is not in the cart")
+        await session.delete(row)
+    return await get_cart(runtime, member)

@@ -1,0 +1,88 @@
+"""Reading orders: owner or admin; another member's order does not exist for them."""
+
+from __future__ import annotations
+
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chassis.auth import Principal
+from chassis.errors import NotFound
+from chassis.runtime import Runtime
+from order_service.schemas import Money, OrderLinePublic, OrderPage, OrderPublic, TimelineEntry
+from order_service.tables import OrderLineRow, OrderRow, TimelineRow
+
+
+async def _public(session: AsyncSession, orders: list[OrderRow]) -> list[OrderPublic]:
+    ids = [o.id for o in orders]
+    lines = (
+        await session.exec(select(OrderLineRow).where(col(OrderLineRow.order_id).in_(ids)))
+    ).all()
+    timeline = (
+        await session.exec(
+            select(TimelineRow)
+            .where(col(TimelineRow.order_id).in_(ids))
+            .order_by(col(TimelineRow.at), col(TimelineRow.id))
+        )
+    ).all()
+    result = []
+    for order in orders:
+        cur = order.currency
+        result.append(
+            OrderPublic(
+                id=order.id,
+                member_id=order.member_id,
+                status=order.status,
+                reason=order.reason,
+                items=[
+                    OrderLinePublic(
+                        sku=line.sku,
+                        product_id=line.product_id,
+                        name=line.name,
+                        quantity=line.quantity,
+                        unit_price=Money(amount=line.unit_amount, currency=cur),
+                        line_total=Money(amount=line.line_amount, currency=cur),
+                    )
+                    for line in lines
+                    if line.order_id == order.id
+                ],
+                currency=cur,
+                subtotal=Money(amount=order.subtotal, currency=cur),
+                discount=Money(amount=order.discount, currency=cur),
+                total=Money(amount=order.total, currency=cur),
+                shipping_address=order.shipping_address,
+                created_at=order.created_at,
+                timeline=[
+                    TimelineEntry(type=t.event_type, status=t.status, reason=t.reason, at=t.at)
+                    for t in timeline
+                    if t.order_id == order.id
+                ],
+            )
+        )
+    return result
+
+
+async def get_order(runtime: Runtime, viewer: Principal, order_id: str) -> OrderPublic:
+    async with runtime.database.sessions() as session:
+        order = await session.get(OrderRow, order_id)
+        if order is None or (order.member_id != viewer.subject and not viewer.is_admin):
+            raise NotFound(f"order {order_id} does not exist")
+        return (await _public(session, [order]))[0]
+
+
+async def list_orders(runtime: Runtime, viewer: Principal, *, page: int, size: int) -> OrderPage:
+    filters = [] if viewer.is_admin else [OrderRow.member_id == viewer.subject]
+    async with runtime.database.sessions() as session:
+        total = (
+            await session.exec(select(func.count()).select_from(OrderRow).where(*filters))
+        ).one()
+        orders = (
+            await session.exec(
+                select(OrderRow)
+                .where(*filters)
+                .order_by(col(OrderRow.created_at).desc(), col(OrderRow.id))
+                .offset((page - 1) * size)
+                .limit(size)
+            )
+        ).all()
+        items = await _public(session, list(orders))
+    return OrderPage(items=items, total=int(total), page=page, size=size)

@@ -1,0 +1,70 @@
+"""The catalog price read model: built from `catalog.events`, newest product version wins."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chassis.consumer import Delivery
+from order_service.domain import CatalogPrice
+from order_service.tables import ProductPriceRow
+from shared_events import catalog as events
+
+
+async def _rows(session: AsyncSession, product_id: str) -> list[ProductPriceRow]:
+    query = select(ProductPriceRow).where(ProductPriceRow.product_id == product_id)
+    return list((await session.exec(query)).all())
+
+
+async def upsert_product(
+    delivery: Delivery, payload: events.ProductCreatedV1 | events.ProductUpdatedV1
+) -> None:
+    session = delivery.session
+    existing = {row.sku: row for row in await _rows(session, payload.product_id)}
+    published = (
+        payload.status == "PUBLISHED" if isinstance(payload, events.ProductCreatedV1) else None
+    )
+    for sku in payload.skus:
+        row = existing.get(sku.sku)
+        if row is not None and row.product_version > payload.version:
+            continue  # an older event than what we have: ignore
+        row = row or ProductPriceRow(
+            sku=sku.sku, product_id=payload.product_id, name=payload.name, amount=0, currency=""
+        )
+        row.name = payload.name
+        row.amount, row.currency = sku.price.amount, sku.price.currency
+        row.product_version = payload.version
+        if published is not None:
+            row.published = published
+        session.add(row)
+
+
+async def set_published(
+    delivery: Delivery, payload: events.ProductPublishedV1 | events.ProductUnpublishedV1
+) -> None:
+    published = isinstance(payload, events.ProductPublishedV1)
+    for row in await _rows(delivery.session, payload.product_id):
+        if row.product_version > payload.version:
+            continue
+        row.published = published
+        row.product_version = payload.version
+        delivery.session.add(row)
+
+
+async def change_price(delivery: Delivery, payload: events.PriceChangedV1) -> None:
+    row = await delivery.session.get(ProductPriceRow, payload.sku)
+    if row is None or row.product_version > payload.version:
+        return
+    row.amount, row.currency = payload.new_price.amount, payload.new_price.currency
+    row.product_version = payload.version
+    delivery.session.add(row)
+
+
+async def prices_for(session: AsyncSession, skus: list[str]) -> dict[str, CatalogPrice]:
+    rows = (
+        await session.exec(select(ProductPriceRow).where(col(ProductPriceRow.sku).in_(skus)))
+    ).all()
+    return {
+        r.sku: CatalogPrice(r.sku, r.product_id, r.name, r.amount, r.currency, r.published)
+        for r in rows
+    }

@@ -1,0 +1,84 @@
+"""Order tables. Never returned by the API, never published: see schemas.py for those."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def _at() -> Any:
+    return Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class ProductPriceRow(SQLModel, table=True):
+    """Read model of catalog prices, built from `catalog.events`."""
+
+    __tablename__ = "product_prices"
+
+    sku: str = Field(primary_key=True, max_length=64)
+    product_id: str = Field(index=True, max_length=36)
+    name: str = Field(max_length=200)
+    amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    published: bool = False
+    product_version: int = 0
+
+
+class CartItemRow(SQLModel, table=True):
+    __tablename__ = "cart_items"
+
+    member_id: str = Field(primary_key=True, max_length=64)
+    sku: str = Field(primary_key=True, max_length=64)
+    quantity: int
+    updated_at: datetime = _at()
+
+
+class OrderRow(SQLModel, table=True):
+    __tablename__ = "orders"
+
+    id: str = Field(primary_key=True, max_length=36)
+    member_id: str = Field(index=True, max_length=64)
+    status: str = Field(max_length=20)
+    saga_step: str = Field(max_length=20)
+    reason: str | None = Field(default=None, max_length=40)
+    currency: str = Field(max_length=3)
+    subtotal: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    discount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    total: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    # Kept only until payment is requested, then cleared.
+    payment_token: str | None = Field(default=None, max_length=200)
+    shipping_address: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    deadline_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+
+
+class OrderLineRow(SQLModel, table=True):
+    __tablename__ = "order_lines"
+
+    order_id: str = Field(primary_key=True, foreign_key="orders.id", max_length=36)
+    sku: str = Field(primary_key=True, max_length=64)
+    product_id: str = Field(max_length=36)
+    name: str = Field(max_length=200)
+    quantity: int
+    unit_amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    line_amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class TimelineRow(SQLModel, table=True):
+    """The events an order went through, oldest first."""
+
+    __tablename__ = "order_timeline"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(index=True, foreign_key="orders.id", max_length=36)
+    event_type: str = Field(max_length=100)
+    status: str = Field(max_length=20)
+    reason: str | None = Field(default=None, max_length=40)
+    event_id: str | None = Field(default=None, max_length=36)
+    at: datetime = _at()

