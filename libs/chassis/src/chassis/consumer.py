@@ -118,7 +118,12 @@ class ConsumerRunner:
         with consumer_span(
             f"{self.consumer.topic} process",
             envelope.traceparent,
-            **{"messaging.consumer": self.consumer.name, "cloudevents.event_type": envelope.type},
+            **{
+                "messaging.consumer": self.consumer.name,
+                "cloudevents.event_type": envelope.type,
+                "cloudevents.event_subject": envelope.subject,
+                "correlation_id": envelope.correlationid or envelope.subject,
+            },
         ):
             outcome = await self._apply(record, envelope, model, fn)
         HANDLER_LATENCY.labels(self.service, self.consumer.name, envelope.type, outcome).observe(

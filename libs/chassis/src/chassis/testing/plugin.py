@@ -35,6 +35,24 @@ def kafka_bootstrap_servers() -> Iterator[str]:
         yield bootstrap
 
 
+@pytest.fixture
+def isolated_kafka(kafka_bootstrap_servers: str) -> Iterator[str]:
+    """A broker of the test's own: no consumer group, offset or event of another test.
+    Costs milliseconds with the embedded broker; with KAFKA_BOOTSTRAP_SERVERS set (or a
+    container) it is the shared broker."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") != kafka_bootstrap_servers and not (
+        infra.docker_available()
+    ):
+        broker = infra.TansuBroker(infra.free_port())
+        broker.start()
+        try:
+            yield broker.bootstrap
+        finally:
+            broker.stop()
+        return
+    yield kafka_bootstrap_servers
+
+
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     with infra.postgres_admin_url() as url:

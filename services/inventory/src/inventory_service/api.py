@@ -1,0 +1,59 @@
+"""Inventory routes (DESIGN.md section 7). Parse, authorise, call the service; nothing else."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from chassis.auth import Admin
+from chassis.deps import RuntimeDep
+from inventory_service import service
+from inventory_service.schemas import (
+    SKU_PATTERN,
+    AdjustmentCreate,
+    StockAdmin,
+    StockPublic,
+    StockSet,
+)
+
+router = APIRouter(prefix="/api/v1")
+
+Sku = Annotated[str, Path(pattern=SKU_PATTERN)]
+
+
+@router.get("/inventory/{sku}", response_model=StockPublic, tags=["storefront"])
+async def get_availability(runtime: RuntimeDep, sku: Sku) -> StockPublic:
+    return await service.get_available(runtime, sku)
+
+
+@router.get("/admin/inventory/{sku}", response_model=StockAdmin, tags=["admin"])
+async def admin_get_stock(runtime: RuntimeDep, _: Admin, sku: Sku) -> StockAdmin:
+    return await service.get_stock(runtime, sku)
+
+
+@router.put(
+    "/admin/inventory/{sku}",
+    response_model=StockAdmin,
+    tags=["admin"],
+    responses={201: {"model": StockAdmin, "description": "the SKU's stock record was created"}},
+)
+async def set_stock(
+    runtime: RuntimeDep, _: Admin, sku: Sku, body: StockSet, response: Response
+) -> StockAdmin:
+    stock, created = await service.set_stock(runtime, sku, body)
+    if created:
+        response.status_code = status.HTTP_201_CREATED
+    return stock
+
+
+@router.post(
+    "/admin/inventory/{sku}/adjustments",
+    response_model=StockAdmin,
+    status_code=status.HTTP_201_CREATED,
+    tags=["admin"],
+)
+async def adjust_stock(
+    runtime: RuntimeDep, _: Admin, sku: Sku, body: AdjustmentCreate
+) -> StockAdmin:
+    return await service.adjust_stock(runtime, sku, body)

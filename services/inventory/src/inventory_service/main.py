@@ -1,0 +1,29 @@
+"""The inventory service: chassis + routes + consumers + the reservation expiry job.
+It consumes catalog.events and order.events; it publishes inventory.events."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from chassis.app import Job, ServiceSpec, create_service_app
+from inventory_service import service
+from inventory_service.api import router
+from inventory_service.config import MIGRATIONS_DIR, InventorySettings
+from inventory_service.consumers import consumers
+from shared_events.topics import INVENTORY_EVENTS
+
+
+def create_app(settings: InventorySettings | None = None, *, start_relay: bool = True) -> FastAPI:
+    settings = settings or InventorySettings()
+    return create_service_app(
+        ServiceSpec(
+            settings=settings,
+            title="Inventory service",
+            routers=[router],
+            migrations_dir=MIGRATIONS_DIR,
+            publishes=[INVENTORY_EVENTS],
+            consumers=consumers(settings),
+            jobs=[Job("inventory-expiry", settings.expiry_check_seconds, service.release_expired)],
+            start_relay=start_relay,
+        )
+    )

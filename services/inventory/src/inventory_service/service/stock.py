@@ -1,0 +1,133 @@
+"""Stock records: admin receipts and adjustments, the storefront's availability, and the
+records created from `catalog.product.created`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import partial
+
+from sqlmodel import select
+
+from chassis.consumer import Delivery
+from chassis.errors import Conflict, NotFound
+from chassis.runtime import Runtime
+from inventory_service import domain
+from inventory_service.domain import MovementKind, StockLevel
+from inventory_service.schemas import AdjustmentCreate, StockAdmin, StockPublic, StockSet
+from inventory_service.service.statements import (
+    Stage,
+    change_stock,
+    insert_ignore,
+    movement,
+    new_stock,
+    now,
+    read_level,
+    record,
+    settings_of,
+    signal_low,
+)
+from inventory_service.tables import STOCK, StockRow
+from shared_events import inventory as events
+from shared_events.catalog import ProductCreatedV1
+
+
+def _admin_view(sku: str, level: StockLevel, updated_at: datetime) -> StockAdmin:
+    return StockAdmin(
+        sku=sku,
+        available=level.available,
+        on_hand=level.on_hand,
+        reserved=level.reserved,
+        safety_stock=level.safety_stock,
+        low=level.is_low,
+        updated_at=updated_at,
+    )
+
+
+def _rule_broken(error: domain.InventoryRuleError) -> Conflict:
+    return Conflict(error.detail, code=error.code)
+
+
+async def get_stock(runtime: Runtime, sku: str) -> StockAdmin:
+    async with runtime.database.sessions() as session:
+        row = await session.get(StockRow, sku)
+    if row is None:
+        raise NotFound(f"SKU {sku} has no stock record")
+    level = StockLevel(row.on_hand, row.reserved, row.safety_stock)
+    return _admin_view(sku, level, row.updated_at)
+
+
+async def get_available(runtime: Runtime, sku: str) -> StockPublic:
+    stock = await get_stock(runtime, sku)
+    return StockPublic(sku=stock.sku, available=stock.available)
+
+
+def _stage_adjusted(stage: Stage, sku: str, delta: int, after: StockLevel, reason: str) -> None:
+    stage(
+        events.StockAdjustedV1(
+            sku=sku,
+            delta=delta,
+            on_hand=after.on_hand,
+            reserved=after.reserved,
+            available=after.available,
+            reason=reason,
+        ),
+        subject=sku,
+    )
+
+
+async def set_stock(runtime: Runtime, sku: str, data: StockSet) -> tuple[StockAdmin, bool]:
+    """Set the counted on-hand quantity (and the safety stock). The record is created when the
+    catalog event has not arrived yet. Returns the stock and whether it was created."""
+    at = now()
+    async with runtime.database.transaction() as session:
+        # A write first, so that SQLite takes its write lock before the read below.
+        safety = settings_of(runtime).default_safety_stock
+        created = await insert_ignore(session, STOCK, [new_stock(sku, safety, at)])
+        row = (
+            await session.exec(select(StockRow).where(StockRow.sku == sku).with_for_update())
+        ).one()
+        before = StockLevel(row.on_hand, row.reserved, row.safety_stock)
+        try:
+            after = before.received(data.on_hand, data.safety_stock)
+        except domain.InventoryRuleError as error:
+            raise _rule_broken(error) from None
+        if after != before:
+            row.on_hand, row.safety_stock, row.updated_at = after.on_hand, after.safety_stock, at
+            session.add(row)
+        stage = partial(runtime.outbox.stage, session)
+        delta = after.on_hand - before.on_hand
+        if delta:
+            reason = MovementKind.RECEIVE.value
+            await record(session, [movement(sku, MovementKind.RECEIVE, delta, 0, reason)])
+            _stage_adjusted(stage, sku, delta, after, reason)
+        signal_low(stage, sku, before, after)
+    return _admin_view(sku, after, row.updated_at), created > 0
+
+
+async def adjust_stock(runtime: Runtime, sku: str, data: AdjustmentCreate) -> StockAdmin:
+    """Correct on-hand by a delta; never below what is reserved for orders."""
+    async with runtime.database.transaction() as session:
+        fits = STOCK.c.on_hand + data.delta >= STOCK.c.reserved
+        after = await change_stock(session, sku, data.delta, 0, when=fits)
+        if after is None:
+            current = await read_level(session, sku)
+            if current is None:
+                raise NotFound(f"SKU {sku} has no stock record")
+            try:
+                current.adjusted(data.delta)  # names the rule the adjustment breaks
+            except domain.InventoryRuleError as error:
+                raise _rule_broken(error) from None
+            raise Conflict("the stock changed meanwhile; try again", code="concurrent-change")
+        await record(session, [movement(sku, MovementKind.ADJUST, data.delta, 0, data.reason)])
+        stage = partial(runtime.outbox.stage, session)
+        _stage_adjusted(stage, sku, data.delta, after, data.reason)
+        signal_low(stage, sku, after.before(data.delta, 0), after)
+    return _admin_view(sku, after, now())
+
+
+async def register_skus(delivery: Delivery, product: ProductCreatedV1, *, safety_stock: int) -> int:
+    """`catalog.product.created`: a record with nothing on hand for each SKU not known yet;
+    an existing record (an admin received stock first) is left alone."""
+    at = now()
+    rows = [new_stock(sku, safety_stock, at) for sku in sorted({s.sku for s in product.skus})]
+    return await insert_ignore(delivery.session, STOCK, rows) if rows else 0

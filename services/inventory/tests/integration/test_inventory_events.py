@@ -1,0 +1,248 @@
+"""Inventory driven by real events: catalog and order events put on their topics, inventory
+events read back from `inventory.events`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import jsonschema
+import pytest
+from sqlmodel import select
+
+from chassis.producer import EventProducer
+from inventory_service.tables import MOVEMENTS, RESERVATIONS
+from shared_events import Envelope, registry
+from shared_events.catalog import ProductCreatedV1, SkuSnapshot
+from shared_events.money import Money
+from shared_events.order import OrderCancelledV1, OrderRejectedV1
+from shared_events.schema_export import schema_path
+
+from .conftest import (
+    Inventory,
+    confirmed,
+    envelope_of,
+    handled,
+    has,
+    inventory_events,
+    new_order_id,
+    order_placed,
+    publish,
+    sku,
+    staged,
+    types_of,
+)
+
+pytestmark = pytest.mark.integration
+
+RESERVED, REJECTED = "inventory.stock.reserved", "inventory.stock.rejected"
+COMMITTED, RELEASED = "inventory.stock.committed", "inventory.stock.released"
+
+
+async def stock(inventory: Inventory, code: str) -> dict[str, Any]:
+    response = await inventory.http.get(f"/api/v1/admin/inventory/{code}", headers=inventory.admin)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def receive(inventory: Inventory, code: str, on_hand: int) -> None:
+    response = await inventory.http.put(
+        f"/api/v1/admin/inventory/{code}", json={"on_hand": on_hand}, headers=inventory.admin
+    )
+    assert response.status_code in (200, 201), response.text
+
+
+async def levels(inventory: Inventory, code: str) -> tuple[int, int, int]:
+    body = await stock(inventory, code)
+    return body["on_hand"], body["reserved"], body["available"]
+
+
+async def place(producer: EventProducer, order_id: str, lines: list[tuple[str, int]]) -> Envelope:
+    return await publish(producer, envelope_of(order_placed(order_id, lines), order_id))
+
+
+def valid(envelope: Envelope) -> Envelope:
+    """The event matches its committed (published) JSON Schema."""
+    schema = json.loads(schema_path(registry.spec(envelope.type, 1)).read_text())
+    jsonschema.validate(envelope.data, schema)
+    return envelope
+
+
+async def test_a_new_product_gets_stock_records_and_known_skus_are_left_alone(
+    inventory: Inventory, producer: EventProducer
+) -> None:
+    received_first, new = sku("tea"), sku("tea")
+    await receive(inventory, received_first, 7)  # an admin was faster than the catalog event
+    product = ProductCreatedV1(
+        product_id="product-1",
+        name="Jasmine tea",
+        category="tea",
+        skus=[
+            SkuSnapshot(sku=code, price=Money(amount=6800, currency="CNY"))
+            for code in (received_first, new)
+        ],
+        status="DRAFT",
+        version=1,
+    )
+    envelope = envelope_of(product, "product-1")
+    await publish(producer, envelope)
+    await publish(producer, envelope)  # delivered twice
+
+    url = f"/api/v1/inventory/{new}"
+    for _ in range(100):
+        if (await inventory.http.get(url)).status_code == 200:
+            break
+        await asyncio.sleep(0.1)
+    assert await levels(inventory, new) == (0, 0, 0)
+    assert (await stock(inventory, new))["safety_stock"] == inventory.settings.default_safety_stock
+    assert await levels(inventory, received_first) == (7, 0, 7)
+
+
+async def test_reserved_then_committed(
+    inventory: Inventory, producer: EventProducer, kafka_bootstrap_servers: str
+) -> None:
+    a, b, order_id = sku("a"), sku("b"), new_order_id()
+    await receive(inventory, a, 10)
+    await receive(inventory, b, 10)
+    placed = await place(producer, order_id, [(b, 1), (a, 2), (b, 3)])  # b twice: 4 in all
+
+    reserved = await inventory_events(kafka_bootstrap_servers, order_id, until=has(RESERVED))
+    assert types_of(reserved) == [RESERVED]
+    event = valid(reserved[0])
+    assert event.data["lines"] == [{"sku": a, "quantity": 2}, {"sku": b, "quantity": 4}]
+    assert event.causationid == str(placed.id) and event.correlationid == order_id
+    assert await levels(inventory, a) == (10, 2, 8)
+    assert await levels(inventory, b) == (10, 4, 6)
+
+    await publish(producer, confirmed(order_id))
+    published = await inventory_events(kafka_bootstrap_servers, order_id, until=has(COMMITTED))
+    assert types_of(published) == [RESERVED, COMMITTED]
+    assert valid(published[1]).data["lines"] == event.data["lines"]
+    assert await levels(inventory, a) == (8, 0, 8)
+    assert await levels(inventory, b) == (6, 0, 6)
+
+
+async def test_reserved_then_released_when_the_order_is_rejected(
+    inventory: Inventory, producer: EventProducer, kafka_bootstrap_servers: str
+) -> None:
+    code, order_id = sku(), new_order_id()
+    await receive(inventory, code, 5)
+    await place(producer, order_id, [(code, 5)])
+    rejected = OrderRejectedV1(order_id=order_id, member_id="m", reason="PAYMENT_DECLINED")
+    await publish(producer, envelope_of(rejected, order_id))
+
+    published = await inventory_events(kafka_bootstrap_servers, order_id, until=has(RELEASED))
+    assert types_of(published) == [RESERVED, RELEASED]
+    assert valid(published[1]).data == {
+        "order_id": order_id,
+        "lines": [{"sku": code, "quantity": 5}],
+        "reason": "ORDER_REJECTED",
+    }
+    assert await levels(inventory, code) == (5, 0, 5)
+
+
+def cancelled(order_id: str) -> Envelope:
+    payload = OrderCancelledV1(
+        order_id=order_id, member_id="m", reason="CANCELLED_BY_CUSTOMER", was_confirmed=True
+    )
+    return envelope_of(payload, order_id)
+
+
+async def test_cancelled_after_confirmation_puts_the_units_back(
+    inventory: Inventory, producer: EventProducer, kafka_bootstrap_servers: str
+) -> None:
+    code, order_id = sku(), new_order_id()
+    await receive(inventory, code, 5)
+    await place(producer, order_id, [(code, 2)])
+    cancel = cancelled(order_id)
+    # Redelivered and repeated outcomes change nothing; nor can the order reserve again.
+    for envelope in (confirmed(order_id), cancel, cancel, cancelled(order_id), confirmed(order_id)):
+        await publish(producer, envelope)
+    last = await place(producer, order_id, [(code, 2)])
+
+    await handled(inventory, last)
+    assert await staged(inventory, order_id) == [RESERVED, COMMITTED, RELEASED]
+    published = await inventory_events(kafka_bootstrap_servers, order_id, until=has(RELEASED))
+    assert types_of(published) == [RESERVED, COMMITTED, RELEASED]
+    assert valid(published[2]).data["reason"] == "ORDER_CANCELLED"
+    assert await levels(inventory, code) == (5, 0, 5)
+    async with inventory.database.sessions() as session:
+        ledger = (
+            await session.exec(
+                select(MOVEMENTS.c.kind, MOVEMENTS.c.delta_on_hand, MOVEMENTS.c.delta_reserved)
+                .where(MOVEMENTS.c.order_id == order_id)
+                .order_by(MOVEMENTS.c.id)
+            )
+        ).all()
+    assert [tuple(row) for row in ledger] == [
+        ("RESERVE", 0, 2),
+        ("COMMIT", -2, -2),
+        ("RELEASE", 2, 0),
+    ]
+
+
+async def test_cancelled_before_confirmation_releases(
+    inventory: Inventory, producer: EventProducer, kafka_bootstrap_servers: str
+) -> None:
+    code, order_id = sku(), new_order_id()
+    await receive(inventory, code, 5)
+    await place(producer, order_id, [(code, 4)])
+    await publish(producer, cancelled(order_id))
+    published = await inventory_events(kafka_bootstrap_servers, order_id, until=has(RELEASED))
+    assert types_of(published) == [RESERVED, RELEASED]
+    assert published[1].data["reason"] == "ORDER_CANCELLED"
+    assert await levels(inventory, code) == (5, 0, 5)
+
+
+async def test_a_short_line_rejects_the_whole_order(
+    inventory: Inventory, producer: EventProducer, kafka_bootstrap_servers: str
+) -> None:
+    plenty, scarce, unknown, order_id = sku("plenty"), sku("scarce"), sku("nope"), new_order_id()
+    await receive(inventory, plenty, 50)
+    await receive(inventory, scarce, 2)
+    await place(producer, order_id, [(plenty, 5), (scarce, 3), (unknown, 1)])
+
+    published = await inventory_events(kafka_bootstrap_servers, order_id, until=has(REJECTED))
+    assert types_of(published) == [REJECTED]
+    short = valid(published[0]).data["short"]
+    assert sorted(short, key=lambda s: s["sku"]) == sorted(
+        [
+            {"sku": scarce, "requested": 3, "available": 2},
+            {"sku": unknown, "requested": 1, "available": 0},
+        ],
+        key=lambda s: s["sku"],
+    )
+    assert await levels(inventory, plenty) == (50, 0, 50)
+    assert await levels(inventory, scarce) == (2, 0, 2)
+
+    # The order service answers with `rejected`: there is nothing to release.
+    answer = OrderRejectedV1(order_id=order_id, member_id="m", reason="OUT_OF_STOCK")
+    await handled(inventory, await publish(producer, envelope_of(answer, order_id)))
+    assert await staged(inventory, order_id) == [REJECTED]
+    async with inventory.database.sessions() as session:
+        status = (
+            await session.exec(
+                select(RESERVATIONS.c.status).where(RESERVATIONS.c.order_id == order_id)
+            )
+        ).one()
+    assert status == "REJECTED"
+
+
+async def test_duplicate_deliveries_reserve_once(
+    inventory: Inventory, producer: EventProducer, kafka_bootstrap_servers: str
+) -> None:
+    code, order_id = sku(), new_order_id()
+    await receive(inventory, code, 10)
+    first = envelope_of(order_placed(order_id, [(code, 3)]), order_id)
+    await publish(producer, first)
+    await publish(producer, first)  # the same event again (a relay that crashed before marking)
+    await place(producer, order_id, [(code, 3)])  # the same order under a new event id
+    done = await place(producer, order_id, [(code, 3)])
+
+    await handled(inventory, done)
+    assert await staged(inventory, order_id) == [RESERVED]
+    assert await levels(inventory, code) == (10, 3, 7)
+    published = await inventory_events(kafka_bootstrap_servers, order_id, until=has(RESERVED))
+    assert types_of(published) == [RESERVED]

@@ -1,0 +1,86 @@
+"""The embedded default (`make run`) is SQLite: the same reservation rules on it, including
+the SAVEPOINT that undoes the lines already reserved when a later one is short."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlmodel import select
+
+from chassis.consumer import Delivery
+from chassis.db import Database
+from chassis.migrations import upgrade_async
+from chassis.outbox import Outbox
+from chassis.runtime import Runtime
+from inventory_service import service
+from inventory_service.config import MIGRATIONS_DIR, InventorySettings
+from inventory_service.domain import ReservationAction, ReservationStatus
+from inventory_service.service import reservations
+from inventory_service.tables import STOCK
+
+from .conftest import confirmed, new_order_id, put_stock, reserve_directly
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'inventory.db'}"
+    await upgrade_async(MIGRATIONS_DIR, url)
+    db = Database(url)
+    yield db
+    await db.dispose()
+
+
+async def levels(db: Database, code: str) -> tuple[int, int]:
+    async with db.sessions() as session:
+        row = (
+            await session.exec(select(STOCK.c.on_hand, STOCK.c.reserved).where(STOCK.c.sku == code))
+        ).one()
+    return int(row[0]), int(row[1])
+
+
+async def test_reservation_lifecycle_on_sqlite(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await put_stock(database, "A-1", on_hand=5)
+    await put_stock(database, "B-1", on_hand=1)
+
+    async def plenty(_: object, skus: list[str]) -> dict[str, int]:
+        return dict.fromkeys(skus, 10**9)  # skip the early refusal: go through the SAVEPOINT
+
+    with monkeypatch.context() as patch:
+        patch.setattr(reservations, "available_of", plenty)
+        short = await reserve_directly(database, new_order_id(), [("A-1", 2), ("B-1", 2)])
+    assert short is ReservationStatus.REJECTED
+    assert await levels(database, "A-1") == (5, 0)  # A-1 was reserved, then rolled back
+
+    order_id = new_order_id()
+    assert await reserve_directly(database, order_id, [("A-1", 2)]) is ReservationStatus.RESERVED
+    assert await reserve_directly(database, order_id, [("A-1", 2)]) is None
+    async with database.transaction() as session:
+        delivery = Delivery(session, confirmed(order_id), Outbox("/services/inventory"))
+        assert await service.settle_reservation(delivery, order_id, ReservationAction.COMMIT)
+    assert await levels(database, "A-1") == (3, 0)
+
+    assert await reserve_directly(database, new_order_id(), [("A-1", 3)], ttl_seconds=1) == (
+        ReservationStatus.RESERVED
+    )
+    assert await levels(database, "A-1") == (3, 3)
+    runtime: Any = Runtime(
+        settings=InventorySettings(database_url=database.url),
+        database=database,
+        redis=None,  # type: ignore[arg-type]
+        producer=None,  # type: ignore[arg-type]
+        outbox=Outbox("/services/inventory"),
+        relay=None,  # type: ignore[arg-type]
+        verifier=None,  # type: ignore[arg-type]
+    )
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    assert await service.release_expired(runtime, at=later) == 1
+    assert await service.release_expired(runtime, at=later) == 0
+    assert await levels(database, "A-1") == (3, 0)

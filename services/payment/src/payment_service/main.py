@@ -1,0 +1,34 @@
+"""The payment service: chassis + routes + the order-events consumer; publishes payment.events."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from chassis.app import ServiceSpec, create_service_app
+from payment_service.api import router
+from payment_service.config import MIGRATIONS_DIR, PaymentSettings
+from payment_service.consumers import order_events_consumer
+from payment_service.providers import PaymentProvider, SandboxProvider
+from payment_service.service import Payments
+from shared_events.topics import PAYMENT_EVENTS
+
+
+def create_app(
+    settings: PaymentSettings | None = None,
+    *,
+    start_relay: bool = True,
+    provider: PaymentProvider | None = None,
+) -> FastAPI:
+    settings = settings or PaymentSettings()
+    payments = Payments.from_settings(settings, provider or SandboxProvider())
+    return create_service_app(
+        ServiceSpec(
+            settings=settings,
+            title="Payment service",
+            routers=[router],
+            migrations_dir=MIGRATIONS_DIR,
+            publishes=[PAYMENT_EVENTS],
+            consumers=[order_events_consumer(payments)],
+            start_relay=start_relay,
+        )
+    )

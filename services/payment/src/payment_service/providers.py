@@ -1,0 +1,109 @@
+"""The payment provider adapter: the interface the use cases call, and the built-in sandbox.
+
+Errors a provider raises:
+- `PaymentDeclined(reason_code)`: permanent; the payment fails with that reason;
+- `ProviderUnavailable`: transient; the caller retries with backoff.
+
+Every call carries the payment id (and, for a refund, its refund id) so that a real adapter
+can pass them as the provider's idempotency key: a retried call then has its effect once.
+Messages never contain the card token.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from payment_service.domain import FailureReason
+
+
+class PaymentDeclined(Exception):
+    """The provider said no, for good. `reason_code` is a `FailureReason` value."""
+
+    def __init__(self, reason_code: str, message: str = "the payment was declined") -> None:
+        super().__init__(f"{reason_code}: {message}")
+        self.reason_code = reason_code
+        self.message = message
+
+
+class ProviderUnavailable(Exception):
+    """The provider could not answer (timeout, 5xx, processing error); try again later."""
+
+
+class PaymentProvider(Protocol):
+    """What payment needs from a provider. Each method returns the provider's reference."""
+
+    name: str
+
+    async def authorize(self, *, payment_id: str, token: str, amount: int, currency: str) -> str:
+        """Hold `amount` on the card behind the single-use `token`."""
+        ...
+
+    async def capture(
+        self, *, payment_id: str, authorization: str, amount: int, currency: str
+    ) -> str:
+        """Take `amount` of the authorisation `authorization`."""
+        ...
+
+    async def void(self, *, payment_id: str, authorization: str) -> str:
+        """Release an authorisation that was not captured."""
+        ...
+
+    async def refund(
+        self, *, payment_id: str, refund_id: str, capture: str, amount: int, currency: str
+    ) -> str:
+        """Give back `amount` of the capture `capture`."""
+        ...
+
+
+class SandboxProvider:
+    """Deterministic by card token (DESIGN.md section 6); in memory, for development and tests.
+
+    - `tok_visa` approves;
+    - `tok_chargeDeclined` declines with PAYMENT_DECLINED;
+    - `tok_insufficientFunds` declines with INSUFFICIENT_FUNDS;
+    - `tok_processingError` is unavailable the first two times a given payment is authorised,
+      then approves (counted per payment id, in memory);
+    - any other token declines with PAYMENT_DECLINED.
+
+    Capture, void and refund always succeed; references are derived from the ids, so asking
+    twice gives the same answer, like a provider honouring an idempotency key.
+    """
+
+    name = "sandbox"
+    TRANSIENT_FAILURES = 2
+    REMEMBERED_PAYMENTS = 10_000  # call counts are kept for the most recent payments only
+
+    def __init__(self) -> None:
+        self._authorize_calls: dict[str, int] = {}
+
+    def authorize_calls(self, payment_id: str) -> int:
+        """How many times a payment was sent for authorisation (tests read it)."""
+        return self._authorize_calls.get(payment_id, 0)
+
+    async def authorize(self, *, payment_id: str, token: str, amount: int, currency: str) -> str:
+        calls = self._authorize_calls[payment_id] = self.authorize_calls(payment_id) + 1
+        if len(self._authorize_calls) > self.REMEMBERED_PAYMENTS:
+            del self._authorize_calls[next(iter(self._authorize_calls))]  # the oldest
+        if token == "tok_visa":  # noqa: S105 (a sandbox card token, not a secret)
+            return f"sbx_auth_{payment_id}"
+        if token == "tok_insufficientFunds":  # noqa: S105
+            raise PaymentDeclined(FailureReason.INSUFFICIENT_FUNDS, "insufficient funds")
+        if token == "tok_processingError":  # noqa: S105
+            if calls <= self.TRANSIENT_FAILURES:
+                raise ProviderUnavailable("sandbox processing error")
+            return f"sbx_auth_{payment_id}"
+        # tok_chargeDeclined and every token the sandbox does not know.
+        raise PaymentDeclined(FailureReason.PAYMENT_DECLINED, "the card was declined")
+
+    async def capture(
+        self, *, payment_id: str, authorization: str, amount: int, currency: str
+    ) -> str:
+        return f"sbx_cap_{payment_id}"
+
+    async def void(self, *, payment_id: str, authorization: str) -> str:
+        return f"sbx_void_{payment_id}"
+
+    async def refund(
+        self, *, payment_id: str, refund_id: str, capture: str, amount: int, currency: str
+    ) -> str:
+        return f"sbx_re_{refund_id}"

@@ -1,0 +1,118 @@
+"""Payment tables. Never returned by the API, never published: see schemas.py for those.
+
+The money invariants are database constraints as well as code (domain.Intent): amounts are
+never negative, a capture never exceeds the authorisation, refunds never exceed the capture,
+and the ledger holds at most one AUTHORIZE, one CAPTURE and one VOID row per intent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER
+
+INTENT_STATUSES = (
+    "PENDING",
+    "AUTHORIZED",
+    "CAPTURED",
+    "VOIDED",
+    "FAILED",
+    "PARTIALLY_REFUNDED",
+    "REFUNDED",
+)
+LEDGER_KINDS = ("AUTHORIZE", "CAPTURE", "VOID", "REFUND")
+# At most one row of these kinds per intent (partial unique indexes).
+ONCE_PER_INTENT = ("AUTHORIZE", "CAPTURE", "VOID")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _at() -> Any:
+    return Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+def _money() -> Any:
+    return Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+def once_per_intent_index(kind: str) -> sa.Index:
+    where = sa.text(f"kind = '{kind}'")
+    return sa.Index(
+        f"ux_payment_ledger_one_{kind.lower()}",
+        "intent_id",
+        unique=True,
+        postgresql_where=where,
+        sqlite_where=where,
+    )
+
+
+class PaymentIntentRow(SQLModel, table=True):
+    """One per order. The card token itself is never stored; `token_hint` is masked."""
+
+    __tablename__ = "payment_intents"
+    __table_args__ = (
+        sa.CheckConstraint("amount >= 0", name="ck_payment_intents_amount_not_negative"),
+        sa.CheckConstraint("captured_amount >= 0", name="ck_payment_intents_captured_not_negative"),
+        sa.CheckConstraint("refunded_amount >= 0", name="ck_payment_intents_refunded_not_negative"),
+        sa.CheckConstraint(
+            "captured_amount <= amount", name="ck_payment_intents_captured_within_amount"
+        ),
+        sa.CheckConstraint(
+            "refunded_amount <= captured_amount",
+            name="ck_payment_intents_refunded_within_captured",
+        ),
+        sa.CheckConstraint(_in("status", INTENT_STATUSES), name="ck_payment_intents_status"),
+        sa.Index("ix_payment_intents_member_created", "member_id", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    order_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
+    member_id: str = Field(max_length=64)
+    currency: str = Field(max_length=3)
+    amount: int = _money()
+    captured_amount: int = _money()
+    refunded_amount: int = _money()
+    status: str = Field(max_length=20)
+    failure_reason: str | None = Field(default=None, max_length=40)
+    failure_message: str | None = Field(default=None, max_length=500)
+    token_hint: str | None = Field(default=None, max_length=20)
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+
+
+class LedgerEntryRow(SQLModel, table=True):
+    """Every money movement, append-only. `entry_id` is public (a REFUND's refund id)."""
+
+    __tablename__ = "payment_ledger"
+    __table_args__ = (
+        sa.CheckConstraint("amount >= 0", name="ck_payment_ledger_amount_not_negative"),
+        sa.CheckConstraint(_in("kind", LEDGER_KINDS), name="ck_payment_ledger_kind"),
+        *(once_per_intent_index(kind) for kind in ONCE_PER_INTENT),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
+    entry_id: str = Field(sa_column=sa.Column(sa.String(36), nullable=False, unique=True))
+    intent_id: str = Field(foreign_key="payment_intents.id", index=True, max_length=36)
+    kind: str = Field(max_length=20)
+    amount: int = _money()
+    currency: str = Field(max_length=3)
+    provider_reference: str | None = Field(default=None, max_length=200)
+    at: datetime = _at()
+
+
+class FxRateRow(SQLModel, table=True):
+    """How many `quote` one `base` buys, in millionths (7_100_000: 1 USD = 7.10 CNY)."""
+
+    __tablename__ = "fx_rates"
+    __table_args__ = (sa.CheckConstraint("rate_micros > 0", name="ck_fx_rates_positive"),)
+
+    base: str = Field(primary_key=True, max_length=3)
+    quote: str = Field(primary_key=True, max_length=3)
+    rate_micros: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    updated_at: datetime = _at()

@@ -1,0 +1,207 @@
+"""A running payment service fed with real order events, shared by the tests of a module.
+
+The service is started once per module: its consumer group (`payment-orders`) then joins
+once instead of once per test. Tests keep apart by using their own order and member ids.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from aiokafka import ConsumerRecord
+from fastapi import FastAPI
+from sqlmodel import col, select
+
+from chassis.producer import EventProducer, OutgoingRecord
+from chassis.runtime import Runtime
+from chassis.testing.kafka import read_records
+from chassis.testing.plugin import DatabaseFactory, serve_app
+from chassis.testing.tokens import TestTokenIssuer
+from payment_service.config import PaymentSettings
+from payment_service.main import create_app
+from payment_service.providers import SandboxProvider
+from payment_service.tables import LedgerEntryRow, PaymentIntentRow
+from shared_events import Envelope, EventPayload, from_kafka, registry, to_kafka
+from shared_events.money import Money
+from shared_events.order import OrderCancelledV1, OrderConfirmedV1, PaymentRequestedV1
+from shared_events.topics import ORDER_EVENTS, PAYMENT_EVENTS
+
+# Small enough to reach in a test, big enough for the other tests' members.
+VELOCITY_MAX = 3
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class PaymentService:
+    app: FastAPI
+    http: httpx.AsyncClient
+    settings: PaymentSettings
+    producer: EventProducer
+    bootstrap: str
+    issuer: TestTokenIssuer
+    sandbox: SandboxProvider
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+    async def send(
+        self, payload: EventPayload, *, order_id: str, event_id: uuid.UUID | None = None
+    ) -> Envelope:
+        """Publish an order event the way the order service's outbox does."""
+        spec = registry.spec_for(type(payload))
+        envelope = Envelope(
+            id=event_id or uuid.uuid4(),
+            source="/services/order",
+            type=spec.type,
+            subject=order_id,
+            dataschema=spec.dataschema,
+            dataversion=spec.version,
+            correlationid=order_id,
+            data=payload.model_dump(mode="json"),
+        )
+        record = to_kafka(envelope)
+        await self.producer.send_batch(
+            [OutgoingRecord(ORDER_EVENTS, record.key, record.value, record.headers)]
+        )
+        return envelope
+
+    async def request(
+        self,
+        order_id: str,
+        card: str = "tok_visa",
+        *,
+        amount: int = 12_800,
+        currency: str = "CNY",
+        member_id: str | None = None,
+    ) -> Envelope:
+        return await self.send(
+            PaymentRequestedV1(
+                order_id=order_id,
+                member_id=member_id or f"m-{uuid.uuid4()}",
+                amount=Money(amount=amount, currency=currency),
+                payment_token=card,
+            ),
+            order_id=order_id,
+        )
+
+    async def confirm(self, order_id: str, *, event_id: uuid.UUID | None = None) -> Envelope:
+        intent = await self.intent(order_id)
+        assert intent is not None
+        return await self.send(
+            OrderConfirmedV1(
+                order_id=order_id,
+                member_id=intent.member_id,
+                total=Money(amount=intent.amount, currency=intent.currency),
+            ),
+            order_id=order_id,
+            event_id=event_id,
+        )
+
+    async def cancel(self, order_id: str, *, was_confirmed: bool) -> Envelope:
+        return await self.send(
+            OrderCancelledV1(
+                order_id=order_id,
+                member_id="m-any",
+                reason="CANCELLED_BY_CUSTOMER",
+                was_confirmed=was_confirmed,
+            ),
+            order_id=order_id,
+        )
+
+    async def events(
+        self,
+        order_id: str,
+        *,
+        until: Callable[[list[Envelope]], bool],
+        timeout: float = 8.0,
+    ) -> list[Envelope]:
+        """The payment events of one order, read until `until` holds (bounded wait)."""
+
+        def parsed(records: list[ConsumerRecord[bytes, bytes]]) -> list[Envelope]:
+            return [from_kafka(r.value, r.headers) for r in records]
+
+        records = await read_records(
+            self.bootstrap,
+            PAYMENT_EVENTS,
+            match=lambda r: r.key == order_id.encode(),
+            until=lambda kept: until(parsed(kept)),
+            timeout=timeout,
+        )
+        return parsed(records)
+
+    async def events_until(self, order_id: str, event_type: str) -> list[Envelope]:
+        """Every payment event of the order up to the first of `event_type`."""
+        found = await self.events(
+            order_id, until=lambda got: any(e.type == event_type for e in got)
+        )
+        assert [e.type for e in found][-1:] == [event_type], [e.type for e in found]
+        return found
+
+    async def intent(self, order_id: str) -> PaymentIntentRow | None:
+        async with self.runtime.database.sessions() as session:
+            query = select(PaymentIntentRow).where(PaymentIntentRow.order_id == order_id)
+            return (await session.exec(query)).first()
+
+    async def ledger(self, order_id: str) -> list[tuple[str, int]]:
+        """(kind, amount) of the order's ledger rows, oldest first."""
+        async with self.runtime.database.sessions() as session:
+            rows = (
+                await session.exec(
+                    select(LedgerEntryRow)
+                    .join(PaymentIntentRow, col(PaymentIntentRow.id) == LedgerEntryRow.intent_id)
+                    .where(PaymentIntentRow.order_id == order_id)
+                    .order_by(col(LedgerEntryRow.id))
+                )
+            ).all()
+        return [(row.kind, row.amount) for row in rows]
+
+
+@pytest.fixture(scope="module")
+async def payment(
+    create_database: DatabaseFactory,
+    kafka_bootstrap_servers: str,
+    redis_url: str,
+    token_issuer: TestTokenIssuer,
+) -> AsyncIterator[PaymentService]:
+    settings = PaymentSettings(
+        database_url=await create_database("payment"),
+        kafka_bootstrap_servers=kafka_bootstrap_servers,
+        redis_url=redis_url,
+        # Module-scoped, so not the function-scoped `redis_key_prefix` fixture; same idea.
+        redis_key_prefix=f"test:{uuid.uuid4().hex[:8]}:",
+        jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
+        environment="test",
+        outbox_poll_seconds=0.05,
+        consumer_backoff_seconds=0.05,
+        risk_velocity_max=VELOCITY_MAX,
+    )
+    sandbox = SandboxProvider()
+    app = create_app(settings, provider=sandbox)
+    producer = EventProducer(kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+            yield PaymentService(
+                app=app,
+                http=http,
+                settings=settings,
+                producer=producer,
+                bootstrap=kafka_bootstrap_servers,
+                issuer=token_issuer,
+                sandbox=sandbox,
+            )
+    finally:
+        await producer.stop()
+
+
+def new_order_id() -> str:
+    return f"o-{uuid.uuid4()}"

@@ -1,0 +1,264 @@
+"""Order events on `order.events` drive payments; the answers come back on `payment.events`.
+
+Real PostgreSQL and a real Kafka-protocol broker: events go in through a producer, exactly as
+the order service's relay sends them, and are read back from the topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import jsonschema
+import pytest
+from sqlmodel import col, func, select
+
+from chassis.inbox import InboxRecord
+from chassis.outbox import OutboxRecord
+from payment_service.consumers import CONSUMER_NAME
+from shared_events import Envelope, registry
+from shared_events.order import OrderRejectedV1
+from shared_events.schema_export import schema_path
+
+from .conftest import VELOCITY_MAX, PaymentService, new_order_id
+
+pytestmark = pytest.mark.integration
+
+AUTHORIZED = "payment.payment.authorized"
+FAILED = "payment.payment.failed"
+CAPTURED = "payment.payment.captured"
+VOIDED = "payment.payment.voided"
+REFUNDED = "payment.payment.refunded"
+
+
+def assert_valid(envelope: Envelope) -> None:
+    """Data matches the committed (published) JSON Schema of its type and version."""
+    spec = registry.spec(envelope.type, envelope.dataversion)
+    jsonschema.validate(envelope.data, json.loads(schema_path(spec).read_text()))
+
+
+async def handled(payment: PaymentService, event_id: uuid.UUID, timeout: float = 8.0) -> None:
+    """Wait (bounded) until the consumer committed this event."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        async with payment.runtime.database.sessions() as session:
+            claimed = await session.get(InboxRecord, (CONSUMER_NAME, event_id))
+        if claimed is not None:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"event {event_id} was not handled within {timeout}s")
+
+
+async def staged_types(payment: PaymentService, order_id: str) -> list[str]:
+    """Every event the service wrote for this order (sent or not yet sent)."""
+    async with payment.runtime.database.sessions() as session:
+        rows = await session.exec(
+            select(OutboxRecord.event_type)
+            .where(OutboxRecord.subject == order_id)
+            .order_by(col(OutboxRecord.id))
+        )
+        return list(rows.all())
+
+
+async def test_visa_is_authorized_then_captured_on_confirmation(payment: PaymentService) -> None:
+    order_id = new_order_id()
+    requested = await payment.request(order_id, "tok_visa", amount=12_800)
+    [authorized] = await payment.events_until(order_id, AUTHORIZED)
+    assert authorized.source == "/services/payment" and authorized.subject == order_id
+    assert authorized.causationid == str(requested.id)
+    assert authorized.correlationid == order_id
+    assert authorized.data["amount"] == {"amount": 12_800, "currency": "CNY"}
+
+    confirmed = await payment.confirm(order_id)
+    events = await payment.events_until(order_id, CAPTURED)
+    assert [e.type for e in events] == [AUTHORIZED, CAPTURED]
+    captured = events[-1]
+    assert captured.causationid == str(confirmed.id)
+    assert captured.data["payment_id"] == authorized.data["payment_id"]
+    assert captured.data["amount"] == {"amount": 12_800, "currency": "CNY"}
+    for envelope in events:
+        assert_valid(envelope)
+
+    intent = await payment.intent(order_id)
+    assert intent is not None
+    assert (intent.status, intent.amount, intent.captured_amount) == ("CAPTURED", 12_800, 12_800)
+    assert intent.token_hint == "tok_…isa"  # the token itself is not kept
+    assert await payment.ledger(order_id) == [("AUTHORIZE", 12_800), ("CAPTURE", 12_800)]
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        ("tok_chargeDeclined", "PAYMENT_DECLINED"),
+        ("tok_insufficientFunds", "INSUFFICIENT_FUNDS"),
+        ("tok_neverHeardOf", "PAYMENT_DECLINED"),
+    ],
+)
+async def test_declined_cards_fail_with_their_reason(
+    payment: PaymentService, token: str, reason: str
+) -> None:
+    order_id = new_order_id()
+    await payment.request(order_id, token)
+    [failed] = await payment.events_until(order_id, FAILED)
+    assert failed.data["reason"] == reason
+    assert token not in json.dumps(failed.data)
+    assert_valid(failed)
+    intent = await payment.intent(order_id)
+    assert intent is not None and (intent.status, intent.failure_reason) == ("FAILED", reason)
+    assert await payment.ledger(order_id) == []
+
+
+async def test_processing_error_is_retried_then_authorized(payment: PaymentService) -> None:
+    order_id = new_order_id()
+    await payment.request(order_id, "tok_processingError", amount=990)
+    [authorized] = await payment.events_until(order_id, AUTHORIZED)
+    # Two transient failures, then the approval: three calls inside one handler run.
+    assert payment.sandbox.authorize_calls(authorized.data["payment_id"]) == 3
+    assert await payment.ledger(order_id) == [("AUTHORIZE", 990)]
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "expected"),
+    [
+        (5_000_001, "CNY", FAILED),  # one fen over 50,000.00 CNY
+        (704_226, "USD", FAILED),  # 7,042.26 USD = 50,000.046 CNY
+        (704_225, "USD", AUTHORIZED),  # 7,042.25 USD = 49,999.975 CNY -> 49,999.98
+    ],
+)
+async def test_amount_over_the_risk_maximum_is_rejected(
+    payment: PaymentService, amount: int, currency: str, expected: str
+) -> None:
+    order_id = new_order_id()
+    await payment.request(order_id, "tok_visa", amount=amount, currency=currency)
+    [outcome] = await payment.events_until(order_id, expected)
+    if expected == FAILED:
+        assert outcome.data["reason"] == "RISK_REJECTED"
+        # Nothing was asked of the provider, nothing was authorised.
+        assert payment.sandbox.authorize_calls(outcome.data["payment_id"]) == 0
+        assert await payment.ledger(order_id) == []
+    else:
+        assert outcome.data["amount"] == {"amount": amount, "currency": currency}
+
+
+async def test_too_many_payments_of_one_member_are_rejected(payment: PaymentService) -> None:
+    member_id = f"m-{uuid.uuid4()}"
+    allowed = [new_order_id() for _ in range(VELOCITY_MAX)]
+    for order_id in allowed:
+        await payment.request(order_id, member_id=member_id)
+    for order_id in allowed:
+        await payment.events_until(order_id, AUTHORIZED)
+
+    over = new_order_id()
+    await payment.request(over, member_id=member_id)
+    [failed] = await payment.events_until(over, FAILED)
+    assert failed.data["reason"] == "RISK_REJECTED"
+    assert payment.sandbox.authorize_calls(failed.data["payment_id"]) == 0
+    # Another member is not affected.
+    other = new_order_id()
+    await payment.request(other)
+    await payment.events_until(other, AUTHORIZED)
+
+
+async def test_cancel_after_authorization_voids(payment: PaymentService) -> None:
+    order_id = new_order_id()
+    await payment.request(order_id, amount=4_500, currency="EUR")
+    await payment.events_until(order_id, AUTHORIZED)
+    await payment.cancel(order_id, was_confirmed=False)
+    events = await payment.events_until(order_id, VOIDED)
+    assert [e.type for e in events] == [AUTHORIZED, VOIDED]
+    assert events[-1].data["amount"] == {"amount": 4_500, "currency": "EUR"}
+    assert_valid(events[-1])
+    intent = await payment.intent(order_id)
+    assert intent is not None and (intent.status, intent.captured_amount) == ("VOIDED", 0)
+    assert await payment.ledger(order_id) == [("AUTHORIZE", 4_500), ("VOID", 4_500)]
+
+
+async def test_rejection_after_authorization_voids(payment: PaymentService) -> None:
+    order_id = new_order_id()
+    await payment.request(order_id)
+    await payment.events_until(order_id, AUTHORIZED)
+    await payment.send(
+        OrderRejectedV1(order_id=order_id, member_id="m-any", reason="OUT_OF_STOCK"),
+        order_id=order_id,
+    )
+    events = await payment.events_until(order_id, VOIDED)
+    assert [e.type for e in events] == [AUTHORIZED, VOIDED]
+
+
+async def test_cancel_after_capture_refunds(payment: PaymentService) -> None:
+    order_id = new_order_id()
+    await payment.request(order_id, amount=25_000)
+    await payment.events_until(order_id, AUTHORIZED)
+    await payment.confirm(order_id)
+    await payment.events_until(order_id, CAPTURED)
+    await payment.cancel(order_id, was_confirmed=True)
+    events = await payment.events_until(order_id, REFUNDED)
+    assert [e.type for e in events] == [AUTHORIZED, CAPTURED, REFUNDED]
+    refunded = events[-1]
+    assert_valid(refunded)
+    assert refunded.data["amount"] == {"amount": 25_000, "currency": "CNY"}
+    intent = await payment.intent(order_id)
+    assert intent is not None
+    assert (intent.status, intent.captured_amount, intent.refunded_amount) == (
+        "REFUNDED",
+        25_000,
+        25_000,
+    )
+    assert await payment.ledger(order_id) == [
+        ("AUTHORIZE", 25_000),
+        ("CAPTURE", 25_000),
+        ("REFUND", 25_000),
+    ]
+    ledger = await payment.http.get(
+        f"/api/v1/admin/payments/{order_id}/ledger",
+        headers={"Authorization": f"Bearer {payment.issuer.admin_token()}"},
+    )
+    assert ledger.json()["entries"][-1]["id"] == refunded.data["refund_id"]
+
+
+async def test_duplicated_events_have_their_effect_once(payment: PaymentService) -> None:
+    order_id = new_order_id()
+    member_id = f"m-{uuid.uuid4()}"
+    await payment.request(order_id, member_id=member_id)
+    await payment.request(order_id, member_id=member_id)  # another envelope, same order
+    await payment.events_until(order_id, AUTHORIZED)
+
+    first = await payment.confirm(order_id)
+    await payment.confirm(order_id, event_id=first.id)  # redelivered: same envelope id
+    second = await payment.confirm(order_id)  # the same fact in a distinct envelope
+    # A later event of the same order is a barrier: it is handled after all of the above.
+    await payment.cancel(order_id, was_confirmed=True)
+    events = await payment.events_until(order_id, REFUNDED)
+    assert [e.type for e in events] == [AUTHORIZED, CAPTURED, REFUNDED]
+    assert await payment.ledger(order_id) == [
+        ("AUTHORIZE", 12_800),
+        ("CAPTURE", 12_800),
+        ("REFUND", 12_800),
+    ]
+    async with payment.runtime.database.sessions() as session:
+        claimed = (
+            await session.exec(
+                select(func.count())
+                .select_from(InboxRecord)
+                .where(col(InboxRecord.event_id).in_([first.id, second.id]))
+            )
+        ).one()
+    assert claimed == 2  # both envelopes were handled (the state made the second a no-op)
+
+
+@pytest.mark.parametrize("before", ["nothing", "failed"])
+async def test_cancel_without_money_taken_does_nothing(
+    payment: PaymentService, before: str
+) -> None:
+    order_id = new_order_id()
+    if before == "failed":
+        await payment.request(order_id, "tok_chargeDeclined")
+        await payment.events_until(order_id, FAILED)
+    cancelled = await payment.cancel(order_id, was_confirmed=False)
+    await handled(payment, cancelled.id)
+    expected: list[Any] = [FAILED] if before == "failed" else []
+    assert await staged_types(payment, order_id) == expected
+    assert await payment.ledger(order_id) == []
