@@ -47,6 +47,8 @@ class Suite:
     issuer: TestTokenIssuer
     admin: dict[str, str]
     orders: list[str] = field(default_factory=list)  # every order that got a 2xx
+    # Databases of services that run in a process of their own (crash tests).
+    outside: dict[str, Database] = field(default_factory=dict)
 
     @property
     def bootstrap(self) -> str:
@@ -56,6 +58,8 @@ class Suite:
         return {"Authorization": f"Bearer {self.issuer.token(member_id or str(uuid.uuid4()))}"}
 
     def db(self, service: str) -> Database:
+        if service in self.outside:
+            return self.outside[service]
         database: Database = self.apps[service].state.runtime.database
         return database
 
