@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help install run test test-unit test-integration lint typecheck format schemas bench clean
+.PHONY: help install run test test-unit test-integration lint typecheck format schemas dockerfiles bench clean
 
 help:
 	@echo "make run      start the suite on embedded defaults (broker, Redis, SQLite)"
@@ -40,6 +40,9 @@ format: install
 
 schemas: install
 	$(RUN) python -m shared_events.schema_export
+
+dockerfiles: install
+	$(RUN) python -m tools.dockerfiles
 
 bench: install
 	$(RUN) python -m bench.relay_throughput

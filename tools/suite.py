@@ -105,8 +105,12 @@ class ServiceRow:
 
 SERVICES: tuple[ServiceRow, ...] = (
     ServiceRow("catalog", "catalog_service", 8001, "CATALOG_", "/api/v1/products"),
-    # To come: inventory 8003, order 8002, payment 8004, membership 8005, notification 8006,
-    # gateway 8000 (which then takes over the example path).
+    ServiceRow("inventory", "inventory_service", 8003, "INVENTORY_"),
+    ServiceRow("payment", "payment_service", 8004, "PAYMENT_"),
+    ServiceRow("order", "order_service", 8002, "ORDER_"),
+    # Development stand-in for membership's JWKS until membership exists (issue 4).
+    ServiceRow("dev-auth", "tools.devauth", 8005, "DEVAUTH_"),
+    # To come: notification 8006, gateway 8000 (which then takes over the example path).
 )
 
 

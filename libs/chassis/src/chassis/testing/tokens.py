@@ -21,11 +21,17 @@ class TestTokenIssuer:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, issuer: str = DEV_JWT_ISSUER, audience: str = DEV_JWT_AUDIENCE) -> None:
+    def __init__(
+        self,
+        issuer: str = DEV_JWT_ISSUER,
+        audience: str = DEV_JWT_AUDIENCE,
+        key: Ed25519PrivateKey | None = None,
+        kid: str | None = None,
+    ) -> None:
         self.issuer = issuer
         self.audience = audience
-        self.kid = uuid.uuid4().hex[:12]
-        self.key = Ed25519PrivateKey.generate()
+        self.kid = kid or uuid.uuid4().hex[:12]
+        self.key = key or Ed25519PrivateKey.generate()
         public = json.loads(OKPAlgorithm.to_jwk(self.key.public_key()))
         self.jwks = {"keys": [{**public, "kid": self.kid, "alg": "EdDSA", "use": "sig"}]}
         self._server: ThreadingHTTPServer | None = None
@@ -57,8 +63,8 @@ class TestTokenIssuer:
     def admin_token(self) -> str:
         return self.token(roles=["admin"])
 
-    def serve_jwks(self) -> str:
-        """Serve the JWKS on a free loopback port; return its URL."""
+    def serve_jwks(self, port: int = 0) -> str:
+        """Serve the JWKS (and /healthz, /readyz) on a loopback port (0: a free one)."""
         body = json.dumps(self.jwks).encode()
 
         class Handler(BaseHTTPRequestHandler):
@@ -72,7 +78,7 @@ class TestTokenIssuer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return f"http://127.0.0.1:{self._server.server_address[1]}/.well-known/jwks.json"
 

@@ -1,0 +1,64 @@
+"""Write services/<name>/Dockerfile for every service from deploy/service.Dockerfile.in.
+
+    uv run python -m tools.dockerfiles          # or: make dockerfiles
+    uv run python -m tools.dockerfiles --check  # exit 1 when a Dockerfile is stale
+
+One template keeps the seven images identical but for name, module, port and env prefix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tools.suite import SERVICES, ServiceRow
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "deploy" / "service.Dockerfile.in"
+
+
+def service_rows() -> list[ServiceRow]:
+    return [row for row in SERVICES if row.module.endswith("_service")]
+
+
+def render(row: ServiceRow) -> str:
+    text = TEMPLATE.read_text()
+    for token, value in {
+        "{name}": row.name,
+        "{module}": row.module,
+        "{package}": row.module.replace("_", "-"),
+        "{prefix}": row.env_prefix,
+        "{port}": str(row.port),
+    }.items():
+        text = text.replace(token, value)
+    return text
+
+
+def dockerfile(row: ServiceRow) -> Path:
+    return ROOT / "services" / row.name / "Dockerfile"
+
+
+def stale() -> list[Path]:
+    return [
+        dockerfile(row)
+        for row in service_rows()
+        if not dockerfile(row).exists() or dockerfile(row).read_text() != render(row)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    if args.check:
+        for path in stale():
+            print(f"stale: {path.relative_to(ROOT)} (run `make dockerfiles`)", file=sys.stderr)
+        raise SystemExit(1 if stale() else 0)
+    for row in service_rows():
+        dockerfile(row).write_text(render(row))
+        print(f"wrote {dockerfile(row).relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
