@@ -3,7 +3,7 @@ records created from `catalog.product.created`."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 
 from sqlmodel import select
@@ -32,6 +32,8 @@ from shared_events.catalog import ProductCreatedV1
 
 
 def _admin_view(sku: str, level: StockLevel, updated_at: datetime) -> StockAdmin:
+    if updated_at.tzinfo is None:  # SQLite keeps no time zone; every time stored is UTC
+        updated_at = updated_at.replace(tzinfo=UTC)
     return StockAdmin(
         sku=sku,
         available=level.available,
