@@ -145,6 +145,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                     producer,
                     service=settings.service_name,
                     outbox=outbox,
+                    runtime=runtime,
                     max_attempts=settings.consumer_max_attempts,
                     backoff_seconds=settings.consumer_backoff_seconds,
                     after_commit=(

@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,10 +25,14 @@ from chassis.logging import get_logger
 from chassis.metrics import EVENTS_DEAD_LETTERED, HANDLER_LATENCY
 from chassis.outbox import Outbox
 from chassis.producer import EventProducer
+from chassis.settings import ServiceSettings
 from chassis.telemetry import consumer_span
 from shared_events import Envelope, EnvelopeError, EventPayload, from_kafka, registry
 from shared_events.registry import EventRegistry
 from shared_events.topics import dead_letter_topic
+
+if TYPE_CHECKING:
+    from chassis.runtime import Runtime
 
 log = get_logger(__name__)
 
@@ -44,6 +48,13 @@ class Delivery:
     session: AsyncSession
     envelope: Envelope
     outbox: Outbox | None = None
+    runtime: Runtime | None = None  # settings, Redis, ... of the running service
+
+    @property
+    def settings(self) -> ServiceSettings:
+        if self.runtime is None:
+            raise RuntimeError("this consumer was built without a runtime")
+        return self.runtime.settings
 
     def stage(self, payload: EventPayload, *, subject: str) -> Envelope:
         if self.outbox is None:
@@ -98,6 +109,7 @@ class ConsumerRunner:
     producer: EventProducer
     service: str
     outbox: Outbox | None = None
+    runtime: Runtime | None = None
     max_attempts: int = 5
     backoff_seconds: float = 0.2
     # Fault injection for crash tests: called after a commit, before the offset is committed.
@@ -149,7 +161,7 @@ class ConsumerRunner:
                 async with self.database.transaction() as session:
                     if not await claim(session, self.consumer.name, envelope.id, envelope.type):
                         return "duplicate"
-                    await fn(Delivery(session, envelope, self.outbox), payload)
+                    await fn(Delivery(session, envelope, self.outbox, self.runtime), payload)
                 if self.after_commit is not None:
                     self.after_commit(envelope)
                 return "handled"

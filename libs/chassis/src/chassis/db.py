@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -42,6 +43,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+async def insert_ignore(
+    session: AsyncSession, table: Any, rows: dict[str, Any] | list[dict[str, Any]]
+) -> int:
+    """INSERT ... ON CONFLICT DO NOTHING on PostgreSQL and SQLite; returns how many rows went
+    in. On PostgreSQL a concurrent insert of the same key waits, then counts as taken."""
+    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    result = await session.exec(insert(table).values(rows).on_conflict_do_nothing())
+    return int(result.rowcount)
 
 
 class Database:

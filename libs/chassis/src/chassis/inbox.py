@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic.operations import Operations
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chassis.db import insert_ignore
 
 
 class InboxRecord(SQLModel, table=True):
@@ -39,14 +40,16 @@ async def claim(session: AsyncSession, consumer: str, event_id: uuid.UUID, event
     On PostgreSQL a concurrent duplicate waits on the unique key until the first transaction
     ends, then sees the conflict: the effect still happens once.
     """
-    values = {
-        "consumer": consumer,
-        "event_id": event_id,
-        "event_type": event_type,
-        "processed_at": datetime.now(UTC),
-    }
-    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(InboxRecord).values(**values).on_conflict_do_nothing()
-    result = await session.exec(statement)
-    return bool(result.rowcount == 1)
+    return (
+        await insert_ignore(
+            session,
+            InboxRecord,
+            {
+                "consumer": consumer,
+                "event_id": event_id,
+                "event_type": event_type,
+                "processed_at": datetime.now(UTC),
+            },
+        )
+        == 1
+    )

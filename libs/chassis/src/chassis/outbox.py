@@ -36,14 +36,24 @@ _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 class OutboxRecord(SQLModel, table=True):
     __tablename__ = "outbox"
+    __table_args__ = (
+        # Only unsent rows are ever scanned; a partial index keeps that cheap as the table grows.
+        sa.Index(
+            "ix_outbox_unsent",
+            "id",
+            postgresql_where=sa.text("sent_at IS NULL"),
+            sqlite_where=sa.text("sent_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
     event_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), nullable=False, unique=True))
     topic: str = Field(max_length=200)
     event_type: str = Field(max_length=200)
     subject: str = Field(max_length=200)
-    headers: str  # the Kafka headers (CloudEvents attributes), rendered once at write time
-    data: str  # the event data, JSON-encoded once, at write time
+    # The Kafka headers (CloudEvents attributes) and the data, each rendered once at write time.
+    headers: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    data: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
     sent_at: datetime | None = Field(
         default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)

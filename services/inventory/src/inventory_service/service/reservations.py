@@ -17,6 +17,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.consumer import Delivery
+from chassis.db import insert_ignore
 from chassis.logging import get_logger
 from chassis.runtime import Runtime
 from inventory_service import domain
@@ -32,7 +33,6 @@ from inventory_service.service.statements import (
     available_of,
     available_units,
     change_stock,
-    insert_ignore,
     movement,
     now,
     read_level,

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -47,15 +46,6 @@ def settings_of(runtime: Runtime) -> InventorySettings:
 
 def available_units() -> sa.ColumnElement[int]:
     return STOCK.c.on_hand - STOCK.c.reserved
-
-
-async def insert_ignore(session: AsyncSession, table: sa.Table, rows: list[dict[str, Any]]) -> int:
-    """Insert the rows whose key is not taken yet; return how many were inserted. On
-    PostgreSQL a concurrent insert of the same key waits, then counts as taken."""
-    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = await session.exec(insert(table).values(rows).on_conflict_do_nothing())
-    return int(result.rowcount)
 
 
 def new_stock(sku: str, safety_stock: int, at: datetime) -> dict[str, Any]:

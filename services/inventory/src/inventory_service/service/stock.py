@@ -9,6 +9,7 @@ from functools import partial
 from sqlmodel import select
 
 from chassis.consumer import Delivery
+from chassis.db import insert_ignore
 from chassis.errors import Conflict, NotFound
 from chassis.runtime import Runtime
 from inventory_service import domain
@@ -17,7 +18,6 @@ from inventory_service.schemas import AdjustmentCreate, StockAdmin, StockPublic,
 from inventory_service.service.statements import (
     Stage,
     change_stock,
-    insert_ignore,
     movement,
     new_stock,
     now,
