@@ -3,7 +3,7 @@
 Importing this package registers every event model in `registry`.
 """
 
-from shared_events import catalog, inventory, order, payment
+from shared_events import catalog, inventory, membership, notification, order, payment
 from shared_events.envelope import (
     Envelope,
     EnvelopeError,
@@ -24,6 +24,8 @@ __all__ = [
     "catalog",
     "from_kafka",
     "inventory",
+    "membership",
+    "notification",
     "order",
     "payment",
     "registry",

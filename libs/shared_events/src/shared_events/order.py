@@ -31,6 +31,9 @@ class OrderPlacedV1(EventPayload):
     discount: Money
     total: Money
     placed_at: datetime
+    # Added in v1 (optional): the benefits membership must hold for this order.
+    coupon_code: str | None = None
+    points: int = 0
 
 
 @registry.event("order.payment.requested", 1)
@@ -70,3 +73,24 @@ class OrderCancelledV1(EventPayload):
     member_id: str
     reason: str
     was_confirmed: bool
+
+
+@registry.event("order.order.shipped", 1)
+class OrderShippedV1(EventPayload):
+    order_id: str
+    member_id: str
+
+
+@registry.event("order.order.delivered", 1)
+class OrderDeliveredV1(EventPayload):
+    order_id: str
+    member_id: str
+
+
+@registry.event("order.order.completed", 1)
+class OrderCompletedV1(EventPayload):
+    """Terminal and final: membership earns points on `total` and recomputes the tier."""
+
+    order_id: str
+    member_id: str
+    total: Money
