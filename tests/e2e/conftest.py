@@ -184,6 +184,17 @@ class Suite:
         )
         return order["status"], reservation, payment
 
+    async def until_effects(
+        self, order_id: str, expected: tuple[str, str | None, str | None], timeout: float = 30
+    ) -> tuple[str, str | None, str | None]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            found = await self.effects(order_id)
+            if found == expected or loop.time() > deadline:
+                return found
+            await asyncio.sleep(0.1)
+
     async def until_consistent(self, order_id: str, timeout: float = 30) -> None:
         expected = {
             "CONFIRMED": ({"COMMITTED"}, {"CAPTURED"}),

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import JSONResponse
 
-from chassis.auth import Member
+from chassis.auth import Admin, Member
 from chassis.deps import RuntimeDep
 from chassis.idempotency import IdempotencyStore
 from order_service.schemas import (
@@ -68,6 +68,21 @@ async def get_order(runtime: RuntimeDep, member: Member, order_id: str) -> Order
 )
 async def cancel_order(runtime: RuntimeDep, member: Member, order_id: str) -> OrderAccepted:
     return await orders.cancel_order(runtime, member, order_id)
+
+
+@router.post(
+    "/admin/orders/{order_id}/{action}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OrderAccepted,
+    tags=["admin"],
+)
+async def fulfil_order(
+    runtime: RuntimeDep,
+    _: Admin,
+    order_id: str,
+    action: Literal["ship", "deliver", "complete"],
+) -> OrderAccepted:
+    return await orders.fulfil_order(runtime, order_id, action)
 
 
 @router.get("/cart", response_model=CartPublic, tags=["cart"])

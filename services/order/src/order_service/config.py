@@ -23,3 +23,6 @@ class OrderSettings(ServiceSettings):
     timeout_check_seconds: float = 1.0
     max_items_per_order: int = 50
     max_quantity_per_line: int = 99
+    # Points at checkout: 100 points = 1.00 CNY off, covering at most half of what is left.
+    points_per_yuan: int = 100
+    points_max_share_percent: int = 50

@@ -4,9 +4,14 @@ itself; the chassis hands it the payload inside its transaction."""
 from __future__ import annotations
 
 from chassis.consumer import EventConsumer
-from order_service.service import orders, read_model
-from shared_events import catalog, inventory, payment
-from shared_events.topics import CATALOG_EVENTS, INVENTORY_EVENTS, PAYMENT_EVENTS
+from order_service.service import read_model, saga
+from shared_events import catalog, inventory, membership, payment
+from shared_events.topics import (
+    CATALOG_EVENTS,
+    INVENTORY_EVENTS,
+    MEMBERSHIP_EVENTS,
+    PAYMENT_EVENTS,
+)
 
 CONSUMERS = [
     EventConsumer(
@@ -24,21 +29,35 @@ CONSUMERS = [
         "order-saga-inventory",
         INVENTORY_EVENTS,
         {
-            inventory.StockReservedV1: orders.on_stock_reserved,
-            inventory.StockRejectedV1: orders.on_stock_rejected,
-            inventory.StockCommittedV1: orders.on_stock_settled,
-            inventory.StockReleasedV1: orders.on_stock_settled,
+            inventory.StockReservedV1: saga.on_stock_reserved,
+            inventory.StockRejectedV1: saga.on_stock_rejected,
+            inventory.StockCommittedV1: saga.on_settled,
+            inventory.StockReleasedV1: saga.on_settled,
         },
     ),
     EventConsumer(
         "order-saga-payment",
         PAYMENT_EVENTS,
         {
-            payment.PaymentAuthorizedV1: orders.on_payment_authorized,
-            payment.PaymentFailedV1: orders.on_payment_failed,
-            payment.PaymentCapturedV1: orders.on_payment_settled,
-            payment.PaymentVoidedV1: orders.on_payment_settled,
-            payment.PaymentRefundedV1: orders.on_payment_settled,
+            payment.PaymentAuthorizedV1: saga.on_payment_authorized,
+            payment.PaymentFailedV1: saga.on_payment_failed,
+            payment.PaymentCapturedV1: saga.on_settled,
+            payment.PaymentVoidedV1: saga.on_settled,
+            payment.PaymentRefundedV1: saga.on_settled,
+        },
+    ),
+    EventConsumer(
+        "order-membership",
+        MEMBERSHIP_EVENTS,
+        {
+            membership.TierChangedV1: read_model.set_tier,
+            membership.CouponIssuedV1: read_model.add_coupon,
+            membership.BenefitsHeldV1: saga.on_benefits_held,
+            membership.BenefitsRejectedV1: saga.on_benefits_rejected,
+            membership.PointsRedeemedV1: saga.on_settled,
+            membership.PointsRestoredV1: saga.on_settled,
+            membership.CouponRedeemedV1: saga.on_settled,
+            membership.CouponRestoredV1: saga.on_settled,
         },
     ),
 ]

@@ -36,9 +36,8 @@ class OrderCreate(Input):
     currency: Currency
     payment_token: str = Field(min_length=1, max_length=200)
     shipping_address: ShippingAddress
-    # Seams for the membership issue: accepted by the contract, refused until supported.
-    coupon_code: str | None = Field(default=None, max_length=64)
-    points: int | None = Field(default=None, ge=0)
+    coupon_code: str | None = Field(default=None, min_length=1, max_length=64)
+    points: int | None = Field(default=None, ge=0, le=10_000_000)
 
 
 class CartItemPut(Input):
@@ -80,6 +79,11 @@ class OrderPublic(BaseModel):
     currency: str
     subtotal: Money
     discount: Money
+    tier_discount: Money
+    coupon_code: str | None
+    coupon_discount: Money
+    points: int
+    points_discount: Money
     total: Money
     shipping_address: dict[str, object]
     created_at: datetime

@@ -47,6 +47,11 @@ class OrderRow(SQLModel, table=True):
     currency: str = Field(max_length=3)
     subtotal: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     discount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    tier_discount: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
+    coupon_code: str | None = Field(default=None, max_length=64)
+    coupon_discount: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
+    points: int = 0
+    points_discount: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
     total: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     # Kept only until payment is requested, then cleared.
     payment_token: str | None = Field(default=None, max_length=200)
@@ -82,3 +87,27 @@ class TimelineRow(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=40)
     event_id: str | None = Field(default=None, max_length=36)
     at: datetime = _at()
+
+
+class MemberTierRow(SQLModel, table=True):
+    """Read model of `membership.tier.changed`: the member price discount."""
+
+    __tablename__ = "member_tiers"
+
+    member_id: str = Field(primary_key=True, max_length=64)
+    tier: str = Field(max_length=20)
+    discount_percent: int = 0
+
+
+class CouponRow(SQLModel, table=True):
+    """Read model of `membership.coupon.issued`, to price orders that use one."""
+
+    __tablename__ = "coupons"
+
+    code: str = Field(primary_key=True, max_length=64)
+    member_id: str = Field(index=True, max_length=64)
+    amount_off: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    min_spend: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    currency: str = Field(max_length=3)
+    valid_from: datetime = _at()
+    valid_until: datetime = _at()

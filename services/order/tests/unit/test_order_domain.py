@@ -1,37 +1,63 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from order_service.domain import (
     TRANSITIONS,
+    Benefits,
     CatalogPrice,
+    Coupon,
     OrderRuleError,
     OrderStatus,
+    PricedLine,
+    PricingRules,
+    Quote,
     Reason,
     SagaStep,
     Trigger,
+    apply_benefits,
     cancellation,
+    fulfilment,
     merge_quantities,
     next_state,
     payment_failure_reason,
+    percent_of,
     price_order,
 )
 
 P, C, R, X = OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.REJECTED, OrderStatus.CANCELLED
-STOCK, PAY, DONE = SagaStep.AWAITING_STOCK, SagaStep.AWAITING_PAYMENT, SagaStep.DONE
+SH, DL, CO = OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED
+BOTH, STOCK, BEN = (
+    SagaStep.AWAITING_STOCK_AND_BENEFITS,
+    SagaStep.AWAITING_STOCK,
+    SagaStep.AWAITING_BENEFITS,
+)
+PAY, DONE = SagaStep.AWAITING_PAYMENT, SagaStep.DONE
+T = Trigger
 
 ALLOWED = {
-    (P, STOCK, Trigger.STOCK_RESERVED): (P, PAY),
-    (P, STOCK, Trigger.STOCK_REJECTED): (R, DONE),
-    (P, PAY, Trigger.PAYMENT_AUTHORIZED): (C, DONE),
-    (P, PAY, Trigger.PAYMENT_FAILED): (R, DONE),
-    (P, STOCK, Trigger.TIMEOUT): (X, DONE),
-    (P, PAY, Trigger.TIMEOUT): (X, DONE),
-    (P, STOCK, Trigger.CUSTOMER_CANCEL): (X, DONE),
-    (P, PAY, Trigger.CUSTOMER_CANCEL): (X, DONE),
-    (C, DONE, Trigger.CUSTOMER_CANCEL): (X, DONE),
+    (P, BOTH, T.STOCK_RESERVED): (P, BEN),
+    (P, BOTH, T.BENEFITS_HELD): (P, STOCK),
+    (P, BOTH, T.STOCK_REJECTED): (R, DONE),
+    (P, BOTH, T.BENEFITS_REJECTED): (R, DONE),
+    (P, STOCK, T.STOCK_RESERVED): (P, PAY),
+    (P, STOCK, T.STOCK_REJECTED): (R, DONE),
+    (P, BEN, T.BENEFITS_HELD): (P, PAY),
+    (P, BEN, T.BENEFITS_REJECTED): (R, DONE),
+    (P, PAY, T.PAYMENT_AUTHORIZED): (C, DONE),
+    (P, PAY, T.PAYMENT_FAILED): (R, DONE),
+    **{
+        (P, step, trigger): (X, DONE)
+        for step in (BOTH, STOCK, BEN, PAY)
+        for trigger in (T.TIMEOUT, T.CUSTOMER_CANCEL)
+    },
+    (C, DONE, T.CUSTOMER_CANCEL): (X, DONE),
+    (C, DONE, T.SHIP): (SH, DONE),
+    (SH, DONE, T.DELIVER): (DL, DONE),
+    (DL, DONE, T.COMPLETE): (CO, DONE),
 }
 
 
@@ -49,7 +75,7 @@ def test_every_other_combination_is_ignored(
     assert next_state(status, step, trigger) is None
 
 
-@pytest.mark.parametrize("status", [R, X, OrderStatus.SHIPPED, OrderStatus.COMPLETED])
+@pytest.mark.parametrize("status", [R, X, SH, DL, CO])
 def test_terminal_or_shipped_orders_cannot_be_cancelled(status: OrderStatus) -> None:
     with pytest.raises(OrderRuleError):
         cancellation(status, DONE)
@@ -105,3 +131,74 @@ def test_unsellable_lines_are_refused(items: list[tuple[str, int]], code: str) -
 
 def test_merge_keeps_first_seen_order() -> None:
     assert merge_quantities([("B", 1), ("A", 2), ("B", 3)]) == [("B", 4), ("A", 2)]
+
+
+def test_fulfilment_follows_the_table() -> None:
+    assert fulfilment(C, "ship") == (SH, DONE)
+    assert fulfilment(SH, "deliver") == (DL, DONE)
+    assert fulfilment(DL, "complete") == (CO, DONE)
+    with pytest.raises(OrderRuleError):
+        fulfilment(P, "ship")
+    with pytest.raises(OrderRuleError):
+        fulfilment(C, "complete")
+
+
+NOW = datetime(2026, 11, 22, tzinfo=UTC)
+WELCOME = Coupon(
+    "WELCOME", "m1", 1000, 5000, "CNY", NOW - timedelta(days=1), NOW + timedelta(days=29)
+)
+RULES = PricingRules()
+
+
+def quote(subtotal: int) -> Quote:
+    line = PricedLine("TEA", "p1", "Tea", 1, subtotal)
+    return Quote(lines=(line,), currency="CNY", subtotal=subtotal)
+
+
+def test_benefits_apply_tier_then_coupon_then_points() -> None:
+    priced = apply_benefits(
+        quote(20000), Benefits(5, WELCOME, 3000), RULES, now=NOW, member_id="m1"
+    )
+    # 5 % of 200.00 = 10.00; coupon 10.00 off the 190.00 left; 3000 points = 30.00.
+    assert (priced.tier_discount, priced.coupon_discount, priced.points_discount) == (
+        1000,
+        1000,
+        3000,
+    )
+    assert priced.total == 15000 and priced.discount == 5000 and priced.coupon_code == "WELCOME"
+
+
+def test_member_price_rounds_half_up_to_the_fen() -> None:
+    assert percent_of(1250, 2) == 25 and percent_of(1225, 2) == 25 and percent_of(1275, 2) == 26
+
+
+@pytest.mark.parametrize(
+    ("benefits", "member", "subtotal", "code"),
+    [
+        (Benefits(coupon=WELCOME), "someone-else", 20000, "coupon-invalid"),
+        (Benefits(coupon=WELCOME), "m1", 4999, "coupon-invalid"),
+        (Benefits(points=5001), "m1", 10000, "too-many-points"),
+    ],
+)
+def test_benefits_that_do_not_apply_are_refused(
+    benefits: Benefits, member: str, subtotal: int, code: str
+) -> None:
+    with pytest.raises(OrderRuleError) as caught:
+        apply_benefits(quote(subtotal), benefits, RULES, now=NOW, member_id=member)
+    assert caught.value.code == code
+
+
+def test_points_may_cover_half_of_what_is_left() -> None:
+    priced = apply_benefits(quote(10000), Benefits(points=5000), RULES, now=NOW, member_id="m1")
+    assert priced.total == 5000
+
+
+def test_an_expired_coupon_is_refused() -> None:
+    with pytest.raises(OrderRuleError):
+        apply_benefits(
+            quote(20000),
+            Benefits(coupon=WELCOME),
+            RULES,
+            now=NOW + timedelta(days=40),
+            member_id="m1",
+        )

@@ -1,4 +1,4 @@
-"""The catalog price read model: built from `catalog.events`, newest product version wins."""
+"""Read models: catalog prices (newest product version wins), member tiers and coupons."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.consumer import Delivery
-from order_service.domain import CatalogPrice
-from order_service.tables import ProductPriceRow
+from chassis.db import insert_ignore
+from order_service.domain import Benefits, CatalogPrice, Coupon, OrderRuleError
+from order_service.tables import CouponRow, MemberTierRow, ProductPriceRow
 from shared_events import catalog as events
+from shared_events import membership
 
 
 async def _rows(session: AsyncSession, product_id: str) -> list[ProductPriceRow]:
@@ -68,3 +70,49 @@ async def prices_for(session: AsyncSession, skus: list[str]) -> dict[str, Catalo
         r.sku: CatalogPrice(r.sku, r.product_id, r.name, r.amount, r.currency, r.published)
         for r in rows
     }
+
+
+async def set_tier(delivery: Delivery, payload: membership.TierChangedV1) -> None:
+    row = await delivery.session.get(MemberTierRow, payload.member_id)
+    row = row or MemberTierRow(member_id=payload.member_id, tier=payload.new_tier)
+    row.tier, row.discount_percent = payload.new_tier, payload.discount_percent
+    delivery.session.add(row)
+
+
+async def add_coupon(delivery: Delivery, payload: membership.CouponIssuedV1) -> None:
+    await insert_ignore(
+        delivery.session,
+        CouponRow,
+        {
+            "code": payload.coupon_code,
+            "member_id": payload.member_id,
+            "amount_off": payload.amount_off.amount,
+            "min_spend": payload.min_spend.amount,
+            "currency": payload.amount_off.currency,
+            "valid_from": payload.valid_from,
+            "valid_until": payload.valid_until,
+        },
+    )
+
+
+async def benefits_for(
+    session: AsyncSession, member_id: str, coupon_code: str | None, points: int
+) -> Benefits:
+    tier = await session.get(MemberTierRow, member_id)
+    coupon = None
+    if coupon_code:
+        row = await session.get(CouponRow, coupon_code)
+        if row is None:
+            raise OrderRuleError("coupon-invalid", f"coupon {coupon_code} is not known")
+        coupon = Coupon(
+            row.code,
+            row.member_id,
+            row.amount_off,
+            row.min_spend,
+            row.currency,
+            row.valid_from,
+            row.valid_until,
+        )
+    return Benefits(
+        tier_discount_percent=tier.discount_percent if tier else 0, coupon=coupon, points=points
+    )
