@@ -38,7 +38,12 @@ class ConsumerGroups:
         self.brokers = []
         for runner in runners:
             broker = make_broker(settings)
-            subscribe(broker, runner, session_timeout_ms=settings.kafka_session_timeout_ms)
+            subscribe(
+                broker,
+                runner,
+                session_timeout_ms=settings.kafka_session_timeout_ms,
+                fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+            )
             self.brokers.append(broker)
 
     async def start(self) -> None:
@@ -54,7 +59,11 @@ async def _keep_raw(message: StreamMessage[Any]) -> bytes:
 
 
 def subscribe(
-    broker: KafkaBroker, runner: ConsumerRunner, *, session_timeout_ms: int = 10_000
+    broker: KafkaBroker,
+    runner: ConsumerRunner,
+    *,
+    session_timeout_ms: int = 10_000,
+    fetch_max_wait_ms: int = 50,
 ) -> None:
     """Attach a runner as a subscriber.
 
@@ -72,6 +81,10 @@ def subscribe(
         decoder=_keep_raw,
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(session_timeout_ms // 3, 100),
+        # The embedded broker answers a fetch only when this runs out, so it bounds each hop's
+        # latency; real Kafka answers as soon as data arrives either way.
+        fetch_max_wait_ms=fetch_max_wait_ms,
+        consumer_timeout_ms=20,
     )
     async def on_record(body: bytes, message: KafkaMessage) -> None:
         await runner.handle(message.raw_message)  # type: ignore[arg-type]

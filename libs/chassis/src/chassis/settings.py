@@ -51,6 +51,10 @@ class ServiceSettings(BaseSettings):
     kafka_session_timeout_ms: int = Field(
         default=10_000, validation_alias=_env("KAFKA_SESSION_TIMEOUT_MS")
     )
+    # Bounds each hop's latency on the embedded broker (see broker.py); costs idle fetches.
+    kafka_fetch_max_wait_ms: int = Field(
+        default=50, validation_alias=_env("KAFKA_FETCH_MAX_WAIT_MS")
+    )
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
     # Crash tests only: an event type after whose commit the process SIGKILLs itself.
