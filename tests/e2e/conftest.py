@@ -22,6 +22,7 @@ from chassis.testing.plugin import DatabaseFactory, serve_app
 from chassis.testing.tokens import TestTokenIssuer
 from inventory_service.config import InventorySettings
 from inventory_service.main import create_app as create_inventory
+from membership_service.main import create_app as create_membership
 from order_service.config import OrderSettings
 from order_service.main import create_app as create_order
 from payment_service.config import PaymentSettings
@@ -35,7 +36,8 @@ ADDRESS = {
     "postal_code": "200001",
     "country": "CN",
 }
-TERMINAL = {"CONFIRMED", "REJECTED", "CANCELLED"}
+SAGA_OUTCOMES = {"CONFIRMED", "REJECTED", "CANCELLED"}
+TERMINAL = SAGA_OUTCOMES | {"SHIPPED", "DELIVERED", "COMPLETED"}
 
 
 @dataclass
@@ -87,10 +89,9 @@ class Suite:
         return sku
 
     async def until_for_sale(self, sku: str) -> None:
-        member = self.member()
         for _ in range(200):
             r = await self.http["order"].put(
-                f"/api/v1/cart/items/{sku}", json={"quantity": 1}, headers=member
+                f"/api/v1/cart/items/{sku}", json={"quantity": 1}, headers=self.admin
             )
             if r.status_code == 200:
                 return
@@ -196,8 +197,9 @@ class Suite:
             await asyncio.sleep(0.1)
 
     async def until_consistent(self, order_id: str, timeout: float = 30) -> None:
+        confirmed = ({"COMMITTED"}, {"CAPTURED"})
         expected = {
-            "CONFIRMED": ({"COMMITTED"}, {"CAPTURED"}),
+            **dict.fromkeys(("CONFIRMED", "SHIPPED", "DELIVERED", "COMPLETED"), confirmed),
             "REJECTED": ({None, "RELEASED", "REJECTED"}, {None, "FAILED", "VOIDED"}),
             "CANCELLED": ({None, "RELEASED", "REJECTED"}, {None, "FAILED", "VOIDED", "REFUNDED"}),
         }
@@ -302,6 +304,7 @@ FACTORIES: dict[str, Callable[[Any], FastAPI]] = {
     "inventory": create_inventory,
     "payment": create_payment,
     "order": create_order,
+    "membership": create_membership,
 }
 
 
@@ -309,10 +312,14 @@ async def start_suite(
     stack: AsyncExitStack,
     settings: dict[str, Any],
     issuer: TestTokenIssuer,
-    only: tuple[str, ...] = tuple(FACTORIES),
+    only: tuple[str, ...] = ("catalog", "inventory", "payment", "order"),
+    ports: dict[str, int] | None = None,
 ) -> Suite:
     apps = {name: FACTORIES[name](settings[name]) for name in only}
-    urls = {name: await stack.enter_async_context(serve_app(app)) for name, app in apps.items()}
+    urls = {
+        name: await stack.enter_async_context(serve_app(app, (ports or {}).get(name)))
+        for name, app in apps.items()
+    }
     http = {
         name: await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=15))
         for name, url in urls.items()

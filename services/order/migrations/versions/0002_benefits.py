@@ -17,18 +17,20 @@ MONEY_COLUMNS = ("tier_discount", "coupon_discount", "points_discount")
 
 def upgrade() -> None:
     with op.batch_alter_table("orders") as orders:
+        # AWAITING_STOCK_AND_BENEFITS does not fit in 20.
+        orders.alter_column("saga_step", type_=sa.String(40), existing_type=sa.String(20))
         for name in MONEY_COLUMNS:
             orders.add_column(sa.Column(name, sa.BigInteger(), nullable=False, server_default="0"))
         orders.add_column(sa.Column("coupon_code", sa.String(64), nullable=True))
         orders.add_column(sa.Column("points", sa.Integer(), nullable=False, server_default="0"))
     op.create_table(
-        "member_tiers",
+        "member_tier_view",
         sa.Column("member_id", sa.String(64), primary_key=True),
         sa.Column("tier", sa.String(20), nullable=False),
         sa.Column("discount_percent", sa.Integer(), nullable=False),
     )
     op.create_table(
-        "coupons",
+        "coupon_view",
         sa.Column("code", sa.String(64), primary_key=True),
         sa.Column("member_id", sa.String(64), nullable=False, index=True),
         sa.Column("amount_off", sa.BigInteger(), nullable=False),
@@ -40,8 +42,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_table("coupons")
-    op.drop_table("member_tiers")
+    op.drop_table("coupon_view")
+    op.drop_table("member_tier_view")
     with op.batch_alter_table("orders") as orders:
         for name in (*MONEY_COLUMNS, "coupon_code", "points"):
             orders.drop_column(name)

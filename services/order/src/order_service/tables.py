@@ -42,7 +42,7 @@ class OrderRow(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=36)
     member_id: str = Field(index=True, max_length=64)
     status: str = Field(max_length=20)
-    saga_step: str = Field(max_length=20)
+    saga_step: str = Field(max_length=40)
     reason: str | None = Field(default=None, max_length=40)
     currency: str = Field(max_length=3)
     subtotal: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
@@ -92,7 +92,7 @@ class TimelineRow(SQLModel, table=True):
 class MemberTierRow(SQLModel, table=True):
     """Read model of `membership.tier.changed`: the member price discount."""
 
-    __tablename__ = "member_tiers"
+    __tablename__ = "member_tier_view"
 
     member_id: str = Field(primary_key=True, max_length=64)
     tier: str = Field(max_length=20)
@@ -102,7 +102,7 @@ class MemberTierRow(SQLModel, table=True):
 class CouponRow(SQLModel, table=True):
     """Read model of `membership.coupon.issued`, to price orders that use one."""
 
-    __tablename__ = "coupons"
+    __tablename__ = "coupon_view"
 
     code: str = Field(primary_key=True, max_length=64)
     member_id: str = Field(index=True, max_length=64)

@@ -1,0 +1,107 @@
+"""Membership routes (DESIGN.md sections 7 and 8). Parse, authorise, call the service."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request, status
+from fastapi.responses import JSONResponse
+
+from chassis.auth import Admin, Member
+from chassis.deps import RuntimeDep
+from chassis.idempotency import IdempotencyStore
+from chassis.runtime import Runtime
+from membership_service import service
+from membership_service.schemas import (
+    CouponAdmin,
+    CouponCreate,
+    LoginRequest,
+    Me,
+    MemberPublic,
+    MemberUpdate,
+    RefreshRequest,
+    RegisterCreate,
+    TokenPair,
+)
+from membership_service.service.limits import client_address
+from membership_service.service.store import settings_of
+
+router = APIRouter(prefix="/api/v1")
+well_known = APIRouter(tags=["auth"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+NO_STORE = {"Cache-Control": "no-store"}  # token responses (RFC 6749 section 5.1)
+
+
+def _idempotency(runtime: Runtime) -> IdempotencyStore:
+    return IdempotencyStore(runtime.redis, f"{runtime.settings.redis_key_prefix}membership:idem")
+
+
+@router.post(
+    "/auth/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=MemberPublic,
+    tags=["auth"],
+)
+async def register(
+    runtime: RuntimeDep, body: RegisterCreate, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    return await _idempotency(runtime).run(
+        scope="register",
+        key=idempotency_key,
+        body=body.without_password(),
+        status_code=status.HTTP_201_CREATED,
+        operation=lambda: service.register(runtime, body),
+    )
+
+
+@router.post("/auth/login", response_model=TokenPair, tags=["auth"])
+async def login(runtime: RuntimeDep, body: LoginRequest, request: Request) -> JSONResponse:
+    client = client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        settings_of(runtime).trusted_proxies,
+    )
+    pair = await service.login(runtime, body, client)
+    return JSONResponse(pair.model_dump(mode="json"), headers=NO_STORE)
+
+
+@router.post("/auth/refresh", response_model=TokenPair, tags=["auth"])
+async def refresh(runtime: RuntimeDep, body: RefreshRequest) -> JSONResponse:
+    pair = await service.refresh(runtime, body)
+    return JSONResponse(pair.model_dump(mode="json"), headers=NO_STORE)
+
+
+@router.get("/me", response_model=Me, tags=["storefront"])
+async def get_me(runtime: RuntimeDep, principal: Member) -> Me:
+    return await service.get_me(runtime, principal)
+
+
+@router.patch("/me", response_model=Me, tags=["storefront"])
+async def update_me(runtime: RuntimeDep, principal: Member, body: MemberUpdate) -> Me:
+    return await service.update_me(runtime, principal, body)
+
+
+@router.post(
+    "/admin/coupons",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CouponAdmin,
+    tags=["admin"],
+)
+async def issue_coupon(
+    runtime: RuntimeDep, admin: Admin, body: CouponCreate, idempotency_key: IdempotencyKey = None
+) -> JSONResponse:
+    return await _idempotency(runtime).run(
+        scope=f"coupons:{admin.subject}",
+        key=idempotency_key,
+        body=body,
+        status_code=status.HTTP_201_CREATED,
+        operation=lambda: service.issue_by_admin(runtime, body),
+    )
+
+
+@well_known.get("/.well-known/jwks.json")
+async def jwks(runtime: RuntimeDep) -> JSONResponse:
+    """The public keys that verify access tokens (RFC 7517); verifiers refetch on a new kid."""
+    document: dict[str, Any] = service.keyring(runtime).jwks()
+    return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})

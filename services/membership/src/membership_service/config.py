@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from chassis.settings import ServiceSettings
+from membership_service.domain import PASSWORD_MIN_LENGTH, Tier, TierRule, TierTable
+
+# services/membership/migrations: shipped beside the package in the image.
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+# Development defaults, clearly marked: production settings refuse to start with the password.
+DEV_ADMIN_EMAIL = "admin@example.com"
+DEV_ADMIN_PASSWORD = "dev-admin-password"  # noqa: S105 - a marked development default
+
+DAY = 24 * 3600
+
+
+class MembershipSettings(ServiceSettings):
+    """Environment variables: MEMBERSHIP_PORT, MEMBERSHIP_DATABASE_URL,
+    MEMBERSHIP_SIGNING_KEY_PEM, ... plus the suite-wide ones (and the unprefixed
+    BOOTSTRAP_ADMIN_EMAIL / BOOTSTRAP_ADMIN_PASSWORD)."""
+
+    model_config = SettingsConfigDict(env_prefix="MEMBERSHIP_", extra="ignore")
+
+    service_name: str = "membership"
+    port: int = 8005
+    database_url: str = "sqlite+aiosqlite:///.data/membership.db"
+
+    # Access tokens: EdDSA (Ed25519). The key is a PKCS8 PEM; without one (development and
+    # test only) a key is generated once and kept in the database for every replica.
+    signing_key_pem: SecretStr | None = None
+    signing_key_id: str | None = Field(default=None, max_length=64)  # default: RFC 7638 id
+    # Rotation: the key signing before, still published in the JWKS (verification only).
+    previous_signing_key_pem: SecretStr | None = None
+    access_ttl_seconds: int = Field(default=900, ge=1, le=24 * 3600)
+    refresh_ttl_seconds: int = Field(default=30 * DAY, ge=60)
+
+    # Created (once) at start-up; production refuses the development password.
+    bootstrap_admin_email: str = Field(
+        default=DEV_ADMIN_EMAIL, validation_alias=AliasChoices("BOOTSTRAP_ADMIN_EMAIL")
+    )
+    bootstrap_admin_password: SecretStr = Field(
+        default=SecretStr(DEV_ADMIN_PASSWORD),
+        validation_alias=AliasChoices("BOOTSTRAP_ADMIN_PASSWORD"),
+    )
+
+    # Login brute force: failed attempts per email and per client IP in a fixed window.
+    login_max_failures_per_email: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=20, ge=1)
+    login_window_seconds: int = Field(default=300, ge=1)
+    # Peers whose X-Forwarded-For is believed (the gateway); anyone else is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
+
+    # Tiers by CNY spend over the rolling window, in minor units; member price in percent.
+    tier_window_days: int = Field(default=365, ge=1)
+    tier_silver_spend: int = Field(default=100_000, ge=1)
+    tier_silver_discount_percent: int = Field(default=2, ge=0, le=100)
+    tier_gold_spend: int = Field(default=500_000, ge=1)
+    tier_gold_discount_percent: int = Field(default=5, ge=0, le=100)
+    tier_platinum_spend: int = Field(default=2_000_000, ge=1)
+    tier_platinum_discount_percent: int = Field(default=8, ge=0, le=100)
+    # How often the job looks for tiers whose spend left the window, and how stale a tier
+    # may get before it is looked at again.
+    tier_review_check_seconds: float = Field(default=3600.0, gt=0)
+    tier_review_after_seconds: int = Field(default=DAY, ge=1)
+
+    # Points: earned per 1.00 CNY of an order's total (floor); worth 1.00 CNY off per
+    # `points_per_yuan_off` points at checkout; expire after `points_ttl_days`.
+    points_per_yuan: int = Field(default=1, ge=0)
+    points_per_yuan_off: int = Field(default=100, ge=1)
+    points_ttl_days: int = Field(default=365, ge=1)
+    points_expiry_check_seconds: float = Field(default=60.0, gt=0)
+    job_batch_size: int = Field(default=100, ge=1)
+
+    # Coupons (CNY minor units).
+    welcome_coupon_amount_off: int = Field(default=1_000, ge=1)
+    welcome_coupon_min_spend: int = Field(default=5_000, ge=0)
+    welcome_coupon_valid_days: int = Field(default=30, ge=1)
+    first_order_coupon_amount_off: int = Field(default=2_000, ge=1)
+    first_order_coupon_min_spend: int = Field(default=10_000, ge=0)
+    first_order_coupon_valid_days: int = Field(default=90, ge=1)
+
+    @property
+    def tiers(self) -> TierTable:
+        return TierTable(
+            (
+                TierRule(Tier.BRONZE, 0, 0),
+                TierRule(Tier.SILVER, self.tier_silver_spend, self.tier_silver_discount_percent),
+                TierRule(Tier.GOLD, self.tier_gold_spend, self.tier_gold_discount_percent),
+                TierRule(
+                    Tier.PLATINUM, self.tier_platinum_spend, self.tier_platinum_discount_percent
+                ),
+            )
+        )
+
+    @model_validator(mode="after")
+    def _tiers_ascend(self) -> MembershipSettings:
+        _ = self.tiers  # TierTable refuses thresholds or discounts out of order
+        return self
+
+    def production_problems(self) -> list[str]:
+        problems = []
+        if self.signing_key_pem is None:
+            problems.append("MEMBERSHIP_SIGNING_KEY_PEM is not set")
+        password = self.bootstrap_admin_password.get_secret_value()
+        if password == DEV_ADMIN_PASSWORD:
+            problems.append("BOOTSTRAP_ADMIN_PASSWORD is the development default")
+        elif len(password) < PASSWORD_MIN_LENGTH:
+            problems.append(f"BOOTSTRAP_ADMIN_PASSWORD is shorter than {PASSWORD_MIN_LENGTH}")
+        return problems

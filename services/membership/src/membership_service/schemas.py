@@ -1,0 +1,166 @@
+"""What the membership API accepts (unknown fields forbidden) and returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+
+from membership_service import domain
+from membership_service.domain import CouponKind, CouponStatus, Locale, Tier
+
+MAX_AMOUNT = 100_000_000  # 1,000,000.00 CNY
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+Name = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+def _policy(check: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run a domain rule inside a validator: its refusal becomes a 422 with its message."""
+    try:
+        return check(*args, **kwargs)
+    except domain.AccountRuleError as error:
+        raise ValueError(error.detail) from None
+
+
+class RegisterCreate(Input):
+    """`POST /auth/register`. `role`, `tier`, `points`, ... are refused (extra="forbid")."""
+
+    email: str = Field(max_length=domain.accounts.EMAIL_MAX_LENGTH)
+    # Not stripped: spaces are part of a password. Checked by the domain's policy.
+    password: Annotated[str, Field(max_length=domain.PASSWORD_MAX_LENGTH, repr=False)]
+    name: Name
+    locale: Locale = Locale.ZH_CN
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, email: str) -> str:
+        return str(_policy(domain.normalise_email, email))
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not name.strip():
+            raise ValueError("a name is required")
+        return name.strip()
+
+    @model_validator(mode="after")
+    def _password(self) -> RegisterCreate:
+        _policy(domain.check_password, self.password, email=self.email)
+        return self
+
+    def without_password(self) -> RegisterCreate:
+        """What an Idempotency-Key is matched on: Redis never holds even a hash of the
+        password."""
+        return self.model_copy(update={"password": ""})
+
+
+class LoginRequest(Input):
+    email: str = Field(min_length=1, max_length=domain.accounts.EMAIL_MAX_LENGTH)
+    password: Annotated[str, Field(min_length=1, max_length=1024, repr=False)]
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class RefreshRequest(Input):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=256, repr=False)]
+
+
+class MemberUpdate(Input):
+    """`PATCH /me`: only these; `role`, `tier`, `points`, `email`, ... are refused."""
+
+    name: Name | None = None
+    locale: Locale | None = None
+    marketing_consent: bool | None = None
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> MemberUpdate:
+        nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
+        if nulls:
+            raise ValueError(f"{', '.join(sorted(nulls))} cannot be null")
+        return self
+
+
+class MoneyIn(Input):
+    amount: Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
+    currency: Literal["CNY"] = "CNY"
+
+
+# A plain integer is CNY minor units; `{"amount", "currency": "CNY"}` is the same.
+AmountIn = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)] | MoneyIn
+
+
+def minor_units(amount: int | MoneyIn) -> int:
+    return amount.amount if isinstance(amount, MoneyIn) else amount
+
+
+class CouponCreate(Input):
+    """`POST /admin/coupons`: a SPEND_THRESHOLD coupon for one member."""
+
+    member_id: str = Field(min_length=1, max_length=36)
+    amount_off: AmountIn
+    min_spend: AmountIn
+    valid_days: int = Field(ge=1, le=366)
+
+    @model_validator(mode="after")
+    def _positive(self) -> CouponCreate:
+        if minor_units(self.amount_off) <= 0:
+            raise ValueError("amount_off must be more than 0")
+        return self
+
+
+class MoneyPublic(BaseModel):
+    amount: int  # integer minor units
+    currency: str
+
+
+class MemberPublic(BaseModel):
+    id: str
+    email: str
+    name: str
+    locale: Locale
+    tier: Tier
+    roles: list[str]
+    marketing_consent: bool
+    created_at: datetime
+
+
+class CouponPublic(BaseModel):
+    code: str
+    kind: CouponKind
+    amount_off: MoneyPublic
+    min_spend: MoneyPublic
+    valid_from: datetime
+    valid_until: datetime
+    first_order_only: bool
+    status: CouponStatus
+
+
+class CouponAdmin(CouponPublic):
+    member_id: str
+
+
+class Me(MemberPublic):
+    """`GET /me`: the profile, the tier with its member price and spend, points, coupons."""
+
+    tier_discount_percent: int
+    spend_12m: MoneyPublic
+    points_balance: int
+    points_held: int
+    points_value: MoneyPublic  # what the balance takes off an order
+    coupons: list[CouponPublic]
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, no secret
+    expires_in: int  # seconds the access token lives
+    refresh_expires_in: int

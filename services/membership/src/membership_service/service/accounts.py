@@ -1,0 +1,164 @@
+"""Members: registration (with its coupons and events), the bootstrap admin, the profile."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from chassis.auth import Principal
+from chassis.db import insert_ignore
+from chassis.errors import Conflict, NotFound
+from chassis.logging import get_logger
+from chassis.runtime import Runtime
+from membership_service.domain import (
+    SPEND_CURRENCY,
+    AccountRuleError,
+    Locale,
+    Role,
+    Tier,
+    normalise_email,
+    roles_of,
+)
+from membership_service.schemas import Me, MemberPublic, MemberUpdate, MoneyPublic, RegisterCreate
+from membership_service.security import hash_password
+from membership_service.service import coupons, points, store, tiers
+from membership_service.tables import MEMBERS, CredentialRow, MemberRow
+from shared_events import membership as events
+
+log = get_logger(__name__)
+
+
+def _new_member(
+    member_id: str, email: str, name: str, locale: Locale, role: Role, at: datetime
+) -> dict[str, Any]:
+    return {
+        "id": member_id,
+        "email": email,
+        "name": name,
+        "locale": locale.value,
+        "role": role.value,
+        "marketing_consent": False,
+        "tier": Tier.BRONZE.value,
+        "tier_reviewed_at": at,
+        "points_balance": 0,
+        "points_held": 0,
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def member_public(row: MemberRow) -> MemberPublic:
+    return MemberPublic(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        locale=Locale(row.locale),
+        tier=Tier(row.tier),
+        roles=roles_of(Role(row.role)),
+        marketing_consent=row.marketing_consent,
+        created_at=store.utc(row.created_at),
+    )
+
+
+async def register(runtime: Runtime, data: RegisterCreate) -> MemberPublic:
+    """A customer, their credential, the registration coupons and the events, in one
+    transaction. A taken email is a 409 that says no more than that."""
+    settings = store.settings_of(runtime)
+    # Hashed before looking: a taken email costs the same time as a new one.
+    password_hash = await hash_password(data.password)
+    at, member_id = store.now(), str(uuid.uuid4())
+    async with runtime.database.transaction() as session:
+        row = _new_member(member_id, data.email, data.name, data.locale, Role.CUSTOMER, at)
+        if not await insert_ignore(session, MEMBERS, row):
+            raise Conflict("this email cannot be registered", code="email-unavailable")
+        session.add(CredentialRow(member_id=member_id, password_hash=password_hash, updated_at=at))
+        stage = store.outbox_stage(runtime, session)
+        stage(
+            events.MemberRegisteredV1(
+                member_id=member_id,
+                email=data.email,
+                name=data.name,
+                locale=data.locale.value,
+                registered_at=at,
+            ),
+            subject=member_id,
+        )
+        for terms in coupons.registration_terms(settings):
+            coupons.issue(session, stage, terms, member_id, at)
+        member = await store.member(session, member_id)
+        assert member is not None
+    log.info("member registered", member_id=member_id)
+    return member_public(member)
+
+
+async def bootstrap_admin(runtime: Runtime) -> None:
+    """Start-up hook: the admin from BOOTSTRAP_ADMIN_EMAIL / BOOTSTRAP_ADMIN_PASSWORD, created
+    once. An existing account is left as it is: never promoted, its password never reset."""
+    settings = store.settings_of(runtime)
+    try:
+        email = normalise_email(settings.bootstrap_admin_email)
+    except AccountRuleError:
+        raise RuntimeError("BOOTSTRAP_ADMIN_EMAIL is not an email address") from None
+    async with runtime.database.sessions() as session:
+        existing = await store.member_by_email(session, email)
+    if existing is not None:
+        if existing.role != Role.ADMIN.value:
+            log.warning("the bootstrap admin email belongs to a customer; not promoted")
+        return
+    password_hash = await hash_password(settings.bootstrap_admin_password.get_secret_value())
+    at, member_id = store.now(), str(uuid.uuid4())
+    async with runtime.database.transaction() as session:
+        row = _new_member(member_id, email, "Administrator", Locale.EN, Role.ADMIN, at)
+        if await insert_ignore(session, MEMBERS, row):  # another replica may have won
+            session.add(
+                CredentialRow(member_id=member_id, password_hash=password_hash, updated_at=at)
+            )
+            log.info("bootstrap admin created", member_id=member_id)
+
+
+async def get_me(runtime: Runtime, principal: Principal) -> Me:
+    settings = store.settings_of(runtime)
+    at = store.now()
+    async with runtime.database.sessions() as session:
+        member = await store.member(session, principal.subject)
+        if member is None:
+            raise NotFound("no member with this token's subject")
+        spend = await tiers.spend_in_window(session, member.id, at, settings.tier_window_days)
+        owned = await coupons.of_member(session, member.id)
+    value = points.rules_of(settings).value(member.points_balance)
+    return Me(
+        **member_public(member).model_dump(),
+        tier_discount_percent=settings.tiers.discount_percent(Tier(member.tier)),
+        spend_12m=MoneyPublic(amount=spend, currency=SPEND_CURRENCY),
+        points_balance=member.points_balance,
+        points_held=member.points_held,
+        points_value=MoneyPublic(amount=value, currency=SPEND_CURRENCY),
+        coupons=[coupons.public(coupon, at) for coupon in owned],
+    )
+
+
+async def update_me(runtime: Runtime, principal: Principal, data: MemberUpdate) -> Me:
+    """Name, locale, marketing consent; `membership.member.updated` when something changed."""
+    changes = data.model_dump(exclude_unset=True, mode="json")
+    async with runtime.database.transaction() as session:
+        member = await store.member(session, principal.subject, lock=True)
+        if member is None:
+            raise NotFound("no member with this token's subject")
+        changed = {k: v for k, v in changes.items() if getattr(member, k) != v}
+        if changed:
+            for field, value in changed.items():
+                setattr(member, field, value)
+            member.updated_at = store.now()
+            session.add(member)
+            store.outbox_stage(runtime, session)(
+                events.MemberUpdatedV1(
+                    member_id=member.id,
+                    name=member.name,
+                    locale=member.locale,
+                    marketing_consent=member.marketing_consent,
+                ),
+                subject=member.id,
+            )
+            log.info("member updated", member_id=member.id, fields=sorted(changed))
+    return await get_me(runtime, principal)

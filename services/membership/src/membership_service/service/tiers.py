@@ -1,0 +1,98 @@
+"""Tiers: recomputed from the spend of completed orders in the rolling window whenever that
+spend changes, and by a job for tiers whose spend aged out of the window."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chassis.logging import get_logger
+from chassis.runtime import Runtime
+from membership_service.config import MembershipSettings
+from membership_service.domain import SPEND_CURRENCY, OrderStatus, Tier
+from membership_service.service import store
+from membership_service.service.store import Stage
+from membership_service.tables import MemberOrderRow, MemberRow
+from shared_events import membership as events
+from shared_events.money import Money
+
+log = get_logger(__name__)
+
+
+async def spend_in_window(
+    session: AsyncSession, member_id: str, at: datetime, window_days: int
+) -> int:
+    """CNY minor units of the member's completed (and not refunded) orders in the window."""
+    total = (
+        await session.exec(
+            select(func.coalesce(func.sum(MemberOrderRow.spend), 0)).where(
+                MemberOrderRow.member_id == member_id,
+                MemberOrderRow.status == OrderStatus.COMPLETED.value,
+                col(MemberOrderRow.completed_at) > at - timedelta(days=window_days),
+            )
+        )
+    ).one()
+    return int(total)
+
+
+async def recompute(
+    session: AsyncSession,
+    stage: Stage,
+    member: MemberRow,
+    settings: MembershipSettings,
+    at: datetime,
+) -> Tier:
+    """The member's tier from their spend; stages `membership.tier.changed` when it moves."""
+    spend = await spend_in_window(session, member.id, at, settings.tier_window_days)
+    table = settings.tiers
+    old, new = Tier(member.tier), table.tier_for(spend)
+    member.tier_reviewed_at = at
+    if new is not old:
+        member.tier, member.updated_at = new.value, at
+        stage(
+            events.TierChangedV1(
+                member_id=member.id,
+                old_tier=old.value,
+                new_tier=new.value,
+                discount_percent=table.discount_percent(new),
+                spend_12m=Money(amount=spend, currency=SPEND_CURRENCY),
+            ),
+            subject=member.id,
+        )
+        log.info("tier changed", member_id=member.id, old_tier=old.value, new_tier=new.value)
+    session.add(member)
+    return new
+
+
+async def review_tiers(runtime: Runtime) -> int:
+    """The tier job: members above the lowest tier not reviewed for a while, a batch at a time.
+    Returns how many tiers changed."""
+    settings = store.settings_of(runtime)
+    at = store.now()
+    stale = at - timedelta(seconds=settings.tier_review_after_seconds)
+    async with runtime.database.sessions() as session:
+        members = (
+            await session.exec(
+                select(MemberRow.id)
+                .where(
+                    MemberRow.tier != Tier.BRONZE.value,
+                    col(MemberRow.tier_reviewed_at) <= stale,
+                )
+                .order_by(col(MemberRow.tier_reviewed_at))
+                .limit(settings.job_batch_size)
+            )
+        ).all()
+    changed = 0
+    for member_id in members:
+        async with runtime.database.transaction() as session:
+            member = await store.member(session, member_id, lock=True)
+            if member is None:
+                continue
+            before = member.tier
+            after = await recompute(
+                session, store.outbox_stage(runtime, session), member, settings, at
+            )
+            changed += after.value != before
+    return changed

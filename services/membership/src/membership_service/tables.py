@@ -1,0 +1,214 @@
+"""Membership tables. Never returned by the API, never published: see schemas.py for those.
+
+Balances are checked by the database as well as by the code (domain.Points): points never go
+below zero, a coupon is held or redeemed by at most one order, an order earns points once,
+and at most one signing key is active.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER
+
+ROLES = ("customer", "admin")
+TIERS = ("BRONZE", "SILVER", "GOLD", "PLATINUM")
+COUPON_KINDS = ("WELCOME_GIFT", "FIRST_ORDER", "SPEND_THRESHOLD")
+COUPON_STATUSES = ("ACTIVE", "HELD", "REDEEMED")
+LEDGER_KINDS = ("EARN", "HOLD", "REDEEM", "RESTORE", "EXPIRE", "REVOKE")
+ORDER_STATUSES = ("PLACED", "CONFIRMED", "COMPLETED", "REJECTED", "CANCELLED")
+BENEFITS = ("NONE", "HELD", "REJECTED", "REDEEMED", "RELEASED", "REFUNDED")
+
+
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _at(nullable: bool = False) -> Any:
+    return Field(
+        default=None if nullable else ...,
+        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=nullable),
+    )
+
+
+def _int(default: int = 0) -> Any:
+    return Field(default=default, sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class MemberRow(SQLModel, table=True):
+    __tablename__ = "members"
+    __table_args__ = (
+        sa.CheckConstraint(one_of("role", ROLES), name="ck_members_role"),
+        sa.CheckConstraint(one_of("tier", TIERS), name="ck_members_tier"),
+        sa.CheckConstraint("points_balance >= 0", name="ck_members_points_balance"),
+        sa.CheckConstraint("points_held >= 0", name="ck_members_points_held"),
+        sa.Index("ix_members_tier_reviewed", "tier", "tier_reviewed_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    email: str = Field(sa_column=sa.Column(sa.String(254), nullable=False, unique=True))
+    name: str = Field(max_length=100)
+    locale: str = Field(max_length=8)
+    role: str = Field(max_length=20)
+    marketing_consent: bool = False
+    tier: str = Field(max_length=20)
+    tier_reviewed_at: datetime = _at()
+    points_balance: int = _int()
+    points_held: int = _int()
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+
+
+class CredentialRow(SQLModel, table=True):
+    """The password hash, apart from the profile: no profile query ever loads it."""
+
+    __tablename__ = "credentials"
+
+    member_id: str = Field(primary_key=True, foreign_key="members.id", max_length=36)
+    password_hash: str = Field(max_length=200)
+    updated_at: datetime = _at()
+
+
+class SigningKeyRow(SQLModel, table=True):
+    """Development and test only: the generated key every replica signs with."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (
+        sa.Index(
+            "ux_signing_keys_one_active",
+            "active",
+            unique=True,
+            postgresql_where=sa.text("active"),
+            sqlite_where=sa.text("active"),
+        ),
+    )
+
+    kid: str = Field(primary_key=True, max_length=64)
+    private_pem: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    active: bool = True
+    created_at: datetime = _at()
+    retired_at: datetime | None = _at(nullable=True)
+
+
+class RefreshTokenRow(SQLModel, table=True):
+    """Only the SHA-256 of the token is kept."""
+
+    __tablename__ = "refresh_tokens"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    family_id: str = Field(index=True, max_length=36)
+    member_id: str = Field(foreign_key="members.id", index=True, max_length=36)
+    issued_at: datetime = _at()
+    expires_at: datetime = _at()
+    used_at: datetime | None = _at(nullable=True)
+    revoked_at: datetime | None = _at(nullable=True)
+
+
+class CouponRow(SQLModel, table=True):
+    __tablename__ = "coupons"
+    __table_args__ = (
+        sa.CheckConstraint(one_of("kind", COUPON_KINDS), name="ck_coupons_kind"),
+        sa.CheckConstraint(one_of("status", COUPON_STATUSES), name="ck_coupons_status"),
+        sa.CheckConstraint("amount_off > 0", name="ck_coupons_amount_off_positive"),
+        sa.CheckConstraint("min_spend >= 0", name="ck_coupons_min_spend_not_negative"),
+        sa.CheckConstraint("valid_until > valid_from", name="ck_coupons_validity"),
+        sa.CheckConstraint(
+            "(status = 'ACTIVE') = (order_id IS NULL)", name="ck_coupons_used_by_an_order"
+        ),
+    )
+
+    code: str = Field(primary_key=True, max_length=20)
+    member_id: str = Field(foreign_key="members.id", index=True, max_length=36)
+    kind: str = Field(max_length=20)
+    amount_off: int = _int()
+    min_spend: int = _int()
+    currency: str = Field(max_length=3)
+    valid_from: datetime = _at()
+    valid_until: datetime = _at()
+    first_order_only: bool = False
+    status: str = Field(max_length=20)
+    order_id: str | None = Field(default=None, max_length=100)
+    issued_at: datetime = _at()
+    updated_at: datetime = _at()
+
+
+class PointsLedgerRow(SQLModel, table=True):
+    """Every change of a member's points, append-only (see domain.points)."""
+
+    __tablename__ = "points_ledger"
+    __table_args__ = (
+        sa.CheckConstraint(one_of("kind", LEDGER_KINDS), name="ck_points_ledger_kind"),
+        sa.CheckConstraint("balance_after >= 0", name="ck_points_ledger_balance"),
+        sa.CheckConstraint("held_after >= 0", name="ck_points_ledger_held"),
+        sa.Index("ix_points_ledger_member_kind", "member_id", "kind"),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
+    member_id: str = Field(foreign_key="members.id", max_length=36)
+    kind: str = Field(max_length=20)
+    delta: int = _int()
+    held_delta: int = _int()
+    balance_after: int = _int()
+    held_after: int = _int()
+    order_id: str | None = Field(default=None, max_length=100)
+    at: datetime = _at()
+
+
+class PointsLotRow(SQLModel, table=True):
+    """Points earned by one order, and when they expire. `settled`: the expiry job has
+    accounted for this lot (it only looks at unsettled lots that are due)."""
+
+    __tablename__ = "points_lots"
+    __table_args__ = (
+        sa.CheckConstraint("points > 0", name="ck_points_lots_positive"),
+        sa.Index("ix_points_lots_due", "settled", "expires_at"),
+        sa.Index("ix_points_lots_member_expires", "member_id", "expires_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
+    member_id: str = Field(foreign_key="members.id", max_length=36)
+    order_id: str = Field(sa_column=sa.Column(sa.String(100), nullable=False, unique=True))
+    points: int = _int()
+    earned_at: datetime = _at()
+    expires_at: datetime = _at()
+    settled: bool = False
+
+
+class MemberOrderRow(SQLModel, table=True):
+    """What membership knows of an order: the benefits it holds and the spend it counts."""
+
+    __tablename__ = "member_orders"
+    __table_args__ = (
+        sa.CheckConstraint(one_of("status", ORDER_STATUSES), name="ck_member_orders_status"),
+        sa.CheckConstraint(one_of("benefits", BENEFITS), name="ck_member_orders_benefits"),
+        sa.CheckConstraint("points >= 0", name="ck_member_orders_points"),
+        sa.CheckConstraint("spend >= 0", name="ck_member_orders_spend"),
+        sa.Index("ix_member_orders_member_status", "member_id", "status"),
+        sa.Index("ix_member_orders_member_completed", "member_id", "completed_at"),
+    )
+
+    order_id: str = Field(primary_key=True, max_length=100)
+    member_id: str = Field(max_length=36)
+    status: str = Field(max_length=20)
+    benefits: str = Field(max_length=20)
+    coupon_code: str | None = Field(default=None, max_length=20)
+    points: int = _int()
+    currency: str = Field(max_length=3)
+    spend: int = _int()  # CNY minor units counted towards the tier (0 once refunded)
+    points_earned: int = _int()
+    completed_at: datetime | None = _at(nullable=True)
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+
+
+MEMBERS: sa.Table = MemberRow.__table__  # type: ignore[attr-defined]
+SIGNING_KEYS: sa.Table = SigningKeyRow.__table__  # type: ignore[attr-defined]
+REFRESH_TOKENS: sa.Table = RefreshTokenRow.__table__  # type: ignore[attr-defined]
+COUPONS: sa.Table = CouponRow.__table__  # type: ignore[attr-defined]
+LEDGER: sa.Table = PointsLedgerRow.__table__  # type: ignore[attr-defined]
+LOTS: sa.Table = PointsLotRow.__table__  # type: ignore[attr-defined]
+MEMBER_ORDERS: sa.Table = MemberOrderRow.__table__  # type: ignore[attr-defined]

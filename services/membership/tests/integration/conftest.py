@@ -1,0 +1,243 @@
+"""A running membership service on real PostgreSQL, Redis and a broker of the test's own
+(`isolated_kafka`), so no other test's consumer group or events meet it.
+
+The service verifies tokens with the chassis `JwksVerifier` against its own JWKS URL, served
+on the port chosen before the app starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+from aiokafka import ConsumerRecord
+from fastapi import FastAPI
+from sqlmodel import select
+
+from chassis.inbox import InboxRecord
+from chassis.producer import EventProducer, OutgoingRecord
+from chassis.runtime import Runtime
+from chassis.testing.infra import free_port
+from chassis.testing.kafka import read_records
+from chassis.testing.plugin import DatabaseFactory, serve_app
+from membership_service.config import MembershipSettings
+from membership_service.main import create_app
+from shared_events import Envelope, EventPayload, from_kafka, registry, to_kafka
+from shared_events.money import Money
+from shared_events.order import OrderPlacedV1
+from shared_events.schema_export import schema_path
+from shared_events.topics import MEMBERSHIP_EVENTS, ORDER_EVENTS
+
+PASSWORD = "correct horse battery"
+ADMIN_EMAIL = "root@example.com"
+ADMIN_PASSWORD = "admin password for tests"
+
+Starter = Callable[..., AbstractAsyncContextManager["Membership"]]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def cny(amount: int) -> Money:
+    return Money(amount=amount, currency="CNY")
+
+
+def assert_valid(envelope: Envelope) -> None:
+    """Data matches the committed (published) JSON Schema of its type and version."""
+    spec = registry.spec(envelope.type, envelope.dataversion)
+    jsonschema.validate(envelope.data, json.loads(schema_path(spec).read_text()))
+
+
+def new_order_id() -> str:
+    return f"o-{uuid.uuid4()}"
+
+
+@dataclass
+class Membership:
+    app: FastAPI
+    http: httpx.AsyncClient
+    url: str
+    settings: MembershipSettings
+    producer: EventProducer
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+    @property
+    def bootstrap(self) -> str:
+        return str(self.settings.kafka_bootstrap_servers)
+
+    async def register(self, email: str | None = None, **body: Any) -> dict[str, Any]:
+        response = await self.http.post(
+            "/api/v1/auth/register",
+            json={
+                "email": email or f"m-{uuid.uuid4().hex[:10]}@example.com",
+                "password": PASSWORD,
+                "name": "Han Meimei",
+                **body,
+            },
+        )
+        assert response.status_code == 201, response.text
+        member: dict[str, Any] = response.json()
+        return member
+
+    async def login(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
+        response = await self.http.post(
+            "/api/v1/auth/login", json={"email": email, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        tokens: dict[str, Any] = response.json()
+        return tokens
+
+    async def member_token(self) -> tuple[dict[str, Any], str]:
+        member = await self.register()
+        return member, (await self.login(member["email"]))["access_token"]
+
+    async def admin_token(self) -> str:
+        return str((await self.login(ADMIN_EMAIL, ADMIN_PASSWORD))["access_token"])
+
+    async def me(self, token: str) -> dict[str, Any]:
+        response = await self.http.get("/api/v1/me", headers=bearer(token))
+        assert response.status_code == 200, response.text
+        me: dict[str, Any] = response.json()
+        return me
+
+    async def send(
+        self, payload: EventPayload, *, order_id: str, event_id: uuid.UUID | None = None
+    ) -> Envelope:
+        """Put an order event on `order.events` the way the order service's relay does."""
+        spec = registry.spec_for(type(payload))
+        envelope = Envelope(
+            id=event_id or uuid.uuid4(),
+            source="/services/order",
+            type=spec.type,
+            subject=order_id,
+            dataschema=spec.dataschema,
+            dataversion=spec.version,
+            correlationid=order_id,
+            data=payload.model_dump(mode="json"),
+        )
+        record = to_kafka(envelope)
+        await self.producer.send_batch(
+            [OutgoingRecord(ORDER_EVENTS, record.key, record.value, record.headers)]
+        )
+        return envelope
+
+    async def place(
+        self,
+        member_id: str,
+        *,
+        coupon: str | None = None,
+        points: int = 0,
+        subtotal: int = 20_000,
+        order_id: str | None = None,
+    ) -> tuple[str, Envelope]:
+        order_id = order_id or new_order_id()
+        placed = OrderPlacedV1(
+            order_id=order_id,
+            member_id=member_id,
+            currency="CNY",
+            items=[],
+            subtotal=cny(subtotal),
+            discount=cny(0),
+            total=cny(subtotal),
+            placed_at=datetime.now(UTC),
+            coupon_code=coupon,
+            points=points,
+        )
+        return order_id, await self.send(placed, order_id=order_id)
+
+    async def events(
+        self, key: str, *, until: Callable[[list[Envelope]], bool], timeout: float = 10.0
+    ) -> list[Envelope]:
+        """The membership events published under `key`, read until `until` holds (bounded)."""
+
+        def parsed(records: list[ConsumerRecord[bytes, bytes]]) -> list[Envelope]:
+            return [from_kafka(r.value, r.headers) for r in records]
+
+        records = await read_records(
+            self.bootstrap,
+            MEMBERSHIP_EVENTS,
+            match=lambda r: r.key == key.encode(),
+            until=lambda kept: until(parsed(kept)),
+            timeout=timeout,
+        )
+        return parsed(records)
+
+    async def events_until(self, key: str, event_type: str, count: int = 1) -> list[Envelope]:
+        """Every event under `key` up to the `count`-th of `event_type`."""
+        found = await self.events(
+            key, until=lambda got: [e.type for e in got].count(event_type) >= count
+        )
+        assert [e.type for e in found].count(event_type) >= count, [e.type for e in found]
+        return found
+
+    async def handled(self, envelope: Envelope, timeout: float = 10.0) -> None:
+        """Wait until the consumer committed `envelope`. Events of one order are handled in
+        order, so every earlier one of that order was handled too."""
+        query = select(InboxRecord.event_id).where(InboxRecord.event_id == envelope.id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            async with self.runtime.database.sessions() as session:
+                if (await session.exec(query)).first() is not None:
+                    return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{envelope.type} {envelope.id} was not handled in {timeout}s")
+
+
+@pytest.fixture
+def start_membership(
+    create_database: DatabaseFactory,
+    isolated_kafka: str,
+    redis_url: str,
+    redis_key_prefix: str,
+) -> Starter:
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[Membership]:
+        port = free_port()
+        values: dict[str, Any] = {
+            "database_url": await create_database("membership"),
+            "kafka_bootstrap_servers": isolated_kafka,
+            "redis_url": redis_url,
+            "redis_key_prefix": redis_key_prefix,
+            "jwks_url": f"http://127.0.0.1:{port}/.well-known/jwks.json",
+            "environment": "test",
+            "outbox_poll_seconds": 0.05,
+            "consumer_backoff_seconds": 0.05,
+            "bootstrap_admin_email": ADMIN_EMAIL,
+            "bootstrap_admin_password": ADMIN_PASSWORD,
+            **overrides,
+        }
+        settings = MembershipSettings(**values)
+        app = create_app(settings)
+        producer = EventProducer(isolated_kafka)
+        await producer.start()
+        try:
+            async with (
+                serve_app(app, port) as url,
+                httpx.AsyncClient(base_url=url, timeout=10) as http,
+            ):
+                yield Membership(app, http, url, settings, producer)
+        finally:
+            await producer.stop()
+
+    return start
+
+
+@pytest.fixture
+async def membership(start_membership: Starter) -> AsyncIterator[Membership]:
+    async with start_membership() as running:
+        yield running

@@ -1,0 +1,317 @@
+"""The membership step of the saga on SQLite (the development default), through the chassis
+consumer path (envelope -> inbox -> handler -> outbox, one transaction) without a broker."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import col, select
+
+from chassis.consumer import ConsumerRunner
+from chassis.db import Database
+from chassis.migrations import upgrade_async
+from chassis.outbox import Outbox, OutboxRecord
+from membership_service.config import MIGRATIONS_DIR, MembershipSettings
+from membership_service.consumers import order_events_consumer
+from membership_service.domain import CouponKind
+from membership_service.service import coupons
+from membership_service.tables import LOTS, MemberRow, PointsLedgerRow
+from shared_events import Envelope, EventPayload, registry, to_kafka
+from shared_events.money import Money
+from shared_events.order import (
+    OrderCancelledV1,
+    OrderCompletedV1,
+    OrderConfirmedV1,
+    OrderPlacedV1,
+    OrderRejectedV1,
+)
+from shared_events.topics import ORDER_EVENTS
+
+OUTBOX = Outbox("/services/membership")
+
+
+@dataclass
+class Record:
+    """What ConsumerRunner reads of a Kafka record."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+    topic: str = ORDER_EVENTS
+    partition: int = 0
+    offset: int = 0
+
+
+def cny(amount: int) -> Money:
+    return Money(amount=amount, currency="CNY")
+
+
+@dataclass
+class Harness:
+    database: Database
+    runner: ConsumerRunner
+    outcomes: list[str] = field(default_factory=list)
+
+    async def deliver(
+        self, payload: EventPayload, order_id: str, event_id: uuid.UUID | None = None
+    ) -> Envelope:
+        spec = registry.spec_for(type(payload))
+        envelope = Envelope(
+            id=event_id or uuid.uuid4(),
+            source="/services/order",
+            type=spec.type,
+            subject=order_id,
+            dataschema=spec.dataschema,
+            dataversion=spec.version,
+            data=payload.model_dump(mode="json"),
+        )
+        record = to_kafka(envelope)
+        self.outcomes.append(
+            await self.runner.handle(Record(record.key, record.value, record.headers))
+        )
+        return envelope
+
+    async def published(self, subject: str) -> list[tuple[str, dict[str, Any]]]:
+        async with self.database.sessions() as session:
+            rows = await session.exec(
+                select(OutboxRecord)
+                .where(OutboxRecord.subject == subject)
+                .order_by(col(OutboxRecord.id))
+            )
+            return [(r.event_type, json.loads(r.data)) for r in rows]
+
+    async def member(self, member_id: str) -> MemberRow:
+        async with self.database.sessions() as session:
+            row = await session.get(MemberRow, member_id)
+        assert row is not None
+        return row
+
+    async def new_member(self) -> tuple[str, dict[CouponKind, str]]:
+        """A member as registration leaves them: BRONZE, no points, the two coupons."""
+        member_id, at = str(uuid.uuid4()), datetime.now(UTC)
+        async with self.database.transaction() as session:
+            session.add(
+                MemberRow(
+                    id=member_id,
+                    email=f"{member_id}@example.com",
+                    name="Li Lei",
+                    locale="zh-CN",
+                    role="customer",
+                    tier="BRONZE",
+                    tier_reviewed_at=at,
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+            await session.flush()
+            stage = partial(OUTBOX.stage, session)
+            issued = {
+                terms.kind: coupons.issue(session, stage, terms, member_id, at).code
+                for terms in coupons.registration_terms(SETTINGS)
+            }
+        return member_id, issued
+
+    async def complete(self, member_id: str, total: int) -> str:
+        order_id = f"o-{uuid.uuid4()}"
+        await self.deliver(
+            OrderConfirmedV1(order_id=order_id, member_id=member_id, total=cny(total)), order_id
+        )
+        await self.deliver(
+            OrderCompletedV1(order_id=order_id, member_id=member_id, total=cny(total)), order_id
+        )
+        return order_id
+
+    async def place(
+        self, member_id: str, *, coupon: str | None = None, points: int = 0, subtotal: int = 20_000
+    ) -> str:
+        order_id = f"o-{uuid.uuid4()}"
+        await self.deliver(
+            OrderPlacedV1(
+                order_id=order_id,
+                member_id=member_id,
+                currency="CNY",
+                items=[],
+                subtotal=cny(subtotal),
+                discount=cny(0),
+                total=cny(subtotal),
+                placed_at=datetime.now(UTC),
+                coupon_code=coupon,
+                points=points,
+            ),
+            order_id,
+        )
+        return order_id
+
+
+SETTINGS = MembershipSettings(tier_silver_spend=40_000)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'membership.db'}"
+    await upgrade_async(MIGRATIONS_DIR, url)
+    database = Database(url)
+    runner = ConsumerRunner(
+        order_events_consumer(SETTINGS),
+        database,
+        producer=None,  # type: ignore[arg-type]  # only the dead-letter path would use it
+        service="membership",
+        outbox=OUTBOX,
+        max_attempts=1,
+    )
+    yield Harness(database, runner)
+    await database.dispose()
+
+
+def types(published: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    return [t for t, _ in published]
+
+
+async def test_hold_redeem_earn_and_tier_on_sqlite(harness: Harness) -> None:
+    member_id, issued = await harness.new_member()
+    await harness.complete(member_id, 30_000)  # 300 points
+    order_id = await harness.place(member_id, coupon=issued[CouponKind.WELCOME_GIFT], points=200)
+    assert types(await harness.published(order_id)) == [
+        "membership.points.held",
+        "membership.benefits.held",
+    ]
+    member = await harness.member(member_id)
+    assert (member.points_balance, member.points_held) == (100, 200)
+
+    confirmed = OrderConfirmedV1(order_id=order_id, member_id=member_id, total=cny(19_000))
+    first = await harness.deliver(confirmed, order_id)
+    await harness.deliver(confirmed, order_id, event_id=first.id)  # redelivered
+    await harness.deliver(confirmed, order_id)  # the same fact again
+    completed = OrderCompletedV1(order_id=order_id, member_id=member_id, total=cny(19_000))
+    await harness.deliver(completed, order_id)
+    await harness.deliver(completed, order_id)
+    assert harness.outcomes[-5:] == ["handled", "duplicate", "handled", "handled", "handled"]
+    assert types(await harness.published(order_id)) == [
+        "membership.points.held",
+        "membership.benefits.held",
+        "membership.coupon.redeemed",
+        "membership.points.redeemed",
+    ]
+    member = await harness.member(member_id)
+    assert (member.points_balance, member.points_held, member.tier) == (290, 0, "SILVER")
+    member_events = await harness.published(member_id)
+    assert types(member_events).count("membership.points.earned") == 2
+    [(_, tier)] = [(t, d) for t, d in member_events if t == "membership.tier.changed"]
+    assert (tier["old_tier"], tier["new_tier"], tier["spend_12m"]["amount"]) == (
+        "BRONZE",
+        "SILVER",
+        49_000,
+    )
+    async with harness.database.sessions() as session:
+        ledger = (
+            await session.exec(
+                select(PointsLedgerRow)
+                .where(PointsLedgerRow.member_id == member_id)
+                .order_by(col(PointsLedgerRow.id))
+            )
+        ).all()
+    assert [(r.kind, r.delta, r.held_delta, r.balance_after) for r in ledger] == [
+        ("EARN", 300, 0, 300),
+        ("HOLD", -200, 200, 100),
+        ("REDEEM", 0, -200, 100),
+        ("EARN", 190, 0, 290),
+    ]
+
+
+async def test_rejections_hold_nothing_and_restores_give_back(harness: Harness) -> None:
+    member_id, issued = await harness.new_member()
+    other_id, _ = await harness.new_member()
+    welcome = issued[CouponKind.WELCOME_GIFT]
+
+    too_many = await harness.place(member_id, points=1)
+    not_mine = await harness.place(other_id, coupon=welcome)
+    unknown = await harness.place(member_id, coupon="AAAA-BBBB-CCCC")
+    small = await harness.place(member_id, coupon=welcome, subtotal=4_999)
+    for order_id, reason in [
+        (too_many, "INSUFFICIENT_POINTS"),
+        (not_mine, "COUPON_INVALID"),
+        (unknown, "COUPON_INVALID"),
+        (small, "COUPON_INVALID"),
+    ]:
+        [(event_type, data)] = await harness.published(order_id)
+        assert (event_type, data["reason"]) == ("membership.benefits.rejected", reason)
+
+    held = await harness.place(member_id, coupon=welcome.lower().replace("-", ""))
+    [*_, (_, answer)] = await harness.published(held)
+    assert answer["coupon_code"] == welcome  # the stored form of what was typed
+    twice = await harness.place(member_id, coupon=welcome)  # single use: it is held
+    assert (await harness.published(twice))[0][1]["reason"] == "COUPON_INVALID"
+
+    await harness.deliver(
+        OrderRejectedV1(order_id=held, member_id=member_id, reason="OUT_OF_STOCK"), held
+    )
+    assert types(await harness.published(held))[-1] == "membership.coupon.restored"
+    again = await harness.place(member_id, coupon=welcome)
+    assert types(await harness.published(again)) == ["membership.benefits.held"]
+
+
+async def test_first_order_coupon_needs_a_first_order(harness: Harness) -> None:
+    member_id, issued = await harness.new_member()
+    first = issued[CouponKind.FIRST_ORDER]
+    await harness.complete(member_id, 1_000)
+    order_id = await harness.place(member_id, coupon=first)
+    [(event_type, data)] = await harness.published(order_id)
+    assert (event_type, data["reason"]) == ("membership.benefits.rejected", "COUPON_INVALID")
+
+
+async def test_refund_of_a_completed_order_gives_back_benefits_spend_and_points(
+    harness: Harness,
+) -> None:
+    member_id, issued = await harness.new_member()
+    await harness.complete(member_id, 10_000)  # 100 points
+    welcome = issued[CouponKind.WELCOME_GIFT]
+    order_id = await harness.place(member_id, coupon=welcome, points=100)
+    for payload in (
+        OrderConfirmedV1(order_id=order_id, member_id=member_id, total=cny(60_000)),
+        OrderCompletedV1(order_id=order_id, member_id=member_id, total=cny(60_000)),
+        OrderCancelledV1(
+            order_id=order_id, member_id=member_id, reason="REFUNDED", was_confirmed=True
+        ),
+    ):
+        await harness.deliver(payload, order_id)
+    assert types(await harness.published(order_id)) == [
+        "membership.points.held",
+        "membership.benefits.held",
+        "membership.coupon.redeemed",
+        "membership.points.redeemed",
+        "membership.coupon.restored",
+        "membership.points.restored",
+    ]
+    member = await harness.member(member_id)
+    # 100 earned - 100 used + 600 earned - 600 revoked + 100 restored
+    assert (member.points_balance, member.points_held, member.tier) == (100, 0, "BRONZE")
+    tiers = [d for t, d in await harness.published(member_id) if t == "membership.tier.changed"]
+    assert [(d["old_tier"], d["new_tier"]) for d in tiers] == [
+        ("BRONZE", "SILVER"),
+        ("SILVER", "BRONZE"),
+    ]
+
+
+async def test_expired_points_cannot_be_held(harness: Harness) -> None:
+    member_id, _ = await harness.new_member()
+    await harness.complete(member_id, 10_000)  # 100 points
+    async with harness.database.transaction() as session:
+        await session.exec(
+            sa.update(LOTS).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    await harness.complete(member_id, 5_000)  # 50 fresh points
+    order_id = await harness.place(member_id, points=60)
+    assert (await harness.published(order_id))[0][1]["reason"] == "INSUFFICIENT_POINTS"
+    expired = [d for t, d in await harness.published(member_id) if t == "membership.points.expired"]
+    assert [(d["points"], d["balance"]) for d in expired] == [(100, 50)]
+    held = await harness.place(member_id, points=50)
+    assert types(await harness.published(held))[-1] == "membership.benefits.held"

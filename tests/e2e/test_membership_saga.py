@@ -1,0 +1,214 @@
+"""Accounts, tiers, coupons and points in the order saga: real tokens from membership's JWKS,
+totals with member price, coupon and points, and compensation when payment declines."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+
+from chassis.testing.infra import free_port
+from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.tokens import TestTokenIssuer
+from membership_service.config import MembershipSettings
+
+from .conftest import ADDRESS, Suite, start_suite
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def shop(
+    suite_settings: dict[str, Any],
+    create_database: DatabaseFactory,
+    token_issuer: TestTokenIssuer,
+) -> AsyncIterator[Suite]:
+    """The whole order-to-cash suite, with membership issuing and publishing the keys."""
+    port = free_port()
+    jwks = f"http://127.0.0.1:{port}/.well-known/jwks.json"
+    settings = {name: s.model_copy(update={"jwks_url": jwks}) for name, s in suite_settings.items()}
+    base = suite_settings["order"]
+    settings["membership"] = MembershipSettings(
+        database_url=await create_database("membership"),
+        kafka_bootstrap_servers=base.kafka_bootstrap_servers,
+        redis_url=base.redis_url,
+        redis_key_prefix=base.redis_key_prefix,
+        jwks_url=jwks,
+        environment="test",
+        outbox_poll_seconds=0.05,
+        tier_silver_spend=20_000,  # 200.00 CNY of completed orders makes a member SILVER
+    )
+    async with AsyncExitStack() as stack:
+        yield await start_suite(
+            stack,
+            settings,
+            token_issuer,
+            only=("membership", "catalog", "inventory", "payment", "order"),
+            ports={"membership": port},
+        )
+
+
+async def login(shop: Suite, email: str, password: str) -> dict[str, str]:
+    response = await shop.http["membership"].post(
+        "/api/v1/auth/login", json={"email": email, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def eventually(
+    probe: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 20
+) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await probe()
+        if done(value) or loop.time() > deadline:
+            return value
+        await asyncio.sleep(0.1)
+
+
+async def test_tier_coupon_and_points_price_the_order_and_a_decline_restores_them(
+    shop: Suite,
+) -> None:
+    admin = await login(shop, "admin@example.com", "dev-admin-password")
+    shop.admin = admin  # the suite's admin calls now use a real membership token
+    email, password = f"alice-{uuid.uuid4().hex[:6]}@example.com", "correct horse battery"
+    registered = await shop.http["membership"].post(
+        "/api/v1/auth/register",
+        json={"email": email, "password": password, "name": "Alice", "locale": "en"},
+    )
+    assert registered.status_code == 201, registered.text
+    member_id = registered.json()["id"]
+    alice = await login(shop, email, password)
+
+    async def me() -> dict[str, Any]:
+        response = await shop.http["membership"].get("/api/v1/me", headers=alice)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    coupons = {c["kind"]: c for c in (await me())["coupons"]}
+    welcome = coupons["WELCOME_GIFT"]
+    assert welcome["amount_off"] == {"amount": 1000, "currency": "CNY"}
+
+    # A first order, completed by the admin: points earned and the tier moves to SILVER.
+    sku = await shop.product(price=30_000, stock=20)
+    first = (await shop.place(sku, member=alice)).json()["order_id"]
+    assert (await shop.settled(first, "payment.payment.captured"))["status"] == "CONFIRMED"
+    for action in ("ship", "deliver", "complete"):
+        moved = await shop.http["order"].post(
+            f"/api/v1/admin/orders/{first}/{action}", headers=admin
+        )
+        assert moved.status_code == 202, moved.text
+    profile = await eventually(me, lambda p: p["tier"] == "SILVER" and p["points_balance"] > 0)
+    assert (profile["tier"], profile["points_balance"]) == ("SILVER", 300)
+
+    # The order service hears of the tier and the coupon through events; wait for both.
+    async def quote_with_benefits() -> Any:
+        return await shop.http["order"].post(
+            "/api/v1/orders",
+            json={
+                "items": [{"sku": sku, "quantity": 1}],
+                "currency": "CNY",
+                "payment_token": "tok_visa",
+                "shipping_address": ADDRESS,
+                "coupon_code": welcome["code"],
+                "points": 100,
+            },
+            headers=alice,
+        )
+
+    placed = await eventually(
+        quote_with_benefits, lambda r: r.status_code == 202 or "coupon" not in r.text
+    )
+    assert placed.status_code == 202, placed.text
+    second = placed.json()["order_id"]
+    shop.orders.append(second)
+    order = await shop.settled(second, "membership.coupon.redeemed", "payment.payment.captured")
+    # 300.00 - 2 % SILVER (6.00) - coupon 10.00 - 100 points (1.00) = 283.00
+    assert order["status"] == "CONFIRMED"
+    assert (order["tier_discount"]["amount"], order["coupon_discount"]["amount"]) == (600, 1000)
+    assert (order["points_discount"]["amount"], order["total"]["amount"]) == (100, 28_300)
+    profile = await eventually(me, lambda p: p["points_balance"] == 200)
+    assert profile["points_balance"] == 200
+    assert {c["code"]: c["status"] for c in profile["coupons"]}[welcome["code"]] == "REDEEMED"
+
+    # A threshold coupon and points on an order whose card is declined: both come back.
+    issued = await shop.http["membership"].post(
+        "/api/v1/admin/coupons",
+        json={"member_id": member_id, "amount_off": 3000, "min_spend": 20_000, "valid_days": 7},
+        headers=admin,
+    )
+    assert issued.status_code == 201, issued.text
+    threshold = issued.json()["code"]
+
+    async def declined_order() -> Any:
+        return await shop.http["order"].post(
+            "/api/v1/orders",
+            json={
+                "items": [{"sku": sku, "quantity": 1}],
+                "currency": "CNY",
+                "payment_token": "tok_chargeDeclined",
+                "shipping_address": ADDRESS,
+                "coupon_code": threshold,
+                "points": 150,
+            },
+            headers=alice,
+        )
+
+    placed = await eventually(declined_order, lambda r: r.status_code == 202)
+    assert placed.status_code == 202, placed.text
+    third = placed.json()["order_id"]
+    shop.orders.append(third)
+    order = await shop.settled(third, "membership.points.restored", "membership.coupon.restored")
+    assert (order["status"], order["reason"]) == ("REJECTED", "PAYMENT_DECLINED")
+    assert order["total"]["amount"] == 30_000 - 600 - 3000 - 150
+    profile = await eventually(me, lambda p: p["points_balance"] == 200 and p["points_held"] == 0)
+    assert (profile["points_balance"], profile["points_held"]) == (200, 0)
+    assert {c["code"]: c["status"] for c in profile["coupons"]}[threshold] == "ACTIVE"
+    await shop.check_invariants()
+
+
+async def test_a_coupon_membership_refuses_rejects_the_order_and_releases_stock(
+    shop: Suite,
+) -> None:
+    email, password = f"bob-{uuid.uuid4().hex[:6]}@example.com", "another good password"
+    await shop.http["membership"].post(
+        "/api/v1/auth/register",
+        json={"email": email, "password": password, "name": "Bob", "locale": "zh-CN"},
+    )
+    bob = await login(shop, email, password)
+    shop.admin = await login(shop, "admin@example.com", "dev-admin-password")
+    me = (await shop.http["membership"].get("/api/v1/me", headers=bob)).json()
+    first_order = {c["kind"]: c for c in me["coupons"]}["FIRST_ORDER"]
+    sku = await shop.product(price=20_000, stock=5)
+
+    # Spend 1.00 more than 100 points can cover: membership finds no points to hold.
+    async def place() -> Any:
+        return await shop.http["order"].post(
+            "/api/v1/orders",
+            json={
+                "items": [{"sku": sku, "quantity": 1}],
+                "currency": "CNY",
+                "payment_token": "tok_visa",
+                "shipping_address": ADDRESS,
+                "coupon_code": first_order["code"],
+                "points": 100,
+            },
+            headers=bob,
+        )
+
+    placed = await eventually(place, lambda r: r.status_code == 202)
+    assert placed.status_code == 202, placed.text
+    order_id = placed.json()["order_id"]
+    shop.orders.append(order_id)
+    order = await shop.settled(order_id)
+    assert (order["status"], order["reason"]) == ("REJECTED", "INSUFFICIENT_POINTS")
+    stock = await eventually(lambda: shop.stock(sku), lambda s: s["reserved"] == 0)
+    assert (stock["on_hand"], stock["reserved"]) == (5, 0)
+    await shop.check_invariants()
