@@ -129,6 +129,15 @@ def answers_redis_ping(host: str, port: int) -> bool:
         return False
 
 
+def answers_smtp(host: str, port: int) -> bool:
+    """An SMTP server greets a new connection with a 220 reply (RFC 5321, section 4.2)."""
+    try:
+        with socket.create_connection((host, port), timeout=1.0) as sock:
+            return sock.recv(64).startswith(b"220")
+    except OSError:
+        return False
+
+
 def probe_readyz(client: httpx.Client, base_url: str) -> tuple[bool, str]:
     """(ready, detail): detail names the failing checks or the connection error."""
     try:

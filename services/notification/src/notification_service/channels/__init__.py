@@ -1,0 +1,46 @@
+"""Channel adapters behind one Protocol: SMTP email, sandbox SMS, signed webhooks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from notification_service.channels.base import ChannelAdapter, DeliveryError, Message
+from notification_service.channels.email import SmtpEmail
+from notification_service.channels.sms import SandboxSms
+from notification_service.channels.webhook import WebhookSender
+from notification_service.config import NotificationSettings
+from notification_service.domain import Channel
+
+Channels = Mapping[Channel, ChannelAdapter]
+
+
+def default_channels(settings: NotificationSettings) -> dict[Channel, ChannelAdapter]:
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return {
+        Channel.EMAIL: SmtpEmail(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            mail_from=settings.mail_from,
+            username=settings.smtp_username,
+            password=password,
+            starttls=settings.smtp_starttls,
+            timeout_seconds=settings.smtp_timeout_seconds,
+        ),
+        Channel.SMS: SandboxSms(),
+        Channel.WEBHOOK: WebhookSender(
+            allowed_hosts=frozenset(settings.webhook_allowed_hosts),
+            timeout_seconds=settings.webhook_timeout_seconds,
+        ),
+    }
+
+
+__all__ = [
+    "ChannelAdapter",
+    "Channels",
+    "DeliveryError",
+    "Message",
+    "SandboxSms",
+    "SmtpEmail",
+    "WebhookSender",
+    "default_channels",
+]

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from chassis.settings import ServiceSettings
+from notification_service.domain import DEFAULT_LOCALE, LOCALES, RetryPolicy
+
+# services/notification/migrations: shipped beside the package in the image.
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+# A list from the environment: a JSON array or comma-separated values.
+EnvList = Annotated[list[str], NoDecode]
+
+
+class NotificationSettings(ServiceSettings):
+    """Environment variables: NOTIFICATION_PORT, NOTIFICATION_DATABASE_URL,
+    NOTIFICATION_SMTP_HOST, NOTIFICATION_OPERATOR_EMAILS, ... plus the suite-wide ones."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFICATION_", extra="ignore")
+
+    service_name: str = "notification"
+    port: int = 8006
+    database_url: str = "sqlite+aiosqlite:///.data/notification.db"
+
+    # Email through SMTP. The defaults point at a local development mail catcher.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    mail_from: str = "Commerce Suite <no-reply@commerce-suite.dev>"
+
+    # Who hears about low stock, and in which language.
+    operator_emails: EnvList = Field(default_factory=list)
+    operator_locale: str = DEFAULT_LOCALE
+
+    # SMS: only the in-memory sandbox exists so far (members have no phone number yet).
+    sms_provider: str = Field(default="sandbox", pattern="^sandbox$")
+
+    # Webhooks: subscribers' hosts must be listed here (exact host names).
+    webhook_allowed_hosts: EnvList = Field(default_factory=lambda: ["127.0.0.1", "localhost"])
+    webhook_max_attempts: int = Field(default=5, ge=1)
+    webhook_backoff_seconds: float = Field(default=0.2, ge=0)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    # Email and SMS retries (a mail server that is down for a while is normal).
+    message_max_attempts: int = Field(default=5, ge=1)
+    message_backoff_seconds: float = Field(default=2.0, ge=0)
+    # No wait between two attempts is ever longer than this.
+    retry_max_backoff_seconds: float = Field(default=3600.0, gt=0)
+
+    # The dispatch job: how often it looks for due deliveries, how many it takes per round,
+    # how many it sends at once, and how long a taken delivery stays reserved for it (a
+    # replica that dies mid-send leaves it to be retried once the lease runs out).
+    dispatch_interval_seconds: float = Field(default=0.5, gt=0)
+    dispatch_batch_size: int = Field(default=50, ge=1)
+    dispatch_concurrency: int = Field(default=10, ge=1)
+    dispatch_lease_seconds: float = Field(default=120.0, gt=0)
+
+    @field_validator("operator_emails", "webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return value
+
+    @field_validator("operator_locale")
+    @classmethod
+    def _known_locale(cls, value: str) -> str:
+        if value not in LOCALES:
+            raise ValueError(f"operator_locale must be one of {', '.join(LOCALES)}")
+        return value
+
+    @field_validator("webhook_allowed_hosts")
+    @classmethod
+    def _lower_hosts(cls, value: list[str]) -> list[str]:
+        return [host.lower() for host in value]
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> NotificationSettings:
+        longest = max(self.smtp_timeout_seconds, self.webhook_timeout_seconds)
+        if self.dispatch_lease_seconds <= longest:
+            raise ValueError("dispatch_lease_seconds must exceed the SMTP and webhook timeouts")
+        return self
+
+    def production_problems(self) -> list[str]:
+        if LOOPBACK_HOSTS & set(self.webhook_allowed_hosts):
+            return ["webhook_allowed_hosts lets webhooks reach loopback addresses"]
+        return []
+
+    def email_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            self.message_max_attempts, self.message_backoff_seconds, self.retry_max_backoff_seconds
+        )
+
+    def webhook_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            self.webhook_max_attempts, self.webhook_backoff_seconds, self.retry_max_backoff_seconds
+        )

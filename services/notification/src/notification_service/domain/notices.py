@@ -1,0 +1,88 @@
+"""Which message an event calls for. A `Notice` names the template, whom it is for (a member,
+or the operators) and what the template may use; the service then finds the addresses,
+applies the preferences and renders it per recipient. No I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from notification_service.domain.model import Category, Template, is_upgrade
+from shared_events.inventory import StockLowV1
+from shared_events.membership import CouponIssuedV1, TierChangedV1
+from shared_events.order import (
+    OrderCancelledV1,
+    OrderConfirmedV1,
+    OrderRejectedV1,
+    OrderShippedV1,
+)
+from shared_events.payment import PaymentRefundedV1
+from shared_events.registry import EventPayload
+
+WELCOME_GIFT = "WELCOME_GIFT"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """`member_id` None means the operators (settings `operator_emails`). The template sees
+    `event` (the payload), the recipient's `name` and `locale`, and `extra`."""
+
+    template: Template
+    event: EventPayload
+    member_id: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def category(self) -> Category:
+        return self.template.category
+
+    def context(self) -> dict[str, Any]:
+        return {"event": self.event, **self.extra}
+
+
+def for_coupon(event: CouponIssuedV1) -> Notice:
+    """Welcome and gift coupon are one message: membership issues the WELCOME_GIFT in the
+    registration transaction, right after `membership.member.registered` on the same partition,
+    so the member is known by then. Other coupons are marketing."""
+    template = Template.WELCOME if event.kind == WELCOME_GIFT else Template.COUPON_ISSUED
+    return Notice(template, event, event.member_id)
+
+
+def for_tier(event: TierChangedV1) -> Notice | None:
+    if not is_upgrade(event.old_tier, event.new_tier):
+        return None  # a downgrade is not announced
+    return Notice(Template.TIER_UPGRADED, event, event.member_id)
+
+
+def for_order(template: Template) -> Callable[[Any], Notice]:
+    def build(event: Any) -> Notice:
+        return Notice(template, event, event.member_id)
+
+    return build
+
+
+def for_stock_low(event: StockLowV1) -> Notice:
+    return Notice(Template.STOCK_LOW, event, member_id=None)
+
+
+def for_refund(event: PaymentRefundedV1, member_id: str) -> Notice:
+    """Refunds name the order only; the member comes from the order read model."""
+    return Notice(Template.PAYMENT_REFUNDED, event, member_id)
+
+
+BUILDERS: dict[type[EventPayload], Callable[[Any], Notice | None]] = {
+    CouponIssuedV1: for_coupon,
+    TierChangedV1: for_tier,
+    OrderConfirmedV1: for_order(Template.ORDER_CONFIRMED),
+    OrderRejectedV1: for_order(Template.ORDER_REJECTED),
+    OrderCancelledV1: for_order(Template.ORDER_CANCELLED),
+    OrderShippedV1: for_order(Template.ORDER_SHIPPED),
+    StockLowV1: for_stock_low,
+}
+
+
+def notice_for(event: EventPayload) -> Notice | None:
+    """The notice an event calls for by itself; None when it calls for none."""
+    builder = BUILDERS.get(type(event))
+    return builder(event) if builder else None

@@ -1,0 +1,89 @@
+"""What the notification API accepts and returns. Inputs forbid unknown fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, UrlConstraints
+
+from notification_service.domain import WEBHOOK_EVENT_TYPES, Channel, DeliveryStatus
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    page: int
+    size: int
+
+
+class PreferencesPublic(BaseModel):
+    email: bool
+    sms: bool
+    webhook: bool
+    marketing_consent: bool
+    updated_at: datetime | None  # None: never changed, these are the defaults
+
+
+class PreferencesPut(BaseModel):
+    """Every field is optional: what is left out keeps its value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    email: bool | None = None
+    sms: bool | None = None
+    webhook: bool | None = None
+    marketing_consent: bool | None = None
+
+
+class DeliveryPublic(BaseModel):
+    """A message as its recipient sees it in their list."""
+
+    id: str
+    channel: Channel
+    template: str
+    subject: str
+    recipient: str  # masked: a***@example.com
+    status: DeliveryStatus
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class DeliveryAdmin(DeliveryPublic):
+    member_id: str | None
+    cause_event_id: str
+    cause_event_type: str
+    last_error: str | None
+    next_attempt_at: datetime | None
+
+
+def _known_types(events: list[str]) -> list[str]:
+    unknown = sorted(set(events) - WEBHOOK_EVENT_TYPES)
+    if unknown:
+        raise ValueError(
+            f"unknown event types {unknown}; choose from {sorted(WEBHOOK_EVENT_TYPES)}"
+        )
+    return sorted(set(events))
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: Annotated[HttpUrl, UrlConstraints(max_length=2000)]
+    events: Annotated[list[str], Field(min_length=1, max_length=50), AfterValidator(_known_types)]
+
+
+class WebhookPublic(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    created_at: datetime
+
+
+class WebhookCreated(WebhookPublic):
+    """The only time the secret is shown: keep it to verify `Webhook-Signature`."""
+
+    secret: str

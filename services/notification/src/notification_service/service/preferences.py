@@ -1,0 +1,78 @@
+"""Preferences: per member, per channel opt-out and marketing consent. Owned here; consent
+also follows `membership.member.updated` (the last change wins, whichever side made it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chassis.auth import Principal
+from chassis.db import insert_ignore
+from chassis.runtime import Runtime
+from notification_service.domain import Preferences
+from notification_service.schemas import PreferencesPublic, PreferencesPut
+from notification_service.service.common import as_utc, now
+from notification_service.tables import PreferenceRow
+
+DEFAULTS = Preferences()
+
+
+async def load(session: AsyncSession, member_id: str) -> Preferences:
+    row = await session.get(PreferenceRow, member_id)
+    if row is None:
+        return DEFAULTS
+    return Preferences(
+        email=row.email, sms=row.sms, webhook=row.webhook, marketing_consent=row.marketing_consent
+    )
+
+
+async def store(session: AsyncSession, member_id: str, changes: dict[str, Any]) -> None:
+    """Apply `changes` to the member's row, creating it with the defaults first. Safe against
+    a concurrent first write (the API and a consumer): the insert is ignored on conflict."""
+    at = now()
+    await insert_ignore(
+        session,
+        PreferenceRow,
+        {
+            "member_id": member_id,
+            "email": DEFAULTS.email,
+            "sms": DEFAULTS.sms,
+            "webhook": DEFAULTS.webhook,
+            "marketing_consent": DEFAULTS.marketing_consent,
+            "updated_at": at,
+        },
+    )
+    if changes:
+        await session.exec(
+            sa.update(PreferenceRow)
+            .where(PreferenceRow.member_id == member_id)  # type: ignore[arg-type]
+            .values(**changes, updated_at=at)
+        )
+
+
+def _public(preferences: Preferences, row: PreferenceRow | None) -> PreferencesPublic:
+    return PreferencesPublic(
+        email=preferences.email,
+        sms=preferences.sms,
+        webhook=preferences.webhook,
+        marketing_consent=preferences.marketing_consent,
+        updated_at=as_utc(row.updated_at) if row else None,
+    )
+
+
+async def get_preferences(runtime: Runtime, member: Principal) -> PreferencesPublic:
+    async with runtime.database.sessions() as session:
+        row = await session.get(PreferenceRow, member.subject)
+        return _public(await load(session, member.subject), row)
+
+
+async def put_preferences(
+    runtime: Runtime, member: Principal, body: PreferencesPut
+) -> PreferencesPublic:
+    """Fields left out keep their value."""
+    async with runtime.database.transaction() as session:
+        await store(session, member.subject, body.model_dump(exclude_none=True))
+        row = await session.get(PreferenceRow, member.subject, populate_existing=True)
+        return _public(await load(session, member.subject), row)

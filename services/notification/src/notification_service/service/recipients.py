@@ -1,0 +1,64 @@
+"""Read models: members (from `membership.member.*`) and whose order is whose (from
+`order.order.placed`). Each runs in the consuming handler's transaction."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chassis.db import insert_ignore
+from notification_service.service import preferences
+from notification_service.service.common import now
+from notification_service.tables import MemberOrderRow, RecipientRow
+from shared_events.membership import MemberRegisteredV1, MemberUpdatedV1
+from shared_events.order import OrderPlacedV1
+
+
+async def record_member(session: AsyncSession, event: MemberRegisteredV1) -> None:
+    row = await session.get(RecipientRow, event.member_id)
+    if row is None:
+        session.add(
+            RecipientRow(
+                member_id=event.member_id,
+                email=event.email,
+                name=event.name,
+                locale=event.locale,
+                updated_at=now(),
+            )
+        )
+        return
+    row.email, row.name, row.locale, row.updated_at = event.email, event.name, event.locale, now()
+    session.add(row)
+
+
+async def update_member(session: AsyncSession, event: MemberUpdatedV1) -> None:
+    """Name and locale change the recipient; consent goes to the preferences owned here."""
+    row = await session.get(RecipientRow, event.member_id)
+    if row is not None:
+        row.name, row.locale, row.updated_at = event.name, event.locale, now()
+        session.add(row)
+    await preferences.store(
+        session, event.member_id, {"marketing_consent": event.marketing_consent}
+    )
+
+
+async def recipient(session: AsyncSession, member_id: str) -> RecipientRow | None:
+    return await session.get(RecipientRow, member_id)
+
+
+async def record_order(session: AsyncSession, event: OrderPlacedV1) -> None:
+    await insert_ignore(
+        session,
+        MemberOrderRow,
+        {
+            "order_id": event.order_id,
+            "member_id": event.member_id,
+            "currency": event.total.currency,
+            "total": event.total.amount,
+            "placed_at": event.placed_at,
+        },
+    )
+
+
+async def member_of_order(session: AsyncSession, order_id: str) -> str | None:
+    row = await session.get(MemberOrderRow, order_id)
+    return row.member_id if row else None

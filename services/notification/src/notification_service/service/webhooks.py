@@ -1,0 +1,88 @@
+"""Webhook subscriptions, managed by admins: only allow-listed hosts, a secret shown once."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlmodel import col, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chassis.errors import NotFound, ProblemError
+from chassis.logging import get_logger
+from chassis.runtime import Runtime
+from notification_service.domain import host_allowed
+from notification_service.domain.signing import new_secret
+from notification_service.schemas import Page, WebhookCreate, WebhookCreated, WebhookPublic
+from notification_service.service.common import as_utc, now, settings_of
+from notification_service.tables import WebhookSubscriptionRow
+
+log = get_logger(__name__)
+
+
+def _public(row: WebhookSubscriptionRow) -> WebhookPublic:
+    return WebhookPublic(
+        id=row.id, url=row.url, events=list(row.events), created_at=as_utc(row.created_at)
+    )
+
+
+async def create_webhook(runtime: Runtime, body: WebhookCreate) -> WebhookCreated:
+    url, hosts = str(body.url), settings_of(runtime).webhook_allowed_hosts
+    if not host_allowed(url, hosts):
+        raise ProblemError(
+            422,
+            f"webhooks may only go to these hosts: {', '.join(hosts)}",
+            code="webhook-host-not-allowed",
+        )
+    row = WebhookSubscriptionRow(
+        id=str(uuid.uuid4()), url=url, events=body.events, secret=new_secret(), created_at=now()
+    )
+    async with runtime.database.transaction() as session:
+        session.add(row)
+    log.info("webhook subscribed", webhook_id=row.id, events=row.events)
+    return WebhookCreated(**_public(row).model_dump(), secret=row.secret)
+
+
+async def list_webhooks(runtime: Runtime, *, page: int, size: int) -> Page[WebhookPublic]:
+    active = col(WebhookSubscriptionRow.deleted_at).is_(None)
+    async with runtime.database.sessions() as session:
+        total = (
+            await session.exec(
+                select(func.count()).select_from(WebhookSubscriptionRow).where(active)
+            )
+        ).one()
+        rows = (
+            await session.exec(
+                select(WebhookSubscriptionRow)
+                .where(active)
+                .order_by(col(WebhookSubscriptionRow.created_at), col(WebhookSubscriptionRow.id))
+                .offset((page - 1) * size)
+                .limit(size)
+            )
+        ).all()
+    return Page[WebhookPublic](
+        items=[_public(row) for row in rows], total=int(total), page=page, size=size
+    )
+
+
+async def delete_webhook(runtime: Runtime, webhook_id: str) -> None:
+    """Deliveries still queued for it fail at send time ("subscription deleted")."""
+    async with runtime.database.transaction() as session:
+        row = await session.get(WebhookSubscriptionRow, webhook_id)
+        if row is None or row.deleted_at is not None:
+            raise NotFound(f"webhook {webhook_id} does not exist")
+        row.deleted_at = now()
+        session.add(row)
+    log.info("webhook deleted", webhook_id=webhook_id)
+
+
+async def subscribers_of(session: AsyncSession, event_type: str) -> list[WebhookSubscriptionRow]:
+    """Active subscriptions to `event_type`. They are few: filtered here, not in SQL, which
+    keeps the JSON column portable between PostgreSQL and SQLite."""
+    rows = (
+        await session.exec(
+            select(WebhookSubscriptionRow)
+            .where(col(WebhookSubscriptionRow.deleted_at).is_(None))
+            .order_by(col(WebhookSubscriptionRow.id))
+        )
+    ).all()
+    return [row for row in rows if event_type in row.events]

@@ -1,0 +1,132 @@
+"""Notification tables. Never returned by the API, never published: see schemas.py for those.
+
+`recipients` and `order_recipients` are read models of membership and order events;
+`preferences` and `webhook_subscriptions` are owned here; `deliveries` is the delivery log and
+the dispatch queue at once, with one row per (cause event, channel, recipient).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from notification_service.domain import Channel, DeliveryStatus
+
+
+def _in(column: str, values: list[str]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+CHANNELS = [c.value for c in Channel]
+STATUSES = [s.value for s in DeliveryStatus]
+DUE = sa.text("status IN ('PENDING', 'RETRY')")
+
+
+def _at(nullable: bool = False) -> Any:
+    column = sa.Column(sa.DateTime(timezone=True), nullable=nullable)
+    return Field(default=None, sa_column=column) if nullable else Field(sa_column=column)
+
+
+def _flag(default: bool) -> Any:
+    return Field(
+        default=default,
+        sa_column=sa.Column(
+            sa.Boolean, nullable=False, server_default=sa.true() if default else sa.false()
+        ),
+    )
+
+
+class RecipientRow(SQLModel, table=True):
+    """A member as notifications need them, from `membership.member.*` events."""
+
+    __tablename__ = "recipients"
+
+    member_id: str = Field(primary_key=True, max_length=64)
+    email: str = Field(max_length=320)
+    name: str = Field(max_length=200)
+    locale: str = Field(max_length=16)
+    phone: str | None = Field(default=None, max_length=32)  # not in any event yet
+    updated_at: datetime = _at()
+
+
+class PreferenceRow(SQLModel, table=True):
+    """No row means the defaults: every channel on, marketing off."""
+
+    __tablename__ = "preferences"
+
+    member_id: str = Field(primary_key=True, max_length=64)
+    email: bool = _flag(True)
+    sms: bool = _flag(True)
+    webhook: bool = _flag(True)
+    marketing_consent: bool = _flag(False)
+    updated_at: datetime = _at()
+
+
+class MemberOrderRow(SQLModel, table=True):
+    """Whose order it is, from `order.order.placed`: refunds name the order only."""
+
+    __tablename__ = "order_recipients"
+
+    order_id: str = Field(primary_key=True, max_length=64)
+    member_id: str = Field(max_length=64)
+    currency: str = Field(max_length=3)
+    total: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    placed_at: datetime = _at()
+
+
+class WebhookSubscriptionRow(SQLModel, table=True):
+    """`secret` signs every POST (HMAC needs it in the clear); it is shown once, at creation.
+    A deleted subscription keeps its row (`deleted_at`) so the delivery log still resolves."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: str = Field(primary_key=True, max_length=36)
+    url: str = Field(max_length=2000)
+    events: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
+    secret: str = Field(max_length=100)
+    created_at: datetime = _at()
+    deleted_at: datetime | None = _at(nullable=True)
+
+
+class DeliveryRow(SQLModel, table=True):
+    """One message to one recipient on one channel because of one event.
+
+    `recipient` is the address (email, phone) or, for webhooks, the subscription id. The
+    rendered message is kept so retries send the same text. The job sends rows that are due
+    (PENDING or RETRY, `next_attempt_at` passed); SENT and FAILED rows are final.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint(
+            "cause_event_id", "channel", "recipient", name="uq_deliveries_cause_channel_recipient"
+        ),
+        sa.CheckConstraint(_in("channel", CHANNELS), name="ck_deliveries_channel"),
+        sa.CheckConstraint(_in("status", STATUSES), name="ck_deliveries_status"),
+        sa.CheckConstraint("attempts >= 0", name="ck_deliveries_attempts_not_negative"),
+        sa.Index("ix_deliveries_member_created", "member_id", "created_at"),
+        sa.Index("ix_deliveries_due", "next_attempt_at", postgresql_where=DUE, sqlite_where=DUE),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    cause_event_id: str = Field(max_length=36)
+    cause_event_type: str = Field(max_length=200)
+    correlation_id: str | None = Field(default=None, max_length=200)
+    channel: str = Field(max_length=10)
+    recipient: str = Field(max_length=320)
+    member_id: str | None = Field(default=None, max_length=64)
+    template: str = Field(max_length=200)
+    locale: str | None = Field(default=None, max_length=16)
+    subject: str = Field(max_length=500)
+    body: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    html: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    status: str = Field(max_length=10)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _at()
+    updated_at: datetime = _at()
+    next_attempt_at: datetime | None = _at(nullable=True)
+    sent_at: datetime | None = _at(nullable=True)

@@ -1,0 +1,258 @@
+"""The notification service on real PostgreSQL, Redis and a Kafka-protocol broker of each
+test's own (`isolated_kafka`), with a real SMTP server (aiosmtpd) and a real HTTP server for
+webhooks, both on loopback ports (servers.py).
+
+Events go in as the other services' relays send them (CloudEvents, binary mode); what comes
+out is read where it lands: the SMTP server's mailbox, the webhook server's log, the
+`notification.events` topic and the delivery log.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from sqlmodel import col, select
+
+from chassis.inbox import InboxRecord
+from chassis.producer import EventProducer, OutgoingRecord
+from chassis.runtime import Runtime
+from chassis.testing.infra import free_port
+from chassis.testing.kafka import read_records
+from chassis.testing.plugin import DatabaseFactory, serve_app
+from chassis.testing.tokens import TestTokenIssuer
+from notification_service.config import NotificationSettings
+from notification_service.main import create_app
+from notification_service.tables import DeliveryRow
+from shared_events import Envelope, EventPayload, from_kafka, registry, to_kafka
+from shared_events.membership import CouponIssuedV1, MemberRegisteredV1
+from shared_events.money import Money
+from shared_events.order import OrderConfirmedV1, OrderLine, OrderPlacedV1
+from shared_events.topics import NOTIFICATION_EVENTS
+
+from .servers import MailCatcher, WebhookReceiver, eventually
+
+OPERATOR = "ops@shop.example"
+MAIL_FROM = "Commerce Suite <no-reply@shop.example>"
+MAX_ATTEMPTS = 4
+BACKOFF = 0.1
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[MailCatcher, int]]:
+    catcher = MailCatcher()
+    port = free_port()
+    controller = Controller(catcher, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield catcher, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver()
+    server.start()
+    yield server
+    server.stop()
+
+
+# ---- the service ------------------------------------------------------------------------
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def cny(amount: int) -> Money:
+    return Money(amount=amount, currency="CNY")
+
+
+@dataclass
+class Notification:
+    app: Any
+    http: httpx.AsyncClient
+    settings: NotificationSettings
+    producer: EventProducer
+    bootstrap: str
+    issuer: TestTokenIssuer
+    mail: MailCatcher
+
+    @property
+    def runtime(self) -> Runtime:
+        runtime: Runtime = self.app.state.runtime
+        return runtime
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return bearer(self.issuer.admin_token())
+
+    def member(self, member_id: str) -> dict[str, str]:
+        return bearer(self.issuer.token(member_id))
+
+    async def publish(
+        self, payload: EventPayload, subject: str, *, event_id: uuid.UUID | None = None
+    ) -> Envelope:
+        """Put an event on its topic the way its service's outbox relay does."""
+        spec = registry.spec_for(type(payload))
+        envelope = Envelope(
+            id=event_id or uuid.uuid4(),
+            source=f"/services/{spec.type.split('.')[0]}",
+            type=spec.type,
+            subject=subject,
+            dataschema=spec.dataschema,
+            dataversion=spec.version,
+            correlationid=subject,
+            data=payload.model_dump(mode="json"),
+        )
+        record = to_kafka(envelope)
+        await self.producer.send_batch(
+            [OutgoingRecord(spec.topic, record.key, record.value, record.headers)]
+        )
+        return envelope
+
+    async def handled(self, envelope: Envelope, timeout: float = 15.0) -> None:
+        """Until a consumer has committed the event (its inbox row exists)."""
+
+        async def claimed() -> bool:
+            query = select(InboxRecord).where(InboxRecord.event_id == envelope.id)
+            async with self.runtime.database.sessions() as session:
+                return (await session.exec(query)).first() is not None
+
+        await eventually(claimed, timeout=timeout, what=f"handling {envelope.type}")
+
+    async def deliveries(self, **where: Any) -> list[DeliveryRow]:
+        query = select(DeliveryRow).order_by(col(DeliveryRow.created_at))
+        for name, value in where.items():
+            query = query.where(getattr(DeliveryRow, name) == value)
+        async with self.runtime.database.sessions() as session:
+            return list((await session.exec(query)).all())
+
+    async def register(
+        self, member_id: str, email_address: str, locale: str, name: str
+    ) -> Envelope:
+        """Registration as membership publishes it: the member, then the welcome gift (whose
+        envelope is returned)."""
+        await self.publish(
+            MemberRegisteredV1(
+                member_id=member_id,
+                email=email_address,
+                name=name,
+                locale=locale,
+                registered_at=datetime.now(UTC),
+            ),
+            member_id,
+        )
+        return await self.publish(
+            coupon(member_id, "WELCOME_GIFT", f"WELCOME-{member_id[:6].upper()}"), member_id
+        )
+
+    async def confirm(self, order_id: str, member_id: str, total: int = 12_600) -> Envelope:
+        await self.publish(placed(order_id, member_id, total), order_id)
+        return await self.publish(confirmed(order_id, member_id, total), order_id)
+
+    async def published(
+        self, until: Callable[[list[Envelope]], bool], timeout: float = 10.0
+    ) -> list[Envelope]:
+        records = await read_records(
+            self.bootstrap,
+            NOTIFICATION_EVENTS,
+            until=lambda kept: until([from_kafka(r.value, r.headers) for r in kept]),
+            timeout=timeout,
+        )
+        return [from_kafka(r.value, r.headers) for r in records]
+
+
+def coupon(member_id: str, kind: str, code: str) -> CouponIssuedV1:
+    at = datetime.now(UTC)
+    return CouponIssuedV1(
+        member_id=member_id,
+        coupon_code=code,
+        kind=kind,
+        amount_off=cny(1_000),
+        min_spend=cny(5_000),
+        valid_from=at,
+        valid_until=at + timedelta(days=30),
+    )
+
+
+def confirmed(order_id: str, member_id: str, total: int = 12_600) -> OrderConfirmedV1:
+    return OrderConfirmedV1(order_id=order_id, member_id=member_id, total=cny(total))
+
+
+def placed(order_id: str, member_id: str, total: int) -> OrderPlacedV1:
+    line = OrderLine(
+        sku="TEA-250",
+        product_id="p-tea",
+        name="Jasmine tea",
+        quantity=1,
+        unit_price=cny(total),
+        line_total=cny(total),
+    )
+    return OrderPlacedV1(
+        order_id=order_id,
+        member_id=member_id,
+        currency="CNY",
+        items=[line],
+        subtotal=cny(total),
+        discount=cny(0),
+        total=cny(total),
+        placed_at=datetime.now(UTC),
+    )
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+@pytest.fixture
+async def notification(
+    create_database: DatabaseFactory,
+    isolated_kafka: str,
+    redis_url: str,
+    redis_key_prefix: str,
+    token_issuer: TestTokenIssuer,
+    smtp: tuple[MailCatcher, int],
+) -> AsyncIterator[Notification]:
+    catcher, smtp_port = smtp
+    settings = NotificationSettings(
+        database_url=await create_database("notification"),
+        kafka_bootstrap_servers=isolated_kafka,
+        redis_url=redis_url,
+        redis_key_prefix=redis_key_prefix,
+        jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
+        environment="test",
+        outbox_poll_seconds=0.05,
+        consumer_backoff_seconds=0.05,
+        smtp_port=smtp_port,
+        mail_from=MAIL_FROM,
+        operator_emails=[OPERATOR],
+        operator_locale="en",
+        dispatch_interval_seconds=0.05,
+        webhook_max_attempts=MAX_ATTEMPTS,
+        webhook_backoff_seconds=BACKOFF,
+        message_backoff_seconds=0.1,
+    )
+    app = create_app(settings)
+    producer = EventProducer(isolated_kafka)
+    await producer.start()
+    try:
+        async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+            yield Notification(
+                app=app,
+                http=http,
+                settings=settings,
+                producer=producer,
+                bootstrap=isolated_kafka,
+                issuer=token_issuer,
+                mail=catcher,
+            )
+    finally:
+        await producer.stop()

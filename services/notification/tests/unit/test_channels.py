@@ -1,0 +1,68 @@
+"""Channel adapters without the network: the SMS sandbox, the email message, the refusals
+a webhook makes before connecting, and an SMTP server that is not there."""
+
+from __future__ import annotations
+
+import pytest
+
+from chassis.testing.infra import free_port
+from notification_service.channels import DeliveryError, Message, SandboxSms, SmtpEmail
+from notification_service.channels.email import build_email
+from notification_service.channels.webhook import WebhookSender
+
+
+async def test_sandbox_sms_records_messages_and_sends_nothing() -> None:
+    sms = SandboxSms()
+    await sms.send(Message("d-1", "+8613800138000", "您的订单 o-1 已发货", "long text"))
+    [record] = sms.messages_to("+8613800138000")
+    assert (record.delivery_id, record.text) == ("d-1", "您的订单 o-1 已发货")
+
+
+async def test_sandbox_sms_refuses_numbers_that_are_not_e164() -> None:
+    with pytest.raises(DeliveryError) as refused:
+        await SandboxSms().send(Message("d-1", "13800138000", "hi", "hi"))
+    assert refused.value.permanent
+
+
+async def test_sandbox_sms_keeps_one_segment() -> None:
+    sms = SandboxSms()
+    await sms.send(Message("d-1", "+8613800138000", "字" * 100, ""))
+    assert len(sms.sent[0].text) == 70
+
+
+def test_email_has_text_and_html_and_traces_back_to_its_delivery() -> None:
+    message = Message("d-7", "li@example.com", "订单已确认：o-1", "您好\n", "<p>您好</p>")
+    email = build_email(message, "Shop <no-reply@shop.example>")
+    assert email["To"] == "li@example.com" and email["Subject"] == "订单已确认：o-1"
+    assert email["X-Notification-Delivery"] == "d-7" and "d-7" in email["Message-ID"]
+    assert email.get_body(("plain",)).get_content() == "您好\n"  # type: ignore[union-attr]
+    assert "<p>您好</p>" in email.get_body(("html",)).get_content()  # type: ignore[union-attr]
+
+
+async def test_smtp_server_down_is_a_retryable_error() -> None:
+    email = SmtpEmail(host="127.0.0.1", port=free_port(), mail_from="a@b.c", timeout_seconds=2)
+    with pytest.raises(DeliveryError) as failed:
+        await email.send(Message("d-1", "li@example.com", "s", "t"))
+    assert not failed.value.permanent
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "reason"),
+    [
+        ("http://evil.example/hook", "whsec_x", "not allowed"),
+        ("http://127.0.0.1:1/hook", None, "no secret"),
+    ],
+)
+async def test_webhook_refuses_before_connecting(url: str, secret: str | None, reason: str) -> None:
+    sender = WebhookSender(allowed_hosts=frozenset({"127.0.0.1"}), timeout_seconds=1)
+    with pytest.raises(DeliveryError) as refused:
+        await sender.send(Message("d-1", url, "t", "{}", secret=secret))
+    assert refused.value.permanent and reason in refused.value.reason
+
+
+async def test_webhook_unreachable_is_retryable() -> None:
+    sender = WebhookSender(allowed_hosts=frozenset({"127.0.0.1"}), timeout_seconds=1)
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    with pytest.raises(DeliveryError) as failed:
+        await sender.send(Message("d-1", url, "t", "{}", secret="whsec_x"))
+    assert not failed.value.permanent

@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from notification_service.domain import (
+    Category,
+    Channel,
+    DeliveryStatus,
+    Preferences,
+    RetryPolicy,
+    Template,
+    event_category,
+    host_allowed,
+    is_upgrade,
+    mask_phone,
+    notice_for,
+    resolve_locale,
+)
+from shared_events.inventory import StockLowV1
+from shared_events.membership import CouponIssuedV1, TierChangedV1
+from shared_events.money import Money
+from shared_events.order import OrderCancelledV1, OrderDeliveredV1, OrderRejectedV1
+
+TX, MK, OPS = Category.TRANSACTIONAL, Category.MARKETING, Category.OPERATIONAL
+E, S, W = Channel.EMAIL, Channel.SMS, Channel.WEBHOOK
+
+
+# ---- preferences -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prefs", "channel", "category", "allowed"),
+    [
+        (Preferences(), E, TX, True),  # defaults: transactional on ...
+        (Preferences(), S, TX, True),
+        (Preferences(), W, TX, True),
+        (Preferences(), E, MK, False),  # ... marketing off
+        (Preferences(marketing_consent=True), E, MK, True),
+        (Preferences(email=False), E, TX, False),  # an opted-out channel gets nothing
+        (Preferences(email=False, marketing_consent=True), E, MK, False),
+        (Preferences(email=False), S, TX, True),  # other channels are unaffected
+        (Preferences(sms=False), S, TX, False),
+        (Preferences(webhook=False), W, TX, False),
+        (Preferences(marketing_consent=True, sms=False), S, MK, False),
+    ],
+)
+def test_preference_rules(
+    prefs: Preferences, channel: Channel, category: Category, allowed: bool
+) -> None:
+    assert prefs.allows(channel, category) is allowed
+
+
+def test_categories_of_templates_and_forwarded_events() -> None:
+    marketing = {t for t in Template if t.category is MK}
+    assert marketing == {Template.TIER_UPGRADED, Template.COUPON_ISSUED}
+    assert Template.STOCK_LOW.category is OPS
+    assert Template.WELCOME.category is TX and Template.PAYMENT_REFUNDED.category is TX
+    assert event_category("membership.tier.changed") is MK
+    assert event_category("order.order.confirmed") is TX
+
+
+# ---- retries -----------------------------------------------------------------------------
+
+
+def test_backoff_schedule_doubles_from_the_base() -> None:
+    policy = RetryPolicy(max_attempts=5, backoff_seconds=0.2)
+    assert policy.schedule() == pytest.approx([0.2, 0.4, 0.8, 1.6])
+    assert [policy.delay_after(n) for n in (1, 2, 3)] == pytest.approx([0.2, 0.4, 0.8])
+
+
+def test_backoff_is_capped_and_never_overflows() -> None:
+    policy = RetryPolicy(max_attempts=50, backoff_seconds=1.0, max_backoff_seconds=60.0)
+    assert policy.delay_after(6) == 32.0
+    assert policy.delay_after(7) == 60.0
+    assert policy.delay_after(10_000) == 60.0
+    with pytest.raises(ValueError):
+        policy.delay_after(0)
+
+
+def test_failure_retries_until_the_last_attempt_or_a_permanent_error() -> None:
+    policy = RetryPolicy(max_attempts=3, backoff_seconds=0.1)
+    assert policy.after_failure(1) is DeliveryStatus.RETRY
+    assert policy.after_failure(2) is DeliveryStatus.RETRY
+    assert policy.after_failure(3) is DeliveryStatus.FAILED
+    assert policy.after_failure(1, permanent=True) is DeliveryStatus.FAILED
+
+
+# ---- small rules -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "upgrade"),
+    [
+        ("BRONZE", "SILVER", True),
+        ("SILVER", "PLATINUM", True),
+        ("GOLD", "SILVER", False),
+        ("GOLD", "GOLD", False),
+        ("BRONZE", "DIAMOND", False),  # unknown: never announced
+        ("NEW", "BRONZE", True),
+    ],
+)
+def test_tier_upgrade_means_a_higher_rank(old: str, new: str, upgrade: bool) -> None:
+    assert is_upgrade(old, new) is upgrade
+
+
+@pytest.mark.parametrize(
+    ("value", "locale"),
+    [
+        ("zh-CN", "zh-CN"),
+        ("en", "en"),
+        ("en-GB", "en"),
+        ("en_US", "en"),
+        ("zh-TW", "zh-CN"),
+        ("fr", "zh-CN"),
+        ("", "zh-CN"),
+        (None, "zh-CN"),
+    ],
+)
+def test_locale_falls_back_to_chinese(value: str | None, locale: str) -> None:
+    assert resolve_locale(value) == locale
+
+
+@pytest.mark.parametrize(
+    ("url", "allowed"),
+    [
+        ("http://127.0.0.1:8080/hooks", True),
+        ("https://LOCALHOST/hooks", True),
+        ("http://127.0.0.1.evil.example/hooks", False),
+        ("http://evil.example/?x=127.0.0.1", False),
+        ("http://user:pw@127.0.0.1/hooks", False),
+        ("ftp://127.0.0.1/hooks", False),
+        ("http://[::1]/hooks", False),
+        ("not a url", False),
+    ],
+)
+def test_webhook_hosts_must_be_listed_exactly(url: str, allowed: bool) -> None:
+    assert host_allowed(url, ["127.0.0.1", "localhost"]) is allowed
+
+
+def test_phone_numbers_are_masked() -> None:
+    assert mask_phone("+8613800138000") == "**********8000"
+    assert mask_phone("123") == "***"
+
+
+# ---- which notice an event calls for -----------------------------------------------------
+
+
+def _coupon(kind: str) -> CouponIssuedV1:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    money = Money(amount=100, currency="CNY")
+    return CouponIssuedV1(
+        member_id="m-1",
+        coupon_code="C",
+        kind=kind,
+        amount_off=money,
+        min_spend=money,
+        valid_from=at,
+        valid_until=at,
+    )
+
+
+def test_notices_for_events() -> None:
+    welcome = notice_for(_coupon("WELCOME_GIFT"))
+    assert welcome is not None and welcome.template is Template.WELCOME
+    assert welcome.member_id == "m-1" and welcome.category is TX
+    other = notice_for(_coupon("SPEND_THRESHOLD"))
+    assert other is not None and other.template is Template.COUPON_ISSUED
+    assert other.category is MK
+
+    rejected = notice_for(OrderRejectedV1(order_id="o", member_id="m-2", reason="OUT_OF_STOCK"))
+    assert rejected is not None and rejected.template is Template.ORDER_REJECTED
+    assert rejected.context()["event"].reason == "OUT_OF_STOCK"
+    cancelled = OrderCancelledV1(order_id="o", member_id="m", reason="TIMEOUT", was_confirmed=False)
+    assert notice_for(cancelled).template is Template.ORDER_CANCELLED  # type: ignore[union-attr]
+
+    low = notice_for(StockLowV1(sku="A", available=1, safety_stock=3))
+    assert low is not None and low.member_id is None and low.category is OPS
+
+    money = Money(amount=0, currency="CNY")
+    up = TierChangedV1(
+        member_id="m", old_tier="BRONZE", new_tier="GOLD", discount_percent=5, spend_12m=money
+    )
+    down = up.model_copy(update={"old_tier": "PLATINUM"})
+    assert notice_for(up).template is Template.TIER_UPGRADED  # type: ignore[union-attr]
+    assert notice_for(down) is None
+    assert notice_for(OrderDeliveredV1(order_id="o", member_id="m")) is None  # webhooks only
