@@ -4,12 +4,17 @@ totals with member price, coupon and points, and compensation when payment decli
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chassis.testing.infra import free_port
 from chassis.testing.plugin import DatabaseFactory
@@ -212,3 +217,51 @@ async def test_a_coupon_membership_refuses_rejects_the_order_and_releases_stock(
     stock = await eventually(lambda: shop.stock(sku), lambda s: s["reserved"] == 0)
     assert (stock["on_hand"], stock["reserved"]) == (5, 0)
     await shop.check_invariants()
+
+
+ROUTES = {
+    "catalog": "/api/v1/admin/products",
+    "inventory": "/api/v1/admin/inventory/NO-SUCH-SKU",
+    "payment": "/api/v1/payments/no-such-order",
+    "order": "/api/v1/orders",
+    "membership": "/api/v1/me",
+}
+
+
+def unsigned(issuer: TestTokenIssuer) -> str:
+    def part(obj: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    claims = json.loads(
+        base64.urlsafe_b64decode(issuer.token(roles=["admin"]).split(".")[1] + "==")
+    )
+    return f"{part({'alg': 'none', 'typ': 'JWT', 'kid': issuer.kid})}.{part(claims)}."
+
+
+async def test_bad_tokens_are_401_at_every_service(shop: Suite) -> None:
+    # Sign with membership's own key (read from its database), so that only the one thing
+    # each bad token gets wrong is wrong.
+    async with shop.db("membership").engine.connect() as conn:
+        kid, pem = (
+            await conn.execute(sa.text("SELECT kid, private_pem FROM signing_keys WHERE active"))
+        ).one()
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    assert isinstance(key, Ed25519PrivateKey)
+    real = TestTokenIssuer(key=key, kid=kid)
+    bad = {
+        "forged": real.token(roles=["admin"], key=Ed25519PrivateKey.generate()),
+        "alg-none": unsigned(real),
+        "wrong-audience": real.token(roles=["admin"], audience="another-api"),
+        "expired": real.token(roles=["admin"], expires_in=-120),
+    }
+    for service, route in ROUTES.items():
+        good = await shop.http[service].get(
+            route, headers={"Authorization": f"Bearer {real.token(roles=['admin'])}"}
+        )
+        assert good.status_code != 401, (service, good.text)  # the key itself is accepted
+        for name, token in bad.items():
+            response = await shop.http[service].get(
+                route, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert response.status_code == 401, (service, name, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
