@@ -102,19 +102,15 @@ class Outbox:
         causation_id: str | None = None,
     ) -> Envelope:
         spec = self.registry.spec_for(type(payload))
-        data = payload.model_dump(mode="json")
-        value = encode_data(data)
-        envelope = Envelope(
-            source=self.source,
-            type=spec.type,
+        envelope = self.registry.envelope(
+            payload,
             subject=subject,
-            dataschema=spec.dataschema,
-            dataversion=spec.version,
+            source=self.source,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
             traceparent=current_traceparent(),
-            correlationid=correlation_id,
-            causationid=causation_id,
-            data=data,
         )
+        value = encode_data(envelope.data)
         session.add(
             OutboxRecord(
                 event_id=envelope.id,

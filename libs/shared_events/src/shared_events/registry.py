@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -89,6 +90,33 @@ class EventRegistry:
         if not versions:
             raise UnknownEventError(f"no event {event_type} is registered")
         return self._specs[(event_type, max(versions))]
+
+    def envelope(
+        self,
+        payload: EventPayload,
+        *,
+        subject: str,
+        source: str | None = None,
+        id: uuid.UUID | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        traceparent: str | None = None,
+    ) -> Envelope:
+        """The envelope of a registered payload: type, dataschema and version from the spec;
+        `source` defaults to `/services/<producing service>`."""
+        spec = self.spec_for(type(payload))
+        return Envelope(
+            id=id or uuid.uuid4(),
+            source=source or f"/services/{spec.type.split('.', 1)[0]}",
+            type=spec.type,
+            subject=subject,
+            dataschema=spec.dataschema,
+            dataversion=spec.version,
+            traceparent=traceparent,
+            correlationid=correlation_id,
+            causationid=causation_id,
+            data=payload.model_dump(mode="json"),
+        )
 
     def __iter__(self) -> Iterator[EventSpec]:
         return iter(sorted(self._specs.values(), key=lambda s: (s.type, s.version)))

@@ -76,3 +76,17 @@ def test_topics_follow_the_producing_service() -> None:
     assert dead_letter_topic("catalog.events") == "catalog.events.dlq"
     assert registry.spec_for(ProductPublishedV1).topic == "catalog.events"
     assert str(uuid.UUID(str(make_envelope().id)))
+
+
+def test_registry_builds_the_envelope_of_a_payload() -> None:
+    envelope = registry.envelope(
+        ProductUnpublishedV1(product_id="p-9", version=4), subject="p-9", correlation_id="c-1"
+    )
+    assert (envelope.type, envelope.source, envelope.dataversion) == (
+        "catalog.product.unpublished",
+        "/services/catalog",
+        1,
+    )
+    assert envelope.dataschema == schema_uri("catalog.product.unpublished", 1)
+    assert envelope.correlationid == "c-1" and envelope.causationid is None
+    assert registry.parse(envelope) == ProductUnpublishedV1(product_id="p-9", version=4)

@@ -130,15 +130,10 @@ def new_order_id() -> str:
 
 
 def envelope_of(payload: EventPayload, subject: str) -> Envelope:
-    spec = registry.spec_for(type(payload))
-    return Envelope(
-        source=f"/services/{spec.type.split('.')[0]}",
-        type=spec.type,
+    return registry.envelope(
+        payload,
         subject=subject,
-        dataschema=spec.dataschema,
-        dataversion=spec.version,
-        correlationid=subject,
-        data=payload.model_dump(mode="json"),
+        correlation_id=subject,
     )
 
 

@@ -102,15 +102,11 @@ class Notification:
     ) -> Envelope:
         """Put an event on its topic the way its service's outbox relay does."""
         spec = registry.spec_for(type(payload))
-        envelope = Envelope(
-            id=event_id or uuid.uuid4(),
-            source=f"/services/{spec.type.split('.')[0]}",
-            type=spec.type,
+        envelope = registry.envelope(
+            payload,
             subject=subject,
-            dataschema=spec.dataschema,
-            dataversion=spec.version,
-            correlationid=subject,
-            data=payload.model_dump(mode="json"),
+            id=event_id or uuid.uuid4(),
+            correlation_id=subject,
         )
         record = to_kafka(envelope)
         await self.producer.send_batch(

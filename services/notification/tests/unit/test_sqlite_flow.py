@@ -97,16 +97,11 @@ class Harness:
 
 
 def envelope_of(payload: EventPayload, event_id: uuid.UUID | None = None) -> Envelope:
-    spec = registry.spec_for(type(payload))
     subject = str(getattr(payload, "order_id", None) or getattr(payload, "member_id", "x"))
-    return Envelope(
-        id=event_id or uuid.uuid4(),
-        source=f"/services/{spec.type.split('.')[0]}",
-        type=spec.type,
+    return registry.envelope(
+        payload,
         subject=subject,
-        dataschema=spec.dataschema,
-        dataversion=spec.version,
-        data=payload.model_dump(mode="json"),
+        id=event_id or uuid.uuid4(),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from chassis.testing.kafka import header, read_keyed
-from shared_events import Envelope, EventPayload, registry, to_kafka
+from shared_events import EventPayload, registry, to_kafka
 from shared_events.inventory import ShortLine, StockLine, StockRejectedV1, StockReservedV1
 from shared_events.money import Money
 from shared_events.payment import PaymentAuthorizedV1, PaymentFailedV1
@@ -67,13 +67,10 @@ def order_body(sku: str, quantity: int = 2, **extra: Any) -> dict[str, Any]:
 
 async def answer(shop: Shop, payload: EventPayload, order_id: str) -> None:
     spec = registry.spec_for(type(payload))
-    envelope = Envelope(
-        source="/services/test",
-        type=spec.type,
+    envelope = registry.envelope(
+        payload,
         subject=order_id,
-        dataschema=spec.dataschema,
-        dataversion=spec.version,
-        data=payload.model_dump(mode="json"),
+        source="/services/test",
     )
     record = to_kafka(envelope)
     await shop.producer.send_raw(spec.topic, record.value, record.key, record.headers)

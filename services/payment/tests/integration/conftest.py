@@ -57,16 +57,12 @@ class PaymentService:
         self, payload: EventPayload, *, order_id: str, event_id: uuid.UUID | None = None
     ) -> Envelope:
         """Publish an order event the way the order service's outbox does."""
-        spec = registry.spec_for(type(payload))
-        envelope = Envelope(
-            id=event_id or uuid.uuid4(),
-            source="/services/order",
-            type=spec.type,
+        envelope = registry.envelope(
+            payload,
             subject=order_id,
-            dataschema=spec.dataschema,
-            dataversion=spec.version,
-            correlationid=order_id,
-            data=payload.model_dump(mode="json"),
+            source="/services/order",
+            id=event_id or uuid.uuid4(),
+            correlation_id=order_id,
         )
         record = to_kafka(envelope)
         await self.producer.send_batch(

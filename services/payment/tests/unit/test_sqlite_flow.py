@@ -49,15 +49,11 @@ class Harness:
     async def deliver(
         self, payload: EventPayload, order_id: str, event_id: uuid.UUID | None = None
     ) -> Envelope:
-        spec = registry.spec_for(type(payload))
-        envelope = Envelope(
-            id=event_id or uuid.uuid4(),
-            source="/services/order",
-            type=spec.type,
+        envelope = registry.envelope(
+            payload,
             subject=order_id,
-            dataschema=spec.dataschema,
-            dataversion=spec.version,
-            data=payload.model_dump(mode="json"),
+            source="/services/order",
+            id=event_id or uuid.uuid4(),
         )
         record = to_kafka(envelope)
         outcome = await self.runner.handle(Record(record.key, record.value, record.headers))
