@@ -1,4 +1,4 @@
-"""Catalog use cases. Each write is one transaction: the state change and its outbox rows."""
+"""Catalog writes. Each is one transaction: the state change and its outbox rows."""
 
 from __future__ import annotations
 
@@ -6,54 +6,23 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import col, func, or_, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalog_service import domain
 from catalog_service.schemas import (
-    CategoryPublic,
-    MoneyPublic,
     ProductCreate,
-    ProductPage,
     ProductPatch,
     ProductPublic,
-    SkuPublic,
 )
+from catalog_service.service.common import load_product, public, read_cache
 from catalog_service.tables import ProductRow, SkuRow
-from chassis.cache import ReadCache
-from chassis.errors import Conflict, NotFound, ProblemError
+from chassis.errors import Conflict, ProblemError
 from chassis.outbox import Outbox
 from chassis.runtime import Runtime
 from shared_events import catalog as events
 
 DESCRIPTIVE_FIELDS = ("name", "description", "category", "attributes", "images")
-
-
-def read_cache(runtime: Runtime) -> ReadCache:
-    settings = runtime.settings
-    ttl = getattr(settings, "cache_ttl_seconds", 60)
-    return ReadCache(runtime.redis, f"{settings.redis_key_prefix}catalog", ttl_seconds=ttl)
-
-
-def _public(product: ProductRow, skus: list[SkuRow]) -> ProductPublic:
-    return ProductPublic(
-        id=product.id,
-        name=product.name,
-        description=product.description,
-        category=product.category,
-        attributes=product.attributes,
-        images=product.images,
-        status=domain.ProductStatus(product.status),
-        version=product.version,
-        skus=[
-            SkuPublic(
-                sku=s.sku,
-                price=MoneyPublic(amount=s.price_amount, currency=s.currency),
-                attributes=s.attributes,
-            )
-            for s in sorted(skus, key=lambda s: s.position)
-        ],
-    )
 
 
 def _snapshots(skus: list[SkuRow]) -> list[events.SkuSnapshot]:
@@ -92,19 +61,6 @@ def _rule_broken(error: domain.CatalogRuleError) -> ProblemError:
     return ProblemError(
         409 if error.code == "invalid-transition" else 422, error.detail, code=error.code
     )
-
-
-async def _load(
-    session: AsyncSession, product_id: str, *, for_update: bool = False
-) -> tuple[ProductRow, list[SkuRow]]:
-    query = select(ProductRow).where(ProductRow.id == product_id)
-    if for_update:
-        query = query.with_for_update()  # serialises writers of one product
-    product = (await session.exec(query)).first()
-    if product is None:
-        raise NotFound(f"product {product_id} does not exist")
-    skus = list((await session.exec(select(SkuRow).where(SkuRow.product_id == product_id))).all())
-    return product, skus
 
 
 async def create_product(runtime: Runtime, data: ProductCreate) -> ProductPublic:
@@ -151,7 +107,7 @@ async def create_product(runtime: Runtime, data: ProductCreate) -> ProductPublic
             subject=product.id,
         )
     await read_cache(runtime).invalidate()
-    return _public(product, skus)
+    return public(product, skus)
 
 
 def _stage_price_changes(
@@ -194,7 +150,7 @@ def _stage_price_changes(
 
 async def update_product(runtime: Runtime, product_id: str, patch: ProductPatch) -> ProductPublic:
     async with runtime.database.transaction() as session:
-        product, skus = await _load(session, product_id, for_update=True)
+        product, skus = await load_product(session, product_id, for_update=True)
         before = {name: getattr(product, name) for name in DESCRIPTIVE_FIELDS}
         after = {
             name: value
@@ -204,7 +160,7 @@ async def update_product(runtime: Runtime, product_id: str, patch: ProductPatch)
         changed = domain.changed_fields(before, {**before, **after})
         repriced = _stage_price_changes(runtime.outbox, session, product, skus, patch)
         if not changed and not repriced:
-            return _public(product, skus)
+            return public(product, skus)
         for name in changed:
             setattr(product, name, after[name])
         product.version += 1
@@ -219,13 +175,13 @@ async def update_product(runtime: Runtime, product_id: str, patch: ProductPatch)
                 subject=product.id,
             )
     await read_cache(runtime).invalidate()
-    return _public(product, skus)
+    return public(product, skus)
 
 
 async def change_status(runtime: Runtime, product_id: str, action: str) -> ProductPublic:
     """`publish` or `unpublish`, following the lifecycle table in domain.py."""
     async with runtime.database.transaction() as session:
-        product, skus = await _load(session, product_id, for_update=True)
+        product, skus = await load_product(session, product_id, for_update=True)
         try:
             target = domain.next_status(
                 domain.ProductStatus(product.status), action, sku_count=len(skus)
@@ -245,91 +201,4 @@ async def change_status(runtime: Runtime, product_id: str, action: str) -> Produ
             payload = events.ProductUnpublishedV1(product_id=product.id, version=product.version)
         runtime.outbox.stage(session, payload, subject=product.id)
     await read_cache(runtime).invalidate()
-    return _public(product, skus)
-
-
-async def get_product(runtime: Runtime, product_id: str, *, published_only: bool) -> ProductPublic:
-    async def load() -> bytes:
-        async with runtime.database.sessions() as session:
-            product, skus = await _load(session, product_id)
-        return _public(product, skus).model_dump_json().encode()
-
-    if not published_only:
-        result = ProductPublic.model_validate_json(await load())
-    else:
-        result = ProductPublic.model_validate_json(
-            await read_cache(runtime).get_or_load(f"product:{product_id}", load)
-        )
-    if published_only and result.status is not domain.ProductStatus.PUBLISHED:
-        raise NotFound(f"product {product_id} does not exist")
-    return result
-
-
-async def list_products(
-    runtime: Runtime,
-    *,
-    q: str | None,
-    category: str | None,
-    page: int,
-    size: int,
-    status: domain.ProductStatus | None,
-) -> ProductPage:
-    async def load() -> bytes:
-        filters = []
-        if status is not None:
-            filters.append(ProductRow.status == status.value)
-        if category:
-            filters.append(ProductRow.category == category)
-        if q:
-            pattern = f"%{_escape_like(q)}%"
-            filters.append(
-                or_(
-                    col(ProductRow.name).ilike(pattern, escape="\\"),
-                    col(ProductRow.description).ilike(pattern, escape="\\"),
-                )
-            )
-        async with runtime.database.sessions() as session:
-            total = (
-                await session.exec(select(func.count()).select_from(ProductRow).where(*filters))
-            ).one()
-            products = (
-                await session.exec(
-                    select(ProductRow)
-                    .where(*filters)
-                    .order_by(col(ProductRow.created_at).desc(), col(ProductRow.id))
-                    .offset((page - 1) * size)
-                    .limit(size)
-                )
-            ).all()
-            ids = [p.id for p in products]
-            skus = (await session.exec(select(SkuRow).where(col(SkuRow.product_id).in_(ids)))).all()
-        by_product: dict[str, list[SkuRow]] = {}
-        for sku in skus:
-            by_product.setdefault(sku.product_id, []).append(sku)
-        page_ = ProductPage(
-            items=[_public(p, by_product.get(p.id, [])) for p in products],
-            total=int(total),
-            page=page,
-            size=size,
-        )
-        return page_.model_dump_json().encode()
-
-    key = f"list:{status}:{category}:{q}:{page}:{size}"
-    return ProductPage.model_validate_json(await read_cache(runtime).get_or_load(key, load))
-
-
-async def list_categories(runtime: Runtime) -> list[CategoryPublic]:
-    async with runtime.database.sessions() as session:
-        rows = (
-            await session.exec(
-                select(ProductRow.category, func.count())
-                .where(ProductRow.status == domain.ProductStatus.PUBLISHED.value)
-                .group_by(ProductRow.category)
-                .order_by(ProductRow.category)
-            )
-        ).all()
-    return [CategoryPublic(category=c, products=int(n)) for c, n in rows]
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return public(product, skus)
