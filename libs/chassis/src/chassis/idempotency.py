@@ -12,13 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import redis.asyncio as aioredis
+from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from chassis.errors import ProblemError
+
+if TYPE_CHECKING:
+    from chassis.runtime import Runtime
 
 DAY = 24 * 3600
 MAX_KEY_LENGTH = 255
@@ -121,3 +125,18 @@ class IdempotencyStore:
         return JSONResponse(
             record["body"], record["status"], headers={"Idempotent-Replayed": "true"}
         )
+
+
+# The request header, for route signatures: `key: IdempotencyKey = None`.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="replays the first response for 24 h"),
+]
+
+
+def idempotency_store(runtime: Runtime) -> IdempotencyStore:
+    """The service's store: keys live under `<prefix><service>:idem:` in its Redis."""
+    settings = runtime.settings
+    return IdempotencyStore(
+        runtime.redis, f"{settings.redis_key_prefix}{settings.service_name}:idem"
+    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi.responses import JSONResponse
 
 from catalog_service import service
 from catalog_service.domain import ProductStatus
@@ -17,6 +19,7 @@ from catalog_service.schemas import (
 )
 from chassis.auth import Admin
 from chassis.deps import RuntimeDep
+from chassis.idempotency import IdempotencyKey, idempotency_store
 
 router = APIRouter(prefix="/api/v1")
 
@@ -88,11 +91,22 @@ async def admin_get_product(runtime: RuntimeDep, _: Admin, product_id: str) -> P
     tags=["admin"],
 )
 async def create_product(
-    runtime: RuntimeDep, _: Admin, body: ProductCreate, request: Request, response: Response
-) -> ProductPublic:
-    product = await service.create_product(runtime, body)
-    response.headers["Location"] = f"{request.url.path}/{product.id}"
-    return product
+    runtime: RuntimeDep,
+    admin: Admin,
+    body: ProductCreate,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    response = await idempotency_store(runtime).run(
+        scope=admin.subject,
+        key=idempotency_key,
+        body=body,
+        status_code=status.HTTP_201_CREATED,
+        operation=lambda: service.create_product(runtime, body),
+    )
+    product_id = json.loads(bytes(response.body))["id"]
+    response.headers["Location"] = f"{request.url.path}/{product_id}"
+    return response
 
 
 @router.patch("/admin/products/{product_id}", response_model=ProductPublic, tags=["admin"])

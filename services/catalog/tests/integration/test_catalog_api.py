@@ -213,3 +213,21 @@ async def test_health_readiness_and_metrics(catalog: Catalog) -> None:
     metrics = (await catalog.http.get("/metrics")).text
     assert 'http_requests_total{method="GET",route="/api/v1/products",service="catalog"' in metrics
     assert 'outbox_backlog{service="catalog"}' in metrics
+
+
+async def test_idempotency_key_creates_one_product(catalog: Catalog) -> None:
+    body = product_body(f"idem-{uuid.uuid4().hex[:6]}")
+    headers = {**catalog.admin, "Idempotency-Key": str(uuid.uuid4())}
+    first = await catalog.http.post("/api/v1/admin/products", json=body, headers=headers)
+    again = await catalog.http.post("/api/v1/admin/products", json=body, headers=headers)
+    other = await catalog.http.post(
+        "/api/v1/admin/products", json={**body, "name": "Another"}, headers=headers
+    )
+    assert (first.status_code, again.status_code, other.status_code) == (201, 201, 422)
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert first.headers["location"].endswith(first.json()["id"])
+    listed = await catalog.http.get(
+        "/api/v1/admin/products", params={"q": body["name"]}, headers=catalog.admin
+    )
+    assert [p["id"] for p in listed.json()["items"]] == [first.json()["id"]]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
+from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin
 from chassis.deps import RuntimeDep
+from chassis.idempotency import IdempotencyKey, idempotency_store
 from inventory_service import service
 from inventory_service.schemas import (
     SKU_PATTERN,
@@ -54,6 +56,16 @@ async def set_stock(
     tags=["admin"],
 )
 async def adjust_stock(
-    runtime: RuntimeDep, _: Admin, sku: Sku, body: AdjustmentCreate
-) -> StockAdmin:
-    return await service.adjust_stock(runtime, sku, body)
+    runtime: RuntimeDep,
+    admin: Admin,
+    sku: Sku,
+    body: AdjustmentCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await idempotency_store(runtime).run(
+        scope=f"{admin.subject}:{sku}",
+        key=idempotency_key,
+        body=body,
+        status_code=status.HTTP_201_CREATED,
+        operation=lambda: service.adjust_stock(runtime, sku, body),
+    )

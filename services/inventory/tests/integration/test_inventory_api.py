@@ -243,3 +243,18 @@ async def test_refused_requests_do_not_create_records(
 async def test_sku_codes_follow_the_catalog_rule(inventory: Inventory, code: str) -> None:
     response = await inventory.http.put(url(code), json={"on_hand": 1}, headers=inventory.admin)
     assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+
+
+async def test_a_retried_adjustment_with_its_idempotency_key_applies_once(
+    inventory: Inventory,
+) -> None:
+    code = sku()
+    await put(inventory, code, on_hand=10)
+    headers = {**inventory.admin, "Idempotency-Key": new_order_id()}
+    body = {"delta": -3, "reason": "breakage"}
+    first = await inventory.http.post(f"{url(code)}/adjustments", json=body, headers=headers)
+    again = await inventory.http.post(f"{url(code)}/adjustments", json=body, headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.headers["idempotent-replayed"] == "true"
+    stock = (await inventory.http.get(url(code), headers=inventory.admin)).json()
+    assert stock["on_hand"] == 7

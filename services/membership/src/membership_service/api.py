@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
 from chassis.deps import RuntimeDep
-from chassis.idempotency import IdempotencyStore
-from chassis.runtime import Runtime
+from chassis.idempotency import IdempotencyKey, idempotency_store
 from membership_service import service
 from membership_service.schemas import (
     CouponAdmin,
@@ -29,12 +28,7 @@ from membership_service.service.store import settings_of
 router = APIRouter(prefix="/api/v1")
 well_known = APIRouter(tags=["auth"])
 
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 NO_STORE = {"Cache-Control": "no-store"}  # token responses (RFC 6749 section 5.1)
-
-
-def _idempotency(runtime: Runtime) -> IdempotencyStore:
-    return IdempotencyStore(runtime.redis, f"{runtime.settings.redis_key_prefix}membership:idem")
 
 
 @router.post(
@@ -46,7 +40,7 @@ def _idempotency(runtime: Runtime) -> IdempotencyStore:
 async def register(
     runtime: RuntimeDep, body: RegisterCreate, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await _idempotency(runtime).run(
+    return await idempotency_store(runtime).run(
         scope="register",
         key=idempotency_key,
         body=body.without_password(),
@@ -91,7 +85,7 @@ async def update_me(runtime: RuntimeDep, principal: Member, body: MemberUpdate) 
 async def issue_coupon(
     runtime: RuntimeDep, admin: Admin, body: CouponCreate, idempotency_key: IdempotencyKey = None
 ) -> JSONResponse:
-    return await _idempotency(runtime).run(
+    return await idempotency_store(runtime).run(
         scope=f"coupons:{admin.subject}",
         key=idempotency_key,
         body=body,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
 from chassis.deps import RuntimeDep
-from chassis.idempotency import IdempotencyStore
+from chassis.idempotency import IdempotencyKey, idempotency_store
 from notification_service.domain import Channel, DeliveryStatus
 from notification_service.schemas import (
     DeliveryAdmin,
@@ -74,10 +74,10 @@ async def create_webhook(
     runtime: RuntimeDep,
     admin: Admin,
     body: WebhookCreate,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """201 with the signing secret, shown this once (and to a retry with the same key)."""
-    store = IdempotencyStore(runtime.redis, f"{runtime.settings.redis_key_prefix}notification:idem")
+    store = idempotency_store(runtime)
     return await store.run(
         scope=admin.subject,
         key=idempotency_key,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
 from chassis.deps import RuntimeDep
-from chassis.idempotency import IdempotencyStore
+from chassis.idempotency import IdempotencyKey, idempotency_store
 from order_service.schemas import (
     CartItemPut,
     CartPublic,
@@ -33,10 +33,9 @@ async def place_order(
     runtime: RuntimeDep,
     member: Member,
     body: OrderCreate,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    store = IdempotencyStore(runtime.redis, f"{runtime.settings.redis_key_prefix}order:idem")
-    return await store.run(
+    return await idempotency_store(runtime).run(
         scope=member.subject,
         key=idempotency_key,
         body=body,
