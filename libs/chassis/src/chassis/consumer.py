@@ -21,13 +21,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import Database
 from chassis.inbox import claim
-from chassis.logging import get_logger
+from chassis.logging import REDACTED, get_logger
 from chassis.metrics import EVENTS_DEAD_LETTERED, HANDLER_LATENCY
 from chassis.outbox import Outbox
 from chassis.producer import EventProducer
 from chassis.settings import ServiceSettings
 from chassis.telemetry import consumer_span
 from shared_events import Envelope, EnvelopeError, EventPayload, from_kafka, registry
+from shared_events.envelope import encode_data
 from shared_events.registry import EventRegistry
 from shared_events.topics import dead_letter_topic
 
@@ -181,6 +182,23 @@ class ConsumerRunner:
                 delay *= 2
         raise AssertionError("unreachable")
 
+    def _redacted(
+        self, value: bytes | None, envelope: Envelope | None
+    ) -> tuple[bytes | None, list[str]]:
+        """The record's value with the payload's sensitive fields replaced (a payment token
+        must not sit in a dead-letter topic), and the values that were removed."""
+        if envelope is None:
+            return value, []
+        try:
+            fields = self.consumer.registry.spec(envelope.type, envelope.dataversion).model
+        except EnvelopeError:
+            return value, []
+        hidden = {k: v for k, v in envelope.data.items() if k in fields.sensitive_fields}
+        if not hidden:
+            return value, []
+        data = {**envelope.data, **dict.fromkeys(hidden, REDACTED)}
+        return encode_data(data), [str(v) for v in hidden.values() if v]
+
     async def dead_letter(
         self,
         record: IncomingRecord,
@@ -189,18 +207,20 @@ class ConsumerRunner:
         attempts: int,
         envelope: Envelope | None = None,
     ) -> None:
+        value, secrets = self._redacted(record.value, envelope)
+        reason = f"{type(error).__name__}: {error}"
+        for secret in secrets:  # a validation error quotes its input
+            reason = reason.replace(secret, REDACTED)
         headers = [
             *record.headers,
-            ("dlq_error", f"{type(error).__name__}: {error}"[:2000].encode()),
+            ("dlq_error", reason[:2000].encode()),
             ("dlq_consumer", self.consumer.name.encode()),
             ("dlq_topic", record.topic.encode()),
             ("dlq_partition", str(record.partition).encode()),
             ("dlq_offset", str(record.offset).encode()),
             ("dlq_attempts", str(attempts).encode()),
         ]
-        await self.producer.send_raw(
-            self.consumer.dead_letter_topic, record.value, record.key, headers
-        )
+        await self.producer.send_raw(self.consumer.dead_letter_topic, value, record.key, headers)
         EVENTS_DEAD_LETTERED.labels(self.service, self.consumer.name).inc()
         log.error(
             "event dead-lettered",

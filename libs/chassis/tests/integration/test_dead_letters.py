@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
@@ -14,8 +16,10 @@ from chassis.db import Database
 from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
 from chassis.testing.kafka import header, read_records
-from shared_events import Envelope, schema_uri, to_kafka
+from shared_events import Envelope, registry, schema_uri, to_kafka
 from shared_events.catalog import ProductUnpublishedV1
+from shared_events.money import Money
+from shared_events.order import PaymentRequestedV1
 
 from .conftest import effects
 
@@ -96,3 +100,48 @@ async def test_poison_and_failing_messages_go_to_the_dlq_and_the_next_one_is_han
             )
         ).all()
     assert [r[0] for r in rows] == [str(good.id)]
+
+
+async def test_a_dead_lettered_payment_request_loses_its_card_token(
+    database: Database, producer: EventProducer, kafka_bootstrap_servers: str
+) -> None:
+    topic = f"test-{uuid.uuid4().hex[:8]}.events"
+    await ensure_topics(kafka_bootstrap_servers, [topic, f"{topic}.dlq"])
+    token = f"tok_{uuid.uuid4().hex}"
+
+    async def refuse(delivery: Delivery, payload: PaymentRequestedV1) -> None:
+        raise ValueError(f"provider refused {payload.payment_token}")
+
+    payload = PaymentRequestedV1(
+        order_id="o-1",
+        member_id="m-1",
+        amount=Money(amount=100, currency="CNY"),
+        payment_token=token,
+    )
+    record = to_kafka(registry.envelope(payload, subject="o-1"))
+    runner = ConsumerRunner(
+        EventConsumer("dlq-secret", topic, {PaymentRequestedV1: refuse}),
+        database,
+        producer,
+        service="test",
+        max_attempts=2,
+        backoff_seconds=0.01,
+    )
+    outcome = await runner.handle(
+        SimpleNamespace(  # type: ignore[arg-type]
+            topic=topic,
+            partition=0,
+            offset=0,
+            key=record.key,
+            value=record.value,
+            headers=record.headers,
+        )
+    )
+    assert outcome == "dead-lettered"
+    (dead,) = await read_records(
+        kafka_bootstrap_servers, f"{topic}.dlq", until=lambda kept: len(kept) >= 1
+    )
+    assert token.encode() not in dead.value
+    assert json.loads(dead.value)["payment_token"] == "[REDACTED]"
+    assert token not in (header(dead, "dlq_error") or "")
+    assert "provider refused" in (header(dead, "dlq_error") or "")

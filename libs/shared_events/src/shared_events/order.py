@@ -41,6 +41,8 @@ class PaymentRequestedV1(EventPayload):
     """Stock is reserved: the order asks payment to authorise. `payment_token` is the
     provider's opaque, single-use token (never card data)."""
 
+    sensitive_fields = frozenset({"payment_token"})
+
     order_id: str
     member_id: str
     amount: Money

@@ -24,6 +24,8 @@ class EventPayload(BaseModel):
 
     event_type: ClassVar[str]
     event_version: ClassVar[int]
+    # Fields that must not outlive their use: dead-letter copies carry them redacted.
+    sensitive_fields: ClassVar[frozenset[str]] = frozenset()
 
 
 P = TypeVar("P", bound=type[EventPayload])
