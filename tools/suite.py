@@ -139,12 +139,13 @@ SERVICES: tuple[ServiceRow, ...] = (
     # Membership first: the others verify tokens against its JWKS. They fetch it per request
     # (and again on an unknown kid), so all of them may start at once.
     ServiceRow("membership", "membership_service", 8005, "MEMBERSHIP_"),
-    ServiceRow("catalog", "catalog_service", 8001, "CATALOG_", "/api/v1/products"),
+    ServiceRow("catalog", "catalog_service", 8001, "CATALOG_"),
     ServiceRow("inventory", "inventory_service", 8003, "INVENTORY_"),
     ServiceRow("payment", "payment_service", 8004, "PAYMENT_"),
     ServiceRow("order", "order_service", 8002, "ORDER_"),
     ServiceRow("notification", "notification_service", 8006, "NOTIFICATION_"),
-    # To come: the gateway on 8000, which then takes over the example path.
+    # The storefront's one entrance: every /api/v1 route, checked, limited and forwarded.
+    ServiceRow("gateway", "gateway_service", 8000, "GATEWAY_", "/api/v1/products"),
 )
 
 

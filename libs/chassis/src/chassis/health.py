@@ -25,22 +25,32 @@ async def _check(probe: Callable[[], Awaitable[object]]) -> str:
     return "ok"
 
 
+Probe = Callable[[], Awaitable[object]]
+
+
+def _probes(app_state: object) -> dict[str, Probe] | None:
+    """A service's dependencies: its runtime's database, broker and Redis, or the probes an
+    app without a runtime (the gateway) registers as `app.state.readiness_probes`."""
+    probes: dict[str, Probe] | None = getattr(app_state, "readiness_probes", None)
+    if probes is not None:
+        return probes
+    runtime = getattr(app_state, "runtime", None)
+    if runtime is None:
+        return None
+    return {
+        "database": runtime.database.ping,
+        "broker": runtime.producer.ping,
+        "redis": runtime.redis.ping,
+    }
+
+
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    runtime = getattr(request.app.state, "runtime", None)
-    if runtime is None:
+    probes = _probes(request.app.state)
+    if probes is None:
         return JSONResponse({"status": "starting"}, status_code=503)
-    checks = dict(
-        zip(
-            ("database", "broker", "redis"),
-            await asyncio.gather(
-                _check(runtime.database.ping),
-                _check(runtime.producer.ping),
-                _check(runtime.redis.ping),
-            ),
-            strict=True,
-        )
-    )
+    results = await asyncio.gather(*(_check(probe) for probe in probes.values()))
+    checks = dict(zip(probes, results, strict=True))
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from chassis.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    """Environment variables: GATEWAY_PORT, GATEWAY_CATALOG_URL, ... plus the suite-wide ones."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    service_name: str = "gateway"
+    port: int = 8000
+    catalog_url: str = "http://127.0.0.1:8001"
+    order_url: str = "http://127.0.0.1:8002"
+    inventory_url: str = "http://127.0.0.1:8003"
+    payment_url: str = "http://127.0.0.1:8004"
+    membership_url: str = "http://127.0.0.1:8005"
+    notification_url: str = "http://127.0.0.1:8006"
+    upstream_timeout_seconds: float = Field(default=5.0, gt=0)
+    # A breaker opens after this many consecutive failures and lets one call try again after
+    # the reset time; while open, calls fail at once with 503.
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=10.0, gt=0)
+    # Requests per minute, counted in Redis so every replica shares them.
+    rate_per_client_per_minute: int = Field(default=600, ge=1)
+    rate_per_member_per_minute: int = Field(default=300, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1)
+    max_page_size: int = Field(default=100, ge=1)
+    cors_origins: list[str] = Field(default_factory=list)
+
+    def upstreams(self) -> dict[str, str]:
+        return {
+            "catalog": self.catalog_url,
+            "order": self.order_url,
+            "inventory": self.inventory_url,
+            "payment": self.payment_url,
+            "membership": self.membership_url,
+            "notification": self.notification_url,
+        }

@@ -1,0 +1,161 @@
+"""The gateway in front of a real catalog, on real ports, PostgreSQL, Redis and the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from catalog_service.config import CatalogSettings
+from catalog_service.main import create_app as create_catalog
+from chassis.testing.infra import free_port
+from chassis.testing.plugin import DatabaseFactory, serve_app
+from chassis.testing.tokens import TestTokenIssuer
+from gateway_service.config import GatewaySettings
+from gateway_service.main import create_app as create_gateway
+
+pytestmark = pytest.mark.integration
+PROBLEM = "application/problem+json"
+
+
+@dataclass
+class Edge:
+    http: httpx.AsyncClient
+    catalog: httpx.AsyncClient
+    admin: dict[str, str]
+    issuer: TestTokenIssuer
+
+
+@pytest.fixture
+async def edge(
+    create_database: DatabaseFactory,
+    kafka_bootstrap_servers: str,
+    redis_url: str,
+    redis_key_prefix: str,
+    token_issuer: TestTokenIssuer,
+) -> AsyncIterator[Edge]:
+    common: dict[str, Any] = {
+        "kafka_bootstrap_servers": kafka_bootstrap_servers,
+        "redis_url": redis_url,
+        "redis_key_prefix": redis_key_prefix,
+        "jwks_url": token_issuer.jwks_url,  # type: ignore[attr-defined]
+        "environment": "test",
+    }
+    catalog = create_catalog(
+        CatalogSettings(database_url=await create_database("catalog"), **common)
+    )
+    async with serve_app(catalog) as catalog_url:
+        gateway = create_gateway(
+            GatewaySettings(
+                catalog_url=catalog_url,
+                order_url=f"http://127.0.0.1:{free_port()}",  # nothing listens there
+                rate_per_client_per_minute=40,
+                breaker_failures=2,
+                breaker_reset_seconds=30,
+                max_body_bytes=2048,
+                **common,
+            )
+        )
+        async with (
+            serve_app(gateway) as gateway_url,
+            httpx.AsyncClient(base_url=gateway_url, timeout=10) as http,
+            httpx.AsyncClient(base_url=catalog_url, timeout=10) as direct,
+        ):
+            yield Edge(
+                http=http,
+                catalog=direct,
+                admin={"Authorization": f"Bearer {token_issuer.admin_token()}"},
+                issuer=token_issuer,
+            )
+
+
+def product(prefix: str) -> dict[str, Any]:
+    return {
+        "name": "Longjing",
+        "category": "tea",
+        "skus": [{"sku": f"{prefix}-1", "price": {"amount": 8800, "currency": "CNY"}}],
+    }
+
+
+async def test_requests_pass_through_with_their_token_and_ids(edge: Edge) -> None:
+    created = await edge.http.post(
+        "/api/v1/admin/products",
+        json=product(f"gw-{uuid.uuid4().hex[:6]}"),
+        headers={**edge.admin, "X-Request-Id": "req-123"},
+    )
+    assert created.status_code == 201, created.text
+    assert created.headers["x-request-id"] == "req-123"
+    product_id = created.json()["id"]
+    published = await edge.http.post(
+        f"/api/v1/admin/products/{product_id}/publish", headers=edge.admin
+    )
+    assert published.json()["status"] == "PUBLISHED"
+    via_gateway = (await edge.http.get(f"/api/v1/products/{product_id}")).json()
+    direct = (await edge.catalog.get(f"/api/v1/products/{product_id}")).json()
+    assert via_gateway == direct
+
+
+@pytest.mark.parametrize(
+    ("make", "status"),
+    [
+        (lambda t: t.token(roles=["admin"], expires_in=-120), 401),
+        (lambda t: t.token(roles=["admin"], audience="elsewhere"), 401),
+        (lambda t: "garbage", 401),
+    ],
+    ids=["expired", "wrong-audience", "garbage"],
+)
+async def test_bad_tokens_stop_at_the_gateway(edge: Edge, make: Any, status: int) -> None:
+    response = await edge.http.get(
+        "/api/v1/admin/products", headers={"Authorization": f"Bearer {make(edge.issuer)}"}
+    )
+    assert response.status_code == status
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_caps_and_unknown_routes_are_problems(edge: Edge) -> None:
+    too_big = await edge.http.get("/api/v1/products", params={"size": 500})
+    assert too_big.status_code == 422 and too_big.headers["content-type"] == PROBLEM
+    body = await edge.http.post("/api/v1/admin/products", content=b"x" * 4096, headers=edge.admin)
+    assert body.status_code == 413 and body.headers["content-type"] == PROBLEM
+    nowhere = await edge.http.get("/api/v1/nowhere")
+    assert nowhere.status_code == 404 and nowhere.headers["content-type"] == PROBLEM
+
+
+async def test_an_unavailable_service_is_a_fast_503_and_its_breaker_opens(edge: Edge) -> None:
+    member = {"Authorization": f"Bearer {edge.issuer.token()}"}
+    first = await edge.http.get("/api/v1/orders", headers=member)
+    second = await edge.http.get("/api/v1/orders", headers=member)
+    assert (first.status_code, second.status_code) == (503, 503)
+    assert first.headers["content-type"] == PROBLEM and "retry-after" in first.headers
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    third = await edge.http.get("/api/v1/orders", headers=member)
+    assert third.status_code == 503 and "unavailable" in third.json()["detail"]
+    assert loop.time() - started < 1.0  # open breaker: no connection attempt at all
+    # The catalog, on another breaker, still answers.
+    assert (await edge.http.get("/api/v1/products")).status_code == 200
+
+
+async def test_a_client_over_its_rate_gets_429_with_retry_after(edge: Edge) -> None:
+    if time.time() % 60 > 50:  # stay inside one counting window
+        await asyncio.sleep(61 - time.time() % 60)
+    statuses = [(await edge.http.get("/api/v1/categories")).status_code for _ in range(45)]
+    assert statuses == [200] * 40 + [429] * 5
+    limited = await edge.http.get("/api/v1/categories")
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert limited.headers["content-type"] == PROBLEM
+
+
+async def test_one_openapi_document_for_the_storefront(edge: Edge) -> None:
+    document = (await edge.http.get("/openapi.json")).json()
+    assert "/api/v1/products" in document["paths"]
+    assert "/api/v1/admin/products/{product_id}/publish" in document["paths"]
+    assert (await edge.http.get("/docs")).status_code == 200
+    ready = await edge.http.get("/readyz")
+    assert ready.json()["checks"] == {"redis": "ok"}
