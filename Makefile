@@ -4,11 +4,12 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help install run test test-unit test-integration lint typecheck format schemas dockerfiles bench clean
+.PHONY: help install run demo test test-unit test-integration lint typecheck format schemas dockerfiles bench clean
 
 help:
 	@echo "make run      start the suite on embedded defaults (broker, Redis, SQLite)"
 	@echo "make test     install what is missing, then run every test on real infrastructure"
+	@echo "make demo     walk a storefront journey through the gateway of a running suite"
 	@echo "make lint     ruff + mypy (strict on libs)"
 	@echo "make schemas  regenerate libs/shared_events/schemas from the event models"
 
@@ -40,6 +41,9 @@ format: install
 
 schemas: install
 	$(RUN) python -m shared_events.schema_export
+
+demo: install
+	$(RUN) python -m tools.demo
 
 dockerfiles: install
 	$(RUN) python -m tools.dockerfiles

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from order_service.domain.saga import OrderRuleError
 
@@ -81,6 +81,11 @@ class Quote:
         return self.subtotal - self.discount
 
 
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without their offset; every timestamp here is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def percent_of(amount: int, percent: int) -> int:
     """`percent` % of `amount` minor units, rounded half up to the minor unit."""
     return (amount * percent + 50) // 100
@@ -103,7 +108,8 @@ def apply_benefits(
     coupon_discount, code = 0, None
     if benefits.coupon is not None:
         coupon = benefits.coupon
-        if coupon.member_id != member_id or not coupon.valid_from <= now <= coupon.valid_until:
+        valid = _utc(coupon.valid_from) <= _utc(now) <= _utc(coupon.valid_until)
+        if coupon.member_id != member_id or not valid:
             raise OrderRuleError("coupon-invalid", f"coupon {coupon.code} cannot be used")
         if left < coupon.min_spend:
             raise OrderRuleError(
