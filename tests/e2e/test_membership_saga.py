@@ -11,14 +11,17 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chassis.testing.infra import free_port
-from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.plugin import DatabaseFactory, serve_app
 from chassis.testing.tokens import TestTokenIssuer
+from gateway_service.config import GatewaySettings
+from gateway_service.main import create_app as create_gateway
 from membership_service.config import MembershipSettings
 
 from .conftest import ADDRESS, Suite, start_suite
@@ -265,3 +268,80 @@ async def test_bad_tokens_are_401_at_every_service(shop: Suite) -> None:
             )
             assert response.status_code == 401, (service, name, response.text)
             assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_the_storefront_journey_through_the_gateway(shop: Suite) -> None:
+    """Register, log in, browse, cart, order with the welcome coupon, CONFIRMED; a stale
+    token is 401 and a client over its rate is 429 — all through the gateway only."""
+    base = shop.settings["order"]
+    gateway = create_gateway(
+        GatewaySettings(
+            **{f"{name}_url": url for name, url in shop.urls.items()},
+            kafka_bootstrap_servers=base.kafka_bootstrap_servers,
+            redis_url=base.redis_url,
+            redis_key_prefix=base.redis_key_prefix,
+            jwks_url=base.jwks_url,
+            environment="test",
+            rate_per_client_per_minute=1000,
+            rate_per_member_per_minute=1000,
+        )
+    )
+    shop.admin = await login(shop, "admin@example.com", "dev-admin-password")
+    sku = await shop.product(price=12_800, stock=10)
+    async with serve_app(gateway) as url, httpx.AsyncClient(base_url=url, timeout=15) as edge:
+        email, password = f"gw-{uuid.uuid4().hex[:6]}@example.com", "gateway-journey-1"
+        registered = await edge.post(
+            "/api/v1/auth/register",
+            json={"email": email, "password": password, "name": "Gia", "locale": "en"},
+        )
+        assert registered.status_code == 201, registered.text
+        tokens = (
+            await edge.post("/api/v1/auth/login", json={"email": email, "password": password})
+        ).json()
+        member = {"Authorization": f"Bearer {tokens['access_token']}"}
+        found = (await edge.get("/api/v1/products", params={"q": "Item"})).json()
+        assert sku in {s["sku"] for p in found["items"] for s in p["skus"]}
+        assert (
+            await edge.put(f"/api/v1/cart/items/{sku}", json={"quantity": 1}, headers=member)
+        ).status_code == 200
+
+        async def me() -> dict[str, Any]:
+            result: dict[str, Any] = (await edge.get("/api/v1/me", headers=member)).json()
+            return result
+
+        profile = await eventually(
+            me, lambda m: any(c["kind"] == "WELCOME_GIFT" for c in m["coupons"])
+        )
+        coupon = next(c["code"] for c in profile["coupons"] if c["kind"] == "WELCOME_GIFT")
+
+        async def place() -> httpx.Response:
+            return await edge.post(
+                "/api/v1/orders",
+                json={
+                    "items": [{"sku": sku, "quantity": 1}],
+                    "currency": "CNY",
+                    "payment_token": "tok_visa",
+                    "shipping_address": ADDRESS,
+                    "coupon_code": coupon,
+                },
+                headers={**member, "Idempotency-Key": f"journey-{sku}"},
+            )
+
+        placed = await eventually(place, lambda r: r.status_code == 202)
+        assert placed.status_code == 202, placed.text
+        order_id = placed.json()["order_id"]
+        shop.orders.append(order_id)
+
+        async def order() -> dict[str, Any]:
+            result: dict[str, Any] = (
+                await edge.get(f"/api/v1/orders/{order_id}", headers=member)
+            ).json()
+            return result
+
+        final = await eventually(order, lambda o: o["status"] != "PENDING")
+        assert (final["status"], final["total"]["amount"]) == ("CONFIRMED", 11_800)
+
+        stale = shop.issuer.token(expires_in=-60)
+        expired = await edge.get("/api/v1/orders", headers={"Authorization": f"Bearer {stale}"})
+        assert expired.status_code == 401
+    await shop.check_invariants()
