@@ -60,8 +60,11 @@ from tools.processes import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-LOG_DIR = ROOT / ".data" / "logs"
-MAIL_DIR = ROOT / ".data" / "mail"
+# Everything a run keeps: `.data/` unless SUITE_DATA_DIR names another folder (tests and
+# benchmarks give each launched suite its own).
+DATA_DIR = Path(os.environ.get("SUITE_DATA_DIR", ROOT / ".data")).resolve()
+LOG_DIR = DATA_DIR / "logs"
+MAIL_DIR = DATA_DIR / "mail"
 
 HOST = "127.0.0.1"
 DEFAULT_BROKER_PORT = 9092
@@ -124,7 +127,7 @@ class ServiceRow:
     def environment(self, shared: Mapping[str, str]) -> dict[str, str]:
         env = {**os.environ, **shared, f"{self.env_prefix}PORT": str(self.resolved_port())}
         # Relative to ROOT, the children's working directory. An explicit setting wins.
-        env.setdefault(self.database_variable(), f"sqlite+aiosqlite:///.data/{self.name}.db")
+        env.setdefault(self.database_variable(), f"sqlite+aiosqlite:///{self.sqlite_path()}")
         return env
 
     def database_label(self) -> str:
@@ -132,7 +135,10 @@ class ServiceRow:
         URL may carry a password)."""
         if self.database_variable() in os.environ:
             return f"${self.database_variable()}"
-        return f".data/{self.name}.db"
+        return relative(self.sqlite_path())
+
+    def sqlite_path(self) -> Path:
+        return DATA_DIR / f"{self.name}.db"
 
 
 SERVICES: tuple[ServiceRow, ...] = (
@@ -156,6 +162,15 @@ def service_row(name: str) -> ServiceRow:
 def jwks_url() -> str:
     """`JWKS_URL` if set, else membership's JWKS at its (possibly overridden) port."""
     return os.environ.get("JWKS_URL", f"{service_row('membership').url()}/.well-known/jwks.json")
+
+
+def upstream_urls() -> dict[str, str]:
+    """Where the gateway finds each service (`GATEWAY_CATALOG_URL`, ...), so that a port moved
+    with `<PREFIX>PORT` moves its route too. An explicit setting wins."""
+    urls = {
+        f"GATEWAY_{row.name.upper()}_URL": row.url() for row in SERVICES if row.name != "gateway"
+    }
+    return {**urls, **{key: value for key, value in os.environ.items() if key in urls}}
 
 
 @dataclass(frozen=True)
@@ -280,7 +295,8 @@ def prepare_maildir(path: Path) -> None:
 
 
 def relative(path: Path) -> str:
-    return str(path.relative_to(ROOT))
+    """Short for the status table: relative to the checkout when inside it."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def redis_server_binary() -> str:
@@ -341,6 +357,7 @@ class Suite:
             **self.start_mail(mail),
             **self.credentials.environment(),
             "JWKS_URL": jwks_url(),
+            **upstream_urls(),
             "PYTHONUNBUFFERED": "1",
         }
         for row in SERVICES:

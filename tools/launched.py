@@ -1,0 +1,139 @@
+"""The whole suite started exactly as `make run` starts it, from another program: the end-to-end
+tests and the order benchmark use it.
+
+`launched_suite()` runs `python -m tools.suite run` as a child process with every port free and
+chosen here, a data folder of its own, and the databases, Redis and broker it is given (PostgreSQL
+in tests and benchmarks, so that `make run`'s SQLite default stays the newcomer's), waits until
+the launcher reports every `/readyz` green, and stops it with SIGINT (Ctrl-C) afterwards, which
+stops every process it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from chassis.testing.infra import free_port
+from tools.processes import exit_status, tail
+from tools.suite import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, HOST, ROOT, SERVICES
+
+READY_LINE = "Ctrl-C stops everything."  # the launcher prints it once every service is ready
+STOP_SECONDS = 30.0
+
+
+@dataclass
+class LaunchedSuite:
+    """A running suite: its URLs by service name, its admin and where its logs are."""
+
+    urls: dict[str, str]
+    data_dir: Path
+    admin_email: str = DEV_ADMIN_EMAIL
+    admin_password: str = DEV_ADMIN_PASSWORD
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def gateway(self) -> str:
+        return self.urls["gateway"]
+
+    def log(self, service: str) -> Path:
+        return self.data_dir / "logs" / f"{service}.log"
+
+
+def suite_environment(
+    data_dir: Path,
+    databases: Mapping[str, str],
+    redis_url: str,
+    kafka_bootstrap_servers: str | None,
+    extra: Mapping[str, str],
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(environment, urls): a free port per service, `databases[name]` as its DATABASE_URL."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env.update(
+        SUITE_DATA_DIR=str(data_dir),
+        REDIS_URL=redis_url,
+        BOOTSTRAP_ADMIN_EMAIL=DEV_ADMIN_EMAIL,
+        BOOTSTRAP_ADMIN_PASSWORD=DEV_ADMIN_PASSWORD,
+        NOTIFICATION_SMTP_PORT=str(free_port()),
+    )
+    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    if kafka_bootstrap_servers:
+        env["KAFKA_BOOTSTRAP_SERVERS"] = kafka_bootstrap_servers
+    urls = {}
+    run_id = data_dir.name
+    for row in SERVICES:
+        port = free_port()
+        env[f"{row.env_prefix}PORT"] = str(port)
+        # Redis keys of one launched suite never meet another's (rate limits, caches).
+        env[f"{row.env_prefix}REDIS_KEY_PREFIX"] = f"{run_id}:{row.name}:"
+        if row.name in databases:
+            env[row.database_variable()] = databases[row.name]
+        urls[row.name] = f"http://{HOST}:{port}"
+    env.update(extra)
+    return env, urls
+
+
+@contextlib.contextmanager
+def launched_suite(
+    data_dir: Path,
+    *,
+    databases: Mapping[str, str],
+    redis_url: str,
+    kafka_bootstrap_servers: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    ready_timeout: float = 120.0,
+) -> Iterator[LaunchedSuite]:
+    """Start the suite, yield it once ready, stop it. Without `kafka_bootstrap_servers` the
+    launcher starts its own embedded broker on a free port. `extra_env` overrides settings
+    (`GATEWAY_RATE_PER_MEMBER_PER_MINUTE`, ...)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env, urls = suite_environment(
+        data_dir, databases, redis_url, kafka_bootstrap_servers, extra_env or {}
+    )
+    output = data_dir / "launcher.log"
+    argv = [sys.executable, "-m", "tools.suite", "run", "--timeout", str(ready_timeout)]
+    argv += ["--broker-port", str(free_port())]
+    with output.open("ab") as out:
+        process = subprocess.Popen(  # noqa: S603 - argv is built here
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    suite = LaunchedSuite(urls=urls, data_dir=data_dir, process=process)
+    try:
+        wait_until_ready(process, output, ready_timeout + 30)
+        yield suite
+    finally:
+        stop(process)
+
+
+def wait_until_ready(process: subprocess.Popen[bytes], output: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while READY_LINE not in output.read_text(errors="replace"):
+        status = exit_status(process)
+        if status is not None or time.monotonic() > deadline:
+            what = f"exited with {status}" if status is not None else f"not ready in {timeout} s"
+            raise RuntimeError(f"the suite {what}:\n" + "\n".join(tail(output, 60)))
+        time.sleep(0.2)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C, as a person would; the launcher stops its children. SIGKILL if it hangs."""
+    if exit_status(process) is None:
+        os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
