@@ -22,9 +22,12 @@ from chassis.logging import configure_logging
 from chassis.telemetry import configure_tracing
 from gateway_service import limits
 from gateway_service.config import GatewaySettings
+from gateway_service.flash_sale import FlashSaleLimits, capped_quantities
 from gateway_service.openapi import merged_openapi
 from gateway_service.proxy import Upstreams
 from gateway_service.routing import upstream_for
+
+ORDERS_PATH = "/api/v1/orders"
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -43,6 +46,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.upstreams(), client, settings.breaker_failures, settings.breaker_reset_seconds
         )
         app.state.redis = redis
+        app.state.flash_sale = FlashSaleLimits(
+            redis,
+            settings.redis_key_prefix,
+            settings.flash_sale_limits,
+            settings.flash_sale_window_seconds,
+        )
         app.state.verifier = JwksVerifier(
             settings.jwks_url,
             issuer=settings.jwt_issuer,
@@ -112,15 +121,41 @@ async def handle(request: Request, settings: GatewaySettings) -> Response:
     if len(body) > settings.max_body_bytes:
         raise _too_large(settings)
     authorization = request.headers.get("authorization", "")
+    member: str | None = None
     if authorization.lower().startswith("bearer "):
         # Refused here already; the service verifies the same token again (zero trust).
         principal = await state.verifier.verify(authorization[7:].strip())
+        member = principal.subject
         await limits.hit(
-            state.redis, f"{prefix}:member:{principal.subject}", settings.rate_per_member_per_minute
+            state.redis, f"{prefix}:member:{member}", settings.rate_per_member_per_minute
         )
-    upstreams: Upstreams = state.upstreams
-    response = await upstreams.forward(name, request, body, request_id)
+    if member is not None and request.method == "POST" and request.url.path == ORDERS_PATH:
+        response = await forward_order(request, body, request_id, member, settings)
+    else:
+        upstreams: Upstreams = state.upstreams
+        response = await upstreams.forward(name, request, body, request_id)
     response.headers["x-request-id"] = request_id
+    return response
+
+
+async def forward_order(
+    request: Request, body: bytes, request_id: str, member: str, settings: GatewaySettings
+) -> Response:
+    """`POST /orders` under the flash-sale caps: claim the member's units, forward, and give
+    the claim back unless the order service accepted the order."""
+    state: Any = request.app.state
+    flash_sale: FlashSaleLimits = state.flash_sale
+    wanted = capped_quantities(body, settings.flash_sale_limits)
+    key = request.headers.get("idempotency-key")
+    claimed = await flash_sale.claim(member, wanted, key)
+    try:
+        response: Response = await state.upstreams.forward("order", request, body, request_id)
+    except BaseException:
+        if claimed:
+            await flash_sale.release(member, wanted, key)
+        raise
+    if claimed and response.status_code >= 300:
+        await flash_sale.release(member, wanted, key)
     return response
 
 

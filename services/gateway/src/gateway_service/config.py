@@ -30,6 +30,10 @@ class GatewaySettings(ServiceSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     max_page_size: int = Field(default=100, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
+    # Flash-sale SKUs and how many units one member may buy of each during the sale window,
+    # e.g. GATEWAY_FLASH_SALE_LIMITS='{"TEA-FLASH-1": 2}'.
+    flash_sale_limits: dict[str, int] = Field(default_factory=dict)
+    flash_sale_window_seconds: int = Field(default=86_400, ge=1)
 
     def upstreams(self) -> dict[str, str]:
         return {

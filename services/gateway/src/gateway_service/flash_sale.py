@@ -1,0 +1,112 @@
+"""Per-member quantity caps on flash-sale SKUs, shared by every gateway replica through Redis.
+
+A member may buy at most `limit` units of a flash-sale SKU during the sale window, across all
+of their orders. The gateway claims the units before it forwards `POST /orders` and gives the
+claim back when the order service refuses the order, so a refused order does not use up the
+allowance. A replay under the same `Idempotency-Key` claims nothing again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from chassis.errors import ProblemError
+
+# All keys or none: checks every SKU's running total first, then adds to each. Returns the
+# index (1-based) of the first SKU over its limit, or 0 when the claim was taken.
+CLAIM_SCRIPT = """
+for i, key in ipairs(KEYS) do
+  local quantity = tonumber(ARGV[2 * i - 1])
+  local limit = tonumber(ARGV[2 * i])
+  if (tonumber(redis.call('GET', key) or '0') + quantity) > limit then
+    return i
+  end
+end
+local window = tonumber(ARGV[#ARGV])
+for i, key in ipairs(KEYS) do
+  redis.call('INCRBY', key, ARGV[2 * i - 1])
+  redis.call('EXPIRE', key, window)
+end
+return 0
+"""
+
+
+def capped_quantities(body: bytes, limits: Mapping[str, int]) -> dict[str, int]:
+    """The flash-sale SKUs an order body asks for, with their summed quantities. A body that
+    is not an order passes untouched: the order service answers it with its own 422."""
+    if not limits:
+        return {}
+    try:
+        document: Any = json.loads(body)
+    except ValueError:
+        return {}
+    items = document.get("items") if isinstance(document, dict) else None
+    wanted: dict[str, int] = {}
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict):
+            continue
+        sku, quantity = item.get("sku"), item.get("quantity")
+        if isinstance(sku, str) and sku in limits and isinstance(quantity, int) and quantity > 0:
+            wanted[sku] = wanted.get(sku, 0) + quantity
+    return wanted
+
+
+class FlashSaleLimits:
+    def __init__(
+        self, redis: aioredis.Redis, prefix: str, limits: Mapping[str, int], window_seconds: int
+    ) -> None:
+        self.redis = redis
+        self.prefix = f"{prefix}gateway:flash"
+        self.limits = dict(limits)
+        self.window_seconds = window_seconds
+
+    def _key(self, member: str, sku: str) -> str:
+        return f"{self.prefix}:{sku}:{member}"
+
+    async def claim(
+        self, member: str, wanted: Mapping[str, int], idempotency_key: str | None
+    ) -> bool:
+        """Take `wanted` from the member's allowance, or raise a 422. False when nothing was
+        taken because this Idempotency-Key already took it (a replay)."""
+        if not wanted:
+            return False
+        if idempotency_key is not None:
+            seen = f"{self.prefix}:seen:{member}:{idempotency_key}"
+            if not await self.redis.set(seen, b"1", nx=True, ex=self.window_seconds):
+                return False
+        skus = sorted(wanted)
+        args: list[int] = []
+        for sku in skus:
+            args += [wanted[sku], self.limits[sku]]
+        over = await self.redis.eval(
+            CLAIM_SCRIPT,
+            len(skus),
+            *[self._key(member, s) for s in skus],
+            *args,
+            self.window_seconds,
+        )
+        if int(over):
+            if idempotency_key is not None:
+                await self.redis.delete(f"{self.prefix}:seen:{member}:{idempotency_key}")
+            sku = skus[int(over) - 1]
+            raise ProblemError(
+                422,
+                f"{sku} is on flash sale: at most {self.limits[sku]} per member",
+                code="flash-sale-limit",
+            )
+        return True
+
+    async def release(
+        self, member: str, wanted: Mapping[str, int], idempotency_key: str | None
+    ) -> None:
+        """Give back a claim whose order was refused."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for sku, quantity in wanted.items():
+                pipe.decrby(self._key(member, sku), quantity)
+            if idempotency_key is not None:
+                pipe.delete(f"{self.prefix}:seen:{member}:{idempotency_key}")
+            await pipe.execute()

@@ -1,0 +1,99 @@
+"""The per-member flash-sale cap at the gateway, in front of the real order-to-cash services
+(PostgreSQL, Redis, the broker): counted across orders, given back when an order is refused,
+never counted twice for a replayed Idempotency-Key."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from chassis.testing.plugin import serve_app
+from gateway_service.config import GatewaySettings
+from gateway_service.main import create_app as create_gateway
+
+from .conftest import ADDRESS, Suite
+
+pytestmark = pytest.mark.integration
+CAP = 2
+
+
+@pytest.fixture
+async def flash(suite: Suite) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    sku = await suite.product(price=990, stock=20)
+    base = suite.settings["order"]
+    gateway = create_gateway(
+        GatewaySettings(
+            **{f"{name}_url": url for name, url in suite.urls.items()},
+            kafka_bootstrap_servers=base.kafka_bootstrap_servers,
+            redis_url=base.redis_url,
+            redis_key_prefix=base.redis_key_prefix,
+            jwks_url=base.jwks_url,
+            environment="test",
+            flash_sale_limits={sku: CAP},
+        )
+    )
+    async with serve_app(gateway) as url, httpx.AsyncClient(base_url=url, timeout=15) as edge:
+        yield edge, sku
+
+
+def order_body(sku: str, quantity: int, token: str = "tok_visa") -> dict[str, Any]:
+    return {
+        "items": [{"sku": sku, "quantity": quantity}],
+        "currency": "CNY",
+        "payment_token": token,
+        "shipping_address": ADDRESS,
+    }
+
+
+async def test_a_member_buys_at_most_the_cap_across_orders(
+    suite: Suite, flash: tuple[httpx.AsyncClient, str]
+) -> None:
+    edge, sku = flash
+    alice, bob = suite.member(), suite.member()
+
+    too_many = await edge.post("/api/v1/orders", json=order_body(sku, CAP + 1), headers=alice)
+    assert too_many.status_code == 422, too_many.text
+    assert too_many.headers["content-type"] == "application/problem+json"
+    assert f"at most {CAP} per member" in too_many.json()["detail"]
+
+    first = await edge.post(
+        "/api/v1/orders", json=order_body(sku, 1), headers={**alice, "Idempotency-Key": "a-1"}
+    )
+    assert first.status_code == 202, first.text
+    suite.orders.append(first.json()["order_id"])
+    # A replay of the same request is the same order, not another unit.
+    replay = await edge.post(
+        "/api/v1/orders", json=order_body(sku, 1), headers={**alice, "Idempotency-Key": "a-1"}
+    )
+    assert (replay.status_code, replay.json()["order_id"]) == (202, first.json()["order_id"])
+    second = await edge.post("/api/v1/orders", json=order_body(sku, 1), headers=alice)
+    assert second.status_code == 202, second.text
+    suite.orders.append(second.json()["order_id"])
+    third = await edge.post("/api/v1/orders", json=order_body(sku, 1), headers=alice)
+    assert third.status_code == 422, third.text
+
+    # Another member has an allowance of their own.
+    other = await edge.post("/api/v1/orders", json=order_body(sku, CAP), headers=bob)
+    assert other.status_code == 202, other.text
+    suite.orders.append(other.json()["order_id"])
+    for order_id in suite.orders:
+        assert (await suite.settled(order_id))["status"] == "CONFIRMED"
+    await suite.check_invariants()
+
+
+async def test_an_order_the_service_refuses_gives_the_allowance_back(
+    suite: Suite, flash: tuple[httpx.AsyncClient, str]
+) -> None:
+    edge, sku = flash
+    carol = suite.member()
+    refused = order_body(sku, CAP)
+    refused["currency"] = "XXX"  # not a currency the order service takes
+    response = await edge.post("/api/v1/orders", json=refused, headers=carol)
+    assert response.status_code == 422, response.text
+    accepted = await edge.post("/api/v1/orders", json=order_body(sku, CAP), headers=carol)
+    assert accepted.status_code == 202, accepted.text
+    suite.orders.append(accepted.json()["order_id"])
+    await suite.check_invariants()
