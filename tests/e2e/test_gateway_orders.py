@@ -1,6 +1,6 @@
-"""The per-member flash-sale cap at the gateway, in front of the real order-to-cash services
-(PostgreSQL, Redis, the broker): counted across orders, given back when an order is refused,
-never counted twice for a replayed Idempotency-Key."""
+"""`POST /orders` through the gateway, in front of the real order-to-cash services (PostgreSQL,
+Redis, the broker): Idempotency-Key semantics end to end, and the per-member flash-sale cap,
+counted across orders, given back when an order is refused, never counted twice for a replay."""
 
 from __future__ import annotations
 
@@ -96,4 +96,26 @@ async def test_an_order_the_service_refuses_gives_the_allowance_back(
     accepted = await edge.post("/api/v1/orders", json=order_body(sku, CAP), headers=carol)
     assert accepted.status_code == 202, accepted.text
     suite.orders.append(accepted.json()["order_id"])
+    await suite.check_invariants()
+
+
+async def test_idempotency_key_through_the_gateway(
+    suite: Suite, flash: tuple[httpx.AsyncClient, str]
+) -> None:
+    edge, _ = flash
+    sku = await suite.product(price=1200, stock=5)
+    member = {**suite.member(), "Idempotency-Key": "order-once"}
+    first = await edge.post("/api/v1/orders", json=order_body(sku, 2), headers=member)
+    assert first.status_code == 202, first.text
+    suite.orders.append(first.json()["order_id"])
+    again = await edge.post("/api/v1/orders", json=order_body(sku, 2), headers=member)
+    assert again.status_code == 202
+    assert again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    other_body = await edge.post("/api/v1/orders", json=order_body(sku, 1), headers=member)
+    assert other_body.status_code == 422, other_body.text
+    assert other_body.headers["content-type"] == "application/problem+json"
+    assert (await suite.settled(first.json()["order_id"]))["status"] == "CONFIRMED"
+    # One order, so two units left the shelf, not four.
+    assert (await suite.stock(sku))["available"] == 3
     await suite.check_invariants()
