@@ -1,22 +1,31 @@
 """`make demo`: a storefront journey through the gateway of a running suite (`make run`).
 
-Registers a member, logs in, browses, fills the cart, orders with the welcome coupon, watches
-the order reach CONFIRMED and reads the notifications; prints each step and its latency.
-The admin puts a demo product with stock on the shelf first if the catalog has none.
+A visitor browses the catalog that `make run` seeded (`tools/demo_catalog.json`): the listing,
+the categories, a search by `q` within a category, and the stock of the SKUs found, picking one
+with stock. Then the visitor registers, logs in, fills the cart, orders with the welcome coupon,
+watches the order reach CONFIRMED and reads the notifications; each step prints its latency.
+Only when the catalog has nothing in stock (a suite started with `--no-seed`) does the admin put
+a demo product with stock on the shelf first.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
 from rich.console import Console
+
+from tools.seed import DemoCatalog
+from tools.suite import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
 
 console = Console(highlight=False)
 ADDRESS = {
@@ -27,19 +36,35 @@ ADDRESS = {
     "postal_code": "200120",
     "country": "CN",
 }
+CURRENCY = "CNY"
+WELCOME_MIN_SPEND = 5_000  # membership's default; the coupon's own min_spend decides
+MIN_AVAILABLE = 5  # a SKU with fewer units is left to the flash-sale hunters
+STOCK_CHECKS = 6  # SKUs whose stock the visitor looks up at the most
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The SKU the visitor orders."""
+
+    sku: str
+    name: str
+    price: int  # minor units
+    available: int
 
 
 class Journey:
     def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=10)
+        self.http = httpx.Client(base_url=base_url, timeout=10, trust_env=False)
         self.total = 0.0
 
-    def step(self, title: str, call: Callable[[], httpx.Response], expect: int = 200) -> Any:
+    def step(
+        self, title: str, call: Callable[[], httpx.Response], expect: Iterable[int] = (200,)
+    ) -> Any:
         started = time.perf_counter()
         response = call()
         elapsed = (time.perf_counter() - started) * 1000
         self.total += elapsed
-        ok = response.status_code == expect
+        ok = response.status_code in expect
         mark = "[green]ok[/]" if ok else f"[red]{response.status_code}[/]"
         console.print(f"{mark}  {title:<46} {elapsed:7.1f} ms")
         if not ok:
@@ -61,98 +86,128 @@ class Journey:
             raise SystemExit(1)
         return value
 
+    def get(self, title: str, path: str, **params: str | int) -> Any:
+        return self.step(title, lambda: self.http.get(f"/api/v1{path}", params=params))
+
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--gateway", default=os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000"))
-    parser.add_argument(
-        "--admin-email", default=os.environ.get("BOOTSTRAP_ADMIN_EMAIL", "admin@example.com")
-    )
-    parser.add_argument(
-        "--admin-password",
-        default=os.environ.get("BOOTSTRAP_ADMIN_PASSWORD", "dev-admin-password"),
-    )
-    args = parser.parse_args()
-    j = Journey(args.gateway)
-    try:
-        j.http.get("/readyz").raise_for_status()
-    except httpx.HTTPError:
-        console.print(f"[red]no suite answers at {args.gateway}[/]: start it with `make run`")
-        sys.exit(1)
+# Browsing the seeded catalog
 
-    admin = bearer(
-        j.step(
-            "admin logs in",
-            lambda: j.http.post(
-                "/api/v1/auth/login",
-                json={"email": args.admin_email, "password": args.admin_password},
-            ),
+
+def browse(j: Journey, showcase: DemoCatalog) -> Pick | None:
+    """The listing, the categories and a search; then a SKU in stock among what was found."""
+    listing = j.get("a visitor browses the catalog", "/products", size=20)
+    console.print(f"    {listing['total']} published product(s)")
+    if not listing["total"]:
+        return None
+    categories = j.get("lists the categories", "/categories")
+    console.print("    " + ", ".join(f"{c['category']} ({c['products']})" for c in categories))
+    q, category = showcase.showcase_query, showcase.showcase_category
+    found = j.get(f"searches '{q}' in {category}", "/products", q=q, category=category)
+    names = ", ".join(p["name"] for p in found["items"][:3])
+    console.print(f"    {found['total']} product(s): {names}")
+    return pick_in_stock(j, found["items"] or listing["items"])
+
+
+def candidates(products: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
+    """(sku, product name, price) in CNY, those the welcome coupon applies to first."""
+    skus = [
+        (sku["sku"], product["name"], sku["price"]["amount"])
+        for product in products
+        for sku in product["skus"]
+        if sku["price"]["currency"] == CURRENCY
+    ]
+    return sorted(skus, key=lambda s: s[2] < WELCOME_MIN_SPEND)
+
+
+def pick_in_stock(j: Journey, products: list[dict[str, Any]]) -> Pick | None:
+    for sku, name, price in candidates(products)[:STOCK_CHECKS]:
+        stock = j.step(
+            f"checks the stock of {sku}",
+            partial(j.http.get, f"/api/v1/inventory/{sku}"),
+            expect=(200, 404),
         )
+        if stock.get("available", 0) >= MIN_AVAILABLE:
+            console.print(f"    picks {name}: {stock['available']} available")
+            return Pick(sku, name, price, stock["available"])
+    return None
+
+
+def shelve_demo_product(j: Journey, admin_email: str, admin_password: str) -> Pick:
+    """The fallback for a catalog with nothing in stock: the admin adds, publishes and stocks
+    a product."""
+    credentials = {"email": admin_email, "password": admin_password}
+    admin = bearer(
+        j.step("admin logs in", lambda: j.http.post("/api/v1/auth/login", json=credentials))
     )
-    sku = f"DEMO-{uuid.uuid4().hex[:6].upper()}"
+    pick = Pick(f"DEMO-{uuid.uuid4().hex[:6].upper()}", "Demo oolong, 250 g", 12800, 100)
+    body = {
+        "name": pick.name,
+        "category": "tea",
+        "skus": [{"sku": pick.sku, "price": {"amount": pick.price, "currency": CURRENCY}}],
+    }
     product = j.step(
         "admin adds a product",
-        lambda: j.http.post(
-            "/api/v1/admin/products",
-            json={
-                "name": "Demo oolong, 250 g",
-                "category": "tea",
-                "skus": [{"sku": sku, "price": {"amount": 12800, "currency": "CNY"}}],
-            },
-            headers=admin,
-        ),
-        expect=201,
+        lambda: j.http.post("/api/v1/admin/products", json=body, headers=admin),
+        expect=(201,),
     )
     j.step(
         "admin publishes it",
         lambda: j.http.post(f"/api/v1/admin/products/{product['id']}/publish", headers=admin),
     )
-    j.http.put(f"/api/v1/admin/inventory/{sku}", json={"on_hand": 100}, headers=admin)
+    stock = {"on_hand": pick.available}
+    j.http.put(f"/api/v1/admin/inventory/{pick.sku}", json=stock, headers=admin)
+    return pick
 
+
+# The member's journey
+
+
+def register_and_log_in(j: Journey) -> dict[str, str]:
     email, password = f"demo-{uuid.uuid4().hex[:6]}@example.com", "demo-password-123"
+    profile = {"email": email, "password": password, "name": "Demo", "locale": "en"}
     j.step(
         "a visitor registers",
-        lambda: j.http.post(
-            "/api/v1/auth/register",
-            json={"email": email, "password": password, "name": "Demo", "locale": "en"},
-        ),
-        expect=201,
+        lambda: j.http.post("/api/v1/auth/register", json=profile),
+        expect=(201,),
     )
-    member = bearer(
-        j.step(
-            "and logs in",
-            lambda: j.http.post("/api/v1/auth/login", json={"email": email, "password": password}),
-        )
-    )
-    found = j.step(
-        "browses the catalog", lambda: j.http.get("/api/v1/products", params={"q": "oolong"})
-    )
-    console.print(f"    {found['total']} product(s) match 'oolong'")
-    j.wait(
-        "the cart takes the product",
-        lambda: j.http.put(f"/api/v1/cart/items/{sku}", json={"quantity": 1}, headers=member),
-        lambda r: r.status_code == 200,
-    )
+    login = {"email": email, "password": password}
+    return bearer(j.step("and logs in", lambda: j.http.post("/api/v1/auth/login", json=login)))
+
+
+def welcome_coupon(j: Journey, member: dict[str, str]) -> dict[str, Any]:
     me = j.wait(
         "the welcome coupon is there",
         lambda: j.http.get("/api/v1/me", headers=member).json(),
         lambda m: any(c["kind"] == "WELCOME_GIFT" for c in m.get("coupons", [])),
     )
-    coupon = next(c["code"] for c in me["coupons"] if c["kind"] == "WELCOME_GIFT")
+    return next(c for c in me["coupons"] if c["kind"] == "WELCOME_GIFT")
+
+
+def order_with_coupon(j: Journey, member: dict[str, str], pick: Pick) -> None:
+    coupon = welcome_coupon(j, member)
+    # Enough units to reach the coupon's minimum spend.
+    quantity = max(1, math.ceil(coupon["min_spend"]["amount"] / pick.price))
+    j.wait(
+        f"the cart takes {quantity} x {pick.sku}",
+        lambda: j.http.put(
+            f"/api/v1/cart/items/{pick.sku}", json={"quantity": quantity}, headers=member
+        ),
+        lambda r: r.status_code == 200,
+    )
     order = j.wait(
         "orders with the coupon (202 PENDING)",
         lambda: j.http.post(
             "/api/v1/orders",
             json={
-                "items": [{"sku": sku, "quantity": 1}],
-                "currency": "CNY",
+                "items": [{"sku": pick.sku, "quantity": quantity}],
+                "currency": CURRENCY,
                 "payment_token": "tok_visa",
                 "shipping_address": ADDRESS,
-                "coupon_code": coupon,
+                "coupon_code": coupon["code"],
             },
             headers={**member, "Idempotency-Key": str(uuid.uuid4())},
         ),
@@ -167,6 +222,9 @@ def main() -> None:
         f"    {confirmed['status']}: total {confirmed['total']['amount'] / 100:.2f} "
         f"{confirmed['currency']} after {confirmed['coupon_discount']['amount'] / 100:.2f} off"
     )
+
+
+def read_notifications(j: Journey, member: dict[str, str]) -> None:
     notes = j.wait(
         "the notifications arrive",
         lambda: j.http.get("/api/v1/notifications", headers=member).json(),
@@ -174,6 +232,41 @@ def main() -> None:
     )
     for note in notes["items"]:
         console.print(f"    {note.get('channel')} {note.get('template')}: {note.get('status')}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--gateway",
+        default=os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000"),
+        help="the suite's gateway (default: GATEWAY_URL, else http://127.0.0.1:8000)",
+    )
+    parser.add_argument(
+        "--admin-email", default=os.environ.get("BOOTSTRAP_ADMIN_EMAIL", DEV_ADMIN_EMAIL)
+    )
+    parser.add_argument(
+        "--admin-password",
+        default=os.environ.get("BOOTSTRAP_ADMIN_PASSWORD", DEV_ADMIN_PASSWORD),
+        help="used only when the catalog has nothing in stock",
+    )
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
+    j = Journey(args.gateway)
+    try:
+        j.http.get("/readyz").raise_for_status()
+    except httpx.HTTPError:
+        console.print(f"[red]no suite answers at {args.gateway}[/]: start it with `make run`")
+        sys.exit(1)
+    pick = browse(j, DemoCatalog.load())
+    if pick is None:
+        console.print("    nothing in stock: the admin puts a demo product on the shelf")
+        pick = shelve_demo_product(j, args.admin_email, args.admin_password)
+    member = register_and_log_in(j)
+    order_with_coupon(j, member, pick)
+    read_notifications(j, member)
     console.print(f"[bold]journey done[/]: {j.total:.0f} ms in requests")
 
 

@@ -14,10 +14,17 @@
    membership first. They get `BOOTSTRAP_ADMIN_EMAIL` / `BOOTSTRAP_ADMIN_PASSWORD` (development
    values unless set), from which membership creates the admin account on its first start.
 
-It waits for each service's `/readyz`, prints a status table, the admin credentials and a login
-command, and runs until Ctrl-C or SIGTERM, then stops what it started (SIGTERM to each process
-group, SIGKILL after 10 s). Logs go to `.data/logs/<name>.log`; the databases in `.data/` and the
-mail in `.data/mail/` are kept for the next run (so is the admin account with its first password).
+It waits for each service's `/readyz`, then seeds the demo data through the gateway
+(`tools.seed`): about sixty products in eight categories from `tools/demo_catalog.json`, each
+with its stock and published, and the demo member `demo@example.com` / `demo-member-password`
+(development defaults; `DEMO_MEMBER_EMAIL` / `DEMO_MEMBER_PASSWORD` override them, and a password
+from the environment is never printed). A later run finds the demo products by their SKUs and
+prints "demo catalog: already seeded (N products)"; `--no-seed` or `SUITE_SEED_DEMO=0` skips the
+seed. It then prints a status table, the gateway and its `/docs`, the admin and demo member
+credentials, a login command, the flash-sale SKU and a `make demo` hint, and runs until Ctrl-C or
+SIGTERM, then stops what it started (SIGTERM to each process group, SIGKILL after 10 s). Logs go
+to `.data/logs/<name>.log`; the databases in `.data/` and the mail in `.data/mail/` are kept for
+the next run (so are the admin account with its first password, and the demo data).
 
 `python -m tools.suite status` probes the same addresses and prints what answers.
 """
@@ -37,7 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import ClassVar, NoReturn, Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -58,6 +65,7 @@ from tools.processes import (
     tail,
     tcp_open,
 )
+from tools.seed import SeedError, SeedResult, seed_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 # Everything a run keeps: `.data/` unless SUITE_DATA_DIR names another folder (tests and
@@ -75,11 +83,15 @@ DEFAULT_SMTP_PORT = 1025  # notification's default NOTIFICATION_SMTP_PORT
 # launcher keeps its own copy so that it still starts while membership does not import.
 DEV_ADMIN_EMAIL = "admin@example.com"
 DEV_ADMIN_PASSWORD = "dev-admin-password"  # noqa: S105 - a marked development default
+DEV_MEMBER_EMAIL = "demo@example.com"
+DEV_MEMBER_PASSWORD = "demo-member-password"  # noqa: S105 - a marked development default
 
 READY_TIMEOUT_SECONDS = 60.0
 LISTEN_TIMEOUT_SECONDS = 20.0
 STOP_GRACE_SECONDS = 10.0
 TAIL_LINES = 30
+SEED_LOGS = ("gateway", "membership", "catalog", "inventory")  # shown when the seed fails
+LOW_STOCK_UNITS = 5  # inventory's default safety stock: fewer units on hand is "low"
 
 console = Console(highlight=False)
 
@@ -202,39 +214,67 @@ class MailServer:
 
 
 @dataclass(frozen=True)
-class AdminCredentials:
-    """The bootstrap admin that membership creates at its first start. It never resets an
-    existing account's password: with `.data/membership.db` kept, the first password stays."""
+class Credentials:
+    """An account the launcher names, from two environment variables or their development
+    defaults. A password from the user's environment is never printed, the development one is."""
 
     email: str
     password: str
 
+    email_variable: ClassVar[str]
+    password_variable: ClassVar[str]
+    development_email: ClassVar[str]
+    development_password: ClassVar[str]
+
     @classmethod
-    def resolve(cls) -> AdminCredentials:
+    def resolve(cls) -> Self:
         return cls(
-            os.environ.get("BOOTSTRAP_ADMIN_EMAIL", DEV_ADMIN_EMAIL),
-            os.environ.get("BOOTSTRAP_ADMIN_PASSWORD", DEV_ADMIN_PASSWORD),
+            os.environ.get(cls.email_variable, cls.development_email),
+            os.environ.get(cls.password_variable, cls.development_password),
         )
 
     @property
     def is_development(self) -> bool:
-        """A password from the user's environment is never printed, the development one is."""
-        return self.password == DEV_ADMIN_PASSWORD
+        return self.password == self.development_password
 
     def shown_password(self) -> str:
-        return self.password if self.is_development else "<BOOTSTRAP_ADMIN_PASSWORD>"
+        return self.password if self.is_development else f"<{self.password_variable}>"
+
+    def shown(self) -> str:
+        """`email / password` for the console (markup escaped)."""
+        password = self.password if self.is_development else f"${self.password_variable}"
+        return f"{escape(self.email)} / {escape(password)}"
+
+
+class AdminCredentials(Credentials):
+    """The bootstrap admin that membership creates at its first start. It never resets an
+    existing account's password: with `.data/membership.db` kept, the first password stays."""
+
+    email_variable = "BOOTSTRAP_ADMIN_EMAIL"
+    password_variable = "BOOTSTRAP_ADMIN_PASSWORD"  # noqa: S105 - a variable's name, no secret
+    development_email = DEV_ADMIN_EMAIL
+    development_password = DEV_ADMIN_PASSWORD
 
     def environment(self) -> dict[str, str]:
-        return {"BOOTSTRAP_ADMIN_EMAIL": self.email, "BOOTSTRAP_ADMIN_PASSWORD": self.password}
+        return {self.email_variable: self.email, self.password_variable: self.password}
 
-    def login_command(self, membership_url: str) -> str:
+    def login_command(self, base_url: str) -> str:
         body = json.dumps(
             {"email": self.email, "password": self.shown_password()}, separators=(",", ":")
         )
         return (
-            f"curl -s -X POST {membership_url}/api/v1/auth/login"
+            f"curl -s -X POST {base_url}/api/v1/auth/login"
             f" -H 'Content-Type: application/json' -d {shlex.quote(body)}"
         )
+
+
+class MemberCredentials(Credentials):
+    """The demo member that the seed registers (an existing account keeps its password)."""
+
+    email_variable = "DEMO_MEMBER_EMAIL"
+    password_variable = "DEMO_MEMBER_PASSWORD"  # noqa: S105 - a variable's name, no secret
+    development_email = DEV_MEMBER_EMAIL
+    development_password = DEV_MEMBER_PASSWORD
 
 
 @dataclass
@@ -326,6 +366,8 @@ class Suite:
         self.services: list[Component] = []
         self.stop_signal: str | None = None
         self.credentials = AdminCredentials.resolve()
+        self.member = MemberCredentials.resolve()
+        self.seeded: SeedResult | None = None  # None: not seeded in this run
 
     def request_stop(self, signum: int, _frame: FrameType | None) -> None:
         """Signal handler: only sets a flag, which the waiting loops check."""
@@ -469,6 +511,20 @@ class Suite:
                     raise SuiteError(f"not ready after {timeout:.0f} s: {names}", logs)
                 self.sleep(0.25)
 
+    # Seeding
+
+    def seed(self) -> None:
+        """The demo catalog and member through the gateway; a refusal is a SuiteError with the
+        problem detail, followed by the logs of the services the seed talks to."""
+        try:
+            self.seeded = seed_demo(
+                service_row("gateway").url(), self.credentials, self.member, console, self.sleep
+            )
+        except SeedError as error:
+            logs = [c.log_path for c in self.services if c.name in SEED_LOGS and c.log_path]
+            raise SuiteError(f"seeding the demo data failed: {error}", logs) from None
+        console.print(seed_summary(self.seeded), soft_wrap=True)
+
     def supervise(self) -> NoReturn:
         """Run until a signal arrives or a child dies."""
         while True:
@@ -483,10 +539,15 @@ class Suite:
             log = relative(component.log_path) if component.log_path else "-"
             table.add_row(component.name, component.url, pid, log, component.data)
         console.print(table)
-        print_credentials(self.credentials, service_row("membership").url())
+        gateway = service_row("gateway").url()
+        api = f"[bold]storefront API:[/] {gateway}/api/v1   [bold]docs:[/] {gateway}/docs"
+        console.print(api, soft_wrap=True)
+        print_credentials(self.credentials, self.member if self.seeded else None, gateway)
+        print_demo_catalog(self.seeded)
         for row in SERVICES:
             if row.example_path:
                 console.print(f"try: curl {row.url()}{row.example_path}")
+        console.print(f"try: {demo_command(gateway)}", soft_wrap=True)
         console.print("Ctrl-C stops everything.")
 
     def stop(self) -> None:
@@ -505,17 +566,64 @@ def status_table(*columns: str) -> Table:
     return table
 
 
-def print_credentials(credentials: AdminCredentials, membership_url: str) -> None:
-    """The admin account and a copyable login command (one line each, never wrapped)."""
-    email = escape(credentials.email)
-    if credentials.is_development:
-        label = "[bold yellow]development credentials[/]"
-        note = "(development defaults; production settings refuse them)"
-        console.print(f"{label}: {email} / {credentials.password} {note}", soft_wrap=True)
-    else:
-        console.print(f"[bold]admin credentials:[/] {email} / $BOOTSTRAP_ADMIN_PASSWORD")
-    command = credentials.login_command(membership_url)
+def print_credentials(
+    admin: AdminCredentials, member: MemberCredentials | None, gateway_url: str
+) -> None:
+    """The admin account, the demo member if seeded, and a copyable login command (one line
+    each, never wrapped)."""
+    print_account("admin", admin, "production settings refuse them")
+    if member:
+        print_account("demo member", member, "DEMO_MEMBER_EMAIL / DEMO_MEMBER_PASSWORD override it")
+    command = admin.login_command(gateway_url)
     console.print(f"log in: {command}", markup=False, soft_wrap=True)
+
+
+def print_account(role: str, credentials: Credentials, note: str) -> None:
+    if credentials.is_development:
+        label = f"[bold yellow]{role} (development default)[/]"
+        console.print(f"{label}: {credentials.shown()} ({note})", soft_wrap=True)
+    else:
+        console.print(f"[bold]{role}:[/] {credentials.shown()}", soft_wrap=True)
+
+
+def seed_summary(result: SeedResult) -> str:
+    if result.already_seeded:
+        return f"demo catalog: already seeded ({result.products} products)"
+    finished = f", {result.finished} drafts finished" if result.finished else ""
+    member = "registered" if result.member_registered else "already registered"
+    return (
+        f"demo catalog: {result.created} product(s) created{finished} in {result.seconds:.1f} s; "
+        f"demo member {member}"
+    )
+
+
+def print_demo_catalog(result: SeedResult | None) -> None:
+    """What the seed put in: the categories, the flash-sale SKU and the low-stock ones."""
+    if result is None:
+        console.print("demo data: not seeded (--no-seed or SUITE_SEED_DEMO=0)")
+        return
+    catalog = result.catalog
+    flash = catalog.sku(catalog.flash_sale_sku)
+    low = ", ".join(sku.sku for sku in catalog.low_stock(LOW_STOCK_UNITS) if sku != flash)
+    console.print(
+        f"[bold]demo catalog:[/] {len(catalog.products)} products in "
+        f"{len(catalog.categories())} categories ({', '.join(catalog.categories())}); "
+        f"flash-sale SKU [bold]{flash.sku}[/] ({flash.stock} units seeded); low stock: {low}",
+        soft_wrap=True,
+    )
+
+
+def demo_command(gateway_url: str) -> str:
+    """`make demo`, pointed at the gateway when it moved from its default port."""
+    if gateway_url == f"http://{HOST}:{service_row('gateway').port}":
+        return "make demo"
+    return f"GATEWAY_URL={gateway_url} make demo"
+
+
+def seed_wanted(no_seed_flag: bool) -> bool:
+    """False with `--no-seed` or SUITE_SEED_DEMO=0/false/no/off."""
+    setting = os.environ.get("SUITE_SEED_DEMO", "1").strip().lower()
+    return not no_seed_flag and setting not in {"0", "false", "no", "off"}
 
 
 def print_failure(error: SuiteError) -> None:
@@ -527,12 +635,16 @@ def print_failure(error: SuiteError) -> None:
         console.rule()
 
 
-def run(broker_port: int, smtp_port: int | None, ready_timeout: float) -> int:
+def run(broker_port: int, smtp_port: int | None, ready_timeout: float, seed: bool) -> int:
     suite = Suite()
     signal.signal(signal.SIGINT, suite.request_stop)
     signal.signal(signal.SIGTERM, suite.request_stop)
     try:
+        started = time.perf_counter()
         suite.start(broker_port, smtp_port, ready_timeout)
+        console.print(f"every service ready after {time.perf_counter() - started:.1f} s")
+        if seed:
+            suite.seed()
         suite.print_status()
         suite.supervise()
     except StopRequested as stop:
@@ -586,6 +698,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=READY_TIMEOUT_SECONDS,
         help="seconds to wait for every service's /readyz",
     )
+    run_parser.add_argument(
+        "--no-seed",
+        action="store_true",
+        help="do not seed the demo catalog and member (also: SUITE_SEED_DEMO=0)",
+    )
     add_smtp_port_option(run_parser)
     status_parser = commands.add_parser(
         "status", help="probe the broker, Redis, the mail server and every service's /readyz"
@@ -611,7 +728,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SuiteError as error:
             print_failure(error)
             return 1
-    return run(args.broker_port, args.smtp_port, args.timeout)
+    return run(args.broker_port, args.smtp_port, args.timeout, seed_wanted(args.no_seed))
 
 
 if __name__ == "__main__":
