@@ -37,6 +37,7 @@ class LaunchedSuite:
     admin_email: str = DEV_ADMIN_EMAIL
     admin_password: str = DEV_ADMIN_PASSWORD
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    kafka_bootstrap: str = ""  # the broker the suite uses: the embedded one unless given
 
     @property
     def gateway(self) -> str:
@@ -44,6 +45,35 @@ class LaunchedSuite:
 
     def log(self, service: str) -> Path:
         return self.data_dir / "logs" / f"{service}.log"
+
+    def pids(self) -> dict[str, int]:
+        """The PID of each process the launcher started, by name: every service (`python -m
+        <module> serve`) and the embedded broker (`broker`), for profiling and CPU accounting."""
+        if self.process is None:
+            return {}
+        names = {row.module: row.name for row in SERVICES}
+        found = {}
+        for pid, argv in child_processes(self.process.pid):
+            if len(argv) >= 3 and argv[1] == "-m" and argv[2] in names:
+                found[names[argv[2]]] = pid
+            elif "broker" in argv[1:2]:
+                found["broker"] = pid
+        return found
+
+
+def child_processes(parent: int) -> Iterator[tuple[int, list[str]]]:
+    """(pid, argv) of each live child of `parent`, read from /proc."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # ended meanwhile
+        # The command name in parentheses may hold spaces: the fields after it are plain.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            yield int(entry.name), [a.decode(errors="replace") for a in argv if a]
 
 
 def suite_environment(
@@ -97,8 +127,9 @@ def launched_suite(
         data_dir, databases, redis_url, kafka_bootstrap_servers, extra_env or {}
     )
     output = data_dir / "launcher.log"
+    broker_port = free_port()
     argv = [sys.executable, "-m", "tools.suite", "run", "--timeout", str(ready_timeout)]
-    argv += ["--broker-port", str(free_port())]
+    argv += ["--broker-port", str(broker_port)]
     with output.open("ab") as out:
         process = subprocess.Popen(  # noqa: S603 - argv is built here
             argv,
@@ -109,7 +140,8 @@ def launched_suite(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    suite = LaunchedSuite(urls=urls, data_dir=data_dir, process=process)
+    bootstrap = kafka_bootstrap_servers or f"{HOST}:{broker_port}"
+    suite = LaunchedSuite(urls, data_dir, process=process, kafka_bootstrap=bootstrap)
     try:
         wait_until_ready(process, output, ready_timeout + 30)
         yield suite

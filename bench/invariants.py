@@ -1,0 +1,106 @@
+"""DESIGN.md section 5, checked on the services' own databases after the run (the queries of
+tests/e2e/conftest.py's `check_invariants`), plus compensation counts per set of orders."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bench.databases import ServiceDatabases
+from bench.polling import until
+
+CONFIRMED = ["CONFIRMED", "SHIPPED", "DELIVERED", "COMPLETED"]
+TERMINAL = [*CONFIRMED, "REJECTED", "CANCELLED"]
+
+# (service, what must hold, SQL counting the rows that break it)
+VIOLATIONS = (
+    (
+        "inventory",
+        "no oversell: stock never negative, never more reserved than on hand",
+        "SELECT count(*) FROM stock WHERE on_hand < 0 OR reserved < 0 OR reserved > on_hand",
+    ),
+    (
+        "payment",
+        "captured <= authorized, refunded <= captured",
+        "SELECT count(*) FROM payment_intents "
+        "WHERE captured_amount > amount OR refunded_amount > captured_amount",
+    ),
+    (
+        "payment",
+        "at most one capture per order",
+        "SELECT count(*) FROM (SELECT intent_id FROM payment_ledger WHERE kind = 'CAPTURE' "
+        "GROUP BY intent_id HAVING count(*) > 1) AS twice",
+    ),
+    (
+        "payment",
+        "authorized = captured (+ voided) per captured intent",
+        "SELECT count(*) FROM payment_intents "
+        "WHERE status IN ('CAPTURED', 'REFUNDED') AND captured_amount <> amount",
+    ),
+)
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+async def no_lost_order(dbs: ServiceDatabases, accepted: Sequence[str], grace: float) -> Check:
+    """Every order that got a 2xx is in the order database in a terminal state within
+    `grace` seconds."""
+    sql = "SELECT count(*) FROM orders WHERE id = ANY($1::text[]) AND status = ANY($2::text[])"
+    ids = list(accepted)
+    done = await until(
+        lambda: dbs.scalar("order", sql, ids, TERMINAL), lambda n: n == len(ids), grace
+    )
+    detail = f"{done} of {len(accepted)} accepted orders terminal"
+    return Check("no lost order (every 2xx order terminal)", done == len(accepted), detail)
+
+
+async def effects_agree(dbs: ServiceDatabases, grace: float) -> Check:
+    """Every confirmed order holds committed stock and a capture, nothing else does: the
+    three services' counts meet (capture and commit follow the confirmation)."""
+    counts = await until(lambda: outcome_counts(dbs), lambda c: len(set(c.values())) == 1, grace)
+    detail = ", ".join(f"{k}={v}" for k, v in counts.items())
+    return Check("confirmed = committed = captured", len(set(counts.values())) == 1, detail)
+
+
+async def outcome_counts(dbs: ServiceDatabases) -> dict[str, int]:
+    return {
+        "confirmed orders": await dbs.scalar(
+            "order", "SELECT count(*) FROM orders WHERE status = ANY($1::text[])", CONFIRMED
+        ),
+        "committed reservations": await dbs.scalar(
+            "inventory", "SELECT count(*) FROM reservations WHERE status = 'COMMITTED'"
+        ),
+        "captured intents": await dbs.scalar(
+            "payment", "SELECT count(*) FROM payment_intents WHERE status = 'CAPTURED'"
+        ),
+    }
+
+
+async def check_all(dbs: ServiceDatabases, accepted: Sequence[str], grace: float) -> list[Check]:
+    checks = [await no_lost_order(dbs, accepted, grace), await effects_agree(dbs, grace)]
+    for service, name, sql in VIOLATIONS:
+        broken = await dbs.scalar(service, sql)
+        checks.append(Check(name, broken == 0, f"{broken} rows break it"))
+    return checks
+
+
+async def compensations(dbs: ServiceDatabases, order_ids: Sequence[str]) -> dict[str, int]:
+    """Steps undone for these orders: stock released, authorizations voided or refunded."""
+    ids = list(order_ids)
+    released = await dbs.scalar(
+        "inventory",
+        "SELECT count(*) FROM reservations WHERE status = 'RELEASED' AND order_id = ANY($1)",
+        ids,
+    )
+    voided = await dbs.scalar(
+        "payment",
+        "SELECT count(*) FROM payment_intents "
+        "WHERE status IN ('VOIDED', 'REFUNDED') AND order_id = ANY($1)",
+        ids,
+    )
+    return {"stock_released": released, "payment_voided": voided}

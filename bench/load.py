@@ -1,0 +1,124 @@
+"""One open-loop step: orders arrive on a fixed schedule at the offered rate, whatever the
+suite answers, from the whole pool of members; then the figures of that step."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx
+
+from bench.stats import percentile
+from bench.storefront import Headers, Storefront
+from bench.tracker import OrderTracker
+
+
+@dataclass
+class Sent:
+    started: float  # perf_counter just before the POST
+    answered: float = 0.0
+    order_id: str | None = None  # set on a 2xx
+    status: str = ""  # HTTP status, or the exception's name
+
+
+@dataclass
+class StepRun:
+    rate: float
+    seconds: float
+    began: float = 0.0
+    sent: list[Sent] = field(default_factory=list)
+    max_lag: float = 0.0  # how late the schedule ran at worst (client-side saturation)
+
+    @property
+    def accepted(self) -> list[Sent]:
+        return [s for s in self.sent if s.order_id]
+
+
+async def send(store: Storefront, member: Headers, sku: str, sent: Sent) -> None:
+    try:
+        response = await store.place(member, sku)
+        sent.status = str(response.status_code)
+        if response.is_success:
+            sent.order_id = response.json()["order_id"]
+    except httpx.HTTPError as exc:
+        sent.status = type(exc).__name__
+    sent.answered = time.perf_counter()
+
+
+async def run_step(
+    store: Storefront, members: list[Headers], skus: list[str], run: StepRun
+) -> None:
+    """Arrival i at `run.began + i / rate`; every request runs as its own task."""
+    run.began = time.perf_counter()
+    tasks = []
+    for i in range(int(run.rate * run.seconds)):
+        due = run.began + i / run.rate
+        if (wait := due - time.perf_counter()) > 0:
+            await asyncio.sleep(wait)
+        run.max_lag = max(run.max_lag, time.perf_counter() - due)
+        sent = Sent(time.perf_counter())
+        run.sent.append(sent)
+        member, sku = random.choice(members), random.choice(skus)
+        tasks.append(asyncio.create_task(send(store, member, sku, sent)))
+    await asyncio.gather(*tasks)
+
+
+@dataclass
+class StepFigures:
+    offered_per_s: float
+    placed_per_s: float
+    confirmed_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    sent: int
+    accepted: int
+    confirmed: int
+    rejected: dict[str, int]
+    unfinished: int
+    http_errors: dict[str, int]
+    max_schedule_lag_ms: float
+    compensated: dict[str, int] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def step_figures(run: StepRun, tracker: OrderTracker) -> StepFigures:
+    """Placed/s: 2xx answers over the time until the last answer (at least the step).
+    Confirmed/s: confirmations that arrived within the step's window, whichever step placed
+    them. Latency: request start to the confirmation event, per confirmed order of this step;
+    an order without any outcome counts as infinitely slow."""
+    accepted = run.accepted
+    window_end = run.began + run.seconds
+    last_answer = max((s.answered for s in run.sent), default=window_end)
+    outcomes = tracker.outcomes.values()
+    in_window = sum(
+        1 for o in outcomes if o.status == "CONFIRMED" and run.began <= o.at < window_end
+    )
+    latencies, rejected, unfinished = [], Counter[str](), 0
+    for sent in accepted:
+        outcome = tracker.outcomes.get(sent.order_id or "")
+        if outcome is None:
+            unfinished += 1
+            latencies.append(float("inf"))
+        elif outcome.status == "CONFIRMED":
+            latencies.append(outcome.at - sent.started)
+        else:
+            rejected[f"{outcome.status}:{outcome.reason}"] += 1
+    return StepFigures(
+        offered_per_s=run.rate,
+        placed_per_s=len(accepted) / max(run.seconds, last_answer - run.began),
+        confirmed_per_s=in_window / run.seconds,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p95_ms=percentile(latencies, 95) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+        sent=len(run.sent),
+        accepted=len(accepted),
+        confirmed=sum(1 for x in latencies if x != float("inf")),
+        rejected=dict(rejected),
+        unfinished=unfinished,
+        http_errors=dict(Counter(s.status for s in run.sent if not s.order_id)),
+        max_schedule_lag_ms=run.max_lag * 1000,
+    )

@@ -1,0 +1,180 @@
+"""The storefront API through the gateway, as the benchmark's clients use it: a few httpx
+clients with connection pools, admin seeding, a pool of members, orders."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bench.stats import percentile
+
+ADDRESS = {
+    "name": "Bench Buyer",
+    "phone": "+86 139 0000 0000",
+    "line1": "1 Benchmark Road",
+    "city": "Shanghai",
+    "postal_code": "200001",
+    "country": "CN",
+}
+# Set-up calls (seeding, registration, login) are retried on these, with backoff: a busy
+# upstream times out at the gateway, whose breaker then answers 503 for a while.
+RETRIED = {429, 502, 503, 504}
+SETUP_ATTEMPTS = 6
+PASSWORD = "bench-password-123"  # noqa: S105 - throwaway members of a throwaway suite
+Headers = dict[str, str]
+
+
+class StorefrontError(RuntimeError):
+    pass
+
+
+def expect(response: httpx.Response, *statuses: int) -> httpx.Response:
+    if response.status_code not in statuses:
+        request = response.request
+        raise StorefrontError(
+            f"{request.method} {request.url.path}: {response.status_code} {response.text[:300]}"
+        )
+    return response
+
+
+def bearer(tokens: httpx.Response) -> Headers:
+    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+
+
+class Storefront:
+    """`clients` httpx clients, used in turn, each with a pool of `connections`."""
+
+    def __init__(self, gateway: str, clients: int, connections: int) -> None:
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        self.clients = [
+            httpx.AsyncClient(base_url=gateway, limits=limits, timeout=30, trust_env=False)
+            for _ in range(clients)
+        ]
+        self._turn = itertools.cycle(self.clients)
+
+    def http(self) -> httpx.AsyncClient:
+        return next(self._turn)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.aclose() for c in self.clients))
+
+    async def setup(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A set-up request, retried with backoff on a busy answer or a transport error."""
+        for attempt in range(SETUP_ATTEMPTS):
+            last = attempt == SETUP_ATTEMPTS - 1
+            try:
+                response = await self.http().request(method, path, **kwargs)
+                if response.status_code not in RETRIED or last:
+                    return response
+            except httpx.TransportError:
+                if last:
+                    raise
+            await asyncio.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def login(self, email: str, password: str) -> Headers:
+        body = {"email": email, "password": password}
+        return bearer(expect(await self.setup("POST", "/api/v1/auth/login", json=body), 200))
+
+    async def member(self, email: str) -> Headers:
+        """Register a member (an argon2 hash) and log in once (another). A 409 is a retried
+        registration that had gone through."""
+        body = {"email": email, "password": PASSWORD, "name": "Bench Buyer", "locale": "en"}
+        expect(await self.setup("POST", "/api/v1/auth/register", json=body), 201, 409)
+        return await self.login(email, PASSWORD)
+
+    async def members(self, count: int, concurrency: int) -> list[Headers]:
+        run = uuid.uuid4().hex[:6]
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(i: int) -> Headers:
+            async with gate:
+                return await self.member(f"bench-{run}-{i}@example.com")
+
+        return list(await asyncio.gather(*(one(i) for i in range(count))))
+
+    async def product(self, admin: Headers, stock: int, price: int = 1999) -> str:
+        """A published product with one SKU and `stock` on hand, on sale at the order service."""
+        sku = f"BENCH-{uuid.uuid4().hex[:10].upper()}"
+        body = {
+            "name": f"Bench item {sku}",
+            "category": "bench",
+            "skus": [{"sku": sku, "price": {"amount": price, "currency": "CNY"}}],
+        }
+        created = await self.setup("POST", "/api/v1/admin/products", json=body, headers=admin)
+        path = f"/api/v1/admin/products/{expect(created, 201).json()['id']}/publish"
+        expect(await self.setup("POST", path, headers=admin), 200)
+        path = f"/api/v1/admin/inventory/{sku}"
+        stocked = await self.setup("PUT", path, json={"on_hand": stock}, headers=admin)
+        expect(stocked, 200, 201)
+        await self.until_on_sale(sku, admin)
+        return sku
+
+    async def until_on_sale(self, sku: str, admin: Headers, timeout: float = 30) -> None:
+        """The order service prices from its read model of the catalog: wait until it has the
+        SKU (the cart takes it), then empty the admin's cart again."""
+        path, one = f"/api/v1/cart/items/{sku}", {"quantity": 1}
+        deadline = time.monotonic() + timeout
+        while (await self.setup("PUT", path, json=one, headers=admin)).status_code != 200:
+            if time.monotonic() > deadline:
+                raise StorefrontError(f"{sku} never reached the order service's read model")
+            await asyncio.sleep(0.1)
+        await self.setup("DELETE", path, headers=admin)
+
+    async def place(self, member: Headers, sku: str, key: str | None = None) -> httpx.Response:
+        """One order of one unit; `key` is the Idempotency-Key (a retry sends the same)."""
+        body = {
+            "items": [{"sku": sku, "quantity": 1}],
+            "currency": "CNY",
+            "payment_token": "tok_visa",
+            "shipping_address": ADDRESS,
+        }
+        headers = {**member, "Idempotency-Key": key or str(uuid.uuid4())}
+        return await self.http().post("/api/v1/orders", json=body, headers=headers)
+
+
+@dataclass
+class NoOpBaseline:
+    requests: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    gateway_cpu_ms: float = 0.0  # the gateway's CPU time per request, filled in by the caller
+
+
+async def no_op_baseline(
+    store: Storefront, seconds: float, concurrency: int, path: str = "/healthz"
+) -> NoOpBaseline:
+    """Closed loop: `concurrency` workers asking the gateway for `path` back to back."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                ok = (await store.http().get(path)).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            latencies.append(time.perf_counter() - started)
+            errors += not ok
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return NoOpBaseline(
+        requests=len(latencies),
+        requests_per_s=len(latencies) / elapsed,
+        p50_ms=percentile(latencies, 50) * 1000,
+        p99_ms=percentile(latencies, 99) * 1000,
+        errors=errors,
+    )
