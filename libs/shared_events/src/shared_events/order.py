@@ -96,3 +96,15 @@ class OrderCompletedV1(EventPayload):
     order_id: str
     member_id: str
     total: Money
+
+
+@registry.event("order.order.returned", 1)
+class OrderReturnedV1(EventPayload):
+    """After-sales: the customer returned a delivered or completed order in full. Payment
+    refunds the capture, inventory restocks the units, membership takes back what the order
+    earned and gives back what it redeemed. The order is REFUNDED from here on."""
+
+    order_id: str
+    member_id: str
+    reason: str
+    total: Money

@@ -14,6 +14,7 @@ from shared_events.order import (
     OrderConfirmedV1,
     OrderPlacedV1,
     OrderRejectedV1,
+    OrderReturnedV1,
 )
 from shared_events.topics import CATALOG_EVENTS, ORDER_EVENTS
 
@@ -28,6 +29,10 @@ async def on_order_rejected(delivery: Delivery, payload: OrderRejectedV1) -> Non
 
 async def on_order_cancelled(delivery: Delivery, payload: OrderCancelledV1) -> None:
     await service.settle_reservation(delivery, payload.order_id, ReservationAction.CANCEL)
+
+
+async def on_order_returned(delivery: Delivery, payload: OrderReturnedV1) -> None:
+    await service.settle_reservation(delivery, payload.order_id, ReservationAction.RETURN)
 
 
 def consumers(settings: InventorySettings) -> list[EventConsumer]:
@@ -49,6 +54,7 @@ def consumers(settings: InventorySettings) -> list[EventConsumer]:
                 OrderConfirmedV1: on_order_confirmed,
                 OrderRejectedV1: on_order_rejected,
                 OrderCancelledV1: on_order_cancelled,
+                OrderReturnedV1: on_order_returned,
             },
         ),
     ]

@@ -27,6 +27,7 @@ class ReservationStatus(StrEnum):
 class ReleaseReason(StrEnum):
     ORDER_REJECTED = "ORDER_REJECTED"
     ORDER_CANCELLED = "ORDER_CANCELLED"
+    ORDER_RETURNED = "ORDER_RETURNED"
     EXPIRED = "EXPIRED"
 
 
@@ -138,6 +139,7 @@ class ReservationAction(StrEnum):
     REJECT = "reject"  # the order was rejected by a later saga step
     CANCEL = "cancel"  # the order was cancelled (before or after confirmation)
     EXPIRE = "expire"  # nobody confirmed the reservation in time
+    RETURN = "return"  # the delivered goods came back
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,10 @@ TRANSITIONS: dict[tuple[ReservationStatus, ReservationAction], Step] = {
     # Committed units already left on-hand: a cancellation after confirmation restocks them.
     (_COMMITTED, ReservationAction.CANCEL): Step(
         _RELEASED, MovementKind.RELEASE, 1, 0, ReleaseReason.ORDER_CANCELLED
+    ),
+    # A return puts the units back on the shelf the same way.
+    (_COMMITTED, ReservationAction.RETURN): Step(
+        _RELEASED, MovementKind.RELEASE, 1, 0, ReleaseReason.ORDER_RETURNED
     ),
 }
 

@@ -48,6 +48,16 @@ def order_events_consumer(settings: MembershipSettings) -> EventConsumer:
             trigger=cancel_trigger(event.was_confirmed),
         )
 
+    async def on_returned(delivery: Delivery, event: order.OrderReturnedV1) -> None:
+        # Refunded after delivery: redeemed points and coupon come back, earned points go.
+        await service.settle_benefits(
+            delivery,
+            settings,
+            order_id=event.order_id,
+            member_id=event.member_id,
+            trigger=Trigger.REFUNDED,
+        )
+
     async def on_completed(delivery: Delivery, event: order.OrderCompletedV1) -> None:
         await service.complete_order(delivery, settings, event)
 
@@ -60,5 +70,6 @@ def order_events_consumer(settings: MembershipSettings) -> EventConsumer:
             order.OrderRejectedV1: on_rejected,
             order.OrderCancelledV1: on_cancelled,
             order.OrderCompletedV1: on_completed,
+            order.OrderReturnedV1: on_returned,
         },
     )

@@ -70,6 +70,18 @@ async def cancel_order(runtime: RuntimeDep, member: Member, order_id: str) -> Or
 
 
 @router.post(
+    "/orders/{order_id}/returns",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OrderAccepted,
+    tags=["orders"],
+)
+async def return_order(runtime: RuntimeDep, member: Member, order_id: str) -> OrderAccepted:
+    """Return a delivered order in full (within ORDER_RETURN_WINDOW_DAYS of delivery): the
+    order becomes REFUNDED, payment refunds the capture, inventory restocks."""
+    return await orders.return_order(runtime, member, order_id)
+
+
+@router.post(
     "/admin/orders/{order_id}/{action}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=OrderAccepted,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from chassis.settings import ServiceSettings
@@ -20,6 +21,8 @@ class OrderSettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///.data/order.db"
     # No answer from inventory or payment within this time: cancel and compensate.
     saga_timeout_seconds: float = 30.0
+    # After-sales: a delivered order may be returned within this many days of delivery.
+    return_window_days: int = Field(default=7, ge=0)
     timeout_check_seconds: float = 1.0
     max_items_per_order: int = 50
     max_quantity_per_line: int = 99

@@ -26,6 +26,7 @@ from order_service.domain import (
     payment_failure_reason,
     percent_of,
     price_order,
+    return_request,
 )
 
 P, C, R, X = OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.REJECTED, OrderStatus.CANCELLED
@@ -58,6 +59,8 @@ ALLOWED = {
     (C, DONE, T.SHIP): (SH, DONE),
     (SH, DONE, T.DELIVER): (DL, DONE),
     (DL, DONE, T.COMPLETE): (CO, DONE),
+    (DL, DONE, T.RETURN): (OrderStatus.REFUNDED, DONE),
+    (CO, DONE, T.RETURN): (OrderStatus.REFUNDED, DONE),
 }
 
 
@@ -216,3 +219,29 @@ def test_coupon_dates_read_back_without_an_offset_are_utc() -> None:
     )
     priced = apply_benefits(quote(20000), Benefits(coupon=naive), RULES, now=NOW, member_id="m1")
     assert priced.coupon_discount == 1000
+
+
+DELIVERED_AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+WEEK = timedelta(days=7)
+
+
+@pytest.mark.parametrize("status", [DL, CO])
+def test_a_delivered_order_may_be_returned_within_the_window(status: OrderStatus) -> None:
+    on_the_last_day = DELIVERED_AT + WEEK
+    assert return_request(status, DELIVERED_AT, on_the_last_day, WEEK) == (
+        OrderStatus.REFUNDED,
+        DONE,
+    )
+
+
+def test_a_return_after_the_window_is_refused() -> None:
+    with pytest.raises(OrderRuleError) as refused:
+        return_request(DL, DELIVERED_AT, DELIVERED_AT + WEEK + timedelta(seconds=1), WEEK)
+    assert refused.value.code == "return-window-closed"
+
+
+@pytest.mark.parametrize("status", [P, C, R, X, SH, OrderStatus.REFUNDED])
+def test_only_delivered_orders_can_be_returned(status: OrderStatus) -> None:
+    with pytest.raises(OrderRuleError) as refused:
+        return_request(status, DELIVERED_AT, DELIVERED_AT, WEEK)
+    assert refused.value.code == "not-returnable"

@@ -28,7 +28,10 @@ def order_events_consumer(payments: Payments) -> EventConsumer:
     async def on_rejected(delivery: Delivery, event: order.OrderRejectedV1) -> None:
         await payments.release(delivery, event.order_id, cancelled=False)
 
-    async def on_cancelled(delivery: Delivery, event: order.OrderCancelledV1) -> None:
+    async def on_cancelled(
+        delivery: Delivery, event: order.OrderCancelledV1 | order.OrderReturnedV1
+    ) -> None:
+        # A return is paid back like a cancellation after capture: a refund of what is left.
         await payments.release(delivery, event.order_id, cancelled=True)
 
     return EventConsumer(
@@ -39,5 +42,6 @@ def order_events_consumer(payments: Payments) -> EventConsumer:
             order.OrderConfirmedV1: on_confirmed,
             order.OrderRejectedV1: on_rejected,
             order.OrderCancelledV1: on_cancelled,
+            order.OrderReturnedV1: on_cancelled,
         },
     )

@@ -27,6 +27,7 @@ from order_service.domain.saga import (
     fulfilment,
     next_state,
     payment_failure_reason,
+    return_request,
 )
 
 __all__ = [
@@ -54,4 +55,5 @@ __all__ = [
     "payment_failure_reason",
     "percent_of",
     "price_order",
+    "return_request",
 ]

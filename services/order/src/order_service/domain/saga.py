@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -38,6 +39,7 @@ class Trigger(StrEnum):
     SHIP = "SHIP"
     DELIVER = "DELIVER"
     COMPLETE = "COMPLETE"
+    RETURN = "RETURN"
 
 
 class Reason(StrEnum):
@@ -50,6 +52,7 @@ class Reason(StrEnum):
     PAYMENT_FAILED = "PAYMENT_FAILED"
     TIMEOUT = "TIMEOUT"
     CANCELLED_BY_CUSTOMER = "CANCELLED_BY_CUSTOMER"
+    RETURNED_BY_CUSTOMER = "RETURNED_BY_CUSTOMER"
 
 
 S, St = OrderStatus, SagaStep
@@ -95,6 +98,9 @@ TRANSITIONS: dict[tuple[OrderStatus, SagaStep, Trigger], State] = {
     (S.CONFIRMED, St.DONE, Trigger.SHIP): (S.SHIPPED, St.DONE),
     (S.SHIPPED, St.DONE, Trigger.DELIVER): (S.DELIVERED, St.DONE),
     (S.DELIVERED, St.DONE, Trigger.COMPLETE): (S.COMPLETED, St.DONE),
+    # After-sales: a full return once the goods arrived, refunded by payment.
+    (S.DELIVERED, St.DONE, Trigger.RETURN): (S.REFUNDED, St.DONE),
+    (S.COMPLETED, St.DONE, Trigger.RETURN): (S.REFUNDED, St.DONE),
 }
 
 PAYMENT_REASONS = {
@@ -153,5 +159,22 @@ def cancellation(status: OrderStatus, step: SagaStep) -> State:
     if target is None:
         raise OrderRuleError(
             "not-cancellable", f"an order that is {status.value} cannot be cancelled"
+        )
+    return target
+
+
+def return_request(
+    status: OrderStatus, delivered_at: datetime | None, now: datetime, window: timedelta
+) -> State:
+    """A customer's return: the whole order, once delivered, within `window` of delivery."""
+    target = next_state(status, St.DONE, Trigger.RETURN)
+    if target is None or delivered_at is None:
+        raise OrderRuleError(
+            "not-returnable", f"an order that is {status.value} cannot be returned"
+        )
+    if now - delivered_at > window:
+        days = window.days
+        raise OrderRuleError(
+            "return-window-closed", f"returns are accepted within {days} days of delivery"
         )
     return target

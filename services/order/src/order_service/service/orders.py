@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.auth import Principal
 from chassis.errors import NotFound, ProblemError
@@ -15,7 +16,7 @@ from order_service.config import OrderSettings
 from order_service.schemas import OrderAccepted, OrderCreate
 from order_service.service.read_model import benefits_for, prices_for
 from order_service.service.transitions import from_request, locked, money, move, now, record
-from order_service.tables import OrderLineRow, OrderRow
+from order_service.tables import OrderLineRow, OrderRow, TimelineRow
 from shared_events import order as events
 
 
@@ -125,6 +126,39 @@ async def cancel_order(runtime: Runtime, member: Principal, order_id: str) -> Or
         stage = from_request(runtime.outbox, session, order)
         move(stage, session, order, state, domain.Reason.CANCELLED_BY_CUSTOMER)
     return OrderAccepted(order_id=order.id, status=order.status)
+
+
+async def return_order(runtime: Runtime, member: Principal, order_id: str) -> OrderAccepted:
+    """After-sales: the owner returns a delivered order in full; payment refunds it."""
+    settings = runtime.settings
+    assert isinstance(settings, OrderSettings)
+    async with runtime.database.transaction() as session:
+        order = await locked(session, order_id)
+        if order is None or order.member_id != member.subject:
+            raise NotFound(f"order {order_id} does not exist")
+        try:
+            state = domain.return_request(
+                domain.OrderStatus(order.status),
+                await delivered_at(session, order.id),
+                now(),
+                timedelta(days=settings.return_window_days),
+            )
+        except domain.OrderRuleError as error:
+            raise ProblemError(409, error.detail, code=error.code) from None
+        stage = from_request(runtime.outbox, session, order)
+        move(stage, session, order, state, domain.Reason.RETURNED_BY_CUSTOMER)
+    return OrderAccepted(order_id=order.id, status=order.status)
+
+
+async def delivered_at(session: AsyncSession, order_id: str) -> datetime | None:
+    query = (
+        select(TimelineRow.at)
+        .where(TimelineRow.order_id == order_id)
+        .where(TimelineRow.event_type == events.OrderDeliveredV1.event_type)
+    )
+    at = (await session.exec(query)).first()
+    # SQLite hands timestamps back without their zone; they were written in UTC.
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 async def fulfil_order(runtime: Runtime, order_id: str, action: str) -> OrderAccepted:

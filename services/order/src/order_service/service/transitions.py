@@ -76,6 +76,9 @@ def _event_for(order: OrderRow, state: domain.State, was_confirmed: bool) -> Eve
         S.COMPLETED: lambda: events.OrderCompletedV1(
             **ids, total=money(order.total, order.currency)
         ),
+        S.REFUNDED: lambda: events.OrderReturnedV1(
+            **ids, reason=reason, total=money(order.total, order.currency)
+        ),
     }[status]()
 
 
