@@ -91,6 +91,8 @@ def suite_environment(
         BOOTSTRAP_ADMIN_EMAIL=DEV_ADMIN_EMAIL,
         BOOTSTRAP_ADMIN_PASSWORD=DEV_ADMIN_PASSWORD,
         NOTIFICATION_SMTP_PORT=str(free_port()),
+        # Tests and benchmarks bring their own products; `extra` may turn the demo seed on.
+        SUITE_SEED_DEMO="0",
     )
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     if kafka_bootstrap_servers:
