@@ -86,7 +86,7 @@ DEV_ADMIN_PASSWORD = "dev-admin-password"  # noqa: S105 - a marked development d
 DEV_MEMBER_EMAIL = "demo@example.com"
 DEV_MEMBER_PASSWORD = "demo-member-password"  # noqa: S105 - a marked development default
 
-READY_TIMEOUT_SECONDS = 60.0
+READY_TIMEOUT_SECONDS = 120.0
 LISTEN_TIMEOUT_SECONDS = 20.0
 STOP_GRACE_SECONDS = 10.0
 TAIL_LINES = 30
