@@ -28,6 +28,9 @@ from order_service.main import create_app as create_order
 from payment_service.config import PaymentSettings
 from payment_service.main import create_app as create_payment
 
+from .storefront import invariants
+from .storefront.invariants import TERMINAL
+
 ADDRESS = {
     "name": "Han Meimei",
     "phone": "+86 139 0000 0000",
@@ -36,8 +39,19 @@ ADDRESS = {
     "postal_code": "200001",
     "country": "CN",
 }
-SAGA_OUTCOMES = {"CONFIRMED", "REJECTED", "CANCELLED"}
-TERMINAL = SAGA_OUTCOMES | {"SHIPPED", "DELIVERED", "COMPLETED"}
+
+
+def order_body(
+    sku: str, quantity: int = 1, token: str = "tok_visa", **extra: Any
+) -> dict[str, Any]:
+    """A `POST /api/v1/orders` body for one line, shipped to ADDRESS."""
+    return {
+        "items": [{"sku": sku, "quantity": quantity}],
+        "currency": "CNY",
+        "payment_token": token,
+        "shipping_address": ADDRESS,
+        **extra,
+    }
 
 
 @dataclass
@@ -102,14 +116,7 @@ class Suite:
         self, sku: str, *, quantity: int = 1, token: str = "tok_visa", member: dict[str, str]
     ) -> httpx.Response:
         response = await self.http["order"].post(
-            "/api/v1/orders",
-            json={
-                "items": [{"sku": sku, "quantity": quantity}],
-                "currency": "CNY",
-                "payment_token": token,
-                "shipping_address": ADDRESS,
-            },
-            headers=member,
+            "/api/v1/orders", json=order_body(sku, quantity, token), headers=member
         )
         if response.status_code < 300:
             self.orders.append(response.json()["order_id"])
@@ -151,15 +158,7 @@ class Suite:
         deadline = loop.time() + timeout
         while True:
             async with self.db("order").engine.connect() as conn:
-                rows = (
-                    await conn.execute(
-                        sa.text(
-                            "SELECT id, status, reason FROM orders WHERE id IN :ids"
-                        ).bindparams(sa.bindparam("ids", expanding=True)),
-                        {"ids": order_ids},
-                    )
-                ).all()
-            states = {r[0]: (r[1], r[2]) for r in rows}
+                states = await invariants.order_states(conn, order_ids)
             if all(s[0] in TERMINAL for s in states.values()) or loop.time() > deadline:
                 return states
             await asyncio.sleep(0.25)
@@ -177,13 +176,12 @@ class Suite:
 
     async def effects(self, order_id: str) -> tuple[str, str | None, str | None]:
         order = await self.order(order_id)
-        reservation = await self.scalar(
-            "inventory", "SELECT status FROM reservations WHERE order_id = :o", o=order_id
-        )
-        payment = await self.scalar(
-            "payment", "SELECT status FROM payment_intents WHERE order_id = :o", o=order_id
-        )
-        return order["status"], reservation, payment
+        async with (
+            self.db("inventory").engine.connect() as inventory,
+            self.db("payment").engine.connect() as payment,
+        ):
+            reservation, money = await invariants.effects(inventory, payment, order_id)
+        return order["status"], reservation, money
 
     async def until_effects(
         self, order_id: str, expected: tuple[str, str | None, str | None], timeout: float = 30
@@ -197,18 +195,11 @@ class Suite:
             await asyncio.sleep(0.1)
 
     async def until_consistent(self, order_id: str, timeout: float = 30) -> None:
-        confirmed = ({"COMMITTED"}, {"CAPTURED"})
-        expected = {
-            **dict.fromkeys(("CONFIRMED", "SHIPPED", "DELIVERED", "COMPLETED"), confirmed),
-            "REJECTED": ({None, "RELEASED", "REJECTED"}, {None, "FAILED", "VOIDED"}),
-            "CANCELLED": ({None, "RELEASED", "REJECTED"}, {None, "FAILED", "VOIDED", "REFUNDED"}),
-        }
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             status, reservation, payment = await self.effects(order_id)
-            stock_ok, money_ok = expected.get(status, (set(), set()))
-            if reservation in stock_ok and payment in money_ok:
+            if invariants.settled(status, reservation, payment):
                 return
             if loop.time() > deadline:
                 raise AssertionError(
@@ -223,44 +214,15 @@ class Suite:
             order = await self.until(order_id, lambda o: o["status"] in TERMINAL)
             assert order["status"] in TERMINAL, f"order {order_id} is stuck in {order['status']}"
         # No oversell: stock never negative, never more reserved than on hand.
-        assert (
-            await self.scalar(
-                "inventory",
-                "SELECT count(*) FROM stock "
-                "WHERE on_hand < 0 OR reserved < 0 OR reserved > on_hand",
-            )
-            == 0
-        )
+        async with self.db("inventory").engine.connect() as conn:
+            assert await invariants.oversold(conn) == 0
         # Every step of every order is settled: confirmed orders hold committed stock and a
         # capture; every other outcome was compensated (stock released, money voided/refunded).
         for order_id in self.orders:
             await self.until_consistent(order_id)
         # Money balances.
-        assert (
-            await self.scalar(
-                "payment",
-                "SELECT count(*) FROM payment_intents WHERE captured_amount > amount "
-                "OR refunded_amount > captured_amount",
-            )
-            == 0
-        )
-        assert (
-            await self.scalar(
-                "payment",
-                "SELECT count(*) FROM (SELECT intent_id FROM payment_ledger WHERE kind = 'CAPTURE' "
-                "GROUP BY intent_id HAVING count(*) > 1) AS twice",
-            )
-            == 0
-        )
-        # Authorized = captured + voided (+ still held), per intent.
-        assert (
-            await self.scalar(
-                "payment",
-                "SELECT count(*) FROM payment_intents i WHERE i.status IN ('CAPTURED', 'REFUNDED') "
-                "AND i.captured_amount <> i.amount",
-            )
-            == 0
-        )
+        async with self.db("payment").engine.connect() as conn:
+            assert await invariants.money_violations(conn) == {}
 
 
 @pytest.fixture
