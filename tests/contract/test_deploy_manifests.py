@@ -1,0 +1,331 @@
+"""docker-compose.yml describes the suite as it is: every service, its migration step, health
+checks, and settings the services accept. Offline only: YAML is parsed with PyYAML."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from pydantic import AliasChoices
+
+from chassis.settings import ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+POSTGRES_INIT = ROOT / "deploy" / "postgres" / "init-service-databases.sh"
+COLLECTOR_CONFIG = ROOT / "deploy" / "otel" / "collector.yaml"
+K8S = ROOT / "deploy" / "k8s"
+SECRET_EXAMPLE = K8S / "secret.example.yaml"
+KUBERNETES_VERSION = "1.32"
+APP_UID = 10001  # the image's user (deploy/service.Dockerfile.in)
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what the images bind, inside their network
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    port: int
+    owns_database: bool
+
+    @property
+    def module(self) -> str:
+        return f"{self.name}_service"
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.name.upper()}_"
+
+    @property
+    def database_variable(self) -> str:
+        return f"{self.prefix}DATABASE_URL"
+
+    def settings_class(self) -> type[ServiceSettings]:
+        config = importlib.import_module(f"{self.module}.config")
+        cls: type[ServiceSettings] = getattr(config, f"{self.name.capitalize()}Settings")
+        return cls
+
+
+SUITE = (
+    Service("catalog", 8001, owns_database=True),
+    Service("order", 8002, owns_database=True),
+    Service("inventory", 8003, owns_database=True),
+    Service("payment", 8004, owns_database=True),
+    Service("membership", 8005, owns_database=True),
+    Service("notification", 8006, owns_database=True),
+    Service("gateway", 8000, owns_database=False),
+)
+DATABASE_OWNERS = tuple(s for s in SUITE if s.owns_database)
+INFRASTRUCTURE = ("kafka", "postgres", "redis")
+
+
+def service_ids(services: tuple[Service, ...]) -> list[str]:
+    return [s.name for s in services]
+
+
+def known_env_names(cls: type[ServiceSettings]) -> set[str]:
+    """Every environment variable a settings class reads."""
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    names = set()
+    for field_name, field in cls.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+        elif isinstance(alias, str):
+            names.add(alias)
+        else:
+            names.add(f"{prefix}{field_name}".upper())
+    return names
+
+
+def settings_from(service: Service, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The service's settings built from exactly `env` (nothing from the test's environment)."""
+    cls = service.settings_class()
+    for name in known_env_names(cls) | set(os.environ):
+        if name in known_env_names(cls):
+            monkeypatch.delenv(name, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return cls()
+
+
+def test_the_suite_table_matches_the_services_folder() -> None:
+    folders = {path.parent.name for path in (ROOT / "services").glob("*/pyproject.toml")}
+    assert folders == {s.name for s in SUITE}
+
+
+# ---- docker-compose.yml ----------------------------------------------------------------------
+
+INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
+
+
+def interpolate(value: Any) -> str:
+    """Compose's `${NAME:-default}` with nothing set: the default (the stack as committed)."""
+    return INTERPOLATION.sub(lambda m: m.group("default") or "", str(value)).replace("$$", "$")
+
+
+@functools.cache
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return data
+
+
+def compose_service(name: str) -> dict[str, Any]:
+    services = compose()["services"]
+    assert name in services, f"docker-compose.yml has no service {name!r}"
+    service: dict[str, Any] = services[name]
+    return service
+
+
+def compose_env(name: str) -> dict[str, str]:
+    environment = compose_service(name).get("environment", {})
+    assert isinstance(environment, dict), f"{name}: write environment as a mapping"
+    return {key: interpolate(value) for key, value in environment.items()}
+
+
+def is_one_shot(name: str) -> bool:
+    return compose_service(name).get("restart") == "no"
+
+
+@pytest.mark.parametrize("service", SUITE, ids=service_ids(SUITE))
+def test_compose_builds_each_service_from_its_own_dockerfile(service: Service) -> None:
+    build = compose_service(service.name).get("build")
+    assert isinstance(build, dict), f"{service.name}: no build section"
+    assert build.get("context") == "."
+    assert build.get("dockerfile") == f"services/{service.name}/Dockerfile"
+    assert (ROOT / build["dockerfile"]).is_file()
+
+
+def test_compose_one_shots_are_the_migrations_and_the_probe_copy() -> None:
+    one_shots = {name for name in compose()["services"] if is_one_shot(name)}
+    assert one_shots == {f"{s.name}-migrate" for s in DATABASE_OWNERS} | {"probe-tools"}
+    # `up --wait` takes a one-shot's exit 0 as success only when a service waits for it so.
+    adopted = {
+        target
+        for service in compose()["services"].values()
+        for target, rule in (service.get("depends_on") or {}).items()
+        if rule["condition"] == "service_completed_successfully"
+    }
+    assert one_shots <= adopted, f"nothing waits for {sorted(one_shots - adopted)}"
+
+
+def test_compose_every_long_running_container_has_a_healthcheck() -> None:
+    for name, service in compose()["services"].items():
+        if is_one_shot(name):
+            continue
+        healthcheck = service.get("healthcheck") or {}
+        assert not healthcheck.get("disable"), f"{name}: health check disabled"
+        assert healthcheck.get("test"), f"{name}: no health check"
+
+
+def test_compose_service_healthchecks_probe_their_own_readyz() -> None:
+    for service in SUITE:
+        check = compose_service(service.name)["healthcheck"]["test"]
+        assert "HEALTHCHECK_URL" in " ".join(check), service.name
+        url = compose_env(service.name)["HEALTHCHECK_URL"]
+        assert url == f"http://127.0.0.1:{service.port}/readyz", service.name
+
+
+@pytest.mark.parametrize("service", DATABASE_OWNERS, ids=service_ids(DATABASE_OWNERS))
+def test_compose_migration_runs_first_as_its_own_step(service: Service) -> None:
+    migrate = compose_service(f"{service.name}-migrate")
+    serving = compose_service(service.name)
+    assert migrate["command"] == ["python", "-m", service.module, "migrate"]
+    assert migrate["build"] == serving["build"]
+    assert migrate["image"] == serving["image"]
+    assert (
+        compose_env(f"{service.name}-migrate")[service.database_variable]
+        == (compose_env(service.name)[service.database_variable])
+    )
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    dependency = serving["depends_on"][f"{service.name}-migrate"]
+    assert dependency["condition"] == "service_completed_successfully"
+
+
+def test_compose_gateway_has_no_migration_and_waits_for_the_services() -> None:
+    assert "gateway-migrate" not in compose()["services"]
+    depends_on = compose_service("gateway")["depends_on"]
+    for service in SUITE:
+        if service.name != "gateway":
+            assert depends_on[service.name]["condition"] == "service_healthy"
+    assert depends_on["redis"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("service", DATABASE_OWNERS, ids=service_ids(DATABASE_OWNERS))
+def test_compose_services_wait_for_healthy_infrastructure(service: Service) -> None:
+    depends_on = compose_service(service.name)["depends_on"]
+    for infrastructure in INFRASTRUCTURE:
+        assert depends_on[infrastructure]["condition"] == "service_healthy", infrastructure
+
+
+def test_compose_healthy_dependencies_have_healthchecks() -> None:
+    for name, service in compose()["services"].items():
+        for target, rule in (service.get("depends_on") or {}).items():
+            assert target in compose()["services"], f"{name} depends on unknown {target}"
+            if rule["condition"] == "service_healthy":
+                assert compose_service(target).get("healthcheck"), f"{name} -> {target}"
+            if rule["condition"] == "service_completed_successfully":
+                assert is_one_shot(target), f"{name} -> {target}"
+
+
+@pytest.mark.parametrize("service", SUITE, ids=service_ids(SUITE))
+def test_compose_suite_settings(service: Service) -> None:
+    env = compose_env(service.name)
+    assert env["KAFKA_IDEMPOTENT_PRODUCER"] == "true"
+    assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert urlsplit(env["REDIS_URL"]).hostname == "redis"
+    assert urlsplit(env["JWKS_URL"]).hostname == "membership"
+    otlp = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    assert (otlp.hostname, otlp.port) == ("otel-collector", 4318)
+    # The image binds 0.0.0.0; compose must not narrow it to loopback.
+    assert env.get(f"{service.prefix}HOST", ALL_INTERFACES) == ALL_INTERFACES
+    dockerfile = (ROOT / "services" / service.name / "Dockerfile").read_text()
+    assert f"{service.prefix}HOST={ALL_INTERFACES}" in dockerfile
+
+
+@pytest.mark.parametrize("service", SUITE, ids=service_ids(SUITE))
+def test_compose_environment_is_read_by_the_service(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = compose_env(service.name)
+    unknown = set(env) - known_env_names(service.settings_class()) - {"HEALTHCHECK_URL"}
+    assert not unknown, f"{service.name} reads no such setting: {sorted(unknown)}"
+    settings = settings_from(service, env, monkeypatch)
+    assert settings.kafka_idempotent_producer is True
+    if service.owns_database:
+        assert settings.database_url.startswith("postgresql+asyncpg://")
+
+
+def test_compose_gateway_routes_to_services_by_compose_name() -> None:
+    env = compose_env("gateway")
+    for service in SUITE:
+        if service.name != "gateway":
+            url = urlsplit(env[f"GATEWAY_{service.name.upper()}_URL"])
+            assert (url.hostname, url.port) == (service.name, service.port)
+
+
+def test_compose_kafka_is_a_single_kraft_node() -> None:
+    kafka = compose_service("kafka")
+    assert kafka["image"].startswith("apache/kafka:")
+    env = compose_env("kafka")
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
+    assert env["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://kafka:9092"
+    assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == "1"
+    for name, service in compose()["services"].items():
+        assert "zookeeper" not in name.lower()
+        assert "zookeeper" not in str(service.get("image", "")).lower()
+        assert not any("ZOOKEEPER" in key for key in service.get("environment", {})), name
+
+
+def test_compose_publishes_only_the_gateway_and_the_uis_on_loopback() -> None:
+    published = {
+        name: [str(port) for port in service["ports"]]
+        for name, service in compose()["services"].items()
+        if service.get("ports")
+    }
+    assert set(published) <= {"gateway", "jaeger", "mailpit"}
+    assert "127.0.0.1:8000:8000" in published["gateway"]
+    assert "127.0.0.1:16686:16686" in published["jaeger"]
+    for ports in published.values():
+        assert all(port.startswith("127.0.0.1:") for port in ports), ports
+
+
+def init_script_databases() -> list[str]:
+    return re.findall(r"^create_service_database (\S+)\s*$", POSTGRES_INIT.read_text(), re.M)
+
+
+def test_postgres_init_script_creates_one_database_per_service() -> None:
+    assert sorted(init_script_databases()) == sorted(s.name for s in DATABASE_OWNERS)
+    subprocess.run(["bash", "-n", str(POSTGRES_INIT)], check=True)  # noqa: S603, S607
+    mounts = [str(volume) for volume in compose_service("postgres")["volumes"]]
+    target = "./deploy/postgres/init-service-databases.sh:/docker-entrypoint-initdb.d/"
+    assert any(mount.startswith(target) for mount in mounts), mounts
+
+
+@pytest.mark.parametrize("service", DATABASE_OWNERS, ids=service_ids(DATABASE_OWNERS))
+def test_compose_each_service_uses_its_own_database_and_role(service: Service) -> None:
+    url = urlsplit(compose_env(service.name)[service.database_variable])
+    assert url.scheme == "postgresql+asyncpg"
+    assert (url.hostname, url.port) == ("postgres", 5432)
+    assert url.username == service.name
+    assert url.path == f"/{service.name}"
+    assert url.password == compose_env("postgres")["SERVICE_DB_PASSWORD"]
+
+
+def test_compose_secrets_are_marked_development_defaults() -> None:
+    text = COMPOSE_FILE.read_text()
+    defaults = {m.group("name"): m.group("default") for m in INTERPOLATION.finditer(text)}
+    secret_names = [name for name in defaults if "PASSWORD" in name or "SECRET" in name]
+    assert {"POSTGRES_PASSWORD", "SERVICE_DB_PASSWORD", "BOOTSTRAP_ADMIN_PASSWORD"} <= set(
+        secret_names
+    )
+    for name in secret_names:
+        assert (defaults[name] or "").startswith("dev-"), f"{name}: mark it as a dev default"
+    # No password written out anywhere but as such a default.
+    for line in (line for line in text.splitlines() if not line.lstrip().startswith("#")):
+        if "PASSWORD" in line.split(":", 1)[0]:
+            assert "${" in line, line
+        if re.search(r"://[^/\s:]+:[^@\s]+@", line):
+            assert "${SERVICE_DB_PASSWORD:-dev-" in line, line
+
+
+def test_collector_receives_otlp_http_and_exports_to_jaeger() -> None:
+    config = yaml.safe_load(COLLECTOR_CONFIG.read_text())
+    http = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    assert http.endswith(":4318")
+    traces = config["service"]["pipelines"]["traces"]
+    assert "otlp" in traces["receivers"]
+    (exporter,) = traces["exporters"]
+    assert config["exporters"][exporter]["endpoint"].split(":")[0] == "jaeger"
+    mounts = [str(volume) for volume in compose_service("otel-collector")["volumes"]]
+    assert any(mount.startswith("./deploy/otel/collector.yaml:") for mount in mounts)
+    assert "jaeger" in compose()["services"]
