@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -37,15 +38,18 @@ class CpuMeter:
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
         self._last = snapshot(pids)
+        self._at = time.monotonic()
+        self.seconds = 0.0  # wall time of the last lap
 
     def lap(self) -> dict[str, float]:
-        now = snapshot(self.pids)
+        now, at = snapshot(self.pids), time.monotonic()
         used = {name: now[name] - self._last.get(name, 0.0) for name in now}
-        self._last = now
+        self._last, self.seconds, self._at = now, at - self._at, at
         return used
 
 
-def hottest(used: dict[str, float]) -> str:
-    """The suite's process that used most CPU (not the client, not the machine total)."""
-    suite = {k: v for k, v in used.items() if k not in (CLIENT, MACHINE)}
-    return max(suite, key=suite.__getitem__)
+def hottest_service(used: dict[str, float]) -> str:
+    """The Python service that used most CPU: not the client, the machine total or the broker
+    (py-spy samples Python processes only)."""
+    services = {k: v for k, v in used.items() if k not in (CLIENT, MACHINE, "broker")}
+    return max(services, key=services.__getitem__)

@@ -22,6 +22,7 @@ class Sent:
     answered: float = 0.0
     order_id: str | None = None  # set on a 2xx
     status: str = ""  # HTTP status, or the exception's name
+    detail: str = ""  # the start of a refusal's problem detail
 
 
 @dataclass
@@ -43,8 +44,10 @@ async def send(store: Storefront, member: Headers, sku: str, sent: Sent) -> None
         sent.status = str(response.status_code)
         if response.is_success:
             sent.order_id = response.json()["order_id"]
+        else:
+            sent.detail = response.text[:200]
     except httpx.HTTPError as exc:
-        sent.status = type(exc).__name__
+        sent.status, sent.detail = type(exc).__name__, str(exc)[:200]
     sent.answered = time.perf_counter()
 
 
@@ -81,8 +84,10 @@ class StepFigures:
     unfinished: int
     http_errors: dict[str, int]
     max_schedule_lag_ms: float
+    error_samples: dict[str, str] = field(default_factory=dict)  # one detail per status
     compensated: dict[str, int] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    cpu_window_seconds: float = 0.0  # what cpu_seconds was measured over (load + last answers)
 
 
 def step_figures(run: StepRun, tracker: OrderTracker) -> StepFigures:
@@ -121,4 +126,5 @@ def step_figures(run: StepRun, tracker: OrderTracker) -> StepFigures:
         unfinished=unfinished,
         http_errors=dict(Counter(s.status for s in run.sent if not s.order_id)),
         max_schedule_lag_ms=run.max_lag * 1000,
+        error_samples={s.status: s.detail for s in run.sent if not s.order_id},
     )

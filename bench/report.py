@@ -72,7 +72,8 @@ def steps_table(steps: Sequence[StepFigures]) -> Table:
 
 def cpu_table(steps: Sequence[StepFigures]) -> Table:
     """CPU seconds per process per step (over the step's load window)."""
-    table = Table("process", *(f"{s.offered_per_s:g}/s" for s in steps), title="CPU seconds")
+    columns = (f"{s.offered_per_s:g}/s ({s.cpu_window_seconds:.0f} s)" for s in steps)
+    table = Table("process", *columns, title="CPU seconds per step (over the step's wall time)")
     names = sorted({n for s in steps for n in s.cpu_seconds}, key=lambda n: (n == MACHINE, n))
     for name in names:
         table.add_row(name, *(f"{s.cpu_seconds.get(name, 0.0):.1f}" for s in steps))
