@@ -1,18 +1,26 @@
-"""docker-compose.yml describes the suite as it is: every service, its migration step, health
-checks, and settings the services accept. Offline only: YAML is parsed with PyYAML."""
+"""docker-compose.yml and deploy/k8s describe the suite as it is: every service, its migration
+step, probes, health checks, settings the services accept, and nothing left out of kustomize.
+
+Offline only: YAML is parsed with PyYAML, Kubernetes resources are checked against the API's
+JSON Schemas shipped in `kubernetes_validate`, and the kustomizations are rendered with
+`kubectl kustomize` (no cluster needed).
+"""
 
 from __future__ import annotations
 
 import functools
 import importlib
+import json
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import kubernetes_validate
 import pytest
 import yaml
 from pydantic import AliasChoices
@@ -329,3 +337,308 @@ def test_collector_receives_otlp_http_and_exports_to_jaeger() -> None:
     mounts = [str(volume) for volume in compose_service("otel-collector")["volumes"]]
     assert any(mount.startswith("./deploy/otel/collector.yaml:") for mount in mounts)
     assert "jaeger" in compose()["services"]
+
+
+# ---- deploy/k8s ------------------------------------------------------------------------------
+
+
+def load_documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def kustomizations() -> list[Path]:
+    return sorted(K8S.rglob("kustomization.yaml"))
+
+
+def references(kustomization: Path) -> tuple[set[Path], set[Path]]:
+    """(resource and generator files, patch files) that a kustomization names."""
+    data = load_documents(kustomization)[0]
+    here = kustomization.parent
+    resources: set[Path] = set()
+    for entry in data.get("resources", []) + data.get("components", []):
+        path = (here / entry).resolve()
+        assert path.exists(), f"{kustomization}: {entry} does not exist"
+        if path.is_dir():
+            assert (path / "kustomization.yaml").is_file(), f"{path} is no kustomization"
+        else:
+            resources.add(path)
+    for generator in data.get("configMapGenerator", []) + data.get("secretGenerator", []):
+        for entry in generator.get("files", []) + generator.get("envs", []):
+            resources.add((here / entry.split("=")[-1]).resolve())
+    patches = set()
+    for patch in data.get("patches", []) + data.get("patchesStrategicMerge", []):
+        path = patch.get("path") if isinstance(patch, dict) else patch
+        if path:
+            patches.add((here / path).resolve())
+            assert (here / path).is_file(), f"{kustomization}: {path} does not exist"
+    return resources, patches
+
+
+def all_references() -> tuple[set[Path], set[Path]]:
+    resources: set[Path] = set()
+    patches: set[Path] = set()
+    for kustomization in kustomizations():
+        found_resources, found_patches = references(kustomization)
+        resources |= found_resources
+        patches |= found_patches
+    return resources, patches
+
+
+def overlays() -> list[Path]:
+    return sorted(path.parent for path in (K8S / "overlays").glob("*/kustomization.yaml"))
+
+
+VALIDATED: set[str] = set()  # the base and its overlays share most resources
+
+
+def validate(resource: dict[str, Any], where: str) -> None:
+    key = json.dumps(resource, sort_keys=True)
+    if key in VALIDATED:
+        return
+    try:
+        kubernetes_validate.validate(resource, KUBERNETES_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        path = ".".join(str(part) for part in exc.path)
+        pytest.fail(f"{where}: {resource['kind']}/{resource['metadata']['name']}: {path}: {exc}")
+    VALIDATED.add(key)
+
+
+def test_k8s_every_manifest_belongs_to_a_kustomization() -> None:
+    resources, patches = all_references()
+    manifests = {p.resolve() for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml"}
+    orphans = manifests - resources - patches - {SECRET_EXAMPLE.resolve()}
+    assert not orphans, f"listed by no kustomization: {sorted(map(str, orphans))}"
+    assert {p.parent.name for p in kustomizations()} >= {"base", *(s.name for s in SUITE)}
+    assert overlays(), "no overlay under deploy/k8s/overlays"
+
+
+def test_k8s_every_manifest_file_validates() -> None:
+    _, patches = all_references()
+    for path in sorted(K8S.rglob("*.yaml")):
+        documents = load_documents(path)
+        assert documents, f"{path}: empty"
+        if path.name == "kustomization.yaml":
+            assert documents[0]["kind"] == "Kustomization"
+        elif path.resolve() in patches:
+            for document in documents:  # a fragment: only its identity is complete
+                assert {"apiVersion", "kind", "metadata"} <= set(document), path
+        else:
+            for document in documents:
+                validate(document, str(path.relative_to(ROOT)))
+
+
+def test_k8s_secrets_are_not_committed() -> None:
+    resources, _ = all_references()
+    for path in resources:
+        if path.suffix == ".yaml":
+            kinds = {doc["kind"] for doc in load_documents(path)}
+            assert "Secret" not in kinds, f"{path}: Secrets stay out of the kustomizations"
+    for filled_in in ("deploy/k8s/secret.yaml", "deploy/k8s/secrets/membership.env"):
+        ignored = subprocess.run(  # noqa: S603
+            ["git", "check-ignore", "-q", filled_in],  # noqa: S607
+            cwd=ROOT,
+            check=False,
+        )
+        assert ignored.returncode == 0, f"{filled_in} must be gitignored"
+    for document in load_documents(SECRET_EXAMPLE):
+        for key, value in document.get("stringData", {}).items():
+            assert "CHANGE-ME" in value, f"secret.example.yaml: {key} must be a placeholder"
+
+
+kubectl = pytest.mark.skipif(
+    shutil.which("kubectl") is None, reason="kubectl (for `kubectl kustomize`) is not installed"
+)
+
+
+@functools.cache
+def render(directory: Path) -> tuple[dict[str, Any], ...]:
+    result = subprocess.run(  # noqa: S603
+        ["kubectl", "kustomize", str(directory)],  # noqa: S607
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
+
+
+def rendered_dirs() -> list[Path]:
+    return [K8S / "base", *overlays()]
+
+
+def find(resources: tuple[dict[str, Any], ...], kind: str, name: str) -> dict[str, Any]:
+    matches = [r for r in resources if r["kind"] == kind and r["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{len(matches)} {kind} named {name}"
+    return matches[0]
+
+
+def container(pod: dict[str, Any], name: str, init: bool = False) -> dict[str, Any]:
+    containers = pod.get("initContainers" if init else "containers", [])
+    matches = [c for c in containers if c["name"] == name]
+    assert len(matches) == 1, f"no {'init ' if init else ''}container {name!r}"
+    return matches[0]
+
+
+def env_sources(spec: dict[str, Any]) -> tuple[set[str], dict[str, dict[str, Any]]]:
+    """(ConfigMaps read with envFrom, env name -> valueFrom) of a container."""
+    config_maps = {ref["configMapRef"]["name"] for ref in spec.get("envFrom", [])}
+    value_from = {e["name"]: e["valueFrom"] for e in spec.get("env", []) if "valueFrom" in e}
+    return config_maps, value_from
+
+
+def relative(directory: Path) -> str:
+    return str(directory.relative_to(K8S))
+
+
+@kubectl
+@pytest.mark.parametrize("directory", rendered_dirs(), ids=relative)
+def test_k8s_rendered_resources_validate(directory: Path) -> None:
+    resources = render(directory)
+    assert resources
+    for resource in resources:
+        validate(resource, f"kubectl kustomize {relative(directory)}")
+        assert resource["kind"] != "Secret"
+        if resource["kind"] != "Namespace":
+            assert resource["metadata"].get("namespace") == "commerce"
+
+
+@kubectl
+@pytest.mark.parametrize("directory", rendered_dirs(), ids=relative)
+@pytest.mark.parametrize("service", SUITE, ids=service_ids(SUITE))
+def test_k8s_deployment(directory: Path, service: Service) -> None:
+    deployment = find(render(directory), "Deployment", service.name)
+    pod = deployment["spec"]["template"]["spec"]
+    app = container(pod, "app")
+    assert app["command"] == ["python", "-m", service.module, "serve"]
+    (port,) = app["ports"]
+    assert (port["name"], port["containerPort"]) == ("http", service.port)
+    assert app["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert app["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+
+    security = pod["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["runAsUser"] == APP_UID
+    tmp = [v for v in pod["volumes"] if v["name"] == "tmp"]
+    assert tmp and "emptyDir" in tmp[0]
+    containers = [app, *pod.get("initContainers", [])]
+    for each in containers:
+        assert each["resources"]["requests"].keys() >= {"cpu", "memory"}, each["name"]
+        assert each["resources"]["limits"].keys() >= {"cpu", "memory"}, each["name"]
+        assert each["securityContext"]["readOnlyRootFilesystem"] is True, each["name"]
+        assert each["securityContext"]["allowPrivilegeEscalation"] is False, each["name"]
+        assert {"name": "tmp", "mountPath": "/tmp"} in each["volumeMounts"], each["name"]
+        assert each.get("securityContext", {}).get("runAsUser", APP_UID) == APP_UID
+
+    if service.owns_database:
+        migrate = container(pod, "migrate", init=True)
+        assert migrate["command"] == ["python", "-m", service.module, "migrate"]
+        assert migrate["image"] == app["image"]
+        assert env_sources(migrate) == env_sources(app), "migrate needs the same settings"
+        _, value_from = env_sources(app)
+        secret = value_from[service.database_variable]["secretKeyRef"]
+        assert secret == {"name": f"{service.name}-secrets", "key": service.database_variable}
+    else:
+        assert not pod.get("initContainers"), f"{service.name} has no database to migrate"
+
+
+@kubectl
+@pytest.mark.parametrize("directory", rendered_dirs(), ids=relative)
+@pytest.mark.parametrize("service", SUITE, ids=service_ids(SUITE))
+def test_k8s_service_hpa_and_configmap_match_the_deployment(
+    directory: Path, service: Service
+) -> None:
+    resources = render(directory)
+    deployment = find(resources, "Deployment", service.name)
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+
+    k8s_service = find(resources, "Service", service.name)
+    selector = k8s_service["spec"]["selector"]
+    assert selector.items() <= pod_labels.items()
+    assert selector == deployment["spec"]["selector"]["matchLabels"]
+    (port,) = k8s_service["spec"]["ports"]
+    assert (port["port"], port["targetPort"]) == (service.port, "http")
+
+    hpa = find(resources, "HorizontalPodAutoscaler", service.name)
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    target = hpa["spec"]["scaleTargetRef"]
+    assert (target["kind"], target["name"]) == ("Deployment", service.name)
+    assert 1 <= hpa["spec"].get("minReplicas", 1) <= hpa["spec"]["maxReplicas"]
+
+    config_maps, _ = env_sources(container(deployment["spec"]["template"]["spec"], "app"))
+    assert config_maps == {"suite-config", f"{service.name}-config"}
+    for name in config_maps:
+        find(resources, "ConfigMap", name)
+
+
+def rendered_env(
+    resources: tuple[dict[str, Any], ...], service: Service
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """A service container's environment: ConfigMap values, and what comes from Secrets."""
+    deployment = find(resources, "Deployment", service.name)
+    config_maps, value_from = env_sources(container(deployment["spec"]["template"]["spec"], "app"))
+    env: dict[str, str] = {}
+    for name in sorted(config_maps, key=lambda n: n != "suite-config"):  # service's own last
+        env.update(find(resources, "ConfigMap", name).get("data", {}))
+    return env, value_from
+
+
+def example_secrets() -> dict[str, dict[str, str]]:
+    return {
+        doc["metadata"]["name"]: doc.get("stringData", {}) for doc in load_documents(SECRET_EXAMPLE)
+    }
+
+
+@kubectl
+@pytest.mark.parametrize("directory", rendered_dirs(), ids=relative)
+@pytest.mark.parametrize("service", SUITE, ids=service_ids(SUITE))
+def test_k8s_production_settings_start(
+    directory: Path, service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ConfigMaps plus the secret keys of secret.example.yaml are accepted by the service's
+    settings with ENVIRONMENT=production (which refuses development defaults)."""
+    env, value_from = rendered_env(render(directory), service)
+    assert env["ENVIRONMENT"] == "production"
+    assert env["KAFKA_IDEMPOTENT_PRODUCER"] == "true"
+    secrets = example_secrets()
+    for name, source in value_from.items():
+        ref = source["secretKeyRef"]
+        assert ref["name"] in secrets, f"{name}: Secret {ref['name']} missing from the example"
+        if ref["key"] in secrets[ref["name"]]:
+            env[name] = secrets[ref["name"]][ref["key"]]
+        else:
+            assert ref.get("optional") is True, f"{name}: key missing from the example"
+
+    unknown = set(env) - known_env_names(service.settings_class())
+    assert not unknown, f"{service.name} reads no such setting: {sorted(unknown)}"
+    settings = settings_from(service, env, monkeypatch)
+    assert settings.is_production
+
+
+SECRET_NAME = re.compile(r"PASSWORD|PEM|SECRET|TOKEN")
+CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]+:[^@\s]+@")
+
+
+@kubectl
+@pytest.mark.parametrize("directory", rendered_dirs(), ids=relative)
+def test_k8s_configmaps_hold_no_secrets(directory: Path) -> None:
+    config_maps = [r for r in render(directory) if r["kind"] == "ConfigMap"]
+    assert config_maps
+    for config_map in config_maps:
+        for key, value in config_map.get("data", {}).items():
+            where = f"{config_map['metadata']['name']}: {key}"
+            assert not SECRET_NAME.search(key), f"{where} is a secret: read it from a Secret"
+            assert not CREDENTIALS_IN_URL.search(value), f"{where} carries credentials"
+
+
+@kubectl
+@pytest.mark.parametrize("directory", overlays(), ids=relative)
+def test_k8s_overlay_pins_released_images_and_replicas(directory: Path) -> None:
+    resources = render(directory)
+    for service in SUITE:
+        deployment = find(resources, "Deployment", service.name)
+        image = container(deployment["spec"]["template"]["spec"], "app")["image"]
+        name, _, tag = image.rpartition(":")
+        assert name.endswith(f"/{service.name}") and "/" in name.removesuffix(service.name)
+        assert tag and tag not in {"dev", "latest"}, image
+        assert find(resources, "HorizontalPodAutoscaler", service.name)["spec"]["minReplicas"] >= 2
