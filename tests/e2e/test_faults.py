@@ -144,10 +144,16 @@ async def test_consumer_killed_after_commit_applies_nothing_twice(
     suite_settings: dict[str, Any], token_issuer: TestTokenIssuer
 ) -> None:
     inventory_settings = suite_settings["inventory"]
+    # Two process start-ups and a group rebalance sit inside this saga; on a busy machine they
+    # can outlast the suite's short test timeout, which would cancel the order instead.
+    order_settings = suite_settings["order"].model_copy(update={"saga_timeout_seconds": 120})
     port = free_port()
     async with AsyncExitStack() as stack:
         suite = await start_suite(
-            stack, suite_settings, token_issuer, only=("catalog", "payment", "order")
+            stack,
+            {**suite_settings, "order": order_settings},
+            token_issuer,
+            only=("catalog", "payment", "order"),
         )
         database = Database(inventory_settings.database_url)
         stack.push_async_callback(database.dispose)

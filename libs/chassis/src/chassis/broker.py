@@ -12,6 +12,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 
 from chassis.consumer import ConsumerRunner
+from chassis.db import is_sqlite
 from chassis.settings import ServiceSettings
 
 
@@ -43,6 +44,11 @@ class ConsumerGroups:
                 runner,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+                batch_size=settings.consumer_batch_size,
+                # SQLite has one writer: concurrent partitions would only wait for its lock.
+                concurrency=1
+                if is_sqlite(settings.database_url)
+                else settings.consumer_concurrency,
             )
             self.brokers.append(broker)
 
@@ -64,13 +70,16 @@ def subscribe(
     *,
     session_timeout_ms: int = 10_000,
     fetch_max_wait_ms: int = 50,
+    batch_size: int = 100,
+    concurrency: int = 1,
 ) -> None:
-    """Attach a runner as a subscriber.
+    """Attach a runner as a batch subscriber.
 
-    NACK_ON_ERROR turns aiokafka's auto-commit off; FastStream commits the offset after the
-    handler returns, which happens only after the transaction committed or the record was
-    dead-lettered. If `runner.handle` raises (the DLQ itself was unreachable), the record
-    is sought back and delivered again.
+    NACK_ON_ERROR turns aiokafka's auto-commit off; FastStream commits the offsets after the
+    handler returns, which happens only after every record of the poll was handled (its
+    transaction committed, or it was dead-lettered): one commit per poll, not per record. If
+    `runner.handle_batch` raises (the DLQ itself was unreachable), each partition is sought
+    back to its first record of the poll and delivered again.
     """
 
     @broker.subscriber(
@@ -79,12 +88,16 @@ def subscribe(
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_keep_raw,
+        batch=True,
+        max_records=batch_size,
+        batch_timeout_ms=max(fetch_max_wait_ms, 10),
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(session_timeout_ms // 3, 100),
         # The embedded broker answers a fetch only when this runs out, so it bounds each hop's
         # latency; real Kafka answers as soon as data arrives either way.
         fetch_max_wait_ms=fetch_max_wait_ms,
-        consumer_timeout_ms=20,
     )
-    async def on_record(body: bytes, message: KafkaMessage) -> None:
-        await runner.handle(message.raw_message)  # type: ignore[arg-type]
+    async def on_records(body: list[bytes], message: KafkaMessage) -> None:
+        records = message.raw_message
+        batch = records if isinstance(records, tuple) else (records,)
+        await runner.handle_batch(batch, concurrency)

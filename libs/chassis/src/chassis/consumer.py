@@ -116,6 +116,27 @@ class ConsumerRunner:
     # Fault injection for crash tests: called after a commit, before the offset is committed.
     after_commit: Callable[[Envelope], None] | None = None
 
+    async def handle_batch(self, records: Sequence[IncomingRecord], concurrency: int = 1) -> None:
+        """One poll's records: each partition's in offset order, up to `concurrency` partitions
+        at once (events of one aggregate share a key, so a partition, so they stay in order).
+        If a record cannot even be dead-lettered, the first such error is raised once every
+        partition has stopped, and the caller rewinds the batch: what was handled already is
+        then recognised by the inbox."""
+        lanes: dict[tuple[str, int], list[IncomingRecord]] = {}
+        for record in records:
+            lanes.setdefault((record.topic, record.partition), []).append(record)
+        slots = asyncio.Semaphore(concurrency)
+
+        async def lane(in_order: list[IncomingRecord]) -> None:
+            async with slots:
+                for record in in_order:
+                    await self.handle(record)
+
+        outcomes = await asyncio.gather(*map(lane, lanes.values()), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
     async def handle(self, record: IncomingRecord) -> str:
         """Return the outcome: handled, duplicate, ignored or dead-lettered."""
         started = time.perf_counter()
