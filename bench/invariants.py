@@ -103,4 +103,4 @@ async def compensations(dbs: ServiceDatabases, order_ids: Sequence[str]) -> dict
         "WHERE status IN ('VOIDED', 'REFUNDED') AND order_id = ANY($1)",
         ids,
     )
-    return {"stock_released": released, "payment_voided": voided}
+    return {"released": released, "voided": voided}

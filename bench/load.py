@@ -15,6 +15,8 @@ from bench.stats import percentile
 from bench.storefront import Headers, Storefront
 from bench.tracker import OrderTracker
 
+STEADY_SHARE = 2 / 3  # of a step's window, after the pipeline has filled
+
 
 @dataclass
 class Sent:
@@ -85,6 +87,7 @@ class StepFigures:
     http_errors: dict[str, int]
     max_schedule_lag_ms: float
     error_samples: dict[str, str] = field(default_factory=dict)  # one detail per status
+    hops_p50_ms: dict[str, float] = field(default_factory=dict)
     compensated: dict[str, int] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     cpu_window_seconds: float = 0.0  # what cpu_seconds was measured over (load + last answers)
@@ -92,15 +95,18 @@ class StepFigures:
 
 def step_figures(run: StepRun, tracker: OrderTracker) -> StepFigures:
     """Placed/s: 2xx answers over the time until the last answer (at least the step).
-    Confirmed/s: confirmations that arrived within the step's window, whichever step placed
-    them. Latency: request start to the confirmation event, per confirmed order of this step;
-    an order without any outcome counts as infinitely slow."""
+    Confirmed/s: confirmations that arrived in the steady part of the step (its last two
+    thirds: the first third fills the pipeline), whichever step placed them. Latency: request
+    start to the confirmation event, per confirmed order of this step; an order without any
+    outcome counts as infinitely slow."""
     accepted = run.accepted
     window_end = run.began + run.seconds
+    steady_from = run.began + run.seconds * (1 - STEADY_SHARE)
     last_answer = max((s.answered for s in run.sent), default=window_end)
-    outcomes = tracker.outcomes.values()
-    in_window = sum(
-        1 for o in outcomes if o.status == "CONFIRMED" and run.began <= o.at < window_end
+    steady = sum(
+        1
+        for o in tracker.outcomes.values()
+        if o.status == "CONFIRMED" and steady_from <= o.at < window_end
     )
     latencies, rejected, unfinished = [], Counter[str](), 0
     for sent in accepted:
@@ -115,7 +121,7 @@ def step_figures(run: StepRun, tracker: OrderTracker) -> StepFigures:
     return StepFigures(
         offered_per_s=run.rate,
         placed_per_s=len(accepted) / max(run.seconds, last_answer - run.began),
-        confirmed_per_s=in_window / run.seconds,
+        confirmed_per_s=steady / (run.seconds * STEADY_SHARE),
         p50_ms=percentile(latencies, 50) * 1000,
         p95_ms=percentile(latencies, 95) * 1000,
         p99_ms=percentile(latencies, 99) * 1000,
@@ -127,4 +133,32 @@ def step_figures(run: StepRun, tracker: OrderTracker) -> StepFigures:
         http_errors=dict(Counter(s.status for s in run.sent if not s.order_id)),
         max_schedule_lag_ms=run.max_lag * 1000,
         error_samples={s.status: s.detail for s in run.sent if not s.order_id},
+        hops_p50_ms=hops(accepted, tracker),
     )
+
+
+HOPS = (
+    ("POST→placed", None, "order.order.placed"),  # HTTP, the order's transaction, the relay
+    ("placed→reserved", "order.order.placed", "order.payment.requested"),  # inventory
+    ("reserved→confirmed", "order.payment.requested", None),  # payment
+)
+
+
+def hops(accepted: list[Sent], tracker: OrderTracker) -> dict[str, float]:
+    """Median time of each saga hop over the orders seen at both of its ends (arrival times)."""
+
+    def at(sent: Sent, milestone: str | None, start: bool) -> float | None:
+        if milestone is None:
+            outcome = tracker.outcomes.get(sent.order_id or "")
+            return sent.started if start else (outcome.at if outcome else None)
+        return tracker.milestones[milestone].get(sent.order_id or "")
+
+    figures = {}
+    for name, begin, end in HOPS:
+        spans = [
+            b - a
+            for s in accepted
+            if (a := at(s, begin, True)) is not None and (b := at(s, end, False)) is not None
+        ]
+        figures[name] = percentile(spans, 50) * 1000
+    return figures

@@ -2,7 +2,7 @@
 broker, with the baselines it is compared with, a flash sale and the section 5 invariants.
 
     PYTHONPATH=. .venv/bin/python -m bench.orders            # the whole run, ~10 minutes
-    PYTHONPATH=. .venv/bin/python -m bench.orders --quick    # a smoke run, ~2 minutes
+    PYTHONPATH=. .venv/bin/python -m bench.orders --quick    # a smoke run, ~3 minutes
 
 The suite is started as `make run` starts it (tools.launched) on fresh databases. Open loop:
 orders arrive at each offered rate whatever the suite answers; the ramp stops once a step's
@@ -128,8 +128,12 @@ class Bench:
         console.rule("baselines")
         concurrency = opts.clients * opts.connections // 4
         meter = CpuMeter(self.suite.pids())
+        await asyncio.sleep(opts.baseline_seconds)
+        idle = {k: v / meter.seconds for k, v in meter.lap().items()}
         gateway = await no_op_baseline(self.store, opts.baseline_seconds, concurrency)
         gateway.gateway_cpu_ms = meter.lap()["gateway"] * 1000 / max(gateway.requests, 1)
+        self.figures["idle_cpu_seconds_per_s"] = idle
+        console.print(report.key_value_table("idle: CPU seconds per second", idle.items()))
         broker = await round_trip(self.suite.kafka_bootstrap, opts.flood, opts.pings)
         self.figures["baselines"] = {"gateway_healthz": gateway, "broker_round_trip": broker}
         rows = [("gateway GET /healthz req/s", gateway.requests_per_s)]

@@ -28,19 +28,30 @@ async def record(pid: int, seconds: int, output: Path) -> asyncio.subprocess.Pro
     )
 
 
-def frame_label(frame: dict[str, object]) -> str:
+def frame_label(frame: dict[str, object], *, line: bool = True) -> str:
     path = Path(str(frame.get("file", "")))
     short = "/".join(path.parts[-2:]) if path.parts else "?"
-    return f"{frame.get('name', '?')} ({short}:{frame.get('line', '?')})"
+    where = f"{short}:{frame.get('line', '?')}" if line else short
+    return f"{frame.get('name', '?')} ({where})"
+
+
+def is_ours(frame: dict[str, object]) -> bool:
+    """A frame of the suite's own code (services/, libs/), not its entry point."""
+    file = str(frame.get("file", ""))
+    entry = file.endswith(("__main__.py", "chassis/cli.py"))
+    return ("/services/" in file or "/libs/" in file) and not entry
 
 
 def top_functions(speedscope: Path, count: int = 15) -> dict[str, list[tuple[str, float]]]:
-    """Share of samples per function: `self` (on top of the stack) and `total` (anywhere on
-    it), over every thread, most first."""
+    """Share of samples per function: `self` (on top of the stack), `total` (anywhere on it)
+    and `ours` (total, the suite's own functions only), over every thread, most first."""
     data = json.loads(speedscope.read_text())
-    labels = [frame_label(f) for f in data["shared"]["frames"]]
+    frames = data["shared"]["frames"]
+    labels = [frame_label(f) for f in frames]
+    functions = [frame_label(f, line=False) if is_ours(f) else None for f in frames]
     own: Counter[str] = Counter()
     anywhere: Counter[str] = Counter()
+    ours: Counter[str] = Counter()
     samples = 0.0
     for profile in data["profiles"]:
         for stack, weight in zip(profile["samples"], profile["weights"], strict=True):
@@ -50,8 +61,10 @@ def top_functions(speedscope: Path, count: int = 15) -> dict[str, list[tuple[str
             own[labels[stack[-1]]] += weight
             for label in {labels[i] for i in stack}:
                 anywhere[label] += weight
+            for function in {functions[i] for i in stack} - {None}:
+                ours[function] += weight
     share = 100 / samples if samples else 0.0
     return {
-        "self": [(name, n * share) for name, n in own.most_common(count)],
-        "total": [(name, n * share) for name, n in anywhere.most_common(count)],
+        name: [(label, n * share) for label, n in counter.most_common(count)]
+        for name, counter in (("self", own), ("total", anywhere), ("ours", ours))
     }

@@ -44,6 +44,7 @@ def step_row(step: StepFigures) -> list[str]:
         str(step.unfinished),
         counts(step.http_errors),
         ms(step.max_schedule_lag_ms),
+        " / ".join(ms(v) for v in step.hops_p50_ms.values()),
     ]
 
 
@@ -60,6 +61,7 @@ STEP_COLUMNS = (
     "no outcome",
     "HTTP errors",
     "sched. lag ms",
+    "p50 ms: POST→placed / →reserved / →confirmed",
 )
 
 
@@ -83,7 +85,7 @@ def cpu_table(steps: Sequence[StepFigures]) -> Table:
 def key_value_table(title: str, rows: Iterable[tuple[str, Any]]) -> Table:
     table = Table("figure", "value", title=title)
     for key, value in rows:
-        shown = f"{value:,.2f}" if isinstance(value, float) else str(value)
+        shown = f"{value:,.4g}" if isinstance(value, float) else str(value)
         table.add_row(key, shown)
     return table
 
@@ -100,10 +102,13 @@ def checks_table(checks: Sequence[Check]) -> Table:
 
 
 def top_table(service: str, top: dict[str, list[tuple[str, float]]]) -> Table:
-    table = Table("self %", "function (self)", "total %", "function (total)")
-    table.title = f"py-spy: where {service} spends its CPU"
-    for (own, own_pct), (total, total_pct) in zip(top["self"], top["total"], strict=False):
-        table.add_row(f"{own_pct:.1f}", own, f"{total_pct:.1f}", total)
+    columns = ("self %", "function (self)", "total %", "function (total)")
+    table = Table(*columns, "total %", "the suite's own (total)")
+    table.title = f"py-spy: where {service} spends its CPU (share of samples)"
+    for (own, own_pct), (total, total_pct), (ours, ours_pct) in zip(
+        top["self"], top["total"], top["ours"], strict=False
+    ):
+        table.add_row(f"{own_pct:.1f}", own, f"{total_pct:.1f}", total, f"{ours_pct:.1f}", ours)
     return table
 
 

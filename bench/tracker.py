@@ -15,6 +15,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from bench.broker import tail_consumer
 from shared_events.topics import ORDER_EVENTS
 
+# The saga's steps before the outcome, seen on the same topic: order placed (the POST's
+# transaction, relayed), payment requested (inventory reserved the stock).
+MILESTONES = ("order.order.placed", "order.payment.requested")
 OUTCOMES = {
     "order.order.confirmed": "CONFIRMED",
     "order.order.rejected": "REJECTED",
@@ -53,6 +56,7 @@ class OrderTracker:
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
         self.outcomes: dict[str, Outcome] = {}
+        self.milestones: dict[str, dict[str, float]] = {m: {} for m in MILESTONES}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()  # set whenever outcomes arrive
@@ -77,7 +81,10 @@ class OrderTracker:
                 if message.key is None:
                     continue
                 order_id = message.key.decode()
-                if order_id not in self.outcomes and (outcome := outcome_of(message, at)):
+                seen = self.milestones.get(header(message, "ce_type") or "")
+                if seen is not None:
+                    seen.setdefault(order_id, at)
+                elif order_id not in self.outcomes and (outcome := outcome_of(message, at)):
                     self.outcomes[order_id] = outcome
                     self._arrived.set()
 
