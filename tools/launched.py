@@ -48,7 +48,8 @@ class LaunchedSuite:
 
     def pids(self) -> dict[str, int]:
         """The PID of each process the launcher started, by name: every service (`python -m
-        <module> serve`) and the embedded broker (`broker`), for profiling and CPU accounting."""
+        <module> serve`), the embedded broker (`broker`) and the mail catcher (`mail`), for
+        profiling and CPU accounting."""
         if self.process is None:
             return {}
         names = {row.module: row.name for row in SERVICES}
@@ -58,6 +59,8 @@ class LaunchedSuite:
                 found[names[argv[2]]] = pid
             elif "broker" in argv[1:2]:
                 found["broker"] = pid
+            elif "aiosmtpd" in argv[2:3]:
+                found["mail"] = pid
         return found
 
 
