@@ -10,11 +10,15 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from chassis.db import ensure_sqlite_dir
+
+# The advisory lock that serialises migrations of one database (any constant works: each
+# service migrates its own database).
+LOCK_KEY = 0x6D696772  # "migr"
 
 
 def alembic_config(migrations_dir: Path, database_url: str) -> Config:
@@ -51,6 +55,10 @@ def run_env(target_metadata: MetaData) -> None:
             render_as_batch=connection.dialect.name == "sqlite",
         )
         with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                # Replicas that start together (init containers) take turns: the second one
+                # waits here, then finds the database at head and does nothing.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             context.run_migrations()
 
     async def run() -> None:

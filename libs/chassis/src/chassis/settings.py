@@ -6,7 +6,7 @@ a service's own settings (`database_url`, `port`, ...) carry its prefix, e.g. `C
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -24,6 +24,9 @@ class ServiceSettings(BaseSettings):
     """Base of every service's Settings. Subclasses set `env_prefix` and their defaults."""
 
     model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore")
+    # False for a service without a database of its own (the gateway): production does not
+    # ask it for a database URL.
+    owns_database: ClassVar[bool] = True
 
     service_name: str = "service"
     environment: Literal["development", "test", "production"] = Field(
@@ -93,7 +96,7 @@ class ServiceSettings(BaseSettings):
         if not self.is_production:
             return self
         problems = []
-        if self.database_url.startswith("sqlite"):
+        if self.owns_database and self.database_url.startswith("sqlite"):
             problems.append("database_url points at SQLite")
         if self.jwt_issuer == DEV_JWT_ISSUER:
             problems.append("JWT_ISSUER is the development default")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -10,6 +12,7 @@ class GatewaySettings(ServiceSettings):
     """Environment variables: GATEWAY_PORT, GATEWAY_CATALOG_URL, ... plus the suite-wide ones."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+    owns_database: ClassVar[bool] = False  # Redis only
 
     service_name: str = "gateway"
     port: int = 8000
