@@ -16,8 +16,21 @@ from chassis.logging import get_logger
 log = get_logger(__name__)
 
 
+# Connections one process keeps to Redis. Past it a caller waits for a free one (up to the
+# timeout) instead of failing: a burst queues rather than turning into errors.
+REDIS_MAX_CONNECTIONS = 64
+REDIS_WAIT_SECONDS = 2.0
+
+
 def create_redis(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, decode_responses=False, socket_timeout=2.0)
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=REDIS_MAX_CONNECTIONS,
+        timeout=REDIS_WAIT_SECONDS,
+        socket_timeout=2.0,
+        decode_responses=False,
+    )
+    return aioredis.Redis(connection_pool=pool)
 
 
 class ReadCache:

@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chassis.logging import get_logger
@@ -110,6 +112,18 @@ def install_problem_handlers(app: FastAPI) -> None:
             errors=errors,
         )
 
+    async def on_redis_down(request: Request, exc: Exception) -> JSONResponse:
+        # Rate limits, idempotency keys and caches live in Redis: without it, say so and let
+        # the client retry, rather than answer 500.
+        log.warning("redis unavailable", path=request.url.path, error=repr(exc))
+        return problem_response(
+            request,
+            503,
+            "a backing store is unavailable; retry later",
+            code="unavailable",
+            headers={"Retry-After": "1"},
+        )
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
         return problem_response(request, 500, "an unexpected error occurred", code="internal")
@@ -117,4 +131,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(RedisConnectionError, on_redis_down)
+    app.add_exception_handler(RedisTimeoutError, on_redis_down)
     app.add_exception_handler(Exception, on_unexpected)
