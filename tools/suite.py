@@ -65,7 +65,7 @@ from tools.processes import (
     tail,
     tcp_open,
 )
-from tools.seed import SeedError, SeedResult, seed_demo
+from tools.seed import DemoCatalog, SeedError, SeedResult, seed_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 # Everything a run keeps: `.data/` unless SUITE_DATA_DIR names another folder (tests and
@@ -174,6 +174,19 @@ def service_row(name: str) -> ServiceRow:
 def jwks_url() -> str:
     """`JWKS_URL` if set, else membership's JWKS at its (possibly overridden) port."""
     return os.environ.get("JWKS_URL", f"{service_row('membership').url()}/.well-known/jwks.json")
+
+
+FLASH_SALE_PER_MEMBER = 2
+
+
+def flash_sale_limits() -> dict[str, str]:
+    """The demo's flash-sale SKU, capped per member at the gateway; `GATEWAY_FLASH_SALE_LIMITS`
+    from the environment wins."""
+    variable = "GATEWAY_FLASH_SALE_LIMITS"
+    if variable in os.environ:
+        return {variable: os.environ[variable]}
+    sku = DemoCatalog.load().flash_sale_sku
+    return {variable: json.dumps({sku: FLASH_SALE_PER_MEMBER})}
 
 
 def upstream_urls() -> dict[str, str]:
@@ -400,6 +413,7 @@ class Suite:
             **self.credentials.environment(),
             "JWKS_URL": jwks_url(),
             **upstream_urls(),
+            **flash_sale_limits(),
             "PYTHONUNBUFFERED": "1",
         }
         for row in SERVICES:
@@ -608,7 +622,8 @@ def print_demo_catalog(result: SeedResult | None) -> None:
     console.print(
         f"[bold]demo catalog:[/] {len(catalog.products)} products in "
         f"{len(catalog.categories())} categories ({', '.join(catalog.categories())}); "
-        f"flash-sale SKU [bold]{flash.sku}[/] ({flash.stock} units seeded); low stock: {low}",
+        f"flash-sale SKU [bold]{flash.sku}[/] ({flash.stock} units seeded, at most "
+        f"{FLASH_SALE_PER_MEMBER} per member); low stock: {low}",
         soft_wrap=True,
     )
 
