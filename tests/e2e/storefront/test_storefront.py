@@ -60,9 +60,12 @@ async def test_the_storefront_journey(storefront: Storefront) -> None:
     (product,) = found["items"]
     assert product["skus"][0]["sku"] == sku
     assert product["skus"][0]["price"] == {"amount": 12_800, "currency": "CNY"}
+    # The gateway joins inventory's availability into the catalog's products.
+    assert product["skus"][0]["available"] == 10
     detail = await shop.http.get(f"/api/v1/products/{product['id']}")
     assert detail.status_code == 200, detail.text
     assert detail.json()["name"] == f"Longjing green tea {sku}"
+    assert detail.json()["skus"][0]["available"] == 10
     by_category = (
         await shop.http.get("/api/v1/products", params={"category": "storefront-e2e"})
     ).json()
@@ -96,6 +99,8 @@ async def test_the_storefront_journey(storefront: Storefront) -> None:
     timeline = [entry["type"] for entry in order["timeline"]]
     assert timeline.index("order.order.placed") < timeline.index(CAPTURED), timeline
     assert await shop.until_available(sku, 9) == 9
+    listed = await shop.http.get(f"/api/v1/products/{product['id']}")
+    assert listed.json()["skus"][0]["available"] == 9
 
     mine = await shop.get_json("/api/v1/orders", member)
     assert [o["id"] for o in mine["items"]] == [order_id]

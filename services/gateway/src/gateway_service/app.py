@@ -20,7 +20,7 @@ from chassis.cache import create_redis
 from chassis.errors import ProblemError, install_problem_handlers
 from chassis.logging import configure_logging
 from chassis.telemetry import configure_tracing
-from gateway_service import limits
+from gateway_service import availability, limits
 from gateway_service.config import GatewaySettings
 from gateway_service.flash_sale import FlashSaleLimits, capped_quantities
 from gateway_service.openapi import merged_openapi
@@ -134,8 +134,22 @@ async def handle(request: Request, settings: GatewaySettings) -> Response:
     else:
         upstreams: Upstreams = state.upstreams
         response = await upstreams.forward(name, request, body, request_id)
+        if response.status_code == 200 and availability.is_product_read(
+            request.method, request.url.path
+        ):
+            response = await add_availability(response, upstreams)
     response.headers["x-request-id"] = request_id
     return response
+
+
+async def add_availability(response: Response, upstreams: Upstreams) -> Response:
+    filled = await availability.with_availability(
+        bytes(response.body), upstreams.client, upstreams.urls["inventory"]
+    )
+    if filled is None:
+        return response
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(filled, status_code=200, headers=headers)
 
 
 async def forward_order(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import StringConstraints
 
 from chassis.auth import Admin
 from chassis.deps import RuntimeDep
@@ -14,6 +15,7 @@ from inventory_service import service
 from inventory_service.schemas import (
     SKU_PATTERN,
     AdjustmentCreate,
+    AvailabilityList,
     StockAdmin,
     StockPublic,
     StockSet,
@@ -22,6 +24,21 @@ from inventory_service.schemas import (
 router = APIRouter(prefix="/api/v1")
 
 Sku = Annotated[str, Path(pattern=SKU_PATTERN)]
+
+
+MAX_SKUS_PER_QUERY = 200
+
+
+@router.get("/inventory", response_model=AvailabilityList, tags=["storefront"])
+async def list_availability(
+    runtime: RuntimeDep,
+    sku: Annotated[
+        list[Annotated[str, StringConstraints(pattern=SKU_PATTERN)]],
+        Query(min_length=1, max_length=MAX_SKUS_PER_QUERY),
+    ],
+) -> AvailabilityList:
+    """`?sku=A&sku=B`: the available units of each known SKU, in one read."""
+    return AvailabilityList(items=await service.list_available(runtime, sku))
 
 
 @router.get("/inventory/{sku}", response_model=StockPublic, tags=["storefront"])

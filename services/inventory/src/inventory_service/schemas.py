@@ -46,6 +46,10 @@ class StockPublic(BaseModel):
     available: int
 
 
+class AvailabilityList(BaseModel):
+    items: list[StockPublic]
+
+
 class StockAdmin(StockPublic):
     """What an admin sees."""
 

@@ -14,6 +14,7 @@ from inventory_service.service.stock import (
     adjust_stock,
     get_available,
     get_stock,
+    list_available,
     register_skus,
     set_stock,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "adjust_stock",
     "get_available",
     "get_stock",
+    "list_available",
     "register_skus",
     "release_expired",
     "reserve_stock",

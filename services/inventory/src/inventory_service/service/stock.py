@@ -17,6 +17,7 @@ from inventory_service.domain import MovementKind, StockLevel
 from inventory_service.schemas import AdjustmentCreate, StockAdmin, StockPublic, StockSet
 from inventory_service.service.statements import (
     Stage,
+    available_of,
     change_stock,
     movement,
     new_stock,
@@ -61,6 +62,16 @@ async def get_stock(runtime: Runtime, sku: str) -> StockAdmin:
 async def get_available(runtime: Runtime, sku: str) -> StockPublic:
     stock = await get_stock(runtime, sku)
     return StockPublic(sku=stock.sku, available=stock.available)
+
+
+async def list_available(runtime: Runtime, skus: list[str]) -> list[StockPublic]:
+    """Availability of several SKUs in one read (the gateway fills product listings with it);
+    unknown SKUs are left out."""
+    async with runtime.database.sessions() as session:
+        found = await available_of(session, skus)
+    return [
+        StockPublic(sku=sku, available=found[sku]) for sku in dict.fromkeys(skus) if sku in found
+    ]
 
 
 def _stage_adjusted(stage: Stage, sku: str, delta: int, after: StockLevel, reason: str) -> None:
