@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chassis.testing.infra import free_port
-from tools.processes import exit_status, tail
+from tools.processes import exit_status, spawn, tail
 from tools.suite import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, HOST, ROOT, SERVICES
 
 READY_LINE = "Ctrl-C stops everything."  # the launcher prints it once every service is ready
@@ -135,16 +135,7 @@ def launched_suite(
     broker_port = free_port()
     argv = [sys.executable, "-m", "tools.suite", "run", "--timeout", str(ready_timeout)]
     argv += ["--broker-port", str(broker_port)]
-    with output.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603 - argv is built here
-            argv,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn(argv, output, cwd=ROOT, env=env)
     bootstrap = kafka_bootstrap_servers or f"{HOST}:{broker_port}"
     suite = LaunchedSuite(urls, data_dir, process=process, kafka_bootstrap=bootstrap)
     try:

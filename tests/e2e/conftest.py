@@ -20,6 +20,8 @@ from catalog_service.main import create_app as create_catalog
 from chassis.db import Database
 from chassis.testing.plugin import DatabaseFactory, serve_app
 from chassis.testing.tokens import TestTokenIssuer
+from gateway_service.config import GatewaySettings
+from gateway_service.main import create_app as create_gateway
 from inventory_service.config import InventorySettings
 from inventory_service.main import create_app as create_inventory
 from membership_service.main import create_app as create_membership
@@ -302,3 +304,19 @@ async def suite(
 ) -> AsyncIterator[Suite]:
     async with AsyncExitStack() as stack:
         yield await start_suite(stack, suite_settings, token_issuer)
+
+
+def gateway_for(suite: Suite, **settings: Any) -> FastAPI:
+    """The gateway in front of the suite's services, on the suite's broker, Redis and keys."""
+    base = suite.settings["order"]
+    return create_gateway(
+        GatewaySettings(
+            **{f"{name}_url": url for name, url in suite.urls.items()},
+            kafka_bootstrap_servers=base.kafka_bootstrap_servers,
+            redis_url=base.redis_url,
+            redis_key_prefix=base.redis_key_prefix,
+            jwks_url=base.jwks_url,
+            environment="test",
+            **settings,
+        )
+    )

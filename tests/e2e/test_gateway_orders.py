@@ -5,16 +5,13 @@ counted across orders, given back when an order is refused, never counted twice 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
 
 from chassis.testing.plugin import serve_app
-from gateway_service.config import GatewaySettings
-from gateway_service.main import create_app as create_gateway
 
-from .conftest import ADDRESS, Suite
+from .conftest import Suite, gateway_for, order_body
 
 pytestmark = pytest.mark.integration
 CAP = 2
@@ -23,29 +20,9 @@ CAP = 2
 @pytest.fixture
 async def flash(suite: Suite) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     sku = await suite.product(price=990, stock=20)
-    base = suite.settings["order"]
-    gateway = create_gateway(
-        GatewaySettings(
-            **{f"{name}_url": url for name, url in suite.urls.items()},
-            kafka_bootstrap_servers=base.kafka_bootstrap_servers,
-            redis_url=base.redis_url,
-            redis_key_prefix=base.redis_key_prefix,
-            jwks_url=base.jwks_url,
-            environment="test",
-            flash_sale_limits={sku: CAP},
-        )
-    )
+    gateway = gateway_for(suite, flash_sale_limits={sku: CAP})
     async with serve_app(gateway) as url, httpx.AsyncClient(base_url=url, timeout=15) as edge:
         yield edge, sku
-
-
-def order_body(sku: str, quantity: int, token: str = "tok_visa") -> dict[str, Any]:
-    return {
-        "items": [{"sku": sku, "quantity": quantity}],
-        "currency": "CNY",
-        "payment_token": token,
-        "shipping_address": ADDRESS,
-    }
 
 
 async def test_a_member_buys_at_most_the_cap_across_orders(

@@ -20,11 +20,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from chassis.testing.infra import free_port
 from chassis.testing.plugin import DatabaseFactory, serve_app
 from chassis.testing.tokens import TestTokenIssuer
-from gateway_service.config import GatewaySettings
-from gateway_service.main import create_app as create_gateway
 from membership_service.config import MembershipSettings
 
-from .conftest import ADDRESS, Suite, start_suite
+from .conftest import ADDRESS, Suite, gateway_for, start_suite
 
 pytestmark = pytest.mark.integration
 
@@ -273,19 +271,7 @@ async def test_bad_tokens_are_401_at_every_service(shop: Suite) -> None:
 async def test_the_storefront_journey_through_the_gateway(shop: Suite) -> None:
     """Register, log in, browse, cart, order with the welcome coupon, CONFIRMED; a stale
     token is 401 and a client over its rate is 429 — all through the gateway only."""
-    base = shop.settings["order"]
-    gateway = create_gateway(
-        GatewaySettings(
-            **{f"{name}_url": url for name, url in shop.urls.items()},
-            kafka_bootstrap_servers=base.kafka_bootstrap_servers,
-            redis_url=base.redis_url,
-            redis_key_prefix=base.redis_key_prefix,
-            jwks_url=base.jwks_url,
-            environment="test",
-            rate_per_client_per_minute=1000,
-            rate_per_member_per_minute=1000,
-        )
-    )
+    gateway = gateway_for(shop, rate_per_client_per_minute=1000, rate_per_member_per_minute=1000)
     shop.admin = await login(shop, "admin@example.com", "dev-admin-password")
     sku = await shop.product(price=12_800, stock=10)
     async with serve_app(gateway) as url, httpx.AsyncClient(base_url=url, timeout=15) as edge:
@@ -324,7 +310,9 @@ async def test_the_storefront_journey_through_the_gateway(shop: Suite) -> None:
                     "shipping_address": ADDRESS,
                     "coupon_code": coupon,
                 },
-                headers={**member, "Idempotency-Key": f"journey-{sku}"},
+                # A new key per attempt: a refusal (the coupon not known to order yet) is
+                # stored under its key and would be replayed.
+                headers={**member, "Idempotency-Key": f"journey-{uuid.uuid4()}"},
             )
 
         placed = await eventually(place, lambda r: r.status_code == 202)
