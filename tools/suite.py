@@ -125,6 +125,7 @@ class ServiceRow:
     port: int
     env_prefix: str
     example_path: str | None = None  # printed as a `try: curl ...` hint
+    owns_database: bool = True  # the gateway keeps nothing but Redis counters
 
     def resolved_port(self) -> int:
         """The default port unless `<PREFIX>PORT` overrides it."""
@@ -139,12 +140,15 @@ class ServiceRow:
     def environment(self, shared: Mapping[str, str]) -> dict[str, str]:
         env = {**os.environ, **shared, f"{self.env_prefix}PORT": str(self.resolved_port())}
         # Relative to ROOT, the children's working directory. An explicit setting wins.
-        env.setdefault(self.database_variable(), f"sqlite+aiosqlite:///{self.sqlite_path()}")
+        if self.owns_database:
+            env.setdefault(self.database_variable(), f"sqlite+aiosqlite:///{self.sqlite_path()}")
         return env
 
     def database_label(self) -> str:
         """For the status table: the SQLite file, or the variable naming another database (its
         URL may carry a password)."""
+        if not self.owns_database:
+            return "Redis only"
         if self.database_variable() in os.environ:
             return f"${self.database_variable()}"
         return relative(self.sqlite_path())
@@ -163,7 +167,9 @@ SERVICES: tuple[ServiceRow, ...] = (
     ServiceRow("order", "order_service", 8002, "ORDER_"),
     ServiceRow("notification", "notification_service", 8006, "NOTIFICATION_"),
     # The storefront's one entrance: every /api/v1 route, checked, limited and forwarded.
-    ServiceRow("gateway", "gateway_service", 8000, "GATEWAY_", "/api/v1/products"),
+    ServiceRow(
+        "gateway", "gateway_service", 8000, "GATEWAY_", "/api/v1/products", owns_database=False
+    ),
 )
 
 
