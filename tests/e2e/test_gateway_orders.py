@@ -4,7 +4,8 @@ counted across orders, given back when an order is refused, never counted twice 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -96,3 +97,47 @@ async def test_idempotency_key_through_the_gateway(
     # One order, so two units left the shelf, not four.
     assert (await suite.stock(sku))["available"] == 3
     await suite.check_invariants()
+
+
+async def test_a_sold_out_flash_sale_sku_is_refused_at_the_gateway(suite: Suite) -> None:
+    sku = await suite.product(price=990, stock=2)
+    gateway = gateway_for(suite, flash_sale_limits={sku: 1}, flash_sale_stock_refresh_seconds=1)
+    async with serve_app(gateway) as url, httpx.AsyncClient(base_url=url, timeout=15) as edge:
+
+        async def buy(token: str = "tok_visa") -> httpx.Response:
+            body = order_body(sku, 1, token)
+            response = await edge.post("/api/v1/orders", json=body, headers=suite.member())
+            if response.status_code == 202:
+                suite.orders.append(response.json()["order_id"])
+            return response
+
+        first = await buy()
+        declined = await buy("tok_chargeDeclined")
+        assert (first.status_code, declined.status_code) == (202, 202)
+        late = await buy()
+        assert late.status_code == 409, late.text  # both units are spoken for
+        assert late.json()["type"].endswith("/sold-out")
+        assert late.headers["content-type"] == "application/problem+json"
+
+        # The declined order gives its unit back; the next count from inventory offers it again.
+        refused = await suite.settled(declined.json()["order_id"], "inventory.stock.released")
+        assert refused["status"] == "REJECTED"
+        second = await eventually_accepted(buy)
+        assert (await suite.settled(second.json()["order_id"]))["status"] == "CONFIRMED"
+        assert (await suite.settled(first.json()["order_id"]))["status"] == "CONFIRMED"
+        assert (await buy()).status_code == 409
+    assert (await suite.stock(sku))["available"] == 0
+    await suite.check_invariants()
+
+
+async def eventually_accepted(
+    buy: Callable[[], Awaitable[httpx.Response]], timeout: float = 15
+) -> httpx.Response:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        response = await buy()
+        if response.status_code == 202 or loop.time() > deadline:
+            assert response.status_code == 202, response.text
+            return response
+        await asyncio.sleep(0.5)

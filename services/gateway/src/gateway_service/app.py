@@ -23,6 +23,7 @@ from chassis.telemetry import configure_tracing
 from gateway_service import availability, limits
 from gateway_service.config import GatewaySettings
 from gateway_service.flash_sale import FlashSaleLimits, capped_quantities
+from gateway_service.flash_stock import FlashSaleStock
 from gateway_service.openapi import merged_openapi
 from gateway_service.proxy import Upstreams
 from gateway_service.routing import upstream_for
@@ -51,6 +52,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.redis_key_prefix,
             settings.flash_sale_limits,
             settings.flash_sale_window_seconds,
+        )
+        inventory_url = settings.upstreams()["inventory"]
+        app.state.flash_stock = FlashSaleStock(
+            redis,
+            settings.redis_key_prefix,
+            settings.flash_sale_stock_refresh_seconds,
+            lambda skus: availability.fetch_available(client, inventory_url, skus),
         )
         app.state.verifier = JwksVerifier(
             settings.jwks_url,
@@ -159,18 +167,37 @@ async def forward_order(
     the claim back unless the order service accepted the order."""
     state: Any = request.app.state
     flash_sale: FlashSaleLimits = state.flash_sale
+    stock: FlashSaleStock = state.flash_stock
     wanted = capped_quantities(body, settings.flash_sale_limits)
     key = request.headers.get("idempotency-key")
     claimed = await flash_sale.claim(member, wanted, key)
+    counted = False
     try:
+        if claimed:  # a replay took nothing the first time round, so takes nothing now
+            counted = await stock.take(wanted)
         response: Response = await state.upstreams.forward("order", request, body, request_id)
     except BaseException:
-        if claimed:
-            await flash_sale.release(member, wanted, key)
+        await give_back(flash_sale, stock, member, wanted, key, claimed, counted)
         raise
-    if claimed and response.status_code >= 300:
-        await flash_sale.release(member, wanted, key)
+    if response.status_code >= 300:
+        await give_back(flash_sale, stock, member, wanted, key, claimed, counted)
     return response
+
+
+async def give_back(
+    flash_sale: FlashSaleLimits,
+    stock: FlashSaleStock,
+    member: str,
+    wanted: dict[str, int],
+    key: str | None,
+    claimed: bool,
+    counted: bool,
+) -> None:
+    """An order that was not accepted takes neither allowance nor units."""
+    if counted:
+        await stock.give_back(wanted)
+    if claimed:
+        await flash_sale.release(member, wanted, key)
 
 
 def _too_large(settings: GatewaySettings) -> ProblemError:

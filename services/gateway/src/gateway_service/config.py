@@ -37,6 +37,9 @@ class GatewaySettings(ServiceSettings):
     # e.g. GATEWAY_FLASH_SALE_LIMITS='{"TEA-FLASH-1": 2}'.
     flash_sale_limits: dict[str, int] = Field(default_factory=dict)
     flash_sale_window_seconds: int = Field(default=86_400, ge=1)
+    # How long the edge's count of a flash-sale SKU's units lives before it is read again from
+    # inventory (units that came back are offered again after at most this long).
+    flash_sale_stock_refresh_seconds: float = Field(default=3.0, gt=0)
 
     def upstreams(self) -> dict[str, str]:
         return {

@@ -1,0 +1,88 @@
+"""A flash sale's stock, counted at the edge: once its units are spoken for, further orders for
+the SKU are refused at once (409 `sold-out`) instead of queuing thousands of sagas that
+inventory would refuse one by one after the saga timeout had cancelled the early ones.
+
+The count starts from inventory's available units and is read again every few seconds (the key
+expires), so units that come back (a declined card, a timed-out order) are sold again, and
+orders that were let through but not reserved yet are at worst counted twice: that briefly
+lets a few more through, and inventory, which alone decides, refuses them. Nothing here can
+oversell; at worst a unit waits one refresh before it is offered again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+import redis.asyncio as aioredis
+
+from chassis.errors import ProblemError
+
+# Checks every SKU's count, then takes from each, or nothing. Returns 0 when taken, i when the
+# i-th SKU has too few units left, -i when its count is not loaded.
+TAKE_SCRIPT = """
+for i, key in ipairs(KEYS) do
+  local left = redis.call('GET', key)
+  if not left then return -i end
+  if tonumber(left) < tonumber(ARGV[i]) then return i end
+end
+for i, key in ipairs(KEYS) do
+  redis.call('DECRBY', key, ARGV[i])
+end
+return 0
+"""
+# Gives units back only to counts that still exist: an expired count is read afresh anyway.
+GIVE_BACK_SCRIPT = """
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('INCRBY', key, ARGV[i])
+  end
+end
+return 0
+"""
+
+Loader = Callable[[list[str]], Awaitable[dict[str, int]]]
+
+
+class FlashSaleStock:
+    def __init__(
+        self, redis: aioredis.Redis, prefix: str, refresh_seconds: float, load: Loader
+    ) -> None:
+        self.redis = redis
+        self.prefix = f"{prefix}gateway:flash-stock"
+        self.refresh_ms = max(int(refresh_seconds * 1000), 1)
+        self.load = load
+
+    def _keys(self, skus: Sequence[str]) -> list[str]:
+        return [f"{self.prefix}:{sku}" for sku in skus]
+
+    async def take(self, wanted: Mapping[str, int]) -> bool:
+        """Take the order's units from the counts, or raise 409 `sold-out`. False when a count
+        could not be loaded (inventory did not answer): the order goes on and inventory
+        decides alone."""
+        skus = sorted(wanted)
+        for _ in range(2):
+            outcome = int(
+                await self.redis.eval(
+                    TAKE_SCRIPT, len(skus), *self._keys(skus), *[wanted[s] for s in skus]
+                )
+            )
+            if outcome == 0:
+                return True
+            if outcome > 0:
+                sku = skus[outcome - 1]
+                raise ProblemError(409, f"{sku} is sold out", code="sold-out")
+            await self._load(skus)
+        return False
+
+    async def give_back(self, wanted: Mapping[str, int]) -> None:
+        skus = sorted(wanted)
+        await self.redis.eval(
+            GIVE_BACK_SCRIPT, len(skus), *self._keys(skus), *[wanted[s] for s in skus]
+        )
+
+    async def _load(self, skus: list[str]) -> None:
+        available = await self.load(skus)
+        for sku, key in zip(skus, self._keys(skus), strict=True):
+            if sku in available:
+                # NX: a count another replica loaded meanwhile (and took from) stays.
+                await self.redis.set(key, available[sku], nx=True, px=self.refresh_ms)
