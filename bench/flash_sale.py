@@ -20,6 +20,10 @@ from bench.storefront import RETRIED, Headers, Storefront
 from bench.tracker import OrderTracker
 
 BUY_ATTEMPTS = 20
+# The flash-sale SKU, known to the gateway before the suite starts: one unit per buyer, and its
+# stock counted at the edge (GATEWAY_FLASH_SALE_LIMITS).
+FLASH_SKU = "BENCH-FLASH-SALE"
+GATEWAY_ENV = {"GATEWAY_FLASH_SALE_LIMITS": f'{{"{FLASH_SKU}": 1}}'}
 
 
 @dataclass
@@ -124,7 +128,7 @@ async def flash_sale(
     grace: float,
 ) -> tuple[FlashFigures, list[str]]:
     """The figures, and the order ids that got a 2xx."""
-    sku = await store.product(admin, units)
+    sku = await store.product(admin, units, sku=FLASH_SKU)
     members, register_seconds = await register_buyers(store, buyers, concurrency)
     began, sent, retries = await buy_all(store, members, sku)
     accepted = [s.order_id for s in sent if s.order_id]

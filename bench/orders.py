@@ -34,6 +34,7 @@ from bench import report
 from bench.broker import round_trip
 from bench.cpu import CpuMeter, hottest_service
 from bench.databases import ServiceDatabases, service_databases
+from bench.flash_sale import GATEWAY_ENV as FLASH_GATEWAY_ENV
 from bench.flash_sale import FlashFigures, flash_sale
 from bench.invariants import Check, check_all, compensations
 from bench.load import StepFigures, StepRun, run_step, step_figures
@@ -54,6 +55,7 @@ BENCH_ENV = {
     "GATEWAY_RATE_PER_MEMBER_PER_MINUTE": UNLIMITED,
     "PAYMENT_RISK_VELOCITY_MAX": UNLIMITED,
     "MEMBERSHIP_ACCESS_TTL_SECONDS": "7200",
+    **FLASH_GATEWAY_ENV,
 }
 console = report.console
 

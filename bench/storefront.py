@@ -99,9 +99,11 @@ class Storefront:
 
         return list(await asyncio.gather(*(one(i) for i in range(count))))
 
-    async def product(self, admin: Headers, stock: int, price: int = 1999) -> str:
+    async def product(
+        self, admin: Headers, stock: int, price: int = 1999, sku: str | None = None
+    ) -> str:
         """A published product with one SKU and `stock` on hand, on sale at the order service."""
-        sku = f"BENCH-{uuid.uuid4().hex[:10].upper()}"
+        sku = sku or f"BENCH-{uuid.uuid4().hex[:10].upper()}"
         body = {
             "name": f"Bench item {sku}",
             "category": "bench",
