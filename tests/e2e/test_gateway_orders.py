@@ -141,3 +141,28 @@ async def eventually_accepted(
             assert response.status_code == 202, response.text
             return response
         await asyncio.sleep(0.5)
+
+
+async def test_an_order_lost_in_a_timeout_keeps_its_unit_for_the_retry(suite: Suite) -> None:
+    """A POST that times out at the gateway may still have become an order: its unit and
+    allowance stay taken, and the buyer's retry under the same key gets the order."""
+    sku = await suite.product(price=990, stock=1)
+    flash = {"flash_sale_limits": {sku: 1}, "flash_sale_stock_refresh_seconds": 60}
+    impatient = gateway_for(suite, upstream_timeout_seconds=0.001, **flash)
+    patient = gateway_for(suite, **flash)
+    async with (
+        serve_app(impatient) as impatient_url,
+        serve_app(patient) as patient_url,
+        httpx.AsyncClient(base_url=impatient_url, timeout=15) as hasty,
+        httpx.AsyncClient(base_url=patient_url, timeout=15) as edge,
+    ):
+        buyer = {**suite.member(), "Idempotency-Key": "lost-in-a-timeout"}
+        lost = await hasty.post("/api/v1/orders", json=order_body(sku, 1), headers=buyer)
+        assert lost.status_code == 503, lost.text
+        other = await edge.post("/api/v1/orders", json=order_body(sku, 1), headers=suite.member())
+        assert other.status_code == 409, other.text  # the unit waits for the unknown order
+        retried = await edge.post("/api/v1/orders", json=order_body(sku, 1), headers=buyer)
+        assert retried.status_code == 202, retried.text
+    suite.orders.append(retried.json()["order_id"])
+    assert (await suite.settled(retried.json()["order_id"]))["status"] == "CONFIRMED"
+    await suite.check_invariants()

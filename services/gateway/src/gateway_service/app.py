@@ -175,11 +175,15 @@ async def forward_order(
     try:
         if claimed:  # a replay took nothing the first time round, so takes nothing now
             counted = await stock.take(wanted)
-        response: Response = await state.upstreams.forward("order", request, body, request_id)
     except BaseException:
         await give_back(flash_sale, stock, member, wanted, key, claimed, counted)
         raise
-    if response.status_code >= 300:
+    # A timeout or a 5xx leaves the order unknown (it may exist): the claim stays, so a retry
+    # under the same Idempotency-Key passes to the service, which replays its answer. Only a
+    # refusal (4xx) gives the allowance and the units back. (Units also come back with the
+    # next count from inventory.)
+    response: Response = await state.upstreams.forward("order", request, body, request_id)
+    if 400 <= response.status_code < 500:
         await give_back(flash_sale, stock, member, wanted, key, claimed, counted)
     return response
 
