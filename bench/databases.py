@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from sqlalchemy.engine.url import make_url
-
-from bench.relay_throughput import fresh_database
 
 
 @dataclass
@@ -36,6 +35,15 @@ class ServiceDatabases:
     async def scalar(self, service: str, sql: str, *args: Any) -> Any:
         rows = await self.query(service, sql, *args)
         return rows[0][0] if rows else None
+
+
+async def fresh_database(admin_url: str) -> tuple[str, str]:
+    name = f"bench_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(admin_url)
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    url = make_url(admin_url).set(drivername="postgresql+asyncpg", database=name)
+    return name, url.render_as_string(hide_password=False)
 
 
 async def drop_database(admin_url: str, name: str) -> None:

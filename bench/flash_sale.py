@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import httpx
 
 from bench.databases import ServiceDatabases
-from bench.invariants import CONFIRMED
 from bench.load import Sent
-from bench.polling import until
 from bench.storefront import RETRIED, Headers, Storefront
 from bench.tracker import OrderTracker
+from chassis.testing.polling import eventually
+from tools.invariants import CONFIRMED
 
 BUY_ATTEMPTS = 20
 # The flash-sale SKU, known to the gateway before the suite starts: one unit per buyer, and its
@@ -99,7 +99,7 @@ async def confirmed_in_db(dbs: ServiceDatabases, sku: str) -> int:
         "SELECT count(*) FROM orders o JOIN order_lines l ON l.order_id = o.id "
         "WHERE l.sku = $1 AND o.status = ANY($2::text[])"
     )
-    return int(await dbs.scalar("order", sql, sku, CONFIRMED))
+    return int(await dbs.scalar("order", sql, sku, list(CONFIRMED)))
 
 
 async def stock_figures(dbs: ServiceDatabases, sku: str) -> tuple[int, int, int]:
@@ -165,4 +165,4 @@ async def settled_stock(
     dbs: ServiceDatabases, sku: str, expected: int, grace: float
 ) -> tuple[int, int, int]:
     """Commits follow confirmations: wait (at most `grace`) until `expected` are in."""
-    return await until(lambda: stock_figures(dbs, sku), lambda f: f[0] >= expected, grace)
+    return await eventually(lambda: stock_figures(dbs, sku), lambda f: f[0] >= expected, grace)

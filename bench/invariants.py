@@ -1,5 +1,5 @@
-"""DESIGN.md section 5, checked on the services' own databases after the run (the queries of
-tests/e2e/conftest.py's `check_invariants`), plus compensation counts per set of orders."""
+"""DESIGN.md section 5, checked on the services' own databases after the run (the SQL of
+`tools.invariants`, which the end-to-end tests use too), plus compensation counts."""
 
 from __future__ import annotations
 
@@ -7,37 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.databases import ServiceDatabases
-from bench.polling import until
-
-CONFIRMED = ["CONFIRMED", "SHIPPED", "DELIVERED", "COMPLETED"]
-TERMINAL = [*CONFIRMED, "REJECTED", "CANCELLED"]
-
-# (service, what must hold, SQL counting the rows that break it)
-VIOLATIONS = (
-    (
-        "inventory",
-        "no oversell: stock never negative, never more reserved than on hand",
-        "SELECT count(*) FROM stock WHERE on_hand < 0 OR reserved < 0 OR reserved > on_hand",
-    ),
-    (
-        "payment",
-        "captured <= authorized, refunded <= captured",
-        "SELECT count(*) FROM payment_intents "
-        "WHERE captured_amount > amount OR refunded_amount > captured_amount",
-    ),
-    (
-        "payment",
-        "at most one capture per order",
-        "SELECT count(*) FROM (SELECT intent_id FROM payment_ledger WHERE kind = 'CAPTURE' "
-        "GROUP BY intent_id HAVING count(*) > 1) AS twice",
-    ),
-    (
-        "payment",
-        "authorized = captured (+ voided) per captured intent",
-        "SELECT count(*) FROM payment_intents "
-        "WHERE status IN ('CAPTURED', 'REFUNDED') AND captured_amount <> amount",
-    ),
-)
+from chassis.testing.polling import eventually
+from tools.invariants import CONFIRMED, TERMINAL, VIOLATIONS
 
 
 @dataclass
@@ -52,8 +23,8 @@ async def no_lost_order(dbs: ServiceDatabases, accepted: Sequence[str], grace: f
     `grace` seconds."""
     sql = "SELECT count(*) FROM orders WHERE id = ANY($1::text[]) AND status = ANY($2::text[])"
     ids = list(accepted)
-    done = await until(
-        lambda: dbs.scalar("order", sql, ids, TERMINAL), lambda n: n == len(ids), grace
+    done = await eventually(
+        lambda: dbs.scalar("order", sql, ids, sorted(TERMINAL)), lambda n: n == len(ids), grace
     )
     detail = f"{done} of {len(accepted)} accepted orders terminal"
     return Check("no lost order (every 2xx order terminal)", done == len(accepted), detail)
@@ -62,7 +33,9 @@ async def no_lost_order(dbs: ServiceDatabases, accepted: Sequence[str], grace: f
 async def effects_agree(dbs: ServiceDatabases, grace: float) -> Check:
     """Every confirmed order holds committed stock and a capture, nothing else does: the
     three services' counts meet (capture and commit follow the confirmation)."""
-    counts = await until(lambda: outcome_counts(dbs), lambda c: len(set(c.values())) == 1, grace)
+    counts = await eventually(
+        lambda: outcome_counts(dbs), lambda c: len(set(c.values())) == 1, grace
+    )
     detail = ", ".join(f"{k}={v}" for k, v in counts.items())
     return Check("confirmed = committed = captured", len(set(counts.values())) == 1, detail)
 
@@ -70,7 +43,7 @@ async def effects_agree(dbs: ServiceDatabases, grace: float) -> Check:
 async def outcome_counts(dbs: ServiceDatabases) -> dict[str, int]:
     return {
         "confirmed orders": await dbs.scalar(
-            "order", "SELECT count(*) FROM orders WHERE status = ANY($1::text[])", CONFIRMED
+            "order", "SELECT count(*) FROM orders WHERE status = ANY($1::text[])", list(CONFIRMED)
         ),
         "committed reservations": await dbs.scalar(
             "inventory", "SELECT count(*) FROM reservations WHERE status = 'COMMITTED'"

@@ -14,13 +14,11 @@ import argparse
 import asyncio
 import json
 import time
-import uuid
 from pathlib import Path
 
-import asyncpg
-from sqlalchemy.engine.url import make_url
 from sqlmodel import select
 
+from bench.databases import drop_database, fresh_database
 from chassis.db import Database
 from chassis.outbox import Outbox, OutboxRecord, OutboxRelay, outgoing
 from chassis.producer import EventProducer, ensure_topics
@@ -29,15 +27,6 @@ from shared_events.catalog import ProductUnpublishedV1
 from shared_events.topics import CATALOG_EVENTS
 
 RESULTS = Path(__file__).parent / "results" / "relay.json"
-
-
-async def fresh_database(admin_url: str) -> tuple[str, str]:
-    name = f"bench_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(admin_url)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    url = make_url(admin_url).set(drivername="postgresql+asyncpg", database=name)
-    return name, url.render_as_string(hide_password=False)
 
 
 async def stage(db: Database, outbox: Outbox, count: int) -> None:
@@ -96,9 +85,7 @@ async def run(count: int, row_by_row: int) -> dict[str, float]:
         finally:
             await producer.stop()
             await db.dispose()
-            conn = await asyncpg.connect(admin_url)
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.close()
+            await drop_database(admin_url, name)
     figures = {
         "events": count,
         "stage_events_per_s": count / staged,

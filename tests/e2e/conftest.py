@@ -217,14 +217,14 @@ class Suite:
             assert order["status"] in TERMINAL, f"order {order_id} is stuck in {order['status']}"
         # No oversell: stock never negative, never more reserved than on hand.
         async with self.db("inventory").engine.connect() as conn:
-            assert await invariants.oversold(conn) == 0
+            assert await invariants.violations("inventory", conn) == {}
         # Every step of every order is settled: confirmed orders hold committed stock and a
         # capture; every other outcome was compensated (stock released, money voided/refunded).
         for order_id in self.orders:
             await self.until_consistent(order_id)
         # Money balances.
         async with self.db("payment").engine.connect() as conn:
-            assert await invariants.money_violations(conn) == {}
+            assert await invariants.violations("payment", conn) == {}
 
 
 @pytest.fixture

@@ -3,11 +3,10 @@ totals with member price, coupon and points, and compensation when payment decli
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chassis.testing.infra import free_port
 from chassis.testing.plugin import DatabaseFactory, serve_app
+from chassis.testing.polling import eventually
 from chassis.testing.tokens import TestTokenIssuer
 from membership_service.config import MembershipSettings
 
@@ -66,18 +66,6 @@ async def login(shop: Suite, email: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-async def eventually(
-    probe: Callable[[], Any], done: Callable[[Any], bool], timeout: float = 20
-) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await probe()
-        if done(value) or loop.time() > deadline:
-            return value
-        await asyncio.sleep(0.1)
-
-
 async def test_tier_coupon_and_points_price_the_order_and_a_decline_restores_them(
     shop: Suite,
 ) -> None:
@@ -114,7 +102,15 @@ async def test_tier_coupon_and_points_price_the_order_and_a_decline_restores_the
     profile = await eventually(me, lambda p: p["tier"] == "SILVER" and p["points_balance"] > 0)
     assert (profile["tier"], profile["points_balance"]) == ("SILVER", 300)
 
-    # The order service hears of the tier and the coupon through events; wait for both.
+    # The order service hears of the tier and the coupon through events; wait for both (the
+    # tier through its read model, the coupon through the quote below).
+    async def known_tier() -> Any:
+        return await shop.scalar(
+            "order", "SELECT tier FROM member_tier_view WHERE member_id = :m", m=member_id
+        )
+
+    assert await eventually(known_tier, lambda tier: tier == "SILVER") == "SILVER"
+
     async def quote_with_benefits() -> Any:
         return await shop.http["order"].post(
             "/api/v1/orders",

@@ -58,3 +58,4 @@ async def test_a_delivered_order_returned_in_full_is_refunded_and_restocked(suit
 
     again = await suite.http["order"].post(f"/api/v1/orders/{order_id}/returns", headers=member)
     assert again.status_code == 409, again.text
+    await suite.check_invariants()

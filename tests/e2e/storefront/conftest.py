@@ -4,19 +4,18 @@ to the gateway only; the databases are read only to check the invariants at the 
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.polling import eventually
 from tests.e2e.conftest import order_body
 from tools.launched import LaunchedSuite, launched_suite
 
@@ -24,7 +23,6 @@ from .invariants import TERMINAL
 
 DATABASES = ("catalog", "order", "inventory", "payment", "membership", "notification")
 RATE_PER_MEMBER_PER_MINUTE = 120  # low enough to hammer past, high enough for any one test
-POLL_SECONDS = 0.25
 SUITE_ENV = {
     "GATEWAY_RATE_PER_MEMBER_PER_MINUTE": str(RATE_PER_MEMBER_PER_MINUTE),
     # Every request comes from 127.0.0.1: the per-client limit must not be what stops a test.
@@ -37,21 +35,6 @@ SUITE_ENV = {
     "SUITE_SEED_DEMO": "0",
 }
 PROBLEM = "application/problem+json"
-
-T = TypeVar("T")
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float = 30
-) -> T:
-    """Probe until `done` holds or the deadline passes; the last value either way, for the
-    caller's assertion to judge."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await probe()
-        if done(value) or time.monotonic() > deadline:
-            return value
-        await asyncio.sleep(POLL_SECONDS)
 
 
 def bearer(token: str) -> dict[str, str]:

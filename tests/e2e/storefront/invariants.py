@@ -11,29 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-TERMINAL = frozenset({"CONFIRMED", "REJECTED", "CANCELLED", "SHIPPED", "DELIVERED", "COMPLETED"})
+from tools.invariants import TERMINAL, VIOLATIONS
 
-# No oversell: stock never negative, never more reserved than on hand.
-OVERSOLD_STOCK = (
-    "SELECT count(*) FROM stock WHERE on_hand < 0 OR reserved < 0 OR reserved > on_hand"
-)
-
-# Money balances, each a count of the payment rows that break it.
-MONEY_VIOLATIONS = {
-    "captured more than authorized or refunded more than captured": (
-        "SELECT count(*) FROM payment_intents WHERE captured_amount > amount "
-        "OR refunded_amount > captured_amount"
-    ),
-    "more than one capture per order": (
-        "SELECT count(*) FROM (SELECT intent_id FROM payment_ledger WHERE kind = 'CAPTURE' "
-        "GROUP BY intent_id HAVING count(*) > 1) AS twice"
-    ),
-    # Authorized = captured + voided (+ still held), per intent.
-    "a capture that differs from its authorization": (
-        "SELECT count(*) FROM payment_intents i WHERE i.status IN ('CAPTURED', 'REFUNDED') "
-        "AND i.captured_amount <> i.amount"
-    ),
-}
+__all__ = ["TERMINAL", "effects", "order_states", "settled", "violations"]
 
 # What each outcome leaves behind once every step is settled: (reservation statuses, payment
 # statuses); None where the saga never got that far.
@@ -48,6 +28,8 @@ SETTLED_EFFECTS: dict[str, tuple[frozenset[str | None], frozenset[str | None]]] 
         frozenset({None, "RELEASED", "REJECTED"}),
         frozenset({None, "FAILED", "VOIDED", "REFUNDED"}),
     ),
+    # Returned after delivery: the units back on hand, the capture refunded.
+    "REFUNDED": (frozenset({"RELEASED"}), frozenset({"REFUNDED"})),
 }
 
 
@@ -55,15 +37,9 @@ async def scalar(conn: AsyncConnection, sql: str, **params: Any) -> Any:
     return (await conn.execute(sa.text(sql), params)).scalar()
 
 
-async def oversold(inventory: AsyncConnection) -> int:
-    """How many stock rows break "no oversell"."""
-    count: int = await scalar(inventory, OVERSOLD_STOCK)
-    return count
-
-
-async def money_violations(payment: AsyncConnection) -> dict[str, int]:
-    """The money rules that some payment row breaks, with how many rows break each."""
-    counts = {rule: await scalar(payment, sql) for rule, sql in MONEY_VIOLATIONS.items()}
+async def violations(service: str, conn: AsyncConnection) -> dict[str, int]:
+    """The rules over `service`'s database that some row breaks, with how many rows each."""
+    counts = {rule: await scalar(conn, sql) for owner, rule, sql in VIOLATIONS if owner == service}
     return {rule: count for rule, count in counts.items() if count}
 
 

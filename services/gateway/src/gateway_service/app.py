@@ -163,45 +163,31 @@ async def add_availability(response: Response, upstreams: Upstreams) -> Response
 async def forward_order(
     request: Request, body: bytes, request_id: str, member: str, settings: GatewaySettings
 ) -> Response:
-    """`POST /orders` under the flash-sale caps: claim the member's units, forward, and give
-    the claim back unless the order service accepted the order."""
+    """`POST /orders` under the flash-sale rules: take the member's allowance and the units,
+    forward, and give both back if the order service refuses the order (4xx). A timeout or a
+    5xx leaves the order unknown (it may exist): both stay taken, so a retry under the same
+    Idempotency-Key passes to the service, which replays its answer; units also come back
+    with the next count from inventory."""
     state: Any = request.app.state
     flash_sale: FlashSaleLimits = state.flash_sale
     stock: FlashSaleStock = state.flash_stock
     wanted = capped_quantities(body, settings.flash_sale_limits)
     key = request.headers.get("idempotency-key")
+    # False for an order without flash-sale SKUs, and for a replay (its first try took them).
     claimed = await flash_sale.claim(member, wanted, key)
     counted = False
-    try:
-        if claimed:  # a replay took nothing the first time round, so takes nothing now
-            counted = await stock.take(wanted)
-    except BaseException:
-        await give_back(flash_sale, stock, member, wanted, key, claimed, counted)
-        raise
-    # A timeout or a 5xx leaves the order unknown (it may exist): the claim stays, so a retry
-    # under the same Idempotency-Key passes to the service, which replays its answer. Only a
-    # refusal (4xx) gives the allowance and the units back. (Units also come back with the
-    # next count from inventory.)
-    response: Response = await state.upstreams.forward("order", request, body, request_id)
-    if 400 <= response.status_code < 500:
-        await give_back(flash_sale, stock, member, wanted, key, claimed, counted)
-    return response
-
-
-async def give_back(
-    flash_sale: FlashSaleLimits,
-    stock: FlashSaleStock,
-    member: str,
-    wanted: dict[str, int],
-    key: str | None,
-    claimed: bool,
-    counted: bool,
-) -> None:
-    """An order that was not accepted takes neither allowance nor units."""
-    if counted:
-        await stock.give_back(wanted)
     if claimed:
+        try:
+            counted = await stock.take(wanted)
+        except BaseException:  # sold out (or Redis gone): the allowance was not used
+            await flash_sale.release(member, wanted, key)
+            raise
+    response: Response = await state.upstreams.forward("order", request, body, request_id)
+    if claimed and 400 <= response.status_code < 500:
+        if counted:
+            await stock.give_back(wanted)
         await flash_sale.release(member, wanted, key)
+    return response
 
 
 def _too_large(settings: GatewaySettings) -> ProblemError:

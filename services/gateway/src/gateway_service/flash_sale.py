@@ -67,6 +67,9 @@ class FlashSaleLimits:
     def _key(self, member: str, sku: str) -> str:
         return f"{self.prefix}:{sku}:{member}"
 
+    def _seen_key(self, member: str, idempotency_key: str) -> str:
+        return f"{self.prefix}:seen:{member}:{idempotency_key}"
+
     async def claim(
         self, member: str, wanted: Mapping[str, int], idempotency_key: str | None
     ) -> bool:
@@ -75,7 +78,7 @@ class FlashSaleLimits:
         if not wanted:
             return False
         if idempotency_key is not None:
-            seen = f"{self.prefix}:seen:{member}:{idempotency_key}"
+            seen = self._seen_key(member, idempotency_key)
             if not await self.redis.set(seen, b"1", nx=True, ex=self.window_seconds):
                 return False
         skus = sorted(wanted)
@@ -91,7 +94,7 @@ class FlashSaleLimits:
         )
         if int(over):
             if idempotency_key is not None:
-                await self.redis.delete(f"{self.prefix}:seen:{member}:{idempotency_key}")
+                await self.redis.delete(self._seen_key(member, idempotency_key))
             sku = skus[int(over) - 1]
             raise ProblemError(
                 422,
@@ -108,5 +111,5 @@ class FlashSaleLimits:
             for sku, quantity in wanted.items():
                 pipe.decrby(self._key(member, sku), quantity)
             if idempotency_key is not None:
-                pipe.delete(f"{self.prefix}:seen:{member}:{idempotency_key}")
+                pipe.delete(self._seen_key(member, idempotency_key))
             await pipe.execute()
