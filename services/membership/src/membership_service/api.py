@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
 from chassis.deps import RuntimeDep
+from chassis.forwarding import client_address
 from chassis.idempotency import IdempotencyKey, idempotency_store
 from membership_service import service
 from membership_service.schemas import (
@@ -22,7 +23,6 @@ from membership_service.schemas import (
     RegisterCreate,
     TokenPair,
 )
-from membership_service.service.limits import client_address
 from membership_service.service.store import settings_of
 
 router = APIRouter(prefix="/api/v1")

@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
+from chassis.forwarding import client_address
 from membership_service.config import DEV_ADMIN_PASSWORD, MembershipSettings
 from membership_service.security import (
     KeyRing,
@@ -22,7 +23,6 @@ from membership_service.security import (
     verify_password,
     verify_unknown,
 )
-from membership_service.service.limits import client_address
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 

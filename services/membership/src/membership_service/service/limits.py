@@ -10,7 +10,6 @@ appear in keys only as a SHA-256, never in clear.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 
 import redis.asyncio as aioredis
 
@@ -28,22 +27,6 @@ class TooManyAttempts(ProblemError):
             code="too-many-attempts",
             headers={"Retry-After": str(retry_after)},
         )
-
-
-def client_address(peer: str | None, forwarded_for: str | None, trusted: list[str]) -> str:
-    """The client: the peer, unless the peer is a trusted proxy (the gateway); then the
-    nearest address in X-Forwarded-For that is not a trusted proxy."""
-    address = peer or "unknown"
-    if address not in trusted or not forwarded_for:
-        return address
-    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            return address  # a forged or garbled header: count the proxy itself
-        if hop not in trusted:
-            return hop
-    return address
 
 
 class LoginLimiter:

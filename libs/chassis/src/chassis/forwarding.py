@@ -1,0 +1,48 @@
+"""Who the client is behind proxies: `X-Forwarded-For` is believed only from trusted peers.
+
+Any client can send `X-Forwarded-For`; taking it at its word lets an attacker rotate it to
+escape per-address limits. So the peer of the TCP connection is the client, unless that peer is
+a trusted proxy (the gateway, for a service; a load balancer, for the gateway), in which case
+the nearest hop in the header that is not itself trusted is. No I/O here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from functools import lru_cache
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=64)
+def _networks(trusted: tuple[str, ...]) -> tuple[Network, ...]:
+    # Addresses ("10.0.0.1") and networks ("10.0.0.0/8") alike; strict=False accepts both.
+    return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in trusted)
+
+
+def is_trusted(address: str, trusted: Iterable[str]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _networks(tuple(trusted)))
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: Iterable[str]) -> str:
+    """The client: the peer, unless the peer is a trusted proxy; then the nearest address in
+    X-Forwarded-For (read from the right) that is not a trusted proxy. A garbled hop ends the
+    walk at the last address we could trust."""
+    trusted = tuple(trusted)
+    address = peer or "unknown"
+    if not forwarded_for or not is_trusted(address, trusted):
+        return address
+    for hop in reversed([h.strip() for h in forwarded_for.split(",") if h.strip()]):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return address  # a forged or garbled header: count the proxy itself
+        if not is_trusted(hop, trusted):
+            return hop
+        address = hop
+    return address
