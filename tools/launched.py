@@ -46,10 +46,16 @@ class LaunchedSuite:
     def log(self, service: str) -> Path:
         return self.data_dir / "logs" / f"{service}.log"
 
+    @property
+    def launcher_log(self) -> Path:
+        """What the launcher prints: readiness, and each crash and restart it supervises."""
+        return self.data_dir / "launcher.log"
+
     def pids(self) -> dict[str, int]:
-        """The PID of each process the launcher started, by name: every service (`python -m
-        <module> serve`), the embedded broker (`broker`) and the mail catcher (`mail`), for
-        profiling and CPU accounting."""
+        """The PID of each live process the launcher started, by name: every service (`python
+        -m <module> serve`), the embedded broker (`broker`), the mail catcher (`mail`) and
+        Redis (`redis`), for profiling and CPU accounting. Read afresh on each call, so a
+        restarted service shows its new PID (a dead one, unreaped, has no argv and is skipped)."""
         if self.process is None:
             return {}
         names = {row.module: row.name for row in SERVICES}
@@ -61,6 +67,8 @@ class LaunchedSuite:
                 found["broker"] = pid
             elif "aiosmtpd" in argv[2:3]:
                 found["mail"] = pid
+            elif argv and "redis-server" in argv[0]:  # it retitles itself "redis-server host:port"
+                found["redis"] = pid
         return found
 
 
@@ -131,15 +139,14 @@ def launched_suite(
     env, urls = suite_environment(
         data_dir, databases, redis_url, kafka_bootstrap_servers, extra_env or {}
     )
-    output = data_dir / "launcher.log"
     broker_port = free_port()
     argv = [sys.executable, "-m", "tools.suite", "run", "--timeout", str(ready_timeout)]
     argv += ["--broker-port", str(broker_port)]
-    process = spawn(argv, output, cwd=ROOT, env=env)
     bootstrap = kafka_bootstrap_servers or f"{HOST}:{broker_port}"
-    suite = LaunchedSuite(urls, data_dir, process=process, kafka_bootstrap=bootstrap)
+    suite = LaunchedSuite(urls, data_dir, kafka_bootstrap=bootstrap)
+    process = suite.process = spawn(argv, suite.launcher_log, cwd=ROOT, env=env)
     try:
-        wait_until_ready(process, output, ready_timeout + 30)
+        wait_until_ready(process, suite.launcher_log, ready_timeout + 30)
         yield suite
     finally:
         stop(process)

@@ -60,6 +60,13 @@ def signal_group(process: Process, sig: signal.Signals) -> None:
             os.killpg(process.pid, sig)
 
 
+def reap(process: Process) -> int:
+    """Reap an ended process, after a SIGKILL to whatever its group left behind (it may hold
+    the port its successor needs). Returns its return code, negative for a signal."""
+    signal_group(process, signal.SIGKILL)
+    return process.wait()
+
+
 def stop_processes(processes: Mapping[str, Process], grace: float) -> list[str]:
     """SIGTERM each process group, wait up to `grace` seconds for the leaders to exit, then
     SIGKILL each group (the stubborn leaders and anything they left behind) and reap the leaders.

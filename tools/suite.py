@@ -22,7 +22,10 @@ from the environment is never printed). A later run finds the demo products by t
 prints "demo catalog: already seeded (N products)"; `--no-seed` or `SUITE_SEED_DEMO=0` skips the
 seed. It then prints a status table, the gateway and its `/docs`, the admin and demo member
 credentials, a login command, the flash-sale SKU and a `make demo` hint, and runs until Ctrl-C or
-SIGTERM, then stops what it started (SIGTERM to each process group, SIGKILL after 10 s). Logs go
+SIGTERM, then stops what it started (SIGTERM to each process group, SIGKILL after 10 s). Once
+every service is ready it supervises them (`tools.supervisor`): a process it started that dies is
+started again after a backoff (0.5 s doubling to 15 s), except the embedded broker, which holds
+every event in memory: its loss ends the run with status 1. Logs go
 to `.data/logs/<name>.log`; the databases in `.data/` and the mail in `.data/mail/` are kept for
 the next run (so are the admin account with its first password, and the demo data).
 
@@ -34,14 +37,16 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import os
 import shlex
 import shutil
 import signal
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import ClassVar, NoReturn, Self
@@ -66,6 +71,7 @@ from tools.processes import (
     tcp_open,
 )
 from tools.seed import DemoCatalog, SeedError, SeedResult, seed_demo
+from tools.supervisor import Backoff, Child, EssentialLost, Supervisor
 
 ROOT = Path(__file__).resolve().parents[1]
 # Everything a run keeps: `.data/` unless SUITE_DATA_DIR names another folder (tests and
@@ -92,6 +98,10 @@ STOP_GRACE_SECONDS = 10.0
 TAIL_LINES = 30
 SEED_LOGS = ("gateway", "membership", "catalog", "inventory")  # shown when the seed fails
 LOW_STOCK_UNITS = 5  # inventory's default safety stock: fewer units on hand is "low"
+BROKER_LOSS = (
+    "the embedded broker held every event in memory, so the suite cannot go on without it; "
+    "stopping everything (`make run` starts afresh)"
+)
 
 console = Console(highlight=False)
 
@@ -387,22 +397,37 @@ class Suite:
         self.credentials = AdminCredentials.resolve()
         self.member = MemberCredentials.resolve()
         self.seeded: SeedResult | None = None  # None: not seeded in this run
+        self.children: list[Child] = []  # what the supervisor watches once all are ready
+        self.supervisor: Supervisor | None = None
+        self.http = httpx.Client(timeout=1.0, trust_env=False)  # the supervisor's /readyz probes
 
     def request_stop(self, signum: int, _frame: FrameType | None) -> None:
         """Signal handler: only sets a flag, which the waiting loops check."""
         self.stop_signal = self.stop_signal or signal.Signals(signum).name
 
-    def check(self) -> None:
-        """Raise if a stop was requested or a process this launcher started has exited."""
+    def check_stop(self) -> None:
         if self.stop_signal:
             raise StopRequested(self.stop_signal)
+
+    def check(self) -> None:
+        """Raise if a stop was requested or, while starting, a process this launcher started
+        has exited (a crash at start is a setting to fix, not a blip to restart)."""
+        self.check_stop()
         for component in [*self.infrastructure, *self.services]:
             if component.process and (status := exit_status(component.process)) is not None:
                 raise component.failure(f"exited with status {status}")
 
     def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-        self.check()
+        """Wait; once supervising, the supervisor restarts what dies meanwhile."""
+        if self.supervisor is None:
+            time.sleep(seconds)
+            self.check()
+            return
+        try:
+            self.supervisor.run(seconds)
+        except EssentialLost as lost:
+            raise SuiteError(str(lost), lost.logs) from None
+        self.check_stop()
 
     # Starting
 
@@ -424,11 +449,15 @@ class Suite:
         }
         for row in SERVICES:
             command = [sys.executable, "-m", row.module, "serve"]
+            ready = partial(self.answers_readyz, row.url())
             service = self.launch(
-                self.services, row.name, row.url(), command, row.environment(shared)
+                self.services, row.name, row.url(), command, ready, row.environment(shared)
             )
             service.data = row.database_label()
         self.wait_until_ready(ready_timeout)
+        self.supervisor = Supervisor(
+            self.children, console, lambda: self.stop_signal is not None, show_path=relative
+        )
 
     def launch(
         self,
@@ -436,12 +465,21 @@ class Suite:
         name: str,
         url: str,
         argv: Sequence[str],
+        ready: Callable[[], bool],
         env: Mapping[str, str] | None = None,
+        essential: str | None = None,
     ) -> Component:
+        """Start a process, and hand the supervisor how to start it again (same argv, env and
+        log) and how to tell it is ready; `essential` says why its loss ends the run instead."""
         log_path = LOG_DIR / f"{name}.log"
-        component = Component(name, url, spawn(argv, log_path, cwd=ROOT, env=env), log_path)
+        respawn = partial(spawn, argv, log_path, cwd=ROOT, env=env)
+        component = Component(name, url, respawn(), log_path)
         group.append(component)
+        self.children.append(Child(component, respawn, ready, essential))
         return component
+
+    def answers_readyz(self, url: str) -> bool:
+        return probe_readyz(self.http, url)[0]
 
     def adopt(self, name: str, url: str, origin: str) -> str:
         self.infrastructure.append(Component(name, url, origin=origin))
@@ -457,7 +495,10 @@ class Suite:
         listener = f"tcp://{HOST}:{port}"
         argv = [tansu_binary(), "broker", "--listener-url", listener]
         argv += ["--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"]
-        broker = self.launch(self.infrastructure, "broker", f"{HOST}:{port}", argv)
+        ready = partial(tcp_open, HOST, port)
+        broker = self.launch(
+            self.infrastructure, "broker", f"{HOST}:{port}", argv, ready, essential=BROKER_LOSS
+        )
         self.wait_until_listening(broker, port)
         return broker.url
 
@@ -473,7 +514,9 @@ class Suite:
             return self.adopt("redis", DEFAULT_REDIS_URL, "reused")
         argv = [redis_server_binary(), "--port", str(port), "--bind", host]
         argv += ["--save", "", "--appendonly", "no"]
-        redis = self.launch(self.infrastructure, "redis", DEFAULT_REDIS_URL, argv)
+        # Restarted like a service: it keeps nothing on disk anyway (see README, "Running").
+        ready = partial(answers_redis_ping, host, port)
+        redis = self.launch(self.infrastructure, "redis", DEFAULT_REDIS_URL, argv, ready)
         self.wait_until_listening(redis, port)
         return DEFAULT_REDIS_URL
 
@@ -495,7 +538,8 @@ class Suite:
             self.adopt("mail", mail.url, "reused")
         else:
             argv = mail_catcher_argv(mail.port)
-            catcher = self.launch(self.infrastructure, "mail", mail.url, argv)
+            ready = partial(answers_smtp, HOST, mail.port)
+            catcher = self.launch(self.infrastructure, "mail", mail.url, argv, ready)
             catcher.data = f"{relative(MAIL_DIR)}/"
             self.wait_until_listening(catcher, mail.port)
         return mail.environment()
@@ -546,9 +590,9 @@ class Suite:
         console.print(seed_summary(self.seeded), soft_wrap=True)
 
     def supervise(self) -> NoReturn:
-        """Run until a signal arrives or a child dies."""
+        """Run until a signal arrives or the broker dies, restarting whatever else dies."""
         while True:
-            self.sleep(0.5)
+            self.sleep(math.inf)
 
     # Reporting and stopping
 
@@ -568,6 +612,12 @@ class Suite:
             if row.example_path:
                 console.print(f"try: curl {row.url()}{row.example_path}")
         console.print(f"try: {demo_command(gateway)}", soft_wrap=True)
+        backoff = Backoff()
+        console.print(
+            f"supervising: a process that dies is restarted (backoff {backoff.initial:g} s "
+            f"doubling to {backoff.cap:g} s); losing the broker ends the run",
+            soft_wrap=True,
+        )
         console.print("Ctrl-C stops everything.")
 
     def stop(self) -> None:
@@ -576,6 +626,7 @@ class Suite:
             running = {c.name: c.process for c in reversed(group) if c.process}
             for name in stop_processes(running, STOP_GRACE_SECONDS):
                 console.print(f"[yellow]{name} ignored SIGTERM for {STOP_GRACE_SECONDS:.0f} s")
+        self.http.close()
 
 
 def status_table(*columns: str) -> Table:
