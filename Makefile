@@ -4,13 +4,14 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help install run demo test test-unit test-integration lint typecheck format schemas dockerfiles bench bench-quick clean
+.PHONY: help install run demo test test-unit test-integration lint typecheck format schemas dockerfiles bench bench-quick chaos clean
 
 help:
 	@echo "make run      start the suite on embedded defaults (broker, Redis, SQLite)"
 	@echo "make test     install what is missing, then run every test on real infrastructure"
 	@echo "make demo     walk a storefront journey through the gateway of a running suite"
 	@echo "make bench    relay throughput, then orders/s end to end and a flash sale (~10 min)"
+	@echo "make chaos    faults under an order load, invariants after each (~20 min; CHAOS_ARGS=--quick)"
 	@echo "make lint     ruff + mypy (strict on libs)"
 	@echo "make schemas  regenerate libs/shared_events/schemas from the event models"
 
@@ -55,6 +56,9 @@ bench: install
 
 bench-quick: install
 	$(RUN) python -m bench.orders --quick
+
+chaos: install
+	$(RUN) python -m bench.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf .venv .data .pytest_cache .mypy_cache .ruff_cache

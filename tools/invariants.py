@@ -1,10 +1,38 @@
 """DESIGN.md section 5's invariants as plain SQL over each service's own database, shared by
-the end-to-end tests (SQLAlchemy) and the order benchmark (asyncpg): none takes a parameter."""
+the end-to-end tests (SQLAlchemy), the order benchmark and the chaos run (asyncpg): none takes
+a parameter. Table names are those of each service's `tables.py`.
+
+`VIOLATIONS` hold at every moment (each statement sees one committed state of one database);
+`DRAINED` hold only once the suite is quiet, so they are checked after a drain, never mid-run.
+"""
 
 from __future__ import annotations
 
 CONFIRMED = ("CONFIRMED", "SHIPPED", "DELIVERED", "COMPLETED")
 TERMINAL = frozenset({*CONFIRMED, "REJECTED", "CANCELLED", "REFUNDED"})
+
+# No effect applied twice, whatever is delivered twice: (service, what must hold, SQL counting
+# the rows that break it). The chaos run counts these rows as duplicated effects.
+EFFECTS_ONCE: tuple[tuple[str, str, str], ...] = (
+    (
+        "payment",
+        "each money movement (authorize, capture, void, refund) at most once per intent",
+        "SELECT count(*) FROM (SELECT intent_id, kind FROM payment_ledger "
+        "GROUP BY intent_id, kind HAVING count(*) > 1) AS twice",
+    ),
+    (
+        "inventory",
+        "each stock movement (reserve, commit, release) at most once per order and SKU",
+        "SELECT count(*) FROM (SELECT order_id, sku, kind FROM stock_movements "
+        "WHERE order_id IS NOT NULL GROUP BY order_id, sku, kind HAVING count(*) > 1) AS twice",
+    ),
+    (
+        "membership",
+        "each points movement at most once per order and kind",
+        "SELECT count(*) FROM (SELECT order_id, kind FROM points_ledger "
+        "WHERE order_id IS NOT NULL GROUP BY order_id, kind HAVING count(*) > 1) AS twice",
+    ),
+)
 
 # (service, what must hold, SQL counting the rows that break it)
 VIOLATIONS: tuple[tuple[str, str, str], ...] = (
@@ -31,4 +59,27 @@ VIOLATIONS: tuple[tuple[str, str, str], ...] = (
         "SELECT count(*) FROM payment_intents "
         "WHERE status IN ('CAPTURED', 'REFUNDED') AND captured_amount <> amount",
     ),
+    (
+        "membership",
+        "points balance and held points = the sums of the points ledger",
+        "SELECT count(*) FROM members m LEFT JOIN (SELECT member_id, sum(delta) AS delta, "
+        "sum(held_delta) AS held FROM points_ledger GROUP BY member_id) l ON l.member_id = m.id "
+        "WHERE m.points_balance <> coalesce(l.delta, 0) OR m.points_held <> coalesce(l.held, 0)",
+    ),
+    *EFFECTS_ONCE,
+)
+
+# Every service that owns a database stages its events in an `outbox` table (chassis.outbox).
+OUTBOX_OWNERS = ("catalog", "order", "inventory", "payment", "membership", "notification")
+
+# Stuck, not merely unsent: the relay takes a row within half a second of its commit, and
+# a service may stage events of its own at any time (notification's delivery job does).
+DRAINED: tuple[tuple[str, str, str], ...] = tuple(
+    (
+        service,
+        "nothing stuck in the outbox (unsent after 5 s)",
+        "SELECT count(*) FROM outbox "
+        "WHERE sent_at IS NULL AND created_at < now() - interval '5 seconds'",
+    )
+    for service in OUTBOX_OWNERS
 )
