@@ -21,6 +21,18 @@ def _networks(trusted: tuple[str, ...]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in trusted)
 
 
+def valid_networks(trusted: Iterable[str]) -> list[str]:
+    """For a settings validator: the entries as given, or ValueError naming a bad one (found
+    at start-up, not on the first request)."""
+    entries = list(trusted)
+    for entry in entries:
+        try:
+            _networks((entry,))
+        except ValueError:
+            raise ValueError(f"not an address or network: {entry!r}") from None
+    return entries
+
+
 def is_trusted(address: str, trusted: Iterable[str]) -> bool:
     try:
         ip = ipaddress.ip_address(address)

@@ -11,6 +11,7 @@ from chassis.auth import Admin, Member
 from chassis.deps import RuntimeDep
 from chassis.forwarding import client_address
 from chassis.idempotency import IdempotencyKey, idempotency_store
+from chassis.runtime import Runtime
 from membership_service import service
 from membership_service.schemas import (
     CouponAdmin,
@@ -31,6 +32,15 @@ well_known = APIRouter(tags=["auth"])
 NO_STORE = {"Cache-Control": "no-store"}  # token responses (RFC 6749 section 5.1)
 
 
+def _client(runtime: Runtime, request: Request) -> str:
+    """The client's address; X-Forwarded-For only from MEMBERSHIP_TRUSTED_PROXIES."""
+    return client_address(
+        request.client.host if request.client else None,
+        request.headers.get("x-forwarded-for"),
+        settings_of(runtime).trusted_proxies,
+    )
+
+
 @router.post(
     "/auth/register",
     status_code=status.HTTP_201_CREATED,
@@ -38,25 +48,26 @@ NO_STORE = {"Cache-Control": "no-store"}  # token responses (RFC 6749 section 5.
     tags=["auth"],
 )
 async def register(
-    runtime: RuntimeDep, body: RegisterCreate, idempotency_key: IdempotencyKey = None
+    runtime: RuntimeDep,
+    body: RegisterCreate,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    client = _client(runtime, request)
+    # Outside the idempotent operation: a 429 must not be stored and replayed for a day.
+    await service.check_registration(runtime, client)
     return await idempotency_store(runtime).run(
         scope="register",
         key=idempotency_key,
         body=body.without_password(),
         status_code=status.HTTP_201_CREATED,
-        operation=lambda: service.register(runtime, body),
+        operation=lambda: service.register(runtime, body, client),
     )
 
 
 @router.post("/auth/login", response_model=TokenPair, tags=["auth"])
 async def login(runtime: RuntimeDep, body: LoginRequest, request: Request) -> JSONResponse:
-    client = client_address(
-        request.client.host if request.client else None,
-        request.headers.get("x-forwarded-for"),
-        settings_of(runtime).trusted_proxies,
-    )
-    pair = await service.login(runtime, body, client)
+    pair = await service.login(runtime, body, _client(runtime, request))
     return JSONResponse(pair.model_dump(mode="json"), headers=NO_STORE)
 
 

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from chassis.forwarding import valid_networks
 from chassis.settings import ServiceSettings
 from membership_service.domain import PASSWORD_MIN_LENGTH, Tier, TierRule, TierTable
+from membership_service.domain.attempts import AttemptPolicy
 
 # services/membership/migrations: shipped beside the package in the image.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -47,12 +49,20 @@ class MembershipSettings(ServiceSettings):
         validation_alias=AliasChoices("BOOTSTRAP_ADMIN_PASSWORD"),
     )
 
-    # Login brute force: failed attempts per email and per client IP in a fixed window.
-    login_max_failures_per_email: int = Field(default=5, ge=1)
-    login_max_failures_per_ip: int = Field(default=20, ge=1)
-    login_window_seconds: int = Field(default=300, ge=1)
-    # Peers whose X-Forwarded-For is believed (the gateway); anyone else is the client.
-    trusted_proxies: list[str] = Field(default_factory=list)
+    # Password guessing and enumeration (domain/attempts.py): backoff gates, each with the
+    # failures it lets through before the first delay. Nobody waits longer than the cap.
+    login_max_failures_per_ip_and_email: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=20, ge=1)  # lifted for a proven address
+    login_max_failures_per_email: int = Field(default=5, ge=1)  # lifted for a proven address
+    login_backoff_base_seconds: float = Field(default=1.0, gt=0)
+    login_backoff_max_seconds: float = Field(default=60.0, gt=0)
+    login_failure_memory_seconds: int = Field(default=900, ge=1)  # after the last failure
+    login_proven_ttl_seconds: int = Field(default=30 * DAY, ge=60)  # after the last success
+    # "This email is taken" answers to one address before registrations from it back off.
+    register_max_taken_per_ip: int = Field(default=5, ge=1)
+    # Peers whose X-Forwarded-For is believed: the gateway. Loopback suits `make run`, where
+    # the gateway is on this host; elsewhere set the gateway's addresses or networks.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
 
     # Tiers by CNY spend over the rolling window, in minor units; member price in percent.
     tier_window_days: int = Field(default=365, ge=1)
@@ -96,9 +106,28 @@ class MembershipSettings(ServiceSettings):
             )
         )
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, entries: list[str]) -> list[str]:
+        return valid_networks(entries)
+
+    @property
+    def attempt_policy(self) -> AttemptPolicy:
+        return AttemptPolicy(
+            per_address_and_email=self.login_max_failures_per_ip_and_email,
+            per_address=self.login_max_failures_per_ip,
+            per_email=self.login_max_failures_per_email,
+            register_taken_per_address=self.register_max_taken_per_ip,
+            backoff_base_seconds=self.login_backoff_base_seconds,
+            backoff_max_seconds=self.login_backoff_max_seconds,
+            memory_seconds=self.login_failure_memory_seconds,
+            proven_seconds=self.login_proven_ttl_seconds,
+        )
+
     @model_validator(mode="after")
-    def _tiers_ascend(self) -> MembershipSettings:
+    def _consistent(self) -> MembershipSettings:
         _ = self.tiers  # TierTable refuses thresholds or discounts out of order
+        _ = self.attempt_policy  # and AttemptPolicy a backoff it cannot keep
         return self
 
     def production_problems(self) -> list[str]:

@@ -1,5 +1,5 @@
 """Accounts and tokens over HTTP: login, refresh rotation and reuse, the JWKS and the chassis
-verifier, refused tokens, roles, profile updates and login brute force."""
+verifier, refused tokens, roles and profile updates. Login limits: test_login_limits.py."""
 
 from __future__ import annotations
 
@@ -273,40 +273,6 @@ async def test_wrong_password_and_unknown_email_look_the_same(membership: Member
     assert (wrong.status_code, unknown.status_code) == (401, 401)
     assert wrong.json()["detail"] == unknown.json()["detail"]
     assert wrong.json()["type"] == unknown.json()["type"]
-
-
-async def test_login_brute_force_is_429_per_email(membership: Membership) -> None:
-    member = await membership.register()
-    other = await membership.register()
-    attempt = {"email": member["email"], "password": "not the password"}
-    for _ in range(membership.settings.login_max_failures_per_email):
-        response = await membership.http.post("/api/v1/auth/login", json=attempt)
-        assert response.status_code == 401
-    limited = await membership.http.post("/api/v1/auth/login", json=attempt)
-    assert limited.status_code == 429
-    assert 0 < int(limited.headers["Retry-After"]) <= membership.settings.login_window_seconds
-    # Even the right password waits for the window to end.
-    right = await membership.http.post(
-        "/api/v1/auth/login", json={"email": member["email"].upper(), "password": PASSWORD}
-    )
-    assert right.status_code == 429
-    # Another account is not locked by it.
-    await membership.login(other["email"])
-
-
-async def test_login_brute_force_is_429_per_client_address(start_membership: Starter) -> None:
-    async with start_membership(login_max_failures_per_ip=3) as membership:
-        member = await membership.register()
-        for i in range(3):  # spraying: one attempt per email, all from one address
-            response = await membership.http.post(
-                "/api/v1/auth/login",
-                json={"email": f"victim-{i}@example.com", "password": PASSWORD},
-            )
-            assert response.status_code == 401
-        limited = await membership.http.post(
-            "/api/v1/auth/login", json={"email": member["email"], "password": PASSWORD}
-        )
-        assert limited.status_code == 429 and "Retry-After" in limited.headers
 
 
 async def test_the_signing_key_and_the_admin_survive_a_restart(

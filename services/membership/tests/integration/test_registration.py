@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from sqlmodel import func, select
 
 from membership_service.tables import CouponRow, CredentialRow, MemberRow
 
-from .conftest import PASSWORD, Membership, assert_valid
+from .conftest import PASSWORD, Membership, Starter, assert_valid
 
 pytestmark = pytest.mark.integration
 
@@ -114,3 +115,35 @@ async def test_register_replays_with_an_idempotency_key(membership: Membership) 
     again = await membership.http.post("/api/v1/auth/register", json=body, headers=headers)
     assert (first.status_code, again.status_code) == (201, 201)
     assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_taken_emails_slow_down_registrations_from_that_address(
+    start_membership: Starter,
+) -> None:
+    """Enumeration through registration: each taken email is a 409, but after
+    MEMBERSHIP_REGISTER_MAX_TAKEN_PER_IP of them from one address, every registration from it
+    (a new email too) waits, with 429 and Retry-After; new emails never count."""
+    async with start_membership(login_backoff_base_seconds=30) as membership:
+
+        async def register(email: str, address: str) -> httpx.Response:
+            return await membership.http.post(
+                "/api/v1/auth/register",
+                json={"email": email, "password": PASSWORD, "name": "Probe"},
+                headers={"X-Forwarded-For": address},
+            )
+
+        prober, other = "192.0.2.7", "192.0.2.8"
+        taken = [(await membership.register())["email"] for _ in range(2)]
+        for i in range(10):  # new emails from the prober: never counted
+            assert (await register(f"new-{i}@example.com", prober)).status_code == 201
+        free = membership.settings.register_max_taken_per_ip
+        for i in range(free):
+            assert (await register(taken[i % 2], prober)).status_code == 409
+        for email in (taken[0], "fresh@example.com"):
+            limited = await register(email, prober)
+            assert limited.status_code == 429, limited.text
+            assert limited.headers["content-type"] == "application/problem+json"
+            assert 1 <= int(limited.headers["Retry-After"]) <= 60
+        # Another address is not held by it.
+        assert (await register("fresh@example.com", other)).status_code == 201
+        assert (await register(taken[0], other)).status_code == 409

@@ -23,6 +23,7 @@ from membership_service.domain import (
 from membership_service.schemas import Me, MemberPublic, MemberUpdate, MoneyPublic, RegisterCreate
 from membership_service.security import hash_password
 from membership_service.service import coupons, points, store, tiers
+from membership_service.service.limits import attempt_limiter
 from membership_service.tables import MEMBERS, CredentialRow, MemberRow
 from shared_events import membership as events
 
@@ -61,9 +62,15 @@ def member_public(row: MemberRow) -> MemberPublic:
     )
 
 
-async def register(runtime: Runtime, data: RegisterCreate) -> MemberPublic:
+async def check_registration(runtime: Runtime, client: str) -> None:
+    """429 while `client` is backing off after too many taken emails (enumeration)."""
+    await attempt_limiter(runtime).check_registration(client)
+
+
+async def register(runtime: Runtime, data: RegisterCreate, client: str) -> MemberPublic:
     """A customer, their credential, the registration coupons and the events, in one
-    transaction. A taken email is a 409 that says no more than that."""
+    transaction. A taken email is a 409 that says no more than that, and counts against
+    `client` (check_registration)."""
     settings = store.settings_of(runtime)
     # Hashed before looking: a taken email costs the same time as a new one.
     password_hash = await hash_password(data.password)
@@ -71,6 +78,7 @@ async def register(runtime: Runtime, data: RegisterCreate) -> MemberPublic:
     async with runtime.database.transaction() as session:
         row = _new_member(member_id, data.email, data.name, data.locale, Role.CUSTOMER, at)
         if not await insert_ignore(session, MEMBERS, row):
+            await attempt_limiter(runtime).registration_taken(client)
             raise Conflict("this email cannot be registered", code="email-unavailable")
         session.add(CredentialRow(member_id=member_id, password_hash=password_hash, updated_at=at))
         stage = store.outbox_stage(runtime, session)

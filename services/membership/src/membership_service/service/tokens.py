@@ -33,7 +33,7 @@ from membership_service.security import (
 )
 from membership_service.service import store
 from membership_service.service.keys import keyring
-from membership_service.service.limits import LoginLimiter
+from membership_service.service.limits import attempt_limiter
 from membership_service.tables import REFRESH_TOKENS, CredentialRow, MemberRow, RefreshTokenRow
 
 log = get_logger(__name__)
@@ -46,17 +46,6 @@ class InvalidCredentials(ProblemError):
 
 BAD_LOGIN = "the email or password is wrong"
 BAD_REFRESH = "the refresh token is not valid; log in again"
-
-
-def limiter(runtime: Runtime) -> LoginLimiter:
-    settings = store.settings_of(runtime)
-    return LoginLimiter(
-        runtime.redis,
-        f"{settings.redis_key_prefix}membership:login",
-        per_email=settings.login_max_failures_per_email,
-        per_address=settings.login_max_failures_per_ip,
-        window_seconds=settings.login_window_seconds,
-    )
 
 
 async def _issue(
@@ -93,8 +82,8 @@ async def _issue(
 
 async def login(runtime: Runtime, data: LoginRequest, client: str) -> TokenPair:
     email = data.email.strip().lower()
-    limits = limiter(runtime)
-    await limits.check(email, client)
+    limits = attempt_limiter(runtime)
+    await limits.check_login(email, client)
     async with runtime.database.sessions() as session:
         member = await store.member_by_email(session, email)
         credential = await session.get(CredentialRow, member.id) if member else None
@@ -103,10 +92,10 @@ async def login(runtime: Runtime, data: LoginRequest, client: str) -> TokenPair:
     else:
         valid = await verify_password(credential.password_hash, data.password)
     if not valid or member is None or credential is None:
-        await limits.failed(email, client)
+        await limits.login_failed(email, client)
         log.info("login failed", known=member is not None)
         raise InvalidCredentials(BAD_LOGIN)
-    await limits.succeeded(email)
+    await limits.login_succeeded(email, client)
     async with runtime.database.transaction() as session:
         if needs_rehash(credential.password_hash):  # the parameters were raised since
             credential.password_hash = await hash_password(data.password)
