@@ -32,8 +32,10 @@ API = "/api/v1"
 PAGE_SIZE = 100  # the gateway's largest page
 DRAFT = "DRAFT"  # created, never published
 REQUEST_TIMEOUT_SECONDS = 10.0
-# A 429 (the gateway's per-minute limits) or a 503 (an open circuit breaker) is waited out for
-# its Retry-After, up to this long in all, before the seed gives up.
+# A 429 (the gateway's per-minute limits, membership's login backoff) or a 503 (an open circuit
+# breaker) is waited out for its Retry-After, up to this long in all, before the seed gives up.
+# Above membership's longest login delay (MEMBERSHIP_LOGIN_BACKOFF_MAX_SECONDS, 60), so the
+# admin's login gets through after a fuzzer's failures on 127.0.0.1.
 RETRY_BUDGET_SECONDS = 90.0
 RETRIED_STATUSES = frozenset({429, 503})
 SEED_WORKERS = 4  # products shelved at once
