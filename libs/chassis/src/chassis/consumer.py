@@ -4,6 +4,8 @@ Delivery rules (DESIGN.md section 5):
 - the offset is committed only after `handle()` returns, i.e. after the handler's transaction
   committed (or the message was dead-lettered);
 - a handler that raises is retried with exponential backoff, `max_attempts` times in all;
+- while the database cannot be reached the handler waits and retries without counting
+  attempts: an outage is not the event's fault, and dead-lettering would lose the event;
 - then the message, its headers and the error go to `<topic>.dlq` and the partition moves on;
 - a message that is not a valid envelope (a poison message) goes to the DLQ at once;
 - if even the DLQ cannot be written, the error propagates and the message is redelivered.
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chassis.db import Database
+from chassis.db import Database, is_unavailable
 from chassis.inbox import claim
 from chassis.logging import REDACTED, get_logger
 from chassis.metrics import EVENTS_DEAD_LETTERED, HANDLER_LATENCY
@@ -113,6 +115,7 @@ class ConsumerRunner:
     runtime: Runtime | None = None
     max_attempts: int = 5
     backoff_seconds: float = 0.2
+    outage_backoff_cap_seconds: float = 2.0  # while the database is unreachable
     # Fault injection for crash tests: called after a commit, before the offset is committed.
     after_commit: Callable[[Envelope], None] | None = None
 
@@ -177,8 +180,8 @@ class ConsumerRunner:
         except EnvelopeError as exc:
             await self.dead_letter(record, exc, attempts=1, envelope=envelope)
             return "dead-lettered"
-        delay = self.backoff_seconds
-        for attempt in range(1, self.max_attempts + 1):
+        delay, attempt, waited = self.backoff_seconds, 0, self.backoff_seconds
+        while True:
             try:
                 async with self.database.transaction() as session:
                     if not await claim(session, self.consumer.name, envelope.id, envelope.type):
@@ -188,7 +191,22 @@ class ConsumerRunner:
                     self.after_commit(envelope)
                 return "handled"
             except Exception as exc:
-                if attempt == self.max_attempts:
+                if is_unavailable(exc):
+                    # The database is down, not the event at fault: dead-lettering it would
+                    # lose a good event (a PostgreSQL restart outlasts the few retries). Wait
+                    # for the database, without counting attempts; the partition waits too.
+                    log.warning(
+                        "database unavailable, event handler waiting",
+                        consumer=self.consumer.name,
+                        event_id=str(envelope.id),
+                        error=repr(exc),
+                        retry_in=waited,
+                    )
+                    await asyncio.sleep(waited)
+                    waited = min(waited * 2, self.outage_backoff_cap_seconds)
+                    continue
+                attempt += 1
+                if attempt >= self.max_attempts:
                     await self.dead_letter(record, exc, attempts=attempt, envelope=envelope)
                     return "dead-lettered"
                 log.warning(
@@ -201,7 +219,6 @@ class ConsumerRunner:
                 )
                 await asyncio.sleep(delay)
                 delay *= 2
-        raise AssertionError("unreachable")
 
     def _redacted(
         self, value: bytes | None, envelope: Envelope | None

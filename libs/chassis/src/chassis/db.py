@@ -7,7 +7,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+import asyncpg
+from sqlalchemy import event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -54,6 +55,39 @@ async def insert_ignore(
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     result = await session.exec(insert(table).values(rows).on_conflict_do_nothing())
     return int(result.rowcount)
+
+
+# Failures of the connection to the server, not of the statement: refused or dropped
+# connections, a server starting up or shutting down (an administrator's restart).
+_OUTAGES: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionRefusedError, ConnectionResetError, ...
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.ConnectionDoesNotExistError,
+    exc.DisconnectionError,
+)
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database could not be reached (an outage, which waiting cures)
+    rather than that the work itself failed; SQLAlchemy's wrappers and causes are looked
+    through."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _OUTAGES):
+            return True
+        if isinstance(current, exc.DBAPIError) and current.connection_invalidated:
+            return True
+        origin = getattr(current, "orig", None)
+        if isinstance(origin, BaseException) and is_unavailable(origin):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class Database:
