@@ -62,6 +62,26 @@ async def test_a_member_buys_at_most_the_cap_across_orders(
     await suite.check_invariants()
 
 
+async def test_an_encoded_dot_segment_does_not_walk_around_the_cap(
+    suite: Suite, flash: tuple[httpx.AsyncClient, str]
+) -> None:
+    """Once `POST /cart/..%2Forders` reached the order service as `POST /orders`, unchecked."""
+    edge, sku = flash
+    dave = suite.member()
+    for path in (
+        "/api/v1/cart/..%2Forders",
+        "/api/v1/cart/%2e%2e/orders",
+        "/api/v1/cart/..%5Corders",
+    ):
+        bypass = await edge.post(path, json=order_body(sku, CAP + 1), headers=dave)
+        assert bypass.status_code == 400, (path, bypass.text)
+        assert bypass.headers["content-type"] == "application/problem+json"
+    mine = await suite.http["order"].get("/api/v1/orders", headers=dave)
+    assert mine.status_code == 200 and mine.json()["items"] == []
+    capped = await edge.post("/api/v1/orders", json=order_body(sku, CAP + 1), headers=dave)
+    assert capped.status_code == 422, capped.text
+
+
 async def test_an_order_the_service_refuses_gives_the_allowance_back(
     suite: Suite, flash: tuple[httpx.AsyncClient, str]
 ) -> None:
@@ -101,7 +121,7 @@ async def test_idempotency_key_through_the_gateway(
 
 async def test_a_sold_out_flash_sale_sku_is_refused_at_the_gateway(suite: Suite) -> None:
     sku = await suite.product(price=990, stock=2)
-    gateway = gateway_for(suite, flash_sale_limits={sku: 1}, flash_sale_stock_refresh_seconds=1)
+    gateway = gateway_for(suite, flash_sale_limits={sku: 1}, flash_sale_stock_refresh_seconds=5)
     async with serve_app(gateway) as url, httpx.AsyncClient(base_url=url, timeout=15) as edge:
 
         async def buy(token: str = "tok_visa") -> httpx.Response:

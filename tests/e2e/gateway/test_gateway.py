@@ -30,6 +30,7 @@ class Edge:
     catalog: httpx.AsyncClient
     admin: dict[str, str]
     issuer: TestTokenIssuer
+    metrics_url: str = ""
 
 
 @pytest.fixture
@@ -50,6 +51,7 @@ async def edge(
     catalog = create_catalog(
         CatalogSettings(database_url=await create_database("catalog"), **common)
     )
+    metrics_port = free_port()
     async with serve_app(catalog) as catalog_url:
         gateway = create_gateway(
             GatewaySettings(
@@ -61,6 +63,7 @@ async def edge(
                 breaker_failures=2,
                 breaker_reset_seconds=30,
                 max_body_bytes=2048,
+                metrics_port=metrics_port,
                 **common,
             )
         )
@@ -74,6 +77,7 @@ async def edge(
                 catalog=direct,
                 admin={"Authorization": f"Bearer {token_issuer.admin_token()}"},
                 issuer=token_issuer,
+                metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
             )
 
 
@@ -164,3 +168,81 @@ async def test_one_openapi_document_for_the_storefront(edge: Edge) -> None:
     assert (await edge.http.get("/docs")).status_code == 200
     ready = await edge.http.get("/readyz")
     assert ready.json()["checks"] == {"redis": "ok"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/products/..%2F..%2F..%2Fmetrics",
+        "/api/v1/products/%2e%2e/%2e%2e/%2e%2e/openapi.json",
+        "/api/v1/products/..%2f..%2f..%2freadyz",
+        "/api/v1/categories/..%5C..%5C..%5Cmetrics",
+        "/api/v1/products/.%2E/.%2e/.%2E/metrics",
+        "/api/v1/products/%C0%AE%C0%AE/metrics",  # overlong UTF-8 for "."
+    ],
+)
+async def test_no_path_leads_around_the_gateway(edge: Edge, path: str) -> None:
+    response = await edge.http.get(path)
+    assert response.status_code in (400, 404), response.text
+    assert response.headers["content-type"] == PROBLEM
+    assert "python_gc" not in response.text and '"paths"' not in response.text
+
+
+async def test_a_trailing_slash_is_a_404_never_a_redirect_to_the_service(edge: Edge) -> None:
+    response = await edge.http.get("/api/v1/products/")
+    assert response.status_code == 404 and response.headers["content-type"] == PROBLEM
+    assert "location" not in response.headers
+
+
+async def test_control_characters_in_the_path_are_400_and_trip_no_breaker(edge: Edge) -> None:
+    for path in ("/api/v1/products/%01", "/api/v1/products/%00x", "/api/v1/products/a%E2%80%AEb"):
+        response = await edge.http.get(path)
+        assert response.status_code == 400, (path, response.text)
+        assert response.headers["content-type"] == PROBLEM
+    # breaker_failures is 2: had those counted, the catalog would now be a 503.
+    assert (await edge.http.get("/api/v1/products")).status_code == 200
+    unicode_digit = await edge.http.get("/api/v1/products", params={"size": "¹"})
+    assert unicode_digit.status_code == 422, unicode_digit.text
+    control_in_query = await edge.http.get("/api/v1/products?q=%00")
+    assert control_in_query.status_code < 500, control_in_query.text
+
+
+async def test_a_chunked_body_is_cut_off_at_the_cap(edge: Edge) -> None:
+    """The 413 arrives while the client is still sending: the gateway never holds the body."""
+    url = httpx.URL(str(edge.http.base_url))
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    head = (
+        f"POST /api/v1/admin/products HTTP/1.1\r\nHost: {url.host}\r\n"
+        f"Authorization: {edge.admin['Authorization']}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    writer.write(head.encode())
+    chunk = b"1000\r\n" + b"x" * 4096 + b"\r\n"
+    for _ in range(4):  # 16 KiB of a body that never ends; the cap is 2 KiB
+        writer.write(chunk)
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+    writer.close()
+    assert status_line.split()[1] == b"413", status_line
+
+
+async def test_a_forged_x_forwarded_for_does_not_escape_the_client_limit(edge: Edge) -> None:
+    if time.time() % 60 > 50:  # stay inside one counting window
+        await asyncio.sleep(61 - time.time() % 60)
+    # At once, so that all of them fall in one counting window even on a busy machine.
+    responses = await asyncio.gather(
+        *(
+            edge.http.get("/api/v1/categories", headers={"X-Forwarded-For": f"10.9.{i}.1"})
+            for i in range(45)
+        )
+    )
+    statuses = [response.status_code for response in responses]
+    assert statuses.count(429) >= 5, sorted(statuses)
+
+
+async def test_metrics_are_not_on_the_storefront_port(edge: Edge) -> None:
+    public = await edge.http.get("/metrics")
+    assert public.status_code == 404 and public.headers["content-type"] == PROBLEM
+    async with httpx.AsyncClient(timeout=5) as scraper:
+        private = await scraper.get(edge.metrics_url)
+    assert private.status_code == 200 and "python_gc" in private.text

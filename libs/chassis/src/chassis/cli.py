@@ -33,5 +33,8 @@ def main(
         http="httptools",
         log_config=None,
         access_log=False,
+        # chassis.forwarding alone decides whose X-Forwarded-For is believed; uvicorn's own
+        # proxy_headers would rewrite the client from it for any loopback peer.
+        proxy_headers=False,
         timeout_graceful_shutdown=10,
     )

@@ -9,10 +9,14 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+# `probes` is what an orchestrator needs; `router` adds `/metrics` for a service that is only
+# reachable on the private network. The gateway, which faces clients, serves its metrics on a
+# port of their own instead (gateway_service.metrics).
+probes = APIRouter(tags=["operations"])
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz")
+@probes.get("/healthz")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -44,7 +48,7 @@ def _probes(app_state: object) -> dict[str, Probe] | None:
     }
 
 
-@router.get("/readyz")
+@probes.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
     probes = _probes(request.app.state)
     if probes is None:
@@ -61,3 +65,6 @@ async def readyz(request: Request) -> JSONResponse:
 @router.get("/metrics")
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+router.include_router(probes)

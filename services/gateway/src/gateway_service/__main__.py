@@ -23,6 +23,9 @@ def main() -> None:
         http="httptools",
         log_config=None,
         access_log=False,
+        # chassis.forwarding alone decides whose X-Forwarded-For is believed; uvicorn's own
+        # proxy_headers would rewrite the client from it for any loopback peer.
+        proxy_headers=False,
     )
 
 

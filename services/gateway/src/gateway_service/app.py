@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,17 +19,21 @@ from chassis import health
 from chassis.auth import JwksVerifier
 from chassis.cache import create_redis
 from chassis.errors import ProblemError, install_problem_handlers
+from chassis.forwarding import client_address, is_trusted
 from chassis.logging import configure_logging
 from chassis.telemetry import configure_tracing
 from gateway_service import availability, limits
 from gateway_service.config import GatewaySettings
 from gateway_service.flash_sale import FlashSaleLimits, capped_quantities
 from gateway_service.flash_stock import FlashSaleStock
+from gateway_service.metrics import serve_metrics
 from gateway_service.openapi import merged_openapi
+from gateway_service.paths import Path, page_size, parse_path
 from gateway_service.proxy import Upstreams
 from gateway_service.routing import upstream_for
 
 ORDERS_PATH = "/api/v1/orders"
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -44,7 +49,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         redis = create_redis(settings.redis_url)
         app.state.upstreams = Upstreams(
-            settings.upstreams(), client, settings.breaker_failures, settings.breaker_reset_seconds
+            settings.upstreams(),
+            client,
+            settings.breaker_failures,
+            settings.breaker_reset_seconds,
+            settings.max_in_flight_per_service,
         )
         app.state.redis = redis
         app.state.flash_sale = FlashSaleLimits(
@@ -67,9 +76,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             algorithms=settings.jwt_algorithms,
         )
         app.state.readiness_probes = {"redis": redis.ping}
+        metrics_server = serve_metrics(settings.metrics_host, settings.metrics_port)
         try:
             yield
         finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
             await client.aclose()
             await redis.aclose()
 
@@ -77,7 +89,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         title="Commerce suite gateway", lifespan=lifespan, docs_url=None, openapi_url=None
     )
     install_problem_handlers(app)
-    app.include_router(health.router)
+    app.include_router(health.probes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -110,24 +122,21 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
 async def handle(request: Request, settings: GatewaySettings) -> Response:
     state: Any = request.app.state
-    request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    client = request.client.host if request.client else "unknown"
+    request_id = request_id_of(request)
+    peer = request.client.host if request.client else "unknown"
+    client = client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
     prefix = f"{settings.redis_key_prefix}gateway:rate"
     await limits.hit(state.redis, f"{prefix}:client:{client}", settings.rate_per_client_per_minute)
-    name = upstream_for(request.url.path)
+    path = parse_path(request.scope.get("raw_path") or request.url.path.encode())
+    name = upstream_for(path.decoded)
     if name is None:
-        raise ProblemError(404, f"no route for {request.url.path}", code="not-found")
-    size = request.query_params.get("size")
-    if size is not None and size.isdigit() and int(size) > settings.max_page_size:
+        raise ProblemError(404, f"no route for {path.forwarded}", code="not-found")
+    size = page_size(request.query_params.get("size"))
+    if size is not None and size > settings.max_page_size:
         raise ProblemError(
             422, f"size must be at most {settings.max_page_size}", code="page-size-too-large"
         )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > settings.max_body_bytes:
-        raise _too_large(settings)
-    body = await request.body()
-    if len(body) > settings.max_body_bytes:
-        raise _too_large(settings)
+    body = await read_body(request, settings.max_body_bytes)
     authorization = request.headers.get("authorization", "")
     member: str | None = None
     if authorization.lower().startswith("bearer "):
@@ -137,17 +146,48 @@ async def handle(request: Request, settings: GatewaySettings) -> Response:
         await limits.hit(
             state.redis, f"{prefix}:member:{member}", settings.rate_per_member_per_minute
         )
-    if member is not None and request.method == "POST" and request.url.path == ORDERS_PATH:
-        response = await forward_order(request, body, request_id, member, settings)
+    upstreams: Upstreams = state.upstreams
+    # The services believe the gateway's X-Forwarded-For; it names the client found above,
+    # after the proxies trusted here, and never what an untrusted client wrote.
+    forwarded = request.headers.get("x-forwarded-for")
+    forwarded_for = (
+        f"{forwarded}, {peer}" if forwarded and is_trusted(peer, settings.trusted_proxies) else peer
+    )
+    if member is not None and request.method == "POST" and path.decoded == ORDERS_PATH:
+        response = await forward_order(
+            request, path, body, request_id, forwarded_for, member, settings
+        )
     else:
-        upstreams: Upstreams = state.upstreams
-        response = await upstreams.forward(name, request, body, request_id)
+        response = await upstreams.forward(name, request, path, body, request_id, forwarded_for)
         if response.status_code == 200 and availability.is_product_read(
-            request.method, request.url.path
+            request.method, path.decoded
         ):
             response = await add_availability(response, upstreams)
     response.headers["x-request-id"] = request_id
     return response
+
+
+def request_id_of(request: Request) -> str:
+    """The caller's X-Request-Id when it is a plain token (it goes into logs and headers),
+    else a new one."""
+    given = request.headers.get("x-request-id", "")
+    return given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes `limit`: a declared Content-Length is
+    checked before reading, and a chunked body while it streams (never held whole first)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def add_availability(response: Response, upstreams: Upstreams) -> Response:
@@ -161,7 +201,13 @@ async def add_availability(response: Response, upstreams: Upstreams) -> Response
 
 
 async def forward_order(
-    request: Request, body: bytes, request_id: str, member: str, settings: GatewaySettings
+    request: Request,
+    path: Path,
+    body: bytes,
+    request_id: str,
+    forwarded_for: str,
+    member: str,
+    settings: GatewaySettings,
 ) -> Response:
     """`POST /orders` under the flash-sale rules: take the member's allowance and the units,
     forward, and give both back if the order service refuses the order (4xx). A timeout or a
@@ -182,7 +228,9 @@ async def forward_order(
         except BaseException:  # sold out (or Redis gone): the allowance was not used
             await flash_sale.release(member, wanted, key)
             raise
-    response: Response = await state.upstreams.forward("order", request, body, request_id)
+    response: Response = await state.upstreams.forward(
+        "order", request, path, body, request_id, forwarded_for
+    )
     if claimed and 400 <= response.status_code < 500:
         if counted:
             await stock.give_back(wanted)
@@ -190,7 +238,5 @@ async def forward_order(
     return response
 
 
-def _too_large(settings: GatewaySettings) -> ProblemError:
-    return ProblemError(
-        413, f"the body may be at most {settings.max_body_bytes} bytes", code="body-too-large"
-    )
+def _too_large(limit: int) -> ProblemError:
+    return ProblemError(413, f"the body may be at most {limit} bytes", code="body-too-large")

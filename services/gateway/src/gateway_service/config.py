@@ -31,6 +31,14 @@ class GatewaySettings(ServiceSettings):
     rate_per_client_per_minute: int = Field(default=600, ge=1)
     rate_per_member_per_minute: int = Field(default=300, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1)
+    # Calls in flight to one service from this replica; beyond it, 503 + Retry-After at once.
+    max_in_flight_per_service: int = Field(default=64, ge=1)
+    # Peers whose X-Forwarded-For is believed (a load balancer in front of the gateway),
+    # addresses or networks; anyone else is the client, whatever the header says.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Prometheus metrics on their own listener, never on the storefront port; 0 turns it off.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9100, ge=0, le=65535)
     max_page_size: int = Field(default=100, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
     # Flash-sale SKUs and how many units one member may buy of each during the sale window,

@@ -10,6 +10,7 @@ from fastapi import Request, Response
 
 from chassis.errors import ProblemError
 from chassis.telemetry import current_traceparent
+from gateway_service.paths import Path, forwarded_query
 from gateway_service.routing import CircuitBreaker
 
 # Hop-by-hop headers (RFC 9110 section 7.6.1) and ones the gateway sets itself.
@@ -38,40 +39,78 @@ class Upstreams:
     client: httpx.AsyncClient
     failures: int
     reset_seconds: float
+    # Calls in flight to one service at most; beyond it a call is shed at once (503 with
+    # Retry-After) before any work starts, instead of queueing into a timeout after the work
+    # is done.
+    max_in_flight: int = 64
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
+    in_flight: dict[str, int] = field(default_factory=dict)
 
     def breaker(self, name: str) -> CircuitBreaker:
         return self.breakers.setdefault(name, CircuitBreaker(self.failures, self.reset_seconds))
 
-    async def forward(self, name: str, request: Request, body: bytes, request_id: str) -> Response:
+    async def forward(
+        self,
+        name: str,
+        request: Request,
+        path: Path,
+        body: bytes,
+        request_id: str,
+        forwarded_for: str,
+    ) -> Response:
+        """Send the request to `name` at exactly `path.forwarded` (never normalised again).
+        `forwarded_for` is the X-Forwarded-For the service may believe from the gateway."""
         breaker = self.breaker(name)
         now = time.monotonic()
         if not breaker.allows(now):
             raise _unavailable(name, breaker.retry_after(now))
+        if self.in_flight.get(name, 0) >= self.max_in_flight:
+            raise _overloaded(name)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in DROP}
         headers["x-request-id"] = request_id
-        client_host = request.client.host if request.client else ""
-        forwarded = request.headers.get("x-forwarded-for")
-        headers["x-forwarded-for"] = f"{forwarded}, {client_host}" if forwarded else client_host
+        headers["x-forwarded-for"] = forwarded_for
         if traceparent := current_traceparent():
             headers["traceparent"] = traceparent
         try:
-            upstream = await self.client.request(
-                request.method,
-                self.urls[name] + request.url.path,
-                params=request.query_params,
-                content=body,
-                headers=headers,
-            )
+            url = httpx.URL(self.urls[name] + path.forwarded)
+            if query := request.scope.get("query_string", b""):
+                url = url.copy_with(query=forwarded_query(query).encode())
+        except httpx.InvalidURL as exc:  # the client's URL, not the service's failure
+            raise ProblemError(400, f"the URL is not valid: {exc}", code="bad-url") from None
+        self.in_flight[name] = self.in_flight.get(name, 0) + 1
+        try:
+            upstream = await self.client.request(request.method, url, content=body, headers=headers)
         except httpx.HTTPError:
             breaker.record(False, time.monotonic())
             raise _unavailable(name, breaker.retry_after(time.monotonic()) or 1) from None
+        finally:
+            self.in_flight[name] -= 1
+        # Only the service's own failures count: a client's 4xx says nothing about its health.
         breaker.record(upstream.status_code < 500, time.monotonic())
         return Response(
             upstream.content,
             status_code=upstream.status_code,
-            headers={k: v for k, v in upstream.headers.items() if k.lower() not in DROP},
+            headers={
+                k: v
+                for k, v in upstream.headers.items()
+                if k.lower() not in DROP and not self._internal_location(k, v)
+            },
         )
+
+    def _internal_location(self, header: str, value: str) -> bool:
+        """A redirect to a service's own address is never passed to the client."""
+        return header.lower() == "location" and any(
+            value.startswith(url) for url in self.urls.values()
+        )
+
+
+def _overloaded(name: str) -> ProblemError:
+    return ProblemError(
+        503,
+        f"the {name} service is at capacity; retry shortly",
+        code="overloaded",
+        headers={"Retry-After": "1"},
+    )
 
 
 def _unavailable(name: str, retry_after: int) -> ProblemError:

@@ -115,7 +115,14 @@ async def serve_app(app: FastAPI, port: int | None = None) -> AsyncIterator[str]
     """Run `app` under uvicorn on a loopback port, lifespan included; yield its base URL."""
     port = port or infra.free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            lifespan="on",
+            proxy_headers=False,  # as in production: chassis.forwarding decides
+        )
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
