@@ -1,0 +1,81 @@
+"""A burst beyond what a service can take is shed at the gateway, at once and before any work
+starts (503 + Retry-After), instead of queueing into a timeout after the work was done."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from chassis.testing.infra import free_port
+from chassis.testing.plugin import serve_app
+from chassis.testing.tokens import TestTokenIssuer
+from gateway_service.config import GatewaySettings
+from gateway_service.main import create_app as create_gateway
+
+pytestmark = pytest.mark.integration
+CAPACITY = 4
+WORK_SECONDS = 2.0
+
+
+def slow_catalog(started: list[float], finished: list[float]) -> FastAPI:
+    """A stand-in catalog whose every call takes WORK_SECONDS, and which records each call it
+    began (the work a shed request must never have started) and when it was done."""
+    app = FastAPI()
+
+    @app.get("/api/v1/categories")
+    async def categories() -> list[str]:
+        started.append(time.monotonic())
+        await asyncio.sleep(WORK_SECONDS)
+        finished.append(time.monotonic())
+        return []
+
+    return app
+
+
+async def test_a_burst_beyond_capacity_is_shed_before_the_work_starts(
+    redis_url: str, redis_key_prefix: str, token_issuer: TestTokenIssuer
+) -> None:
+    started: list[float] = []
+    finished: list[float] = []
+    async with serve_app(slow_catalog(started, finished)) as catalog_url:
+        gateway = create_gateway(
+            GatewaySettings(
+                catalog_url=catalog_url,
+                max_in_flight_per_service=CAPACITY,
+                upstream_timeout_seconds=WORK_SECONDS * 5,
+                redis_url=redis_url,
+                redis_key_prefix=redis_key_prefix,
+                jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
+                metrics_port=free_port(),
+                environment="test",
+            )
+        )
+        async with (
+            serve_app(gateway) as url,
+            httpx.AsyncClient(
+                base_url=url, timeout=30, limits=httpx.Limits(max_connections=100)
+            ) as http,
+        ):
+
+            async def call() -> tuple[int, float, httpx.Headers]:
+                response = await http.get("/api/v1/categories")
+                return response.status_code, time.monotonic(), response.headers
+
+            results = await asyncio.gather(*(call() for _ in range(40)))
+            shed = [(at, headers) for status, at, headers in results if status == 503]
+            served = [status for status, _, _ in results if status == 200]
+            assert len(served) + len(shed) == 40, [status for status, _, _ in results]
+            assert CAPACITY <= len(served) < 40 and shed
+            # Only the calls that were let through reached the service.
+            assert len(started) == len(served)
+            for answered, headers in shed:
+                assert headers["content-type"] == "application/problem+json"
+                assert int(headers["retry-after"]) >= 1
+                # Answered at once, not after waiting for a slot: before any work was done.
+                assert answered < min(finished)
+            # Shedding is not a failure of the service: its breaker stays closed.
+            assert (await http.get("/api/v1/categories")).status_code == 200
