@@ -510,8 +510,12 @@ def test_k8s_deployment(directory: Path, service: Service) -> None:
     pod = deployment["spec"]["template"]["spec"]
     app = container(pod, "app")
     assert app["command"] == ["python", "-m", service.module, "serve"]
-    (port,) = app["ports"]
+    port, *others = app["ports"]
     assert (port["name"], port["containerPort"]) == ("http", service.port)
+    # The gateway alone has a second port: its metrics, kept off the storefront port.
+    assert [(p["name"], p["containerPort"]) for p in others] == (
+        [("metrics", 9100)] if service.name == "gateway" else []
+    )
     assert app["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert app["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
