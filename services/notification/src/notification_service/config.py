@@ -47,6 +47,10 @@ class NotificationSettings(ServiceSettings):
 
     # Webhooks: subscribers' hosts must be listed here (exact host names).
     webhook_allowed_hosts: EnvList = Field(default_factory=lambda: ["127.0.0.1", "localhost"])
+    # Whether an allow-listed host may resolve to a loopback or private address. Unset: yes in
+    # development and tests (their receivers run on 127.0.0.1), no in production, which
+    # refuses an explicit yes.
+    webhook_allow_private_addresses: bool | None = None
     webhook_max_attempts: int = Field(default=5, ge=1)
     webhook_backoff_seconds: float = Field(default=0.2, ge=0)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -95,9 +99,20 @@ class NotificationSettings(ServiceSettings):
         return self
 
     def production_problems(self) -> list[str]:
+        problems = []
         if LOOPBACK_HOSTS & set(self.webhook_allowed_hosts):
-            return ["webhook_allowed_hosts lets webhooks reach loopback addresses"]
-        return []
+            problems.append("webhook_allowed_hosts lets webhooks reach loopback addresses")
+        if self.webhook_allow_private_addresses:
+            problems.append(
+                "webhook_allow_private_addresses lets webhooks reach the private network"
+            )
+        return problems
+
+    @property
+    def webhooks_may_reach_private_addresses(self) -> bool:
+        if self.webhook_allow_private_addresses is None:
+            return self.environment != "production"
+        return self.webhook_allow_private_addresses
 
     def email_policy(self) -> RetryPolicy:
         return RetryPolicy(

@@ -61,8 +61,23 @@ async def test_webhook_refuses_before_connecting(url: str, secret: str | None, r
 
 
 async def test_webhook_unreachable_is_retryable() -> None:
-    sender = WebhookSender(allowed_hosts=frozenset({"127.0.0.1"}), timeout_seconds=1)
+    sender = WebhookSender(
+        allowed_hosts=frozenset({"127.0.0.1"}), timeout_seconds=1, allow_private_addresses=True
+    )
     url = f"http://127.0.0.1:{free_port()}/hook"
     with pytest.raises(DeliveryError) as failed:
         await sender.send(Message("d-1", url, "t", "{}", secret="whsec_x"))
     assert not failed.value.permanent
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "127.0.0.2"])
+async def test_an_allowed_name_on_a_private_address_is_refused_before_connecting(
+    host: str,
+) -> None:
+    """Server-side request forgery: the allow-list names hosts, the check looks at where the
+    name leads. Nothing listens at the port; a connection attempt would be a retryable error."""
+    sender = WebhookSender(allowed_hosts=frozenset({host}), timeout_seconds=1)
+    url = f"http://{host}:{free_port()}/hook"
+    with pytest.raises(DeliveryError) as refused:
+        await sender.send(Message("d-1", url, "t", "{}", secret="whsec_x"))
+    assert refused.value.permanent and "refused address" in refused.value.reason

@@ -44,4 +44,11 @@ def test_production_refuses_loopback_webhooks() -> None:
     }
     with pytest.raises(ValidationError, match="loopback"):
         NotificationSettings(**production)
-    NotificationSettings(**production, webhook_allowed_hosts=["hooks.partner.example"])
+    settings = NotificationSettings(**production, webhook_allowed_hosts=["hooks.partner.example"])
+    assert not settings.webhooks_may_reach_private_addresses
+    with pytest.raises(ValidationError, match="private network"):
+        NotificationSettings(
+            **production,
+            webhook_allowed_hosts=["hooks.partner.example"],
+            webhook_allow_private_addresses=True,
+        )

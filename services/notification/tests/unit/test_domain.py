@@ -11,6 +11,7 @@ from notification_service.domain import (
     Preferences,
     RetryPolicy,
     Template,
+    address_allowed,
     event_category,
     host_allowed,
     is_upgrade,
@@ -186,3 +187,26 @@ def test_notices_for_events() -> None:
     assert notice_for(up).template is Template.TIER_UPGRADED  # type: ignore[union-attr]
     assert notice_for(down) is None
     assert notice_for(OrderDeliveredV1(order_id="o", member_id="m")) is None  # webhooks only
+
+
+@pytest.mark.parametrize(
+    ("address", "public_only", "with_private"),
+    [
+        ("93.184.216.34", True, True),
+        ("2606:2800:220:1:248:1893:25c8:1946", True, True),
+        ("127.0.0.1", False, True),
+        ("10.1.2.3", False, True),
+        ("172.16.0.9", False, True),
+        ("192.168.1.1", False, True),
+        ("169.254.169.254", False, True),  # the cloud metadata service
+        ("::1", False, True),
+        ("fd00::1", False, True),
+        ("::ffff:127.0.0.1", False, True),  # IPv4-mapped loopback
+        ("0.0.0.0", False, False),  # noqa: S104 - an address to refuse, not to bind
+        ("224.0.0.1", False, False),
+        ("not-an-address", False, False),
+    ],
+)
+def test_webhook_addresses(address: str, public_only: bool, with_private: bool) -> None:
+    assert address_allowed(address, allow_private=False) is public_only
+    assert address_allowed(address, allow_private=True) is with_private

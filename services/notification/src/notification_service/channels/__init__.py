@@ -30,6 +30,7 @@ def default_channels(settings: NotificationSettings) -> dict[Channel, ChannelAda
         Channel.WEBHOOK: WebhookSender(
             allowed_hosts=frozenset(settings.webhook_allowed_hosts),
             timeout_seconds=settings.webhook_timeout_seconds,
+            allow_private_addresses=settings.webhooks_may_reach_private_addresses,
         ),
     }
 

@@ -2,11 +2,16 @@
 
 Redirects are not followed (a redirect could lead off the allow-list) and count as failures,
 as does any answer but 2xx. The host is checked again at send time, so removing a host from
-`webhook_allowed_hosts` stops its deliveries at once.
+`webhook_allowed_hosts` stops its deliveries at once. The name is resolved here, every address
+it resolves to is checked (no loopback, private or metadata address unless
+`webhook_allow_private_addresses`), and the request is sent to the address that was checked,
+with the name as Host and TLS server name, so DNS cannot change the answer in between.
 """
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +19,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from notification_service.channels.base import DeliveryError, Message
-from notification_service.domain import host_allowed
+from notification_service.domain import address_allowed, host_allowed
 from notification_service.domain.signing import SIGNATURE_HEADER, signature_header
 
 USER_AGENT = "commerce-suite-notification/1"
@@ -24,6 +29,7 @@ USER_AGENT = "commerce-suite-notification/1"
 class WebhookSender:
     allowed_hosts: frozenset[str]
     timeout_seconds: float = 5.0
+    allow_private_addresses: bool = False
     clock: Callable[[], float] = field(default=time.time)
 
     async def send(self, message: Message) -> None:
@@ -38,12 +44,35 @@ class WebhookSender:
             "Webhook-Id": message.delivery_id,
             SIGNATURE_HEADER: signature_header(message.secret, int(self.clock()), body),
         }
+        url = httpx.URL(message.to)
+        address = await self._checked_address(url)
+        headers["Host"] = url.netloc.decode("ascii")
+        pinned = url.copy_with(host=address)
         try:
             async with httpx.AsyncClient(
                 timeout=httpx.Timeout(self.timeout_seconds), follow_redirects=False
             ) as client:
-                response = await client.post(message.to, content=body, headers=headers)
+                response = await client.post(
+                    pinned, content=body, headers=headers, extensions={"sni_hostname": url.host}
+                )
         except httpx.HTTPError as exc:
             raise DeliveryError(f"webhook unreachable: {type(exc).__name__}") from exc
         if not response.is_success:
             raise DeliveryError(f"webhook answered HTTP {response.status_code}")
+
+    async def _checked_address(self, url: httpx.URL) -> str:
+        """The address to connect to: the first the host resolves to, once every one of them
+        has passed `address_allowed`."""
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                url.host, port, type=socket.SOCK_STREAM
+            )
+        except OSError as exc:
+            raise DeliveryError(f"webhook host does not resolve: {exc.strerror}") from exc
+        addresses = [str(info[4][0]) for info in infos]
+        if not addresses or not all(
+            address_allowed(a, allow_private=self.allow_private_addresses) for a in addresses
+        ):
+            raise DeliveryError("the webhook host resolves to a refused address", permanent=True)
+        return addresses[0]

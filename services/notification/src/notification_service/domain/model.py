@@ -3,6 +3,7 @@ preferences, locales, the retry schedule. No I/O here."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlsplit
@@ -169,6 +170,24 @@ def host_allowed(url: str, allowed_hosts: list[str] | frozenset[str]) -> bool:
     if parts.scheme not in ("http", "https") or not host or parts.username or parts.password:
         return False
     return host.lower() in {h.lower() for h in allowed_hosts}
+
+
+def address_allowed(address: str, *, allow_private: bool) -> bool:
+    """Whether a webhook may be sent to this resolved IP address. An allow-listed name can
+    still resolve (or be re-pointed) to the loopback, the private network or the cloud's
+    metadata address (169.254.169.254): only public addresses pass unless `allow_private`
+    (development, where the receivers run on 127.0.0.1)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_multicast or ip.is_unspecified:
+        return False
+    if ip.is_global:
+        return True
+    return allow_private and (ip.is_private or ip.is_loopback or ip.is_link_local)
 
 
 def mask_phone(phone: str) -> str:
