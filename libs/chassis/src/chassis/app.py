@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -22,7 +23,7 @@ from chassis.broker import ConsumerGroups
 from chassis.cache import create_redis
 from chassis.consumer import ConsumerRunner, EventConsumer
 from chassis.db import Database
-from chassis.errors import install_problem_handlers
+from chassis.errors import PROBLEM_RESPONSES, document_problems, install_problem_handlers
 from chassis.logging import configure_logging, get_logger
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from chassis.migrations import upgrade_async
@@ -68,6 +69,13 @@ def _kill_after_commit(event_type: str) -> Callable[[Envelope], None]:
             os.kill(os.getpid(), signal.SIGKILL)
 
     return maybe_die
+
+
+class ServiceApp(FastAPI):
+    """FastAPI whose OpenAPI carries the `Problem` schema every route's errors refer to."""
+
+    def openapi(self) -> dict[str, Any]:
+        return document_problems(super().openapi())
 
 
 @dataclass
@@ -177,12 +185,13 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             await database.dispose()
             log.info("service stopped")
 
-    app = FastAPI(title=spec.title, version=spec.version, lifespan=lifespan)
+    app = ServiceApp(title=spec.title, version=spec.version, lifespan=lifespan)
     app.state.runtime = None
     install_problem_handlers(app)
     app.include_router(health.router)
     for router in spec.routers:
-        app.include_router(router)
+        # Every error is problem+json: say so in the OpenAPI (clients, schema-driven tests).
+        app.include_router(router, responses=PROBLEM_RESPONSES)
     _install_request_middleware(app, settings.service_name)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app

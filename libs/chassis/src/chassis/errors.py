@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chassis.logging import get_logger
@@ -18,6 +21,50 @@ log = get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://docs.commerce-suite.dev/problems/"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: the body of every 4xx and 5xx (documented in the OpenAPI)."""
+
+    model_config = ConfigDict(extra="allow")  # problem-specific members (`errors`, ...)
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="422 only: each refused field's loc, msg and type"
+    )
+
+
+# What any route may answer besides its success: declared on every service route (see
+# chassis.app) so the OpenAPI promises problem+json, never FastAPI's `{"detail": [...]}`.
+PROBLEM_STATUSES = (400, 401, 403, 404, 409, 413, 422, 429, 503)
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": HTTPStatus(status).phrase,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+    for status in PROBLEM_STATUSES
+}
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Add the `Problem` schema that PROBLEM_RESPONSES refer to to an OpenAPI document."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("Problem", Problem.model_json_schema())
+    return openapi
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        # A refused body can hold lone surrogates (a JSON key "\ud800" is echoed in `loc`):
+        # they have no UTF-8, so they become "?" rather than turn a 422 into a 500.
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", errors="replace")
 
 
 class ProblemError(Exception):
@@ -70,7 +117,13 @@ def problem_response(
         "instance": request.url.path,
         **extra,
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def is_data_exception(exc: DBAPIError) -> bool:
+    """SQLSTATE class 22, "data exception": numeric value out of range, NUL in text, ..."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith("22")
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -128,9 +181,26 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.exception("unhandled error", path=request.url.path)
         return problem_response(request, 500, "an unexpected error occurred", code="internal")
 
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DBAPIError)
+        if not is_data_exception(exc):
+            return await on_unexpected(request, exc)
+        # A backstop, not the rule: request models refuse what PostgreSQL cannot hold (NUL,
+        # integers past the column). A value that still got there (a sum past int4, ...) is
+        # the client's input, so a 422, logged loudly so the missing rule gets written.
+        log.error("database refused a value", path=request.url.path, error=str(exc.orig))
+        return problem_response(
+            request,
+            422,
+            "a value is out of the range that can be stored",
+            code="unstorable-value",
+            title="Unprocessable Content",
+        )
+
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(RedisConnectionError, on_redis_down)
     app.add_exception_handler(RedisTimeoutError, on_redis_down)
+    app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from fastapi.responses import JSONResponse
 
 from catalog_service import service
@@ -20,10 +20,14 @@ from catalog_service.schemas import (
 from chassis.auth import Admin
 from chassis.deps import RuntimeDep
 from chassis.idempotency import IdempotencyKey, idempotency_store
+from chassis.validation import Identifier, Text
 
 router = APIRouter(prefix="/api/v1")
 
 PAGE_SIZE_CAP = 100
+
+ProductId = Annotated[Identifier, Path()]
+SearchText = Annotated[Text | None, Query(max_length=100)]
 
 
 class PageParams:
@@ -42,8 +46,8 @@ Paging = Annotated[PageParams, Depends()]
 async def list_products(
     runtime: RuntimeDep,
     paging: Paging,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    category: Annotated[str | None, Query(max_length=100)] = None,
+    q: SearchText = None,
+    category: SearchText = None,
 ) -> ProductPage:
     return await service.list_products(
         runtime,
@@ -56,7 +60,7 @@ async def list_products(
 
 
 @router.get("/products/{product_id}", response_model=ProductPublic, tags=["storefront"])
-async def get_product(runtime: RuntimeDep, product_id: str) -> ProductPublic:
+async def get_product(runtime: RuntimeDep, product_id: ProductId) -> ProductPublic:
     return await service.get_product(runtime, product_id, published_only=True)
 
 
@@ -70,8 +74,8 @@ async def admin_list_products(
     runtime: RuntimeDep,
     _: Admin,
     paging: Paging,
-    q: Annotated[str | None, Query(max_length=100)] = None,
-    category: Annotated[str | None, Query(max_length=100)] = None,
+    q: SearchText = None,
+    category: SearchText = None,
     product_status: Annotated[ProductStatus | None, Query(alias="status")] = None,
 ) -> ProductPage:
     return await service.list_products(
@@ -80,7 +84,7 @@ async def admin_list_products(
 
 
 @router.get("/admin/products/{product_id}", response_model=ProductPublic, tags=["admin"])
-async def admin_get_product(runtime: RuntimeDep, _: Admin, product_id: str) -> ProductPublic:
+async def admin_get_product(runtime: RuntimeDep, _: Admin, product_id: ProductId) -> ProductPublic:
     return await service.get_product(runtime, product_id, published_only=False)
 
 
@@ -111,16 +115,16 @@ async def create_product(
 
 @router.patch("/admin/products/{product_id}", response_model=ProductPublic, tags=["admin"])
 async def update_product(
-    runtime: RuntimeDep, _: Admin, product_id: str, body: ProductPatch
+    runtime: RuntimeDep, _: Admin, product_id: ProductId, body: ProductPatch
 ) -> ProductPublic:
     return await service.update_product(runtime, product_id, body)
 
 
 @router.post("/admin/products/{product_id}/publish", response_model=ProductPublic, tags=["admin"])
-async def publish_product(runtime: RuntimeDep, _: Admin, product_id: str) -> ProductPublic:
+async def publish_product(runtime: RuntimeDep, _: Admin, product_id: ProductId) -> ProductPublic:
     return await service.change_status(runtime, product_id, "publish")
 
 
 @router.post("/admin/products/{product_id}/unpublish", response_model=ProductPublic, tags=["admin"])
-async def unpublish_product(runtime: RuntimeDep, _: Admin, product_id: str) -> ProductPublic:
+async def unpublish_product(runtime: RuntimeDep, _: Admin, product_id: ProductId) -> ProductPublic:
     return await service.change_status(runtime, product_id, "unpublish")

@@ -4,49 +4,51 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, Field, StrictInt
 
 from catalog_service.domain import ProductStatus
+from chassis.validation import MultilineText, RequestModel, SkuCode, Text
 
 Currency = Literal["CNY", "USD", "EUR"]
-SkuCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 Category = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")]
-AttributeMap = Annotated[dict[str, Annotated[str, Field(max_length=200)]], Field(max_length=50)]
-ImageList = Annotated[list[Annotated[str, Field(max_length=500)]], Field(max_length=20)]
+# Keys are stored in jsonb too: the same rules as values, and a length.
+AttributeName = Annotated[Text, Field(max_length=100)]
+AttributeMap = Annotated[
+    dict[AttributeName, Annotated[Text, Field(max_length=200)]], Field(max_length=50)
+]
+ImageList = Annotated[list[Annotated[Text, Field(max_length=500)]], Field(max_length=20)]
+Name = Annotated[Text, Field(min_length=1, max_length=200)]
+Description = Annotated[MultilineText, Field(max_length=5000)]
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class Money(Input):
+class Money(RequestModel):
     amount: StrictInt = Field(ge=0, le=10**12, description="integer minor units (fen, cents)")
     currency: Currency
 
 
-class SkuCreate(Input):
+class SkuCreate(RequestModel):
     sku: SkuCode
     price: Money
     attributes: AttributeMap = Field(default_factory=dict)
 
 
-class ProductCreate(Input):
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=5000)
+class ProductCreate(RequestModel):
+    name: Name
+    description: Description = ""
     category: Category
     attributes: AttributeMap = Field(default_factory=dict)
     images: ImageList = Field(default_factory=list)
     skus: list[SkuCreate] = Field(min_length=1, max_length=100)
 
 
-class SkuPriceChange(Input):
+class SkuPriceChange(RequestModel):
     sku: SkuCode
     price: Money
 
 
-class ProductPatch(Input):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
+class ProductPatch(RequestModel):
+    name: Name | None = None
+    description: Description | None = None
     category: Category | None = None
     attributes: AttributeMap | None = None
     images: ImageList | None = None

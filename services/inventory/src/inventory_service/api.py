@@ -6,14 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import StringConstraints
 
 from chassis.auth import Admin
 from chassis.deps import RuntimeDep
 from chassis.idempotency import IdempotencyKey, idempotency_store
+from chassis.validation import SkuCode
 from inventory_service import service
 from inventory_service.schemas import (
-    SKU_PATTERN,
     AdjustmentCreate,
     AvailabilityList,
     StockAdmin,
@@ -23,7 +22,7 @@ from inventory_service.schemas import (
 
 router = APIRouter(prefix="/api/v1")
 
-Sku = Annotated[str, Path(pattern=SKU_PATTERN)]
+Sku = Annotated[SkuCode, Path()]
 
 
 MAX_SKUS_PER_QUERY = 200
@@ -33,7 +32,7 @@ MAX_SKUS_PER_QUERY = 200
 async def list_availability(
     runtime: RuntimeDep,
     sku: Annotated[
-        list[Annotated[str, StringConstraints(pattern=SKU_PATTERN)]],
+        list[SkuCode],
         Query(min_length=1, max_length=MAX_SKUS_PER_QUERY),
     ],
 ) -> AvailabilityList:

@@ -5,31 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, Field, StrictInt, field_validator
 
-# The catalog's SKU code rule: a path segment that is safe in URLs and logs.
-SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-MAX_UNITS = 1_000_000_000
+from chassis.validation import RequestModel, Text
+
+MAX_UNITS = 1_000_000_000  # on_hand is an int4 column
 
 Units = Annotated[StrictInt, Field(ge=0, le=MAX_UNITS)]
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class StockSet(Input):
+class StockSet(RequestModel):
     """`PUT /admin/inventory/{sku}`: the counted on-hand quantity (and the safety stock)."""
 
     on_hand: Units
     safety_stock: Units | None = None
 
 
-class AdjustmentCreate(Input):
+class AdjustmentCreate(RequestModel):
     """`POST /admin/inventory/{sku}/adjustments`: a correction of on-hand by `delta` units."""
 
     delta: Annotated[StrictInt, Field(ge=-MAX_UNITS, le=MAX_UNITS)]
-    reason: str = Field(min_length=1, max_length=200)
+    reason: Annotated[Text, Field(min_length=1, max_length=200)]
 
     @field_validator("delta")
     @classmethod

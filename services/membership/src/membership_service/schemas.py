@@ -5,19 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
+from chassis.validation import Identifier, RequestModel, Text
 from membership_service import domain
 from membership_service.domain import CouponKind, CouponStatus, Locale, Tier
 
 MAX_AMOUNT = 100_000_000  # 1,000,000.00 CNY
 
-
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-Name = Annotated[str, Field(min_length=1, max_length=100)]
+Name = Annotated[Text, Field(min_length=1, max_length=100)]
+Email = Annotated[Text, Field(max_length=domain.accounts.EMAIL_MAX_LENGTH)]
 
 
 def _policy(check: Any, *args: Any, **kwargs: Any) -> Any:
@@ -28,12 +33,13 @@ def _policy(check: Any, *args: Any, **kwargs: Any) -> Any:
         raise ValueError(error.detail) from None
 
 
-class RegisterCreate(Input):
+class RegisterCreate(RequestModel):
     """`POST /auth/register`. `role`, `tier`, `points`, ... are refused (extra="forbid")."""
 
-    email: str = Field(max_length=domain.accounts.EMAIL_MAX_LENGTH)
-    # Not stripped: spaces are part of a password. Checked by the domain's policy.
-    password: Annotated[str, Field(max_length=domain.PASSWORD_MAX_LENGTH, repr=False)]
+    email: Email
+    # Not stripped: spaces are part of a password. Checked by the domain's policy; control
+    # characters are refused like everywhere (a lone surrogate could not even be hashed).
+    password: Annotated[Text, Field(max_length=domain.PASSWORD_MAX_LENGTH, repr=False)]
     name: Name
     locale: Locale = Locale.ZH_CN
 
@@ -62,23 +68,23 @@ class RegisterCreate(Input):
         return self.model_copy(update={"password": ""})
 
 
-class LoginRequest(Input):
-    email: str = Field(min_length=1, max_length=domain.accounts.EMAIL_MAX_LENGTH)
-    password: Annotated[str, Field(min_length=1, max_length=1024, repr=False)]
+class LoginRequest(RequestModel):
+    email: Annotated[Email, Field(min_length=1)]
+    password: Annotated[Text, Field(min_length=1, max_length=1024, repr=False)]
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
-class RefreshRequest(Input):
-    refresh_token: Annotated[str, Field(min_length=1, max_length=256, repr=False)]
+class RefreshRequest(RequestModel):
+    refresh_token: Annotated[Text, Field(min_length=1, max_length=256, repr=False)]
 
 
-class MemberUpdate(Input):
+class MemberUpdate(RequestModel):
     """`PATCH /me`: only these; `role`, `tier`, `points`, `email`, ... are refused."""
 
     name: Name | None = None
     locale: Locale | None = None
-    marketing_consent: bool | None = None
+    marketing_consent: StrictBool | None = None
 
     @model_validator(mode="after")
     def _no_nulls(self) -> MemberUpdate:
@@ -88,7 +94,7 @@ class MemberUpdate(Input):
         return self
 
 
-class MoneyIn(Input):
+class MoneyIn(RequestModel):
     amount: Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]
     currency: Literal["CNY"] = "CNY"
 
@@ -101,13 +107,13 @@ def minor_units(amount: int | MoneyIn) -> int:
     return amount.amount if isinstance(amount, MoneyIn) else amount
 
 
-class CouponCreate(Input):
+class CouponCreate(RequestModel):
     """`POST /admin/coupons`: a SPEND_THRESHOLD coupon for one member."""
 
-    member_id: str = Field(min_length=1, max_length=36)
+    member_id: Annotated[Identifier, Field(max_length=36)]
     amount_off: AmountIn
     min_spend: AmountIn
-    valid_days: int = Field(ge=1, le=366)
+    valid_days: Annotated[StrictInt, Field(ge=1, le=366)]
 
     @model_validator(mode="after")
     def _positive(self) -> CouponCreate:

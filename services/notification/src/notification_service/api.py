@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from chassis.auth import Admin, Member
 from chassis.deps import RuntimeDep
 from chassis.idempotency import IdempotencyKey, idempotency_store
+from chassis.validation import Identifier
 from notification_service.domain import Channel, DeliveryStatus
 from notification_service.schemas import (
     DeliveryAdmin,
@@ -53,7 +54,7 @@ async def put_preferences(
 async def all_notifications(
     runtime: RuntimeDep,
     _: Admin,
-    member_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    member_id: Annotated[Identifier | None, Query(max_length=64)] = None,
     status: DeliveryStatus | None = None,
     channel: Channel | None = None,
     page: PageNumber = 1,
@@ -98,7 +99,7 @@ async def list_webhooks(
     "/admin/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["admin"]
 )
 async def delete_webhook(
-    runtime: RuntimeDep, _: Admin, webhook_id: Annotated[str, Path(max_length=36)]
+    runtime: RuntimeDep, _: Admin, webhook_id: Annotated[Identifier, Path()]
 ) -> Response:
     await webhooks.delete_webhook(runtime, webhook_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, UrlConstraints
+from pydantic import AfterValidator, BaseModel, Field, HttpUrl, StrictBool, UrlConstraints
 
+from chassis.validation import RequestModel, Text
 from notification_service.domain import WEBHOOK_EVENT_TYPES, Channel, DeliveryStatus
 
 T = TypeVar("T")
@@ -27,15 +28,13 @@ class PreferencesPublic(BaseModel):
     updated_at: datetime | None  # None: never changed, these are the defaults
 
 
-class PreferencesPut(BaseModel):
+class PreferencesPut(RequestModel):
     """Every field is optional: what is left out keeps its value."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    email: bool | None = None
-    sms: bool | None = None
-    webhook: bool | None = None
-    marketing_consent: bool | None = None
+    email: StrictBool | None = None
+    sms: StrictBool | None = None
+    webhook: StrictBool | None = None
+    marketing_consent: StrictBool | None = None
 
 
 class DeliveryPublic(BaseModel):
@@ -69,11 +68,13 @@ def _known_types(events: list[str]) -> list[str]:
     return sorted(set(events))
 
 
-class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookCreate(RequestModel):
     url: Annotated[HttpUrl, UrlConstraints(max_length=2000)]
-    events: Annotated[list[str], Field(min_length=1, max_length=50), AfterValidator(_known_types)]
+    events: Annotated[
+        list[Annotated[Text, Field(max_length=100)]],
+        Field(min_length=1, max_length=50),
+        AfterValidator(_known_types),
+    ]
 
 
 class WebhookPublic(BaseModel):

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
 from chassis.deps import RuntimeDep
 from chassis.idempotency import IdempotencyKey, idempotency_store
+from chassis.validation import Identifier, SkuCode
 from order_service.schemas import (
     CartItemPut,
     CartPublic,
@@ -21,6 +22,9 @@ from order_service.schemas import (
 from order_service.service import carts, orders, queries
 
 router = APIRouter(prefix="/api/v1")
+
+OrderId = Annotated[Identifier, Path()]
+Sku = Annotated[SkuCode, Path()]
 
 
 @router.post(
@@ -55,7 +59,7 @@ async def list_orders(
 
 
 @router.get("/orders/{order_id}", response_model=OrderPublic, tags=["orders"])
-async def get_order(runtime: RuntimeDep, member: Member, order_id: str) -> OrderPublic:
+async def get_order(runtime: RuntimeDep, member: Member, order_id: OrderId) -> OrderPublic:
     return await queries.get_order(runtime, member, order_id)
 
 
@@ -65,7 +69,7 @@ async def get_order(runtime: RuntimeDep, member: Member, order_id: str) -> Order
     response_model=OrderAccepted,
     tags=["orders"],
 )
-async def cancel_order(runtime: RuntimeDep, member: Member, order_id: str) -> OrderAccepted:
+async def cancel_order(runtime: RuntimeDep, member: Member, order_id: OrderId) -> OrderAccepted:
     return await orders.cancel_order(runtime, member, order_id)
 
 
@@ -75,7 +79,7 @@ async def cancel_order(runtime: RuntimeDep, member: Member, order_id: str) -> Or
     response_model=OrderAccepted,
     tags=["orders"],
 )
-async def return_order(runtime: RuntimeDep, member: Member, order_id: str) -> OrderAccepted:
+async def return_order(runtime: RuntimeDep, member: Member, order_id: OrderId) -> OrderAccepted:
     """Return a delivered order in full (within ORDER_RETURN_WINDOW_DAYS of delivery): the
     order becomes REFUNDED, payment refunds the capture, inventory restocks."""
     return await orders.return_order(runtime, member, order_id)
@@ -90,7 +94,7 @@ async def return_order(runtime: RuntimeDep, member: Member, order_id: str) -> Or
 async def fulfil_order(
     runtime: RuntimeDep,
     _: Admin,
-    order_id: str,
+    order_id: OrderId,
     action: Literal["ship", "deliver", "complete"],
 ) -> OrderAccepted:
     return await orders.fulfil_order(runtime, order_id, action)
@@ -103,11 +107,11 @@ async def get_cart(runtime: RuntimeDep, member: Member) -> CartPublic:
 
 @router.put("/cart/items/{sku}", response_model=CartPublic, tags=["cart"])
 async def put_cart_item(
-    runtime: RuntimeDep, member: Member, sku: str, body: CartItemPut
+    runtime: RuntimeDep, member: Member, sku: Sku, body: CartItemPut
 ) -> CartPublic:
     return await carts.put_item(runtime, member, sku, body.quantity)
 
 
 @router.delete("/cart/items/{sku}", response_model=CartPublic, tags=["cart"])
-async def delete_cart_item(runtime: RuntimeDep, member: Member, sku: str) -> CartPublic:
+async def delete_cart_item(runtime: RuntimeDep, member: Member, sku: Sku) -> CartPublic:
     return await carts.delete_item(runtime, member, sku)

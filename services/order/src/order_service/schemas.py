@@ -5,43 +5,41 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, StrictInt
 
-SkuCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+from chassis.validation import RequestModel, SkuCode, Text
+
 Currency = Literal["CNY", "USD", "EUR"]
+Quantity = Annotated[StrictInt, Field(gt=0, le=99)]
 
 
-class Input(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class OrderItemIn(Input):
+class OrderItemIn(RequestModel):
     sku: SkuCode
-    quantity: int = Field(gt=0, le=99)
+    quantity: Quantity
 
 
-class ShippingAddress(Input):
-    name: str = Field(min_length=1, max_length=100)
+class ShippingAddress(RequestModel):
+    name: Annotated[Text, Field(min_length=1, max_length=100)]
     phone: str = Field(pattern=r"^\+?[0-9 -]{5,20}$")
-    line1: str = Field(min_length=1, max_length=200)
-    line2: str | None = Field(default=None, max_length=200)
-    city: str = Field(min_length=1, max_length=100)
-    region: str | None = Field(default=None, max_length=100)
-    postal_code: str = Field(min_length=1, max_length=20)
+    line1: Annotated[Text, Field(min_length=1, max_length=200)]
+    line2: Annotated[Text, Field(max_length=200)] | None = None
+    city: Annotated[Text, Field(min_length=1, max_length=100)]
+    region: Annotated[Text, Field(max_length=100)] | None = None
+    postal_code: Annotated[Text, Field(min_length=1, max_length=20)]
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
 
 
-class OrderCreate(Input):
+class OrderCreate(RequestModel):
     items: list[OrderItemIn] = Field(min_length=1, max_length=50)
     currency: Currency
-    payment_token: str = Field(min_length=1, max_length=200)
+    payment_token: Annotated[Text, Field(min_length=1, max_length=200)]
     shipping_address: ShippingAddress
-    coupon_code: str | None = Field(default=None, min_length=1, max_length=64)
-    points: int | None = Field(default=None, ge=0, le=10_000_000)
+    coupon_code: Annotated[Text, Field(min_length=1, max_length=64)] | None = None
+    points: Annotated[StrictInt, Field(ge=0, le=10_000_000)] | None = None
 
 
-class CartItemPut(Input):
-    quantity: int = Field(gt=0, le=99)
+class CartItemPut(RequestModel):
+    quantity: Quantity
 
 
 class Money(BaseModel):

@@ -8,12 +8,13 @@ from fastapi import APIRouter, Path
 
 from chassis.auth import Admin, Member
 from chassis.deps import RuntimeDep
+from chassis.validation import Identifier
 from payment_service import service
 from payment_service.schemas import LedgerPublic, PaymentPublic
 
 router = APIRouter(prefix="/api/v1")
 
-OrderId = Annotated[str, Path(min_length=1, max_length=64)]
+OrderId = Annotated[Identifier, Path()]
 
 
 @router.get("/payments/{order_id}", response_model=PaymentPublic, tags=["storefront"])

@@ -1,0 +1,49 @@
+"""Request types every service's bodies and route parameters are built from.
+
+Whatever a client sends ends up in PostgreSQL, log lines, emails, events and other people's
+screens, so text is refused (422) when it holds:
+
+- control characters: C0 (NUL included: PostgreSQL refuses it in `text` and `jsonb`, which was a
+  500), DEL and C1; only `MultilineText` allows newline and tab;
+- bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069), which make a
+  name or an address read differently from what it is ("Trojan Source" spoofing);
+- lone surrogates, which are no UTF-8 at all: pydantic cannot match a pattern against them and
+  answers `string_unicode`, so every type with a pattern refuses them.
+
+The rules are JSON Schema `pattern`s, so the OpenAPI documents exactly what is accepted and a
+schema-driven fuzzer generates both sides of them. Integers in bodies are `StrictInt` (`"2"`,
+`true` and `2.0` are refused) with bounds that fit the database columns.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_C0_DEL_C1 = r"\x00-\x1f\x7f-\x9f"
+_C0_DEL_C1_BUT_TAB_NEWLINE = r"\x00-\x08\x0b-\x1f\x7f-\x9f"
+_BIDI_CONTROLS = r"\u202a-\u202e\u2066-\u2069"
+
+TEXT_PATTERN = f"^[^{_C0_DEL_C1}{_BIDI_CONTROLS}]*$"
+MULTILINE_TEXT_PATTERN = f"^[^{_C0_DEL_C1_BUT_TAB_NEWLINE}{_BIDI_CONTROLS}]*$"
+# Ids the services mint are UUIDs; the rule is looser so that any id a client holds is a plain
+# 404 when unknown, while anything that could not be an id is a 422 before it reaches a query.
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
+# A SKU code is a URL path segment and a log field: the catalog's rule, shared by every service.
+SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+# One line of printable text: names, addresses, emails, codes, reasons, query words.
+Text = Annotated[str, Field(pattern=TEXT_PATTERN)]
+# Printable text that may span lines: long descriptions only.
+MultilineText = Annotated[str, Field(pattern=MULTILINE_TEXT_PATTERN)]
+# An id in a path or a query (product, order, member, webhook).
+Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
+SkuCode = Annotated[str, Field(pattern=SKU_PATTERN)]
+
+
+class RequestModel(BaseModel):
+    """Base of every request body: unknown fields are a 422 (a client cannot set `role` or
+    `status` by adding it), surrounding spaces are trimmed before the rules apply."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
