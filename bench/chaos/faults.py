@@ -161,7 +161,7 @@ class Duplicate:
 
     name: str = "10% duplicated"
     share: float = 0.10
-    seconds: float = 10.0
+    seconds: float = 6.0
     every: float = 1.0
 
     async def inject(self, target: Target) -> None:

@@ -41,8 +41,8 @@ class Options:
     members: int = 8
     products: int = 4
     stock: int = 1_000_000
-    warmup_seconds: float = 3.0  # load before the fault
-    after_seconds: float = 3.0  # load after the suite has recovered
+    warmup_seconds: float = 2.0  # load before the fault
+    after_seconds: float = 2.0  # load after the suite has recovered
     recovery_timeout: float = 90.0  # give up waiting for an order confirmed after the fault
     drain_timeout: float = 120.0  # the saga timeout (30 s) and then some
     session_timeout_ms: int = 6_000  # KAFKA_SESSION_TIMEOUT_MS for the run (broker fault)

@@ -5,7 +5,6 @@ duplication fault re-produces some of them) and finds effects announced twice.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -59,10 +58,10 @@ class EventSubscriber:
         self.window: list[Seen] = []
         # (type, subject) -> the distinct ce_ids seen, for the once-per-subject types
         self._ids: defaultdict[tuple[str, str], set[str]] = defaultdict(set)
-        self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Positioned at the end of every topic before it returns: what follows is counted."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, fetch_max_wait_ms=FETCH_MAX_WAIT_MS
         )
@@ -72,22 +71,21 @@ class EventSubscriber:
         await consumer.seek_to_end(*partitions)
         for partition in partitions:
             await consumer.position(partition)
-        self._consumer = consumer
         self._task = asyncio.create_task(self._read(consumer))
 
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer:
-            await self._consumer.stop()
+            await asyncio.gather(self._task, return_exceptions=True)
 
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            batches = await consumer.getmany(timeout_ms=500, max_records=2000)
-            for record in (r for batch in batches.values() for r in batch):
-                self._count(record)
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=2000)
+                for record in (r for batch in batches.values() for r in batch):
+                    self._count(record)
+        finally:
+            await consumer.stop()
 
     def _count(self, record: ConsumerRecord[bytes, bytes]) -> None:
         kind = header(record, "ce_type") or "(no ce_type)"
