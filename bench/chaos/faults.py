@@ -56,6 +56,15 @@ class Injected:
 
     poison: dict[str, str] = field(default_factory=dict)  # poison id -> topic
     duplicated: Counter[str] = field(default_factory=Counter)  # topic -> records re-produced
+    seen: Counter[str] = field(default_factory=Counter)  # topic -> records seen meanwhile
+
+    def totals(self) -> dict[str, int]:
+        """Running totals, for what one run added."""
+        return {
+            "poison records": len(self.poison),
+            "records duplicated": sum(self.duplicated.values()),
+            "records seen while duplicating": sum(self.seen.values()),
+        }
 
 
 @dataclass
@@ -190,6 +199,7 @@ class Duplicate:
             if last:
                 break
         target.injected.duplicated.update(done)
+        target.injected.seen.update(seen)
 
 
 @dataclass

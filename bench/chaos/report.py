@@ -43,6 +43,7 @@ class RunResult:
     http_errors: dict[str, int] = field(default_factory=dict)
     broken: list[Check] = field(default_factory=list)
     error: str | None = None  # the fault could not be carried out
+    injected: dict[str, int] = field(default_factory=dict)  # records the fault produced
 
     @property
     def breaks(self) -> int:
@@ -92,6 +93,7 @@ def run_line(result: RunResult) -> str:
         f"{verdict} {result.fault} #{result.run}: {result.accepted}/{result.sent} accepted, "
         f"lost {result.lost}, duplicated effects {result.duplicated_effects}, recovery "
         f"{recovered}, drained in {result.drained_s:.1f} s, outcomes {result.outcomes}"
+        + (f", injected {result.injected}" if result.injected else "")
     )
 
 

@@ -104,6 +104,7 @@ class Chaos:
         console.rule(f"{fault.name} #{run}")
         load = SteadyLoad(self.store, members, skus, opts.rate)
         error, began = None, time.perf_counter()
+        before = self.target.injected.totals()
         async with self.progress(load, fault.name) as phase:
             load.start()
             await asyncio.sleep(opts.warmup_seconds)
@@ -146,6 +147,9 @@ class Chaos:
             http_errors=dict(Counter(s.status for s in load.sent if not s.order_id)),
             broken=[c for c in checks if not c.ok],
             error=error,
+            injected={
+                k: v - before[k] for k, v in self.target.injected.totals().items() if v > before[k]
+            },
         )
 
     async def recovery(self, load: SteadyLoad, cleared: float) -> float | None:
