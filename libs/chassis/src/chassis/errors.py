@@ -15,6 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from chassis.db import is_unavailable
 from chassis.logging import get_logger
 
 log = get_logger(__name__)
@@ -166,9 +167,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_redis_down(request: Request, exc: Exception) -> JSONResponse:
-        # Rate limits, idempotency keys and caches live in Redis: without it, say so and let
-        # the client retry, rather than answer 500.
-        log.warning("redis unavailable", path=request.url.path, error=repr(exc))
+        # Rate limits, idempotency keys and caches live in Redis, the rest in the database:
+        # without one, say so and let the client retry, rather than answer 500.
+        log.warning("backing store unavailable", path=request.url.path, error=repr(exc))
         return problem_response(
             request,
             503,
@@ -178,6 +179,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if is_unavailable(exc):  # the database restarting: nothing the client did
+            return await on_redis_down(request, exc)
         log.exception("unhandled error", path=request.url.path)
         return problem_response(request, 500, "an unexpected error occurred", code="internal")
 
