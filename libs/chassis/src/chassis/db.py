@@ -12,6 +12,7 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 
@@ -34,7 +35,28 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: it cost a BEGIN / SELECT / ROLLBACK round trip before every transaction.
+    # A connection the server closed (a restart, pg_terminate_backend) is dropped at checkout
+    # by a local check instead (`_drop_closed`); one whose failure went unnoticed fails its
+    # first statement, which SQLAlchemy reports as a disconnect and answers by invalidating
+    # the whole pool, so the next checkout connects afresh. Callers retry (is_unavailable):
+    # consumers wait and retry, the relay retries, an HTTP request gets a 503.
+    # asyncpg's statements stay prepared and cached per connection: the dialect's
+    # `prepared_statement_cache_size` (100 by default) is left alone.
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+    )
+    event.listen(engine.sync_engine, "checkout", _drop_closed)
+    return engine
+
+
+def _drop_closed(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+    """Refuse a pooled connection whose socket is already closed, without a round trip: the
+    pool then discards it and connects again (SQLAlchemy's checkout protocol). asyncpg notices
+    a server's close while the connection sits idle in the pool (it keeps reading)."""
+    driver = record.driver_connection
+    if driver is not None and driver.is_closed():
+        raise exc.DisconnectionError("pooled connection was closed by the server")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
