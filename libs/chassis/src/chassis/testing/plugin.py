@@ -82,12 +82,30 @@ async def create_database(postgres_admin_url: str) -> AsyncIterator[DatabaseFact
         )
 
     yield factory
-    conn = await admin_conn()
-    try:
-        for database in created:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    # Dropped in pytest_sessionfinish, not here: each DROP DATABASE waits for a checkpoint,
+    # and a hundred of them on a busy machine outlast the per-test timeout of whichever test
+    # happens to run last, whose teardown this would be.
+    _TO_DROP.extend((admin.render_as_string(hide_password=False), db) for db in created)
+
+
+_TO_DROP: list[tuple[str, str]] = []
+
+
+async def _drop_databases(databases: list[tuple[str, str]]) -> None:
+    for admin_dsn in dict.fromkeys(dsn for dsn, _ in databases):
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            for dsn, database in databases:
+                if dsn == admin_dsn:
+                    await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _TO_DROP:
+        asyncio.run(_drop_databases(_TO_DROP))
+        _TO_DROP.clear()
 
 
 @pytest.fixture(scope="session")
