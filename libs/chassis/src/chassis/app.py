@@ -14,10 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chassis import health
+from chassis import health, telemetry
 from chassis.auth import JwksVerifier
 from chassis.broker import ConsumerGroups
 from chassis.cache import create_redis
@@ -192,28 +199,112 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     for router in spec.routers:
         # Every error is problem+json: say so in the OpenAPI (clients, schema-driven tests).
         app.include_router(router, responses=PROBLEM_RESPONSES)
-    _install_request_middleware(app, settings.service_name)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    app.add_middleware(RequestObserver, service=settings.service_name)
+    instrument_http(app, settings.otel_exporter_otlp_endpoint)
     return app
 
 
-def _install_request_middleware(app: FastAPI, service: str) -> None:
-    @app.middleware("http")
-    async def observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+def tracing_wanted(otlp_endpoint: str | None) -> bool:
+    """Spans are worth building only when something receives them: an OTLP exporter, or a
+    span processor a test or tool installed (chassis.telemetry.add_span_processor)."""
+    if otlp_endpoint:
+        return True
+    enabled = getattr(telemetry, "tracing_enabled", None)
+    if callable(enabled):
+        return bool(enabled())
+    # Before chassis.telemetry says so itself: the SDK keeps its processors in a private
+    # attribute; absent (another provider), assume nobody listens.
+    provider = trace.get_tracer_provider()
+    processors = getattr(getattr(provider, "_active_span_processor", None), "_span_processors", ())
+    return bool(processors)
+
+
+def instrument_http(app: FastAPI, otlp_endpoint: str | None) -> None:
+    """FastAPI spans when they go somewhere; otherwise only the W3C trace context is carried
+    (TraceContext), so logs, events and upstream calls keep one trace id per request."""
+    if tracing_wanted(otlp_endpoint):
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    else:
+        app.add_middleware(TraceContext)
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of request header `name` (lower case), as latin-1 like Starlette."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RequestObserver:
+    """Request id (taken from X-Request-Id or made, bound into every log line, echoed on the
+    response) and the HTTP metrics. Pure ASGI: Starlette's BaseHTTPMiddleware runs the app in
+    a second task with memory streams between them, a measurable cost on every request."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = header(scope, b"x-request-id") or uuid.uuid4().hex
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
+        # An exception that escapes the app becomes the 500 of ServerErrorMiddleware, outside.
         status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["x-request-id"] = request_id
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["x-request-id"] = request_id
-            return response
+            await self.app(scope, receive, send_with_id)
         finally:
-            route = getattr(request.scope.get("route"), "path", "unmatched")
+            route = getattr(scope.get("route"), "path", "unmatched")
             elapsed = time.perf_counter() - started
-            HTTP_REQUESTS.labels(service, request.method, route, str(status)).inc()
-            HTTP_LATENCY.labels(service, request.method, route).observe(elapsed)
+            method = scope["method"]
+            HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, method, route).observe(elapsed)
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+_propagator = TraceContextTextMapPropagator()
+_ids = RandomIdGenerator()
+
+
+class TraceContext:
+    """The caller's `traceparent` continued (or a new trace started) without building spans:
+    what FastAPI's instrumentation gives logs, outbox events and upstream calls, at a fraction
+    of its cost, when no span would be exported anyway."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = header(scope, b"traceparent")
+        parent = (
+            trace.get_current_span(
+                _propagator.extract({"traceparent": incoming})
+            ).get_span_context()
+            if incoming
+            else None
+        )
+        if parent is not None and parent.is_valid:
+            trace_id, flags = parent.trace_id, parent.trace_flags
+        else:
+            trace_id, flags = _ids.generate_trace_id(), TraceFlags(TraceFlags.SAMPLED)
+        # A new span id for this hop, as a server span would have: the next hop's parent.
+        here = SpanContext(trace_id, _ids.generate_span_id(), is_remote=False, trace_flags=flags)
+        token = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(here)))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            otel_context.detach(token)

@@ -2,12 +2,20 @@
 
 Keys are cached and refetched when a token names an unknown `kid` (key rotation), at most
 once per `min_refresh_seconds`, so a flood of forged kids cannot hammer the JWKS endpoint.
+
+A verified token is remembered (a bounded LRU keyed by the token string) with its principal,
+its `exp` and the key that verified it: the same token again costs a dictionary lookup instead
+of an Ed25519 verification (the gateway and then the service see every token on every
+request). An entry is used only while `exp` is in the future (no leeway: a token past it goes
+through the full check again) and while its key is still the one in the key set, so a key
+that rotation removed or replaced stops its cached tokens too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -60,6 +68,7 @@ class JwksVerifier:
         algorithms: list[str],
         min_refresh_seconds: float = 10.0,
         leeway_seconds: float = 5.0,
+        cache_size: int = 10_000,
     ) -> None:
         self.jwks_url = jwks_url
         self.issuer = issuer
@@ -70,6 +79,8 @@ class JwksVerifier:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        self.cache_size = cache_size
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
 
     async def _refresh(self) -> None:
         async with self._lock:
@@ -101,13 +112,20 @@ class JwksVerifier:
             raise Unauthorized("token signed with an unknown key") from None
 
     async def verify(self, token: str) -> Principal:
+        cached = self._verified.get(token)
+        if cached is not None:
+            if time.time() < cached.expires_at and self._keys.get(cached.kid) is cached.key:
+                self._verified.move_to_end(token)
+                return cached.principal
+            del self._verified[token]
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise Unauthorized("malformed token") from None
         if header.get("alg") not in self.algorithms:
             raise Unauthorized("token algorithm is not accepted")
-        key = await self._key(str(header.get("kid", "")))
+        kid = str(header.get("kid", ""))
+        key = await self._key(kid)
         try:
             claims = jwt.decode(
                 token,
@@ -125,7 +143,27 @@ class JwksVerifier:
         roles = claims.get("roles") or []
         if not isinstance(roles, list):
             raise Unauthorized("invalid token: roles must be a list")
-        return Principal(subject=str(claims["sub"]), roles=frozenset(map(str, roles)))
+        principal = Principal(subject=str(claims["sub"]), roles=frozenset(map(str, roles)))
+        self._remember(token, _Verified(principal, float(claims["exp"]), kid, key))
+        return principal
+
+    def _remember(self, token: str, verified: _Verified) -> None:
+        if self.cache_size <= 0:
+            return
+        self._verified[token] = verified
+        self._verified.move_to_end(token)
+        while len(self._verified) > self.cache_size:
+            self._verified.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A token that passed every check: who it names, until when, and under which key."""
+
+    principal: Principal
+    expires_at: float
+    kid: str
+    key: jwt.PyJWK
 
 
 _bearer = HTTPBearer(auto_error=False)

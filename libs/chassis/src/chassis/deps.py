@@ -10,7 +10,8 @@ from chassis.errors import ProblemError
 from chassis.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
+    # async: a plain `def` dependency is run in the thread pool, on every request.
     runtime: Runtime | None = request.app.state.runtime
     if runtime is None:
         raise ProblemError(503, "the service is starting or stopping", code="unavailable")

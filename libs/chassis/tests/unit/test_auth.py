@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -58,3 +65,120 @@ async def test_bad_tokens_are_refused(
     with pytest.raises(Unauthorized) as caught:
         await verifier.verify(make(token_issuer))  # type: ignore[operator]
     assert caught.value.status == 401
+
+
+class Jwks:
+    """A JWKS endpoint whose key set a test can change (rotation), over real HTTP."""
+
+    def __init__(self, *issuers: TestTokenIssuer) -> None:
+        self.document: dict[str, object] = {}
+        self.fetches = 0
+        self.serve(*issuers)
+        jwks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                jwks.fetches += 1
+                body = json.dumps(jwks.document).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks"
+
+    def serve(self, *issuers: TestTokenIssuer) -> None:
+        self.document = {"keys": [key for i in issuers for key in i.jwks["keys"]]}
+
+
+@pytest.fixture
+def jwks() -> Iterator[Jwks]:
+    endpoint = Jwks()
+    yield endpoint
+    endpoint.server.shutdown()
+
+
+def verifier_for(jwks: Jwks, issuer: TestTokenIssuer, leeway: float = 5.0) -> JwksVerifier:
+    return JwksVerifier(
+        jwks.url,
+        issuer=issuer.issuer,
+        audience=issuer.audience,
+        algorithms=["EdDSA"],
+        min_refresh_seconds=0,
+        leeway_seconds=leeway,
+    )
+
+
+async def test_a_verified_token_is_not_verified_again(
+    jwks: Jwks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issuer = TestTokenIssuer()
+    jwks.serve(issuer)
+    verifier = verifier_for(jwks, issuer)
+    decodes = 0
+    real_decode = jwt.decode
+
+    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+        nonlocal decodes
+        decodes += 1
+        return real_decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    token = issuer.token("m-1", ["customer"])
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) == first
+    assert decodes == 1
+    await verifier.verify(issuer.token("m-2"))  # another token is checked in full
+    assert decodes == 2
+
+
+async def test_a_cached_token_is_refused_once_it_expires(jwks: Jwks) -> None:
+    issuer = TestTokenIssuer()
+    jwks.serve(issuer)
+    verifier = verifier_for(jwks, issuer, leeway=0)
+    await verifier.verify(issuer.token())  # the key is fetched first: no delay below
+    token = issuer.token("m-1", expires_in=2)
+    assert (await verifier.verify(token)).subject == "m-1"
+    assert token in verifier._verified
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    await asyncio.sleep(exp - time.time() + 0.2)  # past `exp`: the cache must not answer
+    with pytest.raises(Unauthorized, match="expired"):
+        await verifier.verify(token)
+
+
+async def test_rotation_fetches_the_new_key_and_drops_tokens_of_the_removed_one(
+    jwks: Jwks,
+) -> None:
+    old, new = TestTokenIssuer(), TestTokenIssuer()
+    jwks.serve(old)
+    verifier = verifier_for(jwks, old)
+    old_token = old.token("m-1")
+    assert (await verifier.verify(old_token)).subject == "m-1"  # cached now
+    jwks.serve(new)  # the old key is withdrawn
+    fetches = jwks.fetches
+    assert (await verifier.verify(new.token("m-2"))).subject == "m-2"  # unknown kid: refetch
+    assert jwks.fetches == fetches + 1
+    with pytest.raises(Unauthorized, match="unknown key"):
+        await verifier.verify(old_token)
+
+
+async def test_the_cache_is_bounded(jwks: Jwks) -> None:
+    issuer = TestTokenIssuer()
+    jwks.serve(issuer)
+    verifier = JwksVerifier(
+        jwks.url,
+        issuer=issuer.issuer,
+        audience=issuer.audience,
+        algorithms=["EdDSA"],
+        cache_size=3,
+    )
+    tokens = [issuer.token(f"m-{n}") for n in range(5)]
+    for token in tokens:
+        await verifier.verify(token)
+    assert list(verifier._verified) == tokens[-3:]  # the least recently used went first
