@@ -14,6 +14,7 @@ import pytest
 
 from catalog_service.config import CatalogSettings
 from catalog_service.main import create_app as create_catalog
+from chassis.cache import create_redis
 from chassis.testing.infra import free_port
 from chassis.testing.plugin import DatabaseFactory, serve_app
 from chassis.testing.tokens import TestTokenIssuer
@@ -31,6 +32,8 @@ class Edge:
     admin: dict[str, str]
     issuer: TestTokenIssuer
     metrics_url: str = ""
+    redis_url: str = ""
+    redis_key_prefix: str = ""
 
 
 @pytest.fixture
@@ -78,6 +81,8 @@ async def edge(
                 admin={"Authorization": f"Bearer {token_issuer.admin_token()}"},
                 issuer=token_issuer,
                 metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
+                redis_url=redis_url,
+                redis_key_prefix=redis_key_prefix,
             )
 
 
@@ -159,6 +164,30 @@ async def test_a_client_over_its_rate_gets_429_with_retry_after(edge: Edge) -> N
     limited = await edge.http.get("/api/v1/categories")
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
     assert limited.headers["content-type"] == PROBLEM
+
+
+async def test_a_members_request_moves_the_client_and_the_member_counters(edge: Edge) -> None:
+    member = f"m-{uuid.uuid4().hex[:8]}"
+    headers = {"Authorization": f"Bearer {edge.issuer.token(member)}"}
+    redis = create_redis(edge.redis_url)
+    try:
+        for expected in (1, 2):  # the second time the token comes from the verifier's cache
+            assert (await edge.http.get("/api/v1/products", headers=headers)).status_code == 200
+            counters = {
+                key.decode().split(":")[-3]: int(await redis.get(key))
+                for key in await redis.keys(f"{edge.redis_key_prefix}gateway:rate:*")
+            }
+            assert counters == {"client": expected, "member": expected}, counters
+    finally:
+        await redis.aclose()
+
+
+async def test_refused_tokens_still_count_against_the_client(edge: Edge) -> None:
+    headers = {"Authorization": "Bearer garbage"}
+    statuses = [
+        (await edge.http.get("/api/v1/products", headers=headers)).status_code for _ in range(42)
+    ]
+    assert statuses == [401] * 40 + [429] * 2
 
 
 async def test_one_openapi_document_for_the_storefront(edge: Edge) -> None:

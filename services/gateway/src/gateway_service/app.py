@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,10 +14,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from chassis import health
-from chassis.auth import JwksVerifier
+from chassis.app import instrument_http
+from chassis.auth import JwksVerifier, Unauthorized
 from chassis.cache import create_redis
 from chassis.errors import ProblemError, install_problem_handlers
 from chassis.forwarding import client_address, is_trusted
@@ -116,7 +117,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def route(request: Request) -> Response:
         return await handle(request, settings)
 
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    instrument_http(app, settings.otel_exporter_otlp_endpoint)
     return app
 
 
@@ -125,8 +126,23 @@ async def handle(request: Request, settings: GatewaySettings) -> Response:
     request_id = request_id_of(request)
     peer = request.client.host if request.client else "unknown"
     client = client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    member, refused = await verified_member(request, state.verifier)
+    # Both limits in one Redis round trip. The member is known only once the token is
+    # verified, so verification comes first (a cached token costs a lookup, see chassis.auth).
     prefix = f"{settings.redis_key_prefix}gateway:rate"
-    await limits.hit(state.redis, f"{prefix}:client:{client}", settings.rate_per_client_per_minute)
+    checks = [limits.Limit(f"{prefix}:client:{client}", settings.rate_per_client_per_minute)]
+    if member is not None:
+        per_member = settings.rate_per_member_per_minute
+        checks.append(limits.Limit(f"{prefix}:member:{member}", per_member))
+    now = time.time()
+    counts = await limits.count(state.redis, checks, now)
+    # The client's limit first: a client over it gets 429 whatever token it sends.
+    if problem := limits.over(checks[0], counts[0], now):
+        raise problem
+    if refused is not None:
+        raise refused
+    if member is not None and (problem := limits.over(checks[1], counts[1], now)):
+        raise problem
     path = parse_path(request.scope.get("raw_path") or request.url.path.encode())
     name = upstream_for(path.decoded)
     if name is None:
@@ -137,15 +153,6 @@ async def handle(request: Request, settings: GatewaySettings) -> Response:
             422, f"size must be at most {settings.max_page_size}", code="page-size-too-large"
         )
     body = await read_body(request, settings.max_body_bytes)
-    authorization = request.headers.get("authorization", "")
-    member: str | None = None
-    if authorization.lower().startswith("bearer "):
-        # Refused here already; the service verifies the same token again (zero trust).
-        principal = await state.verifier.verify(authorization[7:].strip())
-        member = principal.subject
-        await limits.hit(
-            state.redis, f"{prefix}:member:{member}", settings.rate_per_member_per_minute
-        )
     upstreams: Upstreams = state.upstreams
     # The services believe the gateway's X-Forwarded-For; it names the client found above,
     # after the proxies trusted here, and never what an untrusted client wrote.
@@ -165,6 +172,22 @@ async def handle(request: Request, settings: GatewaySettings) -> Response:
             response = await add_availability(response, upstreams)
     response.headers["x-request-id"] = request_id
     return response
+
+
+async def verified_member(
+    request: Request, verifier: JwksVerifier
+) -> tuple[str | None, Unauthorized | None]:
+    """The member a bearer token names, or why the token is refused (raised only after the
+    client has been counted, so bad tokens cannot dodge the per-client limit). The service
+    verifies the same token again (zero trust)."""
+    authorization = request.headers.get("authorization", "")
+    if not authorization.lower().startswith("bearer "):
+        return None, None
+    try:
+        principal = await verifier.verify(authorization[7:].strip())
+    except Unauthorized as refused:
+        return None, refused
+    return principal.subject, None
 
 
 def request_id_of(request: Request) -> str:
