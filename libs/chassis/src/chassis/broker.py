@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,6 +16,14 @@ from chassis.consumer import ConsumerRunner
 from chassis.db import is_sqlite
 from chassis.settings import ServiceSettings
 
+# FastStream's logger goes through the process's handlers (chassis.logging), not a console
+# handler of its own. `log_level` is the level FastStream logs "Received" / "Processed" at for
+# every message (it was WARNING, which made them appear); at DEBUG, with this logger at INFO,
+# they are dropped by one level check. FastStream's errors (a handler that raised, a
+# subscriber that failed) are logged at ERROR whatever `log_level` is, so they still show.
+FASTSTREAM_LOGGER = logging.getLogger("chassis.faststream")
+FASTSTREAM_LOGGER.setLevel(logging.INFO)
+
 
 def make_broker(settings: ServiceSettings) -> KafkaBroker:
     """A consume-only broker (events are produced by the outbox relay's producer)."""
@@ -23,7 +32,8 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
         client_id=settings.service_name,
         consumer_only=True,
         apply_types=True,
-        log_level=30,
+        logger=FASTSTREAM_LOGGER,
+        log_level=logging.DEBUG,
     )
 
 

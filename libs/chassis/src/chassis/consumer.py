@@ -28,7 +28,7 @@ from chassis.metrics import EVENTS_DEAD_LETTERED, HANDLER_LATENCY
 from chassis.outbox import Outbox
 from chassis.producer import EventProducer
 from chassis.settings import ServiceSettings
-from chassis.telemetry import consumer_span
+from chassis.telemetry import consumer_span, trace_context, tracing_enabled
 from shared_events import Envelope, EnvelopeError, EventPayload, from_kafka, registry
 from shared_events.envelope import encode_data
 from shared_events.registry import EventRegistry
@@ -152,17 +152,23 @@ class ConsumerRunner:
         if entry is None:
             return "ignored"  # a type this consumer does not act on
         model, fn = entry
-        with consumer_span(
-            f"{self.consumer.topic} process",
-            envelope.traceparent,
-            **{
-                "messaging.consumer": self.consumer.name,
-                "cloudevents.event_type": envelope.type,
-                "cloudevents.event_subject": envelope.subject,
-                "correlation_id": envelope.correlationid or envelope.subject,
-            },
-        ):
-            outcome = await self._apply(record, envelope, model, fn)
+        if tracing_enabled():
+            with consumer_span(
+                f"{self.consumer.topic} process",
+                envelope.traceparent,
+                **{
+                    "messaging.consumer": self.consumer.name,
+                    "cloudevents.event_type": envelope.type,
+                    "cloudevents.event_subject": envelope.subject,
+                    "correlation_id": envelope.correlationid or envelope.subject,
+                },
+            ):
+                outcome = await self._apply(record, envelope, model, fn)
+        else:
+            # No exporter: a span per event would be built for nobody. The producer's trace
+            # context is still carried, so staged events and log lines keep the trace id.
+            with trace_context(envelope.traceparent):
+                outcome = await self._apply(record, envelope, model, fn)
         HANDLER_LATENCY.labels(self.service, self.consumer.name, envelope.type, outcome).observe(
             time.perf_counter() - started
         )

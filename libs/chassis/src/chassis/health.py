@@ -9,6 +9,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from chassis.metrics import refresh_on_scrape
+
 # `probes` is what an orchestrator needs; `router` adds `/metrics` for a service that is only
 # reachable on the private network. The gateway, which faces clients, serves its metrics on a
 # port of their own instead (gateway_service.metrics).
@@ -64,6 +66,7 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics() -> Response:
+    await refresh_on_scrape()  # gauges that need a query (the outbox backlog)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 

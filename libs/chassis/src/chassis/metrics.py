@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
 from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
@@ -20,3 +24,27 @@ EVENTS_DEAD_LETTERED = Counter(
     "events_dead_lettered_total", "Events sent to a dead-letter topic", ["service", "consumer"]
 )
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["service"])
+
+# Gauges that cost a query are refreshed when /metrics is scraped (chassis.health), not on a
+# timer: nothing is spent while nobody looks. Keyed, so a restarted relay replaces its hook.
+ScrapeHook = Callable[[], Awaitable[object]]
+_scrape_hooks: dict[str, ScrapeHook] = {}
+
+
+def on_scrape(key: str, hook: ScrapeHook | None) -> None:
+    """Run `hook` before each scrape (None removes it)."""
+    if hook is None:
+        _scrape_hooks.pop(key, None)
+    else:
+        _scrape_hooks[key] = hook
+
+
+async def refresh_on_scrape(timeout: float = 2.0) -> None:
+    """Run the scrape hooks; one that fails or is slow leaves its gauge at its last value."""
+    hooks = list(_scrape_hooks.values())
+    if not hooks:
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(
+            asyncio.gather(*(hook() for hook in hooks), return_exceptions=True), timeout
+        )

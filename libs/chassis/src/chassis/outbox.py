@@ -4,6 +4,11 @@
 events commit together or not at all. `OutboxRelay` publishes unsent rows in id order, one
 batch in flight, waits for every broker acknowledgement, then marks the batch sent. A crash
 between publish and mark re-publishes the batch: a duplicate, never a loss (inboxes drop it).
+
+The relay is woken by the commit of a transaction that staged events; besides, it sweeps every
+`poll_seconds` (`<PREFIX>_OUTBOX_POLL_SECONDS`, default 5 s) for rows no wake-up announced
+(left by a crash, or staged by another replica). The `outbox_backlog` gauge is counted when
+/metrics is scraped (chassis.metrics.on_scrape), never on a timer.
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic.operations import Operations
 from sqlalchemy import event
-from sqlmodel import Field, SQLModel, col, func, select
+from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import Database
 from chassis.logging import get_logger
-from chassis.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG
+from chassis.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, on_scrape
 from chassis.producer import EventProducer, OutgoingRecord
 from chassis.telemetry import current_traceparent
 from shared_events import Envelope, EventPayload, registry, to_kafka
@@ -160,7 +165,7 @@ class OutboxRelay:
         *,
         service: str,
         batch_size: int = 200,
-        poll_seconds: float = 0.5,
+        poll_seconds: float = 5.0,  # the sweep; commits wake the relay at once
         max_backoff_seconds: float = 5.0,
     ) -> None:
         self.database = database
@@ -201,20 +206,21 @@ class OutboxRelay:
         )
 
     async def backlog(self) -> int:
-        async with self.database.sessions() as session:
+        """Count the unsent rows (the partial index ix_outbox_unsent keeps it small) and set
+        the gauge. Run when /metrics is scraped, not by the relay loop."""
+        async with self.database.engine.connect() as connection:
             count = (
-                await session.exec(
-                    select(func.count())
+                await connection.execute(
+                    sa.select(sa.func.count())
                     .select_from(OutboxRecord)
                     .where(col(OutboxRecord.sent_at).is_(None))
                 )
-            ).one()
+            ).scalar_one()
         OUTBOX_BACKLOG.labels(self.service).set(count)
         return int(count)
 
     async def run(self) -> None:
-        backoff, last_gauge = 0.1, 0.0
-        loop = asyncio.get_running_loop()
+        backoff = 0.1
         while True:
             # Cleared before reading, so a commit that lands mid-batch wakes the next round.
             self.outbox.committed.clear()
@@ -228,25 +234,19 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_seconds)
                 continue
-            if loop.time() - last_gauge >= self.poll_seconds:
-                last_gauge = loop.time()
-                await self.backlog_quietly()
             if published >= self.batch_size:
-                continue
+                continue  # a full batch: more may be waiting
+            # Idle: sleep until a commit staged events, or until the sweep is due.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.outbox.committed.wait(), self.poll_seconds)
-
-    async def backlog_quietly(self) -> None:
-        try:
-            await self.backlog()
-        except Exception as exc:
-            log.warning("outbox backlog query failed", error=str(exc))
 
     def start(self) -> None:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self.run(), name=f"{self.service}-outbox-relay")
+        on_scrape(f"outbox_backlog:{self.service}", self.backlog)
 
     async def stop(self) -> None:
+        on_scrape(f"outbox_backlog:{self.service}", None)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -69,7 +69,9 @@ class ServiceSettings(BaseSettings):
     fault_kill_after_commit: str | None = None
 
     outbox_batch_size: int = 200
-    outbox_poll_seconds: float = 0.5
+    # The relay is woken by each commit that staged an event; this is only the interval of its
+    # sweep for rows a wake-up missed (another replica's, a restart's leftovers).
+    outbox_poll_seconds: float = Field(default=5.0, gt=0)
 
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
     redis_key_prefix: str = ""
@@ -85,6 +87,11 @@ class ServiceSettings(BaseSettings):
 
     otel_exporter_otlp_endpoint: str | None = Field(
         default=None, validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    # Share of new traces kept when exporting (parent-based: children follow their parent).
+    # chassis.telemetry reads the same variable when configure_tracing() is not given it.
+    otel_traces_sampler_ratio: float = Field(
+        default=1.0, ge=0.0, le=1.0, validation_alias=_env("OTEL_TRACES_SAMPLER_RATIO")
     )
 
     @property
