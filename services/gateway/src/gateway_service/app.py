@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
@@ -48,10 +49,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             timeout=settings.upstream_timeout_seconds,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         )
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=200, limit_per_host=0),
+            timeout=aiohttp.ClientTimeout(total=settings.upstream_timeout_seconds),
+            # The client's own User-Agent is forwarded; none is made up when it sent none.
+            skip_auto_headers={"User-Agent"},
+        )
         redis = create_redis(settings.redis_url)
         app.state.upstreams = Upstreams(
             settings.upstreams(),
             client,
+            session,
             settings.breaker_failures,
             settings.breaker_reset_seconds,
             settings.max_in_flight_per_service,
@@ -83,6 +91,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         finally:
             if metrics_server is not None:
                 metrics_server.shutdown()
+            await session.close()
             await client.aclose()
             await redis.aclose()
 
