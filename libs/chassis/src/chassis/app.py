@@ -38,7 +38,7 @@ from chassis.outbox import Outbox, OutboxRelay
 from chassis.producer import EventProducer, ensure_topics
 from chassis.runtime import Runtime
 from chassis.settings import ServiceSettings
-from chassis.telemetry import configure_tracing
+from chassis.telemetry import configure_tracing, fastapi_telemetry
 from shared_events import Envelope
 from shared_events.topics import dead_letter_topic
 
@@ -192,7 +192,9 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             await database.dispose()
             log.info("service stopped")
 
-    app = ServiceApp(title=spec.title, version=spec.version, lifespan=lifespan)
+    app = ServiceApp(
+        title=spec.title, version=spec.version, lifespan=lifespan, telemetry=fastapi_telemetry()
+    )
     app.state.runtime = None
     install_problem_handlers(app)
     app.include_router(health.router)

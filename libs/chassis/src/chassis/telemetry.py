@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from fastapi.telemetry import TelemetryConfig
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.propagators.textmap import DefaultGetter, DefaultSetter, Setter
@@ -73,6 +74,14 @@ def tracing_enabled() -> bool:
     """Whether spans go anywhere (an OTLP endpoint, or a processor from add_span_processor).
     When not, hot paths should carry the trace context without building spans."""
     return _enabled
+
+
+def fastapi_telemetry() -> TelemetryConfig:
+    """FastAPI's own (native) telemetry: off unless spans go somewhere. It turns itself on
+    whenever a tracer provider is installed, which configure_tracing always does, and then
+    built a span and its attributes for every request (half the gateway's CPU on /healthz)
+    that nothing exported. With tracing on, chassis.app.instrument_http adds the spans."""
+    return TelemetryConfig(tracing=_enabled, metrics=False, logs=False)
 
 
 def add_span_processor(processor: SpanProcessor) -> None:

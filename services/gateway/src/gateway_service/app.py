@@ -23,7 +23,7 @@ from chassis.cache import create_redis
 from chassis.errors import ProblemError, install_problem_handlers
 from chassis.forwarding import client_address, is_trusted
 from chassis.logging import configure_logging
-from chassis.telemetry import configure_tracing
+from chassis.telemetry import configure_tracing, fastapi_telemetry
 from gateway_service import availability, limits
 from gateway_service.config import GatewaySettings
 from gateway_service.flash_sale import FlashSaleLimits, capped_quantities
@@ -96,7 +96,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await redis.aclose()
 
     app = FastAPI(
-        title="Commerce suite gateway", lifespan=lifespan, docs_url=None, openapi_url=None
+        title="Commerce suite gateway",
+        lifespan=lifespan,
+        docs_url=None,
+        openapi_url=None,
+        telemetry=fastapi_telemetry(),
     )
     install_problem_handlers(app)
     app.include_router(health.probes)
