@@ -1,15 +1,19 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
 
+from chassis.consumer import Delivery
 from chassis.db import Database
 from chassis.inbox import InboxRecord
 from chassis.outbox import OutboxRecord
 from chassis.producer import EventProducer
 from chassis.testing.plugin import DatabaseFactory
+from shared_events import Envelope, to_kafka
+from shared_events.catalog import ProductUnpublishedV1
 
 pytestmark = pytest.mark.integration
 
@@ -45,3 +49,36 @@ async def producer(kafka_bootstrap_servers: str) -> AsyncIterator[EventProducer]
     await p.start()
     yield p
     await p.stop()
+
+
+class NoDeadLetters:
+    """The producer's dead-letter path, recording instead of sending."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_raw(self, topic: str, *_: object) -> None:
+        self.sent.append(topic)
+
+
+def recording_unpublish(
+    subject: str, applied: list[str]
+) -> Callable[[Delivery, ProductUnpublishedV1], Awaitable[None]]:
+    """A handler that notes each product it is given and writes one effect row under
+    `subject` in the delivery's transaction (so a commit can be counted)."""
+
+    async def apply(delivery: Delivery, payload: ProductUnpublishedV1) -> None:
+        applied.append(payload.product_id)
+        await delivery.session.exec(  # type: ignore[call-overload]
+            sa.insert(effects).values(event_id=str(delivery.envelope.id), subject=subject)
+        )
+
+    return apply
+
+
+def polled_record(topic: str, envelope: Envelope) -> SimpleNamespace:
+    """`envelope` as the consumer would receive it from a poll (offset 0 of partition 0)."""
+    event = to_kafka(envelope)
+    return SimpleNamespace(
+        topic=topic, partition=0, offset=0, key=event.key, value=event.value, headers=event.headers
+    )

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine.url import make_url
 
-from chassis.consumer import ConsumerRunner, Delivery, EventConsumer
+from chassis.consumer import ConsumerRunner, EventConsumer
 from chassis.db import Database
-from shared_events import to_kafka
 from shared_events.catalog import ProductUnpublishedV1
 
-from .conftest import effects
+from .conftest import NoDeadLetters, effects, polled_record, recording_unpublish
 from .test_dead_letters import unpublished
 
 pytestmark = pytest.mark.integration
@@ -60,29 +58,12 @@ class Cuttable:
         self.pipes.discard(writer)
 
 
-class NoDeadLetters:
-    """The producer's dead-letter path, recording instead of sending."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    async def send_raw(self, topic: str, *_: object) -> None:
-        self.sent.append(topic)
-
-
 async def test_a_database_outage_waits_instead_of_dead_lettering(database: Database) -> None:
     url = make_url(database.url)
     proxy = Cuttable(url.host or "127.0.0.1", url.port or 5432)
     await proxy.restore()
     behind = Database(url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
-    applied: list[str] = []
-
-    async def apply(delivery: Delivery, payload: ProductUnpublishedV1) -> None:
-        applied.append(payload.product_id)
-        await delivery.session.exec(  # type: ignore[call-overload]
-            sa.insert(effects).values(event_id=str(delivery.envelope.id), subject="outage")
-        )
-
+    apply = recording_unpublish("outage", [])
     producer = NoDeadLetters()
     runner = ConsumerRunner(
         EventConsumer("outage-test", "outage.events", {ProductUnpublishedV1: apply}),
@@ -93,15 +74,7 @@ async def test_a_database_outage_waits_instead_of_dead_lettering(database: Datab
         backoff_seconds=0.05,
         outage_backoff_cap_seconds=0.2,
     )
-    event = to_kafka(unpublished("p-1", "k"))
-    record = SimpleNamespace(
-        topic="outage.events",
-        partition=0,
-        offset=0,
-        key=event.key,
-        value=event.value,
-        headers=event.headers,
-    )
+    record = polled_record("outage.events", unpublished("p-1", "k"))
     try:
         await behind.ping()  # a pooled connection, which the cut then drops
         await proxy.cut()

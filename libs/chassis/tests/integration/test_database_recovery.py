@@ -6,20 +6,17 @@ connection fails, and that failure reads as an outage, which callers retry."""
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine.url import make_url
 
-from chassis.consumer import ConsumerRunner, Delivery, EventConsumer
+from chassis.consumer import ConsumerRunner, EventConsumer
 from chassis.db import Database, is_unavailable
-from shared_events import to_kafka
 from shared_events.catalog import ProductUnpublishedV1
 
-from .conftest import effects
-from .test_database_outage import NoDeadLetters
+from .conftest import NoDeadLetters, polled_record, recording_unpublish
 from .test_dead_letters import unpublished
 
 pytestmark = pytest.mark.integration
@@ -90,13 +87,7 @@ async def test_a_consumer_handles_an_event_after_its_connections_are_killed(
     database: Database,
 ) -> None:
     applied: list[str] = []
-
-    async def apply(delivery: Delivery, payload: ProductUnpublishedV1) -> None:
-        applied.append(payload.product_id)
-        await delivery.session.exec(  # type: ignore[call-overload]
-            sa.insert(effects).values(event_id=str(delivery.envelope.id), subject="killed")
-        )
-
+    apply = recording_unpublish("killed", applied)
     producer = NoDeadLetters()
     runner = ConsumerRunner(
         EventConsumer("killed-test", "killed.events", {ProductUnpublishedV1: apply}),
@@ -108,14 +99,6 @@ async def test_a_consumer_handles_an_event_after_its_connections_are_killed(
     )
     await warm_pool(database, 2)
     await terminate_connections(database)
-    event = to_kafka(unpublished("p-killed", "k"))
-    record = SimpleNamespace(
-        topic="killed.events",
-        partition=0,
-        offset=0,
-        key=event.key,
-        value=event.value,
-        headers=event.headers,
-    )
+    record = polled_record("killed.events", unpublished("p-killed", "k"))
     assert await asyncio.wait_for(runner.handle(record), 20) == "handled"  # type: ignore[arg-type]
     assert producer.sent == [] and applied == ["p-killed"]
