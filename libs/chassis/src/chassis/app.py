@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chassis import health, telemetry
 from chassis.auth import JwksVerifier
-from chassis.broker import ConsumerGroups
+from chassis.broker import ConsumerGroup
 from chassis.cache import create_redis
 from chassis.consumer import ConsumerRunner, EventConsumer
 from chassis.db import Database
@@ -151,7 +151,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
         )
         for hook in spec.on_start:
             await hook(runtime)
-        consumers = ConsumerGroups(
+        consumers = ConsumerGroup(
             settings,
             [
                 ConsumerRunner(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -12,7 +11,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 
-from chassis.consumer import ConsumerRunner
+from chassis.consumer import ConsumerRunner, ServiceConsumer
 from chassis.db import is_sqlite
 from chassis.settings import ServiceSettings
 
@@ -37,21 +36,23 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
     )
 
 
-class ConsumerGroups:
-    """One broker per consumer group, started together.
+class ConsumerGroup:
+    """The service's one consumer group, over every topic its consumers read.
 
-    FastStream starts a broker's subscribers one after another and each waits for its group
-    to be assigned; separate brokers join their groups concurrently, so start-up costs one
-    join, not one per consumer.
+    One Kafka consumer per service, not one per topic: one fetch loop, one group join, one
+    offset commit per poll. Its group id is the service's name; each `EventConsumer` keeps its
+    own name for the inbox and the dead letters.
     """
 
     def __init__(self, settings: ServiceSettings, runners: Sequence[ConsumerRunner]) -> None:
-        self.brokers = []
-        for runner in runners:
-            broker = make_broker(settings)
+        self.consumer = ServiceConsumer(runners)
+        self.broker: KafkaBroker | None = None
+        if runners:
+            self.broker = make_broker(settings)
             subscribe(
-                broker,
-                runner,
+                self.broker,
+                self.consumer,
+                group_id=settings.service_name,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
                 batch_size=settings.consumer_batch_size,
@@ -60,13 +61,14 @@ class ConsumerGroups:
                 if is_sqlite(settings.database_url)
                 else settings.consumer_concurrency,
             )
-            self.brokers.append(broker)
 
     async def start(self) -> None:
-        await asyncio.gather(*(broker.start() for broker in self.brokers))
+        if self.broker is not None:
+            await self.broker.start()
 
     async def stop(self) -> None:
-        await asyncio.gather(*(broker.stop() for broker in self.brokers))
+        if self.broker is not None:
+            await self.broker.stop()
 
 
 async def _keep_raw(message: StreamMessage[Any]) -> bytes:
@@ -76,25 +78,26 @@ async def _keep_raw(message: StreamMessage[Any]) -> bytes:
 
 def subscribe(
     broker: KafkaBroker,
-    runner: ConsumerRunner,
+    consumer: ServiceConsumer,
     *,
+    group_id: str,
     session_timeout_ms: int = 10_000,
     fetch_max_wait_ms: int = 50,
     batch_size: int = 100,
     concurrency: int = 1,
 ) -> None:
-    """Attach a runner as a batch subscriber.
+    """Attach the service's consumer as one batch subscriber over its topics.
 
     NACK_ON_ERROR turns aiokafka's auto-commit off; FastStream commits the offsets after the
     handler returns, which happens only after every record of the poll was handled (its
     transaction committed, or it was dead-lettered): one commit per poll, not per record. If
-    `runner.handle_batch` raises (the DLQ itself was unreachable), each partition is sought
+    `consumer.handle_batch` raises (the DLQ itself was unreachable), each partition is sought
     back to its first record of the poll and delivered again.
     """
 
     @broker.subscriber(
-        runner.consumer.topic,
-        group_id=runner.consumer.name,
+        *consumer.topics,
+        group_id=group_id,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=_keep_raw,
@@ -110,4 +113,4 @@ def subscribe(
     async def on_records(body: list[bytes], message: KafkaMessage) -> None:
         records = message.raw_message
         batch = records if isinstance(records, tuple) else (records,)
-        await runner.handle_batch(batch, concurrency)
+        await consumer.handle_batch(batch, concurrency)

@@ -16,23 +16,23 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import Database, is_unavailable
-from chassis.inbox import claim
+from chassis.inbox import claim, claim_many
 from chassis.logging import REDACTED, get_logger
 from chassis.metrics import EVENTS_DEAD_LETTERED, HANDLER_LATENCY
 from chassis.outbox import Outbox
 from chassis.producer import EventProducer
 from chassis.settings import ServiceSettings
 from chassis.telemetry import consumer_span, trace_context, tracing_enabled
-from shared_events import Envelope, EnvelopeError, EventPayload, from_kafka, registry
-from shared_events.envelope import encode_data
+from shared_events import Envelope, EnvelopeError, EventPayload, from_kafka, registry, topics
+from shared_events.envelope import HEADER_PREFIX, encode_data
 from shared_events.registry import EventRegistry
-from shared_events.topics import dead_letter_topic
 
 if TYPE_CHECKING:
     from chassis.runtime import Runtime
@@ -85,6 +85,49 @@ class IncomingRecord(Protocol):
     headers: Sequence[tuple[str, bytes]]
 
 
+TYPE_HEADER = f"{HEADER_PREFIX}type"  # routes a record before its envelope is parsed
+
+
+@dataclass(slots=True)
+class _Work:
+    """A record that passed routing and parsing, waiting for its transaction."""
+
+    record: IncomingRecord
+    envelope: Envelope
+    fn: Handler
+    payload: EventPayload
+    started: float
+
+
+async def run_lanes(
+    records: Sequence[IncomingRecord],
+    concurrency: int,
+    handle_lane: Callable[[Sequence[IncomingRecord]], Awaitable[None]],
+) -> None:
+    """Split one poll into lanes, one per partition, each in offset order; run up to
+    `concurrency` lanes at once (events of one aggregate share a key, so a partition, so they
+    stay in order). If a lane fails (a record could not even be dead-lettered), the first error
+    is raised once every lane has stopped, and the caller rewinds the poll: what was handled
+    already is then recognised by the inbox."""
+    lanes: dict[tuple[str, int], list[IncomingRecord]] = {}
+    for record in records:
+        lanes.setdefault((record.topic, record.partition), []).append(record)
+    if len(lanes) == 1 or concurrency == 1:
+        for in_order in lanes.values():
+            await handle_lane(in_order)
+        return
+    slots = asyncio.Semaphore(concurrency)
+
+    async def lane(in_order: list[IncomingRecord]) -> None:
+        async with slots:
+            await handle_lane(in_order)
+
+    outcomes = await asyncio.gather(*map(lane, lanes.values()), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
 @dataclass
 class EventConsumer:
     """One consumer group on one topic, with a handler per event payload model."""
@@ -100,7 +143,7 @@ class EventConsumer:
 
     @property
     def dead_letter_topic(self) -> str:
-        return dead_letter_topic(self.topic)
+        return str(topics.dead_letter_topic(self.topic))
 
 
 @dataclass
@@ -120,73 +163,170 @@ class ConsumerRunner:
     after_commit: Callable[[Envelope], None] | None = None
 
     async def handle_batch(self, records: Sequence[IncomingRecord], concurrency: int = 1) -> None:
-        """One poll's records: each partition's in offset order, up to `concurrency` partitions
-        at once (events of one aggregate share a key, so a partition, so they stay in order).
-        If a record cannot even be dead-lettered, the first such error is raised once every
-        partition has stopped, and the caller rewinds the batch: what was handled already is
-        then recognised by the inbox."""
-        lanes: dict[tuple[str, int], list[IncomingRecord]] = {}
+        """One poll's records of this consumer's topic, lane by lane (see `run_lanes`)."""
+        await run_lanes(records, concurrency, self.handle_lane)
+
+    async def handle_lane(self, records: Sequence[IncomingRecord]) -> None:
+        """One partition's records of one poll, in offset order, in one transaction.
+
+        Each record is routed on its `ce_type` header before anything is parsed: a type this
+        consumer does not handle costs a dictionary lookup and no transaction. The others are
+        parsed (a record that is not a valid event goes to the dead-letter topic at once), their
+        ids claimed in the inbox by one statement, and their handlers run in offset order in one
+        transaction, committed once. If that transaction fails it is rolled back and the records
+        are applied one at a time, each in its own transaction with the retries and the
+        dead-lettering of `handle`: a poison record costs its batch a second pass, never its
+        neighbours' effects, and the partition's order holds either way.
+        """
+        work: list[_Work] = []
         for record in records:
-            lanes.setdefault((record.topic, record.partition), []).append(record)
-        slots = asyncio.Semaphore(concurrency)
-
-        async def lane(in_order: list[IncomingRecord]) -> None:
-            async with slots:
-                for record in in_order:
-                    await self.handle(record)
-
-        outcomes = await asyncio.gather(*map(lane, lanes.values()), return_exceptions=True)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
+            prepared = await self._prepare(record)
+            if isinstance(prepared, _Work):
+                work.append(prepared)
+        if len(work) == 1:
+            await self._apply_one(work[0])
+        elif work:
+            await self._apply_together(work)
 
     async def handle(self, record: IncomingRecord) -> str:
-        """Return the outcome: handled, duplicate, ignored or dead-lettered."""
+        """One record in its own transaction. Returns the outcome: handled, duplicate, ignored
+        or dead-lettered."""
+        prepared = await self._prepare(record)
+        if isinstance(prepared, str):
+            return prepared
+        return await self._apply_one(prepared)
+
+    async def _prepare(self, record: IncomingRecord) -> _Work | str:
+        """Route on the type header, then parse; an unparseable record is dead-lettered."""
         started = time.perf_counter()
+        entry: tuple[type[EventPayload], Handler] | None = None
+        for name, value in record.headers:
+            if name == TYPE_HEADER:
+                entry = self.consumer._by_type.get(value.decode(errors="replace"))
+                if entry is None:
+                    return "ignored"  # a type this consumer does not act on
+                break
+        envelope: Envelope | None = None
         try:
             envelope = from_kafka(record.value, list(record.headers))
+            entry = entry or self.consumer._by_type.get(envelope.type)
+            if entry is None:
+                return "ignored"
+            model, fn = entry
+            payload = self.consumer.registry.parse(envelope, model.event_version)
         except EnvelopeError as exc:
-            await self.dead_letter(record, exc, attempts=1)
+            await self.dead_letter(record, exc, attempts=1, envelope=envelope)
             return "dead-lettered"
-        entry = self.consumer._by_type.get(envelope.type)
-        if entry is None:
-            return "ignored"  # a type this consumer does not act on
-        model, fn = entry
-        if tracing_enabled():
-            with consumer_span(
-                f"{self.consumer.topic} process",
-                envelope.traceparent,
-                **{
-                    "messaging.consumer": self.consumer.name,
-                    "cloudevents.event_type": envelope.type,
-                    "cloudevents.event_subject": envelope.subject,
-                    "correlation_id": envelope.correlationid or envelope.subject,
-                },
-            ):
-                outcome = await self._apply(record, envelope, model, fn)
-        else:
-            # No exporter: a span per event would be built for nobody. The producer's trace
-            # context is still carried, so staged events and log lines keep the trace id.
-            with trace_context(envelope.traceparent):
-                outcome = await self._apply(record, envelope, model, fn)
-        HANDLER_LATENCY.labels(self.service, self.consumer.name, envelope.type, outcome).observe(
-            time.perf_counter() - started
+        return _Work(record, envelope, fn, payload, started)
+
+    def _context(self, envelope: Envelope) -> AbstractContextManager[object]:
+        """A consumer span when spans are exported; otherwise only the producer's trace
+        context, so staged events and log lines keep the trace id without a span's cost."""
+        if not tracing_enabled():
+            return trace_context(envelope.traceparent)
+        return consumer_span(
+            f"{self.consumer.topic} process",
+            envelope.traceparent,
+            **{
+                "messaging.consumer": self.consumer.name,
+                "cloudevents.event_type": envelope.type,
+                "cloudevents.event_subject": envelope.subject,
+                "correlation_id": envelope.correlationid or envelope.subject,
+            },
         )
+
+    def _observe(self, work: _Work, outcome: str) -> None:
+        HANDLER_LATENCY.labels(
+            self.service, self.consumer.name, work.envelope.type, outcome
+        ).observe(time.perf_counter() - work.started)
+
+    async def _apply_together(self, batch: list[_Work]) -> None:
+        waited = self.backoff_seconds
+        while True:
+            failed_at: list[int] = []
+            try:
+                outcomes = await self._in_one_transaction(batch, failed_at)
+                break
+            except Exception as exc:
+                if is_unavailable(exc):
+                    log.warning(
+                        "database unavailable, event batch waiting",
+                        consumer=self.consumer.name,
+                        events=len(batch),
+                        error=repr(exc),
+                        retry_in=waited,
+                    )
+                    await asyncio.sleep(waited)
+                    waited = min(waited * 2, self.outage_backoff_cap_seconds)
+                    continue
+                # The batch's try counts as the failing event's first attempt, so a poison
+                # event is still tried `max_attempts` times in all before it is dead-lettered.
+                culprit = failed_at[0] if failed_at else None
+                log.warning(
+                    "event batch failed, applying its events one at a time",
+                    consumer=self.consumer.name,
+                    events=len(batch),
+                    event_id=str(batch[culprit].envelope.id) if culprit is not None else None,
+                    error=repr(exc),
+                )
+                for index, work in enumerate(batch):
+                    await self._apply_one(work, failed_before=int(index == culprit))
+                return
+        for work, outcome in zip(batch, outcomes, strict=True):
+            if outcome == "handled" and self.after_commit is not None:
+                self.after_commit(work.envelope)
+            self._observe(work, outcome)
+
+    async def _in_one_transaction(self, batch: list[_Work], failed_at: list[int]) -> list[str]:
+        """Apply the batch in one transaction; on a handler's error, append its index to
+        `failed_at` and raise (the transaction rolls back)."""
+        outcomes: list[str] = []
+        async with self.database.transaction() as session:
+            fresh = await claim_many(
+                session, self.consumer.name, [(w.envelope.id, w.envelope.type) for w in batch]
+            )
+            for index, work in enumerate(batch):
+                if work.envelope.id not in fresh:
+                    outcomes.append("duplicate")
+                    continue
+                fresh.discard(work.envelope.id)  # a second copy in the same poll is a duplicate
+                try:
+                    with self._context(work.envelope):
+                        await work.fn(
+                            Delivery(session, work.envelope, self.outbox, self.runtime),
+                            work.payload,
+                        )
+                    # Each handler starts from the database, as in a transaction of its own:
+                    # no ORM object loaded for one event is read back stale by the next.
+                    await session.flush()
+                except Exception:
+                    failed_at.append(index)
+                    raise
+                session.expunge_all()
+                outcomes.append("handled")
+        return outcomes
+
+    async def _apply_one(self, work: _Work, *, failed_before: int = 0) -> str:
+        with self._context(work.envelope):
+            outcome = await self._apply(
+                work.record, work.envelope, work.fn, work.payload, failed_before
+            )
+        self._observe(work, outcome)
         return outcome
 
     async def _apply(
         self,
         record: IncomingRecord,
         envelope: Envelope,
-        model: type[EventPayload],
         fn: Handler,
+        payload: EventPayload,
+        failed_before: int = 0,
     ) -> str:
-        try:
-            payload = self.consumer.registry.parse(envelope, model.event_version)
-        except EnvelopeError as exc:
-            await self.dead_letter(record, exc, attempts=1, envelope=envelope)
-            return "dead-lettered"
-        delay, attempt, waited = self.backoff_seconds, 0, self.backoff_seconds
+        attempt = min(failed_before, self.max_attempts - 1)
+        delay, waited = self.backoff_seconds, self.backoff_seconds
+        if attempt:
+            await asyncio.sleep(delay)
+            delay *= 2
         while True:
             try:
                 async with self.database.transaction() as session:
@@ -276,3 +416,29 @@ class ConsumerRunner:
             event_type=envelope.type if envelope else None,
             error=repr(error),
         )
+
+
+class ServiceConsumer:
+    """Every topic a service reads, behind one Kafka consumer (one group, one fetch loop).
+
+    Each `EventConsumer` keeps its own name, which is its inbox name and its dead letters'
+    `dlq_consumer`: the group is how records reach the service, the inbox is what makes their
+    effects happen once. A poll's records go lane by lane (one partition each) to the runners
+    of their topic.
+    """
+
+    def __init__(self, runners: Sequence[ConsumerRunner]) -> None:
+        self.by_topic: dict[str, list[ConsumerRunner]] = {}
+        for runner in runners:
+            self.by_topic.setdefault(runner.consumer.topic, []).append(runner)
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self.by_topic)
+
+    async def handle_batch(self, records: Sequence[IncomingRecord], concurrency: int = 1) -> None:
+        await run_lanes(records, concurrency, self.handle_lane)
+
+    async def handle_lane(self, records: Sequence[IncomingRecord]) -> None:
+        for runner in self.by_topic.get(records[0].topic, ()):
+            await runner.handle_lane(records)

@@ -4,10 +4,12 @@ delivered twice has its effect once."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic.operations import Operations
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +23,9 @@ class InboxRecord(SQLModel, table=True):
     event_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), primary_key=True))
     event_type: str = Field(max_length=200)
     processed_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+INBOX: sa.Table = InboxRecord.__table__  # type: ignore[attr-defined]  # for Core statements
 
 
 def create_inbox_table(op: Operations) -> None:
@@ -53,3 +58,30 @@ async def claim(session: AsyncSession, consumer: str, event_id: uuid.UUID, event
         )
         == 1
     )
+
+
+async def claim_many(
+    session: AsyncSession, consumer: str, events: Sequence[tuple[uuid.UUID, str]]
+) -> set[uuid.UUID]:
+    """Record a batch of events as handled by `consumer` in one statement; return the ids that
+    were new (the others were handled before). Duplicates within `events` are claimed once."""
+    now = datetime.now(UTC)
+    rows = {
+        event_id: {
+            "consumer": consumer,
+            "event_id": event_id,
+            "event_type": event_type,
+            "processed_at": now,
+        }
+        for event_id, event_type in events
+    }
+    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(INBOX)
+        .values(list(rows.values()))
+        .on_conflict_do_nothing()
+        .returning(INBOX.c.event_id)
+    )
+    connection = await session.connection()
+    return set((await connection.execute(statement)).scalars())

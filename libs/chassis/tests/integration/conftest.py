@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 
 from chassis.consumer import Delivery
 from chassis.db import Database
@@ -82,3 +83,19 @@ def polled_record(topic: str, envelope: Envelope) -> SimpleNamespace:
     return SimpleNamespace(
         topic=topic, partition=0, offset=0, key=event.key, value=event.value, headers=event.headers
     )
+
+
+def handler_outcomes(consumer: str) -> dict[str, int]:
+    """How many events the consumer named `consumer` handled, skipped as duplicates, ...,
+    read from the `event_handler_duration_seconds` histogram as /metrics would show it."""
+    counts: dict[str, int] = {}
+    for metric in REGISTRY.collect():
+        for sample in metric.samples:
+            if (
+                sample.name == "event_handler_duration_seconds_count"
+                and sample.labels.get("consumer") == consumer
+                and sample.value
+            ):
+                outcome = sample.labels["outcome"]
+                counts[outcome] = counts.get(outcome, 0) + int(sample.value)
+    return counts

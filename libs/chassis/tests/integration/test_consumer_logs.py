@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import pytest
 
 from chassis.broker import make_broker, subscribe
-from chassis.consumer import ConsumerRunner, EventConsumer, IncomingRecord
+from chassis.consumer import ConsumerRunner, EventConsumer, IncomingRecord, ServiceConsumer
 from chassis.db import Database
 from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
@@ -50,7 +50,7 @@ async def test_handled_records_log_nothing_at_info(
         service="test",
     )
     broker = make_broker(ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap_servers))
-    subscribe(broker, runner)
+    subscribe(broker, ServiceConsumer([runner]), group_id="quiet-test")
     caplog.set_level(logging.INFO)
     await broker.start()
     try:
@@ -72,10 +72,10 @@ async def test_handled_records_log_nothing_at_info(
 
 
 class FailsOnce:
-    """A subscriber's runner whose first batch fails (as when the DLQ cannot be written)."""
+    """A service consumer whose first batch fails (as when the DLQ cannot be written)."""
 
     def __init__(self, topic: str) -> None:
-        self.consumer = EventConsumer("loud-test", topic, {})
+        self.topics = [topic]
         self.calls = 0
 
     async def handle_batch(self, records: Sequence[IncomingRecord], concurrency: int = 1) -> None:
@@ -91,7 +91,7 @@ async def test_an_error_escaping_a_subscriber_is_still_logged(
     await ensure_topics(kafka_bootstrap_servers, [topic])
     runner = FailsOnce(topic)
     broker = make_broker(ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap_servers))
-    subscribe(broker, runner)  # type: ignore[arg-type]
+    subscribe(broker, runner, group_id="loud-test")  # type: ignore[arg-type]
     caplog.set_level(logging.INFO)
     await broker.start()
     try:

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from chassis.broker import make_broker, subscribe
-from chassis.consumer import ConsumerRunner, Delivery, EventConsumer
+from chassis.consumer import ConsumerRunner, Delivery, EventConsumer, ServiceConsumer
 from chassis.db import Database
 from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
@@ -55,7 +55,9 @@ async def test_poison_and_failing_messages_go_to_the_dlq_and_the_next_one_is_han
         )
 
     key = b"same-key"  # one key: one partition, so order on it is what we check
-    await producer.send_raw(topic, b"\x00garbage", key, [("ce_type", b"what")])
+    # Poison of a type the consumer handles (a type it does not handle is skipped unparsed).
+    garbage_type = ProductUnpublishedV1.event_type.encode()
+    await producer.send_raw(topic, b"\x00garbage", key, [("ce_type", garbage_type)])
     failing = to_kafka(unpublished("explodes", "same-key"))
     await producer.send_raw(topic, failing.value, key, failing.headers)
     good = unpublished("fine", "same-key")
@@ -71,7 +73,7 @@ async def test_poison_and_failing_messages_go_to_the_dlq_and_the_next_one_is_han
         backoff_seconds=0.05,
     )
     broker = make_broker(ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap_servers))
-    subscribe(broker, runner)
+    subscribe(broker, ServiceConsumer([runner]), group_id="dlq-test")
     await broker.start()
     try:
         dead = await read_records(

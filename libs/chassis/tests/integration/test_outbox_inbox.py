@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
 from chassis.broker import make_broker, subscribe
-from chassis.consumer import ConsumerRunner, Delivery, EventConsumer
+from chassis.consumer import (
+    ConsumerRunner,
+    Delivery,
+    EventConsumer,
+    IncomingRecord,
+    ServiceConsumer,
+)
 from chassis.db import Database
 from chassis.outbox import Outbox, OutboxRecord, OutboxRelay
 from chassis.producer import EventProducer, ensure_topics
@@ -20,7 +27,7 @@ from shared_events import Envelope
 from shared_events.catalog import ProductUnpublishedV1
 from shared_events.topics import CATALOG_EVENTS
 
-from .conftest import effects
+from .conftest import effects, handler_outcomes
 
 pytestmark = pytest.mark.integration
 
@@ -100,8 +107,6 @@ async def test_crash_between_publish_and_mark_gives_a_duplicate_the_inbox_skips(
     assert [header(r, "ce_id") for r in records] == [str(envelope.id)] * 2
 
     # A real consumer (FastStream, own group) sees both copies; the effect happens once.
-    outcomes: list[str] = []
-
     async def apply(delivery: Delivery, payload: ProductUnpublishedV1) -> None:
         await delivery.session.exec(  # type: ignore[call-overload]
             sa.insert(effects).values(
@@ -117,26 +122,27 @@ async def test_crash_between_publish_and_mark_gives_a_duplicate_the_inbox_skips(
         producer,
         service="test",
     )
-    original = runner.handle
+    handle_lane = runner.handle_lane
 
-    async def recording(record: object) -> str:
-        outcome = await original(record)  # type: ignore[arg-type]
-        if getattr(record, "key", None) == product_id.encode():
-            outcomes.append(outcome)
-        return outcome
+    async def this_product_only(records: Sequence[IncomingRecord]) -> None:
+        """The topic holds other tests' events too: hand the runner only this product's."""
+        mine = [r for r in records if r.key == product_id.encode()]
+        if mine:
+            await handle_lane(mine)
 
-    runner.handle = recording  # type: ignore[method-assign]
+    runner.handle_lane = this_product_only  # type: ignore[method-assign]
     broker = make_broker(ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap_servers))
-    subscribe(broker, runner)
+    subscribe(broker, ServiceConsumer([runner]), group_id=runner.consumer.name)
     await broker.start()
     try:
         for _ in range(200):
-            if len(outcomes) >= 2:
+            if sum(handler_outcomes(runner.consumer.name).values()) >= 2:
                 break
             await asyncio.sleep(0.1)
     finally:
         await broker.stop()
-    assert outcomes == ["handled", "duplicate"]
+    outcomes = handler_outcomes(runner.consumer.name)
+    assert outcomes == {"handled": 1, "duplicate": 1}
     async with database.sessions() as session:
         applied = (
             await session.exec(  # type: ignore[call-overload]
