@@ -1,14 +1,19 @@
-"""Transactional outbox: events are rows written in the business transaction, then relayed.
+"""Transactional outbox: events are rows written in the business transaction, then published
+from memory as soon as that transaction commits.
 
-`Outbox.stage()` adds the row inside the caller's transaction, so a state change and its
-events commit together or not at all. `OutboxRelay` publishes unsent rows in id order, one
-batch in flight, waits for every broker acknowledgement, then marks the batch sent. A crash
-between publish and mark re-publishes the batch: a duplicate, never a loss (inboxes drop it).
+`Outbox.stage()` renders the event once and keeps it on the session; the rows of a transaction
+go in with one INSERT just before it commits, so a state change and its events commit together
+or not at all. Once it has committed, its records are handed to the service's `OutboxRelay`
+from memory, in commit order: no read of the table on the happy path. The relay sends what was
+handed over, waits for every broker acknowledgement, then marks those rows sent with one UPDATE.
 
-The relay is woken by the commit of a transaction that staged events; besides, it sweeps every
-`poll_seconds` (`<PREFIX>_OUTBOX_POLL_SECONDS`, default 5 s) for rows no wake-up announced
-(left by a crash, or staged by another replica). The `outbox_backlog` gauge is counted when
-/metrics is scraped (chassis.metrics.on_scrape), never on a timer.
+The table remains the truth. The relay sweeps it, in id order, for rows that were committed
+but not sent: at start (a crash between commit and send), after a failed send (then it stays
+on the table until it is caught up, so per-key order holds), when memory overflows, and every
+`poll_seconds` for rows older than that (`<PREFIX>_OUTBOX_POLL_SECONDS`, default 5 s: another
+replica's leftovers). A crash between send and mark re-publishes: a duplicate, never a loss
+(inboxes drop it). The `outbox_backlog` gauge is counted when /metrics is scraped
+(chassis.metrics.on_scrape), never on a timer.
 """
 
 from __future__ import annotations
@@ -17,11 +22,14 @@ import asyncio
 import contextlib
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from alembic.operations import Operations
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -65,6 +73,9 @@ class OutboxRecord(SQLModel, table=True):
     )
 
 
+OUTBOX: sa.Table = OutboxRecord.__table__  # type: ignore[attr-defined]  # for Core statements
+
+
 def create_outbox_table(op: Operations) -> None:
     """Called from each service's first migration."""
     op.create_table(
@@ -89,12 +100,22 @@ def create_outbox_table(op: Operations) -> None:
     )
 
 
-class Outbox:
-    """Stages events of one producing service."""
+# A session's staged events: (outbox row, Kafka record), in staging order.
+_STAGED = "outbox_staged"
+Staged = tuple[dict[str, Any], OutgoingRecord]
 
-    def __init__(self, source: str, reg: EventRegistry = registry) -> None:
+
+class Outbox:
+    """Stages the events of one producing service and hands committed ones to its relay."""
+
+    def __init__(
+        self, source: str, reg: EventRegistry = registry, *, max_pending: int = 10_000
+    ) -> None:
         self.source = source
         self.registry = reg
+        self.max_pending = max_pending  # beyond this, the relay reads them back from the table
+        self.pending: list[Staged] = []
+        self.overflowed = False
         self.committed = asyncio.Event()
 
     def stage(
@@ -116,25 +137,59 @@ class Outbox:
             traceparent=current_traceparent(),
         )
         value = encode_data(envelope.data)
-        session.add(
-            OutboxRecord(
-                event_id=envelope.id,
-                topic=spec.topic,
-                event_type=spec.type,
-                subject=subject,
-                headers=json.dumps([[k, v.decode()] for k, v in to_kafka(envelope, value).headers]),
-                data=value.decode(),
-                created_at=envelope.time,
-            )
-        )
-        self._wake_relay_after_commit(session)
+        record = to_kafka(envelope, value)
+        row = {
+            "event_id": envelope.id,
+            "topic": spec.topic,
+            "event_type": spec.type,
+            "subject": subject,
+            "headers": json.dumps([[k, v.decode()] for k, v in record.headers]),
+            "data": value.decode(),
+            "created_at": envelope.time,
+        }
+        outgoing_record = OutgoingRecord(spec.topic, record.key, value, list(record.headers))
+        self._staged(session).append((row, outgoing_record))
         return envelope
 
-    def _wake_relay_after_commit(self, session: AsyncSession) -> None:
-        if session.info.get("outbox_hooked"):
+    def _staged(self, session: AsyncSession) -> list[Staged]:
+        staged: list[Staged] | None = session.info.get(_STAGED)
+        if staged is None:
+            staged = session.info[_STAGED] = []
+            sync = session.sync_session
+            event.listen(sync, "before_commit", _write_rows)
+            event.listen(sync, "after_commit", self._hand_over)
+            event.listen(sync, "after_rollback", _forget)
+        return staged
+
+    def _hand_over(self, session: Session) -> None:
+        """After commit, in the committing task: the records join the relay's queue in commit
+        order (transactions on one aggregate lock it, so they commit in causal order)."""
+        staged = session.info.pop(_STAGED, None)
+        if not staged:
             return
-        session.info["outbox_hooked"] = True
-        event.listen(session.sync_session, "after_commit", lambda _: self.committed.set())
+        if len(self.pending) + len(staged) > self.max_pending:
+            self.pending.clear()  # the relay is behind or stopped: it reads them from the table
+            self.overflowed = True
+        else:
+            self.pending.extend(staged)
+        self.committed.set()
+
+    def take(self) -> list[Staged]:
+        pending, self.pending = self.pending, []
+        return pending
+
+
+def _write_rows(session: Session) -> None:
+    """Before commit: the transaction's outbox rows in one executemany INSERT. SQLAlchemy's
+    asyncio extension runs this inside the commit's greenlet, so the sync call is non-blocking.
+    """
+    staged: list[Staged] | None = session.info.get(_STAGED)
+    if staged:
+        session.connection().execute(sa.insert(OUTBOX), [row for row, _ in staged])
+
+
+def _forget(session: Session) -> None:
+    session.info.pop(_STAGED, None)
 
 
 _UNSENT_COLUMNS = (
@@ -165,7 +220,7 @@ class OutboxRelay:
         *,
         service: str,
         batch_size: int = 200,
-        poll_seconds: float = 5.0,  # the sweep; commits wake the relay at once
+        poll_seconds: float = 5.0,  # the sweep; commits hand their records over at once
         max_backoff_seconds: float = 5.0,
     ) -> None:
         self.database = database
@@ -177,33 +232,41 @@ class OutboxRelay:
         self.max_backoff_seconds = max_backoff_seconds
         self._task: asyncio.Task[None] | None = None
 
-    async def relay_batch(self) -> int:
-        """Publish one batch of unsent rows; return how many were published."""
+    async def relay_batch(self, *, older_than: float | None = None) -> int:
+        """Sweep: publish one batch of unsent rows from the table, in id order (only rows older
+        than `older_than` seconds, if given); return how many were published."""
+        query = (
+            sa.select(*_UNSENT_COLUMNS)
+            .where(col(OutboxRecord.sent_at).is_(None))
+            .order_by(col(OutboxRecord.id))
+            .limit(self.batch_size)
+            .with_for_update()  # a second replica's sweep waits instead of double-sending
+        )
+        if older_than is not None:
+            cutoff = datetime.now(UTC) - timedelta(seconds=older_than)
+            query = query.where(col(OutboxRecord.created_at) < cutoff)
         async with self.database.transaction() as session:
             # Plain columns, not ORM objects: the relay only forwards them.
             connection = await session.connection()
-            rows = (
-                await connection.execute(
-                    sa.select(*_UNSENT_COLUMNS)
-                    .where(col(OutboxRecord.sent_at).is_(None))
-                    .order_by(col(OutboxRecord.id))
-                    .limit(self.batch_size)
-                    .with_for_update()  # a second replica waits instead of double-sending
-                )
-            ).all()
+            rows = (await connection.execute(query)).all()
             if not rows:
                 return 0
             await self.producer.send_batch([outgoing(*row[1:]) for row in rows])
-            await self.mark_sent(session, [row[0] for row in rows])
+            await self.mark_sent(connection, OUTBOX.c.id.in_([row[0] for row in rows]))
         EVENTS_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
 
-    async def mark_sent(self, session: AsyncSession, ids: list[int | None]) -> None:
-        await session.exec(
-            sa.update(OutboxRecord)
-            .where(col(OutboxRecord.id).in_(ids))
-            .values(sent_at=datetime.now(UTC))
-        )
+    async def publish(self, staged: list[Staged]) -> None:
+        """Publish records handed over by commits, then mark their rows sent in one UPDATE."""
+        await self.producer.send_batch([record for _, record in staged])
+        async with self.database.engine.begin() as connection:
+            await self.mark_sent(
+                connection, OUTBOX.c.event_id.in_([row["event_id"] for row, _ in staged])
+            )
+        EVENTS_PUBLISHED.labels(self.service).inc(len(staged))
+
+    async def mark_sent(self, connection: AsyncConnection, rows: sa.ColumnElement[bool]) -> None:
+        await connection.execute(sa.update(OUTBOX).where(rows).values(sent_at=datetime.now(UTC)))
 
     async def backlog(self) -> int:
         """Count the unsent rows (the partial index ix_outbox_unsent keeps it small) and set
@@ -220,25 +283,40 @@ class OutboxRelay:
         return int(count)
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         backoff = 0.1
+        caught_up = False  # until a sweep finds the table empty, the table is the queue
+        next_sweep = loop.time() + self.poll_seconds
         while True:
-            # Cleared before reading, so a commit that lands mid-batch wakes the next round.
-            self.outbox.committed.clear()
             try:
-                published = await self.relay_batch()
+                if not caught_up or self.outbox.overflowed:
+                    # What was handed over is in the table too, in id order: read it from there.
+                    self.outbox.overflowed = False
+                    self.outbox.take()
+                    caught_up = await self.relay_batch() < self.batch_size
+                elif staged := self.outbox.take():
+                    await self.publish(staged)
+                elif loop.time() >= next_sweep:
+                    # Rows no commit of this process handed over: another replica's leftovers.
+                    while await self.relay_batch(older_than=self.poll_seconds) >= self.batch_size:
+                        pass
+                    next_sweep = loop.time() + self.poll_seconds
+                else:
+                    # Idle: sleep until a commit hands records over, or the sweep is due.
+                    self.outbox.committed.clear()
+                    if not self.outbox.pending:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(
+                                self.outbox.committed.wait(), next_sweep - loop.time()
+                            )
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the broker or database is down: retry, never drop
                 log.warning("outbox relay failed, retrying", error=str(exc), retry_in=backoff)
+                caught_up = False  # what failed is in the table: resend from there, in order
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_seconds)
-                continue
-            if published >= self.batch_size:
-                continue  # a full batch: more may be waiting
-            # Idle: sleep until a commit staged events, or until the sweep is due.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.outbox.committed.wait(), self.poll_seconds)
 
     def start(self) -> None:
         if self._task is None or self._task.done():
