@@ -50,12 +50,16 @@ demo: install
 dockerfiles: install
 	$(RUN) python -m tools.dockerfiles
 
+# The "before" each run is printed against (BENCH_BASELINE= for none).
+BENCH_BASELINE ?= bench/results/baseline-2026-12-01/orders.json
+
 bench: install
 	$(RUN) python -m bench.relay_throughput
-	$(RUN) python -m bench.orders $(BENCH_ARGS)
+	$(RUN) python -m bench.orders --databases postgres,sqlite \
+		$(if $(BENCH_BASELINE),--baseline $(BENCH_BASELINE)) $(BENCH_ARGS)
 
 bench-quick: install
-	$(RUN) python -m bench.orders --quick
+	$(RUN) python -m bench.orders --quick $(if $(BENCH_BASELINE),--baseline $(BENCH_BASELINE))
 
 chaos: install
 	$(RUN) python -m bench.chaos $(CHAOS_ARGS)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bench.databases import ServiceDatabases
+from bench.databases import Databases
 from chassis.testing.polling import eventually
 from tools.invariants import CONFIRMED, TERMINAL, VIOLATIONS
 
@@ -18,7 +18,7 @@ class Check:
     detail: str
 
 
-async def no_lost_order(dbs: ServiceDatabases, accepted: Sequence[str], grace: float) -> Check:
+async def no_lost_order(dbs: Databases, accepted: Sequence[str], grace: float) -> Check:
     """Every order that got a 2xx is in the order database in a terminal state within
     `grace` seconds."""
     sql = "SELECT count(*) FROM orders WHERE id = ANY($1::text[]) AND status = ANY($2::text[])"
@@ -30,7 +30,7 @@ async def no_lost_order(dbs: ServiceDatabases, accepted: Sequence[str], grace: f
     return Check("no lost order (every 2xx order terminal)", done == len(accepted), detail)
 
 
-async def effects_agree(dbs: ServiceDatabases, grace: float) -> Check:
+async def effects_agree(dbs: Databases, grace: float) -> Check:
     """Every confirmed order holds committed stock and a capture, nothing else does: the
     three services' counts meet (capture and commit follow the confirmation)."""
     counts = await eventually(
@@ -40,7 +40,7 @@ async def effects_agree(dbs: ServiceDatabases, grace: float) -> Check:
     return Check("confirmed = committed = captured", len(set(counts.values())) == 1, detail)
 
 
-async def outcome_counts(dbs: ServiceDatabases) -> dict[str, int]:
+async def outcome_counts(dbs: Databases) -> dict[str, int]:
     return {
         "confirmed orders": await dbs.scalar(
             "order", "SELECT count(*) FROM orders WHERE status = ANY($1::text[])", list(CONFIRMED)
@@ -54,7 +54,7 @@ async def outcome_counts(dbs: ServiceDatabases) -> dict[str, int]:
     }
 
 
-async def check_all(dbs: ServiceDatabases, accepted: Sequence[str], grace: float) -> list[Check]:
+async def check_all(dbs: Databases, accepted: Sequence[str], grace: float) -> list[Check]:
     checks = [await no_lost_order(dbs, accepted, grace), await effects_agree(dbs, grace)]
     for service, name, sql in VIOLATIONS:
         broken = await dbs.scalar(service, sql)
@@ -62,7 +62,7 @@ async def check_all(dbs: ServiceDatabases, accepted: Sequence[str], grace: float
     return checks
 
 
-async def compensations(dbs: ServiceDatabases, order_ids: Sequence[str]) -> dict[str, int]:
+async def compensations(dbs: Databases, order_ids: Sequence[str]) -> dict[str, int]:
     """Steps undone for these orders: stock released, authorizations voided or refunded."""
     ids = list(order_ids)
     released = await dbs.scalar(

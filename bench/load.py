@@ -91,6 +91,18 @@ class StepFigures:
     compensated: dict[str, int] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     cpu_window_seconds: float = 0.0  # what cpu_seconds was measured over (load + last answers)
+    # The load window plus the drain (until the step's orders are decided and the suite is
+    # back near idle): what "CPU ms per confirmed order" is computed from.
+    cpu_drained_seconds: dict[str, float] = field(default_factory=dict)
+    cpu_drained_window_seconds: float = 0.0
+    cpu_notes: dict[str, list[str]] = field(default_factory=dict)  # what could not be counted
+    idle_cores: float = 0.0  # the idle suite's CPU rate, for the idle share of the figure
+
+    def cpu_ms_per_order(self) -> dict[str, float]:
+        """CPU ms per confirmed order of this step, by process, over load window + drain."""
+        if not self.confirmed:
+            return {name: float("nan") for name in self.cpu_drained_seconds}
+        return {k: v * 1000 / self.confirmed for k, v in self.cpu_drained_seconds.items()}
 
 
 def step_figures(run: StepRun, tracker: OrderTracker) -> StepFigures:

@@ -10,6 +10,28 @@ confirmed/s is not 5% above the best so far, or its p99 passes --max-p99-ms. Out
 off `order.events` (no polling). Writes bench/results/orders.json, orders.png, flash_sale.json
 (and profile-<service>.speedscope.json with --profile). It measures; it does not pass or fail,
 except that it exits 1 when an invariant does not hold.
+
+CPU per confirmed order. Each step's CPU is read per process (bench.cpu: the gateway, each
+service, the broker, the mail catcher from /proc; every PostgreSQL process and the Redis server
+with psutil) over the step's load window PLUS a drain: after the last request of the step has
+its answer, the meter runs on until every order the step placed is decided (its outcome on
+`order.events`, at most --grace s), then until the suite's own processes are back near their
+idle rate (measured before the ramp; at most --drain-max s), so that the work that follows an
+outcome (stock commit, capture, mail) is counted too. That CPU, divided by the orders of the
+step that were confirmed, is "CPU ms per confirmed order"; the sum row adds every process of
+the suite and its infrastructure (not the bench client, not the machine total). It includes
+what the suite spends idle over the same time (consumer fetch loops): the "of which idle" row
+is the idle rate times that time, per order. Caveats: PostgreSQL and Redis are shared with
+whatever else runs on the machine (their rows count all of their processes); a PostgreSQL
+backend that ends during a step loses its last CPU (the table's notes say when); the window-only
+table (CPU seconds over the step's wall time) is kept, and is a lower bound.
+
+`--databases postgres,sqlite` runs the ramp a second time with the services on SQLite files in
+a temporary folder (what `make run` uses when no `<PREFIX>DATABASE_URL` is set), idle figure and
+invariants included, and prints both side by side; the first database named runs everything
+else (baselines, flash sale, profile). `--baseline FILE` prints the run against a saved
+orders.json (and the flash_sale.json beside it): bench/results/baseline-2026-12-01/ holds the
+figures of 2026-12-01.
 """
 
 from __future__ import annotations
@@ -27,13 +49,23 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from bench import report
+from bench import compare, report
 from bench.broker import round_trip
-from bench.cpu import CpuMeter, hottest_service
-from bench.databases import ServiceDatabases, service_databases
+from bench.cpu import (
+    NOT_SUITE,
+    CpuMeter,
+    ProcessGroup,
+    add,
+    hottest_service,
+    postgres_group,
+    redis_group,
+    suite_total,
+)
+from bench.databases import Databases, SqliteDatabases, service_databases
 from bench.flash_sale import GATEWAY_ENV as FLASH_GATEWAY_ENV
 from bench.flash_sale import FlashFigures, flash_sale
 from bench.invariants import Check, check_all, compensations
@@ -58,6 +90,9 @@ BENCH_ENV = {
     **FLASH_GATEWAY_ENV,
 }
 console = report.console
+IDLE_TARGET_CORES = 0.1  # the whole idle suite, infrastructure included
+QUIET_MARGIN_CORES = 0.15  # "back near idle": the suite's processes at most this above idle
+DATABASE_KINDS = ("postgres", "sqlite")
 
 
 @dataclass
@@ -82,6 +117,11 @@ class Options:
     flash_units: int = 100
     profile: str = "auto"  # a service name, auto (the hottest) or none
     profile_seconds: int = 10
+    drain_max: float = 10.0  # at most this long for the suite to quieten after a step
+    login_concurrency: int = 8  # flash-sale buyers logging in at once
+    flash_setup: str = "insert"  # insert (bench.buyers) or register (through the API)
+    databases: list[str] = field(default_factory=lambda: list(DATABASE_KINDS))
+    baseline: str = ""  # a saved orders.json to compare with
     env: dict[str, str] = field(default_factory=dict)
     keep: bool = False
 
@@ -97,27 +137,49 @@ QUICK = {
     "pings": 100,
     "flash_buyers": 200,
     "profile_seconds": 4,
+    "drain_max": 5.0,
+    "databases": ["postgres"],
 }
 
 
 class Bench:
-    """One run against one launched suite."""
+    """One run against one launched suite. The primary run does what --scenario asks; another
+    (a second database) only the idle figure, the ramp and the invariants."""
 
-    def __init__(self, suite: LaunchedSuite, dbs: ServiceDatabases, options: Options) -> None:
-        self.suite, self.dbs, self.options = suite, dbs, options
+    def __init__(
+        self,
+        suite: LaunchedSuite,
+        dbs: Databases,
+        options: Options,
+        redis_url: str,
+        primary: bool = True,
+    ) -> None:
+        self.suite, self.dbs, self.options, self.primary = suite, dbs, options, primary
         self.store = Storefront(suite.gateway, options.clients, options.connections)
         self.tracker = OrderTracker(suite.kafka_bootstrap)
         self.accepted: list[str] = []  # every order id that got a 2xx
-        self.figures: dict[str, Any] = {"environment": environment(options)}
+        self.figures: dict[str, Any] = {"environment": environment(options, dbs.kind)}
+        self.groups = infrastructure(suite, dbs, redis_url)
+        self.idle_suite_cores = 1.0  # the suite's own processes idle; measured by idle()
+        self.idle_cores = 0.0  # everything idle, infrastructure included
+        self.checks: list[Check] = []
+        self.flash_figures: FlashFigures | None = None
+        self.finish_ok = False
+
+    def meter(self) -> CpuMeter:
+        return CpuMeter(self.suite.pids(), self.groups)
 
     async def run(self) -> bool:
         await self.tracker.start()
+        scenario = self.options.scenario if self.primary else "ramp"
         try:
             admin = await self.store.login(self.suite.admin_email, self.suite.admin_password)
-            if self.options.scenario in ("all", "ramp"):
-                await self.baselines()
+            if scenario in ("all", "ramp"):
+                await self.idle()
+                if self.primary:
+                    await self.baselines()
                 await self.ramp(admin)
-            if self.options.scenario in ("all", "flash-sale"):
+            if scenario in ("all", "flash-sale"):
                 await self.flash(admin)
             checks = await check_all(self.dbs, self.accepted, self.options.grace)
         finally:
@@ -125,20 +187,31 @@ class Bench:
             await self.store.close()
         return self.finish(checks)
 
+    async def idle(self) -> None:
+        """CPU cores the suite uses doing nothing: every process, infrastructure included."""
+        console.rule(f"idle ({self.dbs.kind})")
+        meter = self.meter()
+        await asyncio.sleep(self.options.baseline_seconds)
+        idle = {k: v / meter.seconds for k, v in meter.lap().items()}
+        self.idle_cores = suite_total(idle)
+        groups = {g.name for g in self.groups}
+        self.idle_suite_cores = sum(v for k, v in idle.items() if k not in (*NOT_SUITE, *groups))
+        self.figures["idle_cpu_seconds_per_s"] = idle
+        self.figures["idle_cores"] = self.idle_cores
+        self.figures["idle_notes"] = meter.notes
+        console.print(report.key_value_table("idle: CPU seconds per second", idle.items()))
+        console.print(report.idle_line(self.idle_cores, IDLE_TARGET_CORES, meter.notes, idle))
+
     async def baselines(self) -> None:
         opts = self.options
         console.rule("baselines")
         concurrency = opts.clients * opts.connections // 4
         meter = CpuMeter(self.suite.pids())
-        await asyncio.sleep(opts.baseline_seconds)
-        idle = {k: v / meter.seconds for k, v in meter.lap().items()}
         gateway = await no_op_baseline(self.store, opts.baseline_seconds, concurrency)
         gateway.gateway_cpu_ms = meter.lap()["gateway"] * 1000 / max(gateway.requests, 1)
-        self.figures["idle_cpu_seconds_per_s"] = idle
-        console.print(report.key_value_table("idle: CPU seconds per second", idle.items()))
         broker = await round_trip(self.suite.kafka_bootstrap, opts.flood, opts.pings)
         self.figures["baselines"] = {"gateway_healthz": gateway, "broker_round_trip": broker}
-        rows = [("gateway GET /healthz req/s", gateway.requests_per_s)]
+        rows: list[tuple[str, Any]] = [("gateway GET /healthz req/s", gateway.requests_per_s)]
         rows += [("  p50 / p99 ms", f"{gateway.p50_ms:.1f} / {gateway.p99_ms:.1f}")]
         rows += [("  gateway CPU ms per request", gateway.gateway_cpu_ms)]
         rows += [("broker produce→consume msg/s", broker.messages_per_s)]
@@ -159,9 +232,9 @@ class Bench:
 
     async def ramp(self, admin: Headers) -> None:
         skus, members = await self.seed(admin)
-        meter = CpuMeter(self.suite.pids())
+        meter = self.meter()
         steps: list[StepFigures] = []
-        console.rule("open-loop ramp")
+        console.rule(f"open-loop ramp ({self.dbs.kind})")
         for rate in self.options.rates:
             steps.append(await self.step(meter, members, skus, rate, self.options.step_seconds))
             console.print(report.steps_table(steps[-1:]))
@@ -170,10 +243,11 @@ class Bench:
                 break
         console.print(report.steps_table(steps))
         console.print(report.cpu_table(steps))
+        console.print(report.cpu_per_order_table(steps, self.dbs.kind))
         self.figures["steps"] = steps
         best = max(steps, key=lambda s: s.confirmed_per_s)
         self.figures["best"] = ratios(best, self.figures.get("baselines", {}))
-        if self.options.profile != "none":
+        if self.options.profile != "none" and self.primary:
             await self.profile(meter, members, skus, best)
 
     async def step(
@@ -188,15 +262,39 @@ class Bench:
         meter.lap()
         async with self.watching(run, f"{rate:g} orders/s for {seconds:g} s"):
             await run_step(self.store, members, skus, run)
-        cpu = meter.lap()
+        cpu, window = meter.lap(), meter.seconds
+        notes = meter.notes
         ids = [s.order_id for s in run.accepted if s.order_id]
         self.accepted += ids
         with console.status(f"waiting for the outcomes of {len(ids)} orders ..."):
             await self.tracker.settle(ids, self.options.grace)
+            await self.quiet()
+        drain = meter.lap()
         figures = step_figures(run, self.tracker)
-        figures.cpu_seconds, figures.cpu_window_seconds = cpu, meter.seconds
+        figures.cpu_seconds, figures.cpu_window_seconds = cpu, window
+        figures.cpu_drained_seconds = add(cpu, drain)
+        figures.cpu_drained_window_seconds = window + meter.seconds
+        figures.cpu_notes = {
+            k: [f"load window: {n}" for n in notes.get(k, [])]
+            + [f"drain: {n}" for n in meter.notes.get(k, [])]
+            for k in {*notes, *meter.notes}
+        }
+        figures.idle_cores = self.idle_cores
         figures.compensated = await compensations(self.dbs, ids)
         return figures
+
+    async def quiet(self) -> None:
+        """After the step's orders are decided: until the suite's own processes are back near
+        their idle rate (the commit, capture and mail that follow an outcome), at most
+        --drain-max s, read every half second."""
+        threshold = self.idle_suite_cores + QUIET_MARGIN_CORES
+        probe = CpuMeter(self.suite.pids())
+        deadline = time.monotonic() + self.options.drain_max
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            used = probe.lap()
+            if suite_total(used) / probe.seconds <= threshold:
+                return
 
     @contextlib.asynccontextmanager
     async def watching(self, run: StepRun, label: str) -> AsyncIterator[None]:
@@ -246,7 +344,11 @@ class Bench:
     async def flash(self, admin: Headers) -> None:
         opts = self.options
         console.rule(f"flash sale: {opts.flash_buyers} buyers, {opts.flash_units} units")
-        with console.status(f"registering {opts.flash_buyers} buyers, then all buy at once ..."):
+
+        def set_up(seconds: float, how: str) -> None:
+            console.print(f"buyers set up in {seconds:.1f} s (before the sale): {how}")
+
+        with console.status(f"setting up {opts.flash_buyers} buyers, then all buy at once ..."):
             figures, accepted = await flash_sale(
                 self.store,
                 self.tracker,
@@ -256,22 +358,49 @@ class Bench:
                 units=opts.flash_units,
                 concurrency=opts.register_concurrency,
                 grace=opts.grace,
+                setup=opts.flash_setup,
+                login_concurrency=opts.login_concurrency,
+                on_setup=set_up,
             )
         self.accepted += accepted
         console.print(report.flash_table(figures))
-        self.figures["flash_sale"] = figures
+        console.print(report.flash_target_table(figures))
+        self.flash_figures = figures
 
     def finish(self, checks: list[Check]) -> bool:
         console.print(report.checks_table(checks))
-        self.figures["invariants"] = checks
-        flash: FlashFigures | None = self.figures.pop("flash_sale", None)
-        if "steps" in self.figures:
-            report.write_json(RESULTS / "orders.json", self.figures)
-            report.write_plot(RESULTS / "orders.png", self.figures["steps"])
-        if flash is not None:
-            flash_json = {"environment": self.figures["environment"], "flash_sale": flash}
-            report.write_json(RESULTS / "flash_sale.json", {**flash_json, "invariants": checks})
+        self.figures["invariants"] = self.checks = checks
+        flash = self.flash_figures
         return all(c.ok for c in checks) and (flash is None or flash.ok)
+
+
+def write_results(runs: list[Bench]) -> None:
+    """orders.json: the first run's figures, each other database's under its name;
+    flash_sale.json: the flash sale's."""
+    primary, others = runs[0], runs[1:]
+    figures = dict(primary.figures)
+    for other in others:
+        figures[other.dbs.kind] = {
+            k: v for k, v in other.figures.items() if k not in ("environment", "best")
+        }
+    if "steps" in figures:
+        report.write_json(RESULTS / "orders.json", figures)
+        report.write_plot(RESULTS / "orders.png", figures["steps"])
+    if primary.flash_figures is not None:
+        flash_json = {"environment": figures["environment"], "flash_sale": primary.flash_figures}
+        report.write_json(RESULTS / "flash_sale.json", {**flash_json, "invariants": primary.checks})
+
+
+def infrastructure(
+    suite: LaunchedSuite, dbs: Databases, redis_url: str
+) -> tuple[ProcessGroup, ...]:
+    """What the suite uses besides its own processes, measured as groups: PostgreSQL (when its
+    databases are there) and the Redis server (unless the launcher started it: then it is one
+    of the suite's PIDs)."""
+    groups = [postgres_group()] if dbs.kind == "postgres" else []
+    if "redis" not in suite.pids():
+        groups.append(redis_group(urlsplit(redis_url).port or 6379))
+    return tuple(groups)
 
 
 def stop_reason(steps: Sequence[StepFigures], max_p99_ms: float) -> str | None:
@@ -294,7 +423,8 @@ def ratios(best: StepFigures, baselines: dict[str, Any]) -> dict[str, float]:
     return figures
 
 
-def environment(options: Options) -> dict[str, Any]:
+def environment(options: Any, database: str = "postgres") -> dict[str, Any]:
+    """The machine, the commit and the options (bench.chaos records its own with it)."""
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
         cwd=ROOT,
@@ -306,6 +436,7 @@ def environment(options: Options) -> dict[str, Any]:
         "when": time.strftime("%Y-%m-%d %H:%M:%S %z"),
         "commit": commit,
         "cores": os.cpu_count(),
+        "database": database,
         "load_average_at_start": os.getloadavg(),
         "options": options,
         "suite_env": {**BENCH_ENV, **options.env},
@@ -313,18 +444,46 @@ def environment(options: Options) -> dict[str, Any]:
 
 
 async def bench(options: Options) -> bool:
-    with infra.postgres_admin_url() as admin_url, infra.redis_url() as redis_url:
-        async with service_databases(admin_url, DATABASES) as dbs:
-            data_dir = Path(tempfile.mkdtemp(prefix="bench-orders-"))
-            console.print(f"starting the suite (logs in {data_dir}) ...")
-            env = {**BENCH_ENV, **options.env}
-            with launched_suite(
-                data_dir, databases=dbs.urls, redis_url=redis_url, extra_env=env
-            ) as suite:
-                ok = await Bench(suite, dbs, options).run()
+    runs: list[Bench] = []
+    ok = True
+    with infra.redis_url() as redis_url:
+        for index, kind in enumerate(options.databases):
+            run = await run_on(kind, options, redis_url, primary=index == 0)
+            ok = run.finish_ok and ok
+            runs.append(run)
+    if not runs:
+        return ok
+    if len(runs) > 1:
+        console.print(report.databases_table({r.dbs.kind: r.figures for r in runs}))
+    write_results(runs)
+    if options.baseline:
+        current = report.plain({**runs[0].figures, "flash_sale": runs[0].flash_figures})
+        compare.print_comparison(Path(options.baseline), current)
+    return ok
+
+
+async def run_on(kind: str, options: Options, redis_url: str, *, primary: bool) -> Bench:
+    """The suite on fresh PostgreSQL databases, or on SQLite files in its data folder."""
+    data_dir = Path(tempfile.mkdtemp(prefix=f"bench-orders-{kind}-"))
+    env = {**BENCH_ENV, **options.env}
+    console.rule(f"[bold]the suite on {kind}")
+    console.print(f"starting the suite on {kind} (logs in {data_dir}) ...")
+    async with contextlib.AsyncExitStack() as stack:
+        dbs: Databases
+        if kind == "postgres":
+            admin_url = stack.enter_context(infra.postgres_admin_url())
+            dbs = await stack.enter_async_context(service_databases(admin_url, DATABASES))
+            urls = dbs.urls
+        else:
+            dbs, urls = SqliteDatabases(data_dir, DATABASES), {}  # tools.suite's default
+        suite = stack.enter_context(
+            launched_suite(data_dir, databases=urls, redis_url=redis_url, extra_env=env)
+        )
+        run = Bench(suite, dbs, options, redis_url, primary=primary)
+        run.finish_ok = await run.run()
     if not options.keep:
         shutil.rmtree(data_dir, ignore_errors=True)  # kept when the run failed
-    return ok
+    return run
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -339,6 +498,18 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         if isinstance(value, int | float) and not isinstance(value, bool):
             add(f"--{name.replace('_', '-')}", type=type(value), dest=name)
     add("--profile", help="service to profile with py-spy: a name, auto (default) or none")
+    add(
+        "--databases",
+        type=databases,
+        help="postgres,sqlite (default; --quick: postgres): the ramp on each, side by side",
+    )
+    add(
+        "--flash-setup",
+        choices=["insert", "register"],
+        help="flash-sale buyers: inserted with one precomputed hash, then logged in (default),"
+        " or registered through the API",
+    )
+    add("--baseline", metavar="FILE", help="a saved orders.json to print this run against")
     add("--keep", action="store_true", help="keep the suite's data folder (logs) afterwards")
     add("--env", action="append", default=[], metavar="KEY=VALUE", help="suite setting")
     args = parser.parse_args(argv)
@@ -350,6 +521,13 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
 
 def rates(text: str) -> list[float]:
     return [float(r) for r in text.split(",") if r]
+
+
+def databases(text: str) -> list[str]:
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    if not kinds or any(k not in DATABASE_KINDS for k in kinds):
+        raise argparse.ArgumentTypeError(f"one or more of {', '.join(DATABASE_KINDS)}")
+    return kinds
 
 
 def main() -> None:

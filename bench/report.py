@@ -13,8 +13,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.cpu import MACHINE
-from bench.flash_sale import FlashFigures
+from bench.cpu import CLIENT, MACHINE, NOT_SUITE, POSTGRES, REDIS, suite_total
+from bench.flash_sale import TARGET_ANSWERED_SECONDS, FlashFigures
 from bench.invariants import Check
 from bench.load import StepFigures
 
@@ -79,6 +79,119 @@ def cpu_table(steps: Sequence[StepFigures]) -> Table:
     names = sorted({n for s in steps for n in s.cpu_seconds}, key=lambda n: (n == MACHINE, n))
     for name in names:
         table.add_row(name, *(f"{s.cpu_seconds.get(name, 0.0):.1f}" for s in steps))
+    return table
+
+
+def process_order(names: Iterable[str]) -> list[str]:
+    """Gateway, the services, the broker, mail, then PostgreSQL and Redis."""
+    tail = ("broker", "mail", POSTGRES, REDIS)
+    ordered = sorted(n for n in names if n not in (*tail, *NOT_SUITE))
+    ordered.sort(key=lambda n: n != "gateway")
+    return ordered + [n for n in tail if n in names]
+
+
+def per_order(value: float) -> str:
+    return f"{value:.1f}" if math.isfinite(value) else "-"
+
+
+def cpu_per_order_table(steps: Sequence[StepFigures], database: str = "") -> Table:
+    """CPU ms per confirmed order by process, over each step's load window plus its drain."""
+    columns = (
+        f"{s.offered_per_s:g}/s ({s.confirmed} conf., {s.cpu_drained_window_seconds:.0f} s)"
+        for s in steps
+    )
+    on = f" on {database}" if database else ""
+    table = Table("process", *columns)
+    table.title = f"CPU ms per confirmed order{on} (load window + drain until decided and quiet)"
+    per = [s.cpu_ms_per_order() for s in steps]
+    names = process_order({n for s in steps for n in s.cpu_drained_seconds})
+    for name in names:
+        table.add_row(name, *(per_order(p.get(name, 0.0)) for p in per))
+    sums = [
+        suite_total(s.cpu_drained_seconds) * 1000 / s.confirmed if s.confirmed else math.nan
+        for s in steps
+    ]
+    table.add_section()
+    table.add_row("[bold]sum", *(f"[bold]{per_order(v)}" for v in sums))
+    idle = [
+        s.idle_cores * s.cpu_drained_window_seconds * 1000 / s.confirmed
+        if s.confirmed
+        else math.nan
+        for s in steps
+    ]
+    table.add_row("  of which idle", *(per_order(v) for v in idle))
+    table.add_section()
+    for name in (CLIENT, MACHINE):
+        table.add_row(f"{name} (not summed)", *(per_order(p.get(name, math.nan)) for p in per))
+    notes = [
+        f"{s.offered_per_s:g}/s, {name}: {note}"
+        for s in steps
+        for name, ns in sorted(s.cpu_notes.items())
+        for note in ns
+    ]
+    if notes:
+        table.caption = "\n".join(notes)
+    return table
+
+
+def idle_line(
+    cores: float, target: float, notes: Mapping[str, list[str]], names: Iterable[str]
+) -> str:
+    verdict = "[green]within" if cores <= target else "[red]above"
+    line = (
+        f"[bold]idle suite: {cores:.2f} CPU cores[/] (summed over every process: "
+        f"{', '.join(process_order(names))}) — target {target:g}: {verdict} the target"
+    )
+    for name, items in notes.items():
+        line += f"\n  {name}: {'; '.join(items)}"
+    return line
+
+
+def flash_target_table(flash: FlashFigures) -> Table:
+    met = "[green]yes" if flash.met_target else "[red]no"
+    rows = [
+        ("buyers / units", f"{flash.buyers:,} / {flash.units:,}"),
+        ("buyers' set-up, s (before the sale)", f"{flash.register_seconds:.1f}"),
+        ("  how", flash.setup),
+        ("first request → every buyer answered, s", f"{flash.all_answered_seconds:.2f}"),
+        (f"  within {TARGET_ANSWERED_SECONDS:g} s (target)", met),
+        ("  each buyer's first answer, p50 ms", ms(flash.first_answer_p50_ms)),
+        ("first request → every order decided, s", f"{flash.all_decided_seconds:.2f}"),
+        ("confirmed", str(flash.confirmed_in_db)),
+        ("oversell", str(flash.oversell)),
+        (
+            "5xx answers (retried and final)",
+            f"{flash.server_errors} ({flash.final_server_errors} final)",
+        ),
+        ("sold-out answers (409)", str(flash.sold_out)),
+    ]
+    return key_value_table("flash sale: the targets", rows)
+
+
+def databases_table(runs: Mapping[str, Mapping[str, Any]]) -> Table:
+    """The ramps side by side, one column group per database, steps matched by offered/s."""
+    table = Table("offered/s", title="the same ramp on each database (CPU: window + drain)")
+    for kind in runs:
+        for column in ("confirmed/s", "p50 ms", "p99 ms", "CPU ms/order"):
+            table.add_column(f"{kind}\n{column}", justify="right")
+    by_rate: dict[float, dict[str, StepFigures]] = {}
+    for kind, figures in runs.items():
+        for step in figures.get("steps", []):
+            by_rate.setdefault(step.offered_per_s, {})[kind] = step
+    for rate in sorted(by_rate):
+        row = [f"{rate:g}"]
+        for kind in runs:
+            step = by_rate[rate].get(kind)
+            if step is None:
+                row += ["-"] * 4
+                continue
+            total = suite_total(step.cpu_drained_seconds)
+            cpu = total * 1000 / step.confirmed if step.confirmed else math.nan
+            row += [f"{step.confirmed_per_s:.1f}", ms(step.p50_ms), ms(step.p99_ms), per_order(cpu)]
+        table.add_row(*row)
+    table.add_section()
+    idle = [f"{runs[k].get('idle_cores', math.nan):.2f}" for k in runs]
+    table.add_row("idle cores", *(cell for v in idle for cell in (v, "", "", "")))
     return table
 
 
