@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
 from chassis.deps import RuntimeDep
-from chassis.idempotency import IdempotencyKey, idempotency_store
+from chassis.idempotency import IdempotencyKey
+from chassis.idempotency_db import idempotency_records
 from chassis.validation import Identifier, SkuCode
 from order_service.schemas import (
     CartItemPut,
@@ -39,12 +40,14 @@ async def place_order(
     body: OrderCreate,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    return await idempotency_store(runtime).run(
+    # The key is stored in the order's own transaction (order database, not Redis): one
+    # statement more than an order without a key, and never an order without its key.
+    return await idempotency_records(runtime).run(
         scope=member.subject,
         key=idempotency_key,
         body=body,
         status_code=status.HTTP_202_ACCEPTED,
-        operation=lambda: orders.place_order(runtime, member, body),
+        operation=lambda session: orders.place_order_in(session, runtime, member, body),
     )
 
 

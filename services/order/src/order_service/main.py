@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from chassis.app import Job, ServiceSpec, create_service_app
+from chassis.idempotency_db import expiry_job
 from order_service.api import router
 from order_service.config import MIGRATIONS_DIR, OrderSettings
 from order_service.consumers import CONSUMERS
@@ -22,7 +23,10 @@ def create_app(settings: OrderSettings | None = None, *, start_relay: bool = Tru
             migrations_dir=MIGRATIONS_DIR,
             publishes=[ORDER_EVENTS],
             consumers=CONSUMERS,
-            jobs=[Job("saga-timeouts", settings.timeout_check_seconds, cancel_overdue)],
+            jobs=[
+                Job("saga-timeouts", settings.timeout_check_seconds, cancel_overdue),
+                expiry_job(),  # Idempotency-Key records older than 24 h
+            ],
             start_relay=start_relay,
         )
     )

@@ -28,87 +28,93 @@ def _rules(settings: OrderSettings) -> domain.PricingRules:
 
 
 async def place_order(runtime: Runtime, member: Principal, data: OrderCreate) -> OrderAccepted:
+    async with runtime.database.transaction() as session:
+        return await place_order_in(session, runtime, member, data)
+
+
+async def place_order_in(
+    session: AsyncSession, runtime: Runtime, member: Principal, data: OrderCreate
+) -> OrderAccepted:
+    """Place the order in the caller's transaction (the one that also stores its
+    Idempotency-Key, chassis.idempotency_db); writes only through `session`."""
     settings = runtime.settings
     assert isinstance(settings, OrderSettings)
     items = [(item.sku, item.quantity) for item in data.items]
-    async with runtime.database.transaction() as session:
-        try:
-            quote = domain.price_order(
-                items, await prices_for(session, [sku for sku, _ in items]), data.currency
-            )
-            benefits = await benefits_for(
-                session, member.subject, data.coupon_code, data.points or 0
-            )
-            quote = domain.apply_benefits(
-                quote, benefits, _rules(settings), now=now(), member_id=member.subject
-            )
-        except domain.OrderRuleError as error:
-            raise ProblemError(422, error.detail, code=error.code) from None
-        placed_at = now()
-        uses_benefits = quote.coupon_code is not None or quote.points > 0
-        order = OrderRow(
-            id=str(uuid.uuid4()),
-            member_id=member.subject,
-            status=domain.OrderStatus.PENDING.value,
-            saga_step=domain.first_step(uses_benefits).value,
-            currency=quote.currency,
-            subtotal=quote.subtotal,
-            discount=quote.discount,
-            tier_discount=quote.tier_discount,
+    try:
+        quote = domain.price_order(
+            items, await prices_for(session, [sku for sku, _ in items]), data.currency
+        )
+        benefits = await benefits_for(session, member.subject, data.coupon_code, data.points or 0)
+        quote = domain.apply_benefits(
+            quote, benefits, _rules(settings), now=now(), member_id=member.subject
+        )
+    except domain.OrderRuleError as error:
+        raise ProblemError(422, error.detail, code=error.code) from None
+    placed_at = now()
+    uses_benefits = quote.coupon_code is not None or quote.points > 0
+    order = OrderRow(
+        id=str(uuid.uuid4()),
+        member_id=member.subject,
+        status=domain.OrderStatus.PENDING.value,
+        saga_step=domain.first_step(uses_benefits).value,
+        currency=quote.currency,
+        subtotal=quote.subtotal,
+        discount=quote.discount,
+        tier_discount=quote.tier_discount,
+        coupon_code=quote.coupon_code,
+        coupon_discount=quote.coupon_discount,
+        points=quote.points,
+        points_discount=quote.points_discount,
+        total=quote.total,
+        payment_token=data.payment_token,
+        shipping_address=data.shipping_address.model_dump(mode="json"),
+        deadline_at=placed_at + timedelta(seconds=settings.saga_timeout_seconds),
+        created_at=placed_at,
+        updated_at=placed_at,
+    )
+    session.add(order)
+    await session.flush()
+    session.add_all(
+        OrderLineRow(
+            order_id=order.id,
+            sku=line.sku,
+            product_id=line.product_id,
+            name=line.name,
+            quantity=line.quantity,
+            unit_amount=line.unit_amount,
+            line_amount=line.line_amount,
+        )
+        for line in quote.lines
+    )
+    cur = quote.currency
+    envelope = runtime.outbox.stage(
+        session,
+        events.OrderPlacedV1(
+            order_id=order.id,
+            member_id=order.member_id,
+            currency=cur,
+            items=[
+                events.OrderLine(
+                    sku=line.sku,
+                    product_id=line.product_id,
+                    name=line.name,
+                    quantity=line.quantity,
+                    unit_price=money(line.unit_amount, cur),
+                    line_total=money(line.line_amount, cur),
+                )
+                for line in quote.lines
+            ],
+            subtotal=money(quote.subtotal, cur),
+            discount=money(quote.discount, cur),
+            total=money(quote.total, cur),
+            placed_at=placed_at,
             coupon_code=quote.coupon_code,
-            coupon_discount=quote.coupon_discount,
             points=quote.points,
-            points_discount=quote.points_discount,
-            total=quote.total,
-            payment_token=data.payment_token,
-            shipping_address=data.shipping_address.model_dump(mode="json"),
-            deadline_at=placed_at + timedelta(seconds=settings.saga_timeout_seconds),
-            created_at=placed_at,
-            updated_at=placed_at,
-        )
-        session.add(order)
-        await session.flush()
-        session.add_all(
-            OrderLineRow(
-                order_id=order.id,
-                sku=line.sku,
-                product_id=line.product_id,
-                name=line.name,
-                quantity=line.quantity,
-                unit_amount=line.unit_amount,
-                line_amount=line.line_amount,
-            )
-            for line in quote.lines
-        )
-        cur = quote.currency
-        envelope = runtime.outbox.stage(
-            session,
-            events.OrderPlacedV1(
-                order_id=order.id,
-                member_id=order.member_id,
-                currency=cur,
-                items=[
-                    events.OrderLine(
-                        sku=line.sku,
-                        product_id=line.product_id,
-                        name=line.name,
-                        quantity=line.quantity,
-                        unit_price=money(line.unit_amount, cur),
-                        line_total=money(line.line_amount, cur),
-                    )
-                    for line in quote.lines
-                ],
-                subtotal=money(quote.subtotal, cur),
-                discount=money(quote.discount, cur),
-                total=money(quote.total, cur),
-                placed_at=placed_at,
-                coupon_code=quote.coupon_code,
-                points=quote.points,
-            ),
-            subject=order.id,
-            correlation_id=order.id,
-        )
-        record(session, order, "order.order.placed", str(envelope.id))
+        ),
+        subject=order.id,
+        correlation_id=order.id,
+    )
+    record(session, order, "order.order.placed", str(envelope.id))
     return OrderAccepted(order_id=order.id, status=order.status)
 
 
