@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -92,40 +93,12 @@ TYPE_HEADER = f"{HEADER_PREFIX}type"  # routes a record before its envelope is p
 class _Work:
     """A record that passed routing and parsing, waiting for its transaction."""
 
+    runner: ConsumerRunner
     record: IncomingRecord
     envelope: Envelope
     fn: Handler
     payload: EventPayload
     started: float
-
-
-async def run_lanes(
-    records: Sequence[IncomingRecord],
-    concurrency: int,
-    handle_lane: Callable[[Sequence[IncomingRecord]], Awaitable[None]],
-) -> None:
-    """Split one poll into lanes, one per partition, each in offset order; run up to
-    `concurrency` lanes at once (events of one aggregate share a key, so a partition, so they
-    stay in order). If a lane fails (a record could not even be dead-lettered), the first error
-    is raised once every lane has stopped, and the caller rewinds the poll: what was handled
-    already is then recognised by the inbox."""
-    lanes: dict[tuple[str, int], list[IncomingRecord]] = {}
-    for record in records:
-        lanes.setdefault((record.topic, record.partition), []).append(record)
-    if len(lanes) == 1 or concurrency == 1:
-        for in_order in lanes.values():
-            await handle_lane(in_order)
-        return
-    slots = asyncio.Semaphore(concurrency)
-
-    async def lane(in_order: list[IncomingRecord]) -> None:
-        async with slots:
-            await handle_lane(in_order)
-
-    outcomes = await asyncio.gather(*map(lane, lanes.values()), return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
 
 
 @dataclass
@@ -163,30 +136,9 @@ class ConsumerRunner:
     after_commit: Callable[[Envelope], None] | None = None
 
     async def handle_batch(self, records: Sequence[IncomingRecord], concurrency: int = 1) -> None:
-        """One poll's records of this consumer's topic, lane by lane (see `run_lanes`)."""
-        await run_lanes(records, concurrency, self.handle_lane)
-
-    async def handle_lane(self, records: Sequence[IncomingRecord]) -> None:
-        """One partition's records of one poll, in offset order, in one transaction.
-
-        Each record is routed on its `ce_type` header before anything is parsed: a type this
-        consumer does not handle costs a dictionary lookup and no transaction. The others are
-        parsed (a record that is not a valid event goes to the dead-letter topic at once), their
-        ids claimed in the inbox by one statement, and their handlers run in offset order in one
-        transaction, committed once. If that transaction fails it is rolled back and the records
-        are applied one at a time, each in its own transaction with the retries and the
-        dead-lettering of `handle`: a poison record costs its batch a second pass, never its
-        neighbours' effects, and the partition's order holds either way.
-        """
-        work: list[_Work] = []
-        for record in records:
-            prepared = await self._prepare(record)
-            if isinstance(prepared, _Work):
-                work.append(prepared)
-        if len(work) == 1:
-            await self._apply_one(work[0])
-        elif work:
-            await self._apply_together(work)
+        """One poll's records of this consumer's topic, in one transaction (`apply_batch`)."""
+        work = [w for w in [await self._prepare(r) for r in records] if isinstance(w, _Work)]
+        await apply_batch(work, concurrency)
 
     async def handle(self, record: IncomingRecord) -> str:
         """One record in its own transaction. Returns the outcome: handled, duplicate, ignored
@@ -217,7 +169,7 @@ class ConsumerRunner:
         except EnvelopeError as exc:
             await self.dead_letter(record, exc, attempts=1, envelope=envelope)
             return "dead-lettered"
-        return _Work(record, envelope, fn, payload, started)
+        return _Work(self, record, envelope, fn, payload, started)
 
     def _context(self, envelope: Envelope) -> AbstractContextManager[object]:
         """A consumer span when spans are exported; otherwise only the producer's trace
@@ -239,72 +191,6 @@ class ConsumerRunner:
         HANDLER_LATENCY.labels(
             self.service, self.consumer.name, work.envelope.type, outcome
         ).observe(time.perf_counter() - work.started)
-
-    async def _apply_together(self, batch: list[_Work]) -> None:
-        waited = self.backoff_seconds
-        while True:
-            failed_at: list[int] = []
-            try:
-                outcomes = await self._in_one_transaction(batch, failed_at)
-                break
-            except Exception as exc:
-                if is_unavailable(exc):
-                    log.warning(
-                        "database unavailable, event batch waiting",
-                        consumer=self.consumer.name,
-                        events=len(batch),
-                        error=repr(exc),
-                        retry_in=waited,
-                    )
-                    await asyncio.sleep(waited)
-                    waited = min(waited * 2, self.outage_backoff_cap_seconds)
-                    continue
-                # The batch's try counts as the failing event's first attempt, so a poison
-                # event is still tried `max_attempts` times in all before it is dead-lettered.
-                culprit = failed_at[0] if failed_at else None
-                log.warning(
-                    "event batch failed, applying its events one at a time",
-                    consumer=self.consumer.name,
-                    events=len(batch),
-                    event_id=str(batch[culprit].envelope.id) if culprit is not None else None,
-                    error=repr(exc),
-                )
-                for index, work in enumerate(batch):
-                    await self._apply_one(work, failed_before=int(index == culprit))
-                return
-        for work, outcome in zip(batch, outcomes, strict=True):
-            if outcome == "handled" and self.after_commit is not None:
-                self.after_commit(work.envelope)
-            self._observe(work, outcome)
-
-    async def _in_one_transaction(self, batch: list[_Work], failed_at: list[int]) -> list[str]:
-        """Apply the batch in one transaction; on a handler's error, append its index to
-        `failed_at` and raise (the transaction rolls back)."""
-        outcomes: list[str] = []
-        async with self.database.transaction() as session:
-            fresh = await claim_many(
-                session, self.consumer.name, [(w.envelope.id, w.envelope.type) for w in batch]
-            )
-            for index, work in enumerate(batch):
-                if work.envelope.id not in fresh:
-                    outcomes.append("duplicate")
-                    continue
-                fresh.discard(work.envelope.id)  # a second copy in the same poll is a duplicate
-                try:
-                    with self._context(work.envelope):
-                        await work.fn(
-                            Delivery(session, work.envelope, self.outbox, self.runtime),
-                            work.payload,
-                        )
-                    # Each handler starts from the database, as in a transaction of its own:
-                    # no ORM object loaded for one event is read back stale by the next.
-                    await session.flush()
-                except Exception:
-                    failed_at.append(index)
-                    raise
-                session.expunge_all()
-                outcomes.append("handled")
-        return outcomes
 
     async def _apply_one(self, work: _Work, *, failed_before: int = 0) -> str:
         with self._context(work.envelope):
@@ -437,8 +323,124 @@ class ServiceConsumer:
         return list(self.by_topic)
 
     async def handle_batch(self, records: Sequence[IncomingRecord], concurrency: int = 1) -> None:
-        await run_lanes(records, concurrency, self.handle_lane)
+        """One poll: every record routed and parsed, then all of them in one transaction
+        (`apply_batch`). One transaction per poll, not per partition: concurrent transactions
+        of one service would lock shared rows (a SKU's stock) in different orders and deadlock.
+        """
+        work: list[_Work] = []
+        for record in records:
+            for runner in self.by_topic.get(record.topic, ()):
+                prepared = await runner._prepare(record)
+                if isinstance(prepared, _Work):
+                    work.append(prepared)
+        await apply_batch(work, concurrency)
 
-    async def handle_lane(self, records: Sequence[IncomingRecord]) -> None:
-        for runner in self.by_topic.get(records[0].topic, ()):
-            await runner.handle_lane(records)
+
+async def apply_batch(batch: list[_Work], concurrency: int = 1) -> None:
+    """Apply parsed events in one transaction, committed once; one at a time if it fails.
+
+    The inbox claims each consumer's ids with one statement; the handlers run in the order of
+    `batch` (each partition's records in offset order). If the transaction fails it is rolled
+    back and the events are applied one at a time, each in its own transaction with the
+    retries and dead-lettering of `ConsumerRunner.handle`, partition by partition (up to
+    `concurrency` partitions at once): a poison event costs its batch a second pass, never its
+    neighbours' effects, and each partition's order holds either way. While the database is
+    unreachable the batch waits and is tried again, whole.
+    """
+    if len(batch) == 1:
+        await batch[0].runner._apply_one(batch[0])
+        return
+    if not batch:
+        return
+    first = batch[0].runner
+    waited = first.backoff_seconds
+    while True:
+        failed_at: list[int] = []
+        try:
+            outcomes = await _in_one_transaction(batch, failed_at)
+            break
+        except Exception as exc:
+            if is_unavailable(exc):
+                log.warning(
+                    "database unavailable, event batch waiting",
+                    consumer=first.consumer.name,
+                    events=len(batch),
+                    error=repr(exc),
+                    retry_in=waited,
+                )
+                await asyncio.sleep(waited)
+                waited = min(waited * 2, first.outage_backoff_cap_seconds)
+                continue
+            await _one_at_a_time(batch, failed_at[0] if failed_at else None, exc, concurrency)
+            return
+    for work, outcome in zip(batch, outcomes, strict=True):
+        if outcome == "handled" and work.runner.after_commit is not None:
+            work.runner.after_commit(work.envelope)
+        work.runner._observe(work, outcome)
+
+
+async def _in_one_transaction(batch: list[_Work], failed_at: list[int]) -> list[str]:
+    """Apply the batch in one transaction; on a handler's error, append its index to
+    `failed_at` and raise (the transaction rolls back)."""
+    by_consumer: dict[str, list[_Work]] = {}
+    for work in batch:
+        by_consumer.setdefault(work.runner.consumer.name, []).append(work)
+    outcomes: list[str] = []
+    async with batch[0].runner.database.transaction() as session:
+        fresh: set[tuple[str, uuid.UUID]] = set()
+        for name, works in by_consumer.items():
+            claimed = await claim_many(
+                session, name, [(w.envelope.id, w.envelope.type) for w in works]
+            )
+            fresh.update((name, event_id) for event_id in claimed)
+        for index, work in enumerate(batch):
+            runner = work.runner
+            claim_key = (runner.consumer.name, work.envelope.id)
+            if claim_key not in fresh:
+                outcomes.append("duplicate")
+                continue
+            fresh.discard(claim_key)  # a second copy in the same poll is a duplicate
+            try:
+                with runner._context(work.envelope):
+                    await work.fn(
+                        Delivery(session, work.envelope, runner.outbox, runner.runtime),
+                        work.payload,
+                    )
+                # Each handler starts from the database, as in a transaction of its own: no
+                # ORM object loaded for one event is read back stale by the next.
+                await session.flush()
+            except Exception:
+                failed_at.append(index)
+                raise
+            session.expunge_all()
+            outcomes.append("handled")
+    return outcomes
+
+
+async def _one_at_a_time(
+    batch: list[_Work], culprit: int | None, error: Exception, concurrency: int
+) -> None:
+    """The batch failed: each event in its own transaction, each partition in order. The
+    batch's try counts as the failing event's first attempt, so a poison event is still tried
+    `max_attempts` times in all before it is dead-lettered."""
+    log.warning(
+        "event batch failed, applying its events one at a time",
+        consumer=batch[0].runner.consumer.name,
+        events=len(batch),
+        event_id=str(batch[culprit].envelope.id) if culprit is not None else None,
+        error=repr(error),
+    )
+    lanes: dict[tuple[str, int], list[tuple[int, _Work]]] = {}
+    for index, work in enumerate(batch):
+        lanes.setdefault((work.record.topic, work.record.partition), []).append((index, work))
+    slots = asyncio.Semaphore(concurrency)
+
+    async def lane(in_order: list[tuple[int, _Work]]) -> None:
+        async with slots:
+            for index, work in in_order:
+                await work.runner._apply_one(work, failed_before=int(index == culprit))
+
+    outcomes = await asyncio.gather(*map(lane, lanes.values()), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome

@@ -60,9 +60,9 @@ class ServiceSettings(BaseSettings):
     )
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
-    # Records taken per poll, and how many partitions of one poll are handled at once (each
-    # partition's records stay in order); the offsets are committed once per poll. SQLite
-    # allows one writer, so it always handles one partition at a time.
+    # Records taken per poll (applied in one transaction, offsets committed once per poll), and
+    # how many partitions are replayed at once when a poll's transaction fails and its events
+    # are applied one at a time (each partition in order). SQLite allows one writer: 1.
     consumer_batch_size: int = Field(default=100, ge=1)
     consumer_concurrency: int = Field(default=6, ge=1)
     # Crash tests only: an event type after whose commit the process SIGKILLs itself.

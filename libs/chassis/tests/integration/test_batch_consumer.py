@@ -102,13 +102,13 @@ async def test_a_batch_with_a_duplicate_inside_applies_each_event_once_in_one_tr
         service="test",
     )
     commits = count_commits(database)
-    await runner.handle_lane(batch)
+    await runner.handle_batch(batch)
 
     assert await effect_rows(database, prefix) == [f"{prefix}:{n}" for n in range(5)]
     assert applied == [f"{prefix}:{n}" for n in range(5)]
     assert len(commits) == 1  # the whole batch, inbox claims included, in one transaction
     # Delivered again later (the offset commit was lost): nothing happens twice.
-    await runner.handle_lane(records)
+    await runner.handle_batch(records)
     assert await effect_rows(database, prefix) == [f"{prefix}:{n}" for n in range(5)]
 
 
@@ -131,7 +131,7 @@ async def test_a_poison_record_in_the_middle_is_dead_lettered_and_the_others_com
         max_attempts=3,
         backoff_seconds=0.01,
     )
-    await runner.handle_lane(records)
+    await runner.handle_batch(records)
 
     # The others applied once each, in the partition's order.
     assert await effect_rows(database, prefix) == [n for n in names if "poison" not in n]

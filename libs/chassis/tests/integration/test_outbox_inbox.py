@@ -122,17 +122,16 @@ async def test_crash_between_publish_and_mark_gives_a_duplicate_the_inbox_skips(
         producer,
         service="test",
     )
-    handle_lane = runner.handle_lane
+    key = product_id.encode()
 
-    async def this_product_only(records: Sequence[IncomingRecord]) -> None:
+    class ThisProductOnly(ServiceConsumer):
         """The topic holds other tests' events too: hand the runner only this product's."""
-        mine = [r for r in records if r.key == product_id.encode()]
-        if mine:
-            await handle_lane(mine)
 
-    runner.handle_lane = this_product_only  # type: ignore[method-assign]
+        async def handle_batch(self, records: Sequence[IncomingRecord], c: int = 1) -> None:
+            await super().handle_batch([r for r in records if r.key == key], c)
+
     broker = make_broker(ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap_servers))
-    subscribe(broker, ServiceConsumer([runner]), group_id=runner.consumer.name)
+    subscribe(broker, ThisProductOnly([runner]), group_id=runner.consumer.name)
     await broker.start()
     try:
         for _ in range(200):
