@@ -111,3 +111,10 @@ class CouponRow(SQLModel, table=True):
     currency: str = Field(max_length=3)
     valid_from: datetime = _at()
     valid_until: datetime = _at()
+
+
+# The tables for Core statements on the hot path (placing an order, the saga's steps).
+ORDERS: sa.Table = OrderRow.__table__  # type: ignore[attr-defined]
+ORDER_LINES: sa.Table = OrderLineRow.__table__  # type: ignore[attr-defined]
+TIMELINE: sa.Table = TimelineRow.__table__  # type: ignore[attr-defined]
+PRODUCT_PRICES: sa.Table = ProductPriceRow.__table__  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -15,8 +16,8 @@ from order_service import domain
 from order_service.config import OrderSettings
 from order_service.schemas import OrderAccepted, OrderCreate
 from order_service.service.read_model import benefits_for, prices_for
-from order_service.service.transitions import from_request, locked, money, move, now, record
-from order_service.tables import OrderLineRow, OrderRow, TimelineRow
+from order_service.service.transitions import from_request, locked, money, move, now
+from order_service.tables import ORDER_LINES, ORDERS, TIMELINE, OrderRow, TimelineRow
 from shared_events import order as events
 
 
@@ -25,11 +26,6 @@ def _rules(settings: OrderSettings) -> domain.PricingRules:
         points_per_yuan=settings.points_per_yuan,
         points_max_share_percent=settings.points_max_share_percent,
     )
-
-
-async def place_order(runtime: Runtime, member: Principal, data: OrderCreate) -> OrderAccepted:
-    async with runtime.database.transaction() as session:
-        return await place_order_in(session, runtime, member, data)
 
 
 async def place_order_in(
@@ -52,46 +48,54 @@ async def place_order_in(
         raise ProblemError(422, error.detail, code=error.code) from None
     placed_at = now()
     uses_benefits = quote.coupon_code is not None or quote.points > 0
-    order = OrderRow(
-        id=str(uuid.uuid4()),
-        member_id=member.subject,
-        status=domain.OrderStatus.PENDING.value,
-        saga_step=domain.first_step(uses_benefits).value,
-        currency=quote.currency,
-        subtotal=quote.subtotal,
-        discount=quote.discount,
-        tier_discount=quote.tier_discount,
-        coupon_code=quote.coupon_code,
-        coupon_discount=quote.coupon_discount,
-        points=quote.points,
-        points_discount=quote.points_discount,
-        total=quote.total,
-        payment_token=data.payment_token,
-        shipping_address=data.shipping_address.model_dump(mode="json"),
-        deadline_at=placed_at + timedelta(seconds=settings.saga_timeout_seconds),
-        created_at=placed_at,
-        updated_at=placed_at,
+    order_id, status = str(uuid.uuid4()), domain.OrderStatus.PENDING.value
+    # Core statements: the hot path of every order, no ORM unit of work to flush.
+    connection = await session.connection()
+    await connection.execute(
+        sa.insert(ORDERS),
+        {
+            "id": order_id,
+            "member_id": member.subject,
+            "status": status,
+            "saga_step": domain.first_step(uses_benefits).value,
+            "reason": None,
+            "currency": quote.currency,
+            "subtotal": quote.subtotal,
+            "discount": quote.discount,
+            "tier_discount": quote.tier_discount,
+            "coupon_code": quote.coupon_code,
+            "coupon_discount": quote.coupon_discount,
+            "points": quote.points,
+            "points_discount": quote.points_discount,
+            "total": quote.total,
+            "payment_token": data.payment_token,
+            "shipping_address": data.shipping_address.model_dump(mode="json"),
+            "deadline_at": placed_at + timedelta(seconds=settings.saga_timeout_seconds),
+            "created_at": placed_at,
+            "updated_at": placed_at,
+        },
     )
-    session.add(order)
-    await session.flush()
-    session.add_all(
-        OrderLineRow(
-            order_id=order.id,
-            sku=line.sku,
-            product_id=line.product_id,
-            name=line.name,
-            quantity=line.quantity,
-            unit_amount=line.unit_amount,
-            line_amount=line.line_amount,
-        )
-        for line in quote.lines
+    await connection.execute(
+        sa.insert(ORDER_LINES),
+        [
+            {
+                "order_id": order_id,
+                "sku": line.sku,
+                "product_id": line.product_id,
+                "name": line.name,
+                "quantity": line.quantity,
+                "unit_amount": line.unit_amount,
+                "line_amount": line.line_amount,
+            }
+            for line in quote.lines
+        ],
     )
     cur = quote.currency
     envelope = runtime.outbox.stage(
         session,
         events.OrderPlacedV1(
-            order_id=order.id,
-            member_id=order.member_id,
+            order_id=order_id,
+            member_id=member.subject,
             currency=cur,
             items=[
                 events.OrderLine(
@@ -111,11 +115,21 @@ async def place_order_in(
             coupon_code=quote.coupon_code,
             points=quote.points,
         ),
-        subject=order.id,
-        correlation_id=order.id,
+        subject=order_id,
+        correlation_id=order_id,
     )
-    record(session, order, "order.order.placed", str(envelope.id))
-    return OrderAccepted(order_id=order.id, status=order.status)
+    await connection.execute(
+        sa.insert(TIMELINE),
+        {
+            "order_id": order_id,
+            "event_type": envelope.type,
+            "status": status,
+            "reason": None,
+            "event_id": str(envelope.id),
+            "at": placed_at,
+        },
+    )
+    return OrderAccepted(order_id=order_id, status=status)
 
 
 async def cancel_order(runtime: Runtime, member: Principal, order_id: str) -> OrderAccepted:

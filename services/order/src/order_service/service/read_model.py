@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from sqlmodel import col, select
+import sqlalchemy as sa
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.consumer import Delivery
 from chassis.db import insert_ignore
 from order_service.domain import Benefits, CatalogPrice, Coupon, OrderRuleError
-from order_service.tables import CouponRow, MemberTierRow, ProductPriceRow
+from order_service.tables import PRODUCT_PRICES, CouponRow, MemberTierRow, ProductPriceRow
 from shared_events import catalog as events
 from shared_events import membership
 
@@ -62,14 +63,21 @@ async def change_price(delivery: Delivery, payload: events.PriceChangedV1) -> No
     delivery.session.add(row)
 
 
+_PRICES = sa.select(
+    PRODUCT_PRICES.c.sku,
+    PRODUCT_PRICES.c.product_id,
+    PRODUCT_PRICES.c.name,
+    PRODUCT_PRICES.c.amount,
+    PRODUCT_PRICES.c.currency,
+    PRODUCT_PRICES.c.published,
+)
+
+
 async def prices_for(session: AsyncSession, skus: list[str]) -> dict[str, CatalogPrice]:
-    rows = (
-        await session.exec(select(ProductPriceRow).where(col(ProductPriceRow.sku).in_(skus)))
-    ).all()
-    return {
-        r.sku: CatalogPrice(r.sku, r.product_id, r.name, r.amount, r.currency, r.published)
-        for r in rows
-    }
+    """Columns, not ORM objects: read on every order."""
+    connection = await session.connection()
+    rows = await connection.execute(_PRICES.where(PRODUCT_PRICES.c.sku.in_(skus)))
+    return {row.sku: CatalogPrice(*row) for row in rows}
 
 
 async def set_tier(delivery: Delivery, payload: membership.TierChangedV1) -> None:
