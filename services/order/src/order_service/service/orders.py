@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.auth import Principal
@@ -16,8 +16,8 @@ from order_service import domain
 from order_service.config import OrderSettings
 from order_service.schemas import OrderAccepted, OrderCreate
 from order_service.service.read_model import benefits_for, prices_for
-from order_service.service.transitions import from_request, locked, money, move, now
-from order_service.tables import ORDER_LINES, ORDERS, TIMELINE, OrderRow, TimelineRow
+from order_service.service.transitions import from_request, locked, money, move, now, overdue
+from order_service.tables import ORDER_LINES, ORDERS, TIMELINE, TimelineRow
 from shared_events import order as events
 
 
@@ -144,7 +144,7 @@ async def cancel_order(runtime: Runtime, member: Principal, order_id: str) -> Or
         except domain.OrderRuleError as error:
             raise ProblemError(409, error.detail, code=error.code) from None
         stage = from_request(runtime.outbox, session, order)
-        move(stage, session, order, state, domain.Reason.CANCELLED_BY_CUSTOMER)
+        await move(stage, session, order, state, domain.Reason.CANCELLED_BY_CUSTOMER)
     return OrderAccepted(order_id=order.id, status=order.status)
 
 
@@ -166,7 +166,7 @@ async def return_order(runtime: Runtime, member: Principal, order_id: str) -> Or
         except domain.OrderRuleError as error:
             raise ProblemError(409, error.detail, code=error.code) from None
         stage = from_request(runtime.outbox, session, order)
-        move(stage, session, order, state, domain.Reason.RETURNED_BY_CUSTOMER)
+        await move(stage, session, order, state, domain.Reason.RETURNED_BY_CUSTOMER)
     return OrderAccepted(order_id=order.id, status=order.status)
 
 
@@ -191,23 +191,15 @@ async def fulfil_order(runtime: Runtime, order_id: str, action: str) -> OrderAcc
             state = domain.fulfilment(domain.OrderStatus(order.status), action)
         except domain.OrderRuleError as error:
             raise ProblemError(409, error.detail, code=error.code) from None
-        move(from_request(runtime.outbox, session, order), session, order, state)
+        await move(from_request(runtime.outbox, session, order), session, order, state)
     return OrderAccepted(order_id=order.id, status=order.status)
 
 
 async def cancel_overdue(runtime: Runtime, limit: int = 100) -> int:
     """Saga timeout: a PENDING order past its deadline is cancelled and compensated."""
     async with runtime.database.transaction() as session:
-        query = (
-            select(OrderRow)
-            .where(OrderRow.status == domain.OrderStatus.PENDING.value)
-            .where(col(OrderRow.deadline_at) < now())
-            .order_by(col(OrderRow.deadline_at))
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        overdue = list((await session.exec(query)).all())
-        for order in overdue:
+        late = await overdue(session, limit)
+        for order in late:
             state = domain.next_state(
                 domain.OrderStatus(order.status),
                 domain.SagaStep(order.saga_step),
@@ -215,5 +207,5 @@ async def cancel_overdue(runtime: Runtime, limit: int = 100) -> int:
             )
             if state is not None:
                 stage = from_request(runtime.outbox, session, order)
-                move(stage, session, order, state, domain.Reason.TIMEOUT)
-    return len(overdue)
+                await move(stage, session, order, state, domain.Reason.TIMEOUT)
+    return len(late)

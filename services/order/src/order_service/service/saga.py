@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chassis.consumer import Delivery
 from order_service import domain
-from order_service.service.transitions import locked, move, record
+from order_service.service.transitions import locked, move, record, timeline_entry
 from shared_events import inventory, membership, payment
 
 
@@ -18,13 +18,16 @@ async def _advance(
     order = await locked(session, order_id)
     if order is None:
         return  # not one of ours
-    record(session, order, delivery.envelope.type, str(delivery.envelope.id))
+    cause = timeline_entry(order, delivery.envelope.type, str(delivery.envelope.id))
     state = domain.next_state(
         domain.OrderStatus(order.status), domain.SagaStep(order.saga_step), trigger
     )
     if state is None:
-        return  # a late or repeated answer: the timeline shows it, the state stays
-    move(lambda p: delivery.stage(p, subject=order.id), session, order, state, reason)
+        await record(session, cause)  # a late or repeated answer: the state stays
+        return
+    await move(
+        lambda p: delivery.stage(p, subject=order_id), session, order, state, reason, cause=cause
+    )
 
 
 async def on_stock_reserved(delivery: Delivery, payload: inventory.StockReservedV1) -> None:
@@ -78,4 +81,5 @@ async def on_settled(
     """Captures, releases and restorations only extend the timeline."""
     order = await locked(delivery.session, payload.order_id)
     if order is not None:
-        record(delivery.session, order, delivery.envelope.type, str(delivery.envelope.id))
+        entry = timeline_entry(order, delivery.envelope.type, str(delivery.envelope.id))
+        await record(delivery.session, entry)

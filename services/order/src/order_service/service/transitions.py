@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
-from sqlmodel import select
+import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.outbox import Outbox
 from order_service import domain
-from order_service.tables import OrderRow, TimelineRow
+from order_service.tables import ORDERS, TIMELINE
 from shared_events import Envelope, EventPayload
 from shared_events import order as events
 from shared_events.money import Money
@@ -27,32 +28,73 @@ def money(amount: int, currency: str) -> Money:
     return Money(amount=amount, currency=currency)
 
 
-def record(
-    session: AsyncSession, order: OrderRow, event_type: str, event_id: str | None = None
-) -> None:
-    """Append to the order's timeline (the events it went through, oldest first)."""
-    session.add(
-        TimelineRow(
-            order_id=order.id,
-            event_type=event_type,
-            status=order.status,
-            reason=order.reason,
-            event_id=event_id,
-            at=now(),
+@dataclass
+class LockedOrder:
+    """The columns a state change reads and writes, of an order row locked FOR UPDATE: read
+    as columns and written back with one UPDATE, no ORM object (the saga's hot path)."""
+
+    id: str
+    member_id: str
+    status: str
+    saga_step: str
+    reason: str | None
+    currency: str
+    total: int
+    payment_token: str | None
+
+
+_LOCKED_COLUMNS = [ORDERS.c[f.name] for f in fields(LockedOrder)]
+
+
+async def locked(session: AsyncSession, order_id: str) -> LockedOrder | None:
+    connection = await session.connection()
+    row = (
+        await connection.execute(
+            sa.select(*_LOCKED_COLUMNS).where(ORDERS.c.id == order_id).with_for_update()
         )
+    ).first()
+    return LockedOrder(*row) if row is not None else None
+
+
+async def overdue(session: AsyncSession, limit: int) -> list[LockedOrder]:
+    """PENDING orders past their deadline, oldest first, locked (others' locks skipped)."""
+    connection = await session.connection()
+    rows = await connection.execute(
+        sa.select(*_LOCKED_COLUMNS)
+        .where(ORDERS.c.status == S.PENDING.value)
+        .where(ORDERS.c.deadline_at < now())
+        .order_by(ORDERS.c.deadline_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     )
+    return [LockedOrder(*row) for row in rows]
 
 
-async def locked(session: AsyncSession, order_id: str) -> OrderRow | None:
-    query = select(OrderRow).where(OrderRow.id == order_id).with_for_update()
-    return (await session.exec(query)).first()
+def timeline_entry(
+    order: LockedOrder, event_type: str, event_id: str | None = None
+) -> dict[str, object]:
+    """A timeline row (the events an order went through, oldest first) for `event_type`, with
+    the order's status and reason as they are now."""
+    return {
+        "order_id": order.id,
+        "event_type": event_type,
+        "status": order.status,
+        "reason": order.reason,
+        "event_id": event_id,
+        "at": now(),
+    }
 
 
-def from_request(outbox: Outbox, session: AsyncSession, order: OrderRow) -> Stage:
+async def record(session: AsyncSession, *entries: dict[str, object]) -> None:
+    connection = await session.connection()
+    await connection.execute(sa.insert(TIMELINE), list(entries))
+
+
+def from_request(outbox: Outbox, session: AsyncSession, order: LockedOrder) -> Stage:
     return lambda payload: outbox.stage(session, payload, subject=order.id, correlation_id=order.id)
 
 
-def _event_for(order: OrderRow, state: domain.State, was_confirmed: bool) -> EventPayload | None:
+def _event_for(order: LockedOrder, state: domain.State, was_confirmed: bool) -> EventPayload | None:
     status, step = state
     ids = {"order_id": order.id, "member_id": order.member_id}
     reason = order.reason or ""
@@ -82,22 +124,38 @@ def _event_for(order: OrderRow, state: domain.State, was_confirmed: bool) -> Eve
     }[status]()
 
 
-def move(
+async def move(
     stage: Stage,
     session: AsyncSession,
-    order: OrderRow,
+    order: LockedOrder,
     state: domain.State,
     reason: domain.Reason | None = None,
+    *,
+    cause: dict[str, object] | None = None,
 ) -> None:
-    """Enter `state`; publish and record the event it means, if any."""
+    """Enter `state` with one UPDATE; publish and record the event it means, if any. `cause`
+    (a `timeline_entry` of the event that led here) goes on the timeline first, in the same
+    INSERT."""
     was_confirmed = order.status == S.CONFIRMED.value
+    entries = [cause] if cause is not None else []
     order.status, order.saga_step = state[0].value, state[1].value
     if reason is not None:
         order.reason = reason.value
-    order.updated_at = now()
+    changes: dict[str, object] = {
+        "status": order.status,
+        "saga_step": order.saga_step,
+        "reason": order.reason,
+        "updated_at": now(),
+    }
     if state[1] is domain.SagaStep.DONE:
-        order.deadline_at = None
+        changes["deadline_at"] = None
+    token = order.payment_token
     payload = _event_for(order, state, was_confirmed)
-    session.add(order)
+    if order.payment_token != token:
+        changes["payment_token"] = order.payment_token  # cleared once payment is requested
+    connection = await session.connection()
+    await connection.execute(sa.update(ORDERS).where(ORDERS.c.id == order.id).values(changes))
     if payload is not None:
-        record(session, order, payload.event_type, str(stage(payload).id))
+        entries.append(timeline_entry(order, payload.event_type, str(stage(payload).id)))
+    if entries:
+        await record(session, *entries)
