@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from chassis.testing.plugin import serve_app
 
@@ -185,4 +186,40 @@ async def test_an_order_lost_in_a_timeout_keeps_its_unit_for_the_retry(suite: Su
         assert retried.status_code == 202, retried.text
     suite.orders.append(retried.json()["order_id"])
     assert (await suite.settled(retried.json()["order_id"]))["status"] == "CONFIRMED"
+    await suite.check_invariants()
+
+
+async def test_after_a_sell_out_later_buyers_are_answered_from_memory_and_retries_replay(
+    suite: Suite,
+) -> None:
+    """The rush after a sell-out: the gateway remembers for a moment that the SKU is gone and
+    answers 409 without counting again (a unit put back into the count is not seen within that
+    moment), while a buyer's retry of an order that got through still gets its order."""
+    sku = await suite.product(price=990, stock=1)
+    gateway = gateway_for(
+        suite,
+        flash_sale_limits={sku: 1},
+        flash_sale_stock_refresh_seconds=60,
+        flash_sale_sold_out_memory_seconds=30,  # a slow machine must not outlast the moment
+    )
+    count = f"{suite.settings['order'].redis_key_prefix}gateway:flash-stock:{sku}"
+    redis = aioredis.from_url(suite.settings["order"].redis_url)
+    async with serve_app(gateway) as url, httpx.AsyncClient(base_url=url, timeout=15) as edge:
+        buyer = {**suite.member(), "Idempotency-Key": "rush-buyer"}
+        bought = await edge.post("/api/v1/orders", json=order_body(sku, 1), headers=buyer)
+        assert bought.status_code == 202, bought.text
+        suite.orders.append(bought.json()["order_id"])
+        late = await edge.post("/api/v1/orders", json=order_body(sku, 1), headers=suite.member())
+        assert late.status_code == 409, late.text  # counted: the one unit is spoken for
+
+        await redis.incrby(count, 1)  # as if a unit came back into the count
+        later = await edge.post("/api/v1/orders", json=order_body(sku, 1), headers=suite.member())
+        assert later.status_code == 409, later.text  # from memory: the count was not read
+        assert later.json()["type"].endswith("/sold-out")
+        retried = await edge.post("/api/v1/orders", json=order_body(sku, 1), headers=buyer)
+        assert retried.status_code == 202, retried.text  # the replay, not a sold-out
+        assert retried.json()["order_id"] == bought.json()["order_id"]
+        await redis.incrby(count, -1)  # the unit did not really come back
+    await redis.aclose()
+    assert (await suite.settled(bought.json()["order_id"]))["status"] == "CONFIRMED"
     await suite.check_invariants()

@@ -27,7 +27,7 @@ from chassis.telemetry import configure_tracing, fastapi_telemetry
 from gateway_service import availability, limits
 from gateway_service.config import GatewaySettings
 from gateway_service.flash_sale import FlashSaleLimits, capped_quantities
-from gateway_service.flash_stock import FlashSaleStock
+from gateway_service.flash_stock import FlashSaleStock, sold_out
 from gateway_service.metrics import serve_metrics
 from gateway_service.openapi import merged_openapi
 from gateway_service.paths import Path, page_size, parse_path
@@ -77,6 +77,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.redis_key_prefix,
             settings.flash_sale_stock_refresh_seconds,
             lambda skus: availability.fetch_available(client, inventory_url, skus),
+            sold_out_memory_seconds=settings.flash_sale_sold_out_memory_seconds,
         )
         app.state.verifier = JwksVerifier(
             settings.jwks_url,
@@ -255,6 +256,11 @@ async def forward_order(
     stock: FlashSaleStock = state.flash_stock
     wanted = capped_quantities(body, settings.flash_sale_limits)
     key = request.headers.get("idempotency-key")
+    # The rush after a sell-out is answered from memory: one round trip (is it a retry of an
+    # order that got through?) instead of four, none without an Idempotency-Key.
+    gone = stock.sold_out(wanted)
+    if gone is not None and not await flash_sale.is_replay(member, key):
+        raise sold_out(gone)
     # False for an order without flash-sale SKUs, and for a replay (its first try took them).
     claimed = await flash_sale.claim(member, wanted, key)
     counted = False

@@ -70,6 +70,12 @@ class FlashSaleLimits:
     def _seen_key(self, member: str, idempotency_key: str) -> str:
         return f"{self.prefix}:seen:{member}:{idempotency_key}"
 
+    async def is_replay(self, member: str, idempotency_key: str | None) -> bool:
+        """Whether this Idempotency-Key already claimed (its order may exist)."""
+        if idempotency_key is None:
+            return False
+        return bool(await self.redis.exists(self._seen_key(member, idempotency_key)))
+
     async def claim(
         self, member: str, wanted: Mapping[str, int], idempotency_key: str | None
     ) -> bool:

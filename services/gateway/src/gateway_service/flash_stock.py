@@ -7,10 +7,17 @@ expires), so units that come back (a declined card, a timed-out order) are sold 
 orders that were let through but not reserved yet are at worst counted twice: that briefly
 lets a few more through, and inventory, which alone decides, refuses them. Nothing here can
 oversell; at worst a unit waits one refresh before it is offered again.
+
+Each gateway process also remembers, for `GATEWAY_FLASH_SALE_SOLD_OUT_MEMORY_SECONDS` (0.5 s),
+that a SKU was found sold
+out: in a sale's rush the thousands of late buyers are then answered 409 from memory, with no
+Redis round trip (neither for the count nor for the member's allowance). A unit that comes
+back is offered again at most that much later.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import redis.asyncio as aioredis
@@ -45,12 +52,27 @@ Loader = Callable[[list[str]], Awaitable[dict[str, int]]]
 
 class FlashSaleStock:
     def __init__(
-        self, redis: aioredis.Redis, prefix: str, refresh_seconds: float, load: Loader
+        self,
+        redis: aioredis.Redis,
+        prefix: str,
+        refresh_seconds: float,
+        load: Loader,
+        *,
+        sold_out_memory_seconds: float = 0.5,
     ) -> None:
         self.redis = redis
         self.prefix = f"{prefix}gateway:flash-stock"
         self.refresh_ms = max(int(refresh_seconds * 1000), 1)
         self.load = load
+        self._take = redis.register_script(TAKE_SCRIPT)  # EVALSHA: the script is sent once
+        self._give_back = redis.register_script(GIVE_BACK_SCRIPT)
+        self.sold_out_memory_seconds = sold_out_memory_seconds
+        self._sold_out_until: dict[str, float] = {}
+
+    def sold_out(self, wanted: Mapping[str, int]) -> str | None:
+        """A wanted SKU this process found sold out a moment ago, if any (no round trip)."""
+        now = time.monotonic()
+        return next((s for s in sorted(wanted) if self._sold_out_until.get(s, 0.0) > now), None)
 
     def _keys(self, skus: Sequence[str]) -> list[str]:
         return [f"{self.prefix}:{sku}" for sku in skus]
@@ -61,24 +83,19 @@ class FlashSaleStock:
         decides alone."""
         skus = sorted(wanted)
         for _ in range(2):
-            outcome = int(
-                await self.redis.eval(
-                    TAKE_SCRIPT, len(skus), *self._keys(skus), *[wanted[s] for s in skus]
-                )
-            )
+            outcome = int(await self._take(keys=self._keys(skus), args=[wanted[s] for s in skus]))
             if outcome == 0:
                 return True
             if outcome > 0:
                 sku = skus[outcome - 1]
-                raise ProblemError(409, f"{sku} is sold out", code="sold-out")
+                self._sold_out_until[sku] = time.monotonic() + self.sold_out_memory_seconds
+                raise sold_out(sku)
             await self._load(skus)
         return False
 
     async def give_back(self, wanted: Mapping[str, int]) -> None:
         skus = sorted(wanted)
-        await self.redis.eval(
-            GIVE_BACK_SCRIPT, len(skus), *self._keys(skus), *[wanted[s] for s in skus]
-        )
+        await self._give_back(keys=self._keys(skus), args=[wanted[s] for s in skus])
 
     async def _load(self, skus: list[str]) -> None:
         available = await self.load(skus)
@@ -86,3 +103,7 @@ class FlashSaleStock:
             if sku in available:
                 # NX: a count another replica loaded meanwhile (and took from) stays.
                 await self.redis.set(key, available[sku], nx=True, px=self.refresh_ms)
+
+
+def sold_out(sku: str) -> ProblemError:
+    return ProblemError(409, f"{sku} is sold out", code="sold-out")
