@@ -38,6 +38,20 @@ class NotificationSettings(ServiceSettings):
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     mail_from: str = "Commerce Suite <no-reply@commerce-suite.dev>"
 
+    # Connections to the mail server kept open and reused (at most this many at once); one
+    # idle longer than `smtp_idle_seconds` is closed rather than reused.
+    smtp_pool_size: int = Field(default=4, ge=1)
+    smtp_idle_seconds: float = Field(default=30.0, gt=0)
+
+    # Preferences and webhook subscriptions are cached in each replica's memory (see
+    # service/cache.py). A replica's own changes apply at once; other replicas' are read from a
+    # change feed in Redis every `cache_check_seconds`, so they apply within about that long.
+    # No entry is older than `cache_ttl_seconds` (the bound should a change be lost); 0 turns
+    # the cache off.
+    cache_check_seconds: float = Field(default=1.0, gt=0)
+    cache_ttl_seconds: float = Field(default=60.0, ge=0)
+    cache_max_members: int = Field(default=10_000, ge=1)
+
     # Who hears about low stock, and in which language.
     operator_emails: EnvList = Field(default_factory=list)
     operator_locale: str = DEFAULT_LOCALE

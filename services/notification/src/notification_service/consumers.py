@@ -30,7 +30,7 @@ def consumers(notifier: Notifier) -> list[EventConsumer]:
         await recipients.record_member(delivery.session, event)
 
     async def on_updated(delivery: Delivery, event: membership.MemberUpdatedV1) -> None:
-        await recipients.update_member(delivery.session, event)
+        await recipients.update_member(delivery.session, event, notifier.cache)
 
     async def on_placed(delivery: Delivery, event: order.OrderPlacedV1) -> None:
         await recipients.record_order(delivery.session, event)

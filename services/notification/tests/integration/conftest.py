@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from sqlmodel import col, select
 
 from chassis.inbox import InboxRecord
@@ -42,18 +41,18 @@ OPERATOR = "ops@shop.example"
 MAIL_FROM = "Commerce Suite <no-reply@shop.example>"
 MAX_ATTEMPTS = 4
 BACKOFF = 0.1
+CACHE_CHECK = 0.2  # how often the cache looks at the change feed
 
 
 @pytest.fixture
 def smtp() -> Iterator[tuple[MailCatcher, int]]:
     catcher = MailCatcher()
     port = free_port()
-    controller = Controller(catcher, hostname="127.0.0.1", port=port)
-    controller.start()
+    catcher.serve("127.0.0.1", port)
     try:
         yield catcher, port
     finally:
-        controller.stop()
+        catcher.stop()
 
 
 @pytest.fixture
@@ -235,6 +234,10 @@ async def notification(
         webhook_max_attempts=MAX_ATTEMPTS,
         webhook_backoff_seconds=BACKOFF,
         message_backoff_seconds=0.1,
+        # Entries never age out during a test: only invalidation (this replica's writes, the
+        # change feed) can make a change visible, which is what the tests check.
+        cache_ttl_seconds=300,
+        cache_check_seconds=CACHE_CHECK,
     )
     app = create_app(settings)
     producer = EventProducer(isolated_kafka)

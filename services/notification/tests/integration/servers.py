@@ -16,6 +16,8 @@ from email.policy import default as default_policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from aiosmtpd.controller import Controller
+
 
 async def eventually(
     check: Callable[[], Any], *, timeout: float = 10.0, what: str = "the condition"
@@ -38,18 +40,59 @@ async def eventually(
 
 
 class MailCatcher:
-    """aiosmtpd handler: keeps every message it is given."""
+    """aiosmtpd handler: keeps every message it is given, and which connection brought it
+    (the client's address and port: one per connection). Also runs the server: `serve`,
+    `restart` (a mail server restart on the same port), `drop_connections`, `stop`."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.peers: list[tuple[str, int]] = []  # per message, the connection it came on
+        self._servers: set[Any] = set()  # the server side of every connection that sent
         self._lock = threading.Lock()
+        self._controller: Controller | None = None
+        self._address: tuple[str, int] | None = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=default_policy)
         assert isinstance(message, EmailMessage)
         with self._lock:
             self.messages.append(message)
+            self.peers.append(tuple(session.peer))
+            self._servers.add(server)
         return "250 Message accepted for delivery"
+
+    def connections(self) -> int:
+        """How many connections delivered messages so far."""
+        with self._lock:
+            return len(set(self.peers))
+
+    def serve(self, host: str, port: int) -> None:
+        self._address = (host, port)
+        self._controller = Controller(self, hostname=host, port=port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def restart(self) -> None:
+        """Stop (every connection is closed) and listen again on the same port."""
+        assert self._address is not None
+        self.stop()
+        with self._lock:
+            self._servers.clear()
+        self.serve(*self._address)
+
+    def drop_connections(self) -> None:
+        """Close every connection that has sent a message, from the server side."""
+        assert self._controller is not None
+        loop = self._controller.loop
+        with self._lock:
+            servers, self._servers = list(self._servers), set()
+        for server in servers:
+            if server.transport is not None:
+                loop.call_soon_threadsafe(server.transport.close)
 
     def to(self, address: str) -> list[EmailMessage]:
         with self._lock:

@@ -239,7 +239,7 @@ async def test_sms_goes_to_members_with_a_phone_unless_opted_out(harness: Harnes
     assert sms.text == "订单已发货：o-4"
 
     async with harness.database.transaction() as session:
-        await preferences.store(session, "m-4", {"sms": False})
+        await preferences.store(session, "m-4", {"sms": False}, harness.notifier.cache)
     await harness.deliver(OrderShippedV1(order_id="o-5", member_id="m-4"))
     await harness.dispatch_due()
     assert len(harness.sms.sent) == 1 and len(harness.email.sent) == 2

@@ -25,6 +25,8 @@ def default_channels(settings: NotificationSettings) -> dict[Channel, ChannelAda
             password=password,
             starttls=settings.smtp_starttls,
             timeout_seconds=settings.smtp_timeout_seconds,
+            pool_size=settings.smtp_pool_size,
+            idle_seconds=settings.smtp_idle_seconds,
         ),
         Channel.SMS: SandboxSms(),
         Channel.WEBHOOK: WebhookSender(
@@ -35,6 +37,14 @@ def default_channels(settings: NotificationSettings) -> dict[Channel, ChannelAda
     }
 
 
+async def close_channels(channels: Mapping[Channel, ChannelAdapter]) -> None:
+    """Close what the adapters keep open (the SMTP connections); on shutdown."""
+    for adapter in channels.values():
+        close = getattr(adapter, "close", None)
+        if close is not None:
+            await close()
+
+
 __all__ = [
     "ChannelAdapter",
     "Channels",
@@ -43,5 +53,6 @@ __all__ = [
     "SandboxSms",
     "SmtpEmail",
     "WebhookSender",
+    "close_channels",
     "default_channels",
 ]

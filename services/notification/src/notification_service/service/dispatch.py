@@ -3,12 +3,16 @@
 A round takes up to `dispatch_batch_size` due rows (PENDING or RETRY, `next_attempt_at`
 passed) in one short transaction, with `FOR UPDATE SKIP LOCKED` on PostgreSQL so replicas
 share the work, counts the attempt and leases each row for `dispatch_lease_seconds`. It then
-sends them (`dispatch_concurrency` at a time) with no transaction open, and records each
-outcome in its own transaction: SENT, RETRY after the backoff, or FAILED after the last
-attempt, together with `notification.delivery.sent` / `.failed` in the outbox.
+sends them concurrently (`dispatch_concurrency` at a time; emails over the SMTP adapter's
+kept-open connections) with no transaction open, and records the round's outcomes in one
+transaction: SENT, RETRY after the backoff, or FAILED after the last attempt, together with
+`notification.delivery.sent` / `.failed` in the outbox. Should that transaction fail, each
+outcome is recorded in a transaction of its own, so one bad row costs no other its record.
+Webhook targets are read from the database at claim time (one query per round, not cached),
+so a subscription deleted before the round is never sent to.
 
-A process that dies between sending and recording leaves the row leased; once the lease runs
-out the row is due again and sent again: at least once at the channel boundary, which SMTP
+A process that dies between sending and recording leaves the rows leased; once the lease runs
+out they are due again and sent again: at least once at the channel boundary, which SMTP
 and HTTP cannot do better than (webhook receivers dedupe on the event `id`).
 """
 
@@ -74,17 +78,12 @@ class Dispatcher:
             return 0
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def attempt(claim: Claim) -> None:
+        async def attempt(claim: Claim) -> Outcome:
             async with gate:
-                outcome = await self.send(claim)
-            await self.record(runtime, claim, outcome)
+                return await self.send(claim)  # never raises: failures are outcomes
 
-        results = await asyncio.gather(*(attempt(c) for c in claims), return_exceptions=True)
-        for claim, result in zip(claims, results, strict=True):
-            if isinstance(result, Exception):  # recording failed: the lease brings it back
-                log.error(
-                    "delivery outcome not recorded", delivery_id=claim.row.id, error=repr(result)
-                )
+        outcomes = await asyncio.gather(*(attempt(c) for c in claims))
+        await self.record_round(runtime, list(zip(claims, outcomes, strict=True)))
         return len(claims)
 
     async def claim(self, database: Database) -> list[Claim]:
@@ -160,7 +159,34 @@ class Dispatcher:
             retry_at = now() + timedelta(seconds=policy.delay_after(claim.attempts))
         return Outcome(status, error_text(reason), retry_at)
 
+    async def record_round(self, runtime: Runtime, results: list[tuple[Claim, Outcome]]) -> None:
+        """Every outcome of a round in one transaction; one by one if that fails."""
+        try:
+            async with runtime.database.transaction() as session:
+                kept = [await self._store(session, runtime, c, o) for c, o in results]
+        except Exception as exc:
+            log.warning("recording a dispatch round failed, one by one", error=repr(exc))
+            for claim, outcome in results:
+                try:
+                    await self.record(runtime, claim, outcome)
+                except Exception as one:  # the lease brings it back
+                    log.error(
+                        "delivery outcome not recorded", delivery_id=claim.row.id, error=repr(one)
+                    )
+            return
+        for (claim, outcome), stored in zip(results, kept, strict=True):
+            if stored:
+                self._log(claim, outcome)
+
     async def record(self, runtime: Runtime, claim: Claim, outcome: Outcome) -> None:
+        async with runtime.database.transaction() as session:
+            stored = await self._store(session, runtime, claim, outcome)
+        if stored:
+            self._log(claim, outcome)
+
+    async def _store(
+        self, session: AsyncSession, runtime: Runtime, claim: Claim, outcome: Outcome
+    ) -> bool:
         row, at = claim.row, now()
         values: dict[str, object] = {
             "status": outcome.status.value,
@@ -170,28 +196,33 @@ class Dispatcher:
         }
         if outcome.status is DeliveryStatus.SENT:
             values["sent_at"] = at
-        async with runtime.database.transaction() as session:
-            # Only while the lease is ours: same attempt count, still due.
-            result = await session.exec(
-                sa.update(DeliveryRow)
-                .where(
-                    col(DeliveryRow.id) == row.id,
-                    col(DeliveryRow.attempts) == claim.attempts,
-                    col(DeliveryRow.status).in_(DUE),
-                )
-                .values(**values)
+        # Only while the lease is ours: same attempt count, still due.
+        result = await session.exec(
+            sa.update(DeliveryRow)
+            .where(
+                col(DeliveryRow.id) == row.id,
+                col(DeliveryRow.attempts) == claim.attempts,
+                col(DeliveryRow.status).in_(DUE),
             )
-            if result.rowcount != 1:
-                log.warning("delivery lease lost, outcome dropped", delivery_id=row.id)
-                return
-            if outcome.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
-                runtime.outbox.stage(
-                    session,
-                    self._event(claim, outcome),
-                    subject=row.id,
-                    correlation_id=row.correlation_id,
-                    causation_id=row.cause_event_id,
-                )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            log.warning("delivery lease lost, outcome dropped", delivery_id=row.id)
+            return False
+        if outcome.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
+            runtime.outbox.stage(
+                session,
+                self._event(claim, outcome),
+                subject=row.id,
+                correlation_id=row.correlation_id,
+                causation_id=row.cause_event_id,
+            )
+        return True
+
+    @staticmethod
+    def _log(claim: Claim, outcome: Outcome) -> None:
+        row = claim.row
         log.info(
             "delivery attempted",
             delivery_id=row.id,

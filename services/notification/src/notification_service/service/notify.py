@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.consumer import Delivery
-from chassis.db import insert_ignore
 from chassis.logging import get_logger
 from notification_service.config import NotificationSettings
 from notification_service.domain import (
@@ -31,11 +31,30 @@ from notification_service.domain import (
 )
 from notification_service.rendering import Rendered, Renderer
 from notification_service.service import preferences, recipients, webhooks
+from notification_service.service.cache import NotificationCache
 from notification_service.service.common import display_recipient, now
 from notification_service.tables import DeliveryRow
 from shared_events import Envelope
 
 log = get_logger(__name__)
+
+
+# INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect and executed with the
+# rows as parameters: SQLAlchemy compiles it once and reuses it. (`insert(...).values(rows)`
+# is compiled anew for every event, which cost more CPU than the rest of the handling.)
+_INSERTS = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(DeliveryRow)
+    .on_conflict_do_nothing()
+    .returning(DeliveryRow.id)
+    for dialect in (postgresql, sqlite)
+}
+
+
+async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    """Insert the rows whose (cause, channel, recipient) is not taken; how many went in."""
+    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+    result = await session.exec(_INSERTS[dialect], params=rows)
+    return len(result.all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +109,20 @@ class Notifier:
     renderer: Renderer
     operator_emails: tuple[str, ...] = ()
     operator_locale: str = "zh-CN"
+    # Preferences and webhook subscriptions, shared with the routes that change them.
+    cache: NotificationCache = field(default_factory=NotificationCache)
 
     @classmethod
     def from_settings(cls, settings: NotificationSettings, renderer: Renderer) -> Notifier:
         return cls(
-            renderer, tuple(dict.fromkeys(settings.operator_emails)), settings.operator_locale
+            renderer,
+            tuple(dict.fromkeys(settings.operator_emails)),
+            settings.operator_locale,
+            NotificationCache(
+                ttl_seconds=settings.cache_ttl_seconds,
+                check_seconds=settings.cache_check_seconds,
+                max_members=settings.cache_max_members,
+            ),
         )
 
     async def notify(
@@ -104,7 +132,7 @@ class Notifier:
         `member_id` names the member a notice-less event concerns (for webhook opt-out)."""
         session, envelope = delivery.session, delivery.envelope
         member_id = notice.member_id if notice is not None else member_id
-        prefs = await preferences.load(session, member_id) if member_id else None
+        prefs = await preferences.cached(session, self.cache, member_id) if member_id else None
         drafts: list[Draft] = []
         if notice is not None:
             drafts += await self._messages(session, notice, prefs)
@@ -113,7 +141,7 @@ class Notifier:
             return 0
         at = now()
         rows = [self._row(envelope, draft, at) for draft in drafts]
-        written = await insert_ignore(session, DeliveryRow, rows)
+        written = await _insert_new(session, rows)
         log.info(
             "deliveries queued",
             event_id=str(envelope.id),
@@ -164,7 +192,7 @@ class Notifier:
             return []
         if prefs is not None and not prefs.allows(Channel.WEBHOOK, event_category(envelope.type)):
             return []  # the member opted out of having their events forwarded
-        subscribers = await webhooks.subscribers_of(session, envelope.type)
+        subscribers = await webhooks.subscribers_of(session, self.cache, envelope.type)
         body = webhook_body(envelope) if subscribers else ""
         return [
             Draft(

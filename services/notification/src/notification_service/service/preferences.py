@@ -1,5 +1,7 @@
 """Preferences: per member, per channel opt-out and marketing consent. Owned here; consent
-also follows `membership.member.updated` (the last change wins, whichever side made it)."""
+also follows `membership.member.updated` (the last change wins, whichever side made it).
+Events read them through the in-process cache (`cached`); every write goes through `store`,
+which tells the cache."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from chassis.db import insert_ignore
 from chassis.runtime import Runtime
 from notification_service.domain import Preferences
 from notification_service.schemas import PreferencesPublic, PreferencesPut
+from notification_service.service.cache import NotificationCache
+from notification_service.service.cache import of as cache_of
 from notification_service.service.common import as_utc, now
 from notification_service.tables import PreferenceRow
 
@@ -28,9 +32,18 @@ async def load(session: AsyncSession, member_id: str) -> Preferences:
     )
 
 
-async def store(session: AsyncSession, member_id: str, changes: dict[str, Any]) -> None:
+async def cached(session: AsyncSession, cache: NotificationCache, member_id: str) -> Preferences:
+    """`load`, through the cache: what the events read."""
+    return await cache.preferences(session, member_id, load)
+
+
+async def store(
+    session: AsyncSession, member_id: str, changes: dict[str, Any], cache: NotificationCache
+) -> None:
     """Apply `changes` to the member's row, creating it with the defaults first. Safe against
-    a concurrent first write (the API and a consumer): the insert is ignored on conflict."""
+    a concurrent first write (the API and a consumer): the insert is ignored on conflict.
+    The cache forgets the member now and again when the transaction commits."""
+    cache.preferences_written(session, member_id)
     at = now()
     await insert_ignore(
         session,
@@ -73,6 +86,7 @@ async def put_preferences(
 ) -> PreferencesPublic:
     """Fields left out keep their value."""
     async with runtime.database.transaction() as session:
-        await store(session, member.subject, body.model_dump(exclude_none=True))
+        changes = body.model_dump(exclude_none=True)
+        await store(session, member.subject, changes, cache_of(runtime))
         row = await session.get(PreferenceRow, member.subject, populate_existing=True)
         return _public(await load(session, member.subject), row)

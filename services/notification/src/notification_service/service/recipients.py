@@ -7,6 +7,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import insert_ignore
 from notification_service.service import preferences
+from notification_service.service.cache import NotificationCache
 from notification_service.service.common import now
 from notification_service.tables import MemberOrderRow, RecipientRow
 from shared_events.membership import MemberRegisteredV1, MemberUpdatedV1
@@ -30,14 +31,16 @@ async def record_member(session: AsyncSession, event: MemberRegisteredV1) -> Non
     session.add(row)
 
 
-async def update_member(session: AsyncSession, event: MemberUpdatedV1) -> None:
+async def update_member(
+    session: AsyncSession, event: MemberUpdatedV1, cache: NotificationCache
+) -> None:
     """Name and locale change the recipient; consent goes to the preferences owned here."""
     row = await session.get(RecipientRow, event.member_id)
     if row is not None:
         row.name, row.locale, row.updated_at = event.name, event.locale, now()
         session.add(row)
     await preferences.store(
-        session, event.member_id, {"marketing_consent": event.marketing_consent}
+        session, event.member_id, {"marketing_consent": event.marketing_consent}, cache
     )
 
 

@@ -1,4 +1,6 @@
-"""Webhook subscriptions, managed by admins: only allow-listed hosts, a secret shown once."""
+"""Webhook subscriptions, managed by admins: only allow-listed hosts, a secret shown once.
+Events find their subscribers through the in-process cache (`subscribers_of`); creating and
+deleting a subscription tell it."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from chassis.runtime import Runtime
 from notification_service.domain import host_allowed
 from notification_service.domain.signing import new_secret
 from notification_service.schemas import Page, WebhookCreate, WebhookCreated, WebhookPublic
+from notification_service.service.cache import NotificationCache, Subscription
+from notification_service.service.cache import of as cache_of
 from notification_service.service.common import as_utc, now, settings_of
 from notification_service.tables import WebhookSubscriptionRow
 
@@ -37,6 +41,7 @@ async def create_webhook(runtime: Runtime, body: WebhookCreate) -> WebhookCreate
         id=str(uuid.uuid4()), url=url, events=body.events, secret=new_secret(), created_at=now()
     )
     async with runtime.database.transaction() as session:
+        cache_of(runtime).webhooks_written(session)
         session.add(row)
     log.info("webhook subscribed", webhook_id=row.id, events=row.events)
     return WebhookCreated(**_public(row).model_dump(), secret=row.secret)
@@ -72,12 +77,14 @@ async def delete_webhook(runtime: Runtime, webhook_id: str) -> None:
             raise NotFound(f"webhook {webhook_id} does not exist")
         row.deleted_at = now()
         session.add(row)
+        cache_of(runtime).webhooks_written(session)
     log.info("webhook deleted", webhook_id=webhook_id)
 
 
-async def subscribers_of(session: AsyncSession, event_type: str) -> list[WebhookSubscriptionRow]:
-    """Active subscriptions to `event_type`. They are few: filtered here, not in SQL, which
-    keeps the JSON column portable between PostgreSQL and SQLite."""
+async def active_subscriptions(session: AsyncSession) -> tuple[Subscription, ...]:
+    """Every active subscription, as plain values. They are few: filtered by event type in
+    `subscribers_of`, not in SQL, which keeps the JSON column portable between PostgreSQL and
+    SQLite."""
     rows = (
         await session.exec(
             select(WebhookSubscriptionRow)
@@ -85,4 +92,12 @@ async def subscribers_of(session: AsyncSession, event_type: str) -> list[Webhook
             .order_by(col(WebhookSubscriptionRow.id))
         )
     ).all()
-    return [row for row in rows if event_type in row.events]
+    return tuple(Subscription(row.id, frozenset(row.events)) for row in rows)
+
+
+async def subscribers_of(
+    session: AsyncSession, cache: NotificationCache, event_type: str
+) -> list[Subscription]:
+    """Active subscriptions to `event_type`, through the cache."""
+    subscriptions = await cache.subscriptions(session, active_subscriptions)
+    return [s for s in subscriptions if event_type in s.events]
