@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.consumer import Delivery
 from chassis.logging import get_logger
@@ -25,7 +25,6 @@ from payment_service.config import PaymentSettings
 from payment_service.domain import Action, FailureReason, IntentStatus, LedgerKind
 from payment_service.providers import PaymentDeclined, PaymentProvider, ProviderUnavailable
 from payment_service.service import store
-from payment_service.tables import LedgerEntryRow, PaymentIntentRow
 from shared_events import payment as events
 from shared_events.money import Money
 
@@ -57,42 +56,12 @@ async def call_provider(
     raise AssertionError("unreachable")
 
 
-def _state(row: PaymentIntentRow) -> domain.Intent:
-    return domain.Intent(
-        IntentStatus(row.status), row.amount, row.captured_amount, row.refunded_amount
-    )
+def _entry_id() -> str:
+    return str(uuid.uuid4())
 
 
-def _apply(row: PaymentIntentRow, state: domain.Intent) -> None:
-    row.status = state.status.value
-    row.captured_amount = state.captured
-    row.refunded_amount = state.refunded
-    row.updated_at = datetime.now(UTC)
-
-
-def _record(
-    session: AsyncSession,
-    row: PaymentIntentRow,
-    kind: LedgerKind,
-    amount: int,
-    reference: str,
-    entry_id: str | None = None,
-) -> None:
-    session.add(
-        LedgerEntryRow(
-            entry_id=entry_id or str(uuid.uuid4()),
-            intent_id=row.id,
-            kind=kind.value,
-            amount=amount,
-            currency=row.currency,
-            provider_reference=reference,
-            at=datetime.now(UTC),
-        )
-    )
-
-
-def _money(row: PaymentIntentRow, amount: int) -> Money:
-    return Money(amount=amount, currency=row.currency)
+def _money(intent: store.Held, amount: int) -> Money:
+    return Money(amount=amount, currency=intent.currency)
 
 
 @dataclass(frozen=True)
@@ -126,167 +95,209 @@ class Payments:
         self, delivery: Delivery, *, order_id: str, member_id: str, amount: Money, token: str
     ) -> None:
         """Create the order's intent (once), apply the risk rules, authorise at the provider."""
-        session = delivery.session
-        if await store.intent_by_order(session, order_id, for_update=True) is not None:
-            return  # this order's payment was already requested: its outcome is published
-        await store.lock_member(session, member_id)
+        conn = await delivery.session.connection()
         now = datetime.now(UTC)
-        row = PaymentIntentRow(
+        intent = store.Held(
             id=str(uuid.uuid5(PAYMENT_NAMESPACE, order_id)),
             order_id=order_id,
-            member_id=member_id,
             currency=amount.currency,
-            amount=amount.amount,
-            status=IntentStatus.PENDING.value,
-            token_hint=domain.mask_token(token),
-            created_at=now,
-            updated_at=now,
+            state=domain.Intent(IntentStatus.PENDING, amount.amount),
         )
+        claimed = await store.claim_intent(
+            conn,
+            {
+                "id": intent.id,
+                "order_id": order_id,
+                "member_id": member_id,
+                "currency": amount.currency,
+                "amount": amount.amount,
+                "captured_amount": 0,
+                "refunded_amount": 0,
+                "status": IntentStatus.PENDING.value,
+                "token_hint": domain.mask_token(token),
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        if not claimed:
+            return  # this order's payment was already requested: its outcome is published
+        await store.lock_member(conn, member_id)
         recent = await store.recent_payments(
-            session, member_id, self.limits.velocity_window_seconds, now
+            conn, member_id, self.limits.velocity_window_seconds, now, besides=intent.id
         )
-        session.add(row)
-        await session.flush()  # a concurrent duplicate waits here on order_id, then fails
         try:
-            amount_cny = domain.convert(
-                amount.amount,
-                amount.currency,
-                domain.RISK_CURRENCY,
-                await store.load_rates(session),
-            )
+            # Rates are read only when there is something to convert.
+            rates = {} if amount.currency == domain.RISK_CURRENCY else await store.load_rates(conn)
+            amount_cny = domain.convert(amount.amount, amount.currency, domain.RISK_CURRENCY, rates)
         except domain.PaymentRuleError as error:  # a currency without a rate
-            self._fail(delivery, row, FailureReason.PAYMENT_FAILED, error.detail)
+            await self._fail(delivery, conn, intent, FailureReason.PAYMENT_FAILED, error.detail)
             return
         rejection = domain.risk_rejection(amount_cny, recent, self.limits)
         if rejection is not None:  # nothing reaches the provider
-            self._fail(delivery, row, FailureReason.RISK_REJECTED, rejection)
+            await self._fail(delivery, conn, intent, FailureReason.RISK_REJECTED, rejection)
             return
         try:
             reference = await self._call(
                 lambda: self.provider.authorize(
-                    payment_id=row.id, token=token, amount=row.amount, currency=row.currency
+                    payment_id=intent.id,
+                    token=token,
+                    amount=intent.state.amount,
+                    currency=intent.currency,
                 )
             )
         except PaymentDeclined as declined:
-            self._fail(delivery, row, declined.reason_code, declined.message)
+            await self._fail(delivery, conn, intent, declined.reason_code, declined.message)
             return
         except ProviderUnavailable:  # still down after every attempt
-            self._fail(
-                delivery, row, FailureReason.PAYMENT_FAILED, "the payment provider is unavailable"
+            await self._fail(
+                delivery,
+                conn,
+                intent,
+                FailureReason.PAYMENT_FAILED,
+                "the payment provider is unavailable",
             )
             return
-        _apply(row, _state(row).authorize())
-        _record(session, row, LedgerKind.AUTHORIZE, row.amount, reference)
+        at = datetime.now(UTC)
+        await store.save_state(conn, intent.id, intent.state.authorize(), at)
+        await store.add_entry(
+            conn, intent, LedgerKind.AUTHORIZE, intent.state.amount, reference, at, _entry_id()
+        )
         delivery.stage(
             events.PaymentAuthorizedV1(
-                order_id=order_id, payment_id=row.id, amount=_money(row, row.amount)
+                order_id=order_id,
+                payment_id=intent.id,
+                amount=_money(intent, intent.state.amount),
             ),
             subject=order_id,
         )
-        log.info("payment authorized", order_id=order_id, payment_id=row.id)
+        log.info("payment authorized", order_id=order_id, payment_id=intent.id)
 
-    def _fail(self, delivery: Delivery, row: PaymentIntentRow, reason: str, message: str) -> None:
-        _apply(row, _state(row).fail())
-        row.failure_reason, row.failure_message = str(reason), message[:500]
-        delivery.session.add(row)
+    async def _fail(
+        self,
+        delivery: Delivery,
+        conn: AsyncConnection,
+        intent: store.Held,
+        reason: str,
+        message: str,
+    ) -> None:
+        failure = (str(reason), message[:500])
+        await store.save_state(
+            conn, intent.id, intent.state.fail(), datetime.now(UTC), failure=failure
+        )
         delivery.stage(
             events.PaymentFailedV1(
-                order_id=row.order_id, payment_id=row.id, reason=str(reason), message=message
+                order_id=intent.order_id, payment_id=intent.id, reason=str(reason), message=message
             ),
-            subject=row.order_id,
+            subject=intent.order_id,
         )
-        log.info("payment failed", order_id=row.order_id, payment_id=row.id, reason=str(reason))
+        log.info(
+            "payment failed", order_id=intent.order_id, payment_id=intent.id, reason=str(reason)
+        )
 
-    async def _existing(self, delivery: Delivery, order_id: str) -> PaymentIntentRow:
-        row = await store.intent_by_order(delivery.session, order_id, for_update=True)
-        if row is None:
+    async def _existing(self, conn: AsyncConnection, order_id: str) -> store.Held:
+        intent = await store.lock_intent(conn, order_id)
+        if intent is None:
             # payment.requested precedes every other event of an order on its partition.
             raise domain.PaymentRuleError("no-payment", f"order {order_id} has no payment")
-        return row
+        return intent
 
     async def capture(self, delivery: Delivery, order_id: str) -> None:
         """The order is confirmed: capture the full authorised amount, once."""
-        row = await self._existing(delivery, order_id)
-        state = _state(row)
-        if domain.already_done(state.status, Action.CAPTURE):
+        conn = await delivery.session.connection()
+        intent = await self._existing(conn, order_id)
+        if domain.already_done(intent.state.status, Action.CAPTURE):
             return
-        captured = state.capture()  # refuses anything but AUTHORIZED
+        captured = intent.state.capture()  # refuses anything but AUTHORIZED
         authorization = await store.provider_reference(
-            delivery.session, row.id, LedgerKind.AUTHORIZE
+            conn, intent, LedgerKind.AUTHORIZE, known=intent.authorization
         )
         reference = await self._call(
             lambda: self.provider.capture(
-                payment_id=row.id,
+                payment_id=intent.id,
                 authorization=authorization,
                 amount=captured.captured,
-                currency=row.currency,
+                currency=intent.currency,
             )
         )
-        _apply(row, captured)
-        _record(delivery.session, row, LedgerKind.CAPTURE, captured.captured, reference)
+        at = datetime.now(UTC)
+        await store.save_state(conn, intent.id, captured, at)
+        await store.add_entry(
+            conn, intent, LedgerKind.CAPTURE, captured.captured, reference, at, _entry_id()
+        )
         delivery.stage(
             events.PaymentCapturedV1(
-                order_id=order_id, payment_id=row.id, amount=_money(row, captured.captured)
+                order_id=order_id, payment_id=intent.id, amount=_money(intent, captured.captured)
             ),
             subject=order_id,
         )
-        log.info("payment captured", order_id=order_id, payment_id=row.id)
+        log.info("payment captured", order_id=order_id, payment_id=intent.id)
 
     async def release(self, delivery: Delivery, order_id: str, *, cancelled: bool) -> None:
         """The order ended without completing: void the authorisation or refund the capture."""
-        row = await store.intent_by_order(delivery.session, order_id, for_update=True)
-        if row is None:
+        conn = await delivery.session.connection()
+        intent = await store.lock_intent(conn, order_id)
+        if intent is None:
             return  # rejected or cancelled before payment was requested: nothing was taken
-        action = domain.compensation(IntentStatus(row.status), order_was_cancelled=cancelled)
+        action = domain.compensation(intent.state.status, order_was_cancelled=cancelled)
         if action is Action.VOID:
-            await self._void(delivery, row)
+            await self._void(delivery, conn, intent)
         elif action is Action.REFUND:
-            await self._refund(delivery, row)
+            await self._refund(delivery, conn, intent)
 
-    async def _void(self, delivery: Delivery, row: PaymentIntentRow) -> None:
-        voided = _state(row).void()
+    async def _void(self, delivery: Delivery, conn: AsyncConnection, intent: store.Held) -> None:
+        voided = intent.state.void()
         authorization = await store.provider_reference(
-            delivery.session, row.id, LedgerKind.AUTHORIZE
+            conn, intent, LedgerKind.AUTHORIZE, known=intent.authorization
         )
         reference = await self._call(
-            lambda: self.provider.void(payment_id=row.id, authorization=authorization)
+            lambda: self.provider.void(payment_id=intent.id, authorization=authorization)
         )
-        _apply(row, voided)
-        _record(delivery.session, row, LedgerKind.VOID, row.amount, reference)
+        at = datetime.now(UTC)
+        await store.save_state(conn, intent.id, voided, at)
+        await store.add_entry(
+            conn, intent, LedgerKind.VOID, intent.state.amount, reference, at, _entry_id()
+        )
         delivery.stage(
             events.PaymentVoidedV1(
-                order_id=row.order_id, payment_id=row.id, amount=_money(row, row.amount)
+                order_id=intent.order_id,
+                payment_id=intent.id,
+                amount=_money(intent, intent.state.amount),
             ),
-            subject=row.order_id,
+            subject=intent.order_id,
         )
-        log.info("payment voided", order_id=row.order_id, payment_id=row.id)
+        log.info("payment voided", order_id=intent.order_id, payment_id=intent.id)
 
-    async def _refund(self, delivery: Delivery, row: PaymentIntentRow) -> None:
-        before = _state(row)
+    async def _refund(self, delivery: Delivery, conn: AsyncConnection, intent: store.Held) -> None:
+        before = intent.state
         amount = before.refundable
         if amount == 0:
             return  # a zero-amount capture: nothing to give back
         refunded = before.refund(amount)
-        refund_id = str(uuid.uuid5(REFUND_NAMESPACE, f"{row.id}:{before.refunded}"))
-        capture = await store.provider_reference(delivery.session, row.id, LedgerKind.CAPTURE)
+        refund_id = str(uuid.uuid5(REFUND_NAMESPACE, f"{intent.id}:{before.refunded}"))
+        capture = await store.provider_reference(
+            conn, intent, LedgerKind.CAPTURE, known=intent.capture
+        )
         reference = await self._call(
             lambda: self.provider.refund(
-                payment_id=row.id,
+                payment_id=intent.id,
                 refund_id=refund_id,
                 capture=capture,
                 amount=amount,
-                currency=row.currency,
+                currency=intent.currency,
             )
         )
-        _apply(row, refunded)
-        _record(delivery.session, row, LedgerKind.REFUND, amount, reference, entry_id=refund_id)
+        at = datetime.now(UTC)
+        await store.save_state(conn, intent.id, refunded, at)
+        await store.add_entry(conn, intent, LedgerKind.REFUND, amount, reference, at, refund_id)
         delivery.stage(
             events.PaymentRefundedV1(
-                order_id=row.order_id,
-                payment_id=row.id,
+                order_id=intent.order_id,
+                payment_id=intent.id,
                 refund_id=refund_id,
-                amount=_money(row, amount),
+                amount=_money(intent, amount),
             ),
-            subject=row.order_id,
+            subject=intent.order_id,
         )
-        log.info("payment refunded", order_id=row.order_id, payment_id=row.id, refund_id=refund_id)
+        log.info(
+            "payment refunded", order_id=intent.order_id, payment_id=intent.id, refund_id=refund_id
+        )

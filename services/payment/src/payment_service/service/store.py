@@ -1,71 +1,218 @@
-"""Row-level reads and locks the use cases run inside their transaction."""
+"""Row-level reads, locks and writes the use cases run inside their transaction.
+
+The event handlers' statements are SQLAlchemy Core, built once at import with bind
+parameters and executed on the handler's connection (`await session.connection()`): no ORM
+object is loaded or added per event, and no statement is built per event (building one costs
+about as much CPU as executing it). `intent_by_order` (ORM) serves the API reads.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import col, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from payment_service import domain
-from payment_service.domain import FailureReason, LedgerKind
+from payment_service.domain import FailureReason, IntentStatus, LedgerKind
 from payment_service.tables import FxRateRow, LedgerEntryRow, PaymentIntentRow
 
+INTENTS: sa.Table = PaymentIntentRow.__table__  # type: ignore[attr-defined]
+LEDGER: sa.Table = LedgerEntryRow.__table__  # type: ignore[attr-defined]
+RATES: sa.Table = FxRateRow.__table__  # type: ignore[attr-defined]
 
-async def load_rates(session: AsyncSession) -> dict[tuple[str, str], int]:
-    rows = (await session.exec(select(FxRateRow))).all()
+
+def _reference_of(kind: LedgerKind) -> sa.ScalarSelect[Any]:
+    """The provider reference of the intent's ledger row of `kind` (at most one per intent)."""
+    return (
+        sa.select(LEDGER.c.provider_reference)
+        .where(LEDGER.c.intent_id == INTENTS.c.id, LEDGER.c.kind == kind.value)
+        .scalar_subquery()
+    )
+
+
+# The order's intent and the references its next step needs, in one statement; the row lock
+# serialises the handlers of one payment.
+_LOCK_INTENT = (
+    sa.select(
+        INTENTS.c.id,
+        INTENTS.c.order_id,
+        INTENTS.c.currency,
+        INTENTS.c.status,
+        INTENTS.c.amount,
+        INTENTS.c.captured_amount,
+        INTENTS.c.refunded_amount,
+        _reference_of(LedgerKind.AUTHORIZE),
+        _reference_of(LedgerKind.CAPTURE),
+    )
+    .where(INTENTS.c.order_id == sa.bindparam("order_id"))
+    .with_for_update(of=INTENTS)
+)
+_CLAIM_INTENT = {
+    "postgresql": postgresql.insert(INTENTS).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(INTENTS).on_conflict_do_nothing(),
+}
+_SAVE_STATE = (
+    sa.update(INTENTS)
+    .where(INTENTS.c.id == sa.bindparam("intent_id"))
+    .values(
+        status=sa.bindparam("status"),
+        captured_amount=sa.bindparam("captured"),
+        refunded_amount=sa.bindparam("refunded"),
+        updated_at=sa.bindparam("at"),
+    )
+)
+_SAVE_FAILURE = _SAVE_STATE.values(
+    failure_reason=sa.bindparam("reason"), failure_message=sa.bindparam("message")
+)
+_ADD_ENTRY = sa.insert(LEDGER)
+_REFERENCE = sa.select(LEDGER.c.provider_reference).where(
+    LEDGER.c.intent_id == sa.bindparam("intent_id"), LEDGER.c.kind == sa.bindparam("kind")
+)
+_RATES = sa.select(RATES.c.base, RATES.c.quote, RATES.c.rate_micros)
+_LOCK_MEMBER = sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("key", type_=sa.BigInteger)))
+_RECENT = (
+    sa.select(sa.func.count())
+    .select_from(INTENTS)
+    .where(
+        INTENTS.c.member_id == sa.bindparam("member_id"),
+        INTENTS.c.created_at >= sa.bindparam("since"),
+        INTENTS.c.id != sa.bindparam("besides"),
+        sa.or_(
+            INTENTS.c.failure_reason.is_(None),
+            INTENTS.c.failure_reason != FailureReason.RISK_REJECTED.value,
+        ),
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """The columns of an intent the use cases act on, read under its row lock, with the
+    provider references of its AUTHORIZE and CAPTURE ledger rows as read with it."""
+
+    id: str
+    order_id: str
+    currency: str
+    state: domain.Intent
+    authorization: str | None = None
+    capture: str | None = None
+
+
+async def lock_intent(conn: AsyncConnection, order_id: str) -> Held | None:
+    row = (await conn.execute(_LOCK_INTENT, {"order_id": order_id})).first()
+    if row is None:
+        return None
+    id_, order, currency, status, amount, captured, refunded, authorization, capture = tuple(row)
+    state = domain.Intent(IntentStatus(status), amount, captured, refunded)
+    return Held(id_, order, currency, state, authorization, capture)
+
+
+async def claim_intent(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+    """Insert a new PENDING intent unless the order has one. A concurrent insert of the same
+    order waits for the other transaction, then counts as taken."""
+    result = await conn.execute(_CLAIM_INTENT[conn.dialect.name], values)
+    return int(result.rowcount) == 1
+
+
+async def save_state(
+    conn: AsyncConnection,
+    intent_id: str,
+    state: domain.Intent,
+    at: datetime,
+    *,
+    failure: tuple[str, str] | None = None,
+) -> None:
+    values: dict[str, Any] = {
+        "intent_id": intent_id,
+        "status": state.status.value,
+        "captured": state.captured,
+        "refunded": state.refunded,
+        "at": at,
+    }
+    if failure is None:
+        await conn.execute(_SAVE_STATE, values)
+    else:
+        values["reason"], values["message"] = failure
+        await conn.execute(_SAVE_FAILURE, values)
+
+
+async def add_entry(
+    conn: AsyncConnection,
+    intent: Held,
+    kind: LedgerKind,
+    amount: int,
+    reference: str,
+    at: datetime,
+    entry_id: str,
+) -> None:
+    """One ledger row (append-only)."""
+    await conn.execute(
+        _ADD_ENTRY,
+        {
+            "entry_id": entry_id,
+            "intent_id": intent.id,
+            "kind": kind.value,
+            "amount": amount,
+            "currency": intent.currency,
+            "provider_reference": reference,
+            "at": at,
+        },
+    )
+
+
+async def load_rates(conn: AsyncConnection) -> dict[tuple[str, str], int]:
+    rows = (await conn.execute(_RATES)).all()
     return {(r.base, r.quote): r.rate_micros for r in rows}
 
 
 async def intent_by_order(
     session: AsyncSession, order_id: str, *, for_update: bool = False
 ) -> PaymentIntentRow | None:
+    """The whole intent as an ORM object (the API reads)."""
     query = select(PaymentIntentRow).where(PaymentIntentRow.order_id == order_id)
     if for_update:
-        query = query.with_for_update()  # serialises the handlers of one payment
+        query = query.with_for_update()
     return (await session.exec(query)).first()
 
 
-async def provider_reference(session: AsyncSession, intent_id: str, kind: LedgerKind) -> str:
-    reference = (
-        await session.exec(
-            select(LedgerEntryRow.provider_reference).where(
-                LedgerEntryRow.intent_id == intent_id, LedgerEntryRow.kind == kind.value
-            )
-        )
-    ).first()
+async def provider_reference(
+    conn: AsyncConnection, intent: Held, kind: LedgerKind, *, known: str | None = None
+) -> str:
+    """The reference of the intent's ledger row of `kind`: `known` (read with the lock) when
+    it was there, else read again now (it may have committed while the lock was awaited)."""
+    if known is not None:
+        return known
+    params = {"intent_id": intent.id, "kind": kind.value}
+    reference = (await conn.execute(_REFERENCE, params)).scalar()
     if reference is None:
-        raise domain.PaymentRuleError("no-reference", f"payment {intent_id} has no {kind} entry")
-    return reference
+        raise domain.PaymentRuleError("no-reference", f"payment {intent.id} has no {kind} entry")
+    return str(reference)
 
 
-async def lock_member(session: AsyncSession, member_id: str) -> None:
+async def lock_member(conn: AsyncConnection, member_id: str) -> None:
     """On PostgreSQL, serialise one member's payment requests so the velocity count is exact
     across replicas (SQLite serialises writers anyway)."""
-    if session.bind is None or session.bind.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql":
         return
     key = int.from_bytes(hashlib.sha256(member_id.encode()).digest()[:8], "big", signed=True)
-    await session.exec(sa.select(func.pg_advisory_xact_lock(key)))  # type: ignore[call-overload]
+    await conn.execute(_LOCK_MEMBER, {"key": key})
 
 
 async def recent_payments(
-    session: AsyncSession, member_id: str, window_seconds: int, now: datetime
+    conn: AsyncConnection, member_id: str, window_seconds: int, now: datetime, *, besides: str
 ) -> int:
-    """The member's payment attempts in the window; risk rejections do not count."""
-    count = (
-        await session.exec(
-            select(func.count())
-            .select_from(PaymentIntentRow)
-            .where(
-                PaymentIntentRow.member_id == member_id,
-                col(PaymentIntentRow.created_at) >= now - timedelta(seconds=window_seconds),
-                or_(
-                    col(PaymentIntentRow.failure_reason).is_(None),
-                    col(PaymentIntentRow.failure_reason) != FailureReason.RISK_REJECTED.value,
-                ),
-            )
-        )
-    ).one()
-    return int(count)
+    """The member's payment attempts in the window, the intent `besides` left out; risk
+    rejections do not count."""
+    params = {
+        "member_id": member_id,
+        "since": now - timedelta(seconds=window_seconds),
+        "besides": besides,
+    }
+    return int((await conn.execute(_RECENT, params)).scalar_one())
