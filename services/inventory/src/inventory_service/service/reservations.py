@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.consumer import Delivery
-from chassis.db import insert_ignore
 from chassis.logging import get_logger
 from chassis.runtime import Runtime
 from inventory_service import domain
@@ -31,12 +31,15 @@ from inventory_service.domain import (
 from inventory_service.service.statements import (
     Stage,
     available_of,
-    available_units,
-    change_stock,
+    change_levels,
+    claim_reservation,
+    lock_levels,
+    lock_reservation,
     movement,
     now,
-    read_level,
-    record,
+    record_on,
+    reserve_one,
+    set_status,
     settings_of,
     signal_low,
 )
@@ -58,60 +61,49 @@ def _lines(stored: list[dict[str, Any]]) -> list[Line]:
     return [Line(str(line["sku"]), int(line["quantity"])) for line in stored]
 
 
-async def _reserve_line(session: AsyncSession, line: Line) -> StockLevel | domain.Shortage:
-    """The conditional update that never oversells: it applies only if enough is available
-    when the row is written."""
-    enough = available_units() >= line.quantity
-    after = await change_stock(session, line.sku, 0, line.quantity, when=enough)
-    if after is not None:
-        return after
-    # Short, or freed between the two statements: a locked read tells which.
-    current = await read_level(session, line.sku, lock=True)
-    available = current.available if current is not None else 0
-    if available >= line.quantity:  # freed meanwhile, and the row is locked for us now
-        after = await change_stock(session, line.sku, 0, line.quantity, when=enough)
-    return after if after is not None else domain.Shortage(line.sku, line.quantity, available)
-
-
 async def _hold(
-    session: AsyncSession, order_id: str, lines: list[Line]
+    conn: AsyncConnection, order_id: str, lines: list[Line]
 ) -> tuple[dict[str, StockLevel], list[domain.Shortage]]:
-    """Reserve every line or none, inside a SAVEPOINT, so the caller's inbox and reservation
-    rows stay whatever happens here. Returns the levels after, or the short lines."""
-    levels: dict[str, StockLevel] = {}
-    short: domain.Shortage | None = None
-    async with session.begin_nested() as savepoint:
-        for i, line in enumerate(lines):  # sorted by SKU: rows are locked in one global order
-            outcome = await _reserve_line(session, line)
-            if isinstance(outcome, domain.Shortage):
-                short, untried = outcome, lines[i + 1 :]
-                await savepoint.rollback()
-                break
-            levels[line.sku] = outcome
-        else:
-            placed = "ORDER_PLACED"
-            await record(
-                session,
-                [
-                    movement(line.sku, MovementKind.RESERVE, 0, line.quantity, placed, order_id)
-                    for line in lines
-                ],
+    """Reserve every line or none. Returns the levels after, or the short lines.
+
+    One line is one conditional UPDATE (applied only if enough is available when the row is
+    written; a locked read tells a shortage from a release meanwhile). Several lines are one
+    read of their rows locked in SKU order (one global order, so two reservations never wait
+    on each other in a cycle), the all-or-none decision on those locked levels, then one
+    executemany UPDATE; nothing is written unless every line fits, and the CHECK constraints
+    back the rule up."""
+    if len(lines) == 1:
+        line = lines[0]
+        after = await reserve_one(conn, line.sku, line.quantity)
+        if after is None:  # short, or freed between the two statements
+            levels = await lock_levels(conn, [line.sku])
+            available = levels[line.sku].available if line.sku in levels else 0
+            if available < line.quantity:
+                return {}, [domain.Shortage(line.sku, line.quantity, available)]
+            after = await reserve_one(conn, line.sku, line.quantity)  # locked for us now
+            if after is None:
+                raise RuntimeError(f"the locked stock record of {line.sku} changed")
+        held = {line.sku: after}
+    else:
+        locked = await lock_levels(conn, [line.sku for line in lines])
+        short = domain.plan_reservation(
+            lines, {sku: level.available for sku, level in locked.items()}
+        )
+        if short:
+            return {}, short
+        changes = [(line.sku, 0, line.quantity) for line in lines]  # sorted by SKU
+        held = {
+            sku: after
+            for (sku, _, _), (_, after) in zip(
+                changes, await change_levels(conn, changes), strict=True
             )
-    if short is None:
-        return levels, []
-    # Report the lines not tried yet that are short as well.
-    available = await available_of(session, [line.sku for line in untried])
-    return {}, [short, *domain.plan_reservation(untried, available)]
-
-
-async def _set_status(
-    session: AsyncSession, order_id: str, status: ReservationStatus, reason: str | None
-) -> None:
-    await session.exec(
-        sa.update(RESERVATIONS)
-        .where(RESERVATIONS.c.order_id == order_id)
-        .values(status=status.value, reason=reason, updated_at=now())
+        }
+    placed = "ORDER_PLACED"
+    await record_on(
+        conn,
+        [movement(ln.sku, MovementKind.RESERVE, 0, ln.quantity, placed, order_id) for ln in lines],
     )
+    return held, []
 
 
 async def reserve_stock(
@@ -120,33 +112,31 @@ async def reserve_stock(
     """`order.order.placed`: reserve every line or none, then stage `inventory.stock.reserved`
     or `inventory.stock.rejected` (and `inventory.stock.low` for SKUs that crossed). Returns
     the decision, or None when the order had one already (a `placed` under another event id)."""
-    session, order_id, at = delivery.session, order.order_id, now()
+    conn, order_id, at = await delivery.session.connection(), order.order_id, now()
     lines = domain.merge_lines((item.sku, item.quantity) for item in order.items)
     expires_at = at + timedelta(seconds=ttl_seconds)
-    claimed = await insert_ignore(
-        session,
-        RESERVATIONS,
-        [
-            {
-                "order_id": order_id,
-                "status": ReservationStatus.RESERVED.value,
-                "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
-                "expires_at": expires_at,
-                "created_at": at,
-                "updated_at": at,
-            }
-        ],
+    claimed = await claim_reservation(
+        conn,
+        {
+            "order_id": order_id,
+            "status": ReservationStatus.RESERVED.value,
+            "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
+            "reason": None,
+            "expires_at": expires_at,
+            "created_at": at,
+            "updated_at": at,
+        },
     )
     if not claimed:
         log.info("order already decided; placed event ignored", order_id=order_id)
         return None
     # Sold out is the common case in a flash sale: decided on a plain read, without locks.
-    shortages = domain.plan_reservation(lines, await available_of(session, [x.sku for x in lines]))
+    shortages = domain.plan_reservation(lines, await available_of(conn, [x.sku for x in lines]))
     levels: dict[str, StockLevel] = {}
     if not shortages:
-        levels, shortages = await _hold(session, order_id, lines)
+        levels, shortages = await _hold(conn, order_id, lines)
     if shortages:
-        await _set_status(session, order_id, ReservationStatus.REJECTED, OUT_OF_STOCK)
+        await set_status(conn, order_id, ReservationStatus.REJECTED.value, OUT_OF_STOCK)
         short = [
             events.ShortLine(sku=s.sku, requested=s.requested, available=s.available)
             for s in shortages
@@ -164,21 +154,27 @@ async def reserve_stock(
 
 
 async def _apply(
-    session: AsyncSession, stage: Stage, held: list[tuple[str, list[Line]]], step: domain.Step
+    conn: AsyncConnection, stage: Stage, held: list[tuple[str, list[Line]]], step: domain.Step
 ) -> None:
     """Apply a lifecycle step to reservations whose status the caller has moved: stock and
     ledger per line (every SKU in sorted order, across orders), then one event per order."""
     reason = step.reason.value if step.reason else "ORDER_CONFIRMED"
     changes = sorted((ln.sku, order_id, ln.quantity) for order_id, lines in held for ln in lines)
+    deltas = [(sku, *step.deltas(quantity)) for sku, _, quantity in changes]
+    try:
+        levels = await change_levels(conn, deltas)
+    except KeyError as missing:
+        order_id = next(o for sku, o, _ in changes if sku == missing.args[0])
+        raise RuntimeError(
+            f"the stock record of {missing.args[0]}, held by order {order_id}, is missing"
+        ) from None
     movements: list[dict[str, Any]] = []
-    for sku, order_id, quantity in changes:
-        delta_on_hand, delta_reserved = step.deltas(quantity)
-        after = await change_stock(session, sku, delta_on_hand, delta_reserved)
-        if after is None:
-            raise RuntimeError(f"the stock record of {sku}, held by order {order_id}, is missing")
-        movements.append(movement(sku, step.kind, delta_on_hand, delta_reserved, reason, order_id))
-        signal_low(stage, sku, after.before(delta_on_hand, delta_reserved), after)
-    await record(session, movements)
+    for (sku, order_id, _), (_, d_on_hand, d_reserved), (before, after) in zip(
+        changes, deltas, levels, strict=True
+    ):
+        movements.append(movement(sku, step.kind, d_on_hand, d_reserved, reason, order_id))
+        signal_low(stage, sku, before, after)
+    await record_on(conn, movements)
     for order_id, lines in held:
         payload: events.StockCommittedV1 | events.StockReleasedV1
         if step.reason is None:
@@ -194,13 +190,8 @@ async def settle_reservation(delivery: Delivery, order_id: str, action: Reservat
     """`order.order.confirmed` (commit), `.rejected` (release), `.cancelled` (release, or
     restock once committed). Returns whether anything changed: a reservation that is missing
     or past this step is left alone."""
-    session = delivery.session
-    query = (
-        select(RESERVATIONS.c.status, RESERVATIONS.c.lines, RESERVATIONS.c.reason)
-        .where(RESERVATIONS.c.order_id == order_id)
-        .with_for_update()  # serialises with the expiry job
-    )
-    row = (await session.exec(query)).first()
+    conn = await delivery.session.connection()
+    row = await lock_reservation(conn, order_id)
     if row is None:
         log.info("no reservation for this order", order_id=order_id, action=action.value)
         return False
@@ -210,8 +201,8 @@ async def settle_reservation(delivery: Delivery, order_id: str, action: Reservat
         if action is ReservationAction.COMMIT and reason == domain.ReleaseReason.EXPIRED:
             log.warning("order confirmed after its reservation expired", order_id=order_id)
         return False
-    await _set_status(session, order_id, step.target, step.reason.value if step.reason else None)
-    await _apply(session, delivery.stage, [(order_id, _lines(lines))], step)
+    await set_status(conn, order_id, step.target.value, step.reason.value if step.reason else None)
+    await _apply(conn, delivery.stage, [(order_id, _lines(lines))], step)
     return True
 
 
@@ -259,6 +250,7 @@ async def release_expired(runtime: Runtime, *, at: datetime | None = None) -> in
             if not claimed:
                 return released
             held = [(order_id, _lines(lines)) for order_id, lines in claimed]
-            await _apply(session, _correlated_stage(runtime, session), held, step)
+            conn = await session.connection()
+            await _apply(conn, _correlated_stage(runtime, session), held, step)
         released += len(claimed)
         log.info("expired reservations released", count=len(claimed))

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -20,7 +22,7 @@ from chassis.runtime import Runtime
 from inventory_service import domain
 from inventory_service.config import InventorySettings
 from inventory_service.domain import MovementKind, StockLevel
-from inventory_service.tables import MOVEMENTS, STOCK
+from inventory_service.tables import MOVEMENTS, RESERVATIONS, STOCK
 from shared_events import EventPayload
 from shared_events import inventory as events
 
@@ -80,10 +82,142 @@ async def read_level(session: AsyncSession, sku: str, *, lock: bool = False) -> 
     return StockLevel(*row) if row is not None else None
 
 
-async def available_of(session: AsyncSession, skus: Sequence[str]) -> dict[str, int]:
+# The event handlers' statements, built once with bind parameters and run on the handler's
+# connection: building a statement costs about as much CPU as executing it.
+_SKUS: sa.BindParameter[list[str]] = sa.bindparam("skus", expanding=True)
+_AVAILABLE = select(STOCK.c.sku, available_units()).where(STOCK.c.sku.in_(_SKUS))
+# Rows are locked in SKU order (PostgreSQL locks the sorted rows as they leave the sort).
+_LOCK_LEVELS = (
+    select(STOCK.c.sku, *_LEVEL)
+    .where(STOCK.c.sku.in_(_SKUS))
+    .order_by(STOCK.c.sku)
+    .with_for_update()
+)
+_CHANGE = (
+    sa.update(STOCK)
+    .where(STOCK.c.sku == sa.bindparam("b_sku"))
+    .values(
+        on_hand=STOCK.c.on_hand + sa.bindparam("d_on_hand", type_=sa.Integer),
+        reserved=STOCK.c.reserved + sa.bindparam("d_reserved", type_=sa.Integer),
+        updated_at=sa.bindparam("at"),
+    )
+)
+_CHANGE_ONE = _CHANGE.returning(*_LEVEL)
+# The conditional reservation of one line: applied only if enough is available when the row
+# is written.
+_RESERVE_ONE = _CHANGE.where(available_units() >= sa.bindparam("quantity")).returning(*_LEVEL)
+_RECORD = sa.insert(MOVEMENTS)
+_CLAIM_RESERVATION = {
+    "postgresql": postgresql.insert(RESERVATIONS).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(RESERVATIONS).on_conflict_do_nothing(),
+}
+_LOCK_RESERVATION = (
+    select(RESERVATIONS.c.status, RESERVATIONS.c.lines, RESERVATIONS.c.reason)
+    .where(RESERVATIONS.c.order_id == sa.bindparam("order_id"))
+    .with_for_update()  # serialises with the expiry job
+)
+_SET_STATUS = (
+    sa.update(RESERVATIONS)
+    .where(RESERVATIONS.c.order_id == sa.bindparam("b_order_id"))
+    .values(
+        status=sa.bindparam("status"), reason=sa.bindparam("reason"), updated_at=sa.bindparam("at")
+    )
+)
+
+
+async def claim_reservation(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+    """Insert the order's reservation unless it has one (INSERT ... ON CONFLICT DO NOTHING; a
+    concurrent insert of the same order waits for the other transaction, then counts as
+    taken)."""
+    result = await conn.execute(_CLAIM_RESERVATION[conn.dialect.name], values)
+    return int(result.rowcount) == 1
+
+
+async def lock_reservation(
+    conn: AsyncConnection, order_id: str
+) -> tuple[str, list[dict[str, Any]], str | None] | None:
+    """The reservation's status, lines and reason, its row locked; None when there is none."""
+    row = (await conn.execute(_LOCK_RESERVATION, {"order_id": order_id})).first()
+    if row is None:
+        return None
+    status, lines, reason = tuple(row)
+    return status, lines, reason
+
+
+async def set_status(conn: AsyncConnection, order_id: str, status: str, reason: str | None) -> None:
+    params = {"b_order_id": order_id, "status": status, "reason": reason, "at": now()}
+    await conn.execute(_SET_STATUS, params)
+
+
+async def available_of(db: AsyncSession | AsyncConnection, skus: Sequence[str]) -> dict[str, int]:
     """Available units of the known SKUs among `skus` (a plain read, no locks)."""
-    query = select(STOCK.c.sku, available_units()).where(STOCK.c.sku.in_(skus))
-    return {sku: int(units) for sku, units in (await session.exec(query)).all()}
+    conn = await db.connection() if isinstance(db, AsyncSession) else db
+    rows = (await conn.execute(_AVAILABLE, {"skus": list(skus)})).all()
+    return {row[0]: int(row[1]) for row in rows}
+
+
+async def lock_levels(conn: AsyncConnection, skus: Sequence[str]) -> dict[str, StockLevel]:
+    """The levels of the known SKUs among `skus`, their rows locked in SKU order."""
+    rows = (await conn.execute(_LOCK_LEVELS, {"skus": sorted(set(skus))})).all()
+    return {row[0]: StockLevel(row[1], row[2], row[3]) for row in rows}
+
+
+async def reserve_one(conn: AsyncConnection, sku: str, quantity: int) -> StockLevel | None:
+    """Reserve `quantity` of one SKU if that many are available: the level after, or None."""
+    params = {
+        "b_sku": sku,
+        "d_on_hand": 0,
+        "d_reserved": quantity,
+        "quantity": quantity,
+        "at": now(),
+    }
+    row = (await conn.execute(_RESERVE_ONE, params)).first()
+    return StockLevel(*row) if row is not None else None
+
+
+Change = tuple[str, int, int]  # sku, delta on hand, delta reserved
+
+
+async def change_levels(
+    conn: AsyncConnection, changes: Sequence[Change]
+) -> list[tuple[StockLevel, StockLevel]]:
+    """Apply the changes, sorted by SKU (a SKU may come more than once), unconditionally:
+    the level before and after each change, in the same order. One change is one UPDATE ...
+    RETURNING; several are one locking read of their rows in SKU order, the new levels
+    checked against the stock rules (a change that breaks one raises, as the CHECK
+    constraints would), and one executemany UPDATE in the same order. A SKU without a stock
+    record raises KeyError."""
+    at = now()
+    if len(changes) == 1:
+        sku, d_on_hand, d_reserved = changes[0]
+        params = {"b_sku": sku, "d_on_hand": d_on_hand, "d_reserved": d_reserved, "at": at}
+        row = (await conn.execute(_CHANGE_ONE, params)).first()
+        if row is None:
+            raise KeyError(sku)
+        after = StockLevel(*row)
+        return [(after.before(d_on_hand, d_reserved), after)]
+    levels = await lock_levels(conn, [sku for sku, _, _ in changes])
+    result: list[tuple[StockLevel, StockLevel]] = []
+    for sku, d_on_hand, d_reserved in changes:
+        before = levels[sku]
+        after = levels[sku] = StockLevel(
+            before.on_hand + d_on_hand, before.reserved + d_reserved, before.safety_stock
+        )
+        result.append((before, after))
+    await conn.execute(
+        _CHANGE,
+        [
+            {"b_sku": sku, "d_on_hand": d_on_hand, "d_reserved": d_reserved, "at": at}
+            for sku, d_on_hand, d_reserved in changes
+        ],
+    )
+    return result
+
+
+async def record_on(conn: AsyncConnection, movements: list[dict[str, Any]]) -> None:
+    """`record` on the handler's connection: one executemany INSERT."""
+    if movements:
+        await conn.execute(_RECORD, movements)
 
 
 def movement(
