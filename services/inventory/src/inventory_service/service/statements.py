@@ -1,9 +1,11 @@
 """The statements every use case builds on.
 
-No oversell: stock only ever changes through one UPDATE per SKU whose WHERE clause is the rule
-(the database applies it atomically; PostgreSQL re-checks it after waiting for a row lock),
-SKUs are always touched in sorted order so transactions never wait on each other in a cycle,
-and CHECK constraints in the schema back the rules up.
+No oversell: a change either goes through one UPDATE whose WHERE clause is the rule (the
+database applies it atomically; PostgreSQL re-checks it after waiting for a row lock), or, for
+several SKUs at once, through one read of their rows locked in SKU order, the rule applied to
+those locked levels, and one executemany UPDATE. SKUs are always locked in sorted order so
+transactions never wait on each other in a cycle, and CHECK constraints in the schema back the
+rules up.
 """
 
 from __future__ import annotations
