@@ -24,13 +24,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import httpx
-
 from bench.buyers import flash_buyers
 from bench.databases import Databases
 from bench.load import Sent
 from bench.stats import percentile
-from bench.storefront import RETRIED, Headers, Storefront
+from bench.storefront import RETRIED, TRANSPORT_ERRORS, Headers, Storefront
 from bench.tracker import OrderTracker
 from chassis.testing.polling import eventually
 from tools.invariants import CONFIRMED
@@ -100,7 +98,7 @@ async def buy(
     for _ in range(BUY_ATTEMPTS):
         try:
             response = await store.place(buyer, sku, key)
-        except httpx.HTTPError as exc:
+        except TRANSPORT_ERRORS as exc:
             sent.status, wait = type(exc).__name__, 1.0
         else:
             sent.status = str(response.status_code)

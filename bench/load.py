@@ -9,10 +9,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import httpx
-
 from bench.stats import percentile
-from bench.storefront import Headers, Storefront
+from bench.storefront import TRANSPORT_ERRORS, Headers, Storefront
 from bench.tracker import OrderTracker
 
 STEADY_SHARE = 2 / 3  # of a step's window, after the pipeline has filled
@@ -48,7 +46,7 @@ async def send(store: Storefront, member: Headers, sku: str, sent: Sent) -> None
             sent.order_id = response.json()["order_id"]
         else:
             sent.detail = response.text[:200]
-    except httpx.HTTPError as exc:
+    except TRANSPORT_ERRORS as exc:
         sent.status, sent.detail = type(exc).__name__, str(exc)[:200]
     sent.answered = time.perf_counter()
 
