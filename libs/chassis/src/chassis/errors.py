@@ -167,7 +167,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_redis_down(request: Request, exc: Exception) -> JSONResponse:
-        # Rate limits, idempotency keys and caches live in Redis, the rest in the database:
+        # Rate limits, caches and most services' idempotency keys live in Redis, the rest in
+        # the database:
         # without one, say so and let the client retry, rather than answer 500.
         log.warning("backing store unavailable", path=request.url.path, error=repr(exc))
         return problem_response(
