@@ -36,7 +36,7 @@ from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from chassis.migrations import upgrade_async
 from chassis.outbox import Outbox, OutboxRelay
 from chassis.producer import EventProducer, ensure_topics
-from chassis.runtime import Runtime
+from chassis.runtime import AnyRuntime, Runtime
 from chassis.settings import ServiceSettings
 from chassis.telemetry import configure_tracing, fastapi_telemetry
 from shared_events import Envelope
@@ -44,7 +44,7 @@ from shared_events.topics import dead_letter_topic
 
 log = get_logger(__name__)
 
-Hook = Callable[[Runtime], Awaitable[object]]
+Hook = Callable[[AnyRuntime], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Job:
     run: Hook
 
 
-async def _run_job(job: Job, runtime: Runtime) -> None:
+async def _run_job(job: Job, runtime: AnyRuntime) -> None:
     while True:
         await asyncio.sleep(job.every_seconds)
         try:
@@ -95,6 +95,9 @@ class ServiceSpec:
     migrations_dir: Path
     publishes: Sequence[str] = ()
     consumers: Sequence[EventConsumer] = ()
+    # The service's own collaborators, built once the runtime exists (before the `on_start`
+    # hooks, consumers and jobs) and kept typed as `runtime.state`.
+    state: Callable[[AnyRuntime], Awaitable[object]] | None = None
     on_start: Sequence[Hook] = ()
     jobs: Sequence[Job] = ()
     start_relay: bool = True  # tests turn it off to simulate a relay that is down
@@ -135,7 +138,7 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             batch_size=settings.outbox_batch_size,
             poll_seconds=settings.outbox_poll_seconds,
         )
-        runtime = Runtime(
+        runtime: AnyRuntime = Runtime(
             settings=settings,
             database=database,
             redis=redis,
@@ -149,6 +152,8 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
                 algorithms=settings.jwt_algorithms,
             ),
         )
+        if spec.state is not None:
+            runtime.state = await spec.state(runtime)
         for hook in spec.on_start:
             await hook(runtime)
         consumers = ConsumerGroup(

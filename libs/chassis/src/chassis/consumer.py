@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -29,21 +29,24 @@ from chassis.logging import REDACTED, get_logger
 from chassis.metrics import EVENTS_DEAD_LETTERED, HANDLER_LATENCY
 from chassis.outbox import Outbox
 from chassis.producer import EventProducer
-from chassis.settings import ServiceSettings
 from chassis.telemetry import consumer_span, trace_context, tracing_enabled
 from shared_events import Envelope, EnvelopeError, EventPayload, from_kafka, registry, topics
 from shared_events.envelope import HEADER_PREFIX, encode_data
 from shared_events.registry import EventRegistry
 
 if TYPE_CHECKING:
-    from chassis.runtime import Runtime
+    from chassis.runtime import AnyRuntime
 
 log = get_logger(__name__)
 
 
+RuntimeT = TypeVar("RuntimeT")
+
+
 @dataclass
-class Delivery:
-    """What a handler gets besides the payload: its transaction and the event's envelope.
+class Delivery(Generic[RuntimeT]):
+    """What a handler gets besides the payload: its transaction, the event's envelope and the
+    running service (typed by the service: `Delivery[OrderRuntime]`).
 
     `stage()` writes an event to the outbox in the same transaction, with the causation id set
     to this event and the correlation id carried over, so a saga's events link up.
@@ -52,13 +55,8 @@ class Delivery:
     session: AsyncSession
     envelope: Envelope
     outbox: Outbox | None = None
-    runtime: Runtime | None = None  # settings, Redis, ... of the running service
-
-    @property
-    def settings(self) -> ServiceSettings:
-        if self.runtime is None:
-            raise RuntimeError("this consumer was built without a runtime")
-        return self.runtime.settings
+    # Settings and state of the running service; a test that needs neither passes none.
+    runtime: RuntimeT = None  # type: ignore[assignment]
 
     def stage(self, payload: EventPayload, *, subject: str) -> Envelope:
         if self.outbox is None:
@@ -72,7 +70,7 @@ class Delivery:
         )
 
 
-Handler = Callable[[Delivery, Any], Awaitable[None]]
+Handler = Callable[[Delivery[Any], Any], Awaitable[None]]
 
 
 class IncomingRecord(Protocol):
@@ -128,7 +126,7 @@ class ConsumerRunner:
     producer: EventProducer
     service: str
     outbox: Outbox | None = None
-    runtime: Runtime | None = None
+    runtime: AnyRuntime | None = None
     max_attempts: int = 5
     backoff_seconds: float = 0.2
     outage_backoff_cap_seconds: float = 2.0  # while the database is unreachable

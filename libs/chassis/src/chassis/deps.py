@@ -7,15 +7,17 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from chassis.errors import ProblemError
-from chassis.runtime import Runtime
+from chassis.runtime import AnyRuntime
 
 
-async def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> AnyRuntime:
+    """The running service's runtime; each service's `deps.py` gives it its own type:
+    `RuntimeDep = Annotated[Runtime[OrderSettings, None], Depends(get_runtime)]`."""
     # async: a plain `def` dependency is run in the thread pool, on every request.
-    runtime: Runtime | None = request.app.state.runtime
+    runtime: AnyRuntime | None = request.app.state.runtime
     if runtime is None:
         raise ProblemError(503, "the service is starting or stopping", code="unavailable")
     return runtime
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+RuntimeDep = Annotated[AnyRuntime, Depends(get_runtime)]

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from chassis.errors import ProblemError
 
 if TYPE_CHECKING:
-    from chassis.runtime import Runtime
+    from chassis.runtime import AnyRuntime
 
 DAY = 24 * 3600
 MAX_KEY_LENGTH = 255
@@ -134,7 +134,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-def idempotency_store(runtime: Runtime) -> IdempotencyStore:
+def idempotency_store(runtime: AnyRuntime) -> IdempotencyStore:
     """The service's store: keys live under `<prefix><service>:idem:` in its Redis."""
     settings = runtime.settings
     return IdempotencyStore(

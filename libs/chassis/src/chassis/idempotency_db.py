@@ -66,7 +66,7 @@ from chassis.idempotency import DAY, MAX_KEY_LENGTH, fingerprint
 
 if TYPE_CHECKING:
     from chassis.app import Job
-    from chassis.runtime import Runtime
+    from chassis.runtime import AnyRuntime
 
 TABLE = "idempotency_keys"
 REPLAYED = {"Idempotent-Replayed": "true"}
@@ -330,7 +330,7 @@ async def delete_expired(
     return total
 
 
-def idempotency_records(runtime: Runtime) -> DatabaseIdempotency:
+def idempotency_records(runtime: AnyRuntime) -> DatabaseIdempotency:
     """The service's keys, in its own database (table `idempotency_keys`)."""
     return DatabaseIdempotency(runtime.database)
 
@@ -339,7 +339,7 @@ def expiry_job(every_seconds: float = 600.0, *, ttl_seconds: int = DAY) -> Job:
     """The periodic removal of expired keys, for `ServiceSpec(jobs=[...])`."""
     from chassis.app import Job  # the app imports everything; this module stays light
 
-    async def expire(runtime: Runtime) -> int:
+    async def expire(runtime: AnyRuntime) -> int:
         return await delete_expired(runtime.database, ttl_seconds=ttl_seconds)
 
     return Job("idempotency-expiry", every_seconds, expire)

@@ -1,9 +1,15 @@
-"""What a running service holds: created in the lifespan, reached from routes via deps."""
+"""What a running service holds: created in the lifespan, reached from routes via deps.
+
+`Runtime` is generic in the service's settings and in its own state (the collaborators only
+that service has: a key ring, a cache, payment providers), so a use case that takes
+`Runtime[OrderSettings, None]` reads `runtime.settings.timeout_seconds` with its type, never
+by a downcast. Each service names its runtime once, in its `deps.py`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
 
@@ -13,14 +19,23 @@ from chassis.outbox import Outbox, OutboxRelay
 from chassis.producer import EventProducer
 from chassis.settings import ServiceSettings
 
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+StateT = TypeVar("StateT")
+
 
 @dataclass
-class Runtime:
-    settings: ServiceSettings
+class Runtime(Generic[SettingsT, StateT]):
+    settings: SettingsT
     database: Database
     redis: aioredis.Redis
     producer: EventProducer
     outbox: Outbox
     relay: OutboxRelay
     verifier: JwksVerifier
+    # Built by the service's `ServiceSpec.state` right after the rest (None when it has none).
+    state: StateT = None  # type: ignore[assignment]
+    # Deprecated: untyped; services move their own objects to `state`.
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+AnyRuntime = Runtime[Any, Any]
