@@ -25,7 +25,6 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chassis import health, telemetry
-from chassis.auth import JwksVerifier
 from chassis.broker import ConsumerGroup
 from chassis.cache import create_redis
 from chassis.consumer import ConsumerRunner, EventConsumer
@@ -34,9 +33,8 @@ from chassis.errors import PROBLEM_RESPONSES, document_problems, install_problem
 from chassis.logging import configure_logging, get_logger
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from chassis.migrations import upgrade_async
-from chassis.outbox import Outbox, OutboxRelay
 from chassis.producer import EventProducer, ensure_topics
-from chassis.runtime import AnyRuntime, Runtime
+from chassis.runtime import AnyRuntime, assemble_runtime
 from chassis.settings import ServiceSettings
 from chassis.telemetry import configure_tracing, fastapi_telemetry
 from shared_events import Envelope
@@ -129,29 +127,8 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
             settings.kafka_bootstrap_servers, idempotent=settings.kafka_idempotent_producer
         )
         await producer.start()
-        outbox = Outbox(source=f"/services/{settings.service_name}")
-        relay = OutboxRelay(
-            database,
-            outbox,
-            producer,
-            service=settings.service_name,
-            batch_size=settings.outbox_batch_size,
-            poll_seconds=settings.outbox_poll_seconds,
-        )
-        runtime: AnyRuntime = Runtime(
-            settings=settings,
-            database=database,
-            redis=redis,
-            producer=producer,
-            outbox=outbox,
-            relay=relay,
-            verifier=JwksVerifier(
-                settings.jwks_url,
-                issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
-                algorithms=settings.jwt_algorithms,
-            ),
-        )
+        runtime: AnyRuntime = assemble_runtime(settings, database, redis, producer, None)
+        outbox, relay = runtime.outbox, runtime.relay
         if spec.state is not None:
             runtime.state = await spec.state(runtime)
         for hook in spec.on_start:

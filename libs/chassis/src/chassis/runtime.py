@@ -39,3 +39,37 @@ class Runtime(Generic[SettingsT, StateT]):
 
 
 AnyRuntime = Runtime[Any, Any]
+
+
+def assemble_runtime(
+    settings: SettingsT,
+    database: Database,
+    redis: aioredis.Redis,
+    producer: EventProducer,
+    state: StateT,
+) -> Runtime[SettingsT, StateT]:
+    """The runtime's parts from the settings, none of them started: the app factory starts the
+    producer and the relay itself; a test that drives handlers without an app uses it as is."""
+    outbox = Outbox(source=f"/services/{settings.service_name}")
+    return Runtime(
+        settings=settings,
+        database=database,
+        redis=redis,
+        producer=producer,
+        outbox=outbox,
+        relay=OutboxRelay(
+            database,
+            outbox,
+            producer,
+            service=settings.service_name,
+            batch_size=settings.outbox_batch_size,
+            poll_seconds=settings.outbox_poll_seconds,
+        ),
+        verifier=JwksVerifier(
+            settings.jwks_url,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            algorithms=settings.jwt_algorithms,
+        ),
+        state=state,
+    )
