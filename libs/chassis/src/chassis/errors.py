@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chassis.db import is_unavailable
 from chassis.logging import get_logger
+from chassis.rules import RuleError
 
 log = get_logger(__name__)
 
@@ -140,6 +141,10 @@ def install_problem_handlers(app: FastAPI) -> None:
             **exc.extra,
         )
 
+    async def on_rule(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RuleError)
+        return problem_response(request, exc.status, exc.detail, code=exc.code)
+
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-")
@@ -202,6 +207,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RuleError, on_rule)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(RedisConnectionError, on_redis_down)
