@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import asyncpg
 from sqlalchemy import event, exc, text
@@ -18,6 +19,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
+
+
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
+def as_utc(value: datetime | None) -> datetime | None:
+    """A timestamp read back from the database, aware in UTC. SQLite hands timestamps back
+    without their zone (they were written in UTC); PostgreSQL's `timestamptz` keeps it. None
+    (a nullable column) stays None."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 def ensure_sqlite_dir(url: str) -> None:

@@ -60,7 +60,7 @@ from sqlalchemy.dialects import sqlite
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chassis.db import Database
+from chassis.db import Database, as_utc
 from chassis.errors import ProblemError
 from chassis.idempotency import DAY, MAX_KEY_LENGTH, fingerprint
 
@@ -299,10 +299,7 @@ class DatabaseIdempotency:
             record = await session.get(IdempotencyRecord, (scope, key_hash))
         if record is None:
             return None
-        created = record.created_at
-        if created.tzinfo is None:  # SQLite hands timestamps back without their zone (UTC)
-            created = created.replace(tzinfo=UTC)
-        return record if created >= cutoff else None
+        return record if as_utc(record.created_at) >= cutoff else None
 
 
 async def delete_expired(
