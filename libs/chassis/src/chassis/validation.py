@@ -17,9 +17,9 @@ schema-driven fuzzer generates both sides of them. Integers in bodies are `Stric
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 _C0_DEL_C1 = r"\x00-\x1f\x7f-\x9f"
 _C0_DEL_C1_BUT_TAB_NEWLINE = r"\x00-\x08\x0b-\x1f\x7f-\x9f"
@@ -40,6 +40,10 @@ MultilineText = Annotated[str, Field(pattern=MULTILINE_TEXT_PATTERN)]
 # An id in a path or a query (product, order, member, webhook).
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 SkuCode = Annotated[str, Field(pattern=SKU_PATTERN)]
+# The currencies the suite prices and charges in (catalog prices, order totals).
+Currency = Literal["CNY", "USD", "EUR"]
+# Money is integer minor units (fen, cents); the bound fits a bigint with room for sums.
+MAX_MONEY_AMOUNT = 10**12
 
 
 class RequestModel(BaseModel):
@@ -47,3 +51,19 @@ class RequestModel(BaseModel):
     `status` by adding it), surrounding spaces are trimmed before the rules apply."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class MoneyIn(RequestModel):
+    """An amount a client sends: `{"amount": <integer minor units>, "currency": "CNY"}`."""
+
+    amount: StrictInt = Field(
+        ge=0, le=MAX_MONEY_AMOUNT, description="integer minor units (fen, cents)"
+    )
+    currency: Currency
+
+
+class MoneyPublic(BaseModel):
+    """An amount a service answers with, the shape of the events' money."""
+
+    amount: int  # integer minor units
+    currency: str

@@ -21,7 +21,10 @@ from chassis.errors import (
 )
 from chassis.validation import (
     TEXT_PATTERN,
+    Currency,
     Identifier,
+    MoneyIn,
+    MoneyPublic,
     MultilineText,
     RequestModel,
     SkuCode,
@@ -202,3 +205,34 @@ def test_the_openapi_documents_problem_json_for_every_error() -> None:
     problem = document["components"]["schemas"]["Problem"]
     assert {"type", "title", "status", "detail", "instance"} <= set(problem["required"])
     json.dumps(document)  # serialisable as served
+
+
+MONEY_REFUSED = [
+    {"amount": -1, "currency": "CNY"},
+    {"amount": 10**12 + 1, "currency": "CNY"},
+    {"amount": "100", "currency": "CNY"},
+    {"amount": 1.5, "currency": "CNY"},
+    {"amount": True, "currency": "CNY"},
+    {"amount": 100, "currency": "GBP"},
+    {"amount": 100},
+    {"amount": 100, "currency": "CNY", "extra": 1},
+]
+
+
+@pytest.mark.parametrize("body", MONEY_REFUSED)
+def test_money_in_refuses_what_is_not_minor_units_of_a_known_currency(
+    body: dict[str, object],
+) -> None:
+    with pytest.raises(ValidationError):
+        MoneyIn.model_validate(body)
+
+
+@pytest.mark.parametrize("currency", ["CNY", "USD", "EUR"])
+def test_money_in_takes_integer_minor_units(currency: str) -> None:
+    money = MoneyIn.model_validate({"amount": 10**12, "currency": currency})
+    assert (money.amount, money.currency) == (10**12, currency)
+    assert TypeAdapter(Currency).validate_python(currency) == currency
+    assert MoneyPublic(amount=0, currency=currency).model_dump() == {
+        "amount": 0,
+        "currency": currency,
+    }
