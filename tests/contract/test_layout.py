@@ -26,7 +26,6 @@ DRIFTING: set[str] = {
     "membership_service",
     "notification_service",
     "order_service",
-    "payment_service",
 }
 PACKAGES = [
     pytest.param(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from chassis.app import ServiceSpec, create_service_app
+from payment_service.adapters.providers import PaymentProvider, SandboxProvider
 from payment_service.api import router
 from payment_service.config import MIGRATIONS_DIR, PaymentSettings
-from payment_service.consumers import order_events_consumer
-from payment_service.providers import PaymentProvider, SandboxProvider
-from payment_service.service import Payments
+from payment_service.deps import PaymentRuntime, PaymentState
+from payment_service.handlers import CONSUMERS
 from shared_events.topics import PAYMENT_EVENTS
 
 
@@ -20,7 +20,11 @@ def create_app(
     provider: PaymentProvider | None = None,
 ) -> FastAPI:
     settings = settings or PaymentSettings()
-    payments = Payments.from_settings(settings, provider or SandboxProvider())
+    chosen = provider or SandboxProvider()
+
+    async def state(runtime: PaymentRuntime) -> PaymentState:
+        return PaymentState.build(runtime.settings, chosen)
+
     return create_service_app(
         ServiceSpec(
             settings=settings,
@@ -28,7 +32,8 @@ def create_app(
             routers=[router],
             migrations_dir=MIGRATIONS_DIR,
             publishes=[PAYMENT_EVENTS],
-            consumers=[order_events_consumer(payments)],
+            consumers=CONSUMERS,
+            state=state,
             start_relay=start_relay,
         )
     )

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from payment_service.domain import IntentStatus, LedgerKind
+from payment_service.domain.intents import IntentStatus, LedgerKind
 
 
 class MoneyPublic(BaseModel):

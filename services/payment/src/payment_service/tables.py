@@ -1,6 +1,6 @@
 """Payment tables. Never returned by the API, never published: see schemas.py for those.
 
-The money invariants are database constraints as well as code (domain.Intent): amounts are
+The money invariants are database constraints as well as code (`domain.intents.Intent`): amounts are
 never negative, a capture never exceeds the authorisation, refunds never exceed the capture,
 and the ledger holds at most one AUTHORIZE, one CAPTURE and one VOID row per intent.
 """
@@ -13,31 +13,25 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from payment_service.domain.intents import IntentStatus, LedgerKind
+
 _BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER
 
-INTENT_STATUSES = (
-    "PENDING",
-    "AUTHORIZED",
-    "CAPTURED",
-    "VOIDED",
-    "FAILED",
-    "PARTIALLY_REFUNDED",
-    "REFUNDED",
-)
-LEDGER_KINDS = ("AUTHORIZE", "CAPTURE", "VOID", "REFUND")
+INTENT_STATUSES = tuple(status.value for status in IntentStatus)
+LEDGER_KINDS = tuple(kind.value for kind in LedgerKind)
 # At most one row of these kinds per intent (partial unique indexes).
-ONCE_PER_INTENT = ("AUTHORIZE", "CAPTURE", "VOID")
+ONCE_PER_INTENT = (LedgerKind.AUTHORIZE.value, LedgerKind.CAPTURE.value, LedgerKind.VOID.value)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-def _at() -> Any:
+def _timestamp() -> Any:
     return Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
 
 
-def _money() -> Any:
+def _amount() -> Any:
     return Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
 
 
@@ -75,15 +69,15 @@ class PaymentIntentRow(SQLModel, table=True):
     order_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
     member_id: str = Field(max_length=64)
     currency: str = Field(max_length=3)
-    amount: int = _money()
-    captured_amount: int = _money()
-    refunded_amount: int = _money()
+    amount: int = _amount()
+    captured_amount: int = _amount()
+    refunded_amount: int = _amount()
     status: str = Field(max_length=20)
     failure_reason: str | None = Field(default=None, max_length=40)
     failure_message: str | None = Field(default=None, max_length=500)
     token_hint: str | None = Field(default=None, max_length=20)
-    created_at: datetime = _at()
-    updated_at: datetime = _at()
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
 
 
 class LedgerEntryRow(SQLModel, table=True):
@@ -100,10 +94,10 @@ class LedgerEntryRow(SQLModel, table=True):
     entry_id: str = Field(sa_column=sa.Column(sa.String(36), nullable=False, unique=True))
     intent_id: str = Field(foreign_key="payment_intents.id", index=True, max_length=36)
     kind: str = Field(max_length=20)
-    amount: int = _money()
+    amount: int = _amount()
     currency: str = Field(max_length=3)
     provider_reference: str | None = Field(default=None, max_length=200)
-    at: datetime = _at()
+    at: datetime = _timestamp()
 
 
 class FxRateRow(SQLModel, table=True):
@@ -115,4 +109,4 @@ class FxRateRow(SQLModel, table=True):
     base: str = Field(primary_key=True, max_length=3)
     quote: str = Field(primary_key=True, max_length=3)
     rate_micros: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    updated_at: datetime = _at()
+    updated_at: datetime = _timestamp()

@@ -17,13 +17,13 @@ from fastapi import FastAPI
 from sqlmodel import col, select
 
 from chassis.producer import EventProducer, OutgoingRecord
-from chassis.runtime import Runtime
 from chassis.testing.kafka import read_records
 from chassis.testing.plugin import DatabaseFactory, serve_app
 from chassis.testing.tokens import TestTokenIssuer
+from payment_service.adapters.providers import SandboxProvider
 from payment_service.config import PaymentSettings
+from payment_service.deps import PaymentRuntime
 from payment_service.main import create_app
-from payment_service.providers import SandboxProvider
 from payment_service.tables import LedgerEntryRow, PaymentIntentRow
 from shared_events import Envelope, EventPayload, from_kafka, registry, to_kafka
 from shared_events.money import Money
@@ -49,8 +49,8 @@ class PaymentService:
     sandbox: SandboxProvider
 
     @property
-    def runtime(self) -> Runtime:
-        runtime: Runtime = self.app.state.runtime
+    def runtime(self) -> PaymentRuntime:
+        runtime: PaymentRuntime = self.app.state.runtime
         return runtime
 
     async def send(

@@ -17,7 +17,7 @@ from sqlmodel import col, func, select
 
 from chassis.inbox import InboxRecord
 from chassis.outbox import OutboxRecord
-from payment_service.consumers import CONSUMER_NAME
+from payment_service.handlers import CONSUMERS
 from shared_events import Envelope, registry
 from shared_events.order import OrderRejectedV1
 from shared_events.schema_export import schema_path
@@ -25,6 +25,8 @@ from shared_events.schema_export import schema_path
 from .conftest import VELOCITY_MAX, PaymentService, new_order_id
 
 pytestmark = pytest.mark.integration
+
+CONSUMER_NAME = CONSUMERS[0].name
 
 AUTHORIZED = "payment.payment.authorized"
 FAILED = "payment.payment.failed"

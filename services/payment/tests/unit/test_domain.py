@@ -4,38 +4,36 @@ from fractions import Fraction
 
 import pytest
 
-from payment_service.domain import (
+from chassis.rules import RuleError
+from payment_service.domain.cards import mask_token
+from payment_service.domain.currency import convert, rate
+from payment_service.domain.intents import (
     TRANSITIONS,
     Action,
     Intent,
     IntentStatus,
-    PaymentRuleError,
-    RiskLimits,
     already_done,
     compensation,
-    convert,
-    mask_token,
     next_status,
-    rate,
-    risk_rejection,
 )
+from payment_service.domain.risk import RiskLimits, risk_rejection
 
 RATES = {("USD", "CNY"): 7_100_000, ("EUR", "CNY"): 7_700_000}
-S = IntentStatus
+Status = IntentStatus
 
 # The whole lifecycle, spelled out: (from, action) -> to.
 ALLOWED = [
-    (S.PENDING, Action.AUTHORIZE, S.AUTHORIZED),
-    (S.PENDING, Action.FAIL, S.FAILED),
-    (S.AUTHORIZED, Action.CAPTURE, S.CAPTURED),
-    (S.AUTHORIZED, Action.VOID, S.VOIDED),
-    (S.CAPTURED, Action.REFUND, S.REFUNDED),
-    (S.PARTIALLY_REFUNDED, Action.REFUND, S.REFUNDED),
+    (Status.PENDING, Action.AUTHORIZE, Status.AUTHORIZED),
+    (Status.PENDING, Action.FAIL, Status.FAILED),
+    (Status.AUTHORIZED, Action.CAPTURE, Status.CAPTURED),
+    (Status.AUTHORIZED, Action.VOID, Status.VOIDED),
+    (Status.CAPTURED, Action.REFUND, Status.REFUNDED),
+    (Status.PARTIALLY_REFUNDED, Action.REFUND, Status.REFUNDED),
 ]
 
 
 @pytest.mark.parametrize(("current", "action", "expected"), ALLOWED)
-def test_allowed_transitions(current: S, action: Action, expected: S) -> None:
+def test_allowed_transitions(current: Status, action: Action, expected: Status) -> None:
     assert next_status(current, action) is expected
 
 
@@ -45,10 +43,10 @@ def test_the_table_has_nothing_else() -> None:
 
 @pytest.mark.parametrize("action", list(Action))
 @pytest.mark.parametrize("current", list(IntentStatus))
-def test_every_other_transition_is_refused(current: S, action: Action) -> None:
+def test_every_other_transition_is_refused(current: Status, action: Action) -> None:
     if (current, action) in TRANSITIONS:
         return
-    with pytest.raises(PaymentRuleError) as caught:
+    with pytest.raises(RuleError) as caught:
         next_status(current, action)
     assert caught.value.code == "invalid-transition"
 
@@ -56,53 +54,61 @@ def test_every_other_transition_is_refused(current: S, action: Action) -> None:
 @pytest.mark.parametrize(
     ("current", "action", "done"),
     [
-        (S.CAPTURED, Action.CAPTURE, True),
-        (S.REFUNDED, Action.CAPTURE, True),
-        (S.PARTIALLY_REFUNDED, Action.CAPTURE, True),
-        (S.AUTHORIZED, Action.CAPTURE, False),
-        (S.VOIDED, Action.CAPTURE, False),  # not done: refused by the state machine instead
-        (S.VOIDED, Action.VOID, True),
-        (S.REFUNDED, Action.REFUND, True),
-        (S.PARTIALLY_REFUNDED, Action.REFUND, False),
+        (Status.CAPTURED, Action.CAPTURE, True),
+        (Status.REFUNDED, Action.CAPTURE, True),
+        (Status.PARTIALLY_REFUNDED, Action.CAPTURE, True),
+        (Status.AUTHORIZED, Action.CAPTURE, False),
+        (Status.VOIDED, Action.CAPTURE, False),  # not done: refused by the state machine instead
+        (Status.VOIDED, Action.VOID, True),
+        (Status.REFUNDED, Action.REFUND, True),
+        (Status.PARTIALLY_REFUNDED, Action.REFUND, False),
     ],
 )
-def test_a_repeated_action_is_recognised_by_state(current: S, action: Action, done: bool) -> None:
+def test_a_repeated_action_is_recognised_by_state(
+    current: Status, action: Action, done: bool
+) -> None:
     assert already_done(current, action) is done
 
 
 @pytest.mark.parametrize(
     ("current", "cancelled", "expected"),
     [
-        (S.AUTHORIZED, True, Action.VOID),
-        (S.AUTHORIZED, False, Action.VOID),
-        (S.CAPTURED, True, Action.REFUND),
-        (S.PARTIALLY_REFUNDED, True, Action.REFUND),
-        (S.CAPTURED, False, None),  # a rejected order was never confirmed, so never captured
-        (S.PENDING, True, None),
-        (S.FAILED, True, None),
-        (S.VOIDED, True, None),
-        (S.REFUNDED, True, None),
+        (Status.AUTHORIZED, True, Action.VOID),
+        (Status.AUTHORIZED, False, Action.VOID),
+        (Status.CAPTURED, True, Action.REFUND),
+        (Status.PARTIALLY_REFUNDED, True, Action.REFUND),
+        (Status.CAPTURED, False, None),  # a rejected order was never confirmed, so never captured
+        (Status.PENDING, True, None),
+        (Status.FAILED, True, None),
+        (Status.VOIDED, True, None),
+        (Status.REFUNDED, True, None),
     ],
 )
-def test_what_an_ended_order_compensates(current: S, cancelled: bool, expected: Action) -> None:
+def test_what_an_ended_order_compensates(
+    current: Status, cancelled: bool, expected: Action
+) -> None:
     assert compensation(current, order_was_cancelled=cancelled) is expected
 
 
 def test_the_money_moves_with_the_state() -> None:
-    captured = Intent(S.PENDING, 10_000).authorize().capture()
-    assert (captured.status, captured.captured, captured.refundable) == (S.CAPTURED, 10_000, 10_000)
+    captured = Intent(Status.PENDING, 10_000).authorize().capture()
+    assert (captured.status, captured.captured, captured.refundable) == (
+        Status.CAPTURED,
+        10_000,
+        10_000,
+    )
     partly = captured.refund(3_000)
-    assert (partly.status, partly.refunded) == (S.PARTIALLY_REFUNDED, 3_000)
+    assert (partly.status, partly.refunded) == (Status.PARTIALLY_REFUNDED, 3_000)
     full = partly.refund(7_000)
-    assert (full.status, full.refunded, full.refundable) == (S.REFUNDED, 10_000, 0)
-    voided = Intent(S.PENDING, 500).authorize().void()
-    assert (voided.status, voided.captured) == (S.VOIDED, 0)
+    assert (full.status, full.refunded, full.refundable) == (Status.REFUNDED, 10_000, 0)
+    voided = Intent(Status.PENDING, 500).authorize().void()
+    assert (voided.status, voided.captured) == (Status.VOIDED, 0)
 
 
 @pytest.mark.parametrize("amount", [0, -1, 7_001])
 def test_a_refund_never_exceeds_what_is_left(amount: int) -> None:
-    captured = Intent(S.CAPTURED, 10_000, captured=10_000, refunded=3_000)
-    with pytest.raises(PaymentRuleError) as caught:
+    captured = Intent(Status.CAPTURED, 10_000, captured=10_000, refunded=3_000)
+    with pytest.raises(RuleError) as caught:
         captured.refund(amount)
     assert caught.value.code == "invalid-refund"
 
@@ -112,8 +118,8 @@ def test_a_refund_never_exceeds_what_is_left(amount: int) -> None:
     [(100, 101, 0), (100, 50, 51), (-1, 0, 0), (100, -1, 0), (1.5, 0, 0), (True, 0, 0)],
 )
 def test_amounts_out_of_order_are_refused(amount: object, captured: int, refunded: int) -> None:
-    with pytest.raises(PaymentRuleError):
-        Intent(S.CAPTURED, amount, captured, refunded)  # type: ignore[arg-type]
+    with pytest.raises(RuleError):
+        Intent(Status.CAPTURED, amount, captured, refunded)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -162,7 +168,7 @@ def test_half_cent_cross_rate_rounds_to_even() -> None:
 def test_convert_refuses_what_it_cannot_price(
     source: str, target: str, rates: dict[tuple[str, str], int], code: str
 ) -> None:
-    with pytest.raises(PaymentRuleError) as caught:
+    with pytest.raises(RuleError) as caught:
         convert(100, source, target, rates)
     assert caught.value.code == code
 

@@ -4,8 +4,12 @@ import asyncio
 
 import pytest
 
-from payment_service.providers import PaymentDeclined, ProviderUnavailable, SandboxProvider
-from payment_service.service import call_provider
+from payment_service.adapters.providers import (
+    PaymentDeclined,
+    ProviderUnavailable,
+    SandboxProvider,
+)
+from payment_service.service.payments import call_provider
 
 
 async def authorize(sandbox: SandboxProvider, token: str, payment_id: str = "pay-1") -> str:

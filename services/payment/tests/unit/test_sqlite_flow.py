@@ -13,14 +13,17 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from chassis.cache import create_redis
 from chassis.consumer import ConsumerRunner
 from chassis.db import Database
 from chassis.migrations import upgrade_async
-from chassis.outbox import Outbox, OutboxRecord
+from chassis.outbox import OutboxRecord
+from chassis.producer import EventProducer
+from chassis.runtime import assemble_runtime
+from payment_service.adapters.providers import SandboxProvider
 from payment_service.config import MIGRATIONS_DIR, PaymentSettings
-from payment_service.consumers import order_events_consumer
-from payment_service.providers import SandboxProvider
-from payment_service.service import Payments
+from payment_service.deps import PaymentState
+from payment_service.handlers import CONSUMERS
 from payment_service.tables import LedgerEntryRow, PaymentIntentRow
 from shared_events import Envelope, EventPayload, registry, to_kafka
 from shared_events.money import Money
@@ -75,19 +78,25 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'payment.db'}"
     await upgrade_async(MIGRATIONS_DIR, url)
     database = Database(url)
-    payments = Payments.from_settings(
-        PaymentSettings(database_url=url, risk_velocity_max=2, provider_backoff_seconds=0),
-        SandboxProvider(),
-    )
+    settings = PaymentSettings(database_url=url, risk_velocity_max=2, provider_backoff_seconds=0)
+    # Neither is started: nothing here reaches Redis, and only the dead-letter path would send.
+    redis = create_redis(settings.redis_url)
+    producer = EventProducer(settings.kafka_bootstrap_servers)
+    state = PaymentState.build(settings, SandboxProvider())
+    runtime = assemble_runtime(settings, database, redis, producer, state)
+    [consumer] = CONSUMERS
     runner = ConsumerRunner(
-        order_events_consumer(payments),
+        consumer,
         database,
-        producer=None,  # type: ignore[arg-type]  # only the dead-letter path would use it
+        producer,
         service="payment",
-        outbox=Outbox("/services/payment"),
+        outbox=runtime.outbox,
+        runtime=runtime,
         max_attempts=1,
     )
     yield Harness(database, runner)
+    await producer.stop()
+    await redis.aclose()
     await database.dispose()
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -20,11 +19,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.consumer import Delivery
 from chassis.logging import get_logger
-from payment_service import domain
-from payment_service.config import PaymentSettings
-from payment_service.domain import Action, FailureReason, IntentStatus, LedgerKind
-from payment_service.providers import PaymentDeclined, PaymentProvider, ProviderUnavailable
-from payment_service.service import store
+from chassis.rules import RuleError
+from payment_service.adapters.providers import PaymentDeclined, ProviderUnavailable
+from payment_service.deps import PaymentRuntime
+from payment_service.domain.cards import mask_token
+from payment_service.domain.currency import RISK_CURRENCY, convert
+from payment_service.domain.intents import (
+    Action,
+    FailureReason,
+    Intent,
+    IntentStatus,
+    LedgerKind,
+    already_done,
+    compensation,
+)
+from payment_service.domain.risk import risk_rejection
+from payment_service.service import intent_rows
+from payment_service.service.intent_rows import LockedIntent
 from shared_events import payment as events
 from shared_events.money import Money
 
@@ -60,244 +71,248 @@ def _entry_id() -> str:
     return str(uuid.uuid4())
 
 
-def _money(intent: store.Held, amount: int) -> Money:
+def _money(intent: LockedIntent, amount: int) -> Money:
     return Money(amount=amount, currency=intent.currency)
 
 
-@dataclass(frozen=True)
-class Payments:
-    """The use cases driven by order events, with the provider and the rules they apply."""
+async def _call_provider(runtime: PaymentRuntime, call: Callable[[], Awaitable[str]]) -> str:
+    settings = runtime.settings
+    return await call_provider(
+        call,
+        attempts=settings.provider_max_attempts,
+        backoff_seconds=settings.provider_backoff_seconds,
+    )
 
-    provider: PaymentProvider
-    limits: domain.RiskLimits
-    provider_attempts: int = 4
-    provider_backoff_seconds: float = 0.05
 
-    @classmethod
-    def from_settings(cls, settings: PaymentSettings, provider: PaymentProvider) -> Payments:
-        return cls(
-            provider=provider,
-            limits=domain.RiskLimits(
-                max_amount_cny=settings.risk_max_amount_cny,
-                velocity_max=settings.risk_velocity_max,
-                velocity_window_seconds=settings.risk_velocity_window_seconds,
+async def authorize(
+    delivery: Delivery[PaymentRuntime],
+    *,
+    order_id: str,
+    member_id: str,
+    amount: Money,
+    token: str,
+) -> None:
+    """Create the order's intent (once), apply the risk rules, authorise at the provider."""
+    runtime = delivery.runtime
+    limits = runtime.state.limits
+    conn = await delivery.session.connection()
+    now = datetime.now(UTC)
+    intent = LockedIntent(
+        id=str(uuid.uuid5(PAYMENT_NAMESPACE, order_id)),
+        order_id=order_id,
+        currency=amount.currency,
+        state=Intent(IntentStatus.PENDING, amount.amount),
+    )
+    claimed = await intent_rows.claim_intent(
+        conn,
+        {
+            "id": intent.id,
+            "order_id": order_id,
+            "member_id": member_id,
+            "currency": amount.currency,
+            "amount": amount.amount,
+            "captured_amount": 0,
+            "refunded_amount": 0,
+            "status": IntentStatus.PENDING.value,
+            "token_hint": mask_token(token),
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    if not claimed:
+        return  # this order's payment was already requested: its outcome is published
+    await intent_rows.lock_member(conn, member_id)
+    recent = await intent_rows.recent_payments(
+        conn, member_id, limits.velocity_window_seconds, now, besides=intent.id
+    )
+    try:
+        # Rates are read only when there is something to convert.
+        rates = {} if amount.currency == RISK_CURRENCY else await intent_rows.load_rates(conn)
+        amount_cny = convert(amount.amount, amount.currency, RISK_CURRENCY, rates)
+    except RuleError as error:  # a currency without a rate
+        await _fail(delivery, conn, intent, FailureReason.PAYMENT_FAILED, error.detail)
+        return
+    rejection = risk_rejection(amount_cny, recent, limits)
+    if rejection is not None:  # nothing reaches the provider
+        await _fail(delivery, conn, intent, FailureReason.RISK_REJECTED, rejection)
+        return
+    provider = runtime.state.provider
+    try:
+        reference = await _call_provider(
+            runtime,
+            lambda: provider.authorize(
+                payment_id=intent.id,
+                token=token,
+                amount=intent.state.amount,
+                currency=intent.currency,
             ),
-            provider_attempts=settings.provider_max_attempts,
-            provider_backoff_seconds=settings.provider_backoff_seconds,
         )
-
-    async def _call(self, call: Callable[[], Awaitable[str]]) -> str:
-        return await call_provider(
-            call, attempts=self.provider_attempts, backoff_seconds=self.provider_backoff_seconds
-        )
-
-    async def authorize(
-        self, delivery: Delivery, *, order_id: str, member_id: str, amount: Money, token: str
-    ) -> None:
-        """Create the order's intent (once), apply the risk rules, authorise at the provider."""
-        conn = await delivery.session.connection()
-        now = datetime.now(UTC)
-        intent = store.Held(
-            id=str(uuid.uuid5(PAYMENT_NAMESPACE, order_id)),
-            order_id=order_id,
-            currency=amount.currency,
-            state=domain.Intent(IntentStatus.PENDING, amount.amount),
-        )
-        claimed = await store.claim_intent(
+    except PaymentDeclined as declined:
+        await _fail(delivery, conn, intent, declined.reason_code, declined.message)
+        return
+    except ProviderUnavailable:  # still down after every attempt
+        await _fail(
+            delivery,
             conn,
-            {
-                "id": intent.id,
-                "order_id": order_id,
-                "member_id": member_id,
-                "currency": amount.currency,
-                "amount": amount.amount,
-                "captured_amount": 0,
-                "refunded_amount": 0,
-                "status": IntentStatus.PENDING.value,
-                "token_hint": domain.mask_token(token),
-                "created_at": now,
-                "updated_at": now,
-            },
+            intent,
+            FailureReason.PAYMENT_FAILED,
+            "the payment provider is unavailable",
         )
-        if not claimed:
-            return  # this order's payment was already requested: its outcome is published
-        await store.lock_member(conn, member_id)
-        recent = await store.recent_payments(
-            conn, member_id, self.limits.velocity_window_seconds, now, besides=intent.id
-        )
-        try:
-            # Rates are read only when there is something to convert.
-            rates = {} if amount.currency == domain.RISK_CURRENCY else await store.load_rates(conn)
-            amount_cny = domain.convert(amount.amount, amount.currency, domain.RISK_CURRENCY, rates)
-        except domain.PaymentRuleError as error:  # a currency without a rate
-            await self._fail(delivery, conn, intent, FailureReason.PAYMENT_FAILED, error.detail)
-            return
-        rejection = domain.risk_rejection(amount_cny, recent, self.limits)
-        if rejection is not None:  # nothing reaches the provider
-            await self._fail(delivery, conn, intent, FailureReason.RISK_REJECTED, rejection)
-            return
-        try:
-            reference = await self._call(
-                lambda: self.provider.authorize(
-                    payment_id=intent.id,
-                    token=token,
-                    amount=intent.state.amount,
-                    currency=intent.currency,
-                )
-            )
-        except PaymentDeclined as declined:
-            await self._fail(delivery, conn, intent, declined.reason_code, declined.message)
-            return
-        except ProviderUnavailable:  # still down after every attempt
-            await self._fail(
-                delivery,
-                conn,
-                intent,
-                FailureReason.PAYMENT_FAILED,
-                "the payment provider is unavailable",
-            )
-            return
-        at = datetime.now(UTC)
-        await store.save_state(conn, intent.id, intent.state.authorize(), at)
-        await store.add_entry(
-            conn, intent, LedgerKind.AUTHORIZE, intent.state.amount, reference, at, _entry_id()
-        )
-        delivery.stage(
-            events.PaymentAuthorizedV1(
-                order_id=order_id,
-                payment_id=intent.id,
-                amount=_money(intent, intent.state.amount),
-            ),
-            subject=order_id,
-        )
-        log.info("payment authorized", order_id=order_id, payment_id=intent.id)
+        return
+    at = datetime.now(UTC)
+    await intent_rows.save_state(conn, intent.id, intent.state.authorize(), at)
+    await intent_rows.add_entry(
+        conn, intent, LedgerKind.AUTHORIZE, intent.state.amount, reference, at, _entry_id()
+    )
+    delivery.stage(
+        events.PaymentAuthorizedV1(
+            order_id=order_id,
+            payment_id=intent.id,
+            amount=_money(intent, intent.state.amount),
+        ),
+        subject=order_id,
+    )
+    log.info("payment authorized", order_id=order_id, payment_id=intent.id)
 
-    async def _fail(
-        self,
-        delivery: Delivery,
-        conn: AsyncConnection,
-        intent: store.Held,
-        reason: str,
-        message: str,
-    ) -> None:
-        failure = (str(reason), message[:500])
-        await store.save_state(
-            conn, intent.id, intent.state.fail(), datetime.now(UTC), failure=failure
-        )
-        delivery.stage(
-            events.PaymentFailedV1(
-                order_id=intent.order_id, payment_id=intent.id, reason=str(reason), message=message
-            ),
-            subject=intent.order_id,
-        )
-        log.info(
-            "payment failed", order_id=intent.order_id, payment_id=intent.id, reason=str(reason)
-        )
 
-    async def _existing(self, conn: AsyncConnection, order_id: str) -> store.Held:
-        intent = await store.lock_intent(conn, order_id)
-        if intent is None:
-            # payment.requested precedes every other event of an order on its partition.
-            raise domain.PaymentRuleError("no-payment", f"order {order_id} has no payment")
-        return intent
+async def _fail(
+    delivery: Delivery[PaymentRuntime],
+    conn: AsyncConnection,
+    intent: LockedIntent,
+    reason: str,
+    message: str,
+) -> None:
+    failure = (str(reason), message[:500])
+    await intent_rows.save_state(
+        conn, intent.id, intent.state.fail(), datetime.now(UTC), failure=failure
+    )
+    delivery.stage(
+        events.PaymentFailedV1(
+            order_id=intent.order_id, payment_id=intent.id, reason=str(reason), message=message
+        ),
+        subject=intent.order_id,
+    )
+    log.info("payment failed", order_id=intent.order_id, payment_id=intent.id, reason=str(reason))
 
-    async def capture(self, delivery: Delivery, order_id: str) -> None:
-        """The order is confirmed: capture the full authorised amount, once."""
-        conn = await delivery.session.connection()
-        intent = await self._existing(conn, order_id)
-        if domain.already_done(intent.state.status, Action.CAPTURE):
-            return
-        captured = intent.state.capture()  # refuses anything but AUTHORIZED
-        authorization = await store.provider_reference(
-            conn, intent, LedgerKind.AUTHORIZE, known=intent.authorization
-        )
-        reference = await self._call(
-            lambda: self.provider.capture(
-                payment_id=intent.id,
-                authorization=authorization,
-                amount=captured.captured,
-                currency=intent.currency,
-            )
-        )
-        at = datetime.now(UTC)
-        await store.save_state(conn, intent.id, captured, at)
-        await store.add_entry(
-            conn, intent, LedgerKind.CAPTURE, captured.captured, reference, at, _entry_id()
-        )
-        delivery.stage(
-            events.PaymentCapturedV1(
-                order_id=order_id, payment_id=intent.id, amount=_money(intent, captured.captured)
-            ),
-            subject=order_id,
-        )
-        log.info("payment captured", order_id=order_id, payment_id=intent.id)
 
-    async def release(self, delivery: Delivery, order_id: str, *, cancelled: bool) -> None:
-        """The order ended without completing: void the authorisation or refund the capture."""
-        conn = await delivery.session.connection()
-        intent = await store.lock_intent(conn, order_id)
-        if intent is None:
-            return  # rejected or cancelled before payment was requested: nothing was taken
-        action = domain.compensation(intent.state.status, order_was_cancelled=cancelled)
-        if action is Action.VOID:
-            await self._void(delivery, conn, intent)
-        elif action is Action.REFUND:
-            await self._refund(delivery, conn, intent)
+async def _existing(conn: AsyncConnection, order_id: str) -> LockedIntent:
+    intent = await intent_rows.lock_intent(conn, order_id)
+    if intent is None:
+        # payment.requested precedes every other event of an order on its partition.
+        raise RuleError("no-payment", f"order {order_id} has no payment")
+    return intent
 
-    async def _void(self, delivery: Delivery, conn: AsyncConnection, intent: store.Held) -> None:
-        voided = intent.state.void()
-        authorization = await store.provider_reference(
-            conn, intent, LedgerKind.AUTHORIZE, known=intent.authorization
-        )
-        reference = await self._call(
-            lambda: self.provider.void(payment_id=intent.id, authorization=authorization)
-        )
-        at = datetime.now(UTC)
-        await store.save_state(conn, intent.id, voided, at)
-        await store.add_entry(
-            conn, intent, LedgerKind.VOID, intent.state.amount, reference, at, _entry_id()
-        )
-        delivery.stage(
-            events.PaymentVoidedV1(
-                order_id=intent.order_id,
-                payment_id=intent.id,
-                amount=_money(intent, intent.state.amount),
-            ),
-            subject=intent.order_id,
-        )
-        log.info("payment voided", order_id=intent.order_id, payment_id=intent.id)
 
-    async def _refund(self, delivery: Delivery, conn: AsyncConnection, intent: store.Held) -> None:
-        before = intent.state
-        amount = before.refundable
-        if amount == 0:
-            return  # a zero-amount capture: nothing to give back
-        refunded = before.refund(amount)
-        refund_id = str(uuid.uuid5(REFUND_NAMESPACE, f"{intent.id}:{before.refunded}"))
-        capture = await store.provider_reference(
-            conn, intent, LedgerKind.CAPTURE, known=intent.capture
-        )
-        reference = await self._call(
-            lambda: self.provider.refund(
-                payment_id=intent.id,
-                refund_id=refund_id,
-                capture=capture,
-                amount=amount,
-                currency=intent.currency,
-            )
-        )
-        at = datetime.now(UTC)
-        await store.save_state(conn, intent.id, refunded, at)
-        await store.add_entry(conn, intent, LedgerKind.REFUND, amount, reference, at, refund_id)
-        delivery.stage(
-            events.PaymentRefundedV1(
-                order_id=intent.order_id,
-                payment_id=intent.id,
-                refund_id=refund_id,
-                amount=_money(intent, amount),
-            ),
-            subject=intent.order_id,
-        )
-        log.info(
-            "payment refunded", order_id=intent.order_id, payment_id=intent.id, refund_id=refund_id
-        )
+async def capture(delivery: Delivery[PaymentRuntime], order_id: str) -> None:
+    """The order is confirmed: capture the full authorised amount, once."""
+    conn = await delivery.session.connection()
+    intent = await _existing(conn, order_id)
+    if already_done(intent.state.status, Action.CAPTURE):
+        return
+    captured = intent.state.capture()  # refuses anything but AUTHORIZED
+    authorization = await intent_rows.provider_reference(
+        conn, intent, LedgerKind.AUTHORIZE, known=intent.authorization
+    )
+    provider = delivery.runtime.state.provider
+    reference = await _call_provider(
+        delivery.runtime,
+        lambda: provider.capture(
+            payment_id=intent.id,
+            authorization=authorization,
+            amount=captured.captured,
+            currency=intent.currency,
+        ),
+    )
+    at = datetime.now(UTC)
+    await intent_rows.save_state(conn, intent.id, captured, at)
+    await intent_rows.add_entry(
+        conn, intent, LedgerKind.CAPTURE, captured.captured, reference, at, _entry_id()
+    )
+    delivery.stage(
+        events.PaymentCapturedV1(
+            order_id=order_id, payment_id=intent.id, amount=_money(intent, captured.captured)
+        ),
+        subject=order_id,
+    )
+    log.info("payment captured", order_id=order_id, payment_id=intent.id)
+
+
+async def release(delivery: Delivery[PaymentRuntime], order_id: str, *, cancelled: bool) -> None:
+    """The order ended without completing: void the authorisation or refund the capture."""
+    conn = await delivery.session.connection()
+    intent = await intent_rows.lock_intent(conn, order_id)
+    if intent is None:
+        return  # rejected or cancelled before payment was requested: nothing was taken
+    action = compensation(intent.state.status, order_was_cancelled=cancelled)
+    if action is Action.VOID:
+        await _void(delivery, conn, intent)
+    elif action is Action.REFUND:
+        await _refund(delivery, conn, intent)
+
+
+async def _void(
+    delivery: Delivery[PaymentRuntime], conn: AsyncConnection, intent: LockedIntent
+) -> None:
+    voided = intent.state.void()
+    authorization = await intent_rows.provider_reference(
+        conn, intent, LedgerKind.AUTHORIZE, known=intent.authorization
+    )
+    provider = delivery.runtime.state.provider
+    reference = await _call_provider(
+        delivery.runtime,
+        lambda: provider.void(payment_id=intent.id, authorization=authorization),
+    )
+    at = datetime.now(UTC)
+    await intent_rows.save_state(conn, intent.id, voided, at)
+    await intent_rows.add_entry(
+        conn, intent, LedgerKind.VOID, intent.state.amount, reference, at, _entry_id()
+    )
+    delivery.stage(
+        events.PaymentVoidedV1(
+            order_id=intent.order_id,
+            payment_id=intent.id,
+            amount=_money(intent, intent.state.amount),
+        ),
+        subject=intent.order_id,
+    )
+    log.info("payment voided", order_id=intent.order_id, payment_id=intent.id)
+
+
+async def _refund(
+    delivery: Delivery[PaymentRuntime], conn: AsyncConnection, intent: LockedIntent
+) -> None:
+    before = intent.state
+    amount = before.refundable
+    if amount == 0:
+        return  # a zero-amount capture: nothing to give back
+    refunded = before.refund(amount)
+    refund_id = str(uuid.uuid5(REFUND_NAMESPACE, f"{intent.id}:{before.refunded}"))
+    capture_reference = await intent_rows.provider_reference(
+        conn, intent, LedgerKind.CAPTURE, known=intent.capture
+    )
+    provider = delivery.runtime.state.provider
+    reference = await _call_provider(
+        delivery.runtime,
+        lambda: provider.refund(
+            payment_id=intent.id,
+            refund_id=refund_id,
+            capture=capture_reference,
+            amount=amount,
+            currency=intent.currency,
+        ),
+    )
+    at = datetime.now(UTC)
+    await intent_rows.save_state(conn, intent.id, refunded, at)
+    await intent_rows.add_entry(conn, intent, LedgerKind.REFUND, amount, reference, at, refund_id)
+    delivery.stage(
+        events.PaymentRefundedV1(
+            order_id=intent.order_id,
+            payment_id=intent.id,
+            refund_id=refund_id,
+            amount=_money(intent, amount),
+        ),
+        subject=intent.order_id,
+    )
+    log.info(
+        "payment refunded", order_id=intent.order_id, payment_id=intent.id, refund_id=refund_id
+    )

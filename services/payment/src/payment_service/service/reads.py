@@ -6,8 +6,8 @@ from sqlmodel import col, select
 
 from chassis.auth import Principal
 from chassis.errors import NotFound
-from chassis.runtime import Runtime
-from payment_service.domain import IntentStatus, LedgerKind
+from payment_service.deps import PaymentRuntime
+from payment_service.domain.intents import IntentStatus, LedgerKind
 from payment_service.schemas import (
     LedgerEntryAdmin,
     LedgerEntryPublic,
@@ -15,15 +15,15 @@ from payment_service.schemas import (
     MoneyPublic,
     PaymentPublic,
 )
-from payment_service.service.store import intent_by_order
 from payment_service.tables import LedgerEntryRow, PaymentIntentRow
 
 
 async def _load_with_ledger(
-    runtime: Runtime, order_id: str
+    runtime: PaymentRuntime, order_id: str
 ) -> tuple[PaymentIntentRow, list[LedgerEntryRow]]:
     async with runtime.database.sessions() as session:
-        row = await intent_by_order(session, order_id)
+        query = select(PaymentIntentRow).where(PaymentIntentRow.order_id == order_id)
+        row = (await session.exec(query)).first()
         if row is None:
             raise NotFound(f"order {order_id} has no payment")
         entries = (
@@ -45,7 +45,9 @@ def _entry(entry: LedgerEntryRow) -> dict[str, object]:
     }
 
 
-async def get_payment(runtime: Runtime, order_id: str, *, viewer: Principal) -> PaymentPublic:
+async def get_payment(
+    runtime: PaymentRuntime, order_id: str, *, viewer: Principal
+) -> PaymentPublic:
     """The payment of an order, for its owner or an admin; anyone else gets a 404."""
     row, entries = await _load_with_ledger(runtime, order_id)
     if not viewer.is_admin and viewer.subject != row.member_id:
@@ -67,7 +69,7 @@ async def get_payment(runtime: Runtime, order_id: str, *, viewer: Principal) -> 
     )
 
 
-async def get_ledger(runtime: Runtime, order_id: str) -> LedgerPublic:
+async def get_ledger(runtime: PaymentRuntime, order_id: str) -> LedgerPublic:
     row, entries = await _load_with_ledger(runtime, order_id)
     totals = dict.fromkeys(LedgerKind, 0)
     for entry in entries:

@@ -1,26 +1,14 @@
-"""Payment rules: the intent state machine, currency conversion and risk. No I/O here.
+"""The payment intent: its states, the actions that move it, and its money. No I/O here.
 
 Money is always an integer of minor units (fen, cents) with its ISO 4217 code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from fractions import Fraction
 
-# Minor-unit exponent per supported currency: all three have 2 decimals.
-MINOR_UNITS: dict[str, int] = {"CNY": 2, "USD": 2, "EUR": 2}
-SUPPORTED_CURRENCIES = frozenset(MINOR_UNITS)
-# Rates are stored as integers in millionths: 7_100_000 means 1 USD = 7.100000 CNY.
-RATE_SCALE = 1_000_000
-# Rates are kept against this currency; a cross rate goes through it.
-PIVOT_CURRENCY = "CNY"
-RISK_CURRENCY = "CNY"
-
-# (base, quote) -> how many `quote` one `base` buys, in millionths.
-Rates = Mapping[tuple[str, str], int]
+from chassis.rules import RuleError
 
 
 class IntentStatus(StrEnum):
@@ -59,15 +47,6 @@ class FailureReason(StrEnum):
     PAYMENT_FAILED = "PAYMENT_FAILED"
 
 
-class PaymentRuleError(Exception):
-    """A request that breaks a payment rule; `code` is stable."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-
-
 # The intent lifecycle as a table: (from, action) -> to. A refund that leaves part of the
 # captured amount unrefunded ends in PARTIALLY_REFUNDED instead (see `Intent.refund`).
 TRANSITIONS: dict[tuple[IntentStatus, Action], IntentStatus] = {
@@ -93,7 +72,7 @@ ALREADY_DONE: dict[Action, frozenset[IntentStatus]] = {
 def next_status(current: IntentStatus, action: Action) -> IntentStatus:
     target = TRANSITIONS.get((current, action))
     if target is None:
-        raise PaymentRuleError(
+        raise RuleError(
             "invalid-transition", f"cannot {action.value.lower()} a payment that is {current}"
         )
     return target
@@ -136,9 +115,9 @@ class Intent:
         for name in ("amount", "captured", "refunded"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
-                raise PaymentRuleError("invalid-amount", f"{name} must be integer minor units")
+                raise RuleError("invalid-amount", f"{name} must be integer minor units")
         if not 0 <= self.refunded <= self.captured <= self.amount:
-            raise PaymentRuleError(
+            raise RuleError(
                 "invalid-amount", "amounts must satisfy 0 <= refunded <= captured <= amount"
             )
 
@@ -169,7 +148,7 @@ class Intent:
 
     def refund(self, amount: int) -> Intent:
         if amount <= 0 or amount > self.refundable:
-            raise PaymentRuleError(
+            raise RuleError(
                 "invalid-refund",
                 f"a refund must be between 1 and {self.refundable} (captured minus refunded)",
             )
@@ -179,75 +158,3 @@ class Intent:
                 IntentStatus.PARTIALLY_REFUNDED, self.amount, self.captured, after.refunded
             )
         return after
-
-
-def check_currency(currency: str) -> None:
-    if currency not in SUPPORTED_CURRENCIES:
-        raise PaymentRuleError(
-            "unsupported-currency",
-            f"currency must be one of {', '.join(sorted(SUPPORTED_CURRENCIES))}",
-        )
-
-
-def rate(from_currency: str, to_currency: str, rates: Rates) -> Fraction:
-    """The exact rate: direct, inverse of the stored one, or crossed through the pivot."""
-    check_currency(from_currency)
-    check_currency(to_currency)
-    if from_currency == to_currency:
-        return Fraction(1)
-    if (from_currency, to_currency) in rates:
-        return Fraction(rates[(from_currency, to_currency)], RATE_SCALE)
-    if (to_currency, from_currency) in rates:
-        return Fraction(RATE_SCALE, rates[(to_currency, from_currency)])
-    if PIVOT_CURRENCY not in (from_currency, to_currency):
-        return rate(from_currency, PIVOT_CURRENCY, rates) * rate(PIVOT_CURRENCY, to_currency, rates)
-    raise PaymentRuleError("no-rate", f"no exchange rate from {from_currency} to {to_currency}")
-
-
-def convert(amount_minor: int, from_currency: str, to_currency: str, rates: Rates) -> int:
-    """Convert an amount of minor units into another currency's minor units.
-
-    Rounding rule: the exact product (rates are exact fractions, cross rates are not rounded
-    on the way) is rounded once, half to even, to the target currency's minor unit.
-    E.g. at 7.10 CNY per USD, 0.05 USD = 0.355 CNY -> 0.36 CNY and 0.15 USD = 1.065 -> 1.06.
-    """
-    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
-        raise PaymentRuleError("invalid-amount", "amount must be integer minor units")
-    factor = rate(from_currency, to_currency, rates)  # checks both currencies
-    exact = (
-        Fraction(amount_minor, 10 ** MINOR_UNITS[from_currency])
-        * factor
-        * 10 ** MINOR_UNITS[to_currency]
-    )
-    rounded: int = round(exact)  # Fraction rounds half to even
-    return rounded
-
-
-@dataclass(frozen=True, slots=True)
-class RiskLimits:
-    max_amount_cny: int  # minor units
-    velocity_max: int  # payments per member ...
-    velocity_window_seconds: int  # ... within this window
-
-
-def risk_rejection(amount_cny: int, recent_payments: int, limits: RiskLimits) -> str | None:
-    """Why a payment is refused before it reaches the provider, or None to go ahead.
-
-    `amount_cny` is the order amount converted with `convert`; `recent_payments` counts the
-    member's payment attempts in the window, this one excluded.
-    """
-    if amount_cny > limits.max_amount_cny:
-        return f"amount {amount_cny} CNY minor units exceeds the limit of {limits.max_amount_cny}"
-    if recent_payments >= limits.velocity_max:
-        return (
-            f"more than {limits.velocity_max} payments within "
-            f"{limits.velocity_window_seconds} seconds"
-        )
-    return None
-
-
-def mask_token(token: str) -> str:
-    """What may be kept of a card token once it has been used: `tok_visa` -> `tok_…isa`."""
-    if len(token) < 8:
-        return "…"
-    return f"{token[:4]}…{token[-3:]}"

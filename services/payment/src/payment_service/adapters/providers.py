@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from payment_service.domain import FailureReason
+from payment_service.domain.intents import FailureReason
 
 
 class PaymentDeclined(Exception):
@@ -56,7 +56,7 @@ class PaymentProvider(Protocol):
 
 
 class SandboxProvider:
-    """Deterministic by card token (DESIGN.md section 6); in memory, for development and tests.
+    """Deterministic by card token (README, "Order to cash"); in memory: development, tests.
 
     - `tok_visa` approves;
     - `tok_chargeDeclined` declines with PAYMENT_DECLINED;

@@ -1,9 +1,10 @@
-"""Row-level reads, locks and writes the use cases run inside their transaction.
+"""The reads, locks and writes of intent, ledger and rate rows that the payment steps run
+inside their event's transaction.
 
-The event handlers' statements are SQLAlchemy Core, built once at import with bind
-parameters and executed on the handler's connection (`await session.connection()`): no ORM
-object is loaded or added per event, and no statement is built per event (building one costs
-about as much CPU as executing it). `intent_by_order` (ORM) serves the API reads.
+The statements are SQLAlchemy Core, built once at import with bind parameters and executed on
+the handler's connection (`await session.connection()`): no ORM object is loaded or added per
+event, and no statement is built per event (building one costs about as much CPU as executing
+it).
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from payment_service import domain
-from payment_service.domain import FailureReason, IntentStatus, LedgerKind
+from chassis.rules import RuleError
+from payment_service.domain.intents import FailureReason, Intent, IntentStatus, LedgerKind
 from payment_service.tables import FxRateRow, LedgerEntryRow, PaymentIntentRow
 
 INTENTS: sa.Table = PaymentIntentRow.__table__  # type: ignore[attr-defined]
@@ -93,25 +92,26 @@ _RECENT = (
 
 
 @dataclass(frozen=True, slots=True)
-class Held:
+class LockedIntent:
     """The columns of an intent the use cases act on, read under its row lock, with the
     provider references of its AUTHORIZE and CAPTURE ledger rows as read with it."""
 
     id: str
     order_id: str
     currency: str
-    state: domain.Intent
+    state: Intent
     authorization: str | None = None
     capture: str | None = None
 
 
-async def lock_intent(conn: AsyncConnection, order_id: str) -> Held | None:
+async def lock_intent(conn: AsyncConnection, order_id: str) -> LockedIntent | None:
     row = (await conn.execute(_LOCK_INTENT, {"order_id": order_id})).first()
     if row is None:
         return None
-    id_, order, currency, status, amount, captured, refunded, authorization, capture = tuple(row)
-    state = domain.Intent(IntentStatus(status), amount, captured, refunded)
-    return Held(id_, order, currency, state, authorization, capture)
+    # The last two: the AUTHORIZE and CAPTURE references (`_reference_of`).
+    intent_id, order, currency, status, amount, captured, refunded, *references = tuple(row)
+    state = Intent(IntentStatus(status), amount, captured, refunded)
+    return LockedIntent(intent_id, order, currency, state, *references)
 
 
 async def claim_intent(conn: AsyncConnection, values: dict[str, Any]) -> bool:
@@ -124,7 +124,7 @@ async def claim_intent(conn: AsyncConnection, values: dict[str, Any]) -> bool:
 async def save_state(
     conn: AsyncConnection,
     intent_id: str,
-    state: domain.Intent,
+    state: Intent,
     at: datetime,
     *,
     failure: tuple[str, str] | None = None,
@@ -145,7 +145,7 @@ async def save_state(
 
 async def add_entry(
     conn: AsyncConnection,
-    intent: Held,
+    intent: LockedIntent,
     kind: LedgerKind,
     amount: int,
     reference: str,
@@ -172,18 +172,8 @@ async def load_rates(conn: AsyncConnection) -> dict[tuple[str, str], int]:
     return {(r.base, r.quote): r.rate_micros for r in rows}
 
 
-async def intent_by_order(
-    session: AsyncSession, order_id: str, *, for_update: bool = False
-) -> PaymentIntentRow | None:
-    """The whole intent as an ORM object (the API reads)."""
-    query = select(PaymentIntentRow).where(PaymentIntentRow.order_id == order_id)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.exec(query)).first()
-
-
 async def provider_reference(
-    conn: AsyncConnection, intent: Held, kind: LedgerKind, *, known: str | None = None
+    conn: AsyncConnection, intent: LockedIntent, kind: LedgerKind, *, known: str | None = None
 ) -> str:
     """The reference of the intent's ledger row of `kind`: `known` (read with the lock) when
     it was there, else read again now (it may have committed while the lock was awaited)."""
@@ -192,7 +182,7 @@ async def provider_reference(
     params = {"intent_id": intent.id, "kind": kind.value}
     reference = (await conn.execute(_REFERENCE, params)).scalar()
     if reference is None:
-        raise domain.PaymentRuleError("no-reference", f"payment {intent.id} has no {kind} entry")
+        raise RuleError("no-reference", f"payment {intent.id} has no {kind} entry")
     return str(reference)
 
 

@@ -1,0 +1,1 @@
+"""Outbound I/O other than the database: the payment provider (providers.py)."""

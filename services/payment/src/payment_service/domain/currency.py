@@ -1,0 +1,62 @@
+"""Currencies and exchange rates: exact conversion between minor units. No I/O here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fractions import Fraction
+
+from chassis.rules import RuleError
+
+# Minor-unit exponent per supported currency: all three have 2 decimals.
+MINOR_UNITS: dict[str, int] = {"CNY": 2, "USD": 2, "EUR": 2}
+SUPPORTED_CURRENCIES = frozenset(MINOR_UNITS)
+# Rates are stored as integers in millionths: 7_100_000 means 1 USD = 7.100000 CNY.
+RATE_SCALE = 1_000_000
+# Rates are kept against this currency; a cross rate goes through it.
+PIVOT_CURRENCY = "CNY"
+RISK_CURRENCY = "CNY"
+
+# (base, quote) -> how many `quote` one `base` buys, in millionths.
+Rates = Mapping[tuple[str, str], int]
+
+
+def check_currency(currency: str) -> None:
+    if currency not in SUPPORTED_CURRENCIES:
+        raise RuleError(
+            "unsupported-currency",
+            f"currency must be one of {', '.join(sorted(SUPPORTED_CURRENCIES))}",
+        )
+
+
+def rate(from_currency: str, to_currency: str, rates: Rates) -> Fraction:
+    """The exact rate: direct, inverse of the stored one, or crossed through the pivot."""
+    check_currency(from_currency)
+    check_currency(to_currency)
+    if from_currency == to_currency:
+        return Fraction(1)
+    if (from_currency, to_currency) in rates:
+        return Fraction(rates[(from_currency, to_currency)], RATE_SCALE)
+    if (to_currency, from_currency) in rates:
+        return Fraction(RATE_SCALE, rates[(to_currency, from_currency)])
+    if PIVOT_CURRENCY not in (from_currency, to_currency):
+        return rate(from_currency, PIVOT_CURRENCY, rates) * rate(PIVOT_CURRENCY, to_currency, rates)
+    raise RuleError("no-rate", f"no exchange rate from {from_currency} to {to_currency}")
+
+
+def convert(amount_minor: int, from_currency: str, to_currency: str, rates: Rates) -> int:
+    """Convert an amount of minor units into another currency's minor units.
+
+    Rounding rule: the exact product (rates are exact fractions, cross rates are not rounded
+    on the way) is rounded once, half to even, to the target currency's minor unit.
+    E.g. at 7.10 CNY per USD, 0.05 USD = 0.355 CNY -> 0.36 CNY and 0.15 USD = 1.065 -> 1.06.
+    """
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int):
+        raise RuleError("invalid-amount", "amount must be integer minor units")
+    factor = rate(from_currency, to_currency, rates)  # checks both currencies
+    exact = (
+        Fraction(amount_minor, 10 ** MINOR_UNITS[from_currency])
+        * factor
+        * 10 ** MINOR_UNITS[to_currency]
+    )
+    rounded: int = round(exact)  # Fraction rounds half to even
+    return rounded
