@@ -1,4 +1,4 @@
-"""Inventory routes (DESIGN.md section 7). Parse, authorise, call the service; nothing else."""
+"""Inventory routes: parse, authorise, call one use case; nothing else (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin
-from chassis.deps import RuntimeDep
 from chassis.idempotency import IdempotencyKey, idempotency_store
 from chassis.validation import SkuCode
-from inventory_service import service
+from inventory_service.deps import RuntimeDep
 from inventory_service.schemas import (
     AdjustmentCreate,
     AvailabilityList,
@@ -19,6 +18,7 @@ from inventory_service.schemas import (
     StockPublic,
     StockSet,
 )
+from inventory_service.service import stock
 
 router = APIRouter(prefix="/api/v1")
 
@@ -37,17 +37,17 @@ async def list_availability(
     ],
 ) -> AvailabilityList:
     """`?sku=A&sku=B`: the available units of each known SKU, in one read."""
-    return AvailabilityList(items=await service.list_available(runtime, sku))
+    return AvailabilityList(items=await stock.list_available(runtime, sku))
 
 
 @router.get("/inventory/{sku}", response_model=StockPublic, tags=["storefront"])
 async def get_availability(runtime: RuntimeDep, sku: Sku) -> StockPublic:
-    return await service.get_available(runtime, sku)
+    return await stock.get_available(runtime, sku)
 
 
 @router.get("/admin/inventory/{sku}", response_model=StockAdmin, tags=["admin"])
 async def admin_get_stock(runtime: RuntimeDep, _: Admin, sku: Sku) -> StockAdmin:
-    return await service.get_stock(runtime, sku)
+    return await stock.get_stock(runtime, sku)
 
 
 @router.put(
@@ -59,10 +59,10 @@ async def admin_get_stock(runtime: RuntimeDep, _: Admin, sku: Sku) -> StockAdmin
 async def set_stock(
     runtime: RuntimeDep, _: Admin, sku: Sku, body: StockSet, response: Response
 ) -> StockAdmin:
-    stock, created = await service.set_stock(runtime, sku, body)
+    admin_view, created = await stock.set_stock(runtime, sku, body)
     if created:
         response.status_code = status.HTTP_201_CREATED
-    return stock
+    return admin_view
 
 
 @router.post(
@@ -83,5 +83,5 @@ async def adjust_stock(
         key=idempotency_key,
         body=body,
         status_code=status.HTTP_201_CREATED,
-        operation=lambda: service.adjust_stock(runtime, sku, body),
+        operation=lambda: stock.adjust_stock(runtime, sku, body),
     )

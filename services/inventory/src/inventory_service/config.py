@@ -1,3 +1,5 @@
+"""The inventory service's settings: the INVENTORY_* environment variables."""
+
 from __future__ import annotations
 
 from pathlib import Path

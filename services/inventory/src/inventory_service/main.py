@@ -6,10 +6,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from chassis.app import Job, ServiceSpec, create_service_app
-from inventory_service import service
 from inventory_service.api import router
 from inventory_service.config import MIGRATIONS_DIR, InventorySettings
-from inventory_service.consumers import consumers
+from inventory_service.handlers import CONSUMERS
+from inventory_service.service.reservations import release_expired
 from shared_events.topics import INVENTORY_EVENTS
 
 
@@ -22,8 +22,8 @@ def create_app(settings: InventorySettings | None = None, *, start_relay: bool =
             routers=[router],
             migrations_dir=MIGRATIONS_DIR,
             publishes=[INVENTORY_EVENTS],
-            consumers=consumers(settings),
-            jobs=[Job("inventory-expiry", settings.expiry_check_seconds, service.release_expired)],
+            consumers=CONSUMERS,
+            jobs=[Job("inventory-expiry", settings.expiry_check_seconds, release_expired)],
             start_relay=start_relay,
         )
     )

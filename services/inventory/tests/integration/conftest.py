@@ -30,10 +30,10 @@ from chassis.runtime import Runtime
 from chassis.testing.kafka import read_records
 from chassis.testing.plugin import DatabaseFactory, serve_app
 from chassis.testing.tokens import TestTokenIssuer
-from inventory_service import service
 from inventory_service.config import InventorySettings
-from inventory_service.domain import ReservationStatus
+from inventory_service.domain.reservations import ReservationStatus
 from inventory_service.main import create_app
+from inventory_service.service.reservations import reserve_stock
 from inventory_service.tables import STOCK
 from shared_events import Envelope, EventPayload, from_kafka, registry, to_kafka
 from shared_events.money import Money
@@ -184,7 +184,7 @@ async def reserve_directly(
     payload = order_placed(order_id, lines)
     async with database.transaction() as session:
         delivery = Delivery(session, envelope_of(payload, order_id), Outbox("/services/inventory"))
-        return await service.reserve_stock(delivery, payload, ttl_seconds=ttl_seconds)
+        return await reserve_stock(delivery, payload, ttl_seconds=ttl_seconds)
 
 
 async def put_stock(database: Database, code: str, on_hand: int, safety_stock: int = 0) -> None:

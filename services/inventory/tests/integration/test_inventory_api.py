@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from chassis.outbox import OutboxRecord
 from chassis.testing.tokens import TestTokenIssuer
-from inventory_service.domain import ReservationStatus
+from inventory_service.domain.reservations import ReservationStatus
 from inventory_service.tables import MOVEMENTS, STOCK
 
 from .conftest import (

@@ -23,7 +23,7 @@ from chassis.migrations import upgrade_async
 from chassis.outbox import OutboxRecord
 from chassis.testing.plugin import DatabaseFactory
 from inventory_service.config import MIGRATIONS_DIR
-from inventory_service.domain import ReservationStatus
+from inventory_service.domain.reservations import ReservationStatus
 from inventory_service.service import reservations
 from inventory_service.tables import MOVEMENTS, RESERVATIONS, STOCK
 

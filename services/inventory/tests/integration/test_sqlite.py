@@ -16,9 +16,8 @@ from chassis.db import Database
 from chassis.migrations import upgrade_async
 from chassis.outbox import Outbox
 from chassis.runtime import Runtime
-from inventory_service import service
 from inventory_service.config import MIGRATIONS_DIR, InventorySettings
-from inventory_service.domain import ReservationAction, ReservationStatus
+from inventory_service.domain.reservations import ReservationAction, ReservationStatus
 from inventory_service.service import reservations
 from inventory_service.tables import STOCK
 
@@ -64,7 +63,7 @@ async def test_reservation_lifecycle_on_sqlite(
     assert await reserve_directly(database, order_id, [("A-1", 2)]) is None
     async with database.transaction() as session:
         delivery = Delivery(session, confirmed(order_id), Outbox("/services/inventory"))
-        assert await service.settle_reservation(delivery, order_id, ReservationAction.COMMIT)
+        assert await reservations.settle_reservation(delivery, order_id, ReservationAction.COMMIT)
     assert await levels(database, "A-1") == (3, 0)
 
     assert await reserve_directly(database, new_order_id(), [("A-1", 3)], ttl_seconds=1) == (
@@ -81,6 +80,6 @@ async def test_reservation_lifecycle_on_sqlite(
         verifier=None,  # type: ignore[arg-type]
     )
     later = datetime.now(UTC) + timedelta(seconds=5)
-    assert await service.release_expired(runtime, at=later) == 1
-    assert await service.release_expired(runtime, at=later) == 0
+    assert await reservations.release_expired(runtime, at=later) == 1
+    assert await reservations.release_expired(runtime, at=later) == 0
     assert await levels(database, "A-1") == (3, 0)

@@ -4,20 +4,22 @@ import itertools
 
 import pytest
 
-from inventory_service.domain import (
+from inventory_service.domain.reservations import (
     TRANSITIONS,
-    InventoryRuleError,
     Line,
-    MovementKind,
     ReleaseReason,
     ReservationAction,
     ReservationStatus,
     Shortage,
-    StockLevel,
-    became_low,
     merge_lines,
     next_step,
     plan_reservation,
+)
+from inventory_service.domain.stock import (
+    InventoryRuleError,
+    MovementKind,
+    StockLevel,
+    became_low,
 )
 
 

@@ -13,34 +13,34 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.consumer import Delivery
 from chassis.logging import get_logger
-from chassis.runtime import Runtime
-from inventory_service import domain
-from inventory_service.domain import (
+from inventory_service.deps import InventoryRuntime
+from inventory_service.domain.reservations import (
     Line,
-    MovementKind,
+    ReleaseReason,
     ReservationAction,
     ReservationStatus,
-    StockLevel,
+    Shortage,
+    Step,
+    merge_lines,
+    next_step,
+    plan_reservation,
 )
-from inventory_service.service.statements import (
+from inventory_service.domain.stock import MovementKind, StockLevel
+from inventory_service.service.ledger import movement, write_movements
+from inventory_service.service.stock_levels import (
     Stage,
     available_of,
     change_levels,
-    claim_reservation,
     lock_levels,
-    lock_reservation,
-    movement,
     now,
-    record_on,
     reserve_one,
-    set_status,
-    settings_of,
     signal_low,
 )
 from inventory_service.tables import RESERVATIONS
@@ -51,6 +51,47 @@ from shared_events.order import OrderPlacedV1
 log = get_logger(__name__)
 
 OUT_OF_STOCK = "OUT_OF_STOCK"
+
+_CLAIM_RESERVATION = {
+    "postgresql": postgresql.insert(RESERVATIONS).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(RESERVATIONS).on_conflict_do_nothing(),
+}
+_LOCK_RESERVATION = (
+    select(RESERVATIONS.c.status, RESERVATIONS.c.lines, RESERVATIONS.c.reason)
+    .where(RESERVATIONS.c.order_id == sa.bindparam("order_id"))
+    .with_for_update()  # serialises with the expiry job
+)
+_SET_STATUS = (
+    sa.update(RESERVATIONS)
+    .where(RESERVATIONS.c.order_id == sa.bindparam("b_order_id"))
+    .values(
+        status=sa.bindparam("status"), reason=sa.bindparam("reason"), updated_at=sa.bindparam("at")
+    )
+)
+
+
+async def claim_reservation(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+    """Insert the order's reservation unless it has one (INSERT ... ON CONFLICT DO NOTHING; a
+    concurrent insert of the same order waits for the other transaction, then counts as
+    taken)."""
+    result = await conn.execute(_CLAIM_RESERVATION[conn.dialect.name], values)
+    return int(result.rowcount) == 1
+
+
+async def lock_reservation(
+    conn: AsyncConnection, order_id: str
+) -> tuple[str, list[dict[str, Any]], str | None] | None:
+    """The reservation's status, lines and reason, its row locked; None when there is none."""
+    row = (await conn.execute(_LOCK_RESERVATION, {"order_id": order_id})).first()
+    if row is None:
+        return None
+    status, lines, reason = tuple(row)
+    return status, lines, reason
+
+
+async def set_status(conn: AsyncConnection, order_id: str, status: str, reason: str | None) -> None:
+    params = {"b_order_id": order_id, "status": status, "reason": reason, "at": now()}
+    await conn.execute(_SET_STATUS, params)
 
 
 def _stock_lines(lines: Sequence[Line]) -> list[events.StockLine]:
@@ -63,7 +104,7 @@ def _lines(stored: list[dict[str, Any]]) -> list[Line]:
 
 async def _hold(
     conn: AsyncConnection, order_id: str, lines: list[Line]
-) -> tuple[dict[str, StockLevel], list[domain.Shortage]]:
+) -> tuple[dict[str, StockLevel], list[Shortage]]:
     """Reserve every line or none. Returns the levels after, or the short lines.
 
     One line is one conditional UPDATE (applied only if enough is available when the row is
@@ -79,16 +120,14 @@ async def _hold(
             levels = await lock_levels(conn, [line.sku])
             available = levels[line.sku].available if line.sku in levels else 0
             if available < line.quantity:
-                return {}, [domain.Shortage(line.sku, line.quantity, available)]
+                return {}, [Shortage(line.sku, line.quantity, available)]
             after = await reserve_one(conn, line.sku, line.quantity)  # locked for us now
             if after is None:
                 raise RuntimeError(f"the locked stock record of {line.sku} changed")
         held = {line.sku: after}
     else:
         locked = await lock_levels(conn, [line.sku for line in lines])
-        short = domain.plan_reservation(
-            lines, {sku: level.available for sku, level in locked.items()}
-        )
+        short = plan_reservation(lines, {sku: level.available for sku, level in locked.items()})
         if short:
             return {}, short
         changes = [(line.sku, 0, line.quantity) for line in lines]  # sorted by SKU
@@ -99,7 +138,7 @@ async def _hold(
             )
         }
     placed = "ORDER_PLACED"
-    await record_on(
+    await write_movements(
         conn,
         [movement(ln.sku, MovementKind.RESERVE, 0, ln.quantity, placed, order_id) for ln in lines],
     )
@@ -107,13 +146,13 @@ async def _hold(
 
 
 async def reserve_stock(
-    delivery: Delivery, order: OrderPlacedV1, *, ttl_seconds: float
+    delivery: Delivery[InventoryRuntime], order: OrderPlacedV1, *, ttl_seconds: float
 ) -> ReservationStatus | None:
     """`order.order.placed`: reserve every line or none, then stage `inventory.stock.reserved`
     or `inventory.stock.rejected` (and `inventory.stock.low` for SKUs that crossed). Returns
     the decision, or None when the order had one already (a `placed` under another event id)."""
     conn, order_id, at = await delivery.session.connection(), order.order_id, now()
-    lines = domain.merge_lines((item.sku, item.quantity) for item in order.items)
+    lines = merge_lines((item.sku, item.quantity) for item in order.items)
     expires_at = at + timedelta(seconds=ttl_seconds)
     claimed = await claim_reservation(
         conn,
@@ -131,7 +170,7 @@ async def reserve_stock(
         log.info("order already decided; placed event ignored", order_id=order_id)
         return None
     # Sold out is the common case in a flash sale: decided on a plain read, without locks.
-    shortages = domain.plan_reservation(lines, await available_of(conn, [x.sku for x in lines]))
+    shortages = plan_reservation(lines, await available_of(conn, [x.sku for x in lines]))
     levels: dict[str, StockLevel] = {}
     if not shortages:
         levels, shortages = await _hold(conn, order_id, lines)
@@ -154,7 +193,7 @@ async def reserve_stock(
 
 
 async def _apply(
-    conn: AsyncConnection, stage: Stage, held: list[tuple[str, list[Line]]], step: domain.Step
+    conn: AsyncConnection, stage: Stage, held: list[tuple[str, list[Line]]], step: Step
 ) -> None:
     """Apply a lifecycle step to reservations whose status the caller has moved: stock and
     ledger per line (every SKU in sorted order, across orders), then one event per order."""
@@ -174,7 +213,7 @@ async def _apply(
     ):
         movements.append(movement(sku, step.kind, d_on_hand, d_reserved, reason, order_id))
         signal_low(stage, sku, before, after)
-    await record_on(conn, movements)
+    await write_movements(conn, movements)
     for order_id, lines in held:
         payload: events.StockCommittedV1 | events.StockReleasedV1
         if step.reason is None:
@@ -186,7 +225,9 @@ async def _apply(
         stage(payload, subject=order_id)
 
 
-async def settle_reservation(delivery: Delivery, order_id: str, action: ReservationAction) -> bool:
+async def settle_reservation(
+    delivery: Delivery[InventoryRuntime], order_id: str, action: ReservationAction
+) -> bool:
     """`order.order.confirmed` (commit), `.rejected` (release), `.cancelled` (release, or
     restock once committed). Returns whether anything changed: a reservation that is missing
     or past this step is left alone."""
@@ -196,9 +237,9 @@ async def settle_reservation(delivery: Delivery, order_id: str, action: Reservat
         log.info("no reservation for this order", order_id=order_id, action=action.value)
         return False
     status, lines, reason = row
-    step = domain.next_step(ReservationStatus(status), action)
+    step = next_step(ReservationStatus(status), action)
     if step is None:
-        if action is ReservationAction.COMMIT and reason == domain.ReleaseReason.EXPIRED:
+        if action is ReservationAction.COMMIT and reason == ReleaseReason.EXPIRED:
             log.warning("order confirmed after its reservation expired", order_id=order_id)
         return False
     await set_status(conn, order_id, step.target.value, step.reason.value if step.reason else None)
@@ -206,7 +247,7 @@ async def settle_reservation(delivery: Delivery, order_id: str, action: Reservat
     return True
 
 
-def _correlated_stage(runtime: Runtime, session: AsyncSession) -> Stage:
+def _correlated_stage(runtime: InventoryRuntime, session: AsyncSession) -> Stage:
     """Stage in `session`, with the subject (the order) as correlation id."""
 
     def stage(payload: EventPayload, *, subject: str) -> object:
@@ -215,11 +256,11 @@ def _correlated_stage(runtime: Runtime, session: AsyncSession) -> Stage:
     return stage
 
 
-async def release_expired(runtime: Runtime, *, at: datetime | None = None) -> int:
+async def release_expired(runtime: InventoryRuntime, *, at: datetime | None = None) -> int:
     """The expiry job: release RESERVED reservations past their deadline, a batch per
     transaction; returns how many. Rows another transaction holds are skipped this round."""
-    settings, at = settings_of(runtime), at or now()
-    step = domain.next_step(ReservationStatus.RESERVED, ReservationAction.EXPIRE)
+    at = at or now()
+    step = next_step(ReservationStatus.RESERVED, ReservationAction.EXPIRE)
     assert step is not None and step.reason is not None
     released = 0
     while True:
@@ -231,7 +272,7 @@ async def release_expired(runtime: Runtime, *, at: datetime | None = None) -> in
                     RESERVATIONS.c.expires_at <= at,
                 )
                 .order_by(RESERVATIONS.c.expires_at)
-                .limit(settings.expiry_batch_size)
+                .limit(runtime.settings.expiry_batch_size)
                 .with_for_update(skip_locked=True)
             )
             # Claimed by the status change itself, in one statement: two replicas (or SQLite's

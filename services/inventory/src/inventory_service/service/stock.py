@@ -7,24 +7,21 @@ from datetime import UTC, datetime
 from functools import partial
 
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chassis.consumer import Delivery
 from chassis.db import insert_ignore
 from chassis.errors import Conflict, NotFound
-from chassis.runtime import Runtime
-from inventory_service import domain
-from inventory_service.domain import MovementKind, StockLevel
+from inventory_service.deps import InventoryRuntime
+from inventory_service.domain.stock import InventoryRuleError, MovementKind, StockLevel
 from inventory_service.schemas import AdjustmentCreate, StockAdmin, StockPublic, StockSet
-from inventory_service.service.statements import (
+from inventory_service.service.ledger import movement, write_movements
+from inventory_service.service.stock_levels import (
     Stage,
     available_of,
     change_stock,
-    movement,
     new_stock,
     now,
     read_level,
-    record,
-    settings_of,
     signal_low,
 )
 from inventory_service.tables import STOCK, StockRow
@@ -46,11 +43,11 @@ def _admin_view(sku: str, level: StockLevel, updated_at: datetime) -> StockAdmin
     )
 
 
-def _rule_broken(error: domain.InventoryRuleError) -> Conflict:
+def _rule_broken(error: InventoryRuleError) -> Conflict:
     return Conflict(error.detail, code=error.code)
 
 
-async def get_stock(runtime: Runtime, sku: str) -> StockAdmin:
+async def get_stock(runtime: InventoryRuntime, sku: str) -> StockAdmin:
     async with runtime.database.sessions() as session:
         row = await session.get(StockRow, sku)
     if row is None:
@@ -59,12 +56,12 @@ async def get_stock(runtime: Runtime, sku: str) -> StockAdmin:
     return _admin_view(sku, level, row.updated_at)
 
 
-async def get_available(runtime: Runtime, sku: str) -> StockPublic:
+async def get_available(runtime: InventoryRuntime, sku: str) -> StockPublic:
     stock = await get_stock(runtime, sku)
     return StockPublic(sku=stock.sku, available=stock.available)
 
 
-async def list_available(runtime: Runtime, skus: list[str]) -> list[StockPublic]:
+async def list_available(runtime: InventoryRuntime, skus: list[str]) -> list[StockPublic]:
     """Availability of several SKUs in one read (the gateway fills product listings with it);
     unknown SKUs are left out."""
     async with runtime.database.sessions() as session:
@@ -88,13 +85,13 @@ def _stage_adjusted(stage: Stage, sku: str, delta: int, after: StockLevel, reaso
     )
 
 
-async def set_stock(runtime: Runtime, sku: str, data: StockSet) -> tuple[StockAdmin, bool]:
+async def set_stock(runtime: InventoryRuntime, sku: str, data: StockSet) -> tuple[StockAdmin, bool]:
     """Set the counted on-hand quantity (and the safety stock). The record is created when the
     catalog event has not arrived yet. Returns the stock and whether it was created."""
     at = now()
     async with runtime.database.transaction() as session:
         # A write first, so that SQLite takes its write lock before the read below.
-        safety = settings_of(runtime).default_safety_stock
+        safety = runtime.settings.default_safety_stock
         created = await insert_ignore(session, STOCK, [new_stock(sku, safety, at)])
         row = (
             await session.exec(select(StockRow).where(StockRow.sku == sku).with_for_update())
@@ -102,7 +99,7 @@ async def set_stock(runtime: Runtime, sku: str, data: StockSet) -> tuple[StockAd
         before = StockLevel(row.on_hand, row.reserved, row.safety_stock)
         try:
             after = before.received(data.on_hand, data.safety_stock)
-        except domain.InventoryRuleError as error:
+        except InventoryRuleError as error:
             raise _rule_broken(error) from None
         if after != before:
             row.on_hand, row.safety_stock, row.updated_at = after.on_hand, after.safety_stock, at
@@ -111,13 +108,14 @@ async def set_stock(runtime: Runtime, sku: str, data: StockSet) -> tuple[StockAd
         delta = after.on_hand - before.on_hand
         if delta:
             reason = MovementKind.RECEIVE.value
-            await record(session, [movement(sku, MovementKind.RECEIVE, delta, 0, reason)])
+            receipt = movement(sku, MovementKind.RECEIVE, delta, 0, reason)
+            await write_movements(await session.connection(), [receipt])
             _stage_adjusted(stage, sku, delta, after, reason)
         signal_low(stage, sku, before, after)
     return _admin_view(sku, after, row.updated_at), created > 0
 
 
-async def adjust_stock(runtime: Runtime, sku: str, data: AdjustmentCreate) -> StockAdmin:
+async def adjust_stock(runtime: InventoryRuntime, sku: str, data: AdjustmentCreate) -> StockAdmin:
     """Correct on-hand by a delta; never below what is reserved for orders."""
     async with runtime.database.transaction() as session:
         fits = STOCK.c.on_hand + data.delta >= STOCK.c.reserved
@@ -128,19 +126,22 @@ async def adjust_stock(runtime: Runtime, sku: str, data: AdjustmentCreate) -> St
                 raise NotFound(f"SKU {sku} has no stock record")
             try:
                 current.adjusted(data.delta)  # names the rule the adjustment breaks
-            except domain.InventoryRuleError as error:
+            except InventoryRuleError as error:
                 raise _rule_broken(error) from None
             raise Conflict("the stock changed meanwhile; try again", code="concurrent-change")
-        await record(session, [movement(sku, MovementKind.ADJUST, data.delta, 0, data.reason)])
+        adjustment = movement(sku, MovementKind.ADJUST, data.delta, 0, data.reason)
+        await write_movements(await session.connection(), [adjustment])
         stage = partial(runtime.outbox.stage, session)
         _stage_adjusted(stage, sku, data.delta, after, data.reason)
         signal_low(stage, sku, after.before(data.delta, 0), after)
     return _admin_view(sku, after, now())
 
 
-async def register_skus(delivery: Delivery, product: ProductCreatedV1, *, safety_stock: int) -> int:
+async def register_skus(
+    session: AsyncSession, product: ProductCreatedV1, *, safety_stock: int
+) -> int:
     """`catalog.product.created`: a record with nothing on hand for each SKU not known yet;
     an existing record (an admin received stock first) is left alone."""
     at = now()
     rows = [new_stock(sku, safety_stock, at) for sku in sorted({s.sku for s in product.skus})]
-    return await insert_ignore(delivery.session, STOCK, rows) if rows else 0
+    return await insert_ignore(session, STOCK, rows) if rows else 0

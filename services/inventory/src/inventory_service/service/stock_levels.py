@@ -1,4 +1,4 @@
-"""The statements every use case builds on.
+"""Stock levels in the database: the reads and updates every use case builds on.
 
 No oversell: a change either goes through one UPDATE whose WHERE clause is the rule (the
 database applies it atomically; PostgreSQL re-checks it after waiting for a row lock), or, for
@@ -15,16 +15,12 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chassis.runtime import Runtime
-from inventory_service import domain
-from inventory_service.config import InventorySettings
-from inventory_service.domain import MovementKind, StockLevel
-from inventory_service.tables import MOVEMENTS, RESERVATIONS, STOCK
+from inventory_service.domain.stock import StockLevel, became_low
+from inventory_service.tables import STOCK
 from shared_events import EventPayload
 from shared_events import inventory as events
 
@@ -40,12 +36,6 @@ class Stage(Protocol):
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def settings_of(runtime: Runtime) -> InventorySettings:
-    if not isinstance(runtime.settings, InventorySettings):
-        raise TypeError("the inventory service runs with InventorySettings")
-    return runtime.settings
 
 
 def available_units() -> sa.ColumnElement[int]:
@@ -108,47 +98,6 @@ _CHANGE_ONE = _CHANGE.returning(*_LEVEL)
 # The conditional reservation of one line: applied only if enough is available when the row
 # is written.
 _RESERVE_ONE = _CHANGE.where(available_units() >= sa.bindparam("quantity")).returning(*_LEVEL)
-_RECORD = sa.insert(MOVEMENTS)
-_CLAIM_RESERVATION = {
-    "postgresql": postgresql.insert(RESERVATIONS).on_conflict_do_nothing(),
-    "sqlite": sqlite.insert(RESERVATIONS).on_conflict_do_nothing(),
-}
-_LOCK_RESERVATION = (
-    select(RESERVATIONS.c.status, RESERVATIONS.c.lines, RESERVATIONS.c.reason)
-    .where(RESERVATIONS.c.order_id == sa.bindparam("order_id"))
-    .with_for_update()  # serialises with the expiry job
-)
-_SET_STATUS = (
-    sa.update(RESERVATIONS)
-    .where(RESERVATIONS.c.order_id == sa.bindparam("b_order_id"))
-    .values(
-        status=sa.bindparam("status"), reason=sa.bindparam("reason"), updated_at=sa.bindparam("at")
-    )
-)
-
-
-async def claim_reservation(conn: AsyncConnection, values: dict[str, Any]) -> bool:
-    """Insert the order's reservation unless it has one (INSERT ... ON CONFLICT DO NOTHING; a
-    concurrent insert of the same order waits for the other transaction, then counts as
-    taken)."""
-    result = await conn.execute(_CLAIM_RESERVATION[conn.dialect.name], values)
-    return int(result.rowcount) == 1
-
-
-async def lock_reservation(
-    conn: AsyncConnection, order_id: str
-) -> tuple[str, list[dict[str, Any]], str | None] | None:
-    """The reservation's status, lines and reason, its row locked; None when there is none."""
-    row = (await conn.execute(_LOCK_RESERVATION, {"order_id": order_id})).first()
-    if row is None:
-        return None
-    status, lines, reason = tuple(row)
-    return status, lines, reason
-
-
-async def set_status(conn: AsyncConnection, order_id: str, status: str, reason: str | None) -> None:
-    params = {"b_order_id": order_id, "status": status, "reason": reason, "at": now()}
-    await conn.execute(_SET_STATUS, params)
 
 
 async def available_of(db: AsyncSession | AsyncConnection, skus: Sequence[str]) -> dict[str, int]:
@@ -216,40 +165,9 @@ async def change_levels(
     return result
 
 
-async def record_on(conn: AsyncConnection, movements: list[dict[str, Any]]) -> None:
-    """`record` on the handler's connection: one executemany INSERT."""
-    if movements:
-        await conn.execute(_RECORD, movements)
-
-
-def movement(
-    sku: str,
-    kind: MovementKind,
-    delta_on_hand: int,
-    delta_reserved: int,
-    reason: str,
-    order_id: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "sku": sku,
-        "order_id": order_id,
-        "kind": kind.value,
-        "delta_on_hand": delta_on_hand,
-        "delta_reserved": delta_reserved,
-        "reason": reason,
-        "at": now(),
-    }
-
-
-async def record(session: AsyncSession, movements: list[dict[str, Any]]) -> None:
-    """Ledger rows, written with the change they describe (and rolled back with it)."""
-    if movements:
-        await session.exec(sa.insert(MOVEMENTS).values(movements))
-
-
 def signal_low(stage: Stage, sku: str, before: StockLevel, after: StockLevel) -> None:
     """`inventory.stock.low` when available fell under the safety stock with this change."""
-    if domain.became_low(before, after):
+    if became_low(before, after):
         stage(
             events.StockLowV1(sku=sku, available=after.available, safety_stock=after.safety_stock),
             subject=sku,

@@ -1,0 +1,80 @@
+"""Stock rules: one SKU's level (0 <= reserved <= on_hand), its changes, the movements that
+record them and the low-stock signal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+
+class MovementKind(StrEnum):
+    RECEIVE = "RECEIVE"  # an admin set the counted on-hand quantity
+    ADJUST = "ADJUST"  # an admin corrected on-hand by a delta (damage, found, ...)
+    RESERVE = "RESERVE"
+    COMMIT = "COMMIT"
+    RELEASE = "RELEASE"
+
+
+class InventoryRuleError(Exception):
+    """A change that breaks a stock rule; `code` is stable for clients."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class StockLevel:
+    """One SKU's stock. Invariants (also CHECK constraints in the database):
+    0 <= reserved <= on_hand, so available = on_hand - reserved is never negative."""
+
+    on_hand: int
+    reserved: int = 0
+    safety_stock: int = 0
+
+    def __post_init__(self) -> None:
+        if self.on_hand < 0:
+            raise InventoryRuleError("negative-on-hand", "on-hand stock cannot be negative")
+        if self.reserved < 0:
+            raise InventoryRuleError("negative-reserved", "reserved stock cannot be negative")
+        if self.reserved > self.on_hand:
+            raise InventoryRuleError(
+                "below-reserved",
+                f"on-hand stock cannot be below the {self.reserved} units reserved for orders",
+            )
+        if self.safety_stock < 0:
+            raise InventoryRuleError("negative-safety-stock", "safety stock cannot be negative")
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+    @property
+    def is_low(self) -> bool:
+        return self.available < self.safety_stock
+
+    def received(self, on_hand: int, safety_stock: int | None = None) -> StockLevel:
+        """The counted on-hand quantity (a stock take or a delivery), optionally a new safety
+        stock. Units reserved for orders must still be on the shelf."""
+        return replace(
+            self,
+            on_hand=on_hand,
+            safety_stock=self.safety_stock if safety_stock is None else safety_stock,
+        )
+
+    def before(self, delta_on_hand: int, delta_reserved: int) -> StockLevel:
+        """The level this one came from by the given change."""
+        return replace(
+            self, on_hand=self.on_hand - delta_on_hand, reserved=self.reserved - delta_reserved
+        )
+
+    def adjusted(self, delta: int) -> StockLevel:
+        if delta == 0:
+            raise InventoryRuleError("zero-delta", "an adjustment must change the stock")
+        return replace(self, on_hand=self.on_hand + delta)
+
+
+def became_low(before: StockLevel, after: StockLevel) -> bool:
+    """The low-stock signal fires on the crossing only: not low before, low after."""
+    return not before.is_low and after.is_low

@@ -1,0 +1,62 @@
+"""Event handlers: `catalog.events` (new SKUs get a stock record) and `order.events` (the
+saga's reservations). The chassis parses the envelope, claims the inbox row and opens the
+transaction; each handler calls one use case in it. `CONSUMERS` at the bottom says who handles
+what."""
+
+from __future__ import annotations
+
+from chassis.consumer import Delivery, EventConsumer
+from inventory_service.deps import InventoryRuntime
+from inventory_service.domain.reservations import ReservationAction
+from inventory_service.service import reservations, stock
+from shared_events.catalog import ProductCreatedV1
+from shared_events.order import (
+    OrderCancelledV1,
+    OrderConfirmedV1,
+    OrderPlacedV1,
+    OrderRejectedV1,
+    OrderReturnedV1,
+)
+from shared_events.topics import CATALOG_EVENTS, ORDER_EVENTS
+
+
+async def on_product_created(delivery: Delivery[InventoryRuntime], event: ProductCreatedV1) -> None:
+    safety_stock = delivery.runtime.settings.default_safety_stock
+    await stock.register_skus(delivery.session, event, safety_stock=safety_stock)
+
+
+async def on_order_placed(delivery: Delivery[InventoryRuntime], event: OrderPlacedV1) -> None:
+    ttl_seconds = delivery.runtime.settings.reservation_ttl_seconds
+    await reservations.reserve_stock(delivery, event, ttl_seconds=ttl_seconds)
+
+
+async def on_order_confirmed(delivery: Delivery[InventoryRuntime], event: OrderConfirmedV1) -> None:
+    await reservations.settle_reservation(delivery, event.order_id, ReservationAction.COMMIT)
+
+
+async def on_order_rejected(delivery: Delivery[InventoryRuntime], event: OrderRejectedV1) -> None:
+    await reservations.settle_reservation(delivery, event.order_id, ReservationAction.REJECT)
+
+
+async def on_order_cancelled(delivery: Delivery[InventoryRuntime], event: OrderCancelledV1) -> None:
+    await reservations.settle_reservation(delivery, event.order_id, ReservationAction.CANCEL)
+
+
+async def on_order_returned(delivery: Delivery[InventoryRuntime], event: OrderReturnedV1) -> None:
+    await reservations.settle_reservation(delivery, event.order_id, ReservationAction.RETURN)
+
+
+CONSUMERS = [
+    EventConsumer("inventory-catalog", CATALOG_EVENTS, {ProductCreatedV1: on_product_created}),
+    EventConsumer(
+        "inventory-orders",
+        ORDER_EVENTS,
+        {
+            OrderPlacedV1: on_order_placed,
+            OrderConfirmedV1: on_order_confirmed,
+            OrderRejectedV1: on_order_rejected,
+            OrderCancelledV1: on_order_cancelled,
+            OrderReturnedV1: on_order_returned,
+        },
+    ),
+]
