@@ -13,6 +13,13 @@ from chassis.testing.kafka import header, read_keyed
 from shared_events import EventPayload, registry, to_kafka
 from shared_events.inventory import ShortLine, StockLine, StockRejectedV1, StockReservedV1
 from shared_events.money import Money
+from shared_events.order import (
+    OrderCancelledV1,
+    OrderConfirmedV1,
+    OrderPlacedV1,
+    OrderRejectedV1,
+    PaymentRequestedV1,
+)
 from shared_events.payment import PaymentAuthorizedV1, PaymentFailedV1
 from shared_events.topics import ORDER_EVENTS
 
@@ -102,7 +109,7 @@ async def test_order_is_priced_from_the_catalog_and_confirmed_by_the_saga(
     assert placed.json()["status"] == "PENDING"
 
     (event,) = await read_keyed(kafka_bootstrap_servers, ORDER_EVENTS, order_id, 1)
-    assert header(event, "ce_type") == "order.order.placed"
+    assert header(event, "ce_type") == OrderPlacedV1.event_type
     order = (await shop.order.get(f"/api/v1/orders/{order_id}", headers=member)).json()
     assert order["total"] == {"amount": 12600, "currency": "CNY"}
     assert order["items"][0]["unit_price"]["amount"] == 4200
@@ -117,7 +124,7 @@ async def test_order_is_priced_from_the_catalog_and_confirmed_by_the_saga(
         order_id,
     )
     requested = await read_keyed(kafka_bootstrap_servers, ORDER_EVENTS, order_id, 2)
-    assert header(requested[1], "ce_type") == "order.payment.requested"
+    assert header(requested[1], "ce_type") == PaymentRequestedV1.event_type
     assert header(requested[1], "ce_causationid")  # caused by the reservation event
 
     money = Money(amount=12600, currency="CNY")
@@ -126,14 +133,14 @@ async def test_order_is_priced_from_the_catalog_and_confirmed_by_the_saga(
     )
     confirmed = await order_state(shop, order_id, member, "CONFIRMED")
     assert [t["type"] for t in confirmed["timeline"]] == [
-        "order.order.placed",
-        "inventory.stock.reserved",
-        "order.payment.requested",
-        "payment.payment.authorized",
-        "order.order.confirmed",
+        OrderPlacedV1.event_type,
+        StockReservedV1.event_type,
+        PaymentRequestedV1.event_type,
+        PaymentAuthorizedV1.event_type,
+        OrderConfirmedV1.event_type,
     ]
     final = await read_keyed(kafka_bootstrap_servers, ORDER_EVENTS, order_id, 3)
-    assert header(final[2], "ce_type") == "order.order.confirmed"
+    assert header(final[2], "ce_type") == OrderConfirmedV1.event_type
 
 
 @pytest.mark.parametrize(
@@ -181,7 +188,7 @@ async def test_rejections_end_with_a_reason(
     events = await read_keyed(
         kafka_bootstrap_servers, ORDER_EVENTS, order_id, 3 if answer_with != "stock" else 2
     )
-    assert header(events[-1], "ce_type") == "order.order.rejected"
+    assert header(events[-1], "ce_type") == OrderRejectedV1.event_type
 
 
 @pytest.mark.parametrize("shop", [1.0], indirect=True)
@@ -195,7 +202,7 @@ async def test_no_answer_times_out_and_cancels(shop: Shop, kafka_bootstrap_serve
     cancelled = await order_state(shop, order_id, member, "CANCELLED")
     assert cancelled["reason"] == "TIMEOUT"
     events = await read_keyed(kafka_bootstrap_servers, ORDER_EVENTS, order_id, 2)
-    assert header(events[1], "ce_type") == "order.order.cancelled"
+    assert header(events[1], "ce_type") == OrderCancelledV1.event_type
 
 
 async def test_idempotency_key_replays_and_refuses_another_body(shop: Shop) -> None:

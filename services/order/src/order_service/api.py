@@ -1,4 +1,4 @@
-"""Order and cart routes (DESIGN.md section 7): parse, authorise, call the service package."""
+"""Order and cart routes: parse, authorise, call one use case (docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
-from chassis.deps import RuntimeDep
 from chassis.idempotency import IdempotencyKey
 from chassis.idempotency_db import idempotency_records
 from chassis.validation import Identifier, SkuCode
+from order_service.deps import RuntimeDep
 from order_service.schemas import (
     CartItemPut,
     CartPublic,

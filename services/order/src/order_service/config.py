@@ -1,3 +1,5 @@
+"""The order service's settings: the ORDER_* environment variables."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,8 +26,6 @@ class OrderSettings(ServiceSettings):
     # After-sales: a delivered order may be returned within this many days of delivery.
     return_window_days: int = Field(default=7, ge=0)
     timeout_check_seconds: float = 1.0
-    max_items_per_order: int = 50
-    max_quantity_per_line: int = 99
     # Points at checkout: 100 points = 1.00 CNY off, covering at most half of what is left.
     points_per_yuan: int = 100
     points_max_share_percent: int = 50

@@ -8,7 +8,7 @@ from chassis.app import Job, ServiceSpec, create_service_app
 from chassis.idempotency_db import expiry_job
 from order_service.api import router
 from order_service.config import MIGRATIONS_DIR, OrderSettings
-from order_service.consumers import CONSUMERS
+from order_service.handlers import CONSUMERS
 from order_service.service.orders import cancel_overdue
 from shared_events.topics import ORDER_EVENTS
 

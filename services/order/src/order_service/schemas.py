@@ -10,7 +10,10 @@ from pydantic import BaseModel, Field, StrictInt
 from chassis.validation import RequestModel, SkuCode, Text
 
 Currency = Literal["CNY", "USD", "EUR"]
-Quantity = Annotated[StrictInt, Field(gt=0, le=99)]
+# Limits of the API contract (the OpenAPI document states them), not deployment settings.
+MAX_LINES_PER_ORDER = 50
+MAX_QUANTITY_PER_LINE = 99
+Quantity = Annotated[StrictInt, Field(gt=0, le=MAX_QUANTITY_PER_LINE)]
 
 
 class OrderItemIn(RequestModel):
@@ -30,7 +33,7 @@ class ShippingAddress(RequestModel):
 
 
 class OrderCreate(RequestModel):
-    items: list[OrderItemIn] = Field(min_length=1, max_length=50)
+    items: list[OrderItemIn] = Field(min_length=1, max_length=MAX_LINES_PER_ORDER)
     currency: Currency
     payment_token: Annotated[Text, Field(min_length=1, max_length=200)]
     shipping_address: ShippingAddress

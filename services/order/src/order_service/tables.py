@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 
-def _at() -> Any:
+def _utc_timestamp() -> Any:
+    """A required timestamp column with its time zone (every time stored is UTC)."""
     return Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
 
 
@@ -33,7 +34,7 @@ class CartItemRow(SQLModel, table=True):
     member_id: str = Field(primary_key=True, max_length=64)
     sku: str = Field(primary_key=True, max_length=64)
     quantity: int
-    updated_at: datetime = _at()
+    updated_at: datetime = _utc_timestamp()
 
 
 class OrderRow(SQLModel, table=True):
@@ -59,8 +60,8 @@ class OrderRow(SQLModel, table=True):
     deadline_at: datetime | None = Field(
         default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
     )
-    created_at: datetime = _at()
-    updated_at: datetime = _at()
+    created_at: datetime = _utc_timestamp()
+    updated_at: datetime = _utc_timestamp()
 
 
 class OrderLineRow(SQLModel, table=True):
@@ -86,7 +87,7 @@ class TimelineRow(SQLModel, table=True):
     status: str = Field(max_length=20)
     reason: str | None = Field(default=None, max_length=40)
     event_id: str | None = Field(default=None, max_length=36)
-    at: datetime = _at()
+    at: datetime = _utc_timestamp()
 
 
 class MemberTierRow(SQLModel, table=True):
@@ -109,8 +110,8 @@ class CouponRow(SQLModel, table=True):
     amount_off: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     min_spend: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     currency: str = Field(max_length=3)
-    valid_from: datetime = _at()
-    valid_until: datetime = _at()
+    valid_from: datetime = _utc_timestamp()
+    valid_until: datetime = _utc_timestamp()
 
 
 # The tables for Core statements on the hot path (placing an order, the saga's steps).

@@ -5,27 +5,29 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from order_service.domain import (
-    TRANSITIONS,
+from order_service.domain.pricing import (
     Benefits,
     CatalogPrice,
     Coupon,
-    OrderRuleError,
-    OrderStatus,
     PricedLine,
     PricingRules,
     Quote,
+    apply_benefits,
+    merge_quantities,
+    percent_of,
+    price_order,
+)
+from order_service.domain.saga import (
+    TRANSITIONS,
+    OrderRuleError,
+    OrderStatus,
     Reason,
     SagaStep,
     Trigger,
-    apply_benefits,
     cancellation,
     fulfilment,
-    merge_quantities,
     next_state,
     payment_failure_reason,
-    percent_of,
-    price_order,
     return_request,
 )
 

@@ -55,52 +55,60 @@ class Reason(StrEnum):
     RETURNED_BY_CUSTOMER = "RETURNED_BY_CUSTOMER"
 
 
-S, St = OrderStatus, SagaStep
 PENDING_STEPS = (
-    St.AWAITING_STOCK_AND_BENEFITS,
-    St.AWAITING_STOCK,
-    St.AWAITING_BENEFITS,
-    St.AWAITING_PAYMENT,
+    SagaStep.AWAITING_STOCK_AND_BENEFITS,
+    SagaStep.AWAITING_STOCK,
+    SagaStep.AWAITING_BENEFITS,
+    SagaStep.AWAITING_PAYMENT,
 )
 State = tuple[OrderStatus, SagaStep]
-REJECTED: State = (S.REJECTED, St.DONE)
+
+
+def pending(step: SagaStep) -> State:
+    return (OrderStatus.PENDING, step)
+
+
+def done(status: OrderStatus) -> State:
+    """A state the saga has left: the order reached `status`."""
+    return (status, SagaStep.DONE)
+
 
 # The saga as a table: (status, step, trigger) -> (status, step). Anything absent is refused.
 # Stock and benefits (coupon, points) are held in parallel; payment is asked for once both are.
 TRANSITIONS: dict[tuple[OrderStatus, SagaStep, Trigger], State] = {
-    (S.PENDING, St.AWAITING_STOCK_AND_BENEFITS, Trigger.STOCK_RESERVED): (
-        S.PENDING,
-        St.AWAITING_BENEFITS,
+    (*pending(SagaStep.AWAITING_STOCK_AND_BENEFITS), Trigger.STOCK_RESERVED): pending(
+        SagaStep.AWAITING_BENEFITS
     ),
-    (S.PENDING, St.AWAITING_STOCK_AND_BENEFITS, Trigger.BENEFITS_HELD): (
-        S.PENDING,
-        St.AWAITING_STOCK,
+    (*pending(SagaStep.AWAITING_STOCK_AND_BENEFITS), Trigger.BENEFITS_HELD): pending(
+        SagaStep.AWAITING_STOCK
     ),
-    (S.PENDING, St.AWAITING_STOCK, Trigger.STOCK_RESERVED): (S.PENDING, St.AWAITING_PAYMENT),
-    (S.PENDING, St.AWAITING_BENEFITS, Trigger.BENEFITS_HELD): (S.PENDING, St.AWAITING_PAYMENT),
+    (*pending(SagaStep.AWAITING_STOCK), Trigger.STOCK_RESERVED): pending(SagaStep.AWAITING_PAYMENT),
+    (*pending(SagaStep.AWAITING_BENEFITS), Trigger.BENEFITS_HELD): pending(
+        SagaStep.AWAITING_PAYMENT
+    ),
     **{
-        (S.PENDING, step, Trigger.STOCK_REJECTED): REJECTED
-        for step in (St.AWAITING_STOCK_AND_BENEFITS, St.AWAITING_STOCK)
+        (*pending(step), Trigger.STOCK_REJECTED): done(OrderStatus.REJECTED)
+        for step in (SagaStep.AWAITING_STOCK_AND_BENEFITS, SagaStep.AWAITING_STOCK)
     },
     **{
-        (S.PENDING, step, Trigger.BENEFITS_REJECTED): REJECTED
-        for step in (St.AWAITING_STOCK_AND_BENEFITS, St.AWAITING_BENEFITS)
+        (*pending(step), Trigger.BENEFITS_REJECTED): done(OrderStatus.REJECTED)
+        for step in (SagaStep.AWAITING_STOCK_AND_BENEFITS, SagaStep.AWAITING_BENEFITS)
     },
-    (S.PENDING, St.AWAITING_PAYMENT, Trigger.PAYMENT_AUTHORIZED): (S.CONFIRMED, St.DONE),
-    (S.PENDING, St.AWAITING_PAYMENT, Trigger.PAYMENT_FAILED): REJECTED,
+    (*pending(SagaStep.AWAITING_PAYMENT), Trigger.PAYMENT_AUTHORIZED): done(OrderStatus.CONFIRMED),
+    (*pending(SagaStep.AWAITING_PAYMENT), Trigger.PAYMENT_FAILED): done(OrderStatus.REJECTED),
     **{
-        (S.PENDING, step, trigger): (S.CANCELLED, St.DONE)
+        (*pending(step), trigger): done(OrderStatus.CANCELLED)
         for step in PENDING_STEPS
         for trigger in (Trigger.TIMEOUT, Trigger.CUSTOMER_CANCEL)
     },
-    (S.CONFIRMED, St.DONE, Trigger.CUSTOMER_CANCEL): (S.CANCELLED, St.DONE),
+    (*done(OrderStatus.CONFIRMED), Trigger.CUSTOMER_CANCEL): done(OrderStatus.CANCELLED),
     # Fulfilment, admin-driven for now.
-    (S.CONFIRMED, St.DONE, Trigger.SHIP): (S.SHIPPED, St.DONE),
-    (S.SHIPPED, St.DONE, Trigger.DELIVER): (S.DELIVERED, St.DONE),
-    (S.DELIVERED, St.DONE, Trigger.COMPLETE): (S.COMPLETED, St.DONE),
+    (*done(OrderStatus.CONFIRMED), Trigger.SHIP): done(OrderStatus.SHIPPED),
+    (*done(OrderStatus.SHIPPED), Trigger.DELIVER): done(OrderStatus.DELIVERED),
+    (*done(OrderStatus.DELIVERED), Trigger.COMPLETE): done(OrderStatus.COMPLETED),
     # After-sales: a full return once the goods arrived, refunded by payment.
-    (S.DELIVERED, St.DONE, Trigger.RETURN): (S.REFUNDED, St.DONE),
-    (S.COMPLETED, St.DONE, Trigger.RETURN): (S.REFUNDED, St.DONE),
+    (*done(OrderStatus.DELIVERED), Trigger.RETURN): done(OrderStatus.REFUNDED),
+    (*done(OrderStatus.COMPLETED), Trigger.RETURN): done(OrderStatus.REFUNDED),
 }
 
 PAYMENT_REASONS = {
@@ -139,13 +147,13 @@ def benefits_failure_reason(reason: str) -> Reason:
 
 
 def first_step(uses_benefits: bool) -> SagaStep:
-    return St.AWAITING_STOCK_AND_BENEFITS if uses_benefits else St.AWAITING_STOCK
+    return SagaStep.AWAITING_STOCK_AND_BENEFITS if uses_benefits else SagaStep.AWAITING_STOCK
 
 
 def fulfilment(status: OrderStatus, action: str) -> State:
     """Admin moves a confirmed order along: ship, deliver, complete."""
     trigger = FULFILMENT[action]
-    target = next_state(status, St.DONE, trigger)
+    target = next_state(status, SagaStep.DONE, trigger)
     if target is None:
         raise OrderRuleError(
             "invalid-transition", f"cannot {action} an order that is {status.value}"
@@ -167,7 +175,7 @@ def return_request(
     status: OrderStatus, delivered_at: datetime | None, now: datetime, window: timedelta
 ) -> State:
     """A customer's return: the whole order, once delivered, within `window` of delivery."""
-    target = next_state(status, St.DONE, Trigger.RETURN)
+    target = next_state(status, SagaStep.DONE, Trigger.RETURN)
     if target is None or delivered_at is None:
         raise OrderRuleError(
             "not-returnable", f"an order that is {status.value} cannot be returned"

@@ -8,7 +8,7 @@ from sqlmodel import select
 
 from chassis.auth import Principal
 from chassis.errors import NotFound, ProblemError
-from chassis.runtime import Runtime
+from order_service.deps import OrderRuntime
 from order_service.schemas import CartLine, CartPublic, Money
 from order_service.service.read_model import prices_for
 from order_service.tables import CartItemRow
@@ -16,7 +16,7 @@ from order_service.tables import CartItemRow
 MAX_CART_LINES = 50
 
 
-async def get_cart(runtime: Runtime, member: Principal) -> CartPublic:
+async def get_cart(runtime: OrderRuntime, member: Principal) -> CartPublic:
     async with runtime.database.sessions() as session:
         rows = (
             await session.exec(
@@ -41,7 +41,7 @@ async def get_cart(runtime: Runtime, member: Principal) -> CartPublic:
     return CartPublic(items=lines)
 
 
-async def put_item(runtime: Runtime, member: Principal, sku: str, quantity: int) -> CartPublic:
+async def put_item(runtime: OrderRuntime, member: Principal, sku: str, quantity: int) -> CartPublic:
     async with runtime.database.transaction() as session:
         prices = await prices_for(session, [sku])
         if sku not in prices or not prices[sku].published:
@@ -65,7 +65,7 @@ async def put_item(runtime: Runtime, member: Principal, sku: str, quantity: int)
     return await get_cart(runtime, member)
 
 
-async def delete_item(runtime: Runtime, member: Principal, sku: str) -> CartPublic:
+async def delete_item(runtime: OrderRuntime, member: Principal, sku: str) -> CartPublic:
     async with runtime.database.transaction() as session:
         row = await session.get(CartItemRow, (member.subject, sku))
         if row is None:

@@ -11,44 +11,62 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.auth import Principal
 from chassis.errors import NotFound, ProblemError
-from chassis.runtime import Runtime
-from order_service import domain
 from order_service.config import OrderSettings
+from order_service.deps import OrderRuntime
+from order_service.domain.pricing import PricingRules, apply_benefits, price_order
+from order_service.domain.saga import (
+    OrderRuleError,
+    OrderStatus,
+    Reason,
+    SagaStep,
+    Trigger,
+    cancellation,
+    first_step,
+    fulfilment,
+    next_state,
+    return_request,
+)
 from order_service.schemas import OrderAccepted, OrderCreate
+from order_service.service.order_state import (
+    locked,
+    money,
+    move,
+    now,
+    overdue,
+    stage_for_request,
+)
 from order_service.service.read_model import benefits_for, prices_for
-from order_service.service.transitions import from_request, locked, money, move, now, overdue
 from order_service.tables import ORDER_LINES, ORDERS, TIMELINE, TimelineRow
 from shared_events import order as events
 
 
-def _rules(settings: OrderSettings) -> domain.PricingRules:
-    return domain.PricingRules(
+def _pricing_rules(settings: OrderSettings) -> PricingRules:
+    return PricingRules(
         points_per_yuan=settings.points_per_yuan,
         points_max_share_percent=settings.points_max_share_percent,
     )
 
 
 async def place_order_in(
-    session: AsyncSession, runtime: Runtime, member: Principal, data: OrderCreate
+    session: AsyncSession, runtime: OrderRuntime, member: Principal, data: OrderCreate
 ) -> OrderAccepted:
     """Place the order in the caller's transaction (the one that also stores its
     Idempotency-Key, chassis.idempotency_db); writes only through `session`."""
     settings = runtime.settings
-    assert isinstance(settings, OrderSettings)
     items = [(item.sku, item.quantity) for item in data.items]
     try:
-        quote = domain.price_order(
+        quote = price_order(
             items, await prices_for(session, [sku for sku, _ in items]), data.currency
         )
         benefits = await benefits_for(session, member.subject, data.coupon_code, data.points or 0)
-        quote = domain.apply_benefits(
-            quote, benefits, _rules(settings), now=now(), member_id=member.subject
+        quote = apply_benefits(
+            quote, benefits, _pricing_rules(settings), now=now(), member_id=member.subject
         )
-    except domain.OrderRuleError as error:
+    except OrderRuleError as error:
         raise ProblemError(422, error.detail, code=error.code) from None
     placed_at = now()
     uses_benefits = quote.coupon_code is not None or quote.points > 0
-    order_id, status = str(uuid.uuid4()), domain.OrderStatus.PENDING.value
+    order_id, status = str(uuid.uuid4()), OrderStatus.PENDING.value
     # Core statements: the hot path of every order, no ORM unit of work to flush.
     connection = await session.connection()
     await connection.execute(
@@ -57,7 +75,7 @@ async def place_order_in(
             "id": order_id,
             "member_id": member.subject,
             "status": status,
-            "saga_step": domain.first_step(uses_benefits).value,
+            "saga_step": first_step(uses_benefits).value,
             "reason": None,
             "currency": quote.currency,
             "subtotal": quote.subtotal,
@@ -90,27 +108,27 @@ async def place_order_in(
             for line in quote.lines
         ],
     )
-    cur = quote.currency
+    currency = quote.currency
     envelope = runtime.outbox.stage(
         session,
         events.OrderPlacedV1(
             order_id=order_id,
             member_id=member.subject,
-            currency=cur,
+            currency=currency,
             items=[
                 events.OrderLine(
                     sku=line.sku,
                     product_id=line.product_id,
                     name=line.name,
                     quantity=line.quantity,
-                    unit_price=money(line.unit_amount, cur),
-                    line_total=money(line.line_amount, cur),
+                    unit_price=money(line.unit_amount, currency),
+                    line_total=money(line.line_amount, currency),
                 )
                 for line in quote.lines
             ],
-            subtotal=money(quote.subtotal, cur),
-            discount=money(quote.discount, cur),
-            total=money(quote.total, cur),
+            subtotal=money(quote.subtotal, currency),
+            discount=money(quote.discount, currency),
+            total=money(quote.total, currency),
             placed_at=placed_at,
             coupon_code=quote.coupon_code,
             points=quote.points,
@@ -132,41 +150,38 @@ async def place_order_in(
     return OrderAccepted(order_id=order_id, status=status)
 
 
-async def cancel_order(runtime: Runtime, member: Principal, order_id: str) -> OrderAccepted:
+async def cancel_order(runtime: OrderRuntime, member: Principal, order_id: str) -> OrderAccepted:
     async with runtime.database.transaction() as session:
         order = await locked(session, order_id)
         if order is None or (order.member_id != member.subject and not member.is_admin):
             raise NotFound(f"order {order_id} does not exist")
         try:
-            state = domain.cancellation(
-                domain.OrderStatus(order.status), domain.SagaStep(order.saga_step)
-            )
-        except domain.OrderRuleError as error:
+            state = cancellation(OrderStatus(order.status), SagaStep(order.saga_step))
+        except OrderRuleError as error:
             raise ProblemError(409, error.detail, code=error.code) from None
-        stage = from_request(runtime.outbox, session, order)
-        await move(stage, session, order, state, domain.Reason.CANCELLED_BY_CUSTOMER)
+        stage = stage_for_request(runtime.outbox, session, order)
+        await move(stage, session, order, state, Reason.CANCELLED_BY_CUSTOMER)
     return OrderAccepted(order_id=order.id, status=order.status)
 
 
-async def return_order(runtime: Runtime, member: Principal, order_id: str) -> OrderAccepted:
+async def return_order(runtime: OrderRuntime, member: Principal, order_id: str) -> OrderAccepted:
     """After-sales: the owner returns a delivered order in full; payment refunds it."""
     settings = runtime.settings
-    assert isinstance(settings, OrderSettings)
     async with runtime.database.transaction() as session:
         order = await locked(session, order_id)
         if order is None or order.member_id != member.subject:
             raise NotFound(f"order {order_id} does not exist")
         try:
-            state = domain.return_request(
-                domain.OrderStatus(order.status),
+            state = return_request(
+                OrderStatus(order.status),
                 await delivered_at(session, order.id),
                 now(),
                 timedelta(days=settings.return_window_days),
             )
-        except domain.OrderRuleError as error:
+        except OrderRuleError as error:
             raise ProblemError(409, error.detail, code=error.code) from None
-        stage = from_request(runtime.outbox, session, order)
-        await move(stage, session, order, state, domain.Reason.RETURNED_BY_CUSTOMER)
+        stage = stage_for_request(runtime.outbox, session, order)
+        await move(stage, session, order, state, Reason.RETURNED_BY_CUSTOMER)
     return OrderAccepted(order_id=order.id, status=order.status)
 
 
@@ -181,31 +196,31 @@ async def delivered_at(session: AsyncSession, order_id: str) -> datetime | None:
     return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
-async def fulfil_order(runtime: Runtime, order_id: str, action: str) -> OrderAccepted:
+async def fulfil_order(runtime: OrderRuntime, order_id: str, action: str) -> OrderAccepted:
     """Admin: ship, deliver or complete a confirmed order."""
     async with runtime.database.transaction() as session:
         order = await locked(session, order_id)
         if order is None:
             raise NotFound(f"order {order_id} does not exist")
         try:
-            state = domain.fulfilment(domain.OrderStatus(order.status), action)
-        except domain.OrderRuleError as error:
+            state = fulfilment(OrderStatus(order.status), action)
+        except OrderRuleError as error:
             raise ProblemError(409, error.detail, code=error.code) from None
-        await move(from_request(runtime.outbox, session, order), session, order, state)
+        await move(stage_for_request(runtime.outbox, session, order), session, order, state)
     return OrderAccepted(order_id=order.id, status=order.status)
 
 
-async def cancel_overdue(runtime: Runtime, limit: int = 100) -> int:
+async def cancel_overdue(runtime: OrderRuntime, limit: int = 100) -> int:
     """Saga timeout: a PENDING order past its deadline is cancelled and compensated."""
     async with runtime.database.transaction() as session:
         late = await overdue(session, limit)
         for order in late:
-            state = domain.next_state(
-                domain.OrderStatus(order.status),
-                domain.SagaStep(order.saga_step),
-                domain.Trigger.TIMEOUT,
+            state = next_state(
+                OrderStatus(order.status),
+                SagaStep(order.saga_step),
+                Trigger.TIMEOUT,
             )
             if state is not None:
-                stage = from_request(runtime.outbox, session, order)
-                await move(stage, session, order, state, domain.Reason.TIMEOUT)
+                stage = stage_for_request(runtime.outbox, session, order)
+                await move(stage, session, order, state, Reason.TIMEOUT)
     return len(late)

@@ -7,7 +7,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.auth import Principal
 from chassis.errors import NotFound
-from chassis.runtime import Runtime
+from order_service.deps import OrderRuntime
 from order_service.schemas import Money, OrderLinePublic, OrderPage, OrderPublic, TimelineEntry
 from order_service.tables import OrderLineRow, OrderRow, TimelineRow
 
@@ -26,7 +26,7 @@ async def _public(session: AsyncSession, orders: list[OrderRow]) -> list[OrderPu
     ).all()
     result = []
     for order in orders:
-        cur = order.currency
+        currency = order.currency
         result.append(
             OrderPublic(
                 id=order.id,
@@ -39,21 +39,21 @@ async def _public(session: AsyncSession, orders: list[OrderRow]) -> list[OrderPu
                         product_id=line.product_id,
                         name=line.name,
                         quantity=line.quantity,
-                        unit_price=Money(amount=line.unit_amount, currency=cur),
-                        line_total=Money(amount=line.line_amount, currency=cur),
+                        unit_price=Money(amount=line.unit_amount, currency=currency),
+                        line_total=Money(amount=line.line_amount, currency=currency),
                     )
                     for line in lines
                     if line.order_id == order.id
                 ],
-                currency=cur,
-                subtotal=Money(amount=order.subtotal, currency=cur),
-                discount=Money(amount=order.discount, currency=cur),
-                tier_discount=Money(amount=order.tier_discount, currency=cur),
+                currency=currency,
+                subtotal=Money(amount=order.subtotal, currency=currency),
+                discount=Money(amount=order.discount, currency=currency),
+                tier_discount=Money(amount=order.tier_discount, currency=currency),
                 coupon_code=order.coupon_code,
-                coupon_discount=Money(amount=order.coupon_discount, currency=cur),
+                coupon_discount=Money(amount=order.coupon_discount, currency=currency),
                 points=order.points,
-                points_discount=Money(amount=order.points_discount, currency=cur),
-                total=Money(amount=order.total, currency=cur),
+                points_discount=Money(amount=order.points_discount, currency=currency),
+                total=Money(amount=order.total, currency=currency),
                 shipping_address=order.shipping_address,
                 created_at=order.created_at,
                 timeline=[
@@ -66,7 +66,7 @@ async def _public(session: AsyncSession, orders: list[OrderRow]) -> list[OrderPu
     return result
 
 
-async def get_order(runtime: Runtime, viewer: Principal, order_id: str) -> OrderPublic:
+async def get_order(runtime: OrderRuntime, viewer: Principal, order_id: str) -> OrderPublic:
     async with runtime.database.sessions() as session:
         order = await session.get(OrderRow, order_id)
         if order is None or (order.member_id != viewer.subject and not viewer.is_admin):
@@ -74,7 +74,9 @@ async def get_order(runtime: Runtime, viewer: Principal, order_id: str) -> Order
         return (await _public(session, [order]))[0]
 
 
-async def list_orders(runtime: Runtime, viewer: Principal, *, page: int, size: int) -> OrderPage:
+async def list_orders(
+    runtime: OrderRuntime, viewer: Principal, *, page: int, size: int
+) -> OrderPage:
     filters = [] if viewer.is_admin else [OrderRow.member_id == viewer.subject]
     async with runtime.database.sessions() as session:
         total = (

@@ -6,9 +6,9 @@ import sqlalchemy as sa
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chassis.consumer import Delivery
 from chassis.db import insert_ignore
-from order_service.domain import Benefits, CatalogPrice, Coupon, OrderRuleError
+from order_service.domain.pricing import Benefits, CatalogPrice, Coupon
+from order_service.domain.saga import OrderRuleError
 from order_service.tables import PRODUCT_PRICES, CouponRow, MemberTierRow, ProductPriceRow
 from shared_events import catalog as events
 from shared_events import membership
@@ -20,9 +20,8 @@ async def _rows(session: AsyncSession, product_id: str) -> list[ProductPriceRow]
 
 
 async def upsert_product(
-    delivery: Delivery, payload: events.ProductCreatedV1 | events.ProductUpdatedV1
+    session: AsyncSession, payload: events.ProductCreatedV1 | events.ProductUpdatedV1
 ) -> None:
-    session = delivery.session
     existing = {row.sku: row for row in await _rows(session, payload.product_id)}
     published = (
         payload.status == "PUBLISHED" if isinstance(payload, events.ProductCreatedV1) else None
@@ -43,24 +42,24 @@ async def upsert_product(
 
 
 async def set_published(
-    delivery: Delivery, payload: events.ProductPublishedV1 | events.ProductUnpublishedV1
+    session: AsyncSession, payload: events.ProductPublishedV1 | events.ProductUnpublishedV1
 ) -> None:
     published = isinstance(payload, events.ProductPublishedV1)
-    for row in await _rows(delivery.session, payload.product_id):
+    for row in await _rows(session, payload.product_id):
         if row.product_version > payload.version:
             continue
         row.published = published
         row.product_version = payload.version
-        delivery.session.add(row)
+        session.add(row)
 
 
-async def change_price(delivery: Delivery, payload: events.PriceChangedV1) -> None:
-    row = await delivery.session.get(ProductPriceRow, payload.sku)
+async def change_price(session: AsyncSession, payload: events.PriceChangedV1) -> None:
+    row = await session.get(ProductPriceRow, payload.sku)
     if row is None or row.product_version > payload.version:
         return
     row.amount, row.currency = payload.new_price.amount, payload.new_price.currency
     row.product_version = payload.version
-    delivery.session.add(row)
+    session.add(row)
 
 
 _PRICES = sa.select(
@@ -80,16 +79,16 @@ async def prices_for(session: AsyncSession, skus: list[str]) -> dict[str, Catalo
     return {row.sku: CatalogPrice(*row) for row in rows}
 
 
-async def set_tier(delivery: Delivery, payload: membership.TierChangedV1) -> None:
-    row = await delivery.session.get(MemberTierRow, payload.member_id)
+async def set_tier(session: AsyncSession, payload: membership.TierChangedV1) -> None:
+    row = await session.get(MemberTierRow, payload.member_id)
     row = row or MemberTierRow(member_id=payload.member_id, tier=payload.new_tier)
     row.tier, row.discount_percent = payload.new_tier, payload.discount_percent
-    delivery.session.add(row)
+    session.add(row)
 
 
-async def add_coupon(delivery: Delivery, payload: membership.CouponIssuedV1) -> None:
+async def add_coupon(session: AsyncSession, payload: membership.CouponIssuedV1) -> None:
     await insert_ignore(
-        delivery.session,
+        session,
         CouponRow,
         {
             "code": payload.coupon_code,

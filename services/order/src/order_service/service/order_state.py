@@ -1,4 +1,5 @@
-"""Moving an order from one state to the next, and publishing what that means."""
+"""An order's state on the saga's hot path: its row locked and read as columns, moved to the
+next state with one UPDATE, and the event and timeline entries that move means."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.outbox import Outbox
-from order_service import domain
+from order_service.domain.saga import OrderStatus, Reason, SagaStep, State
 from order_service.tables import ORDERS, TIMELINE
 from shared_events import Envelope, EventPayload
 from shared_events import order as events
 from shared_events.money import Money
 
+# Stages an event of the order in the current transaction.
 Stage = Callable[[EventPayload], Envelope]
-S = domain.OrderStatus
 
 
 def now() -> datetime:
@@ -61,7 +62,7 @@ async def overdue(session: AsyncSession, limit: int) -> list[LockedOrder]:
     connection = await session.connection()
     rows = await connection.execute(
         sa.select(*_LOCKED_COLUMNS)
-        .where(ORDERS.c.status == S.PENDING.value)
+        .where(ORDERS.c.status == OrderStatus.PENDING.value)
         .where(ORDERS.c.deadline_at < now())
         .order_by(ORDERS.c.deadline_at)
         .limit(limit)
@@ -85,40 +86,42 @@ def timeline_entry(
     }
 
 
-async def record(session: AsyncSession, *entries: dict[str, object]) -> None:
+async def add_to_timeline(session: AsyncSession, *entries: dict[str, object]) -> None:
     connection = await session.connection()
     await connection.execute(sa.insert(TIMELINE), list(entries))
 
 
-def from_request(outbox: Outbox, session: AsyncSession, order: LockedOrder) -> Stage:
+def stage_for_request(outbox: Outbox, session: AsyncSession, order: LockedOrder) -> Stage:
+    """Stages in `session` with the order as subject and correlation id: the change began with
+    a request or a job, not with another event."""
     return lambda payload: outbox.stage(session, payload, subject=order.id, correlation_id=order.id)
 
 
-def _event_for(order: LockedOrder, state: domain.State, was_confirmed: bool) -> EventPayload | None:
+def _event_for(order: LockedOrder, state: State, was_confirmed: bool) -> EventPayload | None:
     status, step = state
     ids = {"order_id": order.id, "member_id": order.member_id}
     reason = order.reason or ""
-    if status is S.PENDING:
-        if step is not domain.SagaStep.AWAITING_PAYMENT:
+    if status is OrderStatus.PENDING:
+        if step is not SagaStep.AWAITING_PAYMENT:
             return None  # still waiting for the other half (stock or benefits)
         token, order.payment_token = order.payment_token or "", None
         return events.PaymentRequestedV1(
             **ids, amount=money(order.total, order.currency), payment_token=token
         )
     return {
-        S.CONFIRMED: lambda: events.OrderConfirmedV1(
+        OrderStatus.CONFIRMED: lambda: events.OrderConfirmedV1(
             **ids, total=money(order.total, order.currency)
         ),
-        S.REJECTED: lambda: events.OrderRejectedV1(**ids, reason=reason),
-        S.CANCELLED: lambda: events.OrderCancelledV1(
+        OrderStatus.REJECTED: lambda: events.OrderRejectedV1(**ids, reason=reason),
+        OrderStatus.CANCELLED: lambda: events.OrderCancelledV1(
             **ids, reason=reason, was_confirmed=was_confirmed
         ),
-        S.SHIPPED: lambda: events.OrderShippedV1(**ids),
-        S.DELIVERED: lambda: events.OrderDeliveredV1(**ids),
-        S.COMPLETED: lambda: events.OrderCompletedV1(
+        OrderStatus.SHIPPED: lambda: events.OrderShippedV1(**ids),
+        OrderStatus.DELIVERED: lambda: events.OrderDeliveredV1(**ids),
+        OrderStatus.COMPLETED: lambda: events.OrderCompletedV1(
             **ids, total=money(order.total, order.currency)
         ),
-        S.REFUNDED: lambda: events.OrderReturnedV1(
+        OrderStatus.REFUNDED: lambda: events.OrderReturnedV1(
             **ids, reason=reason, total=money(order.total, order.currency)
         ),
     }[status]()
@@ -128,15 +131,15 @@ async def move(
     stage: Stage,
     session: AsyncSession,
     order: LockedOrder,
-    state: domain.State,
-    reason: domain.Reason | None = None,
+    state: State,
+    reason: Reason | None = None,
     *,
     cause: dict[str, object] | None = None,
 ) -> None:
     """Enter `state` with one UPDATE; publish and record the event it means, if any. `cause`
     (a `timeline_entry` of the event that led here) goes on the timeline first, in the same
     INSERT."""
-    was_confirmed = order.status == S.CONFIRMED.value
+    was_confirmed = order.status == OrderStatus.CONFIRMED.value
     entries = [cause] if cause is not None else []
     order.status, order.saga_step = state[0].value, state[1].value
     if reason is not None:
@@ -147,7 +150,7 @@ async def move(
         "reason": order.reason,
         "updated_at": now(),
     }
-    if state[1] is domain.SagaStep.DONE:
+    if state[1] is SagaStep.DONE:
         changes["deadline_at"] = None
     token = order.payment_token
     payload = _event_for(order, state, was_confirmed)
@@ -158,4 +161,4 @@ async def move(
     if payload is not None:
         entries.append(timeline_entry(order, payload.event_type, str(stage(payload).id)))
     if entries:
-        await record(session, *entries)
+        await add_to_timeline(session, *entries)
