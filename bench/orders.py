@@ -75,7 +75,8 @@ from bench.storefront import Headers, Storefront, no_op_baseline
 from bench.tracker import OrderTracker
 from chassis.testing import infra
 from tools.launched import LaunchedSuite, launched_suite
-from tools.suite import ROOT, SERVICES
+from tools.suite.places import ROOT
+from tools.suite.services import SERVICES
 
 RESULTS = Path(__file__).parent / "results"
 DATABASES = [row.name for row in SERVICES if row.name != "gateway"]  # the gateway keeps none

@@ -25,7 +25,8 @@ import httpx
 from rich.console import Console
 
 from tools.seed import DemoCatalog
-from tools.suite import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
+from tools.suite.credentials import AdminCredentials
+from tools.suite.services import HOST, default, service_row
 
 console = Console(highlight=False)
 ADDRESS = {
@@ -37,7 +38,8 @@ ADDRESS = {
     "country": "CN",
 }
 CURRENCY = "CNY"
-WELCOME_MIN_SPEND = 5_000  # membership's default; the coupon's own min_spend decides
+# Membership's default; the coupon's own min_spend decides.
+WELCOME_MIN_SPEND: int = default(service_row("membership").settings, "welcome_coupon_min_spend")
 MIN_AVAILABLE = 5  # a SKU with fewer units is left to the flash-sale hunters
 STOCK_CHECKS = 6  # SKUs whose stock the visitor looks up at the most
 
@@ -236,18 +238,20 @@ def read_notifications(j: Journey, member: dict[str, str]) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    gateway = f"http://{HOST}:{service_row('gateway').port}"
     parser.add_argument(
         "--gateway",
-        default=os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000"),
-        help="the suite's gateway (default: GATEWAY_URL, else http://127.0.0.1:8000)",
+        default=os.environ.get("GATEWAY_URL", gateway),
+        help=f"the suite's gateway (default: GATEWAY_URL, else {gateway})",
     )
+    admin = AdminCredentials.resolve()
     parser.add_argument(
-        "--admin-email", default=os.environ.get("BOOTSTRAP_ADMIN_EMAIL", DEV_ADMIN_EMAIL)
+        "--admin-email", default=admin.email, help=f"default: {admin.email_variable}"
     )
     parser.add_argument(
         "--admin-password",
-        default=os.environ.get("BOOTSTRAP_ADMIN_PASSWORD", DEV_ADMIN_PASSWORD),
-        help="used only when the catalog has nothing in stock",
+        default=admin.password,
+        help=f"default: {admin.password_variable}; used only when the catalog has nothing in stock",
     )
     return parser
 

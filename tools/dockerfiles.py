@@ -3,7 +3,8 @@
     uv run python -m tools.dockerfiles          # or: make dockerfiles
     uv run python -m tools.dockerfiles --check  # exit 1 when a Dockerfile is stale
 
-One template keeps the seven images identical but for name, module, port and env prefix.
+One template keeps the seven images identical but for name, module, port and env prefix, all
+read from the service's settings (`tools.suite.services`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from tools.suite import SERVICES, ServiceRow
+from tools.suite.places import ROOT
+from tools.suite.services import SERVICES, ServiceRow
 
-ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "deploy" / "service.Dockerfile.in"
 
 
 def service_rows() -> list[ServiceRow]:
-    return [row for row in SERVICES if row.module.endswith("_service")]
+    return list(SERVICES)
 
 
 def render(row: ServiceRow) -> str:

@@ -4,8 +4,9 @@ tests and the order benchmark use it.
 `launched_suite()` runs `python -m tools.suite run` as a child process with every port free and
 chosen here, a data folder of its own, and the databases, Redis and broker it is given (PostgreSQL
 in tests and benchmarks, so that `make run`'s SQLite default stays the newcomer's), waits until
-the launcher reports every `/readyz` green, and stops it with SIGINT (Ctrl-C) afterwards, which
-stops every process it started.
+every service's `/readyz` and the launcher's own answer 200 (the launcher's says it has seen them
+all ready and supervises them; nothing printed is read), and stops it with SIGINT (Ctrl-C)
+afterwards, which stops every process it started.
 """
 
 from __future__ import annotations
@@ -20,12 +21,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chassis.testing.infra import free_port
-from tools.processes import exit_status, spawn, tail
-from tools.suite import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, HOST, ROOT, SERVICES
+import httpx
 
-READY_LINE = "Ctrl-C stops everything."  # the launcher prints it once every service is ready
+from chassis.testing.infra import free_port
+from tools.processes import exit_status, probe_readyz, spawn, tail
+from tools.suite.credentials import AdminCredentials
+from tools.suite.infra import BROKER_VARIABLE, REDIS_VARIABLE, SMTP_PORT_VARIABLE
+from tools.suite.places import ROOT
+from tools.suite.services import HOST, SERVICES
+
 STOP_SECONDS = 30.0
+POLL_SECONDS = 0.2
+LAUNCHER = "launcher"  # the launcher's own /readyz, beside the services' in `readiness()`
 
 
 @dataclass
@@ -34,8 +41,9 @@ class LaunchedSuite:
 
     urls: dict[str, str]
     data_dir: Path
-    admin_email: str = DEV_ADMIN_EMAIL
-    admin_password: str = DEV_ADMIN_PASSWORD
+    launcher_url: str = ""  # where the launcher serves its own /readyz
+    admin_email: str = AdminCredentials.development_email
+    admin_password: str = AdminCredentials.development_password
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     kafka_bootstrap: str = ""  # the broker the suite uses: the embedded one unless given
 
@@ -96,25 +104,27 @@ def suite_environment(
 ) -> tuple[dict[str, str], dict[str, str]]:
     """(environment, urls): a free port per service, `databases[name]` as its DATABASE_URL."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    admin = AdminCredentials.development()
     env.update(
-        SUITE_DATA_DIR=str(data_dir),
-        REDIS_URL=redis_url,
-        BOOTSTRAP_ADMIN_EMAIL=DEV_ADMIN_EMAIL,
-        BOOTSTRAP_ADMIN_PASSWORD=DEV_ADMIN_PASSWORD,
-        NOTIFICATION_SMTP_PORT=str(free_port()),
-        # Tests and benchmarks bring their own products; `extra` may turn the demo seed on.
-        SUITE_SEED_DEMO="0",
+        {
+            "SUITE_DATA_DIR": str(data_dir),
+            REDIS_VARIABLE: redis_url,
+            **admin.environment(),
+            SMTP_PORT_VARIABLE: str(free_port()),
+            # Tests and benchmarks bring their own products; `extra` may turn the demo seed on.
+            "SUITE_SEED_DEMO": "0",
+        }
     )
-    env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+    env.pop(BROKER_VARIABLE, None)
     if kafka_bootstrap_servers:
-        env["KAFKA_BOOTSTRAP_SERVERS"] = kafka_bootstrap_servers
+        env[BROKER_VARIABLE] = kafka_bootstrap_servers
     urls = {}
     run_id = data_dir.name
     for row in SERVICES:
         port = free_port()
-        env[f"{row.env_prefix}PORT"] = str(port)
+        env[row.variable("port")] = str(port)
         # Redis keys of one launched suite never meet another's (rate limits, caches).
-        env[f"{row.env_prefix}REDIS_KEY_PREFIX"] = f"{run_id}:{row.name}:"
+        env[row.variable("redis_key_prefix")] = f"{run_id}:{row.name}:"
         if row.name in databases:
             env[row.database_variable()] = databases[row.name]
         urls[row.name] = f"http://{HOST}:{port}"
@@ -139,27 +149,48 @@ def launched_suite(
     env, urls = suite_environment(
         data_dir, databases, redis_url, kafka_bootstrap_servers, extra_env or {}
     )
-    broker_port = free_port()
+    broker_port, readyz_port = free_port(), free_port()
     argv = [sys.executable, "-m", "tools.suite", "run", "--timeout", str(ready_timeout)]
-    argv += ["--broker-port", str(broker_port)]
+    argv += ["--broker-port", str(broker_port), "--readyz-port", str(readyz_port)]
     bootstrap = kafka_bootstrap_servers or f"{HOST}:{broker_port}"
-    suite = LaunchedSuite(urls, data_dir, kafka_bootstrap=bootstrap)
+    launcher_url = f"http://{HOST}:{readyz_port}"
+    suite = LaunchedSuite(urls, data_dir, launcher_url, kafka_bootstrap=bootstrap)
     process = suite.process = spawn(argv, suite.launcher_log, cwd=ROOT, env=env)
     try:
-        wait_until_ready(process, suite.launcher_log, ready_timeout + 30)
+        wait_until_ready(suite, process, ready_timeout + 30)
         yield suite
     finally:
         stop(process)
 
 
-def wait_until_ready(process: subprocess.Popen[bytes], output: Path, timeout: float) -> None:
+def readiness(suite: LaunchedSuite, client: httpx.Client) -> dict[str, str]:
+    """Each process's `/readyz` by name ("ready", or why not): every service's, and the
+    launcher's own."""
+    urls = {**suite.urls, LAUNCHER: suite.launcher_url}
+    return {name: probe_readyz(client, url)[1] for name, url in urls.items()}
+
+
+def wait_until_ready(
+    suite: LaunchedSuite, launcher: subprocess.Popen[bytes], timeout: float
+) -> None:
+    """Until every `/readyz` answers 200 in one round; an error with the launcher's output if
+    the launcher exits first or the time runs out."""
     deadline = time.monotonic() + timeout
-    while READY_LINE not in output.read_text(errors="replace"):
-        status = exit_status(process)
-        if status is not None or time.monotonic() > deadline:
-            what = f"exited with {status}" if status is not None else f"not ready in {timeout} s"
-            raise RuntimeError(f"the suite {what}:\n" + "\n".join(tail(output, 60)))
-        time.sleep(0.2)
+    with httpx.Client(timeout=2.0, trust_env=False) as client:
+        while True:
+            states = readiness(suite, client)
+            waiting = {name: state for name, state in states.items() if state != "ready"}
+            if not waiting:
+                return
+            status = exit_status(launcher)
+            if status is not None or time.monotonic() > deadline:
+                what = (
+                    f"exited with {status}" if status is not None else f"not ready in {timeout} s"
+                )
+                detail = ", ".join(f"{name}: {state}" for name, state in waiting.items())
+                output = "\n".join(tail(suite.launcher_log, 60))
+                raise RuntimeError(f"the suite {what} ({detail}):\n{output}")
+            time.sleep(POLL_SECONDS)
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

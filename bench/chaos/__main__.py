@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from bench.chaos.faults import all_faults
 from bench.chaos.run import Options, chaos
-from tools.suite import SERVICES
+from tools.suite.services import SERVICES
 
 FAULTS = all_faults([row.name for row in SERVICES])
 

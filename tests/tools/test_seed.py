@@ -9,7 +9,6 @@ from collections import Counter
 import httpx
 import pytest
 
-from tools import suite
 from tools.seed import (
     DemoCatalog,
     Existing,
@@ -19,6 +18,9 @@ from tools.seed import (
     plan,
     problem_text,
 )
+from tools.suite import cli
+from tools.suite.console import LOW_STOCK_UNITS
+from tools.suite.credentials import AdminCredentials, MemberCredentials
 
 SKU_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # the catalog's rule
 CATEGORY = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
@@ -59,7 +61,7 @@ def test_names_are_unique_and_fit_the_catalog_limits(catalog: DemoCatalog) -> No
 def test_there_are_a_flash_sale_sku_and_low_stock_ones(catalog: DemoCatalog) -> None:
     flash = catalog.sku(catalog.flash_sale_sku)
     assert 0 < flash.stock <= 20
-    low = [sku for sku in catalog.low_stock(suite.LOW_STOCK_UNITS) if sku != flash]
+    low = [sku for sku in catalog.low_stock(LOW_STOCK_UNITS) if sku != flash]
     assert 1 <= len(low) <= 3
 
 
@@ -168,12 +170,12 @@ def test_a_rate_limited_call_is_retried_after_retry_after() -> None:
 def test_a_refusal_is_a_seed_error_with_the_problem_detail() -> None:
     gateway, _ = scripted(problem(401, "unauthorized", "invalid credentials"))
     with pytest.raises(SeedError, match=r"401 invalid credentials \(unauthorized\)"):
-        gateway.login(suite.AdminCredentials.resolve())
+        gateway.login(AdminCredentials.resolve())
 
 
 def test_registering_a_taken_email_is_fine() -> None:
     gateway, _ = scripted(problem(409, "email-unavailable", "this email cannot be registered"))
-    assert gateway.register(suite.MemberCredentials.resolve(), "Demo", "en") is False
+    assert gateway.register(MemberCredentials.resolve(), "Demo", "en") is False
 
 
 @pytest.mark.parametrize(
@@ -194,7 +196,7 @@ def test_seeding_is_skipped_with_the_flag_or_the_setting(
         monkeypatch.delenv("SUITE_SEED_DEMO", raising=False)
     else:
         monkeypatch.setenv("SUITE_SEED_DEMO", setting)
-    assert suite.seed_wanted(flag) is wanted
+    assert cli.seed_wanted(flag) is wanted
 
 
 def test_a_member_password_from_the_environment_is_never_shown(
@@ -202,7 +204,7 @@ def test_a_member_password_from_the_environment_is_never_shown(
 ) -> None:
     monkeypatch.setenv("DEMO_MEMBER_EMAIL", "me@example.org")
     monkeypatch.setenv("DEMO_MEMBER_PASSWORD", "my-own-secret-password")
-    member = suite.MemberCredentials.resolve()
+    member = MemberCredentials.resolve()
     assert member.email == "me@example.org" and not member.is_development
     assert "my-own-secret-password" not in member.shown()
     assert member.shown() == "me@example.org / $DEMO_MEMBER_PASSWORD"
@@ -211,16 +213,19 @@ def test_a_member_password_from_the_environment_is_never_shown(
 def test_the_development_member_is_shown_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DEMO_MEMBER_EMAIL", raising=False)
     monkeypatch.delenv("DEMO_MEMBER_PASSWORD", raising=False)
-    member = suite.MemberCredentials.resolve()
+    member = MemberCredentials.resolve()
     assert member.is_development
-    assert member.shown() == f"{suite.DEV_MEMBER_EMAIL} / {suite.DEV_MEMBER_PASSWORD}"
+    assert (
+        member.shown()
+        == f"{MemberCredentials.development_email} / {MemberCredentials.development_password}"
+    )
 
 
 def test_the_admin_login_command_hides_a_password_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("BOOTSTRAP_ADMIN_PASSWORD", "a-real-admin-password")
-    command = suite.AdminCredentials.resolve().login_command("http://127.0.0.1:8000")
+    command = AdminCredentials.resolve().login_command("http://127.0.0.1:8000")
     assert "a-real-admin-password" not in command
     body = json.loads(command.split(" -d ", 1)[1].strip("'"))
     assert body["password"] == "<BOOTSTRAP_ADMIN_PASSWORD>"

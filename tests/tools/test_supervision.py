@@ -22,8 +22,8 @@ import pytest
 from rich.console import Console
 
 from chassis.testing.polling import eventually
-from tools.launched import LaunchedSuite, launched_suite
-from tools.processes import Process, exit_status, spawn, stop_processes
+from tools.launched import LaunchedSuite, launched_suite, readiness
+from tools.processes import Process, exit_status, probe_readyz, spawn, stop_processes
 from tools.supervisor import Backoff, Child, CrashStreak, EssentialLost, Supervisor, describe_exit
 
 # A consumer joining its group on the embedded broker waits about half a session: a short one
@@ -191,15 +191,23 @@ async def test_a_killed_service_comes_back_and_the_others_keep_running(
     redis_url: str, tmp_path: Path
 ) -> None:
     with launch(tmp_path, redis_url) as suite:
+        # Ready means every /readyz answers 200: each service's and the launcher's own.
+        with httpx.Client(timeout=2, trust_env=False) as client:
+            states = readiness(suite, client)
+        assert set(states) == {*suite.urls, "launcher"}
+        assert set(states.values()) == {"ready"}, states
         before = suite.pids()
         assert set(before) >= {"catalog", "order", "gateway", "broker", "mail"}
         seen_order_pids: set[int] = set()
+        seen_launcher_states: set[str] = set()
 
         async with httpx.AsyncClient(timeout=2, trust_env=False) as http:
 
             async def probe() -> tuple[int | None, int]:
                 pids = suite.pids()
                 seen_order_pids.add(pids.get("order", 0))
+                with httpx.Client(timeout=2, trust_env=False) as client:
+                    seen_launcher_states.add(probe_readyz(client, suite.launcher_url)[1])
                 try:
                     status = (await http.get(f"{suite.urls['catalog']}/readyz")).status_code
                 except httpx.HTTPError:
@@ -234,6 +242,10 @@ async def test_a_killed_service_comes_back_and_the_others_keep_running(
         assert f"restarted: catalog (PID {catalog_pid}, crash 1 in a row)" in output
         assert f"ready again: catalog (PID {catalog_pid})" in output
         print(f"catalog ready again {took:.1f} s after its SIGKILL")
+        # The launcher's own /readyz said so while it brought catalog back, and is 200 again.
+        assert "HTTP 503 catalog: restarting" in seen_launcher_states, seen_launcher_states
+        with httpx.Client(timeout=2, trust_env=False) as client:
+            assert probe_readyz(client, suite.launcher_url) == (True, "ready")
 
         # A second crash soon after: a longer backoff, and Ctrl-C while it is pending (sent as
         # soon as the crash is reported) stops everything with nothing restarted meanwhile.
