@@ -1,4 +1,4 @@
-"""Catalog routes (DESIGN.md section 7). Parse, authorise, call service.py; nothing else."""
+"""Catalog routes: parse, authorise, call one use case; nothing else."""
 
 from __future__ import annotations
 
@@ -6,25 +6,20 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from catalog_service import service
-from catalog_service.domain import ProductStatus
-from catalog_service.schemas import (
-    CategoryPublic,
-    ProductCreate,
-    ProductPage,
-    ProductPatch,
-    ProductPublic,
-)
+from catalog_service.config import PAGE_SIZE_LIMIT
+from catalog_service.deps import RuntimeDep
+from catalog_service.domain.products import ProductStatus
+from catalog_service.schemas import CategoryPublic, ProductCreate, ProductPatch, ProductPublic
+from catalog_service.service import reads, writes
 from chassis.auth import Admin
-from chassis.deps import RuntimeDep
 from chassis.idempotency import IdempotencyKey, idempotency_store
+from chassis.pagination import Page
 from chassis.validation import Identifier, Text
 
 router = APIRouter(prefix="/api/v1")
-
-PAGE_SIZE_CAP = 100
 
 ProductId = Annotated[Identifier, Path()]
 SearchText = Annotated[Text | None, Query(max_length=100)]
@@ -33,23 +28,37 @@ SearchText = Annotated[Text | None, Query(max_length=100)]
 class PageParams:
     def __init__(
         self,
+        runtime: RuntimeDep,
         page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-        size: Annotated[int, Query(ge=1, le=PAGE_SIZE_CAP)] = 20,
+        size: Annotated[int, Query(ge=1, le=PAGE_SIZE_LIMIT)] = 20,
     ) -> None:
+        # CATALOG_MAX_PAGE_SIZE may lower the documented limit; over it is refused like a
+        # size over the limit itself (the same validation problem).
+        largest = runtime.settings.max_page_size
+        if size > largest:
+            raise RequestValidationError(
+                [
+                    {
+                        "loc": ("query", "size"),
+                        "msg": f"Input should be less than or equal to {largest}",
+                        "type": "less_than_equal",
+                    }
+                ]
+            )
         self.page, self.size = page, size
 
 
 Paging = Annotated[PageParams, Depends()]
 
 
-@router.get("/products", response_model=ProductPage, tags=["storefront"])
+@router.get("/products", response_model=Page[ProductPublic], tags=["storefront"])
 async def list_products(
     runtime: RuntimeDep,
     paging: Paging,
     q: SearchText = None,
     category: SearchText = None,
-) -> ProductPage:
-    return await service.list_products(
+) -> Page[ProductPublic]:
+    return await reads.list_products(
         runtime,
         q=q,
         category=category,
@@ -61,15 +70,15 @@ async def list_products(
 
 @router.get("/products/{product_id}", response_model=ProductPublic, tags=["storefront"])
 async def get_product(runtime: RuntimeDep, product_id: ProductId) -> ProductPublic:
-    return await service.get_product(runtime, product_id, published_only=True)
+    return await reads.get_product(runtime, product_id, published_only=True)
 
 
 @router.get("/categories", response_model=list[CategoryPublic], tags=["storefront"])
 async def list_categories(runtime: RuntimeDep) -> list[CategoryPublic]:
-    return await service.list_categories(runtime)
+    return await reads.list_categories(runtime)
 
 
-@router.get("/admin/products", response_model=ProductPage, tags=["admin"])
+@router.get("/admin/products", response_model=Page[ProductPublic], tags=["admin"])
 async def admin_list_products(
     runtime: RuntimeDep,
     _: Admin,
@@ -77,15 +86,15 @@ async def admin_list_products(
     q: SearchText = None,
     category: SearchText = None,
     product_status: Annotated[ProductStatus | None, Query(alias="status")] = None,
-) -> ProductPage:
-    return await service.list_products(
+) -> Page[ProductPublic]:
+    return await reads.list_products(
         runtime, q=q, category=category, page=paging.page, size=paging.size, status=product_status
     )
 
 
 @router.get("/admin/products/{product_id}", response_model=ProductPublic, tags=["admin"])
 async def admin_get_product(runtime: RuntimeDep, _: Admin, product_id: ProductId) -> ProductPublic:
-    return await service.get_product(runtime, product_id, published_only=False)
+    return await reads.get_product(runtime, product_id, published_only=False)
 
 
 @router.post(
@@ -106,7 +115,7 @@ async def create_product(
         key=idempotency_key,
         body=body,
         status_code=status.HTTP_201_CREATED,
-        operation=lambda: service.create_product(runtime, body),
+        operation=lambda: writes.create_product(runtime, body),
     )
     product_id = json.loads(bytes(response.body))["id"]
     response.headers["Location"] = f"{request.url.path}/{product_id}"
@@ -117,14 +126,14 @@ async def create_product(
 async def update_product(
     runtime: RuntimeDep, _: Admin, product_id: ProductId, body: ProductPatch
 ) -> ProductPublic:
-    return await service.update_product(runtime, product_id, body)
+    return await writes.update_product(runtime, product_id, body)
 
 
 @router.post("/admin/products/{product_id}/publish", response_model=ProductPublic, tags=["admin"])
 async def publish_product(runtime: RuntimeDep, _: Admin, product_id: ProductId) -> ProductPublic:
-    return await service.change_status(runtime, product_id, "publish")
+    return await writes.change_status(runtime, product_id, "publish")
 
 
 @router.post("/admin/products/{product_id}/unpublish", response_model=ProductPublic, tags=["admin"])
 async def unpublish_product(runtime: RuntimeDep, _: Admin, product_id: ProductId) -> ProductPublic:
-    return await service.change_status(runtime, product_id, "unpublish")
+    return await writes.change_status(runtime, product_id, "unpublish")

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from chassis.settings import ServiceSettings
 
 # services/catalog/migrations: shipped beside the package in the image (see Dockerfile).
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+# The largest `size` of a product list the API documents; CATALOG_MAX_PAGE_SIZE may lower it.
+PAGE_SIZE_LIMIT = 100
 
 
 class CatalogSettings(ServiceSettings):
@@ -20,4 +23,4 @@ class CatalogSettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///.data/catalog.db"
     redis_key_prefix: str = ""
     cache_ttl_seconds: int = 60
-    max_page_size: int = 100
+    max_page_size: int = Field(default=PAGE_SIZE_LIMIT, ge=1, le=PAGE_SIZE_LIMIT)

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from catalog_service.api import router
 from catalog_service.config import MIGRATIONS_DIR, CatalogSettings
+from catalog_service.deps import build_state
 from chassis.app import ServiceSpec, create_service_app
 from shared_events.topics import CATALOG_EVENTS
 
@@ -18,6 +19,7 @@ def create_app(settings: CatalogSettings | None = None, *, start_relay: bool = T
             routers=[router],
             migrations_dir=MIGRATIONS_DIR,
             publishes=[CATALOG_EVENTS],
+            state=build_state,
             start_relay=start_relay,
         )
     )

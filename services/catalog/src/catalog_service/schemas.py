@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field
 
-from catalog_service.domain import ProductStatus
-from chassis.validation import MultilineText, RequestModel, SkuCode, Text
+from catalog_service.domain.products import ProductStatus
+from chassis.validation import MoneyIn, MoneyPublic, MultilineText, RequestModel, SkuCode, Text
 
-Currency = Literal["CNY", "USD", "EUR"]
 Category = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")]
 # Keys are stored in jsonb too: the same rules as values, and a length.
 AttributeName = Annotated[Text, Field(max_length=100)]
@@ -21,14 +20,9 @@ Name = Annotated[Text, Field(min_length=1, max_length=200)]
 Description = Annotated[MultilineText, Field(max_length=5000)]
 
 
-class Money(RequestModel):
-    amount: StrictInt = Field(ge=0, le=10**12, description="integer minor units (fen, cents)")
-    currency: Currency
-
-
 class SkuCreate(RequestModel):
     sku: SkuCode
-    price: Money
+    price: MoneyIn
     attributes: AttributeMap = Field(default_factory=dict)
 
 
@@ -43,7 +37,7 @@ class ProductCreate(RequestModel):
 
 class SkuPriceChange(RequestModel):
     sku: SkuCode
-    price: Money
+    price: MoneyIn
 
 
 class ProductPatch(RequestModel):
@@ -53,11 +47,6 @@ class ProductPatch(RequestModel):
     attributes: AttributeMap | None = None
     images: ImageList | None = None
     prices: list[SkuPriceChange] | None = Field(default=None, max_length=100)
-
-
-class MoneyPublic(BaseModel):
-    amount: int
-    currency: str
 
 
 class SkuPublic(BaseModel):
@@ -78,13 +67,6 @@ class ProductPublic(BaseModel):
     status: ProductStatus
     version: int
     skus: list[SkuPublic]
-
-
-class ProductPage(BaseModel):
-    items: list[ProductPublic]
-    total: int
-    page: int
-    size: int
 
 
 class CategoryPublic(BaseModel):

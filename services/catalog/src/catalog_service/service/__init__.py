@@ -1,13 +1,3 @@
-"""Catalog use cases."""
-
-from catalog_service.service.reads import get_product, list_categories, list_products
-from catalog_service.service.writes import change_status, create_product, update_product
-
-__all__ = [
-    "change_status",
-    "create_product",
-    "get_product",
-    "list_categories",
-    "list_products",
-    "update_product",
-]
+"""Catalog use cases: the reads (reads.py, cached for the storefront), the writes
+(writes.py, one transaction each with its outbox rows), and the rows they share
+(product_rows.py)."""

@@ -2,47 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import ColumnElement
 from sqlmodel import col, func, or_, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from catalog_service import domain
-from catalog_service.schemas import (
-    CategoryPublic,
-    ProductPage,
-    ProductPublic,
-)
-from catalog_service.service.common import load_product, public, read_cache
+from catalog_service.deps import CatalogRuntime
+from catalog_service.domain.products import ProductStatus
+from catalog_service.schemas import CategoryPublic, ProductPublic
+from catalog_service.service.product_rows import load_product, to_public
 from catalog_service.tables import ProductRow, SkuRow
 from chassis.errors import NotFound
-from chassis.runtime import Runtime
+from chassis.pagination import Page, paginate
 
 
-async def get_product(runtime: Runtime, product_id: str, *, published_only: bool) -> ProductPublic:
+async def get_product(
+    runtime: CatalogRuntime, product_id: str, *, published_only: bool
+) -> ProductPublic:
     async def load() -> bytes:
         async with runtime.database.sessions() as session:
             product, skus = await load_product(session, product_id)
-        return public(product, skus).model_dump_json().encode()
+        return to_public(product, skus).model_dump_json().encode()
 
     if not published_only:
         result = ProductPublic.model_validate_json(await load())
     else:
         result = ProductPublic.model_validate_json(
-            await read_cache(runtime).get_or_load(f"product:{product_id}", load)
+            await runtime.state.cache.get_or_load(f"product:{product_id}", load)
         )
-    if published_only and result.status is not domain.ProductStatus.PUBLISHED:
+    if published_only and result.status is not ProductStatus.PUBLISHED:
         raise NotFound(f"product {product_id} does not exist")
     return result
 
 
 async def list_products(
-    runtime: Runtime,
+    runtime: CatalogRuntime,
     *,
     q: str | None,
     category: str | None,
     page: int,
     size: int,
-    status: domain.ProductStatus | None,
-) -> ProductPage:
+    status: ProductStatus | None,
+) -> Page[ProductPublic]:
     async def load() -> bytes:
         filters: list[ColumnElement[bool]] = []
         if status is not None:
@@ -57,42 +59,42 @@ async def list_products(
                     col(ProductRow.description).ilike(pattern, escape="\\"),
                 )
             )
-        async with runtime.database.sessions() as session:
-            total = (
-                await session.exec(select(func.count()).select_from(ProductRow).where(*filters))
-            ).one()
-            products = (
-                await session.exec(
-                    select(ProductRow)
-                    .where(*filters)
-                    .order_by(col(ProductRow.created_at).desc(), col(ProductRow.id))
-                    .offset((page - 1) * size)
-                    .limit(size)
-                )
-            ).all()
-            ids = [p.id for p in products]
-            skus = (await session.exec(select(SkuRow).where(col(SkuRow.product_id).in_(ids)))).all()
-        by_product: dict[str, list[SkuRow]] = {}
-        for sku in skus:
-            by_product.setdefault(sku.product_id, []).append(sku)
-        page_ = ProductPage(
-            items=[public(p, by_product.get(p.id, [])) for p in products],
-            total=int(total),
-            page=page,
-            size=size,
+        query = (
+            select(ProductRow)
+            .where(*filters)
+            .order_by(col(ProductRow.created_at).desc(), col(ProductRow.id))
         )
-        return page_.model_dump_json().encode()
+        async with runtime.database.sessions() as session:
+            found = await paginate(
+                session,
+                query,
+                page=page,
+                size=size,
+                shape=lambda products: _with_skus(session, products),
+            )
+        return found.model_dump_json().encode()
 
     key = f"list:{status}:{category}:{q}:{page}:{size}"
-    return ProductPage.model_validate_json(await read_cache(runtime).get_or_load(key, load))
+    cached = await runtime.state.cache.get_or_load(key, load)
+    return Page[ProductPublic].model_validate_json(cached)
 
 
-async def list_categories(runtime: Runtime) -> list[CategoryPublic]:
+async def _with_skus(session: AsyncSession, products: Sequence[ProductRow]) -> list[ProductPublic]:
+    """The page's products in their public shape, their SKUs read in one query."""
+    ids = [p.id for p in products]
+    skus = (await session.exec(select(SkuRow).where(col(SkuRow.product_id).in_(ids)))).all()
+    by_product: dict[str, list[SkuRow]] = {}
+    for sku in skus:
+        by_product.setdefault(sku.product_id, []).append(sku)
+    return [to_public(p, by_product.get(p.id, [])) for p in products]
+
+
+async def list_categories(runtime: CatalogRuntime) -> list[CategoryPublic]:
     async with runtime.database.sessions() as session:
         rows = (
             await session.exec(
                 select(ProductRow.category, func.count())
-                .where(ProductRow.status == domain.ProductStatus.PUBLISHED.value)
+                .where(ProductRow.status == ProductStatus.PUBLISHED.value)
                 .group_by(ProductRow.category)
                 .order_by(ProductRow.category)
             )

@@ -9,17 +9,14 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from catalog_service import domain
-from catalog_service.schemas import (
-    ProductCreate,
-    ProductPatch,
-    ProductPublic,
-)
-from catalog_service.service.common import load_product, public, read_cache
+from catalog_service.deps import CatalogRuntime
+from catalog_service.domain.prices import Price
+from catalog_service.domain.products import ProductStatus, changed_fields, next_status
+from catalog_service.schemas import ProductCreate, ProductPatch, ProductPublic
+from catalog_service.service.product_rows import load_product, to_public
 from catalog_service.tables import ProductRow, SkuRow
 from chassis.errors import Conflict, ProblemError
 from chassis.outbox import Outbox
-from chassis.runtime import Runtime
 from shared_events import catalog as events
 
 DESCRIPTIVE_FIELDS = ("name", "description", "category", "attributes", "images")
@@ -28,11 +25,11 @@ DESCRIPTIVE_FIELDS = ("name", "description", "category", "attributes", "images")
 def _snapshots(skus: list[SkuRow]) -> list[events.SkuSnapshot]:
     return [
         events.SkuSnapshot(
-            sku=s.sku,
-            price=events.Money(amount=s.price_amount, currency=s.currency),
-            attributes=s.attributes,
+            sku=sku.sku,
+            price=events.Money(amount=sku.price_amount, currency=sku.currency),
+            attributes=sku.attributes,
         )
-        for s in sorted(skus, key=lambda s: s.position)
+        for sku in sorted(skus, key=lambda sku: sku.position)
     ]
 
 
@@ -50,20 +47,11 @@ def _details(product: ProductRow, skus: list[SkuRow]) -> dict[str, Any]:
 
 
 def _check_prices(prices: list[tuple[int, str]]) -> None:
-    try:
-        for amount, currency in prices:
-            domain.Price(amount, currency)
-    except domain.CatalogRuleError as error:
-        raise _rule_broken(error) from None
+    for amount, currency in prices:
+        Price(amount, currency)  # raises RuleError, answered as a 422 problem
 
 
-def _rule_broken(error: domain.CatalogRuleError) -> ProblemError:
-    return ProblemError(
-        409 if error.code == "invalid-transition" else 422, error.detail, code=error.code
-    )
-
-
-async def create_product(runtime: Runtime, data: ProductCreate) -> ProductPublic:
+async def create_product(runtime: CatalogRuntime, data: ProductCreate) -> ProductPublic:
     codes = [s.sku for s in data.skus]
     _check_prices([(s.price.amount, s.price.currency) for s in data.skus])
     if len(set(codes)) != len(codes):
@@ -76,7 +64,7 @@ async def create_product(runtime: Runtime, data: ProductCreate) -> ProductPublic
         category=data.category,
         attributes=data.attributes,
         images=data.images,
-        status=domain.ProductStatus.DRAFT.value,
+        status=ProductStatus.DRAFT.value,
         version=1,
         created_at=now,
         updated_at=now,
@@ -106,8 +94,8 @@ async def create_product(runtime: Runtime, data: ProductCreate) -> ProductPublic
             ),
             subject=product.id,
         )
-    await read_cache(runtime).invalidate()
-    return public(product, skus)
+    await runtime.state.cache.invalidate()
+    return to_public(product, skus)
 
 
 def _stage_price_changes(
@@ -148,7 +136,9 @@ def _stage_price_changes(
     return [sku for sku, _, _ in changed]
 
 
-async def update_product(runtime: Runtime, product_id: str, patch: ProductPatch) -> ProductPublic:
+async def update_product(
+    runtime: CatalogRuntime, product_id: str, patch: ProductPatch
+) -> ProductPublic:
     async with runtime.database.transaction() as session:
         product, skus = await load_product(session, product_id, for_update=True)
         before = {name: getattr(product, name) for name in DESCRIPTIVE_FIELDS}
@@ -157,10 +147,10 @@ async def update_product(runtime: Runtime, product_id: str, patch: ProductPatch)
             for name, value in patch.model_dump(include=set(DESCRIPTIVE_FIELDS)).items()
             if value is not None
         }
-        changed = domain.changed_fields(before, {**before, **after})
+        changed = changed_fields(before, {**before, **after})
         repriced = _stage_price_changes(runtime.outbox, session, product, skus, patch)
         if not changed and not repriced:
-            return public(product, skus)
+            return to_public(product, skus)
         for name in changed:
             setattr(product, name, after[name])
         product.version += 1
@@ -174,31 +164,26 @@ async def update_product(runtime: Runtime, product_id: str, patch: ProductPatch)
                 ),
                 subject=product.id,
             )
-    await read_cache(runtime).invalidate()
-    return public(product, skus)
+    await runtime.state.cache.invalidate()
+    return to_public(product, skus)
 
 
-async def change_status(runtime: Runtime, product_id: str, action: str) -> ProductPublic:
-    """`publish` or `unpublish`, following the lifecycle table in domain.py."""
+async def change_status(runtime: CatalogRuntime, product_id: str, action: str) -> ProductPublic:
+    """`publish` or `unpublish`, following the lifecycle table in domain/products.py."""
     async with runtime.database.transaction() as session:
         product, skus = await load_product(session, product_id, for_update=True)
-        try:
-            target = domain.next_status(
-                domain.ProductStatus(product.status), action, sku_count=len(skus)
-            )
-        except domain.CatalogRuleError as error:
-            raise _rule_broken(error) from None
+        target = next_status(ProductStatus(product.status), action, sku_count=len(skus))
         product.status = target.value
         product.version += 1
         product.updated_at = datetime.now(UTC)
         session.add(product)
         payload: events.ProductPublishedV1 | events.ProductUnpublishedV1
-        if target is domain.ProductStatus.PUBLISHED:
+        if target is ProductStatus.PUBLISHED:
             payload = events.ProductPublishedV1(
                 product_id=product.id, skus=_snapshots(skus), version=product.version
             )
         else:
             payload = events.ProductUnpublishedV1(product_id=product.id, version=product.version)
         runtime.outbox.stage(session, payload, subject=product.id)
-    await read_cache(runtime).invalidate()
-    return public(product, skus)
+    await runtime.state.cache.invalidate()
+    return to_public(product, skus)

@@ -1,29 +1,18 @@
-"""What reads and writes share: the read cache, loading a product, its public shape."""
+"""What reads and writes share: loading a product with its SKUs, and its public shape."""
 
 from __future__ import annotations
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from catalog_service import domain
-from catalog_service.schemas import (
-    MoneyPublic,
-    ProductPublic,
-    SkuPublic,
-)
+from catalog_service.domain.products import ProductStatus
+from catalog_service.schemas import ProductPublic, SkuPublic
 from catalog_service.tables import ProductRow, SkuRow
-from chassis.cache import ReadCache
 from chassis.errors import NotFound
-from chassis.runtime import Runtime
+from chassis.validation import MoneyPublic
 
 
-def read_cache(runtime: Runtime) -> ReadCache:
-    settings = runtime.settings
-    ttl = getattr(settings, "cache_ttl_seconds", 60)
-    return ReadCache(runtime.redis, f"{settings.redis_key_prefix}catalog", ttl_seconds=ttl)
-
-
-def public(product: ProductRow, skus: list[SkuRow]) -> ProductPublic:
+def to_public(product: ProductRow, skus: list[SkuRow]) -> ProductPublic:
     return ProductPublic(
         id=product.id,
         name=product.name,
@@ -31,15 +20,15 @@ def public(product: ProductRow, skus: list[SkuRow]) -> ProductPublic:
         category=product.category,
         attributes=product.attributes,
         images=product.images,
-        status=domain.ProductStatus(product.status),
+        status=ProductStatus(product.status),
         version=product.version,
         skus=[
             SkuPublic(
-                sku=s.sku,
-                price=MoneyPublic(amount=s.price_amount, currency=s.currency),
-                attributes=s.attributes,
+                sku=sku.sku,
+                price=MoneyPublic(amount=sku.price_amount, currency=sku.currency),
+                attributes=sku.attributes,
             )
-            for s in sorted(skus, key=lambda s: s.position)
+            for sku in sorted(skus, key=lambda sku: sku.position)
         ],
     )
 
