@@ -16,9 +16,9 @@ from inventory_service.domain.reservations import (
     plan_reservation,
 )
 from inventory_service.domain.stock import (
-    InventoryRuleError,
     MovementKind,
     StockLevel,
+    StockRuleError,
     became_low,
 )
 
@@ -42,7 +42,7 @@ def test_available_is_on_hand_minus_reserved(on_hand: int, reserved: int, availa
 def test_a_level_that_breaks_an_invariant_cannot_exist(
     on_hand: int, reserved: int, safety: int, code: str
 ) -> None:
-    with pytest.raises(InventoryRuleError) as caught:
+    with pytest.raises(StockRuleError) as caught:
         StockLevel(on_hand, reserved, safety)
     assert caught.value.code == code
 
@@ -51,7 +51,7 @@ def test_receiving_sets_on_hand_and_optionally_safety_stock() -> None:
     level = StockLevel(10, 4, 5)
     assert level.received(20) == StockLevel(20, 4, 5)
     assert level.received(4, safety_stock=0) == StockLevel(4, 4, 0)
-    with pytest.raises(InventoryRuleError) as caught:
+    with pytest.raises(StockRuleError) as caught:
         level.received(3)  # 4 units are promised to orders
     assert caught.value.code == "below-reserved"
 
@@ -73,7 +73,7 @@ def test_adjustments_keep_reserved_units_on_the_shelf(
     if code is None:
         assert level.adjusted(delta) == expected
         return
-    with pytest.raises(InventoryRuleError) as caught:
+    with pytest.raises(StockRuleError) as caught:
         level.adjusted(delta)
     assert caught.value.code == code
 
@@ -111,7 +111,7 @@ def test_merge_lines_sums_repeated_skus_and_sorts() -> None:
 
 @pytest.mark.parametrize("quantity", [0, -1])
 def test_merge_lines_refuses_quantities_that_are_not_positive(quantity: int) -> None:
-    with pytest.raises(InventoryRuleError):
+    with pytest.raises(StockRuleError):
         merge_lines([("A", 1), ("B", quantity)])
 
 

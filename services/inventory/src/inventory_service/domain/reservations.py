@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from inventory_service.domain.stock import InventoryRuleError, MovementKind
+from inventory_service.domain.stock import MovementKind, StockRuleError
 
 
 class ReservationStatus(StrEnum):
@@ -40,7 +40,7 @@ class Shortage:
 
 def _check_quantity(quantity: int) -> None:
     if quantity <= 0:
-        raise InventoryRuleError("invalid-quantity", "a quantity must be positive")
+        raise StockRuleError("invalid-quantity", "a quantity must be positive")
 
 
 def merge_lines(lines: Iterable[tuple[str, int]]) -> list[Line]:

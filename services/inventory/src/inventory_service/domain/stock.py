@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from chassis.rules import RuleError
+
 
 class MovementKind(StrEnum):
     RECEIVE = "RECEIVE"  # an admin set the counted on-hand quantity
@@ -15,13 +17,11 @@ class MovementKind(StrEnum):
     RELEASE = "RELEASE"
 
 
-class InventoryRuleError(Exception):
-    """A change that breaks a stock rule; `code` is stable for clients."""
+class StockRuleError(RuleError):
+    """A change that breaks a stock rule: the request is well formed but the stock as it is
+    does not allow it, so 409; `code` is stable for clients."""
 
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+    status = 409
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,16 +35,16 @@ class StockLevel:
 
     def __post_init__(self) -> None:
         if self.on_hand < 0:
-            raise InventoryRuleError("negative-on-hand", "on-hand stock cannot be negative")
+            raise StockRuleError("negative-on-hand", "on-hand stock cannot be negative")
         if self.reserved < 0:
-            raise InventoryRuleError("negative-reserved", "reserved stock cannot be negative")
+            raise StockRuleError("negative-reserved", "reserved stock cannot be negative")
         if self.reserved > self.on_hand:
-            raise InventoryRuleError(
+            raise StockRuleError(
                 "below-reserved",
                 f"on-hand stock cannot be below the {self.reserved} units reserved for orders",
             )
         if self.safety_stock < 0:
-            raise InventoryRuleError("negative-safety-stock", "safety stock cannot be negative")
+            raise StockRuleError("negative-safety-stock", "safety stock cannot be negative")
 
     @property
     def available(self) -> int:
@@ -71,7 +71,7 @@ class StockLevel:
 
     def adjusted(self, delta: int) -> StockLevel:
         if delta == 0:
-            raise InventoryRuleError("zero-delta", "an adjustment must change the stock")
+            raise StockRuleError("zero-delta", "an adjustment must change the stock")
         return replace(self, on_hand=self.on_hand + delta)
 
 

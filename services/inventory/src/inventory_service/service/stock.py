@@ -3,16 +3,16 @@ records created from `catalog.product.created`."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chassis.db import insert_ignore
+from chassis.db import as_utc, insert_ignore
 from chassis.errors import Conflict, NotFound
 from inventory_service.deps import InventoryRuntime
-from inventory_service.domain.stock import InventoryRuleError, MovementKind, StockLevel
+from inventory_service.domain.stock import MovementKind, StockLevel, StockRuleError
 from inventory_service.schemas import AdjustmentCreate, StockAdmin, StockPublic, StockSet
 from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.stock_levels import (
@@ -30,8 +30,6 @@ from shared_events.catalog import ProductCreatedV1
 
 
 def _admin_view(sku: str, level: StockLevel, updated_at: datetime) -> StockAdmin:
-    if updated_at.tzinfo is None:  # SQLite keeps no time zone; every time stored is UTC
-        updated_at = updated_at.replace(tzinfo=UTC)
     return StockAdmin(
         sku=sku,
         available=level.available,
@@ -39,12 +37,8 @@ def _admin_view(sku: str, level: StockLevel, updated_at: datetime) -> StockAdmin
         reserved=level.reserved,
         safety_stock=level.safety_stock,
         low=level.is_low,
-        updated_at=updated_at,
+        updated_at=as_utc(updated_at),
     )
-
-
-def _rule_broken(error: InventoryRuleError) -> Conflict:
-    return Conflict(error.detail, code=error.code)
 
 
 async def get_stock(runtime: InventoryRuntime, sku: str) -> StockAdmin:
@@ -97,10 +91,7 @@ async def set_stock(runtime: InventoryRuntime, sku: str, data: StockSet) -> tupl
             await session.exec(select(StockRow).where(StockRow.sku == sku).with_for_update())
         ).one()
         before = StockLevel(row.on_hand, row.reserved, row.safety_stock)
-        try:
-            after = before.received(data.on_hand, data.safety_stock)
-        except InventoryRuleError as error:
-            raise _rule_broken(error) from None
+        after = before.received(data.on_hand, data.safety_stock)
         if after != before:
             row.on_hand, row.safety_stock, row.updated_at = after.on_hand, after.safety_stock, at
             session.add(row)
@@ -126,8 +117,10 @@ async def adjust_stock(runtime: InventoryRuntime, sku: str, data: AdjustmentCrea
                 raise NotFound(f"SKU {sku} has no stock record")
             try:
                 current.adjusted(data.delta)  # names the rule the adjustment breaks
-            except InventoryRuleError as error:
-                raise _rule_broken(error) from None
+            except StockRuleError as refusal:
+                # The Idempotency-Key store keeps a refusal only as a ProblemError (a
+                # RuleError would pass through unstored): answered again on a retry.
+                raise Conflict(refusal.detail, code=refusal.code) from None
             raise Conflict("the stock changed meanwhile; try again", code="concurrent-change")
         adjustment = movement(sku, MovementKind.ADJUST, data.delta, 0, data.reason)
         await write_movements(await session.connection(), [adjustment])
