@@ -1,4 +1,5 @@
-"""Membership routes (DESIGN.md sections 7 and 8). Parse, authorise, call the service."""
+"""Membership routes (the README's "Storefront API" and docs/membership-and-notifications.md).
+Parse, authorise, call one use case."""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
-from chassis.deps import RuntimeDep
 from chassis.forwarding import client_address
 from chassis.idempotency import IdempotencyKey, idempotency_store
-from chassis.runtime import Runtime
-from membership_service import service
+from membership_service.deps import MembershipRuntime, RuntimeDep
 from membership_service.schemas import (
     CouponAdmin,
     CouponCreate,
@@ -24,7 +23,7 @@ from membership_service.schemas import (
     RegisterCreate,
     TokenPair,
 )
-from membership_service.service.store import settings_of
+from membership_service.service import accounts, coupons, tokens
 
 router = APIRouter(prefix="/api/v1")
 well_known = APIRouter(tags=["auth"])
@@ -32,12 +31,12 @@ well_known = APIRouter(tags=["auth"])
 NO_STORE = {"Cache-Control": "no-store"}  # token responses (RFC 6749 section 5.1)
 
 
-def _client(runtime: Runtime, request: Request) -> str:
+def _client(runtime: MembershipRuntime, request: Request) -> str:
     """The client's address; X-Forwarded-For only from MEMBERSHIP_TRUSTED_PROXIES."""
     return client_address(
         request.client.host if request.client else None,
         request.headers.get("x-forwarded-for"),
-        settings_of(runtime).trusted_proxies,
+        runtime.settings.trusted_proxies,
     )
 
 
@@ -55,36 +54,36 @@ async def register(
 ) -> JSONResponse:
     client = _client(runtime, request)
     # Outside the idempotent operation: a 429 must not be stored and replayed for a day.
-    await service.check_registration(runtime, client)
+    await accounts.check_registration(runtime, client)
     return await idempotency_store(runtime).run(
         scope="register",
         key=idempotency_key,
         body=body.without_password(),
         status_code=status.HTTP_201_CREATED,
-        operation=lambda: service.register(runtime, body, client),
+        operation=lambda: accounts.register(runtime, body, client),
     )
 
 
 @router.post("/auth/login", response_model=TokenPair, tags=["auth"])
 async def login(runtime: RuntimeDep, body: LoginRequest, request: Request) -> JSONResponse:
-    pair = await service.login(runtime, body, _client(runtime, request))
+    pair = await tokens.login(runtime, body, _client(runtime, request))
     return JSONResponse(pair.model_dump(mode="json"), headers=NO_STORE)
 
 
 @router.post("/auth/refresh", response_model=TokenPair, tags=["auth"])
 async def refresh(runtime: RuntimeDep, body: RefreshRequest) -> JSONResponse:
-    pair = await service.refresh(runtime, body)
+    pair = await tokens.refresh(runtime, body)
     return JSONResponse(pair.model_dump(mode="json"), headers=NO_STORE)
 
 
 @router.get("/me", response_model=Me, tags=["storefront"])
 async def get_me(runtime: RuntimeDep, principal: Member) -> Me:
-    return await service.get_me(runtime, principal)
+    return await accounts.get_me(runtime, principal)
 
 
 @router.patch("/me", response_model=Me, tags=["storefront"])
 async def update_me(runtime: RuntimeDep, principal: Member, body: MemberUpdate) -> Me:
-    return await service.update_me(runtime, principal, body)
+    return await accounts.update_me(runtime, principal, body)
 
 
 @router.post(
@@ -101,12 +100,12 @@ async def issue_coupon(
         key=idempotency_key,
         body=body,
         status_code=status.HTTP_201_CREATED,
-        operation=lambda: service.issue_by_admin(runtime, body),
+        operation=lambda: coupons.issue_by_admin(runtime, body),
     )
 
 
 @well_known.get("/.well-known/jwks.json")
 async def jwks(runtime: RuntimeDep) -> JSONResponse:
     """The public keys that verify access tokens (RFC 7517); verifiers refetch on a new kid."""
-    document: dict[str, Any] = service.keyring(runtime).jwks()
+    document: dict[str, Any] = tokens.jwks(runtime)
     return JSONResponse(document, headers={"Cache-Control": "public, max-age=300"})

@@ -1,3 +1,6 @@
+"""Membership settings: the MEMBERSHIP_* environment variables (and the bootstrap admin's
+unprefixed ones), and where its migrations are."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,8 +10,9 @@ from pydantic_settings import SettingsConfigDict
 
 from chassis.forwarding import valid_networks
 from chassis.settings import ServiceSettings
-from membership_service.domain import PASSWORD_MIN_LENGTH, Tier, TierRule, TierTable
+from membership_service.domain.accounts import PASSWORD_MIN_LENGTH
 from membership_service.domain.attempts import AttemptPolicy
+from membership_service.domain.tiers import Tier, TierRule, TierTable
 
 # services/membership/migrations: shipped beside the package in the image.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"

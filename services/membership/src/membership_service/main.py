@@ -6,11 +6,20 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from chassis.app import Job, ServiceSpec, create_service_app
-from membership_service import service
 from membership_service.api import router, well_known
 from membership_service.config import MIGRATIONS_DIR, MembershipSettings
-from membership_service.consumers import order_events_consumer
+from membership_service.deps import MembershipRuntime, MembershipState
+from membership_service.handlers import CONSUMERS
+from membership_service.service.accounts import bootstrap_admin
+from membership_service.service.points import expire_points
+from membership_service.service.tiers import review_tiers
+from membership_service.service.tokens import load_keyring
 from shared_events.topics import MEMBERSHIP_EVENTS
+
+
+async def build_state(runtime: MembershipRuntime) -> MembershipState:
+    """Once the runtime exists: the key ring that signs access tokens."""
+    return MembershipState(keyring=await load_keyring(runtime.settings, runtime.database))
 
 
 def create_app(settings: MembershipSettings | None = None, *, start_relay: bool = True) -> FastAPI:
@@ -22,18 +31,19 @@ def create_app(settings: MembershipSettings | None = None, *, start_relay: bool 
             routers=[router, well_known],
             migrations_dir=MIGRATIONS_DIR,
             publishes=[MEMBERSHIP_EVENTS],
-            consumers=[order_events_consumer(settings)],
-            on_start=[service.load_signing_keys, service.bootstrap_admin],
+            consumers=CONSUMERS,
+            state=build_state,
+            on_start=[bootstrap_admin],
             jobs=[
                 Job(
                     "membership-points-expiry",
                     settings.points_expiry_check_seconds,
-                    service.expire_points,
+                    expire_points,
                 ),
                 Job(
                     "membership-tier-review",
                     settings.tier_review_check_seconds,
-                    service.review_tiers,
+                    review_tiers,
                 ),
             ],
             start_relay=start_relay,

@@ -16,20 +16,28 @@ from pydantic import (
 )
 
 from chassis.validation import Identifier, RequestModel, Text
-from membership_service import domain
-from membership_service.domain import CouponKind, CouponStatus, Locale, Tier
+from membership_service.domain.accounts import (
+    EMAIL_MAX_LENGTH,
+    PASSWORD_MAX_LENGTH,
+    AccountRuleError,
+    Locale,
+    check_password,
+    normalise_email,
+)
+from membership_service.domain.coupons import CouponKind, CouponStatus
+from membership_service.domain.tiers import Tier
 
 MAX_AMOUNT = 100_000_000  # 1,000,000.00 CNY
 
 Name = Annotated[Text, Field(min_length=1, max_length=100)]
-Email = Annotated[Text, Field(max_length=domain.accounts.EMAIL_MAX_LENGTH)]
+Email = Annotated[Text, Field(max_length=EMAIL_MAX_LENGTH)]
 
 
 def _policy(check: Any, *args: Any, **kwargs: Any) -> Any:
     """Run a domain rule inside a validator: its refusal becomes a 422 with its message."""
     try:
         return check(*args, **kwargs)
-    except domain.AccountRuleError as error:
+    except AccountRuleError as error:
         raise ValueError(error.detail) from None
 
 
@@ -39,7 +47,7 @@ class RegisterCreate(RequestModel):
     email: Email
     # Not stripped: spaces are part of a password. Checked by the domain's policy; control
     # characters are refused like everywhere (a lone surrogate could not even be hashed).
-    password: Annotated[Text, Field(max_length=domain.PASSWORD_MAX_LENGTH, repr=False)]
+    password: Annotated[Text, Field(max_length=PASSWORD_MAX_LENGTH, repr=False)]
     name: Name
     locale: Locale = Locale.ZH_CN
 
@@ -48,7 +56,7 @@ class RegisterCreate(RequestModel):
     @field_validator("email")
     @classmethod
     def _email(cls, email: str) -> str:
-        return str(_policy(domain.normalise_email, email))
+        return str(_policy(normalise_email, email))
 
     @field_validator("name")
     @classmethod
@@ -59,7 +67,7 @@ class RegisterCreate(RequestModel):
 
     @model_validator(mode="after")
     def _password(self) -> RegisterCreate:
-        _policy(domain.check_password, self.password, email=self.email)
+        _policy(check_password, self.password, email=self.email)
         return self
 
     def without_password(self) -> RegisterCreate:

@@ -1,6 +1,6 @@
 """Membership tables. Never returned by the API, never published: see schemas.py for those.
 
-Balances are checked by the database as well as by the code (domain.Points): points never go
+Balances are checked by the database as well as by the code (domain/points.py): points never go
 below zero, a coupon is held or redeemed by at most one order, an order earns points once,
 and at most one signing key is active.
 """
@@ -28,14 +28,15 @@ def one_of(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-def _at(nullable: bool = False) -> Any:
+def timestamp_column(nullable: bool = False) -> Any:
+    """A time zone aware timestamp (SQLite keeps it naive, in UTC)."""
     return Field(
         default=None if nullable else ...,
         sa_column=sa.Column(sa.DateTime(timezone=True), nullable=nullable),
     )
 
 
-def _int(default: int = 0) -> Any:
+def bigint_column(default: int = 0) -> Any:
     return Field(default=default, sa_column=sa.Column(sa.BigInteger, nullable=False))
 
 
@@ -56,11 +57,11 @@ class MemberRow(SQLModel, table=True):
     role: str = Field(max_length=20)
     marketing_consent: bool = False
     tier: str = Field(max_length=20)
-    tier_reviewed_at: datetime = _at()
-    points_balance: int = _int()
-    points_held: int = _int()
-    created_at: datetime = _at()
-    updated_at: datetime = _at()
+    tier_reviewed_at: datetime = timestamp_column()
+    points_balance: int = bigint_column()
+    points_held: int = bigint_column()
+    created_at: datetime = timestamp_column()
+    updated_at: datetime = timestamp_column()
 
 
 class CredentialRow(SQLModel, table=True):
@@ -70,7 +71,7 @@ class CredentialRow(SQLModel, table=True):
 
     member_id: str = Field(primary_key=True, foreign_key="members.id", max_length=36)
     password_hash: str = Field(max_length=200)
-    updated_at: datetime = _at()
+    updated_at: datetime = timestamp_column()
 
 
 class SigningKeyRow(SQLModel, table=True):
@@ -90,8 +91,8 @@ class SigningKeyRow(SQLModel, table=True):
     kid: str = Field(primary_key=True, max_length=64)
     private_pem: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     active: bool = True
-    created_at: datetime = _at()
-    retired_at: datetime | None = _at(nullable=True)
+    created_at: datetime = timestamp_column()
+    retired_at: datetime | None = timestamp_column(nullable=True)
 
 
 class RefreshTokenRow(SQLModel, table=True):
@@ -102,10 +103,10 @@ class RefreshTokenRow(SQLModel, table=True):
     token_hash: str = Field(primary_key=True, max_length=64)
     family_id: str = Field(index=True, max_length=36)
     member_id: str = Field(foreign_key="members.id", index=True, max_length=36)
-    issued_at: datetime = _at()
-    expires_at: datetime = _at()
-    used_at: datetime | None = _at(nullable=True)
-    revoked_at: datetime | None = _at(nullable=True)
+    issued_at: datetime = timestamp_column()
+    expires_at: datetime = timestamp_column()
+    used_at: datetime | None = timestamp_column(nullable=True)
+    revoked_at: datetime | None = timestamp_column(nullable=True)
 
 
 class CouponRow(SQLModel, table=True):
@@ -124,16 +125,16 @@ class CouponRow(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=20)
     member_id: str = Field(foreign_key="members.id", index=True, max_length=36)
     kind: str = Field(max_length=20)
-    amount_off: int = _int()
-    min_spend: int = _int()
+    amount_off: int = bigint_column()
+    min_spend: int = bigint_column()
     currency: str = Field(max_length=3)
-    valid_from: datetime = _at()
-    valid_until: datetime = _at()
+    valid_from: datetime = timestamp_column()
+    valid_until: datetime = timestamp_column()
     first_order_only: bool = False
     status: str = Field(max_length=20)
     order_id: str | None = Field(default=None, max_length=100)
-    issued_at: datetime = _at()
-    updated_at: datetime = _at()
+    issued_at: datetime = timestamp_column()
+    updated_at: datetime = timestamp_column()
 
 
 class PointsLedgerRow(SQLModel, table=True):
@@ -150,12 +151,12 @@ class PointsLedgerRow(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
     member_id: str = Field(foreign_key="members.id", max_length=36)
     kind: str = Field(max_length=20)
-    delta: int = _int()
-    held_delta: int = _int()
-    balance_after: int = _int()
-    held_after: int = _int()
+    delta: int = bigint_column()
+    held_delta: int = bigint_column()
+    balance_after: int = bigint_column()
+    held_after: int = bigint_column()
     order_id: str | None = Field(default=None, max_length=100)
-    at: datetime = _at()
+    at: datetime = timestamp_column()
 
 
 class PointsLotRow(SQLModel, table=True):
@@ -172,9 +173,9 @@ class PointsLotRow(SQLModel, table=True):
     id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
     member_id: str = Field(foreign_key="members.id", max_length=36)
     order_id: str = Field(sa_column=sa.Column(sa.String(100), nullable=False, unique=True))
-    points: int = _int()
-    earned_at: datetime = _at()
-    expires_at: datetime = _at()
+    points: int = bigint_column()
+    earned_at: datetime = timestamp_column()
+    expires_at: datetime = timestamp_column()
     settled: bool = False
 
 
@@ -196,13 +197,13 @@ class MemberOrderRow(SQLModel, table=True):
     status: str = Field(max_length=20)
     benefits: str = Field(max_length=20)
     coupon_code: str | None = Field(default=None, max_length=20)
-    points: int = _int()
+    points: int = bigint_column()
     currency: str = Field(max_length=3)
-    spend: int = _int()  # CNY minor units counted towards the tier (0 once refunded)
-    points_earned: int = _int()
-    completed_at: datetime | None = _at(nullable=True)
-    created_at: datetime = _at()
-    updated_at: datetime = _at()
+    spend: int = bigint_column()  # CNY minor units counted towards the tier (0 once refunded)
+    points_earned: int = bigint_column()
+    completed_at: datetime | None = timestamp_column(nullable=True)
+    created_at: datetime = timestamp_column()
+    updated_at: datetime = timestamp_column()
 
 
 MEMBERS: sa.Table = MemberRow.__table__  # type: ignore[attr-defined]

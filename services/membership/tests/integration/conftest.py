@@ -25,11 +25,11 @@ from sqlmodel import select
 
 from chassis.inbox import InboxRecord
 from chassis.producer import EventProducer, OutgoingRecord
-from chassis.runtime import Runtime
 from chassis.testing.infra import free_port
 from chassis.testing.kafka import read_records
 from chassis.testing.plugin import DatabaseFactory, serve_app
 from membership_service.config import MembershipSettings
+from membership_service.deps import MembershipRuntime
 from membership_service.main import create_app
 from shared_events import Envelope, EventPayload, from_kafka, registry, to_kafka
 from shared_events.money import Money
@@ -71,8 +71,8 @@ class Membership:
     producer: EventProducer
 
     @property
-    def runtime(self) -> Runtime:
-        runtime: Runtime = self.app.state.runtime
+    def runtime(self) -> MembershipRuntime:
+        runtime: MembershipRuntime = self.app.state.runtime
         return runtime
 
     @property

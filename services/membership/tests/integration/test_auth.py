@@ -16,9 +16,8 @@ from sqlmodel import col, select
 
 from chassis.auth import JwksVerifier, Unauthorized
 from chassis.outbox import OutboxRecord
-from membership_service.domain import hash_refresh_token
-from membership_service.security import KeyRing
-from membership_service.service import keyring
+from membership_service.adapters.signing import KeyRing
+from membership_service.domain.tokens import hash_refresh_token
 from membership_service.tables import MemberRow, RefreshTokenRow
 
 from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, Membership, Starter, bearer
@@ -119,7 +118,7 @@ async def test_forged_unsigned_foreign_and_expired_tokens_are_401(
     membership: Membership,
 ) -> None:
     member, good = await membership.member_token()
-    ring: KeyRing = keyring(membership.runtime)
+    ring: KeyRing = membership.runtime.state.keyring
     settings = membership.settings
     now = int(time.time())
     claims = {

@@ -9,42 +9,43 @@ from typing import Any
 
 import pytest
 
-from membership_service.domain import (
-    AccountRuleError,
-    Action,
-    Benefits,
+from membership_service.domain.accounts import AccountRuleError, check_password, normalise_email
+from membership_service.domain.coupons import (
+    CODE_ALPHABET,
     Coupon,
     CouponKind,
     CouponRuleError,
     CouponStatus,
     CouponTerms,
-    LedgerKind,
+    new_code,
+    normalise_code,
+)
+from membership_service.domain.orders import (
+    Action,
+    Benefits,
     OrderStatus,
-    Points,
-    PointsRuleError,
-    PointsRules,
-    RefreshOutcome,
-    RefreshState,
     RestoreReason,
-    Tier,
-    TierRule,
-    TierTable,
     Trigger,
     benefit_step,
     can_complete,
     cancel_trigger,
-    check_password,
-    counted_spend,
-    due_to_expire,
-    hash_refresh_token,
-    new_code,
-    new_refresh_token,
-    normalise_code,
-    normalise_email,
-    refresh_outcome,
     status_after,
 )
-from membership_service.domain.coupons import CODE_ALPHABET
+from membership_service.domain.points import (
+    LedgerKind,
+    Points,
+    PointsRuleError,
+    PointsRules,
+    due_to_expire,
+)
+from membership_service.domain.tiers import Tier, TierRule, TierTable, counted_spend
+from membership_service.domain.tokens import (
+    RefreshOutcome,
+    RefreshState,
+    hash_refresh_token,
+    new_refresh_token,
+    refresh_outcome,
+)
 
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 TABLE = TierTable(

@@ -13,16 +13,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 
 from chassis.forwarding import client_address
-from membership_service.config import DEV_ADMIN_PASSWORD, MembershipSettings
-from membership_service.security import (
-    KeyRing,
-    SigningKey,
+from membership_service.adapters.passwords import (
     hash_password,
     needs_rehash,
-    thumbprint,
     verify_password,
     verify_unknown,
 )
+from membership_service.adapters.signing import KeyRing, SigningKey, thumbprint
+from membership_service.config import DEV_ADMIN_PASSWORD, MembershipSettings
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 

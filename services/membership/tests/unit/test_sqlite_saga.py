@@ -16,13 +16,18 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
+from chassis.cache import create_redis
 from chassis.consumer import ConsumerRunner
 from chassis.db import Database
 from chassis.migrations import upgrade_async
 from chassis.outbox import Outbox, OutboxRecord
+from chassis.producer import EventProducer
+from chassis.runtime import assemble_runtime
+from membership_service.adapters.signing import KeyRing, SigningKey
 from membership_service.config import MIGRATIONS_DIR, MembershipSettings
-from membership_service.consumers import order_events_consumer
-from membership_service.domain import CouponKind
+from membership_service.deps import MembershipState
+from membership_service.domain.coupons import CouponKind
+from membership_service.handlers import CONSUMERS
 from membership_service.service import coupons
 from membership_service.tables import LOTS, MemberRow, PointsLedgerRow
 from shared_events import Envelope, EventPayload, registry, to_kafka
@@ -156,15 +161,24 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'membership.db'}"
     await upgrade_async(MIGRATIONS_DIR, url)
     database = Database(url)
+    redis = create_redis(SETTINGS.redis_url)  # never connected: the saga does not use Redis
+    state = MembershipState(keyring=KeyRing(SigningKey.generate()))
+    # Nothing started: the producer only serves the dead-letter path, the relay is not run.
+    producer = EventProducer(SETTINGS.kafka_bootstrap_servers)
+    runtime = assemble_runtime(SETTINGS, database, redis, producer, state)
+    [consumer] = CONSUMERS
     runner = ConsumerRunner(
-        order_events_consumer(SETTINGS),
+        consumer,
         database,
-        producer=None,  # type: ignore[arg-type]  # only the dead-letter path would use it
+        producer,
         service="membership",
         outbox=OUTBOX,
+        runtime=runtime,
         max_attempts=1,
     )
     yield Harness(database, runner)
+    await producer.stop()
+    await redis.aclose()
     await database.dispose()
 
 

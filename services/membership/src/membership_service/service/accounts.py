@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from chassis.auth import Principal
 from chassis.db import insert_ignore
 from chassis.errors import Conflict, NotFound
 from chassis.logging import get_logger
-from chassis.runtime import Runtime
-from membership_service.domain import (
-    SPEND_CURRENCY,
+from membership_service.adapters.passwords import hash_password
+from membership_service.deps import MembershipRuntime
+from membership_service.domain.accounts import (
     AccountRuleError,
     Locale,
     Role,
-    Tier,
     normalise_email,
     roles_of,
 )
+from membership_service.domain.tiers import SPEND_CURRENCY, Tier
 from membership_service.schemas import Me, MemberPublic, MemberUpdate, MoneyPublic, RegisterCreate
-from membership_service.security import hash_password
-from membership_service.service import coupons, points, store, tiers
+from membership_service.service import coupons, points, queries, tiers
 from membership_service.service.limits import attempt_limiter
+from membership_service.service.staging import outbox_stage
 from membership_service.tables import MEMBERS, CredentialRow, MemberRow
 from shared_events import membership as events
 
@@ -58,30 +58,30 @@ def member_public(row: MemberRow) -> MemberPublic:
         tier=Tier(row.tier),
         roles=roles_of(Role(row.role)),
         marketing_consent=row.marketing_consent,
-        created_at=store.utc(row.created_at),
+        created_at=queries.utc(row.created_at),
     )
 
 
-async def check_registration(runtime: Runtime, client: str) -> None:
+async def check_registration(runtime: MembershipRuntime, client: str) -> None:
     """429 while `client` is backing off after too many taken emails (enumeration)."""
     await attempt_limiter(runtime).check_registration(client)
 
 
-async def register(runtime: Runtime, data: RegisterCreate, client: str) -> MemberPublic:
+async def register(runtime: MembershipRuntime, data: RegisterCreate, client: str) -> MemberPublic:
     """A customer, their credential, the registration coupons and the events, in one
     transaction. A taken email is a 409 that says no more than that, and counts against
     `client` (check_registration)."""
-    settings = store.settings_of(runtime)
+    settings = runtime.settings
     # Hashed before looking: a taken email costs the same time as a new one.
     password_hash = await hash_password(data.password)
-    at, member_id = store.now(), str(uuid.uuid4())
+    at, member_id = datetime.now(UTC), str(uuid.uuid4())
     async with runtime.database.transaction() as session:
         row = _new_member(member_id, data.email, data.name, data.locale, Role.CUSTOMER, at)
         if not await insert_ignore(session, MEMBERS, row):
             await attempt_limiter(runtime).registration_taken(client)
             raise Conflict("this email cannot be registered", code="email-unavailable")
         session.add(CredentialRow(member_id=member_id, password_hash=password_hash, updated_at=at))
-        stage = store.outbox_stage(runtime, session)
+        stage = outbox_stage(runtime, session)
         stage(
             events.MemberRegisteredV1(
                 member_id=member_id,
@@ -94,28 +94,28 @@ async def register(runtime: Runtime, data: RegisterCreate, client: str) -> Membe
         )
         for terms in coupons.registration_terms(settings):
             coupons.issue(session, stage, terms, member_id, at)
-        member = await store.member(session, member_id)
+        member = await queries.member(session, member_id)
         assert member is not None
     log.info("member registered", member_id=member_id)
     return member_public(member)
 
 
-async def bootstrap_admin(runtime: Runtime) -> None:
+async def bootstrap_admin(runtime: MembershipRuntime) -> None:
     """Start-up hook: the admin from BOOTSTRAP_ADMIN_EMAIL / BOOTSTRAP_ADMIN_PASSWORD, created
     once. An existing account is left as it is: never promoted, its password never reset."""
-    settings = store.settings_of(runtime)
+    settings = runtime.settings
     try:
         email = normalise_email(settings.bootstrap_admin_email)
     except AccountRuleError:
         raise RuntimeError("BOOTSTRAP_ADMIN_EMAIL is not an email address") from None
     async with runtime.database.sessions() as session:
-        existing = await store.member_by_email(session, email)
+        existing = await queries.member_by_email(session, email)
     if existing is not None:
         if existing.role != Role.ADMIN.value:
             log.warning("the bootstrap admin email belongs to a customer; not promoted")
         return
     password_hash = await hash_password(settings.bootstrap_admin_password.get_secret_value())
-    at, member_id = store.now(), str(uuid.uuid4())
+    at, member_id = datetime.now(UTC), str(uuid.uuid4())
     async with runtime.database.transaction() as session:
         row = _new_member(member_id, email, "Administrator", Locale.EN, Role.ADMIN, at)
         if await insert_ignore(session, MEMBERS, row):  # another replica may have won
@@ -125,11 +125,11 @@ async def bootstrap_admin(runtime: Runtime) -> None:
             log.info("bootstrap admin created", member_id=member_id)
 
 
-async def get_me(runtime: Runtime, principal: Principal) -> Me:
-    settings = store.settings_of(runtime)
-    at = store.now()
+async def get_me(runtime: MembershipRuntime, principal: Principal) -> Me:
+    settings = runtime.settings
+    at = datetime.now(UTC)
     async with runtime.database.sessions() as session:
-        member = await store.member(session, principal.subject)
+        member = await queries.member(session, principal.subject)
         if member is None:
             raise NotFound("no member with this token's subject")
         spend = await tiers.spend_in_window(session, member.id, at, settings.tier_window_days)
@@ -146,20 +146,20 @@ async def get_me(runtime: Runtime, principal: Principal) -> Me:
     )
 
 
-async def update_me(runtime: Runtime, principal: Principal, data: MemberUpdate) -> Me:
+async def update_me(runtime: MembershipRuntime, principal: Principal, data: MemberUpdate) -> Me:
     """Name, locale, marketing consent; `membership.member.updated` when something changed."""
     changes = data.model_dump(exclude_unset=True, mode="json")
     async with runtime.database.transaction() as session:
-        member = await store.member(session, principal.subject, lock=True)
+        member = await queries.member(session, principal.subject, lock=True)
         if member is None:
             raise NotFound("no member with this token's subject")
         changed = {k: v for k, v in changes.items() if getattr(member, k) != v}
         if changed:
             for field, value in changed.items():
                 setattr(member, field, value)
-            member.updated_at = store.now()
+            member.updated_at = datetime.now(UTC)
             session.add(member)
-            store.outbox_stage(runtime, session)(
+            outbox_stage(runtime, session)(
                 events.MemberUpdatedV1(
                     member_id=member.id,
                     name=member.name,

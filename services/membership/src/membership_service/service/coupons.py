@@ -3,16 +3,16 @@ threshold); held, redeemed and restored by the order saga (saga.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.errors import NotFound, ProblemError
 from chassis.logging import get_logger
-from chassis.runtime import Runtime
 from membership_service.config import MembershipSettings
-from membership_service.domain import (
+from membership_service.deps import MembershipRuntime
+from membership_service.domain.coupons import (
     Coupon,
     CouponKind,
     CouponRuleError,
@@ -27,8 +27,8 @@ from membership_service.schemas import (
     MoneyPublic,
     minor_units,
 )
-from membership_service.service import store
-from membership_service.service.store import Stage, utc
+from membership_service.service import queries
+from membership_service.service.staging import Stage, outbox_stage
 from membership_service.tables import CouponRow
 from shared_events import membership as events
 from shared_events.money import Money
@@ -62,8 +62,8 @@ def coupon_of(row: CouponRow) -> Coupon:
         kind=CouponKind(row.kind),
         amount_off=row.amount_off,
         min_spend=row.min_spend,
-        valid_from=utc(row.valid_from),
-        valid_until=utc(row.valid_until),
+        valid_from=queries.utc(row.valid_from),
+        valid_until=queries.utc(row.valid_until),
         first_order_only=row.first_order_only,
         status=CouponStatus(row.status),
         order_id=row.order_id,
@@ -132,7 +132,7 @@ def issue(
     return coupon
 
 
-async def issue_by_admin(runtime: Runtime, data: CouponCreate) -> CouponAdmin:
+async def issue_by_admin(runtime: MembershipRuntime, data: CouponCreate) -> CouponAdmin:
     try:
         terms = CouponTerms(
             CouponKind.SPEND_THRESHOLD,
@@ -142,11 +142,11 @@ async def issue_by_admin(runtime: Runtime, data: CouponCreate) -> CouponAdmin:
         )
     except CouponRuleError as error:
         raise ProblemError(422, error.detail, code=error.code) from None
-    at = store.now()
+    at = datetime.now(UTC)
     async with runtime.database.transaction() as session:
-        if await store.member(session, data.member_id) is None:
+        if await queries.member(session, data.member_id) is None:
             raise NotFound(f"member {data.member_id} does not exist")
-        coupon = issue(session, store.outbox_stage(runtime, session), terms, data.member_id, at)
+        coupon = issue(session, outbox_stage(runtime, session), terms, data.member_id, at)
     return CouponAdmin(**public(coupon, at).model_dump(), member_id=coupon.member_id)
 
 

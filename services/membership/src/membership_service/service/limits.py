@@ -15,9 +15,8 @@ import redis.asyncio as aioredis
 
 from chassis.errors import ProblemError
 from chassis.logging import get_logger
-from chassis.runtime import Runtime
+from membership_service.deps import MembershipRuntime
 from membership_service.domain.attempts import AttemptPolicy, Gate, retry_after_seconds
-from membership_service.service.store import settings_of
 
 log = get_logger(__name__)
 
@@ -156,8 +155,8 @@ class AttemptLimiter:
         return ProblemError(503, "cannot check attempts now; try again", code="unavailable")
 
 
-def attempt_limiter(runtime: Runtime) -> AttemptLimiter:
-    settings = settings_of(runtime)
+def attempt_limiter(runtime: MembershipRuntime) -> AttemptLimiter:
+    settings = runtime.settings
     return AttemptLimiter(
         runtime.redis, f"{settings.redis_key_prefix}membership:attempts", settings.attempt_policy
     )

@@ -3,16 +3,16 @@ transaction; expiry is a job (and runs for a member before their points are held
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.logging import get_logger
-from chassis.runtime import Runtime
 from membership_service.config import MembershipSettings
-from membership_service.domain import (
+from membership_service.deps import MembershipRuntime
+from membership_service.domain.points import (
     USING_KINDS,
     Change,
     LedgerKind,
@@ -20,8 +20,8 @@ from membership_service.domain import (
     PointsRules,
     due_to_expire,
 )
-from membership_service.service import store
-from membership_service.service.store import Stage
+from membership_service.service import queries
+from membership_service.service.staging import Stage, outbox_stage
 from membership_service.tables import LEDGER, LOTS, MemberRow, PointsLedgerRow, PointsLotRow
 from shared_events import membership as events
 
@@ -132,11 +132,11 @@ async def expire_due(session: AsyncSession, stage: Stage, member: MemberRow, at:
     return due
 
 
-async def expire_points(runtime: Runtime) -> int:
+async def expire_points(runtime: MembershipRuntime) -> int:
     """The expiry job: members with lots that came due since the last run, a batch at a
     time, each in its own transaction. Returns how many points expired."""
-    settings = store.settings_of(runtime)
-    at = store.now()
+    settings = runtime.settings
+    at = datetime.now(UTC)
     async with runtime.database.sessions() as session:
         members = (
             await session.exec(
@@ -149,9 +149,7 @@ async def expire_points(runtime: Runtime) -> int:
     expired = 0
     for member_id in members:
         async with runtime.database.transaction() as session:
-            member = await store.member(session, member_id, lock=True)
+            member = await queries.member(session, member_id, lock=True)
             if member is not None:
-                expired += await expire_due(
-                    session, store.outbox_stage(runtime, session), member, at
-                )
+                expired += await expire_due(session, outbox_stage(runtime, session), member, at)
     return expired

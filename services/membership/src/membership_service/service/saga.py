@@ -2,19 +2,20 @@
 transaction (the chassis commits the inbox row, the changes and the outbox rows together).
 
 Idempotent by state as well as by the inbox: an order's row in `member_orders` says what was
-held and what counted, and `domain.benefit_step` only moves it forward. Every use case locks
-the member row first, so one member's orders (keyed by order id, hence on several
+held and what counted, and `domain.orders.benefit_step` only moves it forward. Every use case
+locks the member row first, so one member's orders (keyed by order id, hence on several
 partitions) change their points and coupons one at a time.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from chassis.consumer import Delivery
 from chassis.logging import get_logger
-from membership_service.config import MembershipSettings
-from membership_service.domain import (
+from membership_service.deps import MembershipRuntime
+from membership_service.domain.coupons import normalise_code
+from membership_service.domain.orders import (
     Action,
     Benefits,
     OrderStatus,
@@ -23,11 +24,10 @@ from membership_service.domain import (
     Trigger,
     benefit_step,
     can_complete,
-    counted_spend,
-    normalise_code,
     status_after,
 )
-from membership_service.service import coupons, points, store, tiers
+from membership_service.domain.tiers import counted_spend
+from membership_service.service import coupons, points, queries, tiers
 from membership_service.service.points import points_of
 from membership_service.tables import CouponRow, MemberOrderRow, MemberRow
 from shared_events import membership as events
@@ -49,26 +49,26 @@ def _order_row(order_id: str, member_id: str, currency: str, at: datetime) -> Me
 
 
 async def _coupon_problem(
-    delivery: Delivery, order: OrderPlacedV1, member: MemberRow
+    delivery: Delivery[MembershipRuntime], order: OrderPlacedV1, member: MemberRow
 ) -> tuple[CouponRow | None, str | None]:
     """The order's coupon (locked) and why it cannot be held, if it cannot."""
     code = normalise_code(order.coupon_code or "")
-    row = await store.coupon(delivery.session, code, lock=True) if code else None
+    row = await queries.coupon(delivery.session, code, lock=True) if code else None
     if row is None:
         return None, "no such coupon"
-    first_order = not await store.has_counted_orders(delivery.session, member.id)
+    first_order = not await queries.has_counted_orders(delivery.session, member.id)
     problem = coupons.coupon_of(row).problem(
         member_id=member.id,
         currency=order.currency,
         subtotal=order.subtotal.amount,
-        at=store.utc(order.placed_at),
+        at=queries.utc(order.placed_at),
         first_order=first_order,
     )
     return row, problem
 
 
 async def _rejection(
-    delivery: Delivery, order: OrderPlacedV1, member: MemberRow
+    delivery: Delivery[MembershipRuntime], order: OrderPlacedV1, member: MemberRow
 ) -> tuple[CouponRow | None, RejectReason | None, str]:
     """The coupon to hold (locked), or why the benefits cannot be held."""
     coupon = None
@@ -81,7 +81,9 @@ async def _rejection(
     return coupon, None, ""
 
 
-def _reject(delivery: Delivery, row: MemberOrderRow, reason: RejectReason, detail: str) -> None:
+def _reject(
+    delivery: Delivery[MembershipRuntime], row: MemberOrderRow, reason: RejectReason, detail: str
+) -> None:
     row.benefits = Benefits.REJECTED.value
     delivery.session.add(row)
     delivery.stage(
@@ -93,14 +95,14 @@ def _reject(delivery: Delivery, row: MemberOrderRow, reason: RejectReason, detai
     log.info("benefits rejected", order_id=row.order_id, reason=reason.value, detail=detail)
 
 
-async def hold_benefits(delivery: Delivery, order: OrderPlacedV1) -> Benefits:
+async def hold_benefits(delivery: Delivery[MembershipRuntime], order: OrderPlacedV1) -> Benefits:
     """`order.order.placed` with a coupon or points: hold both, or neither, and answer
     `membership.benefits.held` or `.rejected`. Without either: nothing (nobody waits)."""
     if not order.coupon_code and order.points == 0:
         return Benefits.NONE
-    session, at = delivery.session, store.now()
-    member = await store.member(session, order.member_id, lock=True)
-    existing = await store.member_order(session, order.order_id, lock=True)
+    session, at = delivery.session, datetime.now(UTC)
+    member = await queries.member(session, order.member_id, lock=True)
+    existing = await queries.member_order(session, order.order_id, lock=True)
     if existing is not None:
         return Benefits(existing.benefits)  # answered already
     row = _order_row(order.order_id, order.member_id, order.currency, at)
@@ -145,9 +147,11 @@ async def hold_benefits(delivery: Delivery, order: OrderPlacedV1) -> Benefits:
     return Benefits.HELD
 
 
-async def _redeem(delivery: Delivery, member: MemberRow, row: MemberOrderRow, at: datetime) -> None:
+async def _redeem(
+    delivery: Delivery[MembershipRuntime], member: MemberRow, row: MemberOrderRow, at: datetime
+) -> None:
     if row.coupon_code:
-        coupon_row = await store.coupon(delivery.session, row.coupon_code, lock=True)
+        coupon_row = await queries.coupon(delivery.session, row.coupon_code, lock=True)
         if coupon_row is not None and coupons.coupon_of(coupon_row).held_by(row.order_id):
             redeemed = coupons.coupon_of(coupon_row).redeem(row.order_id)
             coupons.save(delivery.session, coupon_row, redeemed, at)
@@ -168,7 +172,7 @@ async def _redeem(delivery: Delivery, member: MemberRow, row: MemberOrderRow, at
 
 
 async def _restore(
-    delivery: Delivery,
+    delivery: Delivery[MembershipRuntime],
     member: MemberRow,
     row: MemberOrderRow,
     reason: RestoreReason,
@@ -176,7 +180,7 @@ async def _restore(
 ) -> None:
     was_redeemed = row.benefits == Benefits.REDEEMED.value
     if row.coupon_code:
-        coupon_row = await store.coupon(delivery.session, row.coupon_code, lock=True)
+        coupon_row = await queries.coupon(delivery.session, row.coupon_code, lock=True)
         if coupon_row is not None:
             coupon = coupons.coupon_of(coupon_row)
             if coupon.held_by(row.order_id) or coupon.redeemed_by(row.order_id):
@@ -202,10 +206,9 @@ async def _restore(
 
 
 async def _refund_completion(
-    delivery: Delivery,
+    delivery: Delivery[MembershipRuntime],
     member: MemberRow,
     row: MemberOrderRow,
-    settings: MembershipSettings,
     at: datetime,
 ) -> None:
     """A completed order refunded: its spend leaves the tier, its earned points go back."""
@@ -215,12 +218,11 @@ async def _refund_completion(
         if step is not None:
             points.apply(delivery.session, member, step, at, row.order_id)
     delivery.session.add(row)
-    await tiers.recompute(delivery.session, delivery.stage, member, settings, at)
+    await tiers.recompute(delivery.session, delivery.stage, member, delivery.runtime.settings, at)
 
 
 async def settle_benefits(
-    delivery: Delivery,
-    settings: MembershipSettings,
+    delivery: Delivery[MembershipRuntime],
     *,
     order_id: str,
     member_id: str,
@@ -229,11 +231,11 @@ async def settle_benefits(
 ) -> None:
     """`order.order.confirmed` (redeem), `.rejected` and `.cancelled` (restore; a cancelled
     confirmed order also gives back its spend and earned points if it had completed)."""
-    session, at = delivery.session, store.now()
-    member = await store.member(session, member_id, lock=True)
+    session, at = delivery.session, datetime.now(UTC)
+    member = await queries.member(session, member_id, lock=True)
     if member is None:
         return  # not one of our members (a development token): nothing to hold or count
-    row = await store.member_order(session, order_id, lock=True)
+    row = await queries.member_order(session, order_id, lock=True)
     if row is None:
         if trigger is not Trigger.CONFIRMED or currency is None:
             return  # an order without benefits that never counted: nothing to undo
@@ -248,25 +250,24 @@ async def settle_benefits(
         row.benefits = benefits_after.value
     status = OrderStatus(row.status)
     if trigger is Trigger.REFUNDED and status is OrderStatus.COMPLETED:
-        await _refund_completion(delivery, member, row, settings, at)
+        await _refund_completion(delivery, member, row, at)
     row.status, row.updated_at = status_after(status, trigger).value, at
     session.add(row)
 
 
-async def complete_order(
-    delivery: Delivery, settings: MembershipSettings, order: OrderCompletedV1
-) -> None:
+async def complete_order(delivery: Delivery[MembershipRuntime], order: OrderCompletedV1) -> None:
     """`order.order.completed`: earn points on the total, count the spend, recompute the tier.
     Once per order (its status, and a unique lot per order)."""
-    session, at = delivery.session, store.now()
-    member = await store.member(session, order.member_id, lock=True)
+    session, at = delivery.session, datetime.now(UTC)
+    member = await queries.member(session, order.member_id, lock=True)
     if member is None:
         return
-    row = await store.member_order(session, order.order_id, lock=True)
+    row = await queries.member_order(session, order.order_id, lock=True)
     if row is None:
         row = _order_row(order.order_id, order.member_id, order.total.currency, at)
     if not can_complete(OrderStatus(row.status)):
         return
+    settings = delivery.runtime.settings
     rules = points.rules_of(settings)
     earned = rules.earned(order.total.amount, order.total.currency)
     row.status, row.completed_at, row.updated_at = OrderStatus.COMPLETED.value, at, at

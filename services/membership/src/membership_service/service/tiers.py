@@ -3,17 +3,18 @@ spend changes, and by a job for tiers whose spend aged out of the window."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.logging import get_logger
-from chassis.runtime import Runtime
 from membership_service.config import MembershipSettings
-from membership_service.domain import SPEND_CURRENCY, OrderStatus, Tier
-from membership_service.service import store
-from membership_service.service.store import Stage
+from membership_service.deps import MembershipRuntime
+from membership_service.domain.orders import OrderStatus
+from membership_service.domain.tiers import SPEND_CURRENCY, Tier
+from membership_service.service import queries
+from membership_service.service.staging import Stage, outbox_stage
 from membership_service.tables import MemberOrderRow, MemberRow
 from shared_events import membership as events
 from shared_events.money import Money
@@ -66,11 +67,11 @@ async def recompute(
     return new
 
 
-async def review_tiers(runtime: Runtime) -> int:
+async def review_tiers(runtime: MembershipRuntime) -> int:
     """The tier job: members above the lowest tier not reviewed for a while, a batch at a time.
     Returns how many tiers changed."""
-    settings = store.settings_of(runtime)
-    at = store.now()
+    settings = runtime.settings
+    at = datetime.now(UTC)
     stale = at - timedelta(seconds=settings.tier_review_after_seconds)
     async with runtime.database.sessions() as session:
         members = (
@@ -87,12 +88,10 @@ async def review_tiers(runtime: Runtime) -> int:
     changed = 0
     for member_id in members:
         async with runtime.database.transaction() as session:
-            member = await store.member(session, member_id, lock=True)
+            member = await queries.member(session, member_id, lock=True)
             if member is None:
                 continue
             before = member.tier
-            after = await recompute(
-                session, store.outbox_stage(runtime, session), member, settings, at
-            )
+            after = await recompute(session, outbox_stage(runtime, session), member, settings, at)
             changed += after.value != before
     return changed

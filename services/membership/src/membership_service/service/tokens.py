@@ -1,40 +1,59 @@
-"""Login and refresh: access tokens (EdDSA JWTs) with rotating refresh tokens.
+"""Access tokens (EdDSA JWTs) and rotating refresh tokens: the key ring that signs them,
+login and refresh.
 
-Failures answer 401 with one message, whatever went wrong (unknown email, wrong password,
-unknown, used, revoked or expired refresh token), so an answer tells an attacker nothing.
+The key ring is loaded once at start-up into the service's state (`MembershipState`).
+Production signs with `MEMBERSHIP_SIGNING_KEY_PEM` (and publishes
+`MEMBERSHIP_PREVIOUS_SIGNING_KEY_PEM` beside it while tokens it signed may live). Development
+and test generate a key once and keep it in `signing_keys`, so every replica and every restart
+signs with the same key; a second replica starting at the same moment loses the insert race
+(one active key, a unique index) and reads the winner's key.
+
+Login and refresh failures answer 401 with one message, whatever went wrong (unknown email,
+wrong password, unknown, used, revoked or expired refresh token), so an answer tells an
+attacker nothing.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chassis.db import Database, insert_ignore
 from chassis.errors import ProblemError
 from chassis.logging import get_logger
-from chassis.runtime import Runtime
-from membership_service.domain import (
-    RefreshOutcome,
-    RefreshState,
-    Role,
-    hash_refresh_token,
-    new_refresh_token,
-    refresh_outcome,
-    roles_of,
-)
-from membership_service.schemas import LoginRequest, RefreshRequest, TokenPair
-from membership_service.security import (
+from membership_service.adapters.passwords import (
     hash_password,
     needs_rehash,
     verify_password,
     verify_unknown,
 )
-from membership_service.service import store
-from membership_service.service.keys import keyring
+from membership_service.adapters.signing import KeyRing, SigningKey
+from membership_service.config import MembershipSettings
+from membership_service.deps import MembershipRuntime
+from membership_service.domain.accounts import Role, roles_of
+from membership_service.domain.tokens import (
+    RefreshOutcome,
+    RefreshState,
+    hash_refresh_token,
+    new_refresh_token,
+    refresh_outcome,
+)
+from membership_service.schemas import LoginRequest, RefreshRequest, TokenPair
+from membership_service.service import queries
 from membership_service.service.limits import attempt_limiter
-from membership_service.tables import REFRESH_TOKENS, CredentialRow, MemberRow, RefreshTokenRow
+from membership_service.tables import (
+    REFRESH_TOKENS,
+    SIGNING_KEYS,
+    CredentialRow,
+    MemberRow,
+    RefreshTokenRow,
+    SigningKeyRow,
+)
 
 log = get_logger(__name__)
 
@@ -48,29 +67,88 @@ BAD_LOGIN = "the email or password is wrong"
 BAD_REFRESH = "the refresh token is not valid; log in again"
 
 
+async def _stored_keys(database: Database) -> list[SigningKeyRow]:
+    """Non-retired keys, the active one first."""
+    async with database.sessions() as session:
+        rows = await session.exec(
+            select(SigningKeyRow)
+            .where(col(SigningKeyRow.retired_at).is_(None))
+            .order_by(col(SigningKeyRow.active).desc(), col(SigningKeyRow.created_at).desc())
+        )
+        return list(rows.all())
+
+
+async def _development_keyring(database: Database) -> KeyRing:
+    rows = await _stored_keys(database)
+    if not rows or not rows[0].active:
+        key = SigningKey.generate()
+        async with database.transaction() as session:
+            created = await insert_ignore(
+                session,
+                SIGNING_KEYS,
+                {
+                    "kid": key.kid,
+                    "private_pem": key.private_pem(),
+                    "active": True,
+                    "created_at": datetime.now(UTC),
+                },
+            )
+        log.info("development signing key", kid=key.kid, generated=bool(created))
+        rows = await _stored_keys(database)
+    keys = [SigningKey.from_pem(row.private_pem, row.kid) for row in rows]
+    return KeyRing(keys[0], keys[1:])
+
+
+def _configured_keyring(settings: MembershipSettings) -> KeyRing | None:
+    if settings.signing_key_pem is None:
+        return None
+    signer = SigningKey.from_pem(
+        settings.signing_key_pem.get_secret_value(), settings.signing_key_id
+    )
+    previous = settings.previous_signing_key_pem
+    verifiers = [SigningKey.from_pem(previous.get_secret_value())] if previous else []
+    return KeyRing(signer, verifiers)
+
+
+async def load_keyring(settings: MembershipSettings, database: Database) -> KeyRing:
+    """The configured keys, or (development and test only) the key kept in the database."""
+    keyring = _configured_keyring(settings)
+    if keyring is None:
+        if settings.is_production:  # the settings refuse this already; never sign with a dev key
+            raise RuntimeError("production needs MEMBERSHIP_SIGNING_KEY_PEM")
+        keyring = await _development_keyring(database)
+    log.info("signing with key", kid=keyring.signer.kid, published=len(keyring.jwks()["keys"]))
+    return keyring
+
+
+def jwks(runtime: MembershipRuntime) -> dict[str, Any]:
+    """The public keys that verify access tokens (RFC 7517)."""
+    return runtime.state.keyring.jwks()
+
+
 async def _issue(
-    session: AsyncSession, runtime: Runtime, member: MemberRow, family_id: str
+    session: AsyncSession, runtime: MembershipRuntime, member: MemberRow, family_id: str
 ) -> TokenPair:
     """An access token and the next refresh token of `family_id`, stored as a hash."""
-    settings = store.settings_of(runtime)
-    at = store.now()
+    settings = runtime.settings
+    issued_at = datetime.now(UTC)
     refresh_token = new_refresh_token()
     session.add(
         RefreshTokenRow(
             token_hash=hash_refresh_token(refresh_token),
             family_id=family_id,
             member_id=member.id,
-            issued_at=at,
-            expires_at=at + timedelta(seconds=settings.refresh_ttl_seconds),
+            issued_at=issued_at,
+            expires_at=issued_at + timedelta(seconds=settings.refresh_ttl_seconds),
         )
     )
-    access_token = keyring(runtime).access_token(
+    access_token = runtime.state.keyring.access_token(
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         subject=member.id,
         roles=roles_of(Role(member.role)),
         ttl_seconds=settings.access_ttl_seconds,
-        now=at,
+        now=issued_at,
     )
     return TokenPair(
         access_token=access_token,
@@ -80,12 +158,12 @@ async def _issue(
     )
 
 
-async def login(runtime: Runtime, data: LoginRequest, client: str) -> TokenPair:
+async def login(runtime: MembershipRuntime, data: LoginRequest, client: str) -> TokenPair:
     email = data.email.strip().lower()
     limits = attempt_limiter(runtime)
     await limits.check_login(email, client)
     async with runtime.database.sessions() as session:
-        member = await store.member_by_email(session, email)
+        member = await queries.member_by_email(session, email)
         credential = await session.get(CredentialRow, member.id) if member else None
     if member is None or credential is None:
         valid = await verify_unknown(data.password)
@@ -99,27 +177,27 @@ async def login(runtime: Runtime, data: LoginRequest, client: str) -> TokenPair:
     async with runtime.database.transaction() as session:
         if needs_rehash(credential.password_hash):  # the parameters were raised since
             credential.password_hash = await hash_password(data.password)
-            credential.updated_at = store.now()
+            credential.updated_at = datetime.now(UTC)
             session.add(credential)
         pair = await _issue(session, runtime, member, family_id=str(uuid.uuid4()))
     log.info("member logged in", member_id=member.id)
     return pair
 
 
-async def refresh(runtime: Runtime, data: RefreshRequest) -> TokenPair:
+async def refresh(runtime: MembershipRuntime, data: RefreshRequest) -> TokenPair:
     """Rotate: the presented token becomes used and the next of its family is issued. A used
     token presented again revokes its whole family (committed, then 401)."""
     token_hash = hash_refresh_token(data.refresh_token)
-    at = store.now()
+    now = datetime.now(UTC)
     pair: TokenPair | None = None
     async with runtime.database.transaction() as session:
         row = await session.get(RefreshTokenRow, token_hash, with_for_update=True)
         state = None
         if row is not None:
             state = RefreshState(
-                store.utc(row.expires_at), row.used_at is not None, row.revoked_at is not None
+                queries.utc(row.expires_at), row.used_at is not None, row.revoked_at is not None
             )
-        outcome = refresh_outcome(state, at)
+        outcome = refresh_outcome(state, now)
         if row is not None and outcome is RefreshOutcome.ROTATE:
             claimed = await session.exec(
                 sa.update(REFRESH_TOKENS)
@@ -128,9 +206,9 @@ async def refresh(runtime: Runtime, data: RefreshRequest) -> TokenPair:
                     REFRESH_TOKENS.c.used_at.is_(None),
                     REFRESH_TOKENS.c.revoked_at.is_(None),
                 )
-                .values(used_at=at)
+                .values(used_at=now)
             )
-            member = await store.member(session, row.member_id)
+            member = await queries.member(session, row.member_id)
             if claimed.rowcount != 1:  # a concurrent refresh used it first
                 outcome = RefreshOutcome.REUSED
             elif member is not None:
@@ -142,7 +220,7 @@ async def refresh(runtime: Runtime, data: RefreshRequest) -> TokenPair:
                     REFRESH_TOKENS.c.family_id == row.family_id,
                     REFRESH_TOKENS.c.revoked_at.is_(None),
                 )
-                .values(revoked_at=at)
+                .values(revoked_at=now)
             )
             log.warning(
                 "refresh token reused: family revoked",

@@ -1,43 +1,19 @@
-"""What the use cases share: the clock, settings, row reads and locks, and staging events."""
+"""Row reads and locks the use cases share."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chassis.runtime import Runtime
-from chassis.settings import ServiceSettings
-from membership_service.config import MembershipSettings
-from membership_service.domain import COUNTED_ORDERS
+from membership_service.domain.orders import COUNTED_ORDERS
 from membership_service.tables import CouponRow, MemberOrderRow, MemberRow
-from shared_events import Envelope
-
-# `stage(payload, subject=...)`: Delivery.stage in a handler, the outbox in an HTTP request.
-Stage = Callable[..., Envelope]
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def utc(value: datetime) -> datetime:
     """SQLite keeps no time zone; every time stored is UTC."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def settings_of(source: Runtime | ServiceSettings) -> MembershipSettings:
-    settings = source.settings if isinstance(source, Runtime) else source
-    if not isinstance(settings, MembershipSettings):
-        raise TypeError("the membership service runs with MembershipSettings")
-    return settings
-
-
-def outbox_stage(runtime: Runtime, session: AsyncSession) -> Stage:
-    return partial(runtime.outbox.stage, session)
 
 
 async def member(session: AsyncSession, member_id: str, *, lock: bool = False) -> MemberRow | None:
