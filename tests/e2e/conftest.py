@@ -1,5 +1,5 @@
 """The order-to-cash suite (catalog, inventory, payment, order) on real ports, PostgreSQL,
-Redis and the broker, plus the invariants of DESIGN.md section 5."""
+Redis and the broker, plus the invariants of tools/invariants.py."""
 
 from __future__ import annotations
 
@@ -210,7 +210,7 @@ class Suite:
             await asyncio.sleep(0.1)
 
     async def check_invariants(self) -> None:
-        """DESIGN.md section 5, checked against each service's own database."""
+        """The invariants (tools/invariants.py), checked against each service's own database."""
         # No lost order: every order that got a 2xx reached a terminal state.
         for order_id in self.orders:
             order = await self.until(order_id, lambda o: o["status"] in TERMINAL)

@@ -1,4 +1,4 @@
-"""DESIGN.md section 5's invariants as SQL over each service's own database.
+"""The suite's invariants (tools/invariants.py) as SQL over each service's own database.
 
 Shared by the end-to-end suites: each function takes a SQLAlchemy connection to the one
 service's database it reads, however that suite reaches it (in-process apps or a launched suite).

@@ -1,6 +1,6 @@
 """The storefront through the gateway of a suite started as `make run` starts it: the journey,
 the saga's rejections and compensations, rate limits, bad tokens and other members' orders; at
-the end, DESIGN.md section 5's invariants over every service's database."""
+the end, the invariants of tools/invariants.py over every service's database."""
 
 from __future__ import annotations
 
@@ -249,7 +249,7 @@ async def test_another_members_order_is_404(storefront: Storefront) -> None:
 
 
 async def test_the_invariants_hold_over_every_database(storefront: Storefront) -> None:
-    """Last in the module: DESIGN.md section 5 over what every test above did."""
+    """Last in the module: the invariants over what every test above did."""
     shop = storefront
     assert shop.orders, "the tests above placed no order"
 

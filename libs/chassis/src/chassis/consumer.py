@@ -1,6 +1,6 @@
 """Consuming events: envelope -> inbox -> handler, in one transaction, acknowledged after commit.
 
-Delivery rules (DESIGN.md section 5):
+Delivery rules (the README's "Delivery guarantees"):
 - the offset is committed only after `handle()` returns, i.e. after the handler's transaction
   committed (or the message was dead-lettered);
 - a handler that raises is retried with exponential backoff, `max_attempts` times in all;
