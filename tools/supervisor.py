@@ -73,8 +73,9 @@ def describe_exit(returncode: int) -> str:
 
 
 class Running(Protocol):
-    """What the supervisor reads and replaces in a launched component (`tools.suite.Component`):
-    replacing `process` there keeps the launcher's stop and status on the live process."""
+    """What the supervisor reads and replaces in a launched component
+    (`tools.suite.launcher.Component`): replacing `process` there keeps the launcher's stop and
+    status on the live process."""
 
     name: str
     process: Process | None

@@ -72,7 +72,7 @@ def test_exits_are_told_by_status_or_signal() -> None:
 
 @dataclass
 class Sleeper:
-    """A stand-in for a launched component (`tools.suite.Component`)."""
+    """A stand-in for a launched component (`tools.suite.launcher.Component`)."""
 
     name: str
     process: Process | None

@@ -70,8 +70,8 @@ def broker(port: int) -> Server:
     alternative = f"or pass --broker-port, or set {BROKER_VARIABLE}={HOST}:{port} to use it"
     ensure_port_free(port, "broker", alternative)
     listener = f"tcp://{HOST}:{port}"
-    argv = (tansu_binary(), "broker", "--listener-url", listener, "--advertised-listener-url")
-    argv += (listener, "--storage-engine", "memory://tansu/")
+    argv: tuple[str, ...] = (tansu_binary(), "broker", "--listener-url", listener)
+    argv += ("--advertised-listener-url", listener, "--storage-engine", "memory://tansu/")
     ready = partial(tcp_open, HOST, port)
     return Server(
         "broker", f"{HOST}:{port}", argv=argv, port=port, ready=ready, essential=BROKER_LOSS
@@ -90,7 +90,7 @@ def redis() -> Server:
             raise SuiteError(f"{host}:{port} is taken by something that is not Redis")
         note = f"Redis: reusing the server already answering on {host}:{port}"
         return Server("redis", DEFAULT_REDIS_URL, "reused", note=note)
-    argv = (redis_server_binary(), "--port", str(port), "--bind", host)
+    argv: tuple[str, ...] = (redis_server_binary(), "--port", str(port), "--bind", host)
     argv += ("--save", "", "--appendonly", "no")
     ready = partial(answers_redis_ping, host, port)
     return Server("redis", DEFAULT_REDIS_URL, argv=argv, port=port, ready=ready)
