@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from chassis.auth import Admin, Member
 from chassis.idempotency import IdempotencyKey
 from chassis.idempotency_db import idempotency_records
+from chassis.pagination import Page
 from chassis.validation import Identifier, SkuCode
 from order_service.deps import RuntimeDep
 from order_service.schemas import (
@@ -17,7 +18,6 @@ from order_service.schemas import (
     CartPublic,
     OrderAccepted,
     OrderCreate,
-    OrderPage,
     OrderPublic,
 )
 from order_service.service import carts, orders, queries
@@ -51,13 +51,13 @@ async def place_order(
     )
 
 
-@router.get("/orders", response_model=OrderPage, tags=["orders"])
+@router.get("/orders", response_model=Page[OrderPublic], tags=["orders"])
 async def list_orders(
     runtime: RuntimeDep,
     member: Member,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
     size: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> OrderPage:
+) -> Page[OrderPublic]:
     return await queries.list_orders(runtime, member, page=page, size=size)
 
 

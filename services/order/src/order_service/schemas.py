@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictInt
 
-from chassis.validation import RequestModel, SkuCode, Text
+from chassis.validation import Currency, MoneyPublic, RequestModel, SkuCode, Text
 
-Currency = Literal["CNY", "USD", "EUR"]
 # Limits of the API contract (the OpenAPI document states them), not deployment settings.
 MAX_LINES_PER_ORDER = 50
 MAX_QUANTITY_PER_LINE = 99
@@ -45,11 +44,6 @@ class CartItemPut(RequestModel):
     quantity: Quantity
 
 
-class Money(BaseModel):
-    amount: int
-    currency: str
-
-
 class OrderAccepted(BaseModel):
     order_id: str
     status: str
@@ -60,8 +54,8 @@ class OrderLinePublic(BaseModel):
     product_id: str
     name: str
     quantity: int
-    unit_price: Money
-    line_total: Money
+    unit_price: MoneyPublic
+    line_total: MoneyPublic
 
 
 class TimelineEntry(BaseModel):
@@ -78,31 +72,24 @@ class OrderPublic(BaseModel):
     reason: str | None
     items: list[OrderLinePublic]
     currency: str
-    subtotal: Money
-    discount: Money
-    tier_discount: Money
+    subtotal: MoneyPublic
+    discount: MoneyPublic
+    tier_discount: MoneyPublic
     coupon_code: str | None
-    coupon_discount: Money
+    coupon_discount: MoneyPublic
     points: int
-    points_discount: Money
-    total: Money
+    points_discount: MoneyPublic
+    total: MoneyPublic
     shipping_address: dict[str, object]
     created_at: datetime
     timeline: list[TimelineEntry]
-
-
-class OrderPage(BaseModel):
-    items: list[OrderPublic]
-    total: int
-    page: int
-    size: int
 
 
 class CartLine(BaseModel):
     sku: str
     quantity: int
     name: str | None
-    unit_price: Money | None
+    unit_price: MoneyPublic | None
     available_for_sale: bool
 
 

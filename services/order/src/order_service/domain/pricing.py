@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from order_service.domain.saga import OrderRuleError
+from chassis.rules import RuleError
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,8 @@ class Quote:
 
 
 def _utc(moment: datetime) -> datetime:
-    """SQLite hands timestamps back without their offset; every timestamp here is UTC."""
+    """SQLite hands timestamps back without their offset; every timestamp here is UTC. (The
+    domain imports no database code, so not `chassis.db.as_utc`.)"""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
@@ -100,7 +101,7 @@ def apply_benefits(
     works on what the previous left; the total never goes below zero."""
     uses = benefits.coupon is not None or benefits.points > 0
     if uses and quote.currency != rules.benefits_currency:
-        raise OrderRuleError(
+        raise RuleError(
             "benefits-currency", f"coupons and points apply to {rules.benefits_currency} orders"
         )
     tier = percent_of(quote.subtotal, benefits.tier_discount_percent)
@@ -110,9 +111,9 @@ def apply_benefits(
         coupon = benefits.coupon
         valid = _utc(coupon.valid_from) <= _utc(now) <= _utc(coupon.valid_until)
         if coupon.member_id != member_id or not valid:
-            raise OrderRuleError("coupon-invalid", f"coupon {coupon.code} cannot be used")
+            raise RuleError("coupon-invalid", f"coupon {coupon.code} cannot be used")
         if left < coupon.min_spend:
-            raise OrderRuleError(
+            raise RuleError(
                 "coupon-invalid", f"coupon {coupon.code} needs a spend of {coupon.min_spend}"
             )
         coupon_discount, code = min(coupon.amount_off, left), coupon.code
@@ -122,7 +123,7 @@ def apply_benefits(
         points_discount = benefits.points * 100 // rules.points_per_yuan
         cap = left * rules.points_max_share_percent // 100
         if points_discount > cap:
-            raise OrderRuleError(
+            raise RuleError(
                 "too-many-points",
                 f"points may pay at most {rules.points_max_share_percent} % "
                 f"({cap * rules.points_per_yuan // 100} points) of this order",
@@ -156,9 +157,9 @@ def price_order(
     for sku, quantity in merge_quantities(items):
         price = prices.get(sku)
         if price is None or not price.published:
-            raise OrderRuleError("unknown-sku", f"SKU {sku} is not for sale")
+            raise RuleError("unknown-sku", f"SKU {sku} is not for sale")
         if price.currency != currency:
-            raise OrderRuleError(
+            raise RuleError(
                 "currency-mismatch", f"SKU {sku} is priced in {price.currency}, not {currency}"
             )
         lines.append(PricedLine(sku, price.product_id, price.name, quantity, price.amount))

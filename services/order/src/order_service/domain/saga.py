@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from chassis.rules import RuleError
+
 
 class OrderStatus(StrEnum):
     PENDING = "PENDING"
@@ -124,11 +126,10 @@ BENEFIT_REASONS = {Reason.COUPON_INVALID.value, Reason.INSUFFICIENT_POINTS.value
 FULFILMENT = {"ship": Trigger.SHIP, "deliver": Trigger.DELIVER, "complete": Trigger.COMPLETE}
 
 
-class OrderRuleError(Exception):
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+class TransitionRefused(RuleError):
+    """The order's state does not allow what was asked (cancel, return, ship, ...): 409."""
+
+    status = 409
 
 
 def next_state(status: OrderStatus, step: SagaStep, trigger: Trigger) -> State | None:
@@ -155,7 +156,7 @@ def fulfilment(status: OrderStatus, action: str) -> State:
     trigger = FULFILMENT[action]
     target = next_state(status, SagaStep.DONE, trigger)
     if target is None:
-        raise OrderRuleError(
+        raise TransitionRefused(
             "invalid-transition", f"cannot {action} an order that is {status.value}"
         )
     return target
@@ -165,7 +166,7 @@ def cancellation(status: OrderStatus, step: SagaStep) -> State:
     """A customer's cancel: allowed before shipment only."""
     target = next_state(status, step, Trigger.CUSTOMER_CANCEL)
     if target is None:
-        raise OrderRuleError(
+        raise TransitionRefused(
             "not-cancellable", f"an order that is {status.value} cannot be cancelled"
         )
     return target
@@ -177,12 +178,12 @@ def return_request(
     """A customer's return: the whole order, once delivered, within `window` of delivery."""
     target = next_state(status, SagaStep.DONE, Trigger.RETURN)
     if target is None or delivered_at is None:
-        raise OrderRuleError(
+        raise TransitionRefused(
             "not-returnable", f"an order that is {status.value} cannot be returned"
         )
     if now - delivered_at > window:
         days = window.days
-        raise OrderRuleError(
+        raise TransitionRefused(
             "return-window-closed", f"returns are accepted within {days} days of delivery"
         )
     return target

@@ -8,8 +8,9 @@ from sqlmodel import select
 
 from chassis.auth import Principal
 from chassis.errors import NotFound, ProblemError
+from chassis.validation import MoneyPublic
 from order_service.deps import OrderRuntime
-from order_service.schemas import CartLine, CartPublic, Money
+from order_service.schemas import CartLine, CartPublic
 from order_service.service.read_model import prices_for
 from order_service.tables import CartItemRow
 
@@ -34,7 +35,9 @@ async def get_cart(runtime: OrderRuntime, member: Principal) -> CartPublic:
                 sku=row.sku,
                 quantity=row.quantity,
                 name=price.name if price else None,
-                unit_price=Money(amount=price.amount, currency=price.currency) if price else None,
+                unit_price=MoneyPublic(amount=price.amount, currency=price.currency)
+                if price
+                else None,
                 available_for_sale=bool(price and price.published),
             )
         )

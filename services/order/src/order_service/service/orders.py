@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.auth import Principal
+from chassis.db import as_utc
 from chassis.errors import NotFound, ProblemError
+from chassis.rules import RuleError
 from order_service.config import OrderSettings
 from order_service.deps import OrderRuntime
 from order_service.domain.pricing import PricingRules, apply_benefits, price_order
 from order_service.domain.saga import (
-    OrderRuleError,
     OrderStatus,
     Reason,
     SagaStep,
@@ -62,8 +63,10 @@ async def place_order_in(
         quote = apply_benefits(
             quote, benefits, _pricing_rules(settings), now=now(), member_id=member.subject
         )
-    except OrderRuleError as error:
-        raise ProblemError(422, error.detail, code=error.code) from None
+    except RuleError as refusal:
+        # The Idempotency-Key store keeps a refusal only as a ProblemError (a RuleError would
+        # pass through unstored): answered again on a retry, like the first time.
+        raise ProblemError(refusal.status, refusal.detail, code=refusal.code) from None
     placed_at = now()
     uses_benefits = quote.coupon_code is not None or quote.points > 0
     order_id, status = str(uuid.uuid4()), OrderStatus.PENDING.value
@@ -155,10 +158,7 @@ async def cancel_order(runtime: OrderRuntime, member: Principal, order_id: str) 
         order = await locked(session, order_id)
         if order is None or (order.member_id != member.subject and not member.is_admin):
             raise NotFound(f"order {order_id} does not exist")
-        try:
-            state = cancellation(OrderStatus(order.status), SagaStep(order.saga_step))
-        except OrderRuleError as error:
-            raise ProblemError(409, error.detail, code=error.code) from None
+        state = cancellation(OrderStatus(order.status), SagaStep(order.saga_step))
         stage = stage_for_request(runtime.outbox, session, order)
         await move(stage, session, order, state, Reason.CANCELLED_BY_CUSTOMER)
     return OrderAccepted(order_id=order.id, status=order.status)
@@ -171,15 +171,12 @@ async def return_order(runtime: OrderRuntime, member: Principal, order_id: str) 
         order = await locked(session, order_id)
         if order is None or order.member_id != member.subject:
             raise NotFound(f"order {order_id} does not exist")
-        try:
-            state = return_request(
-                OrderStatus(order.status),
-                await delivered_at(session, order.id),
-                now(),
-                timedelta(days=settings.return_window_days),
-            )
-        except OrderRuleError as error:
-            raise ProblemError(409, error.detail, code=error.code) from None
+        state = return_request(
+            OrderStatus(order.status),
+            await delivered_at(session, order.id),
+            now(),
+            timedelta(days=settings.return_window_days),
+        )
         stage = stage_for_request(runtime.outbox, session, order)
         await move(stage, session, order, state, Reason.RETURNED_BY_CUSTOMER)
     return OrderAccepted(order_id=order.id, status=order.status)
@@ -191,9 +188,7 @@ async def delivered_at(session: AsyncSession, order_id: str) -> datetime | None:
         .where(TimelineRow.order_id == order_id)
         .where(TimelineRow.event_type == events.OrderDeliveredV1.event_type)
     )
-    at = (await session.exec(query)).first()
-    # SQLite hands timestamps back without their zone; they were written in UTC.
-    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+    return as_utc((await session.exec(query)).first())
 
 
 async def fulfil_order(runtime: OrderRuntime, order_id: str, action: str) -> OrderAccepted:
@@ -202,10 +197,7 @@ async def fulfil_order(runtime: OrderRuntime, order_id: str, action: str) -> Ord
         order = await locked(session, order_id)
         if order is None:
             raise NotFound(f"order {order_id} does not exist")
-        try:
-            state = fulfilment(OrderStatus(order.status), action)
-        except OrderRuleError as error:
-            raise ProblemError(409, error.detail, code=error.code) from None
+        state = fulfilment(OrderStatus(order.status), action)
         await move(stage_for_request(runtime.outbox, session, order), session, order, state)
     return OrderAccepted(order_id=order.id, status=order.status)
 

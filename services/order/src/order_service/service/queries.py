@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.auth import Principal
 from chassis.errors import NotFound
+from chassis.pagination import Page, paginate
+from chassis.validation import MoneyPublic
 from order_service.deps import OrderRuntime
-from order_service.schemas import Money, OrderLinePublic, OrderPage, OrderPublic, TimelineEntry
+from order_service.schemas import OrderLinePublic, OrderPublic, TimelineEntry
 from order_service.tables import OrderLineRow, OrderRow, TimelineRow
 
 
@@ -39,21 +41,21 @@ async def _public(session: AsyncSession, orders: list[OrderRow]) -> list[OrderPu
                         product_id=line.product_id,
                         name=line.name,
                         quantity=line.quantity,
-                        unit_price=Money(amount=line.unit_amount, currency=currency),
-                        line_total=Money(amount=line.line_amount, currency=currency),
+                        unit_price=MoneyPublic(amount=line.unit_amount, currency=currency),
+                        line_total=MoneyPublic(amount=line.line_amount, currency=currency),
                     )
                     for line in lines
                     if line.order_id == order.id
                 ],
                 currency=currency,
-                subtotal=Money(amount=order.subtotal, currency=currency),
-                discount=Money(amount=order.discount, currency=currency),
-                tier_discount=Money(amount=order.tier_discount, currency=currency),
+                subtotal=MoneyPublic(amount=order.subtotal, currency=currency),
+                discount=MoneyPublic(amount=order.discount, currency=currency),
+                tier_discount=MoneyPublic(amount=order.tier_discount, currency=currency),
                 coupon_code=order.coupon_code,
-                coupon_discount=Money(amount=order.coupon_discount, currency=currency),
+                coupon_discount=MoneyPublic(amount=order.coupon_discount, currency=currency),
                 points=order.points,
-                points_discount=Money(amount=order.points_discount, currency=currency),
-                total=Money(amount=order.total, currency=currency),
+                points_discount=MoneyPublic(amount=order.points_discount, currency=currency),
+                total=MoneyPublic(amount=order.total, currency=currency),
                 shipping_address=order.shipping_address,
                 created_at=order.created_at,
                 timeline=[
@@ -76,20 +78,16 @@ async def get_order(runtime: OrderRuntime, viewer: Principal, order_id: str) -> 
 
 async def list_orders(
     runtime: OrderRuntime, viewer: Principal, *, page: int, size: int
-) -> OrderPage:
+) -> Page[OrderPublic]:
     filters = [] if viewer.is_admin else [OrderRow.member_id == viewer.subject]
+    newest_first = (
+        select(OrderRow).where(*filters).order_by(col(OrderRow.created_at).desc(), col(OrderRow.id))
+    )
     async with runtime.database.sessions() as session:
-        total = (
-            await session.exec(select(func.count()).select_from(OrderRow).where(*filters))
-        ).one()
-        orders = (
-            await session.exec(
-                select(OrderRow)
-                .where(*filters)
-                .order_by(col(OrderRow.created_at).desc(), col(OrderRow.id))
-                .offset((page - 1) * size)
-                .limit(size)
-            )
-        ).all()
-        items = await _public(session, list(orders))
-    return OrderPage(items=items, total=int(total), page=page, size=size)
+        return await paginate(
+            session,
+            newest_first,
+            page=page,
+            size=size,
+            shape=lambda orders: _public(session, list(orders)),
+        )

@@ -7,8 +7,8 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import insert_ignore
+from chassis.rules import RuleError
 from order_service.domain.pricing import Benefits, CatalogPrice, Coupon
-from order_service.domain.saga import OrderRuleError
 from order_service.tables import PRODUCT_PRICES, CouponRow, MemberTierRow, ProductPriceRow
 from shared_events import catalog as events
 from shared_events import membership
@@ -110,7 +110,7 @@ async def benefits_for(
     if coupon_code:
         row = await session.get(CouponRow, coupon_code)
         if row is None:
-            raise OrderRuleError("coupon-invalid", f"coupon {coupon_code} is not known")
+            raise RuleError("coupon-invalid", f"coupon {coupon_code} is not known")
         coupon = Coupon(
             row.code,
             row.member_id,
