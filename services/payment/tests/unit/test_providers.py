@@ -1,14 +1,16 @@
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
+from chassis.retry import retry_transient
 from payment_service.adapters.providers import (
     PaymentDeclined,
     ProviderUnavailable,
     SandboxProvider,
 )
+from payment_service.config import PaymentSettings
 from payment_service.service.payments import call_provider
 
 
@@ -83,26 +85,28 @@ class Flaky:
         return "ok"
 
 
-async def test_transient_errors_are_retried_with_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    delays: list[float] = []
+async def retried(call: Callable[[], Awaitable[str]], delays: list[float]) -> str:
+    """`call` retried as payment retries its provider, the waits recorded instead of slept."""
 
     async def no_sleep(seconds: float) -> None:
         delays.append(seconds)
 
-    monkeypatch.setattr(asyncio, "sleep", no_sleep)
+    return await retry_transient(
+        call, transient=ProviderUnavailable, attempts=4, backoff_seconds=0.05, sleep=no_sleep
+    )
+
+
+async def test_transient_errors_are_retried_with_backoff() -> None:
+    delays: list[float] = []
     flaky = Flaky(failures=3)
-    assert await call_provider(flaky, attempts=4, backoff_seconds=0.05) == "ok"
+    assert await retried(flaky, delays) == "ok"
     assert flaky.calls == 4 and delays == [0.05, 0.1, 0.2]
 
 
-async def test_the_last_transient_error_propagates(monkeypatch: pytest.MonkeyPatch) -> None:
-    async def no_sleep(seconds: float) -> None:
-        pass
-
-    monkeypatch.setattr(asyncio, "sleep", no_sleep)
+async def test_the_last_transient_error_propagates() -> None:
     flaky = Flaky(failures=10)
     with pytest.raises(ProviderUnavailable):
-        await call_provider(flaky, attempts=4, backoff_seconds=0.05)
+        await retried(flaky, [])
     assert flaky.calls == 4
 
 
@@ -115,5 +119,22 @@ async def test_declines_are_not_retried() -> None:
         raise PaymentDeclined("PAYMENT_DECLINED")
 
     with pytest.raises(PaymentDeclined):
-        await call_provider(declined, attempts=4, backoff_seconds=0.05)
+        await retried(declined, [])
     assert calls == 1
+
+
+async def test_the_provider_is_called_as_often_as_the_settings_say() -> None:
+    settings = PaymentSettings(provider_max_attempts=3, provider_backoff_seconds=0)
+    recovers, stays_down = Flaky(failures=2), Flaky(failures=10)
+    assert await call_provider(settings, recovers) == "ok"
+    with pytest.raises(ProviderUnavailable):
+        await call_provider(settings, stays_down)
+    assert (recovers.calls, stays_down.calls) == (3, 3)
+
+
+async def test_a_call_given_as_a_lambda_is_awaited() -> None:
+    """The use cases pass `lambda: provider.authorize(...)`: a coroutine, awaited and retried."""
+    settings = PaymentSettings(provider_max_attempts=3, provider_backoff_seconds=0)
+    flaky = Flaky(failures=1)
+    assert await call_provider(settings, lambda: flaky()) == "ok"
+    assert flaky.calls == 2

@@ -9,18 +9,18 @@ key) and its answer applied in a second transaction.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.consumer import Delivery
 from chassis.logging import get_logger
+from chassis.retry import retry_transient
 from chassis.rules import RuleError
 from payment_service.adapters.providers import PaymentDeclined, ProviderUnavailable
+from payment_service.config import PaymentSettings
 from payment_service.deps import PaymentRuntime
 from payment_service.domain.cards import mask_token
 from payment_service.domain.currency import RISK_CURRENCY, convert
@@ -41,8 +41,6 @@ from shared_events.money import Money
 
 log = get_logger(__name__)
 
-T = TypeVar("T")
-
 # Payment and refund ids are derived, not random: they are the provider's idempotency keys, so
 # a handler that is retried after the provider answered (its transaction rolled back) asks for
 # the same authorisation or refund again instead of a second one.
@@ -50,21 +48,23 @@ PAYMENT_NAMESPACE = uuid.UUID("0c9e4b0a-3f55-4a53-9d2e-6b1f3c7a8e21")
 REFUND_NAMESPACE = uuid.UUID("6f1c2d4e-8a57-4f0e-9b43-2f7a9d1c5e60")
 
 
-async def call_provider(
-    call: Callable[[], Awaitable[T]], *, attempts: int, backoff_seconds: float
-) -> T:
-    """Retry transient provider errors with exponential backoff; the last one propagates."""
-    delay = backoff_seconds
-    for attempt in range(1, attempts + 1):
-        try:
-            return await call()
-        except ProviderUnavailable as exc:
-            if attempt == attempts:
-                raise
-            log.warning("payment provider unavailable, retrying", attempt=attempt, error=str(exc))
-            await asyncio.sleep(delay)
-            delay *= 2
-    raise AssertionError("unreachable")
+async def call_provider(settings: PaymentSettings, call: Callable[[], Awaitable[str]]) -> str:
+    """Retry transient provider errors (`ProviderUnavailable`) with exponential backoff, as
+    PAYMENT_PROVIDER_MAX_ATTEMPTS and PAYMENT_PROVIDER_BACKOFF_SECONDS say; a decline is not
+    retried, and the last transient error propagates."""
+
+    async def attempt() -> str:
+        # tenacity awaits only what it sees as a coroutine function; the callers pass lambdas
+        # that return a coroutine, which it would hand back un-awaited.
+        return await call()
+
+    return await retry_transient(
+        attempt,
+        transient=ProviderUnavailable,
+        attempts=settings.provider_max_attempts,
+        backoff_seconds=settings.provider_backoff_seconds,
+        message="payment provider unavailable, retrying",
+    )
 
 
 def _entry_id() -> str:
@@ -73,15 +73,6 @@ def _entry_id() -> str:
 
 def _money(intent: LockedIntent, amount: int) -> Money:
     return Money(amount=amount, currency=intent.currency)
-
-
-async def _call_provider(runtime: PaymentRuntime, call: Callable[[], Awaitable[str]]) -> str:
-    settings = runtime.settings
-    return await call_provider(
-        call,
-        attempts=settings.provider_max_attempts,
-        backoff_seconds=settings.provider_backoff_seconds,
-    )
 
 
 async def authorize(
@@ -138,8 +129,8 @@ async def authorize(
         return
     provider = runtime.state.provider
     try:
-        reference = await _call_provider(
-            runtime,
+        reference = await call_provider(
+            runtime.settings,
             lambda: provider.authorize(
                 payment_id=intent.id,
                 token=token,
@@ -214,8 +205,8 @@ async def capture(delivery: Delivery[PaymentRuntime], order_id: str) -> None:
         conn, intent, LedgerKind.AUTHORIZE, known=intent.authorization
     )
     provider = delivery.runtime.state.provider
-    reference = await _call_provider(
-        delivery.runtime,
+    reference = await call_provider(
+        delivery.runtime.settings,
         lambda: provider.capture(
             payment_id=intent.id,
             authorization=authorization,
@@ -258,8 +249,8 @@ async def _void(
         conn, intent, LedgerKind.AUTHORIZE, known=intent.authorization
     )
     provider = delivery.runtime.state.provider
-    reference = await _call_provider(
-        delivery.runtime,
+    reference = await call_provider(
+        delivery.runtime.settings,
         lambda: provider.void(payment_id=intent.id, authorization=authorization),
     )
     at = datetime.now(UTC)
@@ -291,8 +282,8 @@ async def _refund(
         conn, intent, LedgerKind.CAPTURE, known=intent.capture
     )
     provider = delivery.runtime.state.provider
-    reference = await _call_provider(
-        delivery.runtime,
+    reference = await call_provider(
+        delivery.runtime.settings,
         lambda: provider.refund(
             payment_id=intent.id,
             refund_id=refund_id,
