@@ -8,10 +8,11 @@ from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
-from chassis.deps import RuntimeDep
 from chassis.idempotency import IdempotencyKey, idempotency_store
 from chassis.validation import Identifier
-from notification_service.domain import Channel, DeliveryStatus
+from notification_service.deps import RuntimeDep
+from notification_service.domain.channels import Channel
+from notification_service.domain.delivery import DeliveryStatus
 from notification_service.schemas import (
     DeliveryAdmin,
     DeliveryPublic,
@@ -78,8 +79,8 @@ async def create_webhook(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """201 with the signing secret, shown this once (and to a retry with the same key)."""
-    store = idempotency_store(runtime)
-    return await store.run(
+    replies = idempotency_store(runtime)
+    return await replies.run(
         scope=admin.subject,
         key=idempotency_key,
         body=body,

@@ -1,3 +1,5 @@
+"""The notification service's settings: NOTIFICATION_* environment variables."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +10,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from chassis.settings import ServiceSettings
-from notification_service.domain import DEFAULT_LOCALE, LOCALES, RetryPolicy
+from notification_service.domain.delivery import RetryPolicy
+from notification_service.domain.locales import DEFAULT_LOCALE, LOCALES
 
 # services/notification/migrations: shipped beside the package in the image.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"

@@ -3,7 +3,7 @@ It consumes membership, order, payment and inventory events; it publishes notifi
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -11,30 +11,25 @@ from fastapi import FastAPI
 
 from chassis.app import Job, ServiceSpec, create_service_app
 from chassis.runtime import Runtime
+from notification_service.adapters.channel import Channels
+from notification_service.adapters.email import SmtpEmail
+from notification_service.adapters.sms import SMS_PROVIDERS
+from notification_service.adapters.webhook import WebhookSender
 from notification_service.api import router
-from notification_service.channels import Channels, close_channels, default_channels
 from notification_service.config import MIGRATIONS_DIR, NotificationSettings
-from notification_service.consumers import consumers
-from notification_service.rendering import Renderer
-from notification_service.service import Dispatcher, Notifier, cache
+from notification_service.deps import NotificationRuntime, NotificationState
+from notification_service.domain.channels import Channel
+from notification_service.handlers import CONSUMERS
+from notification_service.service.cache import NotificationCache
+from notification_service.service.dispatch import send_due
+from notification_service.service.rendering import Renderer
 from shared_events.topics import NOTIFICATION_EVENTS
 
 
 def create_app(
-    settings: NotificationSettings | None = None,
-    *,
-    start_relay: bool = True,
-    channels: Channels | None = None,
+    settings: NotificationSettings | None = None, *, start_relay: bool = True
 ) -> FastAPI:
     settings = settings or NotificationSettings()
-    notifier = Notifier.from_settings(settings, Renderer())
-    adapters = channels or default_channels(settings)
-    dispatcher = Dispatcher(adapters, settings)
-
-    async def install_cache(runtime: Runtime) -> None:
-        # The routes that change preferences and subscriptions find the consumers' cache here.
-        cache.install(runtime, notifier.cache)
-
     app = create_service_app(
         ServiceSpec(
             settings=settings,
@@ -42,28 +37,67 @@ def create_app(
             routers=[router],
             migrations_dir=MIGRATIONS_DIR,
             publishes=[NOTIFICATION_EVENTS],
-            consumers=consumers(notifier),
-            on_start=[install_cache],
-            jobs=[Job("notification-dispatch", settings.dispatch_interval_seconds, dispatcher.run)],
+            consumers=CONSUMERS,
+            state=build_state,
+            jobs=[Job("notification-dispatch", settings.dispatch_interval_seconds, send_due)],
             start_relay=start_relay,
         )
     )
-    _close_on_shutdown(app, adapters, notifier)
+    _close_state_on_shutdown(app)
     return app
 
 
-def _close_on_shutdown(app: FastAPI, adapters: Mapping[Any, Any], notifier: Notifier) -> None:
-    """Close the channels' kept-open connections (SMTP) once the chassis has stopped the
-    dispatch job, i.e. after its lifespan ended; let the cache's publishes finish."""
+async def build_state(runtime: Runtime[NotificationSettings, Any]) -> NotificationState:
+    """The cache (following the change feed in the service's Redis), the templates and the
+    channel adapters, once per process."""
+    settings = runtime.settings
+    cache = NotificationCache(
+        ttl_seconds=settings.cache_ttl_seconds,
+        check_seconds=settings.cache_check_seconds,
+        max_members=settings.cache_max_members,
+    )
+    cache.attach(runtime.redis, settings.redis_key_prefix)
+    return NotificationState(cache=cache, renderer=Renderer(), channels=build_channels(settings))
+
+
+def build_channels(settings: NotificationSettings) -> Channels:
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return {
+        Channel.EMAIL: SmtpEmail(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            mail_from=settings.mail_from,
+            username=settings.smtp_username,
+            password=password,
+            starttls=settings.smtp_starttls,
+            timeout_seconds=settings.smtp_timeout_seconds,
+            pool_size=settings.smtp_pool_size,
+            idle_seconds=settings.smtp_idle_seconds,
+        ),
+        Channel.SMS: SMS_PROVIDERS[settings.sms_provider](),
+        Channel.WEBHOOK: WebhookSender(
+            allowed_hosts=frozenset(settings.webhook_allowed_hosts),
+            timeout_seconds=settings.webhook_timeout_seconds,
+            allow_private_addresses=settings.webhooks_may_reach_private_addresses,
+        ),
+    }
+
+
+def _close_state_on_shutdown(app: FastAPI) -> None:
+    """Close the state (SMTP connections, the webhook client, the cache's publishes) once the
+    chassis has stopped the dispatch job and the consumers, i.e. after its lifespan ended."""
     lifespan = app.router.lifespan_context
 
     @asynccontextmanager
     async def closing(app: FastAPI) -> AsyncIterator[Any]:
+        state: NotificationState | None = None
         try:
-            async with lifespan(app) as state:
-                yield state
+            async with lifespan(app) as started:
+                runtime: NotificationRuntime = app.state.runtime
+                state = runtime.state
+                yield started
         finally:
-            await close_channels(adapters)
-            await notifier.cache.close()
+            if state is not None:
+                await state.close()
 
     app.router.lifespan_context = closing

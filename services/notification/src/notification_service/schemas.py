@@ -8,7 +8,9 @@ from typing import Annotated, Generic, TypeVar
 from pydantic import AfterValidator, BaseModel, Field, HttpUrl, StrictBool, UrlConstraints
 
 from chassis.validation import RequestModel, Text
-from notification_service.domain import WEBHOOK_EVENT_TYPES, Channel, DeliveryStatus
+from notification_service.domain.channels import Channel
+from notification_service.domain.delivery import DeliveryStatus
+from notification_service.domain.webhooks import WEBHOOK_EVENT_TYPES
 
 T = TypeVar("T")
 

@@ -13,7 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from notification_service.domain import Channel, DeliveryStatus
+from notification_service.domain.channels import Channel
+from notification_service.domain.delivery import DeliveryStatus
 
 
 def _in(column: str, values: list[str]) -> str:
@@ -25,7 +26,7 @@ STATUSES = [s.value for s in DeliveryStatus]
 DUE = sa.text("status IN ('PENDING', 'RETRY')")
 
 
-def _at(nullable: bool = False) -> Any:
+def _timestamp(nullable: bool = False) -> Any:
     column = sa.Column(sa.DateTime(timezone=True), nullable=nullable)
     return Field(default=None, sa_column=column) if nullable else Field(sa_column=column)
 
@@ -49,7 +50,7 @@ class RecipientRow(SQLModel, table=True):
     name: str = Field(max_length=200)
     locale: str = Field(max_length=16)
     phone: str | None = Field(default=None, max_length=32)  # not in any event yet
-    updated_at: datetime = _at()
+    updated_at: datetime = _timestamp()
 
 
 class PreferenceRow(SQLModel, table=True):
@@ -62,7 +63,7 @@ class PreferenceRow(SQLModel, table=True):
     sms: bool = _flag(True)
     webhook: bool = _flag(True)
     marketing_consent: bool = _flag(False)
-    updated_at: datetime = _at()
+    updated_at: datetime = _timestamp()
 
 
 class MemberOrderRow(SQLModel, table=True):
@@ -74,7 +75,7 @@ class MemberOrderRow(SQLModel, table=True):
     member_id: str = Field(max_length=64)
     currency: str = Field(max_length=3)
     total: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    placed_at: datetime = _at()
+    placed_at: datetime = _timestamp()
 
 
 class WebhookSubscriptionRow(SQLModel, table=True):
@@ -87,8 +88,8 @@ class WebhookSubscriptionRow(SQLModel, table=True):
     url: str = Field(max_length=2000)
     events: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     secret: str = Field(max_length=100)
-    created_at: datetime = _at()
-    deleted_at: datetime | None = _at(nullable=True)
+    created_at: datetime = _timestamp()
+    deleted_at: datetime | None = _timestamp(nullable=True)
 
 
 class DeliveryRow(SQLModel, table=True):
@@ -126,7 +127,7 @@ class DeliveryRow(SQLModel, table=True):
     status: str = Field(max_length=10)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
-    created_at: datetime = _at()
-    updated_at: datetime = _at()
-    next_attempt_at: datetime | None = _at(nullable=True)
-    sent_at: datetime | None = _at(nullable=True)
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+    next_attempt_at: datetime | None = _timestamp(nullable=True)
+    sent_at: datetime | None = _timestamp(nullable=True)

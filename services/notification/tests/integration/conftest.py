@@ -21,12 +21,12 @@ from sqlmodel import col, select
 
 from chassis.inbox import InboxRecord
 from chassis.producer import EventProducer, OutgoingRecord
-from chassis.runtime import Runtime
 from chassis.testing.infra import free_port
 from chassis.testing.kafka import read_records
 from chassis.testing.plugin import DatabaseFactory, serve_app
 from chassis.testing.tokens import TestTokenIssuer
 from notification_service.config import NotificationSettings
+from notification_service.deps import NotificationRuntime
 from notification_service.main import create_app
 from notification_service.tables import DeliveryRow
 from shared_events import Envelope, EventPayload, from_kafka, registry, to_kafka
@@ -85,8 +85,8 @@ class Notification:
     mail: MailCatcher
 
     @property
-    def runtime(self) -> Runtime:
-        runtime: Runtime = self.app.state.runtime
+    def runtime(self) -> NotificationRuntime:
+        runtime: NotificationRuntime = self.app.state.runtime
         return runtime
 
     @property

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from notification_service.channels import Message, SmtpEmail
-from notification_service.service import cache, preferences
+from notification_service.adapters.channel import Message
+from notification_service.adapters.email import SmtpEmail
+from notification_service.service import preferences
 from notification_service.service.cache import WEBHOOKS, NotificationCache, preferences_key
 from shared_events.inventory import StockLowV1
 
@@ -39,7 +40,7 @@ async def test_a_preference_change_through_the_api_applies_to_the_next_event(
     address = f"{member_id}@example.com"
     await notification.register(member_id, address, "en", "Erin")
     await notification.mail.wait_for(address)  # the welcome: the defaults are now cached
-    assert preferences_key(member_id) in cache.of(notification.runtime)
+    assert preferences_key(member_id) in notification.runtime.state.cache
 
     off = await notification.http.put(
         PREFERENCES, json={"email": False}, headers=notification.member(member_id)
@@ -64,13 +65,13 @@ async def test_a_change_made_by_another_replica_is_seen_within_the_check_interva
     address = f"{member_id}@example.com"
     await notification.register(member_id, address, "en", "Frank")
     await notification.mail.wait_for(address)
-    assert preferences_key(member_id) in cache.of(notification.runtime)
+    assert preferences_key(member_id) in notification.runtime.state.cache
 
     # Another replica: its own cache on the same database and Redis. This one is not told.
     other = NotificationCache(ttl_seconds=300)
     other.attach(notification.runtime.redis, notification.settings.redis_key_prefix)
     async with notification.runtime.database.transaction() as session:
-        await preferences.store(session, member_id, {"email": False}, other)
+        await preferences.change(session, member_id, {"email": False}, other)
     await other.close()  # its change is published
     await asyncio.sleep(CACHE_CHECK * 2)  # the documented bound
 
@@ -88,7 +89,7 @@ async def test_a_webhook_subscription_added_then_removed_applies_to_the_next_eve
         return low
 
     before = await stock_low()  # no subscriber yet, and that is now cached
-    assert WEBHOOKS in cache.of(notification.runtime)
+    assert WEBHOOKS in notification.runtime.state.cache
     assert await notification.deliveries(cause_event_id=str(before.id), channel="WEBHOOK") == []
 
     created = await subscribe(notification, receiver.url, ["inventory.stock.low"])

@@ -45,7 +45,7 @@ async def test_own_write_seen_inside_the_transaction_and_a_rollback_leaves_nothi
     assert await consent(database, cache, "m-1") is False  # cached: the defaults
     with pytest.raises(RuntimeError):
         async with database.transaction() as session:
-            await preferences.store(session, "m-1", {"marketing_consent": True}, cache)
+            await preferences.change(session, "m-1", {"marketing_consent": True}, cache)
             # Later records of the same batch transaction see the write ...
             assert (await preferences.cached(session, cache, "m-1")).marketing_consent
             raise RuntimeError("the batch fails")
@@ -61,7 +61,7 @@ async def test_a_commit_is_seen_at_once(database: Database) -> None:
     assert await consent(database, cache, "m-2") is False
     assert cache.hits == hits + 1
     async with database.transaction() as session:
-        await preferences.store(session, "m-2", {"marketing_consent": True}, cache)
+        await preferences.change(session, "m-2", {"marketing_consent": True}, cache)
         # A reader outside the transaction meanwhile reads (and may store) the old value ...
         assert await consent(database, cache, "m-2") is False
     # ... which the commit drops again.
@@ -74,7 +74,7 @@ async def test_without_a_feed_a_write_elsewhere_shows_after_the_ttl(database: Da
     elsewhere = NotificationCache()  # another replica: this cache is not told
     assert await consent(database, cache, "m-3") is False
     async with database.transaction() as session:
-        await preferences.store(session, "m-3", {"marketing_consent": True}, elsewhere)
+        await preferences.change(session, "m-3", {"marketing_consent": True}, elsewhere)
     clock.now += 4.9
     assert await consent(database, cache, "m-3") is False
     clock.now += 0.2

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from chassis.testing.infra import free_port
-from notification_service.channels import DeliveryError, Message, SandboxSms, SmtpEmail
-from notification_service.channels.email import build_email
-from notification_service.channels.webhook import WebhookSender
+from notification_service.adapters.channel import DeliveryError, Message
+from notification_service.adapters.email import SmtpEmail, build_email
+from notification_service.adapters.sms import SandboxSms
+from notification_service.adapters.webhook import WebhookSender
 
 
 async def test_sandbox_sms_records_messages_and_sends_nothing() -> None:

@@ -4,21 +4,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from notification_service.domain import (
-    Category,
-    Channel,
-    DeliveryStatus,
-    Preferences,
-    RetryPolicy,
-    Template,
-    address_allowed,
-    event_category,
-    host_allowed,
-    is_upgrade,
-    mask_phone,
-    notice_for,
-    resolve_locale,
-)
+from notification_service.domain.channels import Channel, mask_phone
+from notification_service.domain.delivery import DeliveryStatus, RetryPolicy
+from notification_service.domain.locales import resolve_locale
+from notification_service.domain.notices import is_upgrade, notice_for
+from notification_service.domain.preferences import Preferences
+from notification_service.domain.templates import Category, Template
+from notification_service.domain.webhooks import address_allowed, event_category, host_allowed
 from shared_events.inventory import StockLowV1
 from shared_events.membership import CouponIssuedV1, TierChangedV1
 from shared_events.money import Money

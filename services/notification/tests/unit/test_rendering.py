@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from jinja2 import UndefinedError
 
-from notification_service.domain import LOCALES, Template
-from notification_service.rendering import Renderer
+from notification_service.domain.locales import LOCALES
+from notification_service.domain.templates import Template
+from notification_service.service.rendering import Renderer
 from shared_events.inventory import StockLowV1
 from shared_events.membership import CouponIssuedV1, TierChangedV1
 from shared_events.money import Money

@@ -19,14 +19,19 @@ from sqlmodel import col, select
 from chassis.consumer import ConsumerRunner, Delivery
 from chassis.db import Database
 from chassis.migrations import upgrade_async
-from chassis.outbox import Outbox, OutboxRecord
-from chassis.runtime import Runtime
-from notification_service.channels import DeliveryError, Message, SandboxSms
+from chassis.outbox import OutboxRecord
+from chassis.runtime import assemble_runtime
+from notification_service.adapters.channel import DeliveryError, Message
+from notification_service.adapters.sms import SandboxSms
 from notification_service.config import MIGRATIONS_DIR, NotificationSettings
-from notification_service.consumers import consumers
-from notification_service.domain import Channel, notice_for
-from notification_service.rendering import Renderer
-from notification_service.service import Dispatcher, Notifier, preferences
+from notification_service.deps import NotificationRuntime, NotificationState
+from notification_service.domain.channels import Channel
+from notification_service.domain.notices import notice_for
+from notification_service.handlers import CONSUMERS
+from notification_service.service import notify, preferences
+from notification_service.service.cache import NotificationCache
+from notification_service.service.dispatch import send_due
+from notification_service.service.rendering import Renderer
 from notification_service.tables import DeliveryRow, RecipientRow
 from shared_events import Envelope, EventPayload, registry, to_kafka
 from shared_events.membership import MemberRegisteredV1, MemberUpdatedV1
@@ -58,16 +63,17 @@ class FakeEmail:
             raise self.failures.pop(0)
         self.sent.append(message)
 
+    async def close(self) -> None:
+        pass
+
 
 @dataclass
 class Harness:
     database: Database
     runners: dict[str, ConsumerRunner]
-    runtime: Runtime
-    dispatcher: Dispatcher
+    runtime: NotificationRuntime
     email: FakeEmail
     sms: SandboxSms
-    notifier: Notifier
 
     async def deliver(self, payload: EventPayload, *, event_id: uuid.UUID | None = None) -> str:
         envelope = envelope_of(payload, event_id)
@@ -93,7 +99,7 @@ class Harness:
                 .where(col(DeliveryRow.status).in_(["PENDING", "RETRY"]))
                 .values(next_attempt_at=datetime.now(UTC))
             )
-        return await self.dispatcher.run(self.runtime)
+        return await send_due(self.runtime)
 
 
 def envelope_of(payload: EventPayload, event_id: uuid.UUID | None = None) -> Envelope:
@@ -113,31 +119,33 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     settings = NotificationSettings(
         database_url=url, message_max_attempts=3, message_backoff_seconds=60
     )
-    outbox = Outbox("/services/notification")
-    runtime = Runtime(
-        settings=settings,
-        database=database,
-        redis=None,  # type: ignore[arg-type]  # the dispatcher needs the database and outbox
-        producer=None,  # type: ignore[arg-type]
-        outbox=outbox,
-        relay=None,  # type: ignore[arg-type]
-        verifier=None,  # type: ignore[arg-type]
-    )
-    notifier = Notifier.from_settings(settings, Renderer())
     email, sms = FakeEmail(), SandboxSms()
+    # No Redis: the cache has no change feed (TTL only); no producer: nothing is relayed.
+    state = NotificationState(
+        cache=NotificationCache(ttl_seconds=settings.cache_ttl_seconds),
+        renderer=Renderer(),
+        channels={Channel.EMAIL: email, Channel.SMS: sms},
+    )
+    runtime = assemble_runtime(
+        settings,
+        database,
+        redis=None,  # type: ignore[arg-type]
+        producer=None,  # type: ignore[arg-type]  # only the dead-letter path would use it
+        state=state,
+    )
     runners = {
         consumer.topic: ConsumerRunner(
             consumer,
             database,
-            producer=None,  # type: ignore[arg-type]  # only the dead-letter path would use it
+            producer=runtime.producer,
             service="notification",
-            outbox=outbox,
+            outbox=runtime.outbox,
+            runtime=runtime,
             max_attempts=1,
         )
-        for consumer in consumers(notifier)
+        for consumer in CONSUMERS
     }
-    dispatcher = Dispatcher({Channel.EMAIL: email, Channel.SMS: sms}, settings)
-    yield Harness(database, runners, runtime, dispatcher, email, sms, notifier)
+    yield Harness(database, runners, runtime, email, sms)
     await database.dispose()
 
 
@@ -167,8 +175,8 @@ async def test_one_row_per_cause_channel_recipient_even_past_the_inbox(harness: 
     # finds the delivery row taken: nothing new is written.
     payload = confirmed("o-1", "m-1")
     async with harness.database.transaction() as session:
-        delivery = Delivery(session, envelope_of(payload, event_id))
-        assert await harness.notifier.notify(delivery, notice_for(payload)) == 0
+        delivery = Delivery(session, envelope_of(payload, event_id), runtime=harness.runtime)
+        assert await notify.notify(delivery, notice_for(payload)) == 0
 
     [row] = await harness.rows()
     assert (row.cause_event_id, row.channel, row.recipient) == (
@@ -196,14 +204,14 @@ async def test_retries_with_backoff_then_failed(harness: Harness) -> None:
     await harness.deliver(confirmed("o-2", "m-2"))
     harness.email.failures = [DeliveryError("SMTP 451: try again later for m-2@example.com")] * 3
 
-    await harness.dispatcher.run(harness.runtime)  # due at once: first attempt
+    await send_due(harness.runtime)  # due at once: first attempt
     [row] = await harness.rows()
     assert (row.status, row.attempts) == ("RETRY", 1)
     assert row.last_error == "SMTP 451: try again later for m***@example.com"  # masked
     assert row.next_attempt_at is not None
     waited = row.next_attempt_at.replace(tzinfo=UTC) - row.updated_at.replace(tzinfo=UTC)
     assert 59 <= waited.total_seconds() <= 61  # message_backoff_seconds * 2**0
-    assert await harness.dispatcher.run(harness.runtime) == 0  # not due yet
+    assert await send_due(harness.runtime) == 0  # not due yet
 
     await harness.dispatch_due()
     await harness.dispatch_due()
@@ -219,7 +227,7 @@ async def test_a_permanent_error_fails_at_once(harness: Harness) -> None:
     await harness.deliver(registered("m-3"))
     await harness.deliver(confirmed("o-3", "m-3"))
     harness.email.failures = [DeliveryError("SMTP 550: no such mailbox", permanent=True)]
-    await harness.dispatcher.run(harness.runtime)
+    await send_due(harness.runtime)
     [row] = await harness.rows()
     assert (row.status, row.attempts) == ("FAILED", 1)
 
@@ -239,7 +247,7 @@ async def test_sms_goes_to_members_with_a_phone_unless_opted_out(harness: Harnes
     assert sms.text == "订单已发货：o-4"
 
     async with harness.database.transaction() as session:
-        await preferences.store(session, "m-4", {"sms": False}, harness.notifier.cache)
+        await preferences.change(session, "m-4", {"sms": False}, harness.runtime.state.cache)
     await harness.deliver(OrderShippedV1(order_id="o-5", member_id="m-4"))
     await harness.dispatch_due()
     assert len(harness.sms.sent) == 1 and len(harness.email.sent) == 2

@@ -1,7 +1,8 @@
 """Money and dates in the reader's conventions. No I/O here.
 
 The words themselves (reasons, tier names) live with the templates, in
-`templates/<locale>/_words.txt`, so every sentence a member reads is in one place per language.
+`service/templates/<locale>/_words.txt`, so every sentence a member reads is in one place per
+language.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from notification_service.domain.model import Category, Template, is_upgrade
+from notification_service.domain.templates import Category, Template
 from shared_events.inventory import StockLowV1
 from shared_events.membership import CouponIssuedV1, TierChangedV1
 from shared_events.order import (
@@ -21,6 +21,14 @@ from shared_events.payment import PaymentRefundedV1
 from shared_events.registry import EventPayload
 
 WELCOME_GIFT = "WELCOME_GIFT"
+TIER_RANK = {"BRONZE": 0, "SILVER": 1, "GOLD": 2, "PLATINUM": 3}
+
+
+def is_upgrade(old_tier: str, new_tier: str) -> bool:
+    """True when the new tier ranks higher; an unknown tier is never an upgrade."""
+    if new_tier not in TIER_RANK:
+        return False
+    return TIER_RANK[new_tier] > TIER_RANK.get(old_tier, -1)
 
 
 @dataclass(frozen=True, slots=True)

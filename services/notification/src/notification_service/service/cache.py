@@ -2,7 +2,7 @@
 preferences and the active webhook subscriptions.
 
 Several replicas: a cheap version check, not only a TTL. Every write that changes a cached
-thing (`preferences.store`, used by the preferences route and the `membership.member.updated`
+thing (`preferences.change`, used by the preferences route and the `membership.member.updated`
 consumer; creating or deleting a webhook) goes through `preferences_written` /
 `webhooks_written` with its session. After that transaction commits, the key is dropped here
 and published to a change feed in Redis (a counter plus a sorted set of changed keys scored
@@ -45,12 +45,10 @@ from sqlalchemy import event
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.logging import get_logger
-from chassis.runtime import Runtime
-from notification_service.domain import Preferences
+from notification_service.domain.preferences import Preferences
 
 log = get_logger(__name__)
 
-RUNTIME_KEY = "notification.cache"
 _WRITTEN = "notification.cache.written"  # session.info: {(cache id, key)} written, uncommitted
 _HOOKED = "notification.cache.hooked"  # session.info: ids of caches listening to its commit
 
@@ -246,18 +244,3 @@ class NotificationCache:
         """Wait for publishes under way (on shutdown)."""
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-def install(runtime: Runtime, cache: NotificationCache) -> None:
-    """Make `cache` the running service's: the routes find it here; it follows the feed in
-    the service's Redis."""
-    cache.attach(runtime.redis, runtime.settings.redis_key_prefix)
-    runtime.extras[RUNTIME_KEY] = cache
-
-
-def of(runtime: Runtime) -> NotificationCache:
-    """The running service's cache (`install`ed at start by `main.create_app`)."""
-    cache = runtime.extras.get(RUNTIME_KEY)
-    if not isinstance(cache, NotificationCache):
-        raise RuntimeError("the notification cache was not installed in this runtime")
-    return cache

@@ -19,21 +19,20 @@ and HTTP cannot do better than (webhook receivers dedupe on the event `id`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chassis.db import Database
 from chassis.logging import get_logger
-from chassis.runtime import Runtime
-from notification_service.channels import ChannelAdapter, DeliveryError, Message
+from notification_service.adapters.channel import DeliveryError, Message
 from notification_service.config import NotificationSettings
-from notification_service.domain import DUE_STATUSES, Channel, DeliveryStatus, RetryPolicy
-from notification_service.service.common import display_recipient, error_text, now
+from notification_service.deps import NotificationRuntime
+from notification_service.domain.channels import Channel
+from notification_service.domain.delivery import DUE_STATUSES, DeliveryStatus, RetryPolicy
+from notification_service.service.masking import display_recipient, error_text
 from notification_service.tables import DeliveryRow, WebhookSubscriptionRow
 from shared_events.notification import DeliveryFailedV1, DeliverySentV1
 
@@ -59,192 +58,190 @@ class Outcome:
     next_attempt_at: datetime | None = None
 
 
-class Dispatcher:
-    def __init__(self, channels: Mapping[Channel, ChannelAdapter], settings: NotificationSettings):
-        self.channels = channels
-        self.batch_size = settings.dispatch_batch_size
-        self.concurrency = settings.dispatch_concurrency
-        self.lease = timedelta(seconds=settings.dispatch_lease_seconds)
-        self.policies = {
-            Channel.EMAIL: settings.email_policy(),
-            Channel.SMS: settings.email_policy(),
-            Channel.WEBHOOK: settings.webhook_policy(),
-        }
+async def send_due(runtime: NotificationRuntime) -> int:
+    """One round (the chassis job calls it every `dispatch_interval_seconds`)."""
+    claims = await claim(runtime)
+    if not claims:
+        return 0
+    gate = asyncio.Semaphore(runtime.settings.dispatch_concurrency)
 
-    async def run(self, runtime: Runtime) -> int:
-        """One round (the chassis job calls it every `dispatch_interval_seconds`)."""
-        claims = await self.claim(runtime.database)
-        if not claims:
-            return 0
-        gate = asyncio.Semaphore(self.concurrency)
+    async def attempt(claim: Claim) -> Outcome:
+        async with gate:
+            return await send(runtime, claim)  # never raises: failures are outcomes
 
-        async def attempt(claim: Claim) -> Outcome:
-            async with gate:
-                return await self.send(claim)  # never raises: failures are outcomes
+    outcomes = await asyncio.gather(*(attempt(c) for c in claims))
+    await record_round(runtime, list(zip(claims, outcomes, strict=True)))
+    return len(claims)
 
-        outcomes = await asyncio.gather(*(attempt(c) for c in claims))
-        await self.record_round(runtime, list(zip(claims, outcomes, strict=True)))
-        return len(claims)
 
-    async def claim(self, database: Database) -> list[Claim]:
-        at = now()
-        async with database.transaction() as session:
-            rows = (
-                await session.exec(
-                    select(DeliveryRow)
-                    .where(
-                        col(DeliveryRow.status).in_(DUE),
-                        col(DeliveryRow.next_attempt_at) <= at,
-                    )
-                    .order_by(col(DeliveryRow.next_attempt_at))
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
+async def claim(runtime: NotificationRuntime) -> list[Claim]:
+    settings, at = runtime.settings, datetime.now(UTC)
+    async with runtime.database.transaction() as session:
+        rows = (
+            await session.exec(
+                select(DeliveryRow)
+                .where(
+                    col(DeliveryRow.status).in_(DUE),
+                    col(DeliveryRow.next_attempt_at) <= at,
                 )
-            ).all()
-            for row in rows:
-                row.attempts += 1
-                row.next_attempt_at = at + self.lease
-                row.updated_at = at
-                session.add(row)
-            targets = await self._webhook_targets(
-                session, [r for r in rows if r.channel == Channel.WEBHOOK]
+                .order_by(col(DeliveryRow.next_attempt_at))
+                .limit(settings.dispatch_batch_size)
+                .with_for_update(skip_locked=True)
             )
-        return [self._claim(row, targets.get(row.recipient)) for row in rows]
+        ).all()
+        for row in rows:
+            row.attempts += 1
+            row.next_attempt_at = at + timedelta(seconds=settings.dispatch_lease_seconds)
+            row.updated_at = at
+            session.add(row)
+        targets = await _webhook_targets(session, [r for r in rows if r.channel == Channel.WEBHOOK])
+    return [_claim(row, targets.get(row.recipient)) for row in rows]
 
-    @staticmethod
-    async def _webhook_targets(
-        session: AsyncSession, rows: list[DeliveryRow]
-    ) -> dict[str, WebhookSubscriptionRow]:
-        if not rows:
-            return {}
-        ids = {row.recipient for row in rows}
-        found = await session.exec(
-            select(WebhookSubscriptionRow).where(col(WebhookSubscriptionRow.id).in_(ids))
-        )
-        return {sub.id: sub for sub in found.all()}
 
-    @staticmethod
-    def _claim(row: DeliveryRow, subscription: WebhookSubscriptionRow | None) -> Claim:
-        to, secret, problem = row.recipient, None, None
-        if row.channel == Channel.WEBHOOK:
-            if subscription is None or subscription.deleted_at is not None:
-                problem = "the webhook subscription was deleted"
-            else:
-                to, secret = subscription.url, subscription.secret
-        message = Message(row.id, to, row.subject, row.body, row.html, secret)
-        return Claim(row, row.attempts, message, problem)
+async def _webhook_targets(
+    session: AsyncSession, rows: list[DeliveryRow]
+) -> dict[str, WebhookSubscriptionRow]:
+    if not rows:
+        return {}
+    ids = {row.recipient for row in rows}
+    found = await session.exec(
+        select(WebhookSubscriptionRow).where(col(WebhookSubscriptionRow.id).in_(ids))
+    )
+    return {subscription.id: subscription for subscription in found.all()}
 
-    async def send(self, claim: Claim) -> Outcome:
-        channel = Channel(claim.row.channel)
-        policy: RetryPolicy = self.policies[channel]
-        try:
-            if claim.problem:
-                raise DeliveryError(claim.problem, permanent=True)
-            adapter = self.channels.get(channel)
-            if adapter is None:
-                raise DeliveryError(f"no {channel} channel is configured", permanent=True)
-            await adapter.send(claim.message)
-        except DeliveryError as exc:
-            return self._failed(policy, claim, exc.reason, permanent=exc.permanent)
-        except Exception as exc:  # a bug or an unexpected library error: retried like any other
-            log.exception("channel adapter raised", delivery_id=claim.row.id, channel=channel.value)
-            return self._failed(policy, claim, f"{type(exc).__name__}: {exc}", permanent=False)
-        return Outcome(DeliveryStatus.SENT)
 
-    @staticmethod
-    def _failed(policy: RetryPolicy, claim: Claim, reason: str, *, permanent: bool) -> Outcome:
-        status = policy.after_failure(claim.attempts, permanent=permanent)
-        retry_at = None
-        if status is DeliveryStatus.RETRY:
-            retry_at = now() + timedelta(seconds=policy.delay_after(claim.attempts))
-        return Outcome(status, error_text(reason), retry_at)
+def _claim(row: DeliveryRow, subscription: WebhookSubscriptionRow | None) -> Claim:
+    to, secret, problem = row.recipient, None, None
+    if row.channel == Channel.WEBHOOK:
+        if subscription is None or subscription.deleted_at is not None:
+            problem = "the webhook subscription was deleted"
+        else:
+            to, secret = subscription.url, subscription.secret
+    message = Message(row.id, to, row.subject, row.body, row.html, secret)
+    return Claim(row, row.attempts, message, problem)
 
-    async def record_round(self, runtime: Runtime, results: list[tuple[Claim, Outcome]]) -> None:
-        """Every outcome of a round in one transaction; one by one if that fails."""
-        try:
-            async with runtime.database.transaction() as session:
-                kept = [await self._store(session, runtime, c, o) for c, o in results]
-        except Exception as exc:
-            log.warning("recording a dispatch round failed, one by one", error=repr(exc))
-            for claim, outcome in results:
-                try:
-                    await self.record(runtime, claim, outcome)
-                except Exception as one:  # the lease brings it back
-                    log.error(
-                        "delivery outcome not recorded", delivery_id=claim.row.id, error=repr(one)
-                    )
-            return
-        for (claim, outcome), stored in zip(results, kept, strict=True):
-            if stored:
-                self._log(claim, outcome)
 
-    async def record(self, runtime: Runtime, claim: Claim, outcome: Outcome) -> None:
+def retry_policy(settings: NotificationSettings, channel: Channel) -> RetryPolicy:
+    """Webhooks have their own schedule; email and SMS share the messages' one."""
+    if channel is Channel.WEBHOOK:
+        return settings.webhook_policy()
+    return settings.email_policy()
+
+
+async def send(runtime: NotificationRuntime, claim: Claim) -> Outcome:
+    channel = Channel(claim.row.channel)
+    policy = retry_policy(runtime.settings, channel)
+    try:
+        if claim.problem:
+            raise DeliveryError(claim.problem, permanent=True)
+        adapter = runtime.state.channels.get(channel)
+        if adapter is None:
+            raise DeliveryError(f"no {channel} channel is configured", permanent=True)
+        await adapter.send(claim.message)
+    except DeliveryError as exc:
+        return _failed(policy, claim, exc.reason, permanent=exc.permanent)
+    except Exception as exc:  # a bug or an unexpected library error: retried like any other
+        log.exception("channel adapter raised", delivery_id=claim.row.id, channel=channel.value)
+        return _failed(policy, claim, f"{type(exc).__name__}: {exc}", permanent=False)
+    return Outcome(DeliveryStatus.SENT)
+
+
+def _failed(policy: RetryPolicy, claim: Claim, reason: str, *, permanent: bool) -> Outcome:
+    status = policy.after_failure(claim.attempts, permanent=permanent)
+    retry_at = None
+    if status is DeliveryStatus.RETRY:
+        retry_at = datetime.now(UTC) + timedelta(seconds=policy.delay_after(claim.attempts))
+    return Outcome(status, error_text(reason), retry_at)
+
+
+async def record_round(runtime: NotificationRuntime, results: list[tuple[Claim, Outcome]]) -> None:
+    """Every outcome of a round in one transaction; one by one if that fails."""
+    try:
         async with runtime.database.transaction() as session:
-            stored = await self._store(session, runtime, claim, outcome)
+            kept = [await _store(session, runtime, c, o) for c, o in results]
+    except Exception as exc:
+        log.warning("recording a dispatch round failed, one by one", error=repr(exc))
+        for claim, outcome in results:
+            try:
+                await record(runtime, claim, outcome)
+            except Exception as one:  # the lease brings it back
+                log.error(
+                    "delivery outcome not recorded", delivery_id=claim.row.id, error=repr(one)
+                )
+        return
+    for (claim, outcome), stored in zip(results, kept, strict=True):
         if stored:
-            self._log(claim, outcome)
+            _log(claim, outcome)
 
-    async def _store(
-        self, session: AsyncSession, runtime: Runtime, claim: Claim, outcome: Outcome
-    ) -> bool:
-        row, at = claim.row, now()
-        values: dict[str, object] = {
-            "status": outcome.status.value,
-            "updated_at": at,
-            "next_attempt_at": outcome.next_attempt_at,
-            "last_error": outcome.error,
-        }
-        if outcome.status is DeliveryStatus.SENT:
-            values["sent_at"] = at
-        # Only while the lease is ours: same attempt count, still due.
-        result = await session.exec(
-            sa.update(DeliveryRow)
-            .where(
-                col(DeliveryRow.id) == row.id,
-                col(DeliveryRow.attempts) == claim.attempts,
-                col(DeliveryRow.status).in_(DUE),
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
+
+async def record(runtime: NotificationRuntime, claim: Claim, outcome: Outcome) -> None:
+    async with runtime.database.transaction() as session:
+        stored = await _store(session, runtime, claim, outcome)
+    if stored:
+        _log(claim, outcome)
+
+
+async def _store(
+    session: AsyncSession, runtime: NotificationRuntime, claim: Claim, outcome: Outcome
+) -> bool:
+    row, at = claim.row, datetime.now(UTC)
+    values: dict[str, object] = {
+        "status": outcome.status.value,
+        "updated_at": at,
+        "next_attempt_at": outcome.next_attempt_at,
+        "last_error": outcome.error,
+    }
+    if outcome.status is DeliveryStatus.SENT:
+        values["sent_at"] = at
+    # Only while the lease is ours: same attempt count, still due.
+    result = await session.exec(
+        sa.update(DeliveryRow)
+        .where(
+            col(DeliveryRow.id) == row.id,
+            col(DeliveryRow.attempts) == claim.attempts,
+            col(DeliveryRow.status).in_(DUE),
         )
-        if result.rowcount != 1:
-            log.warning("delivery lease lost, outcome dropped", delivery_id=row.id)
-            return False
-        if outcome.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
-            runtime.outbox.stage(
-                session,
-                self._event(claim, outcome),
-                subject=row.id,
-                correlation_id=row.correlation_id,
-                causation_id=row.cause_event_id,
-            )
-        return True
-
-    @staticmethod
-    def _log(claim: Claim, outcome: Outcome) -> None:
-        row = claim.row
-        log.info(
-            "delivery attempted",
-            delivery_id=row.id,
-            channel=row.channel,
-            template=row.template,
-            recipient=display_recipient(row.channel, row.recipient),
-            attempt=claim.attempts,
-            status=outcome.status.value,
-            error=outcome.error,
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        log.warning("delivery lease lost, outcome dropped", delivery_id=row.id)
+        return False
+    if outcome.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
+        runtime.outbox.stage(
+            session,
+            _event(claim, outcome),
+            subject=row.id,
+            correlation_id=row.correlation_id,
+            causation_id=row.cause_event_id,
         )
+    return True
 
-    @staticmethod
-    def _event(claim: Claim, outcome: Outcome) -> DeliverySentV1 | DeliveryFailedV1:
-        row = claim.row
-        common = {
-            "delivery_id": row.id,
-            "channel": row.channel,
-            "template": row.template,
-            "recipient": display_recipient(row.channel, row.recipient),
-            "member_id": row.member_id,
-            "cause_event_id": row.cause_event_id,
-        }
-        if outcome.status is DeliveryStatus.SENT:
-            return DeliverySentV1(**common)
-        return DeliveryFailedV1(**common, attempts=claim.attempts, error=outcome.error or "")
+
+def _log(claim: Claim, outcome: Outcome) -> None:
+    row = claim.row
+    log.info(
+        "delivery attempted",
+        delivery_id=row.id,
+        channel=row.channel,
+        template=row.template,
+        recipient=display_recipient(row.channel, row.recipient),
+        attempt=claim.attempts,
+        status=outcome.status.value,
+        error=outcome.error,
+    )
+
+
+def _event(claim: Claim, outcome: Outcome) -> DeliverySentV1 | DeliveryFailedV1:
+    row = claim.row
+    common = {
+        "delivery_id": row.id,
+        "channel": row.channel,
+        "template": row.template,
+        "recipient": display_recipient(row.channel, row.recipient),
+        "member_id": row.member_id,
+        "cause_event_id": row.cause_event_id,
+    }
+    if outcome.status is DeliveryStatus.SENT:
+        return DeliverySentV1(**common)
+    return DeliveryFailedV1(**common, attempts=claim.attempts, error=outcome.error or "")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,22 +20,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.consumer import Delivery
 from chassis.logging import get_logger
-from notification_service.config import NotificationSettings
-from notification_service.domain import (
-    WEBHOOK_EVENT_TYPES,
-    Channel,
-    DeliveryStatus,
-    Notice,
-    Preferences,
-    event_category,
-    resolve_locale,
-)
-from notification_service.rendering import Rendered, Renderer
+from notification_service.deps import NotificationRuntime
+from notification_service.domain.channels import Channel
+from notification_service.domain.delivery import DeliveryStatus
+from notification_service.domain.locales import resolve_locale
+from notification_service.domain.notices import Notice, for_refund, notice_for
+from notification_service.domain.preferences import Preferences
+from notification_service.domain.webhooks import WEBHOOK_EVENT_TYPES, event_category
 from notification_service.service import preferences, recipients, webhooks
-from notification_service.service.cache import NotificationCache
-from notification_service.service.common import display_recipient, now
+from notification_service.service.masking import display_recipient
+from notification_service.service.rendering import Rendered
 from notification_service.tables import DeliveryRow
-from shared_events import Envelope
+from shared_events import Envelope, EventPayload
+from shared_events.order import OrderPlacedV1
+from shared_events.payment import PaymentRefundedV1
 
 log = get_logger(__name__)
 
@@ -104,126 +103,131 @@ def _drafts(
     ]
 
 
-@dataclass(frozen=True)
-class Notifier:
-    renderer: Renderer
-    operator_emails: tuple[str, ...] = ()
-    operator_locale: str = "zh-CN"
-    # Preferences and webhook subscriptions, shared with the routes that change them.
-    cache: NotificationCache = field(default_factory=NotificationCache)
+NotificationDelivery = Delivery[NotificationRuntime]
 
-    @classmethod
-    def from_settings(cls, settings: NotificationSettings, renderer: Renderer) -> Notifier:
-        return cls(
-            renderer,
-            tuple(dict.fromkeys(settings.operator_emails)),
-            settings.operator_locale,
-            NotificationCache(
-                ttl_seconds=settings.cache_ttl_seconds,
-                check_seconds=settings.cache_check_seconds,
-                max_members=settings.cache_max_members,
-            ),
+
+async def announce(delivery: NotificationDelivery, event: EventPayload) -> int:
+    """The notice the event calls for by itself, and its webhooks."""
+    member_id: str | None = getattr(event, "member_id", None)
+    return await notify(delivery, notice_for(event), member_id=member_id)
+
+
+async def announce_order(delivery: NotificationDelivery, event: OrderPlacedV1) -> int:
+    """Remember whose order it is (refunds name the order only), then forward the event."""
+    await recipients.record_order(delivery.session, event)
+    return await announce(delivery, event)
+
+
+async def announce_refund(delivery: NotificationDelivery, event: PaymentRefundedV1) -> int:
+    """A refund names the order only: the member comes from the order read model."""
+    member_id = await recipients.member_of_order(delivery.session, event.order_id)
+    notice = for_refund(event, member_id) if member_id else None
+    return await notify(delivery, notice, member_id=member_id)
+
+
+async def notify(
+    delivery: NotificationDelivery, notice: Notice | None, *, member_id: str | None = None
+) -> int:
+    """Write the rows `notice` and the event's webhooks call for; return how many are new.
+    `member_id` names the member a notice-less event concerns (for webhook opt-out)."""
+    session, envelope, runtime = delivery.session, delivery.envelope, delivery.runtime
+    cache = runtime.state.cache
+    member_id = notice.member_id if notice is not None else member_id
+    prefs = await preferences.cached(session, cache, member_id) if member_id else None
+    drafts: list[Draft] = []
+    if notice is not None:
+        drafts += await _messages(runtime, session, notice, prefs)
+    drafts += await _webhooks(runtime, session, envelope, member_id, prefs)
+    if not drafts:
+        return 0
+    at = datetime.now(UTC)
+    rows = [_row(envelope, draft, at) for draft in drafts]
+    written = await _insert_new(session, rows)
+    log.info(
+        "deliveries queued",
+        event_id=str(envelope.id),
+        event_type=envelope.type,
+        new=written,
+        recipients=[f"{d.channel}:{display_recipient(d.channel, d.recipient)}" for d in drafts],
+    )
+    return written
+
+
+async def _messages(
+    runtime: NotificationRuntime,
+    session: AsyncSession,
+    notice: Notice,
+    prefs: Preferences | None,
+) -> list[Draft]:
+    renderer = runtime.state.renderer
+    if notice.member_id is None:  # for the operators, who have no preferences here
+        locale = runtime.settings.operator_locale
+        rendered = renderer.render(notice.template, locale, notice.context())
+        operators = dict.fromkeys(runtime.settings.operator_emails)  # each address once
+        return _drafts([(Channel.EMAIL, a) for a in operators], notice, locale, rendered)
+    member = await recipients.recipient(session, notice.member_id)
+    if member is None:
+        log.warning(
+            "member unknown here, message not sent",
+            member_id=notice.member_id,
+            template=notice.template.value,
         )
+        return []
+    prefs = prefs or Preferences()
+    addresses = [(Channel.EMAIL, member.email)]
+    if member.phone:
+        addresses.append((Channel.SMS, member.phone))
+    allowed = [(c, a) for c, a in addresses if prefs.allows(c, notice.category)]
+    if not allowed:
+        return []
+    locale = resolve_locale(member.locale)
+    rendered = renderer.render(notice.template, locale, {**notice.context(), "name": member.name})
+    return _drafts(allowed, notice, locale, rendered)
 
-    async def notify(
-        self, delivery: Delivery, notice: Notice | None, *, member_id: str | None = None
-    ) -> int:
-        """Write the rows `notice` and the event's webhooks call for; return how many are new.
-        `member_id` names the member a notice-less event concerns (for webhook opt-out)."""
-        session, envelope = delivery.session, delivery.envelope
-        member_id = notice.member_id if notice is not None else member_id
-        prefs = await preferences.cached(session, self.cache, member_id) if member_id else None
-        drafts: list[Draft] = []
-        if notice is not None:
-            drafts += await self._messages(session, notice, prefs)
-        drafts += await self._webhooks(session, envelope, member_id, prefs)
-        if not drafts:
-            return 0
-        at = now()
-        rows = [self._row(envelope, draft, at) for draft in drafts]
-        written = await _insert_new(session, rows)
-        log.info(
-            "deliveries queued",
-            event_id=str(envelope.id),
-            event_type=envelope.type,
-            new=written,
-            recipients=[f"{d.channel}:{display_recipient(d.channel, d.recipient)}" for d in drafts],
+
+async def _webhooks(
+    runtime: NotificationRuntime,
+    session: AsyncSession,
+    envelope: Envelope,
+    member_id: str | None,
+    prefs: Preferences | None,
+) -> list[Draft]:
+    if envelope.type not in WEBHOOK_EVENT_TYPES:
+        return []
+    if prefs is not None and not prefs.allows(Channel.WEBHOOK, event_category(envelope.type)):
+        return []  # the member opted out of having their events forwarded
+    subscribers = await webhooks.subscribers_of(session, runtime.state.cache, envelope.type)
+    body = webhook_body(envelope) if subscribers else ""
+    return [
+        Draft(
+            channel=Channel.WEBHOOK,
+            recipient=subscriber.id,
+            template=envelope.type,
+            subject=envelope.type,
+            body=body,
+            member_id=member_id,
         )
-        return written
+        for subscriber in subscribers
+    ]
 
-    async def _messages(
-        self, session: AsyncSession, notice: Notice, prefs: Preferences | None
-    ) -> list[Draft]:
-        if notice.member_id is None:  # for the operators, who have no preferences here
-            locale = self.operator_locale
-            rendered = self.renderer.render(notice.template, locale, notice.context())
-            return _drafts(
-                [(Channel.EMAIL, a) for a in self.operator_emails], notice, locale, rendered
-            )
-        member = await recipients.recipient(session, notice.member_id)
-        if member is None:
-            log.warning(
-                "member unknown here, message not sent",
-                member_id=notice.member_id,
-                template=notice.template.value,
-            )
-            return []
-        prefs = prefs or Preferences()
-        addresses = [(Channel.EMAIL, member.email)]
-        if member.phone:
-            addresses.append((Channel.SMS, member.phone))
-        allowed = [(c, a) for c, a in addresses if prefs.allows(c, notice.category)]
-        if not allowed:
-            return []
-        locale = resolve_locale(member.locale)
-        rendered = self.renderer.render(
-            notice.template, locale, {**notice.context(), "name": member.name}
-        )
-        return _drafts(allowed, notice, locale, rendered)
 
-    async def _webhooks(
-        self,
-        session: AsyncSession,
-        envelope: Envelope,
-        member_id: str | None,
-        prefs: Preferences | None,
-    ) -> list[Draft]:
-        if envelope.type not in WEBHOOK_EVENT_TYPES:
-            return []
-        if prefs is not None and not prefs.allows(Channel.WEBHOOK, event_category(envelope.type)):
-            return []  # the member opted out of having their events forwarded
-        subscribers = await webhooks.subscribers_of(session, self.cache, envelope.type)
-        body = webhook_body(envelope) if subscribers else ""
-        return [
-            Draft(
-                channel=Channel.WEBHOOK,
-                recipient=subscriber.id,
-                template=envelope.type,
-                subject=envelope.type,
-                body=body,
-                member_id=member_id,
-            )
-            for subscriber in subscribers
-        ]
-
-    @staticmethod
-    def _row(envelope: Envelope, draft: Draft, at: Any) -> dict[str, Any]:
-        return {
-            "id": str(uuid.uuid4()),
-            "cause_event_id": str(envelope.id),
-            "cause_event_type": envelope.type,
-            "correlation_id": envelope.correlationid or envelope.subject,
-            "channel": draft.channel.value,
-            "recipient": draft.recipient,
-            "member_id": draft.member_id,
-            "template": draft.template,
-            "locale": draft.locale,
-            "subject": draft.subject,
-            "body": draft.body,
-            "html": draft.html,
-            "status": DeliveryStatus.PENDING.value,
-            "attempts": 0,
-            "created_at": at,
-            "updated_at": at,
-            "next_attempt_at": at,
-        }
+def _row(envelope: Envelope, draft: Draft, at: datetime) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "cause_event_id": str(envelope.id),
+        "cause_event_type": envelope.type,
+        "correlation_id": envelope.correlationid or envelope.subject,
+        "channel": draft.channel.value,
+        "recipient": draft.recipient,
+        "member_id": draft.member_id,
+        "template": draft.template,
+        "locale": draft.locale,
+        "subject": draft.subject,
+        "body": draft.body,
+        "html": draft.html,
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+        "created_at": at,
+        "updated_at": at,
+        "next_attempt_at": at,
+    }

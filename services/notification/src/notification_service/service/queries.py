@@ -7,10 +7,12 @@ from typing import Any, TypeVar
 
 from sqlmodel import col, func, select
 
-from chassis.runtime import Runtime
-from notification_service.domain import Channel, DeliveryStatus
+from chassis.db import as_utc
+from notification_service.deps import NotificationRuntime
+from notification_service.domain.channels import Channel
+from notification_service.domain.delivery import DeliveryStatus
 from notification_service.schemas import DeliveryAdmin, DeliveryPublic, Page
-from notification_service.service.common import as_utc, display_recipient
+from notification_service.service.masking import display_recipient
 from notification_service.tables import DeliveryRow
 
 T = TypeVar("T", DeliveryPublic, DeliveryAdmin)
@@ -26,7 +28,7 @@ def _public_fields(row: DeliveryRow) -> dict[str, Any]:
         "status": DeliveryStatus(row.status),
         "attempts": row.attempts,
         "created_at": as_utc(row.created_at),
-        "sent_at": as_utc(row.sent_at) if row.sent_at else None,
+        "sent_at": as_utc(row.sent_at),
     }
 
 
@@ -41,12 +43,16 @@ def _admin(row: DeliveryRow) -> DeliveryAdmin:
         cause_event_id=row.cause_event_id,
         cause_event_type=row.cause_event_type,
         last_error=row.last_error,
-        next_attempt_at=as_utc(row.next_attempt_at) if row.next_attempt_at else None,
+        next_attempt_at=as_utc(row.next_attempt_at),
     )
 
 
 async def _page(
-    runtime: Runtime, filters: list[Any], page: int, size: int, shape: Callable[[DeliveryRow], T]
+    runtime: NotificationRuntime,
+    filters: list[Any],
+    page: int,
+    size: int,
+    shape: Callable[[DeliveryRow], T],
 ) -> Page[T]:
     async with runtime.database.sessions() as session:
         total = (
@@ -65,7 +71,7 @@ async def _page(
 
 
 async def my_deliveries(
-    runtime: Runtime, member_id: str, *, page: int, size: int
+    runtime: NotificationRuntime, member_id: str, *, page: int, size: int
 ) -> Page[DeliveryPublic]:
     """Messages sent to this member (email, SMS), newest first. Webhook deliveries go to
     subscribers, not to the member, and are not listed."""
@@ -77,7 +83,7 @@ async def my_deliveries(
 
 
 async def all_deliveries(
-    runtime: Runtime,
+    runtime: NotificationRuntime,
     *,
     member_id: str | None,
     status: DeliveryStatus | None,

@@ -3,18 +3,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import insert_ignore
 from notification_service.service import preferences
 from notification_service.service.cache import NotificationCache
-from notification_service.service.common import now
 from notification_service.tables import MemberOrderRow, RecipientRow
 from shared_events.membership import MemberRegisteredV1, MemberUpdatedV1
 from shared_events.order import OrderPlacedV1
 
 
 async def record_member(session: AsyncSession, event: MemberRegisteredV1) -> None:
+    """The welcome goes out with the WELCOME_GIFT coupon that membership issues in the same
+    transaction, right after this event: the member is known by then."""
     row = await session.get(RecipientRow, event.member_id)
     if row is None:
         session.add(
@@ -23,11 +26,12 @@ async def record_member(session: AsyncSession, event: MemberRegisteredV1) -> Non
                 email=event.email,
                 name=event.name,
                 locale=event.locale,
-                updated_at=now(),
+                updated_at=datetime.now(UTC),
             )
         )
         return
-    row.email, row.name, row.locale, row.updated_at = event.email, event.name, event.locale, now()
+    row.email, row.name, row.locale = event.email, event.name, event.locale
+    row.updated_at = datetime.now(UTC)
     session.add(row)
 
 
@@ -37,9 +41,9 @@ async def update_member(
     """Name and locale change the recipient; consent goes to the preferences owned here."""
     row = await session.get(RecipientRow, event.member_id)
     if row is not None:
-        row.name, row.locale, row.updated_at = event.name, event.locale, now()
+        row.name, row.locale, row.updated_at = event.name, event.locale, datetime.now(UTC)
         session.add(row)
-    await preferences.store(
+    await preferences.change(
         session, event.member_id, {"marketing_consent": event.marketing_consent}, cache
     )
 

@@ -5,19 +5,20 @@ deleting a subscription tell it."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chassis.errors import NotFound, ProblemError
+from chassis.db import as_utc
+from chassis.errors import NotFound
 from chassis.logging import get_logger
-from chassis.runtime import Runtime
-from notification_service.domain import host_allowed
+from chassis.rules import RuleError
+from notification_service.deps import NotificationRuntime
 from notification_service.domain.signing import new_secret
+from notification_service.domain.webhooks import host_allowed
 from notification_service.schemas import Page, WebhookCreate, WebhookCreated, WebhookPublic
 from notification_service.service.cache import NotificationCache, Subscription
-from notification_service.service.cache import of as cache_of
-from notification_service.service.common import as_utc, now, settings_of
 from notification_service.tables import WebhookSubscriptionRow
 
 log = get_logger(__name__)
@@ -29,25 +30,29 @@ def _public(row: WebhookSubscriptionRow) -> WebhookPublic:
     )
 
 
-async def create_webhook(runtime: Runtime, body: WebhookCreate) -> WebhookCreated:
-    url, hosts = str(body.url), settings_of(runtime).webhook_allowed_hosts
+async def create_webhook(runtime: NotificationRuntime, body: WebhookCreate) -> WebhookCreated:
+    url, hosts = str(body.url), runtime.settings.webhook_allowed_hosts
     if not host_allowed(url, hosts):
-        raise ProblemError(
-            422,
-            f"webhooks may only go to these hosts: {', '.join(hosts)}",
-            code="webhook-host-not-allowed",
+        raise RuleError(
+            "webhook-host-not-allowed", f"webhooks may only go to these hosts: {', '.join(hosts)}"
         )
     row = WebhookSubscriptionRow(
-        id=str(uuid.uuid4()), url=url, events=body.events, secret=new_secret(), created_at=now()
+        id=str(uuid.uuid4()),
+        url=url,
+        events=body.events,
+        secret=new_secret(),
+        created_at=datetime.now(UTC),
     )
     async with runtime.database.transaction() as session:
-        cache_of(runtime).webhooks_written(session)
+        runtime.state.cache.webhooks_written(session)
         session.add(row)
     log.info("webhook subscribed", webhook_id=row.id, events=row.events)
     return WebhookCreated(**_public(row).model_dump(), secret=row.secret)
 
 
-async def list_webhooks(runtime: Runtime, *, page: int, size: int) -> Page[WebhookPublic]:
+async def list_webhooks(
+    runtime: NotificationRuntime, *, page: int, size: int
+) -> Page[WebhookPublic]:
     active = col(WebhookSubscriptionRow.deleted_at).is_(None)
     async with runtime.database.sessions() as session:
         total = (
@@ -69,15 +74,15 @@ async def list_webhooks(runtime: Runtime, *, page: int, size: int) -> Page[Webho
     )
 
 
-async def delete_webhook(runtime: Runtime, webhook_id: str) -> None:
+async def delete_webhook(runtime: NotificationRuntime, webhook_id: str) -> None:
     """Deliveries still queued for it fail at send time ("subscription deleted")."""
     async with runtime.database.transaction() as session:
         row = await session.get(WebhookSubscriptionRow, webhook_id)
         if row is None or row.deleted_at is not None:
             raise NotFound(f"webhook {webhook_id} does not exist")
-        row.deleted_at = now()
+        row.deleted_at = datetime.now(UTC)
         session.add(row)
-        cache_of(runtime).webhooks_written(session)
+        runtime.state.cache.webhooks_written(session)
     log.info("webhook deleted", webhook_id=webhook_id)
 
 

@@ -1,9 +1,13 @@
-"""What every channel adapter is: `send(message)`, raising `DeliveryError` when it fails."""
+"""What every channel adapter is: `send(message)`, raising `DeliveryError` when it fails, and
+`close()` for what it keeps open (called on shutdown)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+from notification_service.domain.channels import Channel
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,3 +37,16 @@ class ChannelAdapter(Protocol):
     async def send(self, message: Message) -> None:
         """Deliver or raise DeliveryError; must return within the channel's timeout."""
         ...
+
+    async def close(self) -> None:
+        """Release what the adapter keeps open (connections, clients)."""
+        ...
+
+
+Channels = Mapping[Channel, ChannelAdapter]
+
+
+async def close_channels(channels: Channels) -> None:
+    """Close what the adapters keep open; on shutdown, once nothing sends any more."""
+    for adapter in channels.values():
+        await adapter.close()

@@ -24,7 +24,7 @@ from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
-from notification_service.channels.base import DeliveryError, Message
+from notification_service.adapters.channel import DeliveryError, Message
 
 MESSAGE_ID_DOMAIN = "notification.commerce-suite.dev"
 QUIT_TIMEOUT_SECONDS = 2.0

@@ -18,7 +18,9 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context, select_autoescape
 from jinja2.runtime import Context
 
-from notification_service.domain import DEFAULT_LOCALE, LOCALES, Template, formats
+from notification_service.domain import formats
+from notification_service.domain.locales import DEFAULT_LOCALE, LOCALES
+from notification_service.domain.templates import Template
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 LAYOUT = "layout.html"

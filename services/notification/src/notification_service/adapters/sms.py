@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from notification_service.channels.base import DeliveryError, Message
+from notification_service.adapters.channel import DeliveryError, Message
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # One SMS segment of UCS-2 text (Chinese) is 70 characters; longer texts are cut here.
@@ -15,7 +15,7 @@ MAX_LENGTH = 70
 
 
 @dataclass(frozen=True, slots=True)
-class SmsRecord:
+class SentSms:
     delivery_id: str
     to: str
     text: str
@@ -24,13 +24,20 @@ class SmsRecord:
 
 @dataclass
 class SandboxSms:
-    sent: list[SmsRecord] = field(default_factory=list)
+    sent: list[SentSms] = field(default_factory=list)
 
     async def send(self, message: Message) -> None:
         if not E164.match(message.to):
             raise DeliveryError("not an E.164 phone number", permanent=True)
         text = message.subject[:MAX_LENGTH]
-        self.sent.append(SmsRecord(message.delivery_id, message.to, text, datetime.now(UTC)))
+        self.sent.append(SentSms(message.delivery_id, message.to, text, datetime.now(UTC)))
 
-    def messages_to(self, phone: str) -> list[SmsRecord]:
-        return [record for record in self.sent if record.to == phone]
+    def messages_to(self, phone: str) -> list[SentSms]:
+        return [sms for sms in self.sent if sms.to == phone]
+
+    async def close(self) -> None:
+        """Nothing is kept open."""
+
+
+# NOTIFICATION_SMS_PROVIDER -> the adapter; the settings refuse any other name.
+SMS_PROVIDERS = {"sandbox": SandboxSms}

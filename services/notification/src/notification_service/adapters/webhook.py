@@ -6,6 +6,11 @@ as does any answer but 2xx. The host is checked again at send time, so removing 
 it resolves to is checked (no loopback, private or metadata address unless
 `webhook_allow_private_addresses`), and the request is sent to the address that was checked,
 with the name as Host and TLS server name, so DNS cannot change the answer in between.
+
+One client serves every POST (its TLS context is built once, not per call) but keeps no
+connection between two of them: its pool is keyed by the address, and a connection opened
+(and verified) for one host name must not carry a request for another name on that address.
+`close()` closes the client (the app calls it on shutdown).
 """
 
 from __future__ import annotations
@@ -18,11 +23,18 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from notification_service.channels.base import DeliveryError, Message
-from notification_service.domain import address_allowed, host_allowed
+from notification_service.adapters.channel import DeliveryError, Message
 from notification_service.domain.signing import SIGNATURE_HEADER, signature_header
+from notification_service.domain.webhooks import address_allowed, host_allowed
 
 USER_AGENT = "commerce-suite-notification/1"
+
+
+def one_shot_client() -> httpx.AsyncClient:
+    """A client that opens a connection per request and keeps none (see the module's doc)."""
+    return httpx.AsyncClient(
+        follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)
+    )
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,7 @@ class WebhookSender:
     timeout_seconds: float = 5.0
     allow_private_addresses: bool = False
     clock: Callable[[], float] = field(default=time.time)
+    client: httpx.AsyncClient = field(default_factory=one_shot_client)
 
     async def send(self, message: Message) -> None:
         if not host_allowed(message.to, self.allowed_hosts):
@@ -49,12 +62,13 @@ class WebhookSender:
         headers["Host"] = url.netloc.decode("ascii")
         pinned = url.copy_with(host=address)
         try:
-            async with httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout_seconds), follow_redirects=False
-            ) as client:
-                response = await client.post(
-                    pinned, content=body, headers=headers, extensions={"sni_hostname": url.host}
-                )
+            response = await self.client.post(
+                pinned,
+                content=body,
+                headers=headers,
+                timeout=httpx.Timeout(self.timeout_seconds),
+                extensions={"sni_hostname": url.host},
+            )
         except httpx.HTTPError as exc:
             raise DeliveryError(f"webhook unreachable: {type(exc).__name__}") from exc
         if not response.is_success:
@@ -76,3 +90,6 @@ class WebhookSender:
         ):
             raise DeliveryError("the webhook host resolves to a refused address", permanent=True)
         return addresses[0]
+
+    async def close(self) -> None:
+        await self.client.aclose()

@@ -1,0 +1,2 @@
+"""Channel adapters behind one Protocol (`channel.ChannelAdapter`): SMTP email, sandbox SMS,
+signed webhooks."""
