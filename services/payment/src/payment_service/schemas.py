@@ -6,12 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from chassis.validation import MoneyPublic
 from payment_service.domain.intents import IntentStatus, LedgerKind
-
-
-class MoneyPublic(BaseModel):
-    amount: int  # integer minor units
-    currency: str
 
 
 class LedgerEntryPublic(BaseModel):

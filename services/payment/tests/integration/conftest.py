@@ -16,7 +16,8 @@ from aiokafka import ConsumerRecord
 from fastapi import FastAPI
 from sqlmodel import col, select
 
-from chassis.producer import EventProducer, OutgoingRecord
+from chassis.producer import EventProducer
+from chassis.testing.events import send
 from chassis.testing.kafka import read_records
 from chassis.testing.plugin import DatabaseFactory, serve_app
 from chassis.testing.tokens import TestTokenIssuer
@@ -25,10 +26,10 @@ from payment_service.config import PaymentSettings
 from payment_service.deps import PaymentRuntime
 from payment_service.main import create_app
 from payment_service.tables import LedgerEntryRow, PaymentIntentRow
-from shared_events import Envelope, EventPayload, from_kafka, registry, to_kafka
+from shared_events import Envelope, EventPayload, from_kafka
 from shared_events.money import Money
 from shared_events.order import OrderCancelledV1, OrderConfirmedV1, PaymentRequestedV1
-from shared_events.topics import ORDER_EVENTS, PAYMENT_EVENTS
+from shared_events.topics import PAYMENT_EVENTS
 
 # Small enough to reach in a test, big enough for the other tests' members.
 VELOCITY_MAX = 3
@@ -56,19 +57,14 @@ class PaymentService:
     async def send(
         self, payload: EventPayload, *, order_id: str, event_id: uuid.UUID | None = None
     ) -> Envelope:
-        """Publish an order event the way the order service's outbox does."""
-        envelope = registry.envelope(
+        """Publish an order event the way the order service's relay does."""
+        return await send(
+            self.producer,
             payload,
-            subject=order_id,
             source="/services/order",
-            id=event_id or uuid.uuid4(),
+            event_id=event_id,
             correlation_id=order_id,
         )
-        record = to_kafka(envelope)
-        await self.producer.send_batch(
-            [OutgoingRecord(ORDER_EVENTS, record.key, record.value, record.headers)]
-        )
-        return envelope
 
     async def request(
         self,

@@ -6,13 +6,13 @@ from sqlmodel import col, select
 
 from chassis.auth import Principal
 from chassis.errors import NotFound
+from chassis.validation import MoneyPublic
 from payment_service.deps import PaymentRuntime
 from payment_service.domain.intents import IntentStatus, LedgerKind
 from payment_service.schemas import (
     LedgerEntryAdmin,
     LedgerEntryPublic,
     LedgerPublic,
-    MoneyPublic,
     PaymentPublic,
 )
 from payment_service.tables import LedgerEntryRow, PaymentIntentRow
