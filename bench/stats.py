@@ -14,8 +14,3 @@ def percentile(values: Sequence[float], pct: float) -> float:
     ranked = sorted(values)
     rank = max(1, math.ceil(pct / 100 * len(ranked)))
     return ranked[rank - 1]
-
-
-def finite_or_none(value: float) -> float | None:
-    """For JSON: nan and inf become null."""
-    return value if math.isfinite(value) else None

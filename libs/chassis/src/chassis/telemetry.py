@@ -103,12 +103,6 @@ def current_traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
-def trace_id_of(traceparent: str | None) -> str | None:
-    """The 32-hex trace id inside a W3C traceparent."""
-    parts = (traceparent or "").split("-")
-    return parts[1] if len(parts) == 4 else None
-
-
 @contextmanager
 def consumer_span(name: str, traceparent: str | None, **attributes: str) -> Iterator[Span]:
     """A CONSUMER span that continues the producer's trace (build it only when
