@@ -1,5 +1,6 @@
-"""DESIGN.md section 5, checked on the services' own databases after the run (the SQL of
-`tools.invariants`, which the end-to-end tests use too), plus compensation counts."""
+"""The suite's invariants (README, "Reliability"), checked on the services' own databases
+after the run (the SQL of `tools.invariants`, which the end-to-end tests use too), plus
+compensation counts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Orders per second through the gateway to CONFIRMED, on PostgreSQL, Redis and the embedded
-broker, with the baselines it is compared with, a flash sale and the section 5 invariants.
+broker, with the baselines it is compared with, a flash sale and the suite's invariants
+(`tools/invariants.py`).
 
     PYTHONPATH=. .venv/bin/python -m bench.orders            # the whole run, ~10 minutes
     PYTHONPATH=. .venv/bin/python -m bench.orders --quick    # a smoke run, ~3 minutes

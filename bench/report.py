@@ -208,7 +208,7 @@ def flash_table(flash: FlashFigures) -> Table:
 
 
 def checks_table(checks: Sequence[Check]) -> Table:
-    table = Table("invariant", "holds", "detail", title="DESIGN.md section 5")
+    table = Table("invariant", "holds", "detail", title="invariants (tools/invariants.py)")
     for check in checks:
         table.add_row(check.name, "[green]yes" if check.ok else "[red]NO", check.detail)
     return table

@@ -1,6 +1,8 @@
-"""DESIGN.md section 5's invariants as plain SQL over each service's own database, shared by
-the end-to-end tests (SQLAlchemy), the order benchmark and the chaos run (asyncpg): none takes
-a parameter. Table names are those of each service's `tables.py`.
+"""The suite's invariants (the checks listed in the README's "Reliability": no oversell, money
+and points that add up, no effect applied twice, outboxes drained) as plain SQL over each
+service's own database, shared by the end-to-end tests (SQLAlchemy), the order benchmark and
+the chaos run (asyncpg): none takes a parameter. Table names are those of each service's
+`tables.py`.
 
 `VIOLATIONS` hold at every moment (each statement sees one committed state of one database);
 `DRAINED` hold only once the suite is quiet, so they are checked after a drain, never mid-run.

@@ -1,3 +1,4 @@
 """`make chaos`: faults injected into the suite as `make run` starts it (every service on a
 private PostgreSQL, a private Redis, the embedded broker) under a steady order load, with the
-section 5 invariants checked after each fault. `python -m bench.chaos --help`."""
+suite's invariants (`tools/invariants.py`) checked after each fault.
+`python -m bench.chaos --help`."""

@@ -1,4 +1,4 @@
-"""After each fault: drain, then judge. The section 5 invariants (bench.invariants over
+"""After each fault: drain, then judge. The suite's invariants (bench.invariants over
 tools.invariants' SQL), the outboxes empty, effects applied once (in the databases and as
 announced on the topics), and the dead-letter topics holding the poison records, only them."""
 
