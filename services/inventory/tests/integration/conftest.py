@@ -25,17 +25,18 @@ from chassis.consumer import Delivery
 from chassis.db import Database
 from chassis.inbox import InboxRecord
 from chassis.outbox import Outbox, OutboxRecord
-from chassis.producer import EventProducer, OutgoingRecord
-from chassis.runtime import Runtime
+from chassis.producer import EventProducer
+from chassis.testing.events import envelope_of
 from chassis.testing.kafka import read_records
 from chassis.testing.plugin import DatabaseFactory, serve_app
 from chassis.testing.tokens import TestTokenIssuer
 from inventory_service.config import InventorySettings
+from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.reservations import ReservationStatus
 from inventory_service.main import create_app
 from inventory_service.service.reservations import reserve_stock
 from inventory_service.tables import STOCK
-from shared_events import Envelope, EventPayload, from_kafka, registry, to_kafka
+from shared_events import Envelope, from_kafka
 from shared_events.money import Money
 from shared_events.order import OrderConfirmedV1, OrderLine, OrderPlacedV1
 from shared_events.topics import INVENTORY_EVENTS
@@ -52,8 +53,8 @@ class Inventory:
     customer: dict[str, str]
 
     @property
-    def runtime(self) -> Runtime:
-        runtime: Runtime = self.app.state.runtime
+    def runtime(self) -> InventoryRuntime:
+        runtime: InventoryRuntime = self.app.state.runtime
         return runtime
 
     @property
@@ -129,21 +130,6 @@ def new_order_id() -> str:
     return str(uuid.uuid4())
 
 
-def envelope_of(payload: EventPayload, subject: str) -> Envelope:
-    return registry.envelope(
-        payload,
-        subject=subject,
-        correlation_id=subject,
-    )
-
-
-async def publish(producer: EventProducer, envelope: Envelope) -> Envelope:
-    record = to_kafka(envelope)
-    topic = registry.spec(envelope.type, envelope.dataversion).topic
-    await producer.send_batch([OutgoingRecord(topic, record.key, record.value, record.headers)])
-    return envelope
-
-
 def order_placed(order_id: str, lines: list[tuple[str, int]]) -> OrderPlacedV1:
     def cny(amount: int) -> Money:
         return Money(amount=amount, currency="CNY")
@@ -172,9 +158,8 @@ def order_placed(order_id: str, lines: list[tuple[str, int]]) -> OrderPlacedV1:
     )
 
 
-def confirmed(order_id: str) -> Envelope:
-    money = Money(amount=1, currency="CNY")
-    return envelope_of(OrderConfirmedV1(order_id=order_id, member_id="m", total=money), order_id)
+def confirmed(order_id: str) -> OrderConfirmedV1:
+    return OrderConfirmedV1(order_id=order_id, member_id="m", total=Money(amount=1, currency="CNY"))
 
 
 async def reserve_directly(
@@ -183,7 +168,7 @@ async def reserve_directly(
     """The `order.order.placed` handler's service call, in its own transaction, no broker."""
     payload = order_placed(order_id, lines)
     async with database.transaction() as session:
-        delivery = Delivery(session, envelope_of(payload, order_id), Outbox("/services/inventory"))
+        delivery = Delivery(session, envelope_of(payload), Outbox("/services/inventory"))
         return await reserve_stock(delivery, payload, ttl_seconds=ttl_seconds)
 
 

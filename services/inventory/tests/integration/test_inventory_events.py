@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import select
 
 from chassis.producer import EventProducer
+from chassis.testing.events import send
 from inventory_service.tables import MOVEMENTS, RESERVATIONS
 from shared_events import Envelope, registry
 from shared_events.catalog import ProductCreatedV1, SkuSnapshot
@@ -22,13 +23,11 @@ from shared_events.schema_export import schema_path
 from .conftest import (
     Inventory,
     confirmed,
-    envelope_of,
     handled,
     has,
     inventory_events,
     new_order_id,
     order_placed,
-    publish,
     sku,
     staged,
     types_of,
@@ -60,7 +59,7 @@ async def levels(inventory: Inventory, code: str) -> tuple[int, int, int]:
 
 
 async def place(producer: EventProducer, order_id: str, lines: list[tuple[str, int]]) -> Envelope:
-    return await publish(producer, envelope_of(order_placed(order_id, lines), order_id))
+    return await send(producer, order_placed(order_id, lines), correlation_id=order_id)
 
 
 def valid(envelope: Envelope) -> Envelope:
@@ -86,9 +85,8 @@ async def test_a_new_product_gets_stock_records_and_known_skus_are_left_alone(
         status="DRAFT",
         version=1,
     )
-    envelope = envelope_of(product, "product-1")
-    await publish(producer, envelope)
-    await publish(producer, envelope)  # delivered twice
+    first = await send(producer, product)
+    await send(producer, product, event_id=first.id)  # the same event delivered twice
 
     url = f"/api/v1/inventory/{new}"
     for _ in range(100):
@@ -116,7 +114,7 @@ async def test_reserved_then_committed(
     assert await levels(inventory, a) == (10, 2, 8)
     assert await levels(inventory, b) == (10, 4, 6)
 
-    await publish(producer, confirmed(order_id))
+    await send(producer, confirmed(order_id))
     published = await inventory_events(kafka_bootstrap_servers, order_id, until=has(COMMITTED))
     assert types_of(published) == [RESERVED, COMMITTED]
     assert valid(published[1]).data["lines"] == event.data["lines"]
@@ -131,7 +129,7 @@ async def test_reserved_then_released_when_the_order_is_rejected(
     await receive(inventory, code, 5)
     await place(producer, order_id, [(code, 5)])
     rejected = OrderRejectedV1(order_id=order_id, member_id="m", reason="PAYMENT_DECLINED")
-    await publish(producer, envelope_of(rejected, order_id))
+    await send(producer, rejected)
 
     published = await inventory_events(kafka_bootstrap_servers, order_id, until=has(RELEASED))
     assert types_of(published) == [RESERVED, RELEASED]
@@ -143,11 +141,10 @@ async def test_reserved_then_released_when_the_order_is_rejected(
     assert await levels(inventory, code) == (5, 0, 5)
 
 
-def cancelled(order_id: str) -> Envelope:
-    payload = OrderCancelledV1(
+def cancelled(order_id: str) -> OrderCancelledV1:
+    return OrderCancelledV1(
         order_id=order_id, member_id="m", reason="CANCELLED_BY_CUSTOMER", was_confirmed=True
     )
-    return envelope_of(payload, order_id)
 
 
 async def test_cancelled_after_confirmation_puts_the_units_back(
@@ -156,10 +153,12 @@ async def test_cancelled_after_confirmation_puts_the_units_back(
     code, order_id = sku(), new_order_id()
     await receive(inventory, code, 5)
     await place(producer, order_id, [(code, 2)])
-    cancel = cancelled(order_id)
     # Redelivered and repeated outcomes change nothing; nor can the order reserve again.
-    for envelope in (confirmed(order_id), cancel, cancel, cancelled(order_id), confirmed(order_id)):
-        await publish(producer, envelope)
+    await send(producer, confirmed(order_id))
+    cancel = await send(producer, cancelled(order_id))
+    await send(producer, cancelled(order_id), event_id=cancel.id)  # redelivered
+    await send(producer, cancelled(order_id))  # the same fact in a new event
+    await send(producer, confirmed(order_id))
     last = await place(producer, order_id, [(code, 2)])
 
     await handled(inventory, last)
@@ -189,7 +188,7 @@ async def test_cancelled_before_confirmation_releases(
     code, order_id = sku(), new_order_id()
     await receive(inventory, code, 5)
     await place(producer, order_id, [(code, 4)])
-    await publish(producer, cancelled(order_id))
+    await send(producer, cancelled(order_id))
     published = await inventory_events(kafka_bootstrap_servers, order_id, until=has(RELEASED))
     assert types_of(published) == [RESERVED, RELEASED]
     assert published[1].data["reason"] == "ORDER_CANCELLED"
@@ -219,7 +218,7 @@ async def test_a_short_line_rejects_the_whole_order(
 
     # The order service answers with `rejected`: there is nothing to release.
     answer = OrderRejectedV1(order_id=order_id, member_id="m", reason="OUT_OF_STOCK")
-    await handled(inventory, await publish(producer, envelope_of(answer, order_id)))
+    await handled(inventory, await send(producer, answer))
     assert await staged(inventory, order_id) == [REJECTED]
     async with inventory.database.sessions() as session:
         status = (
@@ -235,9 +234,10 @@ async def test_duplicate_deliveries_reserve_once(
 ) -> None:
     code, order_id = sku(), new_order_id()
     await receive(inventory, code, 10)
-    first = envelope_of(order_placed(order_id, [(code, 3)]), order_id)
-    await publish(producer, first)
-    await publish(producer, first)  # the same event again (a relay that crashed before marking)
+    placed = order_placed(order_id, [(code, 3)])
+    first = await send(producer, placed, correlation_id=order_id)
+    # The same event again (a relay that crashed before marking it sent).
+    await send(producer, placed, event_id=first.id, correlation_id=order_id)
     await place(producer, order_id, [(code, 3)])  # the same order under a new event id
     done = await place(producer, order_id, [(code, 3)])
 

@@ -7,19 +7,18 @@ from collections.abc import AsyncIterator
 import pytest
 
 from chassis.producer import EventProducer
+from chassis.testing.events import send
 from chassis.testing.tokens import TestTokenIssuer
 
 from .conftest import (
     Inventory,
     SettingsFactory,
     confirmed,
-    envelope_of,
     handled,
     has,
     inventory_events,
     new_order_id,
     order_placed,
-    publish,
     running_inventory,
     sku,
     staged,
@@ -47,7 +46,7 @@ async def test_unconfirmed_reservations_expire_and_late_confirmations_change_not
     )
     assert response.status_code == 201
     for order_id in orders:
-        await publish(producer, envelope_of(order_placed(order_id, [(code, 2)]), order_id))
+        await send(producer, order_placed(order_id, [(code, 2)]), correlation_id=order_id)
 
     for order_id in orders:
         published = await inventory_events(
@@ -61,7 +60,7 @@ async def test_unconfirmed_reservations_expire_and_late_confirmations_change_not
     ).json()
     assert (stock["on_hand"], stock["reserved"], stock["available"]) == (6, 0, 6)
 
-    await handled(inventory, await publish(producer, confirmed(orders[0])))
+    await handled(inventory, await send(producer, confirmed(orders[0])))
     assert await staged(inventory, orders[0]) == [
         "inventory.stock.reserved",
         "inventory.stock.released",
