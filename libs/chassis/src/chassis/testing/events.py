@@ -107,6 +107,11 @@ class RecordingProducer(EventProducer):
     async def ping(self) -> None:
         pass
 
+    @property
+    def dead_letters(self) -> list[OutgoingRecord]:
+        """What was sent to a dead-letter topic (`<topic>.dlq`)."""
+        return [record for record in self.sent if record.topic.endswith(".dlq")]
+
 
 async def send(
     producer: EventProducer,

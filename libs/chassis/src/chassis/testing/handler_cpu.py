@@ -120,8 +120,7 @@ class HandlerBench(Generic[RuntimeT]):
     def dead_letters(self) -> list[OutgoingRecord]:
         """What failing handlers dead-lettered (onto the runtime's recording producer)."""
         producer = self.runtime.producer
-        sent = producer.sent if isinstance(producer, RecordingProducer) else []
-        return [record for record in sent if record.topic.endswith(".dlq")]
+        return producer.dead_letters if isinstance(producer, RecordingProducer) else []
 
 
 @asynccontextmanager

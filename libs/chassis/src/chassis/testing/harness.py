@@ -122,8 +122,7 @@ class Harness(Generic[RuntimeT]):
     def dead_letters(self) -> list[OutgoingRecord]:
         """What failed handlers dead-lettered (with an `offline_runtime`'s producer)."""
         producer = self.runtime.producer
-        sent = producer.sent if isinstance(producer, RecordingProducer) else []
-        return [record for record in sent if record.topic.endswith(".dlq")]
+        return producer.dead_letters if isinstance(producer, RecordingProducer) else []
 
     async def published(self, subject: str | None = None) -> list[tuple[str, dict[str, Any]]]:
         """The events staged in the outbox (of one subject, or all), oldest first, as
