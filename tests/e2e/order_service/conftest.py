@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from catalog_service.config import CatalogSettings
 from catalog_service.main import create_app as create_catalog
@@ -14,6 +15,7 @@ from chassis.producer import EventProducer
 from chassis.testing.plugin import DatabaseFactory, serve_app
 from chassis.testing.tokens import TestTokenIssuer
 from order_service.config import OrderSettings
+from order_service.deps import OrderRuntime
 from order_service.main import create_app as create_order
 
 
@@ -23,10 +25,15 @@ class Shop:
 
     catalog: httpx.AsyncClient
     order: httpx.AsyncClient
-    order_app: Any
+    order_app: FastAPI
     producer: EventProducer
     issuer: TestTokenIssuer
     admin: dict[str, str]
+
+    @property
+    def order_runtime(self) -> OrderRuntime:
+        runtime: OrderRuntime = self.order_app.state.runtime
+        return runtime
 
     def member(self, member_id: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.issuer.token(member_id or str(uuid.uuid4()))}"}

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chassis.idempotency_db import IdempotencyRecord, delete_expired
-from chassis.runtime import Runtime
 
 from .conftest import Shop
 from .test_order_service import order_body, publish_product, wait_for_sale
@@ -24,12 +23,6 @@ from .test_order_service import order_body, publish_product, wait_for_sale
 pytestmark = pytest.mark.integration
 
 RECORDS: sa.Table = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-
-
-def runtime(shop: Shop) -> Runtime:
-    found = shop.order_app.state.runtime
-    assert isinstance(found, Runtime)
-    return found
 
 
 async def orders_of(shop: Shop, member: dict[str, str]) -> int:
@@ -79,7 +72,7 @@ async def test_a_key_expires_after_a_day(shop: Shop) -> None:
     sku = await publish_product(shop)
     await wait_for_sale(shop, sku, member)
     key = {"Idempotency-Key": str(uuid.uuid4()), **member}
-    database = runtime(shop).database
+    database = shop.order_runtime.database
 
     async def age(hours: int) -> None:
         async with database.transaction() as session:
@@ -145,7 +138,7 @@ async def test_a_key_costs_one_statement_in_the_order_transaction_and_no_redis(
     member = shop.member()
     sku = await publish_product(shop)
     await wait_for_sale(shop, sku, member)
-    service = runtime(shop)
+    service = shop.order_runtime
     redis_calls: list[Any] = []
     counted = service.redis.execute_command
 

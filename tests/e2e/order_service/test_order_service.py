@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from chassis.testing.events import send
 from chassis.testing.kafka import header, read_keyed
-from shared_events import EventPayload, registry, to_kafka
 from shared_events.inventory import ShortLine, StockLine, StockRejectedV1, StockReservedV1
 from shared_events.money import Money
 from shared_events.order import (
@@ -72,17 +72,6 @@ def order_body(sku: str, quantity: int = 2, **extra: Any) -> dict[str, Any]:
     }
 
 
-async def answer(shop: Shop, payload: EventPayload, order_id: str) -> None:
-    spec = registry.spec_for(type(payload))
-    envelope = registry.envelope(
-        payload,
-        subject=order_id,
-        source="/services/test",
-    )
-    record = to_kafka(envelope)
-    await shop.producer.send_raw(spec.topic, record.value, record.key, record.headers)
-
-
 async def order_state(
     shop: Shop, order_id: str, member: dict[str, str], status: str
 ) -> dict[str, Any]:
@@ -114,22 +103,21 @@ async def test_order_is_priced_from_the_catalog_and_confirmed_by_the_saga(
     assert order["total"] == {"amount": 12600, "currency": "CNY"}
     assert order["items"][0]["unit_price"]["amount"] == 4200
 
-    await answer(
-        shop,
+    await send(
+        shop.producer,
         StockReservedV1(
             order_id=order_id,
             lines=[StockLine(sku=sku, quantity=3)],
             expires_at=order["created_at"],
         ),
-        order_id,
     )
     requested = await read_keyed(kafka_bootstrap_servers, ORDER_EVENTS, order_id, 2)
     assert header(requested[1], "ce_type") == PaymentRequestedV1.event_type
     assert header(requested[1], "ce_causationid")  # caused by the reservation event
 
     money = Money(amount=12600, currency="CNY")
-    await answer(
-        shop, PaymentAuthorizedV1(order_id=order_id, payment_id="pay-1", amount=money), order_id
+    await send(
+        shop.producer, PaymentAuthorizedV1(order_id=order_id, payment_id="pay-1", amount=money)
     )
     confirmed = await order_state(shop, order_id, member, "CONFIRMED")
     assert [t["type"] for t in confirmed["timeline"]] == [
@@ -162,26 +150,24 @@ async def test_rejections_end_with_a_reason(
         await shop.order.post("/api/v1/orders", json=order_body(sku), headers=member)
     ).json()["order_id"]
     if answer_with == "stock":
-        await answer(
-            shop,
+        await send(
+            shop.producer,
             StockRejectedV1(
                 order_id=order_id, short=[ShortLine(sku=sku, requested=2, available=0)]
             ),
-            order_id,
         )
     else:
-        await answer(
-            shop,
+        await send(
+            shop.producer,
             StockReservedV1(
                 order_id=order_id,
                 lines=[StockLine(sku=sku, quantity=2)],
                 expires_at="2030-01-01T00:00:00Z",
             ),  # type: ignore[arg-type]
-            order_id,
         )
         await read_keyed(kafka_bootstrap_servers, ORDER_EVENTS, order_id, 2)
-        await answer(
-            shop, PaymentFailedV1(order_id=order_id, payment_id="p", reason=answer_with), order_id
+        await send(
+            shop.producer, PaymentFailedV1(order_id=order_id, payment_id="p", reason=answer_with)
         )
     rejected = await order_state(shop, order_id, member, "REJECTED")
     assert rejected["reason"] == reason
