@@ -209,20 +209,6 @@ def test_an_expired_coupon_is_refused() -> None:
         )
 
 
-def test_coupon_dates_read_back_without_an_offset_are_utc() -> None:
-    naive = Coupon(
-        "NAIVE",
-        "m1",
-        1000,
-        5000,
-        "CNY",
-        (NOW - timedelta(days=1)).replace(tzinfo=None),
-        (NOW + timedelta(days=1)).replace(tzinfo=None),
-    )
-    priced = apply_benefits(quote(20000), Benefits(coupon=naive), RULES, now=NOW, member_id="m1")
-    assert priced.coupon_discount == 1000
-
-
 DELIVERED_AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 WEEK = timedelta(days=7)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from chassis.rules import RuleError
 
@@ -41,7 +41,7 @@ class Coupon:
     amount_off: int
     min_spend: int
     currency: str
-    valid_from: datetime
+    valid_from: datetime  # aware, like every timestamp the domain compares
     valid_until: datetime
 
 
@@ -81,12 +81,6 @@ class Quote:
         return self.subtotal - self.discount
 
 
-def _utc(moment: datetime) -> datetime:
-    """SQLite hands timestamps back without their offset; every timestamp here is UTC. (The
-    domain imports no database code, so not `chassis.db.as_utc`.)"""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def percent_of(amount: int, percent: int) -> int:
     """`percent` % of `amount` minor units, rounded half up to the minor unit."""
     return (amount * percent + 50) // 100
@@ -109,7 +103,7 @@ def apply_benefits(
     coupon_discount, code = 0, None
     if benefits.coupon is not None:
         coupon = benefits.coupon
-        valid = _utc(coupon.valid_from) <= _utc(now) <= _utc(coupon.valid_until)
+        valid = coupon.valid_from <= now <= coupon.valid_until
         if coupon.member_id != member_id or not valid:
             raise RuleError("coupon-invalid", f"coupon {coupon.code} cannot be used")
         if left < coupon.min_spend:

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chassis.db import insert_ignore
+from chassis.db import as_utc, insert_ignore
 from chassis.rules import RuleError
 from order_service.domain.pricing import Benefits, CatalogPrice, Coupon
 from order_service.tables import PRODUCT_PRICES, CouponRow, MemberTierRow, ProductPriceRow
@@ -117,8 +117,8 @@ async def benefits_for(
             row.amount_off,
             row.min_spend,
             row.currency,
-            row.valid_from,
-            row.valid_until,
+            as_utc(row.valid_from),
+            as_utc(row.valid_until),
         )
     return Benefits(
         tier_discount_percent=tier.discount_percent if tier else 0, coupon=coupon, points=points
