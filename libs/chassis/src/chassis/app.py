@@ -1,17 +1,25 @@
-"""The app factory: one call gives a service its lifespan, middleware, errors and health."""
+"""The app factory: one call gives a service its lifespan, middleware, errors and health.
+
+A service with a database (`ServiceSettings.owns_database`) gets the whole runtime: migrations,
+topics, the producer, the outbox relay and its consumers. One without (the gateway) gets a
+`BaseRuntime` (settings, Redis, the token verifier, its own state), and its readiness is Redis
+alone; the middleware, problem+json errors, probes and metrics are the same for both.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 import structlog
 from fastapi import APIRouter, FastAPI
@@ -21,6 +29,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import start_http_server
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -34,7 +43,7 @@ from chassis.logging import configure_logging, get_logger
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from chassis.migrations import upgrade_async
 from chassis.producer import EventProducer, ensure_topics
-from chassis.runtime import AnyRuntime, assemble_runtime
+from chassis.runtime import AnyBaseRuntime, BaseRuntime, assemble_runtime, verifier_for
 from chassis.settings import ServiceSettings
 from chassis.telemetry import configure_tracing, fastapi_telemetry
 from shared_events import Envelope
@@ -42,7 +51,9 @@ from shared_events.topics import dead_letter_topic
 
 log = get_logger(__name__)
 
-Hook = Callable[[AnyRuntime], Awaitable[object]]
+# Called with the service's runtime: a `Runtime[...]`, or a `BaseRuntime[...]` for a service
+# without a database; each service's hooks name their own type (its deps.py).
+Hook = Callable[[Any], Awaitable[object]]
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,7 @@ class Job:
     run: Hook
 
 
-async def _run_job(job: Job, runtime: AnyRuntime) -> None:
+async def _run_job(job: Job, runtime: AnyBaseRuntime) -> None:
     while True:
         await asyncio.sleep(job.every_seconds)
         try:
@@ -90,102 +101,186 @@ class ServiceSpec:
     settings: ServiceSettings
     title: str
     routers: Sequence[APIRouter]
-    migrations_dir: Path
+    # Its Alembic history; None for a service without a database (`settings.owns_database`).
+    migrations_dir: Path | None = None
     publishes: Sequence[str] = ()
     consumers: Sequence[EventConsumer] = ()
     # The service's own collaborators, built once the runtime exists (before the `on_start`
     # hooks, consumers and jobs) and kept typed as `runtime.state`.
-    state: Callable[[AnyRuntime], Awaitable[object]] | None = None
+    state: Hook | None = None
     on_start: Sequence[Hook] = ()
+    # Run at shutdown once the jobs, consumers and relay have stopped, while the producer,
+    # Redis and the database are still open (closing what `state` opened).
+    on_stop: Sequence[Hook] = ()
     jobs: Sequence[Job] = ()
     start_relay: bool = True  # tests turn it off to simulate a relay that is down
     version: str = "0.1.0"
+    # None: the service serves its own OpenAPI document (and docs) from a router, or none.
+    openapi_url: str | None = "/openapi.json"
+    # `/metrics` on a listener of its own, (host, port), instead of on the service's port: for
+    # a service that faces clients (the gateway). Port 0 serves it nowhere.
+    metrics_listener: tuple[str, int] | None = None
 
 
 def create_service_app(spec: ServiceSpec) -> FastAPI:
     settings = spec.settings
+    if not settings.owns_database and (spec.publishes or spec.consumers):
+        raise ValueError("publishing and consuming events need a database (outbox and inbox)")
+    if settings.owns_database and spec.migrations_dir is None:
+        raise ValueError("a service with a database needs its migrations_dir")
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     configure_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
+    run = _lifespan if settings.owns_database else _lifespan_without_database
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.migrate_on_start:
-            await upgrade_async(spec.migrations_dir, settings.database_url)
-        topics = [*spec.publishes]
-        for consumer in spec.consumers:
-            topics += [consumer.topic, dead_letter_topic(consumer.topic)]
-        if topics:
-            await ensure_topics(
-                settings.kafka_bootstrap_servers,
-                topics,
-                partitions=settings.kafka_partitions,
-                replication=settings.kafka_replication_factor,
-            )
-        database = Database(settings.database_url)
-        redis = create_redis(settings.redis_url)
-        producer = EventProducer(
-            settings.kafka_bootstrap_servers, idempotent=settings.kafka_idempotent_producer
-        )
-        await producer.start()
-        runtime: AnyRuntime = assemble_runtime(settings, database, redis, producer, None)
-        outbox, relay = runtime.outbox, runtime.relay
-        if spec.state is not None:
-            runtime.state = await spec.state(runtime)
-        for hook in spec.on_start:
-            await hook(runtime)
-        consumers = ConsumerGroup(
-            settings,
-            [
-                ConsumerRunner(
-                    consumer,
-                    database,
-                    producer,
-                    service=settings.service_name,
-                    outbox=outbox,
-                    runtime=runtime,
-                    max_attempts=settings.consumer_max_attempts,
-                    backoff_seconds=settings.consumer_backoff_seconds,
-                    after_commit=(
-                        _kill_after_commit(settings.fault_kill_after_commit)
-                        if settings.fault_kill_after_commit
-                        else None
-                    ),
-                )
-                for consumer in spec.consumers
-            ],
-        )
-        await consumers.start()
-        if spec.start_relay:
-            relay.start()
-        jobs = [asyncio.create_task(_run_job(job, runtime), name=job.name) for job in spec.jobs]
-        app.state.runtime = runtime
-        log.info("service started", host=settings.host, port=settings.port)
-        try:
-            yield
-        finally:
-            app.state.runtime = None
-            for task in jobs:
-                task.cancel()
-            await asyncio.gather(*jobs, return_exceptions=True)
-            await consumers.stop()
-            await relay.stop()
-            await producer.stop()
-            await redis.aclose()
-            await database.dispose()
-            log.info("service stopped")
+    def lifespan(app: FastAPI) -> AbstractAsyncContextManager[None]:
+        return run(app, spec)
 
     app = ServiceApp(
-        title=spec.title, version=spec.version, lifespan=lifespan, telemetry=fastapi_telemetry()
+        title=spec.title,
+        version=spec.version,
+        lifespan=lifespan,
+        openapi_url=spec.openapi_url,
+        telemetry=fastapi_telemetry(),
     )
     app.state.runtime = None
     install_problem_handlers(app)
-    app.include_router(health.router)
+    app.include_router(health.probes if spec.metrics_listener else health.router)
     for router in spec.routers:
         # Every error is problem+json: say so in the OpenAPI (clients, schema-driven tests).
         app.include_router(router, responses=PROBLEM_RESPONSES)
     app.add_middleware(RequestObserver, service=settings.service_name)
     instrument_http(app, settings.otel_exporter_otlp_endpoint)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
+    settings = spec.settings
+    assert spec.migrations_dir is not None  # create_service_app refuses a spec without it
+    if settings.migrate_on_start:
+        await upgrade_async(spec.migrations_dir, settings.database_url)
+    topics = [*spec.publishes]
+    for consumer in spec.consumers:
+        topics += [consumer.topic, dead_letter_topic(consumer.topic)]
+    if topics:
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            topics,
+            partitions=settings.kafka_partitions,
+            replication=settings.kafka_replication_factor,
+        )
+    database = Database(settings.database_url)
+    redis = create_redis(settings.redis_url)
+    producer = EventProducer(
+        settings.kafka_bootstrap_servers, idempotent=settings.kafka_idempotent_producer
+    )
+    await producer.start()
+    runtime = assemble_runtime(settings, database, redis, producer, None)
+    outbox, relay = runtime.outbox, runtime.relay
+    await _start(spec, runtime)
+    consumers = ConsumerGroup(
+        settings,
+        [
+            ConsumerRunner(
+                consumer,
+                database,
+                producer,
+                service=settings.service_name,
+                outbox=outbox,
+                runtime=runtime,
+                max_attempts=settings.consumer_max_attempts,
+                backoff_seconds=settings.consumer_backoff_seconds,
+                after_commit=(
+                    _kill_after_commit(settings.fault_kill_after_commit)
+                    if settings.fault_kill_after_commit
+                    else None
+                ),
+            )
+            for consumer in spec.consumers
+        ],
+    )
+    await consumers.start()
+    if spec.start_relay:
+        relay.start()
+    jobs = _start_jobs(spec, runtime)
+    metrics = _serve_metrics(spec.metrics_listener)
+    app.state.runtime = runtime
+    log.info("service started", host=settings.host, port=settings.port)
+    try:
+        yield
+    finally:
+        app.state.runtime = None
+        await _stop_jobs(jobs)
+        await consumers.stop()
+        await relay.stop()
+        await _run_hooks(spec.on_stop, runtime)
+        await producer.stop()
+        await redis.aclose()
+        await database.dispose()
+        if metrics is not None:
+            metrics.shutdown()
+        log.info("service stopped")
+
+
+@asynccontextmanager
+async def _lifespan_without_database(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
+    """No migrations, topics, producer, relay or consumers: Redis and the service's state."""
+    settings = spec.settings
+    redis = create_redis(settings.redis_url)
+    runtime: AnyBaseRuntime = BaseRuntime(
+        settings=settings, redis=redis, verifier=verifier_for(settings)
+    )
+    await _start(spec, runtime)
+    jobs = _start_jobs(spec, runtime)
+    metrics = _serve_metrics(spec.metrics_listener)
+    app.state.runtime = runtime
+    log.info("service started", host=settings.host, port=settings.port)
+    try:
+        yield
+    finally:
+        app.state.runtime = None
+        await _stop_jobs(jobs)
+        await _run_hooks(spec.on_stop, runtime)
+        await redis.aclose()
+        if metrics is not None:
+            metrics.shutdown()
+        log.info("service stopped")
+
+
+async def _start(spec: ServiceSpec, runtime: AnyBaseRuntime) -> None:
+    if spec.state is not None:
+        runtime.state = await spec.state(runtime)
+    await _run_hooks(spec.on_start, runtime)
+
+
+async def _run_hooks(hooks: Sequence[Hook], runtime: AnyBaseRuntime) -> None:
+    for hook in hooks:
+        await hook(runtime)
+
+
+def _start_jobs(spec: ServiceSpec, runtime: AnyBaseRuntime) -> list[asyncio.Task[None]]:
+    return [asyncio.create_task(_run_job(job, runtime), name=job.name) for job in spec.jobs]
+
+
+async def _stop_jobs(jobs: list[asyncio.Task[None]]) -> None:
+    for task in jobs:
+        task.cancel()
+    await asyncio.gather(*jobs, return_exceptions=True)
+
+
+def _serve_metrics(listener: tuple[str, int] | None) -> WSGIServer | None:
+    """Prometheus' `/metrics` on its own listener (a thread), or None when it is off or its
+    port is taken (a second gateway on one machine): the service matters more than its
+    metrics."""
+    if listener is None or listener[1] == 0:
+        return None
+    host, port = listener
+    try:
+        server, _ = start_http_server(port, addr=host)
+    except OSError as exc:
+        log.warning("metrics listener not started", port=port, error=str(exc))
+        return None
+    return server
 
 
 def tracing_wanted(otlp_endpoint: str | None) -> bool:
@@ -220,10 +315,21 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+# A caller's X-Request-Id is kept only when it is a plain token: it goes into log lines and
+# response headers, and is passed on to the next service.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request id RequestObserver chose for this request (to pass on to the next hop)."""
+    return str(scope["request_id"])
+
+
 class RequestObserver:
-    """Request id (taken from X-Request-Id or made, bound into every log line, echoed on the
-    response) and the HTTP metrics. Pure ASGI: Starlette's BaseHTTPMiddleware runs the app in
-    a second task with memory streams between them, a measurable cost on every request."""
+    """Request id (the caller's X-Request-Id when it is a plain token, else a new one; bound
+    into every log line, kept in the scope for `request_id_of`, echoed on the response) and
+    the HTTP metrics. Pure ASGI: Starlette's BaseHTTPMiddleware runs the app in a second task
+    with memory streams between them, a measurable cost on every request."""
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
@@ -233,7 +339,9 @@ class RequestObserver:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = header(scope, b"x-request-id") or uuid.uuid4().hex
+        given = header(scope, b"x-request-id")
+        request_id = given if given and REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         # An exception that escapes the app becomes the 500 of ServerErrorMiddleware, outside.

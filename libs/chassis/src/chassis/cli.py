@@ -10,18 +10,25 @@ import uvicorn
 from fastapi import FastAPI
 
 from chassis.migrations import upgrade
-from chassis.settings import ServiceSettings
+from chassis.runtime import SettingsT
 
 
 def main(
-    create_app: Callable[[ServiceSettings], FastAPI],
-    settings: ServiceSettings,
-    migrations_dir: Path,
+    create_app: Callable[[SettingsT], FastAPI],
+    settings: SettingsT,
+    migrations_dir: Path | None = None,
 ) -> None:
+    """`migrate` brings the database to its latest migration (a service without a database,
+    `settings.owns_database` False, has nothing to do but keeps the step); `serve` runs it."""
     parser = argparse.ArgumentParser(prog=f"{settings.service_name}-service")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
     args = parser.parse_args()
     if args.command == "migrate":
+        if not settings.owns_database:
+            print(f"{settings.service_name}: nothing to migrate (no database)")
+            return
+        if migrations_dir is None:
+            raise SystemExit(f"{settings.service_name}: no migrations_dir for its database")
         upgrade(migrations_dir, settings.database_url)
         print(f"{settings.service_name}: database is at the latest migration")
         return

@@ -1,19 +1,20 @@
-"""`/healthz` (the process is alive), `/readyz` (database, broker, Redis reachable), `/metrics`."""
+"""`/healthz` (the process is alive), `/readyz` (what the runtime depends on is reachable:
+database, broker, Redis), `/metrics`."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from chassis.metrics import refresh_on_scrape
+from chassis.runtime import AnyBaseRuntime, Probe
 
 # `probes` is what an orchestrator needs; `router` adds `/metrics` for a service that is only
 # reachable on the private network. The gateway, which faces clients, serves its metrics on a
-# port of their own instead (gateway_service.metrics).
+# listener of their own instead (`ServiceSpec.metrics_listener`).
 probes = APIRouter(tags=["operations"])
 router = APIRouter(tags=["operations"])
 
@@ -23,7 +24,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _check(probe: Callable[[], Awaitable[object]]) -> str:
+async def _check(probe: Probe) -> str:
     try:
         await asyncio.wait_for(probe(), timeout=3.0)
     except Exception as exc:
@@ -31,32 +32,16 @@ async def _check(probe: Callable[[], Awaitable[object]]) -> str:
     return "ok"
 
 
-Probe = Callable[[], Awaitable[object]]
-
-
-def _probes(app_state: object) -> dict[str, Probe] | None:
-    """A service's dependencies: its runtime's database, broker and Redis, or the probes an
-    app without a runtime (the gateway) registers as `app.state.readiness_probes`."""
-    probes: dict[str, Probe] | None = getattr(app_state, "readiness_probes", None)
-    if probes is not None:
-        return probes
-    runtime = getattr(app_state, "runtime", None)
-    if runtime is None:
-        return None
-    return {
-        "database": runtime.database.ping,
-        "broker": runtime.producer.ping,
-        "redis": runtime.redis.ping,
-    }
-
-
 @probes.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    probes = _probes(request.app.state)
-    if probes is None:
+    # The runtime names what it depends on: database, broker and Redis, or Redis alone for a
+    # service without a database (chassis.runtime.BaseRuntime). None while starting/stopping.
+    runtime: AnyBaseRuntime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
         return JSONResponse({"status": "starting"}, status_code=503)
-    results = await asyncio.gather(*(_check(probe) for probe in probes.values()))
-    checks = dict(zip(probes, results, strict=True))
+    wanted = runtime.readiness_probes()
+    results = await asyncio.gather(*(_check(probe) for probe in wanted.values()))
+    checks = dict(zip(wanted, results, strict=True))
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},

@@ -4,10 +4,16 @@
 that service has: a key ring, a cache, payment providers), so a use case that takes
 `Runtime[OrderSettings, None]` reads `runtime.settings.timeout_seconds` with its type, never
 by a downcast. Each service names its runtime once, in its `deps.py`.
+
+`BaseRuntime` is the part every service has (settings, Redis, the token verifier, its state);
+`Runtime` adds the database and the broker. A service without a database of its own (the
+gateway: `ServiceSettings.owns_database` is False) runs on a `BaseRuntime` and cannot reach
+for a database it does not have.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -21,24 +27,55 @@ from chassis.settings import ServiceSettings
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 StateT = TypeVar("StateT")
+# A readiness check: raises (or hangs) while its dependency cannot serve.
+Probe = Callable[[], Awaitable[object]]
 
 
-@dataclass
-class Runtime(Generic[SettingsT, StateT]):
+@dataclass(kw_only=True)
+class BaseRuntime(Generic[SettingsT, StateT]):
     settings: SettingsT
-    database: Database
     redis: aioredis.Redis
-    producer: EventProducer
-    outbox: Outbox
-    relay: OutboxRelay
     verifier: JwksVerifier
     # Built by the service's `ServiceSpec.state` right after the rest (None when it has none).
     state: StateT = None  # type: ignore[assignment]
+
+    def readiness_probes(self) -> dict[str, Probe]:
+        """What `/readyz` checks: the dependencies the service cannot answer without."""
+        return {"redis": self._ping_redis}
+
+    async def _ping_redis(self) -> None:
+        await self.redis.ping()
+
+
+@dataclass(kw_only=True)
+class Runtime(BaseRuntime[SettingsT, StateT]):
+    database: Database
+    producer: EventProducer
+    outbox: Outbox
+    relay: OutboxRelay
     # Deprecated: untyped; services move their own objects to `state`.
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def readiness_probes(self) -> dict[str, Probe]:
+        return {
+            "database": self.database.ping,
+            "broker": self.producer.ping,
+            **super().readiness_probes(),
+        }
+
 
 AnyRuntime = Runtime[Any, Any]
+AnyBaseRuntime = BaseRuntime[Any, Any]
+
+
+def verifier_for(settings: ServiceSettings) -> JwksVerifier:
+    """The bearer-token verifier the settings describe (JWKS URL, issuer, audience)."""
+    return JwksVerifier(
+        settings.jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        algorithms=settings.jwt_algorithms,
+    )
 
 
 def assemble_runtime(
@@ -65,11 +102,6 @@ def assemble_runtime(
             batch_size=settings.outbox_batch_size,
             poll_seconds=settings.outbox_poll_seconds,
         ),
-        verifier=JwksVerifier(
-            settings.jwks_url,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            algorithms=settings.jwt_algorithms,
-        ),
+        verifier=verifier_for(settings),
         state=state,
     )

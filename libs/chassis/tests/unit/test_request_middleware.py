@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
-from chassis.app import RequestObserver, TraceContext
+from chassis.app import RequestObserver, TraceContext, request_id_of
 from chassis.errors import ProblemError, install_problem_handlers
 from chassis.metrics import HTTP_REQUESTS
 from chassis.telemetry import current_traceparent
@@ -28,6 +28,10 @@ def make_app() -> FastAPI:
     async def seen() -> dict[str, str | None]:
         bound = structlog.contextvars.get_contextvars()
         return {"request_id": bound.get("request_id"), "traceparent": current_traceparent()}
+
+    @app.get("/passed-on")
+    async def passed_on(request: Request) -> dict[str, str]:
+        return {"request_id": request_id_of(request.scope)}  # what goes to the next hop
 
     @app.get("/conflict")
     async def conflict() -> None:
@@ -55,6 +59,18 @@ async def test_the_request_id_is_bound_for_logs_and_echoed(http: httpx.AsyncClie
     made = await http.get("/seen")
     assert len(made.headers["x-request-id"]) == 32
     assert made.json()["request_id"] == made.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("junk", ["a b", "x" * 129, "id\u00e9", "<script>", "a,b"])
+async def test_a_request_id_that_is_not_a_plain_token_is_replaced(
+    http: httpx.AsyncClient, junk: str
+) -> None:
+    response = await http.get("/passed-on", headers={"X-Request-Id": junk.encode("utf-8")})
+    chosen = response.headers["x-request-id"]
+    assert chosen != junk and len(chosen) == 32
+    assert response.json()["request_id"] == chosen  # logged, echoed and passed on alike
+    kept = await http.get("/passed-on", headers={"X-Request-Id": "edge:1.2_3-x"})
+    assert kept.json()["request_id"] == kept.headers["x-request-id"] == "edge:1.2_3-x"
 
 
 async def test_errors_are_problems_and_are_counted(http: httpx.AsyncClient) -> None:

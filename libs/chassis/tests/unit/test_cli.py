@@ -1,0 +1,53 @@
+"""`python -m <name>_service [serve|migrate]` through chassis.cli, for a service with and
+without a database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from fastapi import FastAPI
+
+from chassis import cli
+from chassis.settings import ServiceSettings
+
+
+class EdgeSettings(ServiceSettings):
+    owns_database: ClassVar[bool] = False
+    service_name: str = "edge"
+
+
+def test_migrate_without_a_database_has_nothing_to_do(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr("sys.argv", ["edge-service", "migrate"])
+    monkeypatch.setattr(cli, "upgrade", lambda *a: pytest.fail("no database to migrate"))
+    cli.main(lambda s: pytest.fail("migrate serves nothing"), EdgeSettings())
+    assert capsys.readouterr().out == "edge: nothing to migrate (no database)\n"
+
+
+def test_migrate_with_a_database_upgrades_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    upgraded: list[tuple[Path, str]] = []
+    monkeypatch.setattr("sys.argv", ["db-service", "migrate"])
+    monkeypatch.setattr(cli, "upgrade", lambda where, url: upgraded.append((where, url)))
+    settings = ServiceSettings(database_url="sqlite+aiosqlite:///x.db")
+    cli.main(lambda s: FastAPI(), settings, tmp_path)
+    assert upgraded == [(tmp_path, "sqlite+aiosqlite:///x.db")]
+    assert "latest migration" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no migrations_dir"):
+        cli.main(lambda s: FastAPI(), settings)
+
+
+def test_serve_runs_the_app_with_a_graceful_shutdown(monkeypatch: pytest.MonkeyPatch) -> None:
+    served: dict[str, Any] = {}
+    monkeypatch.setattr("sys.argv", ["edge-service"])
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    app = FastAPI()
+    settings = EdgeSettings(port=8123)
+    cli.main(lambda s: app if s is settings else FastAPI(), settings)
+    assert served["app"] is app and served["port"] == 8123
+    assert served["timeout_graceful_shutdown"] > 0  # in-flight requests finish on SIGTERM
+    assert served["proxy_headers"] is False  # chassis.forwarding decides whom to believe
