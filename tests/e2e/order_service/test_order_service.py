@@ -3,7 +3,6 @@ as real events on the broker."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from chassis.testing.events import send
 from chassis.testing.kafka import header, read_keyed
+from chassis.testing.polling import eventually
 from shared_events.inventory import ShortLine, StockLine, StockRejectedV1, StockReservedV1
 from shared_events.money import Money
 from shared_events.order import (
@@ -52,14 +52,12 @@ async def publish_product(shop: Shop, price: int = 4200) -> str:
 
 async def wait_for_sale(shop: Shop, sku: str, member: dict[str, str]) -> None:
     """The read model is eventually consistent: wait until the SKU can go in a cart."""
-    for _ in range(100):
-        response = await shop.order.put(
-            f"/api/v1/cart/items/{sku}", json={"quantity": 1}, headers=member
-        )
-        if response.status_code == 200:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{sku} never reached the order read model")
+    response = await eventually(
+        lambda: shop.order.put(f"/api/v1/cart/items/{sku}", json={"quantity": 1}, headers=member),
+        lambda r: r.status_code == 200,
+        timeout=10,
+    )
+    assert response.status_code == 200, f"{sku} never reached the order read model"
 
 
 def order_body(sku: str, quantity: int = 2, **extra: Any) -> dict[str, Any]:
@@ -75,14 +73,15 @@ def order_body(sku: str, quantity: int = 2, **extra: Any) -> dict[str, Any]:
 async def order_state(
     shop: Shop, order_id: str, member: dict[str, str], status: str
 ) -> dict[str, Any]:
-    for _ in range(150):
+    async def read() -> dict[str, Any]:
         order: dict[str, Any] = (
             await shop.order.get(f"/api/v1/orders/{order_id}", headers=member)
         ).json()
-        if order["status"] == status:
-            return order
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"order {order_id} stayed {order['status']}, expected {status}")
+        return order
+
+    order = await eventually(read, lambda o: o["status"] == status, timeout=15)
+    assert order["status"] == status, f"order {order_id} stayed {order['status']}"
+    return order
 
 
 async def test_order_is_priced_from_the_catalog_and_confirmed_by_the_saga(

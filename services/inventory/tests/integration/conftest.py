@@ -6,7 +6,6 @@ once, because they would share the `inventory-orders` consumer group (and its pa
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -29,6 +28,7 @@ from chassis.producer import EventProducer
 from chassis.testing.events import envelope_of
 from chassis.testing.kafka import read_records
 from chassis.testing.plugin import DatabaseFactory, serve_app
+from chassis.testing.polling import eventually
 from chassis.testing.tokens import TestTokenIssuer
 from inventory_service.config import InventorySettings
 from inventory_service.deps import InventoryRuntime
@@ -219,14 +219,13 @@ async def handled(inventory: Inventory, envelope: Envelope, timeout: float = 10.
     """Wait until the service's consumer has committed `envelope` (its inbox row exists).
     Events of one key are handled in order, so every earlier one was handled too."""
     query = select(InboxRecord.event_id).where(InboxRecord.event_id == envelope.id)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
+
+    async def claimed() -> bool:
         async with inventory.database.sessions() as session:
-            if (await session.exec(query)).first() is not None:
-                return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{envelope.type} {envelope.id} was not handled in {timeout}s")
+            return (await session.exec(query)).first() is not None
+
+    done = await eventually(claimed, bool, timeout=timeout, every=0.05)
+    assert done, f"{envelope.type} {envelope.id} was not handled in {timeout}s"
 
 
 async def staged(inventory: Inventory, subject: str) -> list[str]:

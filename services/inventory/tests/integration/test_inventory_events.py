@@ -3,7 +3,6 @@ events read back from `inventory.events`."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlmodel import select
 
 from chassis.producer import EventProducer
 from chassis.testing.events import send
+from chassis.testing.polling import eventually
 from inventory_service.tables import MOVEMENTS, RESERVATIONS
 from shared_events import Envelope, registry
 from shared_events.catalog import ProductCreatedV1, SkuSnapshot
@@ -89,10 +89,7 @@ async def test_a_new_product_gets_stock_records_and_known_skus_are_left_alone(
     await send(producer, product, event_id=first.id)  # the same event delivered twice
 
     url = f"/api/v1/inventory/{new}"
-    for _ in range(100):
-        if (await inventory.http.get(url)).status_code == 200:
-            break
-        await asyncio.sleep(0.1)
+    await eventually(lambda: inventory.http.get(url), lambda r: r.status_code == 200, timeout=10)
     assert await levels(inventory, new) == (0, 0, 0)
     assert (await stock(inventory, new))["safety_stock"] == inventory.settings.default_safety_stock
     assert await levels(inventory, received_first) == (7, 0, 7)

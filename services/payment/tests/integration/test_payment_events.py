@@ -6,7 +6,6 @@ the order service's relay sends them, and are read back from the topic.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from typing import Any
@@ -17,6 +16,7 @@ from sqlmodel import col, func, select
 
 from chassis.inbox import InboxRecord
 from chassis.outbox import OutboxRecord
+from chassis.testing.polling import eventually
 from payment_service.handlers import CONSUMERS
 from shared_events import Envelope, registry
 from shared_events.order import OrderRejectedV1
@@ -43,15 +43,13 @@ def assert_valid(envelope: Envelope) -> None:
 
 async def handled(payment: PaymentService, event_id: uuid.UUID, timeout: float = 8.0) -> None:
     """Wait (bounded) until the consumer committed this event."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
+
+    async def claimed() -> bool:
         async with payment.runtime.database.sessions() as session:
-            claimed = await session.get(InboxRecord, (CONSUMER_NAME, event_id))
-        if claimed is not None:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"event {event_id} was not handled within {timeout}s")
+            return await session.get(InboxRecord, (CONSUMER_NAME, event_id)) is not None
+
+    done = await eventually(claimed, bool, timeout=timeout, every=0.05)
+    assert done, f"event {event_id} was not handled within {timeout}s"
 
 
 async def staged_types(payment: PaymentService, order_id: str) -> list[str]:
