@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One database and one login role per database-owning service (DESIGN.md section 10).
+# One database and one login role per database-owning service: each owns its database and
+# never reads another's (docs/architecture.md, "The map").
 #
 # Run once by the postgres image's entrypoint on an empty data directory (it is mounted at
 # /docker-entrypoint-initdb.d/). To run it again: `docker compose down -v` drops the volume.
