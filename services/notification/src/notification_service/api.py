@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
 from chassis.idempotency import IdempotencyKey, idempotency_store
+from chassis.pagination import Page
 from chassis.validation import Identifier
 from notification_service.deps import RuntimeDep
 from notification_service.domain.channels import Channel
@@ -16,7 +17,6 @@ from notification_service.domain.delivery import DeliveryStatus
 from notification_service.schemas import (
     DeliveryAdmin,
     DeliveryPublic,
-    Page,
     PreferencesPublic,
     PreferencesPut,
     WebhookCreate,

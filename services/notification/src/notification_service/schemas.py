@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field, HttpUrl, StrictBool, UrlConstraints
 
@@ -11,15 +11,6 @@ from chassis.validation import RequestModel, Text
 from notification_service.domain.channels import Channel
 from notification_service.domain.delivery import DeliveryStatus
 from notification_service.domain.webhooks import WEBHOOK_EVENT_TYPES
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    page: int
-    size: int
 
 
 class PreferencesPublic(BaseModel):

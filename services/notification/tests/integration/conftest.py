@@ -20,7 +20,8 @@ import pytest
 from sqlmodel import col, select
 
 from chassis.inbox import InboxRecord
-from chassis.producer import EventProducer, OutgoingRecord
+from chassis.producer import EventProducer
+from chassis.testing.events import send
 from chassis.testing.infra import free_port
 from chassis.testing.kafka import read_records
 from chassis.testing.plugin import DatabaseFactory, serve_app
@@ -29,7 +30,7 @@ from notification_service.config import NotificationSettings
 from notification_service.deps import NotificationRuntime
 from notification_service.main import create_app
 from notification_service.tables import DeliveryRow
-from shared_events import Envelope, EventPayload, from_kafka, registry, to_kafka
+from shared_events import Envelope, EventPayload, from_kafka
 from shared_events.membership import CouponIssuedV1, MemberRegisteredV1
 from shared_events.money import Money
 from shared_events.order import OrderConfirmedV1, OrderLine, OrderPlacedV1
@@ -100,18 +101,9 @@ class Notification:
         self, payload: EventPayload, subject: str, *, event_id: uuid.UUID | None = None
     ) -> Envelope:
         """Put an event on its topic the way its service's outbox relay does."""
-        spec = registry.spec_for(type(payload))
-        envelope = registry.envelope(
-            payload,
-            subject=subject,
-            id=event_id or uuid.uuid4(),
-            correlation_id=subject,
+        return await send(
+            self.producer, payload, subject=subject, event_id=event_id, correlation_id=subject
         )
-        record = to_kafka(envelope)
-        await self.producer.send_batch(
-            [OutgoingRecord(spec.topic, record.key, record.value, record.headers)]
-        )
-        return envelope
 
     async def handled(self, envelope: Envelope, timeout: float = 15.0) -> None:
         """Until a consumer has committed the event (its inbox row exists)."""

@@ -57,21 +57,6 @@ def test_categories_of_templates_and_forwarded_events() -> None:
 # ---- retries -----------------------------------------------------------------------------
 
 
-def test_backoff_schedule_doubles_from_the_base() -> None:
-    policy = RetryPolicy(max_attempts=5, backoff_seconds=0.2)
-    assert policy.schedule() == pytest.approx([0.2, 0.4, 0.8, 1.6])
-    assert [policy.delay_after(n) for n in (1, 2, 3)] == pytest.approx([0.2, 0.4, 0.8])
-
-
-def test_backoff_is_capped_and_never_overflows() -> None:
-    policy = RetryPolicy(max_attempts=50, backoff_seconds=1.0, max_backoff_seconds=60.0)
-    assert policy.delay_after(6) == 32.0
-    assert policy.delay_after(7) == 60.0
-    assert policy.delay_after(10_000) == 60.0
-    with pytest.raises(ValueError):
-        policy.delay_after(0)
-
-
 def test_failure_retries_until_the_last_attempt_or_a_permanent_error() -> None:
     policy = RetryPolicy(max_attempts=3, backoff_seconds=0.1)
     assert policy.after_failure(1) is DeliveryStatus.RETRY

@@ -27,6 +27,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.logging import get_logger
+from chassis.retry import exponential_delay
 from notification_service.adapters.channel import DeliveryError, Message
 from notification_service.config import NotificationSettings
 from notification_service.deps import NotificationRuntime
@@ -146,11 +147,18 @@ async def send(runtime: NotificationRuntime, claim: Claim) -> Outcome:
     return Outcome(DeliveryStatus.SENT)
 
 
+def retry_delay(policy: RetryPolicy, attempt: int) -> float:
+    """The wait after failed attempt `attempt` (from 1): the chassis' exponential schedule."""
+    return exponential_delay(
+        attempt, backoff_seconds=policy.backoff_seconds, cap_seconds=policy.max_backoff_seconds
+    )
+
+
 def _failed(policy: RetryPolicy, claim: Claim, reason: str, *, permanent: bool) -> Outcome:
     status = policy.after_failure(claim.attempts, permanent=permanent)
     retry_at = None
     if status is DeliveryStatus.RETRY:
-        retry_at = datetime.now(UTC) + timedelta(seconds=policy.delay_after(claim.attempts))
+        retry_at = datetime.now(UTC) + timedelta(seconds=retry_delay(policy, claim.attempts))
     return Outcome(status, error_text(reason), retry_at)
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 
 from chassis.db import as_utc
+from chassis.pagination import Page, paginate
 from notification_service.deps import NotificationRuntime
 from notification_service.domain.channels import Channel
 from notification_service.domain.delivery import DeliveryStatus
-from notification_service.schemas import DeliveryAdmin, DeliveryPublic, Page
+from notification_service.schemas import DeliveryAdmin, DeliveryPublic
 from notification_service.service.masking import display_recipient
 from notification_service.tables import DeliveryRow
 
@@ -54,20 +55,15 @@ async def _page(
     size: int,
     shape: Callable[[DeliveryRow], T],
 ) -> Page[T]:
+    statement = (
+        select(DeliveryRow)
+        .where(*filters)
+        .order_by(col(DeliveryRow.created_at).desc(), col(DeliveryRow.id))
+    )
     async with runtime.database.sessions() as session:
-        total = (
-            await session.exec(select(func.count()).select_from(DeliveryRow).where(*filters))
-        ).one()
-        rows = (
-            await session.exec(
-                select(DeliveryRow)
-                .where(*filters)
-                .order_by(col(DeliveryRow.created_at).desc(), col(DeliveryRow.id))
-                .offset((page - 1) * size)
-                .limit(size)
-            )
-        ).all()
-    return Page[T](items=[shape(row) for row in rows], total=int(total), page=page, size=size)
+        return await paginate(
+            session, statement, page=page, size=size, shape=lambda rows: [shape(r) for r in rows]
+        )
 
 
 async def my_deliveries(

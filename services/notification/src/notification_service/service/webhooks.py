@@ -7,17 +7,18 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlmodel import col, func, select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import as_utc
 from chassis.errors import NotFound
 from chassis.logging import get_logger
+from chassis.pagination import Page, paginate
 from chassis.rules import RuleError
 from notification_service.deps import NotificationRuntime
 from notification_service.domain.signing import new_secret
 from notification_service.domain.webhooks import host_allowed
-from notification_service.schemas import Page, WebhookCreate, WebhookCreated, WebhookPublic
+from notification_service.schemas import WebhookCreate, WebhookCreated, WebhookPublic
 from notification_service.service.cache import NotificationCache, Subscription
 from notification_service.tables import WebhookSubscriptionRow
 
@@ -53,25 +54,16 @@ async def create_webhook(runtime: NotificationRuntime, body: WebhookCreate) -> W
 async def list_webhooks(
     runtime: NotificationRuntime, *, page: int, size: int
 ) -> Page[WebhookPublic]:
-    active = col(WebhookSubscriptionRow.deleted_at).is_(None)
-    async with runtime.database.sessions() as session:
-        total = (
-            await session.exec(
-                select(func.count()).select_from(WebhookSubscriptionRow).where(active)
-            )
-        ).one()
-        rows = (
-            await session.exec(
-                select(WebhookSubscriptionRow)
-                .where(active)
-                .order_by(col(WebhookSubscriptionRow.created_at), col(WebhookSubscriptionRow.id))
-                .offset((page - 1) * size)
-                .limit(size)
-            )
-        ).all()
-    return Page[WebhookPublic](
-        items=[_public(row) for row in rows], total=int(total), page=page, size=size
+    """Active subscriptions, oldest first."""
+    statement = (
+        select(WebhookSubscriptionRow)
+        .where(col(WebhookSubscriptionRow.deleted_at).is_(None))
+        .order_by(col(WebhookSubscriptionRow.created_at), col(WebhookSubscriptionRow.id))
     )
+    async with runtime.database.sessions() as session:
+        return await paginate(
+            session, statement, page=page, size=size, shape=lambda rows: [_public(r) for r in rows]
+        )
 
 
 async def delete_webhook(runtime: NotificationRuntime, webhook_id: str) -> None:
