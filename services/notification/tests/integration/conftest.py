@@ -126,7 +126,9 @@ class Notification:
         self, member_id: str, email_address: str, locale: str, name: str
     ) -> Envelope:
         """Registration as membership publishes it: the member, then the welcome gift (whose
-        envelope is returned)."""
+        envelope is returned). A test that goes on with the member's orders waits for the
+        welcome first, as the member would: other topics' events are not ordered after these
+        and would find the member unknown ("member unknown here, message not sent")."""
         await self.publish(
             MemberRegisteredV1(
                 member_id=member_id,

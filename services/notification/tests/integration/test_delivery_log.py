@@ -16,6 +16,7 @@ async def test_members_see_only_their_own_deliveries(notification: Notification)
     alice, bob = new_id("m"), new_id("m")
     alice_address = f"{alice}@example.com"
     await notification.register(alice, alice_address, "en", "Alice")
+    await notification.mail.wait_for(alice_address)  # the welcome: Alice is known here
     order_id = new_id("o")
     await notification.confirm(order_id, alice)
     await notification.mail.wait_for(alice_address, count=2)
