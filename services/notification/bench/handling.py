@@ -24,12 +24,12 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-import asyncpg
 from sqlmodel import col, func, select
 
 from chassis.logging import configure_logging
+from chassis.testing.handler_cpu import scratch_database
 from chassis.testing.harness import Harness, offline_runtime
-from chassis.testing.infra import free_port
+from chassis.testing.infra import LOCAL_POSTGRES, free_port
 from notification_service.config import MIGRATIONS_DIR, NotificationSettings
 from notification_service.deps import NotificationRuntime
 from notification_service.domain.channels import Channel
@@ -42,7 +42,7 @@ from shared_events.membership import MemberRegisteredV1
 from shared_events.money import Money
 from shared_events.order import OrderConfirmedV1
 
-ADMIN_DSN = os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_DSN = os.environ.get("BENCH_POSTGRES", LOCAL_POSTGRES)
 MEMBERS = 100
 
 
@@ -59,11 +59,6 @@ async def wait_for_port(port: int) -> None:
 
 
 async def main(events: int, profile: str | None = None) -> None:
-    name = f"bench_notification_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN_DSN.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0]
-    url = f"{url}/{name}"
     smtp_port = free_port()
     sink = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink"],
@@ -71,22 +66,22 @@ async def main(events: int, profile: str | None = None) -> None:
     )
     try:
         await wait_for_port(smtp_port)
-        settings = NotificationSettings(
-            database_url=url, smtp_port=smtp_port, redis_key_prefix=f"{name}:"
-        )
-        configure_logging("notification", settings.log_level, settings.log_json)
-        async with offline_runtime(settings, None, migrations=MIGRATIONS_DIR) as runtime:
-            # As the app does: the cache follows the change feed in Redis, real channels.
-            runtime.state = state = await build_state(runtime)
-            try:
-                await run(runtime, Harness.of(runtime, CONSUMERS), events, profile)
-            finally:
-                await state.close()
+        async with scratch_database("bench_notification", ADMIN_DSN) as url:
+            name = url.rsplit("/", 1)[-1]
+            settings = NotificationSettings(
+                database_url=url, smtp_port=smtp_port, redis_key_prefix=f"{name}:"
+            )
+            configure_logging("notification", settings.log_level, settings.log_json)
+            async with offline_runtime(settings, None, migrations=MIGRATIONS_DIR) as runtime:
+                # As the app does: the cache follows the change feed in Redis, real channels.
+                runtime.state = state = await build_state(runtime)
+                try:
+                    await run(runtime, Harness.of(runtime, CONSUMERS), events, profile)
+                finally:
+                    await state.close()
     finally:
         sink.terminate()
         await sink.wait()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def run(
