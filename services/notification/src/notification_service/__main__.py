@@ -8,7 +8,7 @@ from notification_service.main import create_app
 
 
 def main() -> None:
-    run(create_app, NotificationSettings(), MIGRATIONS_DIR)  # type: ignore[arg-type]
+    run(create_app, NotificationSettings(), MIGRATIONS_DIR)
 
 
 if __name__ == "__main__":

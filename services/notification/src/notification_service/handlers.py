@@ -4,6 +4,8 @@ retries, dead letters and commit order. `CONSUMERS` at the bottom: who handles w
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from chassis.consumer import Delivery, EventConsumer
 from notification_service.deps import NotificationRuntime
 from notification_service.service import notify, recipients
@@ -27,7 +29,7 @@ from shared_events.payment import PaymentRefundedV1
 from shared_events.topics import INVENTORY_EVENTS, MEMBERSHIP_EVENTS, ORDER_EVENTS, PAYMENT_EVENTS
 
 # The events whose notice (if any) follows from the event alone, and their webhooks.
-Announced = (
+Announced: TypeAlias = (
     CouponIssuedV1
     | TierChangedV1
     | OrderConfirmedV1
