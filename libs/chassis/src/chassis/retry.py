@@ -70,6 +70,11 @@ async def retry_transient(
         delay = state.next_action.sleep if state.next_action is not None else 0.0
         log.warning(message, attempt=state.attempt_number, error=str(error), retry_in=delay)
 
+    async def attempt() -> T:
+        # tenacity awaits only a callable it recognises as a coroutine function; `call` is
+        # often a lambda returning an awaitable, which it would hand back un-awaited.
+        return await call()
+
     retrying = AsyncRetrying(
         stop=stop_after_attempt(attempts),
         wait=wait,
@@ -78,4 +83,4 @@ async def retry_transient(
         sleep=sleep,
         reraise=True,
     )
-    return await retrying(call)
+    return await retrying(attempt)

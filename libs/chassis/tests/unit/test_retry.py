@@ -119,3 +119,26 @@ def test_the_schedule_doubles_from_the_backoff_and_stops_at_the_cap() -> None:
     assert exponential_delay(10**9, backoff_seconds=2.0) < math.inf
     with pytest.raises(ValueError):
         exponential_delay(0, backoff_seconds=1.0)
+
+
+async def test_a_lambda_returning_a_coroutine_is_awaited_and_retried() -> None:
+    calls: list[int] = []
+
+    async def flaky() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionError("down")
+        return "done"
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    result = await retry_transient(
+        lambda: flaky(),
+        transient=ConnectionError,
+        attempts=3,
+        backoff_seconds=0.01,
+        sleep=no_sleep,
+    )
+    assert result == "done"
+    assert len(calls) == 3

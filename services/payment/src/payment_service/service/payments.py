@@ -53,13 +53,8 @@ async def call_provider(settings: PaymentSettings, call: Callable[[], Awaitable[
     PAYMENT_PROVIDER_MAX_ATTEMPTS and PAYMENT_PROVIDER_BACKOFF_SECONDS say; a decline is not
     retried, and the last transient error propagates."""
 
-    async def attempt() -> str:
-        # tenacity awaits only what it sees as a coroutine function; the callers pass lambdas
-        # that return a coroutine, which it would hand back un-awaited.
-        return await call()
-
     return await retry_transient(
-        attempt,
+        call,
         transient=ProviderUnavailable,
         attempts=settings.provider_max_attempts,
         backoff_seconds=settings.provider_backoff_seconds,
