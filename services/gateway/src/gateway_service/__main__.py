@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-
-import uvicorn
-
-from gateway_service.app import create_app
+from chassis.cli import main as run
 from gateway_service.config import GatewaySettings
+from gateway_service.main import create_app
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["migrate"]:
-        print("gateway: nothing to migrate (no database)")
-        return
-    settings = GatewaySettings()
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        # chassis.forwarding alone decides whose X-Forwarded-For is believed; uvicorn's own
-        # proxy_headers would rewrite the client from it for any loopback peer.
-        proxy_headers=False,
-    )
+    run(create_app, GatewaySettings())
 
 
 if __name__ == "__main__":

@@ -1,5 +1,90 @@
-"""The gateway: one storefront API in front of the services."""
+"""The gateway: one storefront API in front of the services, on the chassis app factory."""
 
-from gateway_service.app import create_app
+from __future__ import annotations
 
-__all__ = ["create_app"]
+import aiohttp
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from chassis.app import ServiceSpec, create_service_app
+from gateway_service.adapters.upstreams import Upstreams
+from gateway_service.api import router
+from gateway_service.config import GatewaySettings
+from gateway_service.deps import GatewayRuntime, GatewayState
+from gateway_service.service import availability
+from gateway_service.service.flash_sale import FlashSaleLimits
+from gateway_service.service.flash_stock import FlashSaleStock
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    app = create_service_app(
+        ServiceSpec(
+            settings=settings,
+            title="Commerce suite gateway",
+            routers=[router],
+            state=build_state,
+            on_stop=[close_state],
+            # The merged document of the services, from api.py, not the gateway's own routes.
+            openapi_url=None,
+            # Clients reach this port: /metrics is served to the private network only.
+            metrics_listener=(settings.metrics_host, settings.metrics_port),
+        )
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-Id"],
+        )
+    return app
+
+
+async def build_state(runtime: GatewayRuntime) -> GatewayState:
+    """The upstream clients (aiohttp for forwarding, httpx for availability and the OpenAPI
+    merge) and the flash-sale counters in the runtime's Redis."""
+    settings = runtime.settings
+    client = httpx.AsyncClient(
+        timeout=settings.upstream_timeout_seconds,
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+    )
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=200, limit_per_host=0),
+        timeout=aiohttp.ClientTimeout(total=settings.upstream_timeout_seconds),
+        # The client's own User-Agent is forwarded; none is made up when it sent none.
+        skip_auto_headers={"User-Agent"},
+    )
+    urls = settings.upstreams()
+    inventory_url = urls["inventory"]
+    return GatewayState(
+        upstreams=Upstreams(
+            urls,
+            client,
+            session,
+            settings.breaker_failures,
+            settings.breaker_reset_seconds,
+            settings.max_in_flight_per_service,
+        ),
+        flash_sale=FlashSaleLimits(
+            runtime.redis,
+            settings.redis_key_prefix,
+            settings.flash_sale_limits,
+            settings.flash_sale_window_seconds,
+        ),
+        flash_stock=FlashSaleStock(
+            runtime.redis,
+            settings.redis_key_prefix,
+            settings.flash_sale_stock_refresh_seconds,
+            lambda skus: availability.fetch_available(client, inventory_url, skus),
+            sold_out_memory_seconds=settings.flash_sale_sold_out_memory_seconds,
+        ),
+    )
+
+
+async def close_state(runtime: GatewayRuntime) -> None:
+    upstreams = runtime.state.upstreams
+    await upstreams.session.close()
+    await upstreams.client.aclose()

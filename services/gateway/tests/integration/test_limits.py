@@ -11,7 +11,7 @@ from redis.asyncio.connection import Connection
 
 from chassis.cache import create_redis
 from chassis.errors import ProblemError
-from gateway_service import limits
+from gateway_service.service import limits
 
 pytestmark = pytest.mark.integration
 NOW = 1_800_000_030.0  # 30 s into a window

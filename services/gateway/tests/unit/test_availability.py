@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from gateway_service.availability import fill, is_product_read, products_of, skus_of
+from gateway_service.service.availability import fill, is_product_read, products_of, skus_of
 
 
 def product(*skus: str) -> dict[str, Any]:

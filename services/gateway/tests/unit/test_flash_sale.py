@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from gateway_service.flash_sale import capped_quantities
+from gateway_service.service.flash_sale import capped_quantities
 
 LIMITS = {"FLASH-1": 2, "FLASH-2": 1}
 

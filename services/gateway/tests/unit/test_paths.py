@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from chassis.errors import ProblemError
-from gateway_service.paths import forwarded_query, page_size, parse_path
+from gateway_service.service.paths import forwarded_query, page_size, parse_path
 
 
 @pytest.mark.parametrize(

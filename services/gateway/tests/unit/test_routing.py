@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway_service.routing import CircuitBreaker, upstream_for
+from gateway_service.adapters.upstreams import CircuitBreaker
+from gateway_service.service.routing import upstream_for
 
 
 @pytest.mark.parametrize(

@@ -15,24 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from chassis.errors import ProblemError
-
-# All keys or none: checks every SKU's running total first, then adds to each. Returns the
-# index (1-based) of the first SKU over its limit, or 0 when the claim was taken.
-CLAIM_SCRIPT = """
-for i, key in ipairs(KEYS) do
-  local quantity = tonumber(ARGV[2 * i - 1])
-  local limit = tonumber(ARGV[2 * i])
-  if (tonumber(redis.call('GET', key) or '0') + quantity) > limit then
-    return i
-  end
-end
-local window = tonumber(ARGV[#ARGV])
-for i, key in ipairs(KEYS) do
-  redis.call('INCRBY', key, ARGV[2 * i - 1])
-  redis.call('EXPIRE', key, window)
-end
-return 0
-"""
+from gateway_service.adapters.redis_scripts import CLAIM_SCRIPT
 
 
 def capped_quantities(body: bytes, limits: Mapping[str, int]) -> dict[str, int]:

@@ -1,4 +1,5 @@
-"""Forwarding one request to its service: pooled connections, timeouts, a breaker each.
+"""The upstream client: one request forwarded to its service over pooled connections, with a
+timeout, a circuit breaker per service and load shedding.
 
 The forward path runs on aiohttp: `bench/upstream_client.py` measured it at a fraction of
 httpx's CPU per call (README, Performance). Product availability and the OpenAPI merge, off
@@ -17,8 +18,6 @@ from yarl import URL
 
 from chassis.errors import ProblemError
 from chassis.telemetry import current_traceparent
-from gateway_service.paths import Path, forwarded_query
-from gateway_service.routing import CircuitBreaker
 
 # Hop-by-hop headers (RFC 9110 section 7.6.1) and ones the gateway sets itself.
 DROP = frozenset(
@@ -42,6 +41,35 @@ DROP = frozenset(
 
 
 @dataclass
+class CircuitBreaker:
+    """Closed: calls pass. After `failures` consecutive failures: open for `reset_seconds`,
+    calls fail at once. Then half-open: one call tries; success closes, failure re-opens."""
+
+    failures: int
+    reset_seconds: float
+    consecutive: int = 0
+    opened_at: float | None = None
+
+    def allows(self, now: float) -> bool:
+        if self.opened_at is None:
+            return True
+        return now - self.opened_at >= self.reset_seconds
+
+    def record(self, ok: bool, now: float) -> None:
+        if ok:
+            self.consecutive, self.opened_at = 0, None
+            return
+        self.consecutive += 1
+        if self.consecutive >= self.failures or self.opened_at is not None:
+            self.opened_at = now
+
+    def retry_after(self, now: float) -> int:
+        if self.opened_at is None:
+            return 0
+        return max(1, int(self.reset_seconds - (now - self.opened_at)) + 1)
+
+
+@dataclass
 class Upstreams:
     urls: dict[str, str]
     client: httpx.AsyncClient  # availability and OpenAPI reads
@@ -56,19 +84,23 @@ class Upstreams:
     in_flight: dict[str, int] = field(default_factory=dict)
 
     def breaker(self, name: str) -> CircuitBreaker:
-        return self.breakers.setdefault(name, CircuitBreaker(self.failures, self.reset_seconds))
+        breaker = self.breakers.get(name)  # not setdefault: no breaker built per request
+        if breaker is None:
+            breaker = self.breakers[name] = CircuitBreaker(self.failures, self.reset_seconds)
+        return breaker
 
     async def forward(
         self,
         name: str,
         request: Request,
-        path: Path,
+        target: str,
         body: bytes,
         request_id: str,
         forwarded_for: str,
     ) -> Response:
-        """Send the request to `name` at exactly `path.forwarded` (never normalised again).
-        `forwarded_for` is the X-Forwarded-For the service may believe from the gateway."""
+        """Send the request to `name` at exactly `target`, its path and query already encoded
+        (gateway_service.service.paths; never normalised again). `forwarded_for` is the
+        X-Forwarded-For the service may believe from the gateway."""
         breaker = self.breaker(name)
         now = time.monotonic()
         if not breaker.allows(now):
@@ -80,13 +112,9 @@ class Upstreams:
         headers["x-forwarded-for"] = forwarded_for
         if traceparent := current_traceparent():
             headers["traceparent"] = traceparent
-        query = request.scope.get("query_string", b"")
-        # encoded=True: the path and query go out exactly as built here, never normalised
-        # again (no dot-segment removal, no re-quoting).
-        url = URL(
-            self.urls[name] + path.forwarded + (f"?{forwarded_query(query)}" if query else ""),
-            encoded=True,
-        )
+        # encoded=True: the path and query go out exactly as built, never normalised again (no
+        # dot-segment removal, no re-quoting).
+        url = URL(self.urls[name] + target, encoded=True)
         self.in_flight[name] = self.in_flight.get(name, 0) + 1
         try:
             async with self.session.request(

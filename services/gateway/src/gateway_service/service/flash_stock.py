@@ -9,10 +9,9 @@ lets a few more through, and inventory, which alone decides, refuses them. Nothi
 oversell; at worst a unit waits one refresh before it is offered again.
 
 Each gateway process also remembers, for `GATEWAY_FLASH_SALE_SOLD_OUT_MEMORY_SECONDS` (0.5 s),
-that a SKU was found sold
-out: in a sale's rush the thousands of late buyers are then answered 409 from memory, with no
-Redis round trip (neither for the count nor for the member's allowance). A unit that comes
-back is offered again at most that much later.
+that a SKU was found sold out: in a sale's rush the thousands of late buyers are then answered
+409 from memory, with no Redis round trip (neither for the count nor for the member's
+allowance). A unit that comes back is offered again at most that much later.
 """
 
 from __future__ import annotations
@@ -23,29 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 import redis.asyncio as aioredis
 
 from chassis.errors import ProblemError
-
-# Checks every SKU's count, then takes from each, or nothing. Returns 0 when taken, i when the
-# i-th SKU has too few units left, -i when its count is not loaded.
-TAKE_SCRIPT = """
-for i, key in ipairs(KEYS) do
-  local left = redis.call('GET', key)
-  if not left then return -i end
-  if tonumber(left) < tonumber(ARGV[i]) then return i end
-end
-for i, key in ipairs(KEYS) do
-  redis.call('DECRBY', key, ARGV[i])
-end
-return 0
-"""
-# Gives units back only to counts that still exist: an expired count is read afresh anyway.
-GIVE_BACK_SCRIPT = """
-for i, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 1 then
-    redis.call('INCRBY', key, ARGV[i])
-  end
-end
-return 0
-"""
+from gateway_service.adapters.redis_scripts import GIVE_BACK_SCRIPT, TAKE_SCRIPT
 
 Loader = Callable[[list[str]], Awaitable[dict[str, int]]]
 

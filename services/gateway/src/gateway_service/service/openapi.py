@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from gateway_service.routing import upstream_for
+from gateway_service.service.routing import upstream_for
 
 
 async def merged_openapi(client: httpx.AsyncClient, urls: dict[str, str]) -> dict[str, Any]:

@@ -1,0 +1,162 @@
+"""Every storefront request, from arrival to answer: the client and the member named, both
+rate limits counted, the path read once and routed, the caps checked, then the call forwarded
+(`POST /orders` under the flash-sale rules) and product reads joined with availability."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import Request, Response
+
+from chassis.app import request_id_of
+from chassis.auth import JwksVerifier, Unauthorized
+from chassis.errors import ProblemError
+from chassis.forwarding import client_address, is_trusted
+from gateway_service.adapters.upstreams import Upstreams
+from gateway_service.deps import GatewayRuntime
+from gateway_service.service import availability, limits
+from gateway_service.service.flash_sale import capped_quantities
+from gateway_service.service.flash_stock import sold_out
+from gateway_service.service.paths import forwarded_query, page_size, parse_path
+from gateway_service.service.routing import upstream_for
+
+ORDERS_PATH = "/api/v1/orders"
+
+
+async def handle(request: Request, runtime: GatewayRuntime) -> Response:
+    settings = runtime.settings
+    request_id = request_id_of(request.scope)  # chosen by the chassis' RequestObserver
+    peer = request.client.host if request.client else "unknown"
+    client = client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    member, refused = await verified_member(request, runtime.verifier)
+    # Both limits in one Redis round trip. The member is known only once the token is
+    # verified, so verification comes first (a cached token costs a lookup, see chassis.auth).
+    prefix = f"{settings.redis_key_prefix}gateway:rate"
+    checks = [limits.Limit(f"{prefix}:client:{client}", settings.rate_per_client_per_minute)]
+    if member is not None:
+        per_member = settings.rate_per_member_per_minute
+        checks.append(limits.Limit(f"{prefix}:member:{member}", per_member))
+    now = time.time()
+    counts = await limits.count(runtime.redis, checks, now)
+    # The client's limit first: a client over it gets 429 whatever token it sends.
+    if problem := limits.over(checks[0], counts[0], now):
+        raise problem
+    if refused is not None:
+        raise refused
+    if member is not None and (problem := limits.over(checks[1], counts[1], now)):
+        raise problem
+    path = parse_path(request.scope.get("raw_path") or request.url.path.encode())
+    name = upstream_for(path.decoded)
+    if name is None:
+        raise ProblemError(404, f"no route for {path.forwarded}", code="not-found")
+    size = page_size(request.query_params.get("size"))
+    if size is not None and size > settings.max_page_size:
+        raise ProblemError(
+            422, f"size must be at most {settings.max_page_size}", code="page-size-too-large"
+        )
+    body = await read_body(request, settings.max_body_bytes)
+    query = request.scope.get("query_string", b"")
+    target = path.forwarded + (f"?{forwarded_query(query)}" if query else "")
+    # The services believe the gateway's X-Forwarded-For; it names the client found above,
+    # after the proxies trusted here, and never what an untrusted client wrote.
+    forwarded = request.headers.get("x-forwarded-for")
+    forwarded_for = (
+        f"{forwarded}, {peer}" if forwarded and is_trusted(peer, settings.trusted_proxies) else peer
+    )
+    if member is not None and request.method == "POST" and path.decoded == ORDERS_PATH:
+        return await forward_order(
+            request, runtime, target, body, request_id, forwarded_for, member
+        )
+    upstreams = runtime.state.upstreams
+    response = await upstreams.forward(name, request, target, body, request_id, forwarded_for)
+    if response.status_code == 200 and availability.is_product_read(request.method, path.decoded):
+        response = await add_availability(response, upstreams)
+    return response
+
+
+async def verified_member(
+    request: Request, verifier: JwksVerifier
+) -> tuple[str | None, Unauthorized | None]:
+    """The member a bearer token names, or why the token is refused (raised only after the
+    client has been counted, so bad tokens cannot dodge the per-client limit). The service
+    verifies the same token again (zero trust)."""
+    authorization = request.headers.get("authorization", "")
+    if not authorization.lower().startswith("bearer "):
+        return None, None
+    try:
+        principal = await verifier.verify(authorization[7:].strip())
+    except Unauthorized as refused:
+        return None, refused
+    return principal.subject, None
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it passes `limit`: a declared Content-Length is
+    checked before reading, and a chunked body while it streams (never held whole first)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def add_availability(response: Response, upstreams: Upstreams) -> Response:
+    filled = await availability.with_availability(
+        bytes(response.body), upstreams.client, upstreams.urls["inventory"]
+    )
+    if filled is None:
+        return response
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return Response(filled, status_code=200, headers=headers)
+
+
+async def forward_order(
+    request: Request,
+    runtime: GatewayRuntime,
+    target: str,
+    body: bytes,
+    request_id: str,
+    forwarded_for: str,
+    member: str,
+) -> Response:
+    """`POST /orders` under the flash-sale rules: take the member's allowance and the units,
+    forward, and give both back if the order service refuses the order (4xx). A timeout or a
+    5xx leaves the order unknown (it may exist): both stay taken, so a retry under the same
+    Idempotency-Key passes to the service, which replays its answer; units also come back
+    with the next count from inventory."""
+    state = runtime.state
+    flash_sale, stock = state.flash_sale, state.flash_stock
+    wanted = capped_quantities(body, runtime.settings.flash_sale_limits)
+    key = request.headers.get("idempotency-key")
+    # The rush after a sell-out is answered from memory: one round trip (is it a retry of an
+    # order that got through?) instead of four, none without an Idempotency-Key.
+    gone = stock.sold_out(wanted)
+    if gone is not None and not await flash_sale.is_replay(member, key):
+        raise sold_out(gone)
+    # False for an order without flash-sale SKUs, and for a replay (its first try took them).
+    claimed = await flash_sale.claim(member, wanted, key)
+    counted = False
+    if claimed:
+        try:
+            counted = await stock.take(wanted)
+        except BaseException:  # sold out (or Redis gone): the allowance was not used
+            await flash_sale.release(member, wanted, key)
+            raise
+    response = await state.upstreams.forward(
+        "order", request, target, body, request_id, forwarded_for
+    )
+    if claimed and 400 <= response.status_code < 500:
+        if counted:
+            await stock.give_back(wanted)
+        await flash_sale.release(member, wanted, key)
+    return response
+
+
+def _too_large(limit: int) -> ProblemError:
+    return ProblemError(413, f"the body may be at most {limit} bytes", code="body-too-large")

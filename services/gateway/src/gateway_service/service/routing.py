@@ -1,0 +1,32 @@
+"""Which service answers which storefront path. No I/O here."""
+
+from __future__ import annotations
+
+# A path belongs to the longest prefix it equals or extends by `/...`.
+ROUTES: tuple[tuple[str, str], ...] = (
+    ("/api/v1/auth", "membership"),
+    ("/api/v1/me", "membership"),
+    ("/api/v1/admin/coupons", "membership"),
+    ("/api/v1/products", "catalog"),
+    ("/api/v1/categories", "catalog"),
+    ("/api/v1/admin/products", "catalog"),
+    ("/api/v1/inventory", "inventory"),
+    ("/api/v1/admin/inventory", "inventory"),
+    ("/api/v1/cart", "order"),
+    ("/api/v1/orders", "order"),
+    ("/api/v1/admin/orders", "order"),
+    ("/api/v1/payments", "payment"),
+    ("/api/v1/admin/payments", "payment"),
+    ("/api/v1/notifications", "notification"),
+    ("/api/v1/admin/notifications", "notification"),
+    ("/api/v1/admin/webhooks", "notification"),
+)
+
+
+def upstream_for(path: str) -> str | None:
+    matches = [
+        (len(prefix), name)
+        for prefix, name in ROUTES
+        if path == prefix or path.startswith(prefix + "/")
+    ]
+    return max(matches)[1] if matches else None
