@@ -3,7 +3,7 @@
     uv run --frozen python -m bench.upstream_client [--requests 4000]
 
 A local uvicorn app (its own process, so its CPU is not counted) answers a ~600-byte JSON;
-each client does what `gateway_service.proxy.Upstreams.forward` does: a POST with a small body
+each client does what the gateway's `Upstreams.forward` (adapters/upstreams.py) does: a POST
 and the usual headers, the whole body read, the headers copied. Pooled keep-alive connections,
 `--concurrency` calls in flight. CPU is this process's (user + system) over the calls, i.e.
 what the gateway would spend in its HTTP client. The gateway forwards with aiohttp since this
@@ -93,7 +93,7 @@ async def drive(call: Call, url: str, requests: int, concurrency: int) -> dict[s
 
 
 async def with_httpx(url: str, requests: int, concurrency: int) -> dict[str, float]:
-    # As the gateway builds it (gateway_service.app).
+    # As the gateway builds it (gateway_service.adapters.upstreams).
     async with httpx.AsyncClient(
         timeout=5.0, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)
     ) as client:

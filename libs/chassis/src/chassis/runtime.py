@@ -14,7 +14,7 @@ for a database it does not have.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
@@ -53,8 +53,6 @@ class Runtime(BaseRuntime[SettingsT, StateT]):
     producer: EventProducer
     outbox: Outbox
     relay: OutboxRelay
-    # Deprecated: untyped; services move their own objects to `state`.
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def readiness_probes(self) -> dict[str, Probe]:
         return {

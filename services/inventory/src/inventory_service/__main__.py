@@ -8,7 +8,7 @@ from inventory_service.main import create_app
 
 
 def main() -> None:
-    run(create_app, InventorySettings(), MIGRATIONS_DIR)  # type: ignore[arg-type]
+    run(create_app, InventorySettings(), MIGRATIONS_DIR)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from membership_service.main import create_app
 
 
 def main() -> None:
-    run(create_app, MembershipSettings(), MIGRATIONS_DIR)  # type: ignore[arg-type]
+    run(create_app, MembershipSettings(), MIGRATIONS_DIR)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from order_service.main import create_app
 
 
 def main() -> None:
-    run(create_app, OrderSettings(), MIGRATIONS_DIR)  # type: ignore[arg-type]
+    run(create_app, OrderSettings(), MIGRATIONS_DIR)
 
 
 if __name__ == "__main__":
