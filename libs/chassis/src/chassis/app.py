@@ -202,24 +202,15 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
     await consumers.start()
     if spec.start_relay:
         relay.start()
-    jobs = _start_jobs(spec, runtime)
-    metrics = _serve_metrics(spec.metrics_listener)
-    app.state.runtime = runtime
-    log.info("service started", host=settings.host, port=settings.port)
-    try:
+    async with _serving(
+        app,
+        spec,
+        runtime,
+        # Nothing new comes in (consumers), nothing is left unsent (relay), then the state.
+        stop_first=(consumers.stop, relay.stop),
+        close_last=(producer.stop, redis.aclose, database.dispose),
+    ):
         yield
-    finally:
-        app.state.runtime = None
-        await _stop_jobs(jobs)
-        await consumers.stop()
-        await relay.stop()
-        await _run_hooks(spec.on_stop, runtime)
-        await producer.stop()
-        await redis.aclose()
-        await database.dispose()
-        if metrics is not None:
-            metrics.shutdown()
-        log.info("service stopped")
 
 
 @asynccontextmanager
@@ -231,6 +222,22 @@ async def _lifespan_without_database(app: FastAPI, spec: ServiceSpec) -> AsyncIt
         settings=settings, redis=redis, verifier=verifier_for(settings)
     )
     await _start(spec, runtime)
+    async with _serving(app, spec, runtime, stop_first=(), close_last=(redis.aclose,)):
+        yield
+
+
+@asynccontextmanager
+async def _serving(
+    app: FastAPI,
+    spec: ServiceSpec,
+    runtime: AnyBaseRuntime,
+    *,
+    stop_first: Sequence[Callable[[], Awaitable[object]]],
+    close_last: Sequence[Callable[[], Awaitable[object]]],
+) -> AsyncIterator[None]:
+    """Jobs and the metrics listener run and routes see the runtime while the app serves; at
+    shutdown: jobs, then `stop_first`, the `on_stop` hooks, then `close_last`, in that order."""
+    settings = spec.settings
     jobs = _start_jobs(spec, runtime)
     metrics = _serve_metrics(spec.metrics_listener)
     app.state.runtime = runtime
@@ -240,8 +247,11 @@ async def _lifespan_without_database(app: FastAPI, spec: ServiceSpec) -> AsyncIt
     finally:
         app.state.runtime = None
         await _stop_jobs(jobs)
+        for stop in stop_first:
+            await stop()
         await _run_hooks(spec.on_stop, runtime)
-        await redis.aclose()
+        for close in close_last:
+            await close()
         if metrics is not None:
             metrics.shutdown()
         log.info("service stopped")
