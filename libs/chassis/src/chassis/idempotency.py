@@ -64,46 +64,46 @@ class IdempotencyStore:
                 400, f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters", code="bad-key"
             )
         redis_key = f"{self.namespace}:{scope}:{hashlib.sha256(key.encode()).hexdigest()}"
-        print_ = fingerprint(body)
+        body_print = fingerprint(body)
         claimed = await self.redis.set(
-            redis_key, json.dumps({"fingerprint": print_}), nx=True, ex=self.lock_seconds
+            redis_key, json.dumps({"fingerprint": body_print}), nx=True, ex=self.lock_seconds
         )
         if not claimed:
-            return await self._replay(redis_key, print_)
+            return await self._replay(redis_key, body_print)
         try:
             result = await operation()
         except ProblemError as problem:
             if problem.status >= 500:
                 await self.redis.delete(redis_key)
             else:
-                await self._store(redis_key, print_, problem.status, None, problem)
+                await self._store(redis_key, body_print, problem.status, None, problem)
             raise
         except BaseException:
             await self.redis.delete(redis_key)
             raise
         payload = result.model_dump(mode="json")
-        await self._store(redis_key, print_, status_code, payload, None)
+        await self._store(redis_key, body_print, status_code, payload, None)
         return JSONResponse(payload, status_code)
 
     async def _store(
         self,
         redis_key: str,
-        print_: str,
+        body_print: str,
         status: int,
         payload: dict[str, Any] | None,
         problem: ProblemError | None,
     ) -> None:
-        record: dict[str, Any] = {"fingerprint": print_, "status": status, "body": payload}
+        record: dict[str, Any] = {"fingerprint": body_print, "status": status, "body": payload}
         if problem is not None:
             record["problem"] = {"detail": problem.detail, "code": problem.code, **problem.extra}
         await self.redis.set(redis_key, json.dumps(record), ex=self.ttl_seconds)
 
-    async def _replay(self, redis_key: str, print_: str) -> JSONResponse:
+    async def _replay(self, redis_key: str, body_print: str) -> JSONResponse:
         raw = await self.redis.get(redis_key)
         if raw is None:  # expired between our SET and GET: rare, and safe to ask for a retry
             raise ProblemError(409, "retry the request", code="idempotency-retry")
         record = json.loads(raw)
-        if record["fingerprint"] != print_:
+        if record["fingerprint"] != body_print:
             raise ProblemError(
                 422,
                 "this Idempotency-Key was used with a different request body",

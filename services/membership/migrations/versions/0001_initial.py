@@ -22,7 +22,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-def _at(name: str, nullable: bool = False) -> sa.Column:
+def _timestamp(name: str, nullable: bool = False) -> sa.Column:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
@@ -40,11 +40,11 @@ def upgrade() -> None:
         sa.Column("role", sa.String(20), nullable=False),
         sa.Column("marketing_consent", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("tier", sa.String(20), nullable=False),
-        _at("tier_reviewed_at"),
+        _timestamp("tier_reviewed_at"),
         _int("points_balance"),
         _int("points_held"),
-        _at("created_at"),
-        _at("updated_at"),
+        _timestamp("created_at"),
+        _timestamp("updated_at"),
         sa.CheckConstraint(_in("role", ("customer", "admin")), name="ck_members_role"),
         sa.CheckConstraint(
             _in("tier", ("BRONZE", "SILVER", "GOLD", "PLATINUM")), name="ck_members_tier"
@@ -58,7 +58,7 @@ def upgrade() -> None:
         "credentials",
         sa.Column("member_id", sa.String(36), sa.ForeignKey("members.id"), primary_key=True),
         sa.Column("password_hash", sa.String(200), nullable=False),
-        _at("updated_at"),
+        _timestamp("updated_at"),
     )
 
     op.create_table(
@@ -66,8 +66,8 @@ def upgrade() -> None:
         sa.Column("kid", sa.String(64), primary_key=True),
         sa.Column("private_pem", sa.Text(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        _at("created_at"),
-        _at("retired_at", nullable=True),
+        _timestamp("created_at"),
+        _timestamp("retired_at", nullable=True),
     )
     op.create_index(
         "ux_signing_keys_one_active",
@@ -83,10 +83,10 @@ def upgrade() -> None:
         sa.Column("token_hash", sa.String(64), primary_key=True),
         sa.Column("family_id", sa.String(36), nullable=False),
         sa.Column("member_id", sa.String(36), sa.ForeignKey("members.id"), nullable=False),
-        _at("issued_at"),
-        _at("expires_at"),
-        _at("used_at", nullable=True),
-        _at("revoked_at", nullable=True),
+        _timestamp("issued_at"),
+        _timestamp("expires_at"),
+        _timestamp("used_at", nullable=True),
+        _timestamp("revoked_at", nullable=True),
     )
     op.create_index("ix_refresh_tokens_family_id", "refresh_tokens", ["family_id"])
     op.create_index("ix_refresh_tokens_member_id", "refresh_tokens", ["member_id"])
@@ -99,13 +99,13 @@ def upgrade() -> None:
         _int("amount_off"),
         _int("min_spend"),
         sa.Column("currency", sa.String(3), nullable=False),
-        _at("valid_from"),
-        _at("valid_until"),
+        _timestamp("valid_from"),
+        _timestamp("valid_until"),
         sa.Column("first_order_only", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("order_id", sa.String(100), nullable=True),
-        _at("issued_at"),
-        _at("updated_at"),
+        _timestamp("issued_at"),
+        _timestamp("updated_at"),
         sa.CheckConstraint(
             _in("kind", ("WELCOME_GIFT", "FIRST_ORDER", "SPEND_THRESHOLD")), name="ck_coupons_kind"
         ),
@@ -129,7 +129,7 @@ def upgrade() -> None:
         _int("balance_after"),
         _int("held_after"),
         sa.Column("order_id", sa.String(100), nullable=True),
-        _at("at"),
+        _timestamp("at"),
         sa.CheckConstraint(
             _in("kind", ("EARN", "HOLD", "REDEEM", "RESTORE", "EXPIRE", "REVOKE")),
             name="ck_points_ledger_kind",
@@ -145,8 +145,8 @@ def upgrade() -> None:
         sa.Column("member_id", sa.String(36), sa.ForeignKey("members.id"), nullable=False),
         sa.Column("order_id", sa.String(100), nullable=False, unique=True),
         _int("points"),
-        _at("earned_at"),
-        _at("expires_at"),
+        _timestamp("earned_at"),
+        _timestamp("expires_at"),
         sa.Column("settled", sa.Boolean(), nullable=False),
         sa.CheckConstraint("points > 0", name="ck_points_lots_positive"),
     )
@@ -164,9 +164,9 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(3), nullable=False),
         _int("spend"),
         _int("points_earned"),
-        _at("completed_at", nullable=True),
-        _at("created_at"),
-        _at("updated_at"),
+        _timestamp("completed_at", nullable=True),
+        _timestamp("created_at"),
+        _timestamp("updated_at"),
         sa.CheckConstraint(
             _in("status", ("PLACED", "CONFIRMED", "COMPLETED", "REJECTED", "CANCELLED")),
             name="ck_member_orders_status",

@@ -16,7 +16,7 @@ branch_labels = None
 depends_on = None
 
 
-def _at(name: str, nullable: bool = False) -> sa.Column:
+def _timestamp(name: str, nullable: bool = False) -> sa.Column:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("locale", sa.String(16), nullable=False),
         sa.Column("phone", sa.String(32), nullable=True),
-        _at("updated_at"),
+        _timestamp("updated_at"),
     )
     op.create_table(
         "preferences",
@@ -43,7 +43,7 @@ def upgrade() -> None:
         _flag("sms", True),
         _flag("webhook", True),
         _flag("marketing_consent", False),
-        _at("updated_at"),
+        _timestamp("updated_at"),
     )
     op.create_table(
         "order_recipients",
@@ -51,7 +51,7 @@ def upgrade() -> None:
         sa.Column("member_id", sa.String(64), nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("total", sa.BigInteger(), nullable=False),
-        _at("placed_at"),
+        _timestamp("placed_at"),
     )
     op.create_table(
         "webhook_subscriptions",
@@ -59,8 +59,8 @@ def upgrade() -> None:
         sa.Column("url", sa.String(2000), nullable=False),
         sa.Column("events", sa.JSON(), nullable=False),
         sa.Column("secret", sa.String(100), nullable=False),
-        _at("created_at"),
-        _at("deleted_at", nullable=True),
+        _timestamp("created_at"),
+        _timestamp("deleted_at", nullable=True),
     )
     op.create_table(
         "deliveries",
@@ -79,10 +79,10 @@ def upgrade() -> None:
         sa.Column("status", sa.String(10), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.String(500), nullable=True),
-        _at("created_at"),
-        _at("updated_at"),
-        _at("next_attempt_at", nullable=True),
-        _at("sent_at", nullable=True),
+        _timestamp("created_at"),
+        _timestamp("updated_at"),
+        _timestamp("next_attempt_at", nullable=True),
+        _timestamp("sent_at", nullable=True),
         sa.UniqueConstraint(
             "cause_event_id", "channel", "recipient", name="uq_deliveries_cause_channel_recipient"
         ),

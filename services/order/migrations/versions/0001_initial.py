@@ -16,7 +16,7 @@ branch_labels = None
 depends_on = None
 
 
-def _at(name: str, nullable: bool = False) -> sa.Column:
+def _timestamp(name: str, nullable: bool = False) -> sa.Column:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=nullable)
 
 
@@ -36,7 +36,7 @@ def upgrade() -> None:
         sa.Column("member_id", sa.String(64), primary_key=True),
         sa.Column("sku", sa.String(64), primary_key=True),
         sa.Column("quantity", sa.Integer(), nullable=False),
-        _at("updated_at"),
+        _timestamp("updated_at"),
         sa.CheckConstraint("quantity > 0", name="ck_cart_items_quantity"),
     )
     op.create_table(
@@ -52,9 +52,9 @@ def upgrade() -> None:
         sa.Column("total", sa.BigInteger(), nullable=False),
         sa.Column("payment_token", sa.String(200), nullable=True),
         sa.Column("shipping_address", sa.JSON(), nullable=False),
-        _at("deadline_at", nullable=True),
-        _at("created_at"),
-        _at("updated_at"),
+        _timestamp("deadline_at", nullable=True),
+        _timestamp("created_at"),
+        _timestamp("updated_at"),
         sa.CheckConstraint(
             "total >= 0 AND subtotal >= 0 AND discount >= 0", name="ck_orders_money"
         ),
@@ -87,7 +87,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(20), nullable=False),
         sa.Column("reason", sa.String(40), nullable=True),
         sa.Column("event_id", sa.String(36), nullable=True),
-        _at("at"),
+        _timestamp("at"),
     )
     create_outbox_table(op)
     create_inbox_table(op)
