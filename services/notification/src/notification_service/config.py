@@ -86,6 +86,13 @@ class NotificationSettings(ServiceSettings):
     dispatch_concurrency: int = Field(default=10, ge=1)
     dispatch_lease_seconds: float = Field(default=120.0, gt=0)
 
+    # A message to a member not known here yet is parked until their registration is
+    # handled; one parked longer than this is deleted (a member that never registers here,
+    # e.g. one created before this service existed). The job looks every
+    # `parked_check_seconds`.
+    parked_retention_days: int = Field(default=7, ge=1)
+    parked_check_seconds: float = Field(default=3600.0, gt=0)
+
     @field_validator("operator_emails", "webhook_allowed_hosts", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:

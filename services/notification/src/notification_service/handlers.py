@@ -45,7 +45,9 @@ Announced: TypeAlias = (
 async def on_member_registered(
     delivery: Delivery[NotificationRuntime], event: MemberRegisteredV1
 ) -> None:
-    await recipients.record_member(delivery.session, event)
+    member = await recipients.record_member(delivery.session, event)
+    # Messages that arrived before the registration (other topics are not ordered after it).
+    await notify.release_parked(delivery, member)
 
 
 async def on_member_updated(

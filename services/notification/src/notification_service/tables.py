@@ -2,7 +2,8 @@
 
 `recipients` and `order_recipients` are read models of membership and order events;
 `preferences` and `webhook_subscriptions` are owned here; `deliveries` is the delivery log and
-the dispatch queue at once, with one row per (cause event, channel, recipient).
+the dispatch queue at once, with one row per (cause event, channel, recipient);
+`parked_messages` holds the messages to members not known here yet.
 """
 
 from __future__ import annotations
@@ -131,3 +132,28 @@ class DeliveryRow(SQLModel, table=True):
     updated_at: datetime = _timestamp()
     next_attempt_at: datetime | None = _timestamp(nullable=True)
     sent_at: datetime | None = _timestamp(nullable=True)
+
+
+class ParkedMessageRow(SQLModel, table=True):
+    """A message to a member whose `membership.member.registered` has not been handled here
+    yet (other topics are not ordered after it). The event is kept whole, to be rendered
+    for the member when the registration is recorded; then the row goes. Rows older than
+    the retention are deleted (a member that never registers here)."""
+
+    __tablename__ = "parked_messages"
+    __table_args__ = (
+        # One message per (member, event): a second handling of the event parks nothing more.
+        # Also the registration's lookup (DELETE ... WHERE member_id = ...).
+        sa.UniqueConstraint("member_id", "cause_event_id", name="uq_parked_messages_member_cause"),
+        sa.Index("ix_parked_messages_created", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    member_id: str = Field(max_length=64)
+    cause_event_id: str = Field(max_length=36)
+    cause_event_type: str = Field(max_length=200)
+    template: str = Field(max_length=200)
+    # The version the handler read the event as: it is read again as that version.
+    event_version: int
+    envelope: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = _timestamp()

@@ -127,8 +127,8 @@ class Notification:
     ) -> Envelope:
         """Registration as membership publishes it: the member, then the welcome gift (whose
         envelope is returned). A test that goes on with the member's orders waits for the
-        welcome first, as the member would: other topics' events are not ordered after these
-        and would find the member unknown ("member unknown here, message not sent")."""
+        welcome first, as the member would: other topics' events are not ordered after these,
+        and a message for a member not known yet is held back until the registration."""
         await self.publish(
             MemberRegisteredV1(
                 member_id=member_id,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime
 
 import pytest
 
+from shared_events.membership import MemberRegisteredV1
+from shared_events.order import OrderCompletedV1, OrderDeliveredV1
 from shared_events.payment import PaymentRefundedV1
 
 from .conftest import MAIL_FROM, Notification, cny, confirmed, coupon, new_id
@@ -105,3 +109,58 @@ async def test_the_same_event_twice_sends_one_email(notification: Notification) 
     causes = [d.cause_event_id for d in await notification.deliveries(member_id=member)]
     assert sorted(causes[1:]) == sorted([str(first.id), str(other.id)])
     assert all(m["Subject"] == f"Order confirmed: {order_id}" for m in mails[1:])
+
+
+async def test_an_order_confirmed_before_the_registration_is_emailed_once_it_arrives(
+    notification: Notification,
+) -> None:
+    """order.events is not ordered with membership.events (after an outage, or within one
+    poll): the order's message waits for the member's registration instead of being lost,
+    and goes out once, whichever of the two events comes again."""
+    member, order_id = new_id("m"), new_id("o")
+    address = f"{member}@example.com"
+    first = await notification.confirm(order_id, member, total=12_600)
+    await notification.handled(first)
+    await notification.publish(confirmed(order_id, member), order_id, event_id=first.id)
+    # Same partition, after the copy: once this is handled, so is the copy.
+    await notification.handled(
+        await notification.publish(OrderDeliveredV1(order_id=order_id, member_id=member), order_id)
+    )
+    assert await notification.deliveries(member_id=member) == []
+    assert notification.mail.to(address) == []
+
+    registration = uuid.uuid4()
+    registered = MemberRegisteredV1(
+        member_id=member, email=address, name="Dora", locale="en", registered_at=datetime.now(UTC)
+    )
+    await notification.publish(registered, member, event_id=registration)
+    await notification.publish(coupon(member, "WELCOME_GIFT", "WELCOME-D"), member)
+    mails = await notification.mail.wait_for(address, count=2)
+    assert sorted(m["Subject"] for m in mails) == [
+        "Order confirmed: " + order_id,
+        "Welcome, Dora! Your welcome gift is here",
+    ]
+    [mail] = [m for m in mails if m["Subject"].startswith("Order confirmed")]
+    assert "Dora" in text_of(mail) and "Amount paid: CNY 126.00." in text_of(mail)
+
+    # Both events again: the registration (then a marketing coupon nobody consented to, as a
+    # marker on its partition) and the order's confirmation (then a marker on its own).
+    await notification.publish(registered, member, event_id=registration)
+    await notification.publish(confirmed(order_id, member), order_id, event_id=first.id)
+    await notification.handled(
+        await notification.publish(coupon(member, "FIRST_ORDER", "FIRST-D"), member)
+    )
+    await notification.handled(
+        await notification.publish(
+            OrderCompletedV1(order_id=order_id, member_id=member, total=cny(12_600)), order_id
+        )
+    )
+    await asyncio.sleep(0.5)  # a few dispatch rounds: no duplicate may show up
+    assert len(notification.mail.to(address)) == 2
+    rows = await notification.deliveries(member_id=member)
+    assert sorted((r.template, r.status) for r in rows) == [
+        ("order_confirmed", "SENT"),
+        ("welcome", "SENT"),
+    ]
+    [released] = [r for r in rows if r.template == "order_confirmed"]
+    assert released.cause_event_id == str(first.id) and released.correlation_id == order_id

@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,13 +26,13 @@ from notification_service.deps import NotificationRuntime, NotificationState
 from notification_service.domain.channels import Channel
 from notification_service.domain.notices import notice_for
 from notification_service.handlers import CONSUMERS
-from notification_service.service import notify, preferences
+from notification_service.service import notify, parking, preferences
 from notification_service.service.cache import NotificationCache
 from notification_service.service.dispatch import send_due
 from notification_service.service.rendering import Renderer
-from notification_service.tables import DeliveryRow, RecipientRow
+from notification_service.tables import DeliveryRow, ParkedMessageRow, RecipientRow
 from shared_events import EventPayload
-from shared_events.membership import MemberRegisteredV1, MemberUpdatedV1
+from shared_events.membership import CouponIssuedV1, MemberRegisteredV1, MemberUpdatedV1
 from shared_events.money import Money
 from shared_events.order import OrderConfirmedV1, OrderShippedV1
 
@@ -222,6 +222,85 @@ async def test_member_updates_follow_into_language_and_consent(flow: Flow) -> No
     assert row.locale == "zh-CN" and row.subject == "订单已确认：o-6" and "阿达" in row.body
 
 
-async def test_unknown_member_gets_nothing_and_nothing_breaks(flow: Flow) -> None:
-    assert await flow.deliver(confirmed("o-7", "m-unknown")) == "handled"
+async def parked_rows(flow: Flow) -> list[ParkedMessageRow]:
+    async with flow.harness.database.sessions() as session:
+        return list((await session.exec(select(ParkedMessageRow))).all())
+
+
+async def test_a_message_for_a_member_not_known_yet_waits_for_the_registration(
+    flow: Flow,
+) -> None:
+    """order.events is not ordered with membership.events: the order's message is parked,
+    then written once the registration is recorded, after the welcome, once."""
+    confirmed_id, shipped_id = uuid.uuid4(), uuid.uuid4()
+    assert await flow.deliver(confirmed("o-7", "m-7"), event_id=confirmed_id) == "handled"
+    shipped = OrderShippedV1(order_id="o-7", member_id="m-7")
+    assert await flow.deliver(shipped, event_id=shipped_id) == "handled"
+    assert await flow.deliver(confirmed("o-7", "m-7"), event_id=confirmed_id) == "duplicate"
     assert await flow.rows() == []
+    parked = await parked_rows(flow)
+    assert sorted(p.cause_event_id for p in parked) == sorted([str(confirmed_id), str(shipped_id)])
+    # Even a handling past the inbox parks nothing more.
+    payload = confirmed("o-7", "m-7")
+    async with flow.harness.database.transaction() as session:
+        delivery = Delivery(
+            session, envelope_of(payload, event_id=confirmed_id), runtime=flow.runtime
+        )
+        assert await notify.notify(delivery, notice_for(payload)) == 0
+    assert len(await parked_rows(flow)) == 2
+
+    registration = uuid.uuid4()
+    assert await flow.deliver(registered("m-7", locale="zh-CN"), event_id=registration) == "handled"
+    assert await parked_rows(flow) == []
+    rows = await flow.rows()
+    assert [(r.cause_event_id, r.template) for r in rows] == [
+        (str(confirmed_id), "order_confirmed"),
+        (str(shipped_id), "order_shipped"),
+    ]
+    assert rows[0].subject == "订单已确认：o-7" and "Ada" in rows[0].body  # rendered for them
+    assert rows[0].correlation_id == "o-7"
+
+    # The welcome follows the registration on its partition: it is due before them.
+    await flow.deliver(
+        CouponIssuedV1(
+            member_id="m-7",
+            coupon_code="WELCOME-M7",
+            kind="WELCOME_GIFT",
+            amount_off=Money(amount=1_000, currency="CNY"),
+            min_spend=Money(amount=5_000, currency="CNY"),
+            valid_from=datetime.now(UTC),
+            valid_until=datetime.now(UTC),
+        )
+    )
+    due = sorted(await flow.rows(), key=lambda r: as_utc(r.next_attempt_at or r.created_at))
+    assert [r.template for r in due] == ["welcome", "order_confirmed", "order_shipped"]
+
+    # Either event again, through the inbox or past it: nothing new.
+    assert await flow.deliver(registered("m-7"), event_id=registration) == "duplicate"
+    assert await flow.deliver(confirmed("o-7", "m-7"), event_id=confirmed_id) == "duplicate"
+    async with flow.harness.database.transaction() as session:
+        delivery = Delivery(
+            session, envelope_of(payload, event_id=confirmed_id), runtime=flow.runtime
+        )
+        assert await notify.notify(delivery, notice_for(payload)) == 0
+    assert len(await flow.rows()) == 3
+    await flow.dispatch_due()
+    assert sorted(m.subject for m in flow.email.sent) == sorted(r.subject for r in due)
+
+
+async def test_parked_messages_expire_after_the_retention(flow: Flow) -> None:
+    await flow.deliver(confirmed("o-8", "m-never"))
+    await flow.deliver(confirmed("o-9", "m-late"))
+    assert await parking.expire(flow.runtime) == 0  # not old yet
+    days = flow.runtime.settings.parked_retention_days
+    async with flow.harness.database.transaction() as session:
+        await session.exec(
+            sa.update(ParkedMessageRow)
+            .where(col(ParkedMessageRow.member_id) == "m-never")
+            .values(created_at=datetime.now(UTC) - timedelta(days=days, minutes=1))
+        )
+    assert await parking.expire(flow.runtime) == 1
+    assert [p.member_id for p in await parked_rows(flow)] == ["m-late"]
+    await flow.deliver(registered("m-never"))
+    await flow.deliver(registered("m-late"))
+    assert [(r.member_id, r.template) for r in await flow.rows()] == [("m-late", "order_confirmed")]

@@ -4,7 +4,9 @@ An event may call for a message (a `Notice`) to a member or to the operators, an
 forwarded to the webhooks subscribed to its type. Each (event, channel, recipient) becomes one
 PENDING row, rendered now in the recipient's language; the UNIQUE key on those three makes a
 second handling of the same event write nothing. Nothing is sent here: the dispatch job sends
-after the commit, so a slow mail server or subscriber never holds a partition.
+after the commit, so a slow mail server or subscriber never holds a partition. A message to a
+member not known here yet is parked (`service/parking.py`) and written when their
+registration is recorded (`release_parked`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,12 +28,13 @@ from notification_service.domain.delivery import DeliveryStatus
 from notification_service.domain.locales import resolve_locale
 from notification_service.domain.notices import Notice, for_refund, notice_for
 from notification_service.domain.preferences import Preferences
+from notification_service.domain.templates import Template
 from notification_service.domain.webhooks import WEBHOOK_EVENT_TYPES, event_category
-from notification_service.service import preferences, recipients, webhooks
+from notification_service.service import parking, preferences, recipients, webhooks
 from notification_service.service.masking import display_recipient
-from notification_service.service.rendering import Rendered
-from notification_service.tables import DeliveryRow
-from shared_events import Envelope, EventPayload
+from notification_service.service.rendering import Rendered, Renderer
+from notification_service.tables import DeliveryRow, RecipientRow
+from shared_events import Envelope, EventPayload, registry
 from shared_events.order import OrderPlacedV1
 from shared_events.payment import PaymentRefundedV1
 
@@ -136,7 +139,7 @@ async def notify(
     prefs = await preferences.cached(session, cache, member_id) if member_id else None
     drafts: list[Draft] = []
     if notice is not None:
-        drafts += await _messages(runtime, session, notice, prefs)
+        drafts += await _messages(delivery, notice, prefs)
     drafts += await _webhooks(runtime, session, envelope, member_id, prefs)
     if not drafts:
         return 0
@@ -154,11 +157,9 @@ async def notify(
 
 
 async def _messages(
-    runtime: NotificationRuntime,
-    session: AsyncSession,
-    notice: Notice,
-    prefs: Preferences | None,
+    delivery: NotificationDelivery, notice: Notice, prefs: Preferences | None
 ) -> list[Draft]:
+    session, runtime = delivery.session, delivery.runtime
     renderer = runtime.state.renderer
     if notice.member_id is None:  # for the operators, who have no preferences here
         locale = runtime.settings.operator_locale
@@ -167,13 +168,28 @@ async def _messages(
         return _drafts([(Channel.EMAIL, a) for a in operators], notice, locale, rendered)
     member = await recipients.recipient(session, notice.member_id)
     if member is None:
-        log.warning(
-            "member unknown here, message not sent",
+        # Their registration has not been handled here yet (another topic): keep the message.
+        parked = await parking.park(
+            session,
+            notice.member_id,
+            delivery.envelope,
+            notice.template,
+            notice.event.event_version,
+        )
+        log.info(
+            "member not known yet, message parked",
             member_id=notice.member_id,
             template=notice.template.value,
+            event_id=str(delivery.envelope.id),
+            new=parked,
         )
         return []
-    prefs = prefs or Preferences()
+    return _member_messages(renderer, notice, member, prefs or Preferences())
+
+
+def _member_messages(
+    renderer: Renderer, notice: Notice, member: RecipientRow, prefs: Preferences
+) -> list[Draft]:
     addresses = [(Channel.EMAIL, member.email)]
     if member.phone:
         addresses.append((Channel.SMS, member.phone))
@@ -211,7 +227,52 @@ async def _webhooks(
     ]
 
 
-def _row(envelope: Envelope, draft: Draft, at: datetime) -> dict[str, Any]:
+async def release_parked(delivery: NotificationDelivery, member: RecipientRow) -> int:
+    """Write the messages parked for `member`, now that their registration is recorded in
+    this transaction; return how many rows are new. One DELETE ... RETURNING when nothing is
+    parked (nearly always).
+
+    They keep the order their events were handled in, and are due one dispatch round from
+    now: the welcome, which membership publishes right after the registration on the same
+    partition (normally handled in the same poll), goes out before them."""
+    session, runtime, member_id = delivery.session, delivery.runtime, member.member_id
+    parked = await parking.take(session, member_id)
+    if not parked:
+        return 0
+    prefs = await preferences.cached(session, runtime.state.cache, member_id)
+    at = datetime.now(UTC)
+    due = at + timedelta(seconds=runtime.settings.dispatch_interval_seconds)
+    rows: list[dict[str, Any]] = []
+    for n, message in enumerate(parked):
+        try:
+            event = registry.parse(message.envelope, message.event_version)
+            notice = Notice(Template(message.template), event, member_id)
+        except ValueError as exc:  # parked by an older release: its event or template is gone
+            log.error(
+                "parked message can no longer be rendered, dropped",
+                member_id=member_id,
+                event_id=str(message.envelope.id),
+                template=message.template,
+                error=str(exc),
+            )
+            continue
+        step = timedelta(microseconds=n)  # the claim order is `next_attempt_at`
+        drafts = _member_messages(runtime.state.renderer, notice, member, prefs)
+        rows += [_row(message.envelope, d, at + step, due=due + step) for d in drafts]
+    written = await _insert_new(session, rows) if rows else 0
+    log.info(
+        "parked messages released",
+        member_id=member_id,
+        parked=len(parked),
+        new=written,
+        event_ids=[str(message.envelope.id) for message in parked],
+    )
+    return written
+
+
+def _row(
+    envelope: Envelope, draft: Draft, at: datetime, *, due: datetime | None = None
+) -> dict[str, Any]:
     return {
         "id": str(uuid.uuid4()),
         "cause_event_id": str(envelope.id),
@@ -229,5 +290,5 @@ def _row(envelope: Envelope, draft: Draft, at: datetime) -> dict[str, Any]:
         "attempts": 0,
         "created_at": at,
         "updated_at": at,
-        "next_attempt_at": at,
+        "next_attempt_at": due or at,
     }

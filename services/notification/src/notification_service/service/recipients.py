@@ -15,24 +15,24 @@ from shared_events.membership import MemberRegisteredV1, MemberUpdatedV1
 from shared_events.order import OrderPlacedV1
 
 
-async def record_member(session: AsyncSession, event: MemberRegisteredV1) -> None:
+async def record_member(session: AsyncSession, event: MemberRegisteredV1) -> RecipientRow:
     """The welcome goes out with the WELCOME_GIFT coupon that membership issues in the same
-    transaction, right after this event: the member is known by then."""
+    transaction, right after this event: the member is known by then. Messages parked for the
+    member before this event are released by the caller, in this transaction."""
     row = await session.get(RecipientRow, event.member_id)
     if row is None:
-        session.add(
-            RecipientRow(
-                member_id=event.member_id,
-                email=event.email,
-                name=event.name,
-                locale=event.locale,
-                updated_at=datetime.now(UTC),
-            )
+        row = RecipientRow(
+            member_id=event.member_id,
+            email=event.email,
+            name=event.name,
+            locale=event.locale,
+            updated_at=datetime.now(UTC),
         )
-        return
-    row.email, row.name, row.locale = event.email, event.name, event.locale
-    row.updated_at = datetime.now(UTC)
+    else:
+        row.email, row.name, row.locale = event.email, event.name, event.locale
+        row.updated_at = datetime.now(UTC)
     session.add(row)
+    return row
 
 
 async def update_member(

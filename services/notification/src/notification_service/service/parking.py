@@ -1,0 +1,100 @@
+"""Messages to members not known here yet, kept until their registration is handled.
+
+Order and payment events name the member by id only, and `order.events` is not ordered with
+`membership.events`: after an outage, or within one poll, an order's event can be handled
+before the member's `membership.member.registered`. Its message is parked here (one INSERT,
+in the handler's transaction) instead of being lost; recording the registration takes the
+member's parked messages back with one DELETE ... RETURNING (`notify.release_parked`), in
+that transaction too. Nothing here runs for a member who is known (the normal case).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from chassis.db import as_utc, insert_ignore
+from chassis.logging import get_logger
+from notification_service.deps import NotificationRuntime
+from notification_service.domain.templates import Template
+from notification_service.tables import ParkedMessageRow
+from shared_events import Envelope
+
+log = get_logger(__name__)
+
+_T = ParkedMessageRow.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """A parked message as taken back: the event's envelope, the version its handler read it
+    as, and the template its notice named."""
+
+    envelope: Envelope
+    event_version: int
+    template: str
+    created_at: datetime
+
+
+async def park(
+    session: AsyncSession,
+    member_id: str,
+    envelope: Envelope,
+    template: Template,
+    event_version: int,
+) -> bool:
+    """Keep the message for later; False when this event's message to the member is already
+    parked (a second handling of the event)."""
+    row = {
+        "id": str(uuid.uuid4()),
+        "member_id": member_id,
+        "cause_event_id": str(envelope.id),
+        "cause_event_type": envelope.type,
+        "template": template.value,
+        "event_version": event_version,
+        "envelope": envelope.model_dump(mode="json"),
+        "created_at": datetime.now(UTC),
+    }
+    return await insert_ignore(session, ParkedMessageRow, row) == 1
+
+
+async def take(session: AsyncSession, member_id: str) -> list[Parked]:
+    """Delete the member's parked messages and return them, oldest first."""
+    result = await session.exec(
+        sa.delete(_T)
+        .where(_T.c.member_id == member_id)
+        .returning(_T.c.envelope, _T.c.event_version, _T.c.template, _T.c.created_at)
+    )
+    taken = [
+        Parked(Envelope.model_validate(envelope), version, template, as_utc(created_at))
+        for envelope, version, template, created_at in result.all()
+    ]
+    # RETURNING has no order: the order the events were handled in is the order they go in.
+    return sorted(taken, key=lambda parked: parked.created_at)
+
+
+async def expire(runtime: NotificationRuntime) -> int:
+    """The job: delete messages parked longer than the retention (their member never
+    registered here); how many went."""
+    cutoff = datetime.now(UTC) - timedelta(days=runtime.settings.parked_retention_days)
+    async with runtime.database.transaction() as session:
+        result = await session.exec(
+            sa.delete(_T)
+            .where(_T.c.created_at < cutoff)
+            .returning(_T.c.member_id, _T.c.cause_event_type)
+        )
+        gone: list[Any] = list(result.all())
+    if gone:
+        log.warning(
+            "parked messages expired: their members never registered here",
+            messages=len(gone),
+            members=len({member_id for member_id, _ in gone}),
+            event_types=sorted({event_type for _, event_type in gone}),
+            retention_days=runtime.settings.parked_retention_days,
+        )
+    return len(gone)
