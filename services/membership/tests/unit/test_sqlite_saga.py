@@ -325,3 +325,36 @@ async def test_expired_points_cannot_be_held(harness: Harness) -> None:
     assert [(d["points"], d["balance"]) for d in expired] == [(100, 50)]
     held = await harness.place(member_id, points=50)
     assert types(await harness.published(held))[-1] == "membership.benefits.held"
+
+
+async def test_points_given_back_to_an_expired_lot_expire_at_once(harness: Harness) -> None:
+    """The restore's own ledger row, not yet written when expiry is worked out, counts."""
+    member_id, _ = await harness.new_member()
+    await harness.complete(member_id, 10_000)  # 100 points
+    order_id = await harness.place(member_id, points=100)
+    async with harness.database.transaction() as session:
+        await session.exec(
+            sa.update(LOTS).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    rejected = OrderRejectedV1(order_id=order_id, member_id=member_id, reason="PAYMENT_FAILED")
+    await harness.deliver(rejected, order_id)
+    restored = [d for t, d in await harness.published(order_id) if t.endswith("restored")]
+    assert [(d["points"], d["balance"]) for d in restored] == [(100, 100)]
+    expired = [d for t, d in await harness.published(member_id) if t == "membership.points.expired"]
+    assert [(d["points"], d["balance"]) for d in expired] == [(100, 0)]
+    member = await harness.member(member_id)
+    assert (member.points_balance, member.points_held) == (0, 0)
+    async with harness.database.sessions() as session:
+        ledger = (
+            await session.exec(
+                select(PointsLedgerRow)
+                .where(PointsLedgerRow.member_id == member_id)
+                .order_by(col(PointsLedgerRow.id))
+            )
+        ).all()
+    assert [(r.kind, r.delta, r.held_delta, r.balance_after) for r in ledger] == [
+        ("EARN", 100, 0, 100),
+        ("HOLD", -100, 100, 0),
+        ("RESTORE", 100, -100, 100),
+        ("EXPIRE", -100, 0, 0),
+    ]

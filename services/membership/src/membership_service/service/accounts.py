@@ -21,7 +21,7 @@ from membership_service.domain.accounts import (
 )
 from membership_service.domain.tiers import SPEND_CURRENCY, Tier
 from membership_service.schemas import Me, MemberPublic, MemberUpdate, MoneyPublic, RegisterCreate
-from membership_service.service import coupons, points, queries, tiers
+from membership_service.service import coupons, member_rows, points, queries
 from membership_service.service.limits import attempt_limiter
 from membership_service.service.staging import outbox_stage
 from membership_service.tables import MEMBERS, CredentialRow, MemberRow
@@ -132,7 +132,8 @@ async def get_me(runtime: MembershipRuntime, principal: Principal) -> Me:
         member = await queries.member(session, principal.subject)
         if member is None:
             raise NotFound("no member with this token's subject")
-        spend = await tiers.spend_in_window(session, member.id, at, settings.tier_window_days)
+        conn = await session.connection()
+        spend = await member_rows.spend_in_window(conn, member.id, at, settings.tier_window_days)
         owned = await coupons.of_member(session, member.id)
     value = points.rules_of(settings).value(member.points_balance)
     return Me(

@@ -4,7 +4,9 @@ threshold); held, redeemed and restored by the order saga (saga.py)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -55,7 +57,9 @@ def registration_terms(settings: MembershipSettings) -> list[CouponTerms]:
     ]
 
 
-def coupon_of(row: CouponRow) -> Coupon:
+def coupon_of(row: CouponRow | sa.Row[*tuple[Any, ...]]) -> Coupon:
+    """The coupon of a row: a loaded `CouponRow` (the API) or a Core row of the same columns
+    (the saga's locked read)."""
     return Coupon(
         code=row.code,
         member_id=row.member_id,
@@ -69,11 +73,6 @@ def coupon_of(row: CouponRow) -> Coupon:
         order_id=row.order_id,
         currency=row.currency,
     )
-
-
-def save(session: AsyncSession, row: CouponRow, coupon: Coupon, at: datetime) -> None:
-    row.status, row.order_id, row.updated_at = coupon.status.value, coupon.order_id, at
-    session.add(row)
 
 
 def _money(coupon: Coupon, amount: int) -> Money:

@@ -1,28 +1,22 @@
 """Points: every change is a ledger row plus the member's two balances, in the caller's
-transaction; expiry is a job (and runs for a member before their points are held)."""
+transaction (`LockedMember.apply`, written by `member_rows.save_member`); expiry is a job (and
+runs for a member before their points are held)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
-from sqlmodel import col, func, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col, select
 
 from chassis.logging import get_logger
 from membership_service.config import MembershipSettings
 from membership_service.deps import MembershipRuntime
-from membership_service.domain.points import (
-    USING_KINDS,
-    Change,
-    LedgerKind,
-    Points,
-    PointsRules,
-    due_to_expire,
-)
-from membership_service.service import queries
+from membership_service.domain.points import USING_KINDS, Change, PointsRules, due_to_expire
+from membership_service.service import member_rows
+from membership_service.service.member_rows import LockedMember
 from membership_service.service.staging import Stage, outbox_stage
-from membership_service.tables import LEDGER, LOTS, MemberRow, PointsLedgerRow, PointsLotRow
+from membership_service.tables import PointsLotRow
 from shared_events import membership as events
 
 log = get_logger(__name__)
@@ -36,92 +30,46 @@ def rules_of(settings: MembershipSettings) -> PointsRules:
     )
 
 
-def points_of(member: MemberRow) -> Points:
-    return Points(member.points_balance, member.points_held)
-
-
-def apply(
-    session: AsyncSession,
-    member: MemberRow,
-    step: tuple[Points, Change],
-    at: datetime,
-    order_id: str | None = None,
-) -> Change:
-    """Write one change: the ledger row and the member's balances."""
-    after, change = step
-    member.points_balance, member.points_held, member.updated_at = after.balance, after.held, at
-    session.add(member)
-    session.add(
-        PointsLedgerRow(
-            member_id=member.id,
-            kind=change.kind.value,
-            delta=change.delta,
-            held_delta=change.held_delta,
-            balance_after=change.balance_after,
-            held_after=change.held_after,
-            order_id=order_id,
-            at=at,
-        )
-    )
-    return change
-
-
-def earn(
-    session: AsyncSession,
-    member: MemberRow,
+async def earn(
+    conn: AsyncConnection,
+    member: LockedMember,
     points: int,
     *,
     order_id: str,
     at: datetime,
     rules: PointsRules,
 ) -> Change:
-    session.add(
-        PointsLotRow(
-            member_id=member.id,
-            order_id=order_id,
-            points=points,
-            earned_at=at,
-            expires_at=rules.expires_at(at),
-        )
-    )
-    return apply(session, member, points_of(member).earn(points), at, order_id)
+    """Points earned by an order: its lot (for expiry) and the change of the balance."""
+    lot = {
+        "member_id": member.id,
+        "order_id": order_id,
+        "points": points,
+        "earned_at": at,
+        "expires_at": rules.expires_at(at),
+        "settled": False,
+    }
+    await member_rows.add_lot(conn, lot)
+    return member.apply(member.points.earn(points), at, order_id)
 
 
-async def _ledger_sum(session: AsyncSession, member_id: str, kinds: tuple[LedgerKind, ...]) -> int:
-    total = (
-        await session.exec(
-            select(func.coalesce(func.sum(LEDGER.c.delta), 0)).where(
-                LEDGER.c.member_id == member_id, LEDGER.c.kind.in_([k.value for k in kinds])
-            )
-        )
-    ).one()
-    return int(total)
-
-
-async def expire_due(session: AsyncSession, stage: Stage, member: MemberRow, at: datetime) -> int:
-    """Expire what is due for one (locked) member, first in first out; returns the points."""
-    earned_due = (
-        await session.exec(
-            select(func.coalesce(func.sum(LOTS.c.points), 0)).where(
-                LOTS.c.member_id == member.id, LOTS.c.expires_at <= at
-            )
-        )
-    ).one()
+async def expire_due(
+    conn: AsyncConnection, stage: Stage, member: LockedMember, at: datetime
+) -> int:
+    """Expire what is due for one (locked) member, first in first out; returns the points.
+    The member's ledger rows not yet written count as well."""
+    earned_due = await member_rows.due_lot_points(conn, member, at)
     if not earned_due:
         return 0
+    used, expired = await member_rows.used_and_expired(conn, member.id)
     due = due_to_expire(
-        earned_due=int(earned_due),
-        used=-await _ledger_sum(session, member.id, USING_KINDS),
-        expired=-await _ledger_sum(session, member.id, (LedgerKind.EXPIRE,)),
-        balance=member.points_balance,
+        earned_due=earned_due,
+        used=-(used + member.pending_delta(USING_KINDS)),
+        expired=-(expired + member.pending_delta(member_rows.EXPIRED_KINDS)),
+        balance=member.points.balance,
     )
-    await session.exec(
-        sa.update(LOTS)
-        .where(LOTS.c.member_id == member.id, LOTS.c.expires_at <= at, ~LOTS.c.settled)
-        .values(settled=True)
-    )
+    await member_rows.settle_lots(conn, member.id, at)
     if due:
-        change = apply(session, member, points_of(member).expire(due), at)
+        change = member.apply(member.points.expire(due), at, None)
         stage(
             events.PointsExpiredV1(
                 member_id=member.id, points=change.points, balance=change.balance_after
@@ -149,7 +97,9 @@ async def expire_points(runtime: MembershipRuntime) -> int:
     expired = 0
     for member_id in members:
         async with runtime.database.transaction() as session:
-            member = await queries.member(session, member_id, lock=True)
+            conn = await session.connection()
+            member = await member_rows.lock_member(conn, member_id)
             if member is not None:
-                expired += await expire_due(session, outbox_stage(runtime, session), member, at)
+                expired += await expire_due(conn, outbox_stage(runtime, session), member, at)
+                await member_rows.save_member(conn, member)
     return expired

@@ -1,14 +1,14 @@
-"""Row reads and locks the use cases share."""
+"""Member reads of the routes and token use cases (ORM rows). The order events and the jobs
+read and write through the Core statements of member_rows.py."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from membership_service.domain.orders import COUNTED_ORDERS
-from membership_service.tables import CouponRow, MemberOrderRow, MemberRow
+from membership_service.tables import MemberRow
 
 
 def utc(value: datetime) -> datetime:
@@ -17,8 +17,8 @@ def utc(value: datetime) -> datetime:
 
 
 async def member(session: AsyncSession, member_id: str, *, lock: bool = False) -> MemberRow | None:
-    """Every change of a member's points, coupons or tier locks the member row first, so one
-    member's orders (on different partitions) are applied one at a time, in one lock order."""
+    """`lock`: for a profile change, serialised with the order events' changes of the row
+    (`member_rows.lock_member`)."""
     query = select(MemberRow).where(MemberRow.id == member_id)
     if lock:
         query = query.with_for_update()
@@ -27,28 +27,3 @@ async def member(session: AsyncSession, member_id: str, *, lock: bool = False) -
 
 async def member_by_email(session: AsyncSession, email: str) -> MemberRow | None:
     return (await session.exec(select(MemberRow).where(MemberRow.email == email))).first()
-
-
-async def coupon(session: AsyncSession, code: str, *, lock: bool = False) -> CouponRow | None:
-    query = select(CouponRow).where(CouponRow.code == code)
-    if lock:
-        query = query.with_for_update()
-    return (await session.exec(query)).first()
-
-
-async def member_order(
-    session: AsyncSession, order_id: str, *, lock: bool = False
-) -> MemberOrderRow | None:
-    query = select(MemberOrderRow).where(MemberOrderRow.order_id == order_id)
-    if lock:
-        query = query.with_for_update()
-    return (await session.exec(query)).first()
-
-
-async def has_counted_orders(session: AsyncSession, member_id: str) -> bool:
-    """Whether the member has an order that makes the next one not their first."""
-    query = select(MemberOrderRow.order_id).where(
-        MemberOrderRow.member_id == member_id,
-        col(MemberOrderRow.status).in_([s.value for s in COUNTED_ORDERS]),
-    )
-    return (await session.exec(query.limit(1))).first() is not None

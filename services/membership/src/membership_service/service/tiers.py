@@ -5,51 +5,36 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import col, func, select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import col, select
 
 from chassis.logging import get_logger
 from membership_service.config import MembershipSettings
 from membership_service.deps import MembershipRuntime
-from membership_service.domain.orders import OrderStatus
 from membership_service.domain.tiers import SPEND_CURRENCY, Tier
-from membership_service.service import queries
+from membership_service.service import member_rows
+from membership_service.service.member_rows import LockedMember
 from membership_service.service.staging import Stage, outbox_stage
-from membership_service.tables import MemberOrderRow, MemberRow
+from membership_service.tables import MemberRow
 from shared_events import membership as events
 from shared_events.money import Money
 
 log = get_logger(__name__)
 
 
-async def spend_in_window(
-    session: AsyncSession, member_id: str, at: datetime, window_days: int
-) -> int:
-    """CNY minor units of the member's completed (and not refunded) orders in the window."""
-    total = (
-        await session.exec(
-            select(func.coalesce(func.sum(MemberOrderRow.spend), 0)).where(
-                MemberOrderRow.member_id == member_id,
-                MemberOrderRow.status == OrderStatus.COMPLETED.value,
-                col(MemberOrderRow.completed_at) > at - timedelta(days=window_days),
-            )
-        )
-    ).one()
-    return int(total)
-
-
 async def recompute(
-    session: AsyncSession,
+    conn: AsyncConnection,
     stage: Stage,
-    member: MemberRow,
+    member: LockedMember,
     settings: MembershipSettings,
     at: datetime,
 ) -> Tier:
-    """The member's tier from their spend; stages `membership.tier.changed` when it moves."""
-    spend = await spend_in_window(session, member.id, at, settings.tier_window_days)
+    """The member's tier from their spend (as stored: the caller writes the order's row
+    first); stages `membership.tier.changed` when it moves."""
+    spend = await member_rows.spend_in_window(conn, member.id, at, settings.tier_window_days)
     table = settings.tiers
     old, new = Tier(member.tier), table.tier_for(spend)
-    member.tier_reviewed_at = at
+    member.tier_reviewed_at, member.changed = at, True
     if new is not old:
         member.tier, member.updated_at = new.value, at
         stage(
@@ -63,7 +48,6 @@ async def recompute(
             subject=member.id,
         )
         log.info("tier changed", member_id=member.id, old_tier=old.value, new_tier=new.value)
-    session.add(member)
     return new
 
 
@@ -88,10 +72,12 @@ async def review_tiers(runtime: MembershipRuntime) -> int:
     changed = 0
     for member_id in members:
         async with runtime.database.transaction() as session:
-            member = await queries.member(session, member_id, lock=True)
+            conn = await session.connection()
+            member = await member_rows.lock_member(conn, member_id)
             if member is None:
                 continue
             before = member.tier
-            after = await recompute(session, outbox_stage(runtime, session), member, settings, at)
+            after = await recompute(conn, outbox_stage(runtime, session), member, settings, at)
+            await member_rows.save_member(conn, member)
             changed += after.value != before
     return changed
