@@ -3,6 +3,7 @@ its outbox rows; event handlers run in the transaction the chassis opened (`Deli
 
 `accounts` (registration, profile, bootstrap admin), `tokens` (the signing key ring, login,
 refresh), `limits` (guessing and enumeration backoff in Redis), `coupons`, `points` (ledger,
-expiry job), `tiers` (spend, review job) and `saga` (the order events); `queries` holds the
-row reads and locks they share.
+expiry job), `tiers` (spend, review job) and `saga` (the order events); `member_rows` holds
+the Core statements the order events and the jobs run (no ORM object per event), `queries` the
+member reads of the routes.
 """
