@@ -29,8 +29,9 @@ From = Annotated[
     Query(alias="from", description="first reporting day (default: the last day)"),
 ]
 To = Annotated[date | None, Query(description="last reporting day, included (default: today)")]
-# A plain string, so that an unknown granularity is the domain's `unknown-granularity` 422.
-Grain = Annotated[str, Query(description="day or hour", max_length=10)]
+# A word rather than an enum, so that an unknown granularity is the domain's
+# `unknown-granularity` 422 (with its code), not a generic validation error.
+Grain = Annotated[str, Query(description="day or hour", pattern=r"^[a-z]{1,10}$")]
 Format = Annotated[Literal["json", "csv"], Query()]
 CSV_RESPONSE = {200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}}
 

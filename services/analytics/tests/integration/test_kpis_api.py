@@ -227,6 +227,7 @@ async def test_every_report_as_csv(analytics: Analytics) -> None:
         ({"from": "2026-12-01", "to": "2026-12-01", "granularity": "week"}, "unknown-granularity"),
         ({"from": "2024-01-01", "to": "2026-12-01"}, "period-too-long"),
         ({"from": "2026-10-01", "to": "2026-12-01", "granularity": "hour"}, "period-too-long"),
+        ({"from": "9999-12-31", "to": "9999-12-31"}, "period-out-of-range"),
     ],
 )
 async def test_periods_the_api_refuses_are_problem_422(

@@ -365,6 +365,8 @@ def test_a_period_of_shanghai_days() -> None:
         (date(2026, 12, 1), date(2026, 12, 1), "week", "unknown-granularity"),
         (date(2025, 1, 1), date(2026, 12, 1), "day", "period-too-long"),
         (date(2026, 10, 1), date(2026, 12, 1), "hour", "period-too-long"),
+        (date(1, 1, 1), date(1, 1, 1), "day", "period-out-of-range"),
+        (date(9999, 12, 31), date(9999, 12, 31), "hour", "period-out-of-range"),
     ],
 )
 def test_periods_the_api_refuses(first: date, last: date, grain: str, code: str) -> None:

@@ -74,6 +74,10 @@ class Period:
 
 
 HOUR = timedelta(hours=1)
+# The days a period may name: every event of the suite is far inside them, and a day at the
+# edge of the calendar (0001-01-01, 9999-12-31) has no UTC instant for its start or its end.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
 
 
 def local_day(at: datetime, zone: ZoneInfo) -> date:
@@ -98,6 +102,10 @@ def period_of(
             "unknown-granularity",
             f"granularity must be one of {', '.join(g.value for g in Granularity)}",
         ) from None
+    if first < FIRST_DAY or last > LAST_DAY:
+        raise PeriodError(
+            "period-out-of-range", f"days must lie between {FIRST_DAY} and {LAST_DAY}"
+        )
     if last < first:
         raise PeriodError("reversed-period", "`to` is before `from`")
     period = Period(first, last, grain, zone)
