@@ -390,3 +390,28 @@ def test_figures_of_the_week_in_one_call() -> None:
     assert (week.paying_members, week.aov, week.gmv_per_paying_member) == (2, 6_025, 12_050)
     assert (week.new_members, week.coupons_redeemed, week.points_issued) == (1, 1, 10)
     assert (week.returns, week.return_rate) == (1, 0.25)
+
+
+def test_split_gives_each_bucket_the_figures_of_the_whole_facts() -> None:
+    facts = Facts(
+        orders=ORDERS,
+        backs=BACKS,
+        members=[MemberFact("m1", at(1)), MemberFact("m2", at(3))],
+        coupons=[CouponFact("W-1", at(2), redeemed=True)],
+        points=[PointsMove(PointsKind.EARNED, 10, at(2)), PointsMove(PointsKind.EXPIRED, 5, at(9))],
+    )
+    hours = period(date(2026, 12, 1), date(2026, 12, 4), "hour").buckets()
+    days = period(date(2026, 12, 1), date(2026, 12, 4)).buckets()
+    for buckets in (hours, days):
+        windows = [b.window for b in buckets]
+        parts = kpis.split(facts, windows)
+        for window, own in zip(windows, parts, strict=True):
+            assert kpis.figures(own, window) == kpis.figures(facts, window)
+    # Order A (placed and paid on the 1st, returned on the 3rd) is a fact of both days.
+    day_parts = kpis.split(facts, [b.window for b in days])
+    assert [[o.order_id for o in part.orders] for part in day_parts] == [
+        ["A", "B"],
+        ["C", "D", "E", "F"],
+        ["A"],
+        [],
+    ]

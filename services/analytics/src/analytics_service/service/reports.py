@@ -247,13 +247,15 @@ async def kpi_report(runtime: AnalyticsRuntime, period: Period) -> KpiReport:
         lines = await _lines(conn, window)
         tiers = await _tiers(conn)
     flow = kpis.status_flow(orders, window)
+    buckets = period.buckets()
+    windows = [bucket.window for bucket in buckets]
     return KpiReport(
         **_period_fields(period, runtime.settings),
         granularity=period.granularity.value,
         totals=Figures(**vars(kpis.figures(facts, window))),
         buckets=[
-            BucketFigures(start=bucket.label, **vars(kpis.figures(facts, bucket.window)))
-            for bucket in period.buckets()
+            BucketFigures(start=bucket.label, **vars(kpis.figures(own, bucket.window)))
+            for bucket, own in zip(buckets, kpis.split(facts, windows), strict=True)
         ],
         categories=[
             CategoryFigures(
