@@ -8,7 +8,7 @@ from chassis.cli import main as run
 
 
 def main() -> None:
-    run(create_app, AnalyticsSettings(), MIGRATIONS_DIR)  # type: ignore[arg-type]
+    run(create_app, AnalyticsSettings(), MIGRATIONS_DIR)
 
 
 if __name__ == "__main__":

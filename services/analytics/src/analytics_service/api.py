@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
@@ -33,7 +33,9 @@ To = Annotated[date | None, Query(description="last reporting day, included (def
 # `unknown-granularity` 422 (with its code), not a generic validation error.
 Grain = Annotated[str, Query(description="day or hour", pattern=r"^[a-z]{1,10}$")]
 Format = Annotated[Literal["json", "csv"], Query()]
-CSV_RESPONSE = {200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}}
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}
+}
 
 ReportT = TypeVar("ReportT", bound=BaseModel)
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-REPORTING_CURRENCY = "CNY"
+REPORTING_CURRENCY: Literal["CNY"] = "CNY"
 
 
 class Figures(BaseModel):

@@ -248,7 +248,9 @@ def funnel(
     ]
     steps, before = [], None
     for name, count in counts:
-        rate = ratio(count, before) if count is not None and before is not None else None
+        rate: float | None = None
+        if count is not None and before is not None:
+            rate = ratio(count, before)
         steps.append(FunnelStep(name, count, rate))
         before = count
     return steps

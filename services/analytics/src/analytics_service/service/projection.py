@@ -58,7 +58,8 @@ AnalyticsDelivery = Delivery[AnalyticsRuntime]
 
 def event_time(delivery: AnalyticsDelivery) -> datetime:
     """When the producing service wrote the event: the time a fact happened (docs/kpis.md)."""
-    return delivery.envelope.time.astimezone(UTC)
+    at: datetime = delivery.envelope.time.astimezone(UTC)
+    return at
 
 
 async def _connection(delivery: AnalyticsDelivery) -> AsyncConnection:

@@ -284,7 +284,7 @@ async def funnel_report(runtime: AnalyticsRuntime, period: Period) -> FunnelRepo
     )
     return FunnelReport(
         **_period_fields(period, runtime.settings),
-        steps=[FunnelStep(step=s.step, count=s.count, rate=s.rate) for s in steps],  # type: ignore[arg-type]
+        steps=[FunnelStep.model_validate(vars(s)) for s in steps],
         missing=[s.step for s in steps if s.count is None],
     )
 
