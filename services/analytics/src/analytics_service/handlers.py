@@ -76,6 +76,7 @@ async def on_order_confirmed(delivery: AnalyticsDelivery, event: OrderConfirmedV
 async def on_order_rejected(delivery: AnalyticsDelivery, event: OrderRejectedV1) -> None:
     await projection.record_order_step(
         delivery,
+        "rejected",
         event.order_id,
         event.member_id,
         rejected_at=projection.event_time(delivery),
@@ -86,6 +87,7 @@ async def on_order_rejected(delivery: AnalyticsDelivery, event: OrderRejectedV1)
 async def on_order_cancelled(delivery: AnalyticsDelivery, event: OrderCancelledV1) -> None:
     await projection.record_order_step(
         delivery,
+        "cancelled",
         event.order_id,
         event.member_id,
         cancelled_at=projection.event_time(delivery),
@@ -97,7 +99,11 @@ async def on_order_cancelled(delivery: AnalyticsDelivery, event: OrderCancelledV
 
 async def on_order_returned(delivery: AnalyticsDelivery, event: OrderReturnedV1) -> None:
     await projection.record_order_step(
-        delivery, event.order_id, event.member_id, returned_at=projection.event_time(delivery)
+        delivery,
+        "returned",
+        event.order_id,
+        event.member_id,
+        returned_at=projection.event_time(delivery),
     )
     await projection.record_units_back(delivery, event.order_id)
 

@@ -1,16 +1,23 @@
 """The projection's writes: one use case per event, each a few set-based Core statements in the
-poll's transaction (`delivery.session`); no ORM object per record.
+poll's transaction (`delivery.session`'s connection); no ORM object per record.
 
 Each event sets only its own columns (an upsert on the fact's key), so facts from different
 topics may arrive in any order. Facts that replace an earlier one (a stock count, a tier, a
 product's category) keep the newest by event time or version. The inbox has already made sure
 this event was not applied before; the keys make a replay harmless anyway.
+
+The statements are built once per database dialect (PostgreSQL and SQLite spell ON CONFLICT
+alike, but SQLAlchemy has one INSERT construct for each) with bind parameters, and executed
+with the event's values: this runs for every order event of the suite, so no statement is
+rebuilt per event.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -54,6 +61,158 @@ from shared_events.money import Money
 from shared_events.order import OrderPlacedV1
 
 AnalyticsDelivery = Delivery[AnalyticsRuntime]
+AT = sa.DateTime(timezone=True)
+
+# The columns each order event sets on the order's row (its upsert updates only those).
+PLACED_COLUMNS = (
+    "member_id",
+    "currency",
+    "total",
+    "total_cny",
+    "coupon_code",
+    "points",
+    "placed_at",
+)
+STEP_COLUMNS = {
+    "confirmed": ("confirmed_at",),
+    "rejected": ("rejected_at", "reject_reason"),
+    "cancelled": ("cancelled_at", "cancel_reason"),
+    "returned": ("returned_at",),
+}
+
+
+def _newer(column: sa.Column[Any], excluded: Any) -> Any:
+    """The stored fact is replaced only by a newer one (late events do not win)."""
+    return sa.or_(column.is_(None), column < excluded)
+
+
+@dataclass(frozen=True)
+class Statements:
+    """Every write of the projection, for one dialect; executed with the event's values."""
+
+    product: Any
+    sku: Any
+    new_stock: Any
+    placed: Any
+    steps: dict[str, Any]
+    lines: Any
+    units_sold: Any
+    units_back: Any
+    last_sold: Any
+    money_back: Any
+    count: Any
+    safety_stock: Any
+    moves: Any
+    restock: Any
+    member: Any
+    tier: Any
+    coupon: Any
+    coupon_redeemed: Any
+    coupon_restored: Any
+    points: Any
+
+
+@cache
+def statements(dialect: str) -> Statements:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    def upsert(
+        table: sa.Table, keys: Sequence[str], update: Sequence[str], where: Any = None
+    ) -> Any:
+        statement = insert(table)
+        if not update:
+            return statement.on_conflict_do_nothing(index_elements=list(keys))
+        return statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: statement.excluded[name] for name in update},
+            where=where(statement.excluded) if where else None,
+        )
+
+    lines, days = ORDER_LINES.c, SKU_DAYS.c
+    of_order = lines.order_id == sa.bindparam("order_id")
+    day_columns = ["sku", "day", "units_sold", "units_returned", "gmv_cny"]
+
+    def add_units(sold: bool) -> Any:
+        """The order's lines added to their SKUs' day: INSERT ... SELECT ... ON CONFLICT."""
+        units, back = (lines.quantity, sa.literal(0)) if sold else (sa.literal(0), lines.quantity)
+        gmv = lines.amount_cny if sold else sa.literal(0)
+        source = sa.select(lines.sku, sa.bindparam("day", type_=sa.Date), units, back, gmv).where(
+            of_order
+        )
+        statement = insert(SKU_DAYS).from_select(day_columns, source)
+        return statement.on_conflict_do_update(
+            index_elements=["sku", "day"],
+            set_={
+                "units_sold": days.units_sold + statement.excluded.units_sold,
+                "units_returned": days.units_returned + statement.excluded.units_returned,
+                "gmv_cny": days.gmv_cny + statement.excluded.gmv_cny,
+            },
+        )
+
+    at = sa.bindparam("at", type_=AT)
+    last_sold = insert(STOCK).from_select(
+        ["sku", "base_on_hand", "first_seen", "last_sold_at"],
+        sa.select(lines.sku, sa.literal(0), at, at).where(of_order),
+    )
+    moves = STOCK_MOVES.c
+    # Units back on the shelf: only those of a committed order (a release of units merely
+    # reserved moved nothing), so the RESTOCK moves are the order's COMMIT moves turned around.
+    restock = insert(STOCK_MOVES).from_select(
+        ["order_id", "sku", "kind", "delta", "at"],
+        sa.select(
+            moves.order_id,
+            moves.sku,
+            sa.literal("RESTOCK"),
+            -moves.delta,
+            sa.bindparam("at", type_=AT),
+        ).where(moves.order_id == sa.bindparam("order_id"), moves.kind == "COMMIT"),
+    )
+    return Statements(
+        product=upsert(
+            PRODUCTS,
+            ["product_id"],
+            ["name", "category", "version"],
+            lambda new: PRODUCTS.c.version < new.version,
+        ),
+        sku=upsert(SKUS, ["sku"], ["product_id"]),
+        new_stock=upsert(STOCK, ["sku"], ()),
+        placed=upsert(ORDERS, ["order_id"], PLACED_COLUMNS),
+        steps={step: upsert(ORDERS, ["order_id"], cols) for step, cols in STEP_COLUMNS.items()},
+        lines=upsert(ORDER_LINES, ["order_id", "sku"], ()),
+        units_sold=add_units(sold=True),
+        units_back=add_units(sold=False),
+        last_sold=last_sold.on_conflict_do_update(
+            index_elements=["sku"],
+            set_={"last_sold_at": last_sold.excluded.last_sold_at},
+            where=_newer(STOCK.c.last_sold_at, last_sold.excluded.last_sold_at),
+        ),
+        money_back=upsert(MONEY_BACK, ["order_id", "kind", "reference"], ()),
+        count=upsert(
+            STOCK,
+            ["sku"],
+            ["base_on_hand", "base_at"],
+            lambda new: _newer(STOCK.c.base_at, new.base_at),
+        ),
+        safety_stock=upsert(
+            STOCK,
+            ["sku"],
+            ["safety_stock", "safety_at"],
+            lambda new: _newer(STOCK.c.safety_at, new.safety_at),
+        ),
+        moves=upsert(STOCK_MOVES, ["order_id", "sku", "kind"], ()),
+        restock=restock.on_conflict_do_nothing(index_elements=["order_id", "sku", "kind"]),
+        member=upsert(MEMBERS, ["member_id"], ["registered_at"]),
+        tier=upsert(
+            MEMBERS,
+            ["member_id"],
+            ["tier", "tier_at"],
+            lambda new: _newer(MEMBERS.c.tier_at, new.tier_at),
+        ),
+        coupon=upsert(COUPONS, ["code"], ["member_id", "kind", "issued_at"]),
+        coupon_redeemed=upsert(COUPON_USES, ["code", "order_id"], ["redeemed_at"]),
+        coupon_restored=upsert(COUPON_USES, ["code", "order_id"], ["restored_at"]),
+        points=upsert(POINTS_MOVES, ["event_id"], ()),
+    )
 
 
 def event_time(delivery: AnalyticsDelivery) -> datetime:
@@ -62,65 +221,31 @@ def event_time(delivery: AnalyticsDelivery) -> datetime:
     return at
 
 
-async def _connection(delivery: AnalyticsDelivery) -> AsyncConnection:
-    return await delivery.session.connection()
-
-
-def _insert(conn: AsyncConnection, table: sa.Table) -> Any:
-    """The dialect's INSERT, which has ON CONFLICT on both PostgreSQL and SQLite."""
-    return (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
-async def _upsert(
-    conn: AsyncConnection,
-    table: sa.Table,
-    values: Mapping[str, Any] | Sequence[Mapping[str, Any]],
-    keys: Sequence[str],
-    update: Sequence[str] = (),
-    *,
-    where: Any = None,
-) -> None:
-    """Insert, or on the key set only `update` (from the new row), when `where` holds."""
-    statement = _insert(conn, table).values(values)
-    if update:
-        statement = statement.on_conflict_do_update(
-            index_elements=list(keys),
-            set_={name: statement.excluded[name] for name in update},
-            where=where,
-        )
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=list(keys))
-    await conn.execute(statement)
-
-
-def _newer(column: sa.Column[Any], excluded: Any) -> Any:
-    """The stored fact is replaced only by a newer one (late events do not win)."""
-    return sa.or_(column.is_(None), column < excluded)
+async def _run(delivery: AnalyticsDelivery, pick: str, params: Any) -> None:
+    """Execute one of the dialect's statements on the poll's connection (a list: executemany)."""
+    conn: AsyncConnection = await delivery.session.connection()
+    await conn.execute(getattr(statements(conn.dialect.name), pick), params)
 
 
 def _cny(money: Money, delivery: AnalyticsDelivery) -> int:
     return to_reporting(money.amount, money.currency, delivery.runtime.settings.fx_rates)
 
 
+def _new_stock(sku: str, at: datetime) -> dict[str, Any]:
+    return {"sku": sku, "base_on_hand": 0, "first_seen": at}
+
+
 # ---- catalog -------------------------------------------------------------------------------
 
 
 async def record_product(delivery: AnalyticsDelivery, event: ProductDetails, version: int) -> None:
-    conn = await _connection(delivery)
     row = {
         "product_id": event.product_id,
         "name": event.name[:200],
         "category": event.category[:100],
         "version": version,
     }
-    statement = _insert(conn, PRODUCTS).values(row)
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["product_id"],
-            set_={k: statement.excluded[k] for k in ("name", "category", "version")},
-            where=PRODUCTS.c.version < statement.excluded.version,
-        )
-    )
+    await _run(delivery, "product", row)
     await record_skus(delivery, event.product_id, event.skus)
 
 
@@ -129,23 +254,12 @@ async def record_skus(
 ) -> None:
     """Which product a SKU belongs to (its category), and when analytics first saw it (a SKU
     never sold is slow-moving counted from then)."""
-    if not skus:
-        return
-    conn = await _connection(delivery)
-    at = event_time(delivery)
     codes = sorted({s.sku for s in skus})
-    await _upsert(
-        conn,
-        SKUS,
-        [{"sku": code, "product_id": product_id} for code in codes],
-        ["sku"],
-        ["product_id"],
-    )
-    await _upsert(conn, STOCK, [_new_stock(code, at) for code in codes], ["sku"])
-
-
-def _new_stock(sku: str, at: datetime) -> dict[str, Any]:
-    return {"sku": sku, "base_on_hand": 0, "first_seen": at}
+    if not codes:
+        return
+    at = event_time(delivery)
+    await _run(delivery, "sku", [{"sku": code, "product_id": product_id} for code in codes])
+    await _run(delivery, "new_stock", [_new_stock(code, at) for code in codes])
 
 
 # ---- orders --------------------------------------------------------------------------------
@@ -153,102 +267,63 @@ def _new_stock(sku: str, at: datetime) -> dict[str, Any]:
 
 async def record_placed(delivery: AnalyticsDelivery, event: OrderPlacedV1) -> None:
     """The order's row and its lines; the total is split over the lines (docs/kpis.md)."""
-    conn = await _connection(delivery)
     total_cny = _cny(event.total, delivery)
-    merged: dict[str, dict[str, Any]] = {}
+    merged: dict[str, list[Any]] = {}  # sku -> [product_id, quantity, line total]
     for item in event.items:  # one row per SKU, should an order list a SKU twice
-        line = merged.setdefault(
-            item.sku, {"product_id": item.product_id, "quantity": 0, "line_total": 0}
-        )
-        line["quantity"] += item.quantity
-        line["line_total"] += item.line_total.amount
-    shares = allocate(total_cny, [line["line_total"] for line in merged.values()])
-    placed = {
-        "order_id": event.order_id,
-        "member_id": event.member_id,
-        "currency": event.currency,
-        "total": event.total.amount,
-        "total_cny": total_cny,
-        "coupon_code": event.coupon_code,
-        "points": event.points,
-        "placed_at": event.placed_at.astimezone(UTC),
-    }
-    await _upsert(conn, ORDERS, placed, ["order_id"], [k for k in placed if k != "order_id"])
+        line = merged.setdefault(item.sku, [item.product_id, 0, 0])
+        line[1] += item.quantity
+        line[2] += item.line_total.amount
+    shares = allocate(total_cny, [line[2] for line in merged.values()])
+    await _run(
+        delivery,
+        "placed",
+        {
+            "order_id": event.order_id,
+            "member_id": event.member_id,
+            "currency": event.currency,
+            "total": event.total.amount,
+            "total_cny": total_cny,
+            "coupon_code": event.coupon_code,
+            "points": event.points,
+            "placed_at": event.placed_at.astimezone(UTC),
+        },
+    )
     if merged:
-        lines = [
+        rows = [
             {
                 "order_id": event.order_id,
                 "sku": sku,
-                "product_id": line["product_id"],
-                "quantity": line["quantity"],
+                "product_id": product_id,
+                "quantity": quantity,
                 "amount_cny": share,
             }
-            for (sku, line), share in zip(merged.items(), shares, strict=True)
+            for (sku, (product_id, quantity, _)), share in zip(merged.items(), shares, strict=True)
         ]
-        await _upsert(conn, ORDER_LINES, lines, ["order_id", "sku"])
+        await _run(delivery, "lines", rows)
 
 
 async def record_order_step(
-    delivery: AnalyticsDelivery, order_id: str, member_id: str, **columns: Any
+    delivery: AnalyticsDelivery, step: str, order_id: str, member_id: str, **columns: Any
 ) -> None:
     """A later step of an order (confirmed, rejected, cancelled, returned): its own columns."""
-    conn = await _connection(delivery)
     values = {"order_id": order_id, "member_id": member_id, **columns}
-    await _upsert(conn, ORDERS, values, ["order_id"], list(columns))
+    conn: AsyncConnection = await delivery.session.connection()
+    await conn.execute(statements(conn.dialect.name).steps[step], values)
 
 
 async def record_confirmed(delivery: AnalyticsDelivery, order_id: str, member_id: str) -> None:
+    """The order is paid: its units count as sold on this day, their SKUs' last sale moves."""
     at = event_time(delivery)
-    await record_order_step(delivery, order_id, member_id, confirmed_at=at)
-    await _count_units(delivery, order_id, sold=True)
+    await record_order_step(delivery, "confirmed", order_id, member_id, confirmed_at=at)
+    day = local_day(at, delivery.runtime.settings.zone)
+    await _run(delivery, "units_sold", {"order_id": order_id, "day": day})
+    await _run(delivery, "last_sold", {"order_id": order_id, "at": at})
 
 
 async def record_units_back(delivery: AnalyticsDelivery, order_id: str) -> None:
     """A paid order's units came back (returned, or cancelled after payment)."""
-    await _count_units(delivery, order_id, sold=False)
-
-
-async def _count_units(delivery: AnalyticsDelivery, order_id: str, *, sold: bool) -> None:
-    """Add the order's lines to the SKUs' day (one INSERT ... SELECT ... ON CONFLICT), and on a
-    sale move each SKU's last sale forward."""
-    conn = await _connection(delivery)
-    at = event_time(delivery)
-    day = local_day(at, delivery.runtime.settings.zone)
-    lines = ORDER_LINES.c
-    units, back = (lines.quantity, sa.literal(0)) if sold else (sa.literal(0), lines.quantity)
-    gmv = lines.amount_cny if sold else sa.literal(0)
-    source = sa.select(lines.sku, sa.literal(day, sa.Date), units, back, gmv).where(
-        lines.order_id == order_id
-    )
-    columns = ["sku", "day", "units_sold", "units_returned", "gmv_cny"]
-    statement = _insert(conn, SKU_DAYS).from_select(columns, source)
-    days = SKU_DAYS.c
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["sku", "day"],
-            set_={
-                "units_sold": days.units_sold + statement.excluded.units_sold,
-                "units_returned": days.units_returned + statement.excluded.units_returned,
-                "gmv_cny": days.gmv_cny + statement.excluded.gmv_cny,
-            },
-        )
-    )
-    if not sold:
-        return
-    at_value = sa.literal(at, sa.DateTime(timezone=True))
-    source = sa.select(lines.sku, sa.literal(0), at_value, at_value).where(
-        lines.order_id == order_id
-    )
-    statement = _insert(conn, STOCK).from_select(
-        ["sku", "base_on_hand", "first_seen", "last_sold_at"], source
-    )
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["sku"],
-            set_={"last_sold_at": statement.excluded.last_sold_at},
-            where=_newer(STOCK.c.last_sold_at, statement.excluded.last_sold_at),
-        )
-    )
+    day = local_day(event_time(delivery), delivery.runtime.settings.zone)
+    await _run(delivery, "units_back", {"order_id": order_id, "day": day})
 
 
 # ---- payments ------------------------------------------------------------------------------
@@ -261,7 +336,6 @@ async def record_money_back(
     reference: str,
     amount: Money,
 ) -> None:
-    conn = await _connection(delivery)
     row = {
         "order_id": order_id,
         "kind": kind.value,
@@ -271,7 +345,7 @@ async def record_money_back(
         "amount_cny": _cny(amount, delivery),
         "at": event_time(delivery),
     }
-    await _upsert(conn, MONEY_BACK, row, ["order_id", "kind", "reference"])
+    await _run(delivery, "money_back", row)
 
 
 # ---- inventory -----------------------------------------------------------------------------
@@ -279,119 +353,68 @@ async def record_money_back(
 
 async def record_count(delivery: AnalyticsDelivery, event: StockAdjustedV1) -> None:
     """An absolute on-hand figure: it replaces the stored one unless that one is newer."""
-    conn = await _connection(delivery)
     at = event_time(delivery)
     row = {**_new_stock(event.sku, at), "base_on_hand": event.on_hand, "base_at": at}
-    statement = _insert(conn, STOCK).values(row)
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["sku"],
-            set_={
-                "base_on_hand": statement.excluded.base_on_hand,
-                "base_at": statement.excluded.base_at,
-            },
-            where=_newer(STOCK.c.base_at, statement.excluded.base_at),
-        )
-    )
+    await _run(delivery, "count", row)
 
 
 async def record_safety_stock(delivery: AnalyticsDelivery, event: StockLowV1) -> None:
-    conn = await _connection(delivery)
     at = event_time(delivery)
     row = {**_new_stock(event.sku, at), "safety_stock": event.safety_stock, "safety_at": at}
-    statement = _insert(conn, STOCK).values(row)
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["sku"],
-            set_={
-                "safety_stock": statement.excluded.safety_stock,
-                "safety_at": statement.excluded.safety_at,
-            },
-            where=_newer(STOCK.c.safety_at, statement.excluded.safety_at),
-        )
-    )
+    await _run(delivery, "safety_stock", row)
 
 
 async def record_committed(delivery: AnalyticsDelivery, event: StockCommittedV1) -> None:
     """Units left the shelf for good: a COMMIT move per SKU."""
-    conn = await _connection(delivery)
     at = event_time(delivery)
     moves: dict[str, int] = {}
     for line in event.lines:
         moves[line.sku] = moves.get(line.sku, 0) - line.quantity
     if not moves:
         return
-    await _upsert(conn, STOCK, [_new_stock(sku, at) for sku in sorted(moves)], ["sku"])
-    await _upsert(
-        conn,
-        STOCK_MOVES,
-        [
-            {"order_id": event.order_id, "sku": sku, "kind": "COMMIT", "delta": delta, "at": at}
-            for sku, delta in sorted(moves.items())
-        ],
-        ["order_id", "sku", "kind"],
-    )
+    await _run(delivery, "new_stock", [_new_stock(sku, at) for sku in sorted(moves)])
+    rows = [
+        {"order_id": event.order_id, "sku": sku, "kind": "COMMIT", "delta": delta, "at": at}
+        for sku, delta in sorted(moves.items())
+    ]
+    await _run(delivery, "moves", rows)
 
 
 async def record_released(delivery: AnalyticsDelivery, event: StockReleasedV1) -> None:
-    """Units back on the shelf: only those of a committed order change on hand (a release of
-    units merely reserved moved nothing), so the RESTOCK moves are the order's COMMIT moves
-    turned around, in one INSERT ... SELECT."""
-    conn = await _connection(delivery)
-    moves = STOCK_MOVES.c
-    source = sa.select(
-        moves.order_id,
-        moves.sku,
-        sa.literal("RESTOCK"),
-        -moves.delta,
-        sa.literal(event_time(delivery), sa.DateTime(timezone=True)),
-    ).where(moves.order_id == event.order_id, moves.kind == "COMMIT")
-    statement = _insert(conn, STOCK_MOVES).from_select(
-        ["order_id", "sku", "kind", "delta", "at"], source
-    )
-    await conn.execute(statement.on_conflict_do_nothing(index_elements=["order_id", "sku", "kind"]))
+    """Units back on the shelf: the order's committed units, if it had any."""
+    await _run(delivery, "restock", {"order_id": event.order_id, "at": event_time(delivery)})
 
 
 # ---- membership ----------------------------------------------------------------------------
 
 
 async def record_member(delivery: AnalyticsDelivery, event: MemberRegisteredV1) -> None:
-    conn = await _connection(delivery)
     row = {"member_id": event.member_id, "registered_at": event.registered_at.astimezone(UTC)}
-    await _upsert(conn, MEMBERS, row, ["member_id"], ["registered_at"])
+    await _run(delivery, "member", row)
 
 
 async def record_tier(delivery: AnalyticsDelivery, event: TierChangedV1) -> None:
-    conn = await _connection(delivery)
     row = {"member_id": event.member_id, "tier": event.new_tier, "tier_at": event_time(delivery)}
-    statement = _insert(conn, MEMBERS).values(row)
-    await conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["member_id"],
-            set_={"tier": statement.excluded.tier, "tier_at": statement.excluded.tier_at},
-            where=_newer(MEMBERS.c.tier_at, statement.excluded.tier_at),
-        )
-    )
+    await _run(delivery, "tier", row)
 
 
 async def record_coupon(delivery: AnalyticsDelivery, event: CouponIssuedV1) -> None:
-    conn = await _connection(delivery)
     row = {
         "code": event.coupon_code,
         "member_id": event.member_id,
         "kind": event.kind[:30],
         "issued_at": event_time(delivery),
     }
-    await _upsert(conn, COUPONS, row, ["code"], ["member_id", "kind", "issued_at"])
+    await _run(delivery, "coupon", row)
 
 
 async def record_coupon_use(
     delivery: AnalyticsDelivery, event: CouponRedeemedV1 | CouponRestoredV1
 ) -> None:
-    conn = await _connection(delivery)
-    column = "redeemed_at" if isinstance(event, CouponRedeemedV1) else "restored_at"
+    redeemed = isinstance(event, CouponRedeemedV1)
+    column = "redeemed_at" if redeemed else "restored_at"
     row = {"code": event.coupon_code, "order_id": event.order_id, column: event_time(delivery)}
-    await _upsert(conn, COUPON_USES, row, ["code", "order_id"], [column])
+    await _run(delivery, "coupon_redeemed" if redeemed else "coupon_restored", row)
 
 
 async def record_points(
@@ -401,7 +424,6 @@ async def record_points(
     points: int,
     order_id: str | None = None,
 ) -> None:
-    conn = await _connection(delivery)
     row = {
         "event_id": delivery.envelope.id,
         "kind": kind.value,
@@ -410,4 +432,4 @@ async def record_points(
         "points": points,
         "at": event_time(delivery),
     }
-    await _upsert(conn, POINTS_MOVES, row, ["event_id"])
+    await _run(delivery, "points", row)
