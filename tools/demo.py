@@ -5,7 +5,8 @@ the categories, a search by `q` within a category, and the stock of the SKUs fou
 with stock. Then the visitor registers, logs in, fills the cart, orders with the welcome coupon,
 watches the order reach CONFIRMED and reads the notifications; each step prints its latency.
 Only when the catalog has nothing in stock (a suite started with `--no-seed`) does the admin put
-a demo product with stock on the shelf first.
+a demo product with stock on the shelf first. At the end the admin reads today's KPIs from the
+analytics service (docs/kpis.md), once the order is in them.
 """
 
 from __future__ import annotations
@@ -236,6 +237,52 @@ def read_notifications(j: Journey, member: dict[str, str]) -> None:
         console.print(f"    {note.get('channel')} {note.get('template')}: {note.get('status')}")
 
 
+def money(fen: int | None) -> str:
+    return "-" if fen is None else f"{fen / 100:,.2f} {CURRENCY}"
+
+
+def todays_kpis(j: Journey, admin_email: str, admin_password: str, paid_before: int) -> None:
+    """Today's figures (the reporting day of the analytics service), once the order just
+    confirmed is among them: the projection is fed by events, a moment behind the order."""
+    credentials = {"email": admin_email, "password": admin_password}
+    admin = bearer(
+        j.step("admin logs in", lambda: j.http.post("/api/v1/auth/login", json=credentials))
+    )
+
+    def kpis() -> dict[str, Any]:
+        response = j.http.get("/api/v1/admin/analytics/kpis", headers=admin)
+        return response.json() if response.status_code == 200 else {}
+
+    report = j.wait(
+        "the order is in today's KPIs",
+        kpis,
+        lambda r: bool(r) and r["totals"]["orders_paid"] > paid_before,
+    )
+    totals = report["totals"]
+    low = j.http.get("/api/v1/admin/analytics/low-stock", headers=admin).json()["items"]
+    console.print(f"[bold]today's KPIs[/] ({report['to']}, {report['time_zone']})")
+    console.print(
+        f"    GMV {money(totals['gmv'])} (net {money(totals['net_gmv'])}), "
+        f"orders {totals['orders_placed']} placed / {totals['orders_paid']} paid, "
+        f"AOV {money(totals['aov'])}"
+    )
+    console.print(
+        f"    members: {totals['paying_members']} paying, {totals['new_members']} new; "
+        f"coupons {totals['coupons_redeemed']}/{totals['coupons_issued']} redeemed; "
+        f"{len(low)} SKU(s) low on stock"
+    )
+
+
+def paid_today(j: Journey, admin_email: str, admin_password: str) -> int:
+    """Orders paid today before the journey's (0 when analytics cannot be read)."""
+    credentials = {"email": admin_email, "password": admin_password}
+    login = j.http.post("/api/v1/auth/login", json=credentials)
+    if login.status_code != 200:
+        return 0
+    response = j.http.get("/api/v1/admin/analytics/kpis", headers=bearer(login.json()))
+    return int(response.json()["totals"]["orders_paid"]) if response.status_code == 200 else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     gateway = f"http://{HOST}:{service_row('gateway').port}"
@@ -251,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--admin-password",
         default=admin.password,
-        help=f"default: {admin.password_variable}; used only when the catalog has nothing in stock",
+        help=f"default: {admin.password_variable}; for today's KPIs, and for a demo product "
+        "when the catalog has nothing in stock",
     )
     return parser
 
@@ -268,10 +316,12 @@ def main() -> None:
     if pick is None:
         console.print("    nothing in stock: the admin puts a demo product on the shelf")
         pick = shelve_demo_product(j, args.admin_email, args.admin_password)
+    paid_before = paid_today(j, args.admin_email, args.admin_password)
     member = register_and_log_in(j)
     order_with_coupon(j, member, pick)
     read_notifications(j, member)
     console.print(f"[bold]journey done[/]: {j.total:.0f} ms in requests")
+    todays_kpis(j, args.admin_email, args.admin_password, paid_before)
 
 
 if __name__ == "__main__":

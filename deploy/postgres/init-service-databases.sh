@@ -31,3 +31,4 @@ create_service_database inventory
 create_service_database payment
 create_service_database membership
 create_service_database notification
+create_service_database analytics

@@ -69,6 +69,7 @@ SUITE = (
     Service("payment", 8004, owns_database=True),
     Service("membership", 8005, owns_database=True),
     Service("notification", 8006, owns_database=True),
+    Service("analytics", 8007, owns_database=True),
     Service("gateway", 8000, owns_database=False),
 )
 DATABASE_OWNERS = tuple(s for s in SUITE if s.owns_database)

@@ -7,7 +7,7 @@ import importlib
 
 from sqlmodel import SQLModel
 
-SERVICES = ("catalog", "inventory", "payment", "order", "membership", "notification")
+SERVICES = ("catalog", "inventory", "payment", "order", "membership", "notification", "analytics")
 
 
 def test_all_service_tables_load_together() -> None:

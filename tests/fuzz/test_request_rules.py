@@ -12,7 +12,15 @@ import pytest
 
 from chassis.validation import TEXT_PATTERN
 
-SERVICES = ("catalog", "order", "inventory", "payment", "membership", "notification")
+SERVICES = (
+    "catalog",
+    "order",
+    "inventory",
+    "payment",
+    "membership",
+    "notification",
+    "analytics",
+)
 # A string is ruled when its values are listed or matched: a pattern (chassis.validation's
 # Text, Identifier, SkuCode, or a stricter one), an enum or const, or a format (uri).
 RULES = {"pattern", "enum", "const", "format"}

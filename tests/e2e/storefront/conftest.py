@@ -21,7 +21,15 @@ from tools.launched import LaunchedSuite, launched_suite
 
 from .invariants import TERMINAL
 
-DATABASES = ("catalog", "order", "inventory", "payment", "membership", "notification")
+DATABASES = (
+    "catalog",
+    "order",
+    "inventory",
+    "payment",
+    "membership",
+    "notification",
+    "analytics",
+)
 RATE_PER_MEMBER_PER_MINUTE = 120  # low enough to hammer past, high enough for any one test
 SUITE_ENV = {
     "GATEWAY_RATE_PER_MEMBER_PER_MINUTE": str(RATE_PER_MEMBER_PER_MINUTE),

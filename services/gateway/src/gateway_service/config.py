@@ -22,6 +22,7 @@ class GatewaySettings(ServiceSettings):
     payment_url: str = "http://127.0.0.1:8004"
     membership_url: str = "http://127.0.0.1:8005"
     notification_url: str = "http://127.0.0.1:8006"
+    analytics_url: str = "http://127.0.0.1:8007"
     upstream_timeout_seconds: float = Field(default=5.0, gt=0)
     # A breaker opens after this many consecutive failures and lets one call try again after
     # the reset time; while open, calls fail at once with 503.
@@ -60,4 +61,5 @@ class GatewaySettings(ServiceSettings):
             "payment": self.payment_url,
             "membership": self.membership_url,
             "notification": self.notification_url,
+            "analytics": self.analytics_url,
         }

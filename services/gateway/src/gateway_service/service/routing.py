@@ -20,6 +20,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/notifications", "notification"),
     ("/api/v1/admin/notifications", "notification"),
     ("/api/v1/admin/webhooks", "notification"),
+    ("/api/v1/admin/analytics", "analytics"),
 )
 
 

@@ -1,0 +1,116 @@
+"""Analytics routes (admin only): parse, authorise, call one use case; nothing else
+(docs/architecture.md). Each answers JSON, or CSV with `?format=csv`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel
+
+from analytics_service.deps import RuntimeDep
+from analytics_service.schemas import (
+    FunnelReport,
+    KpiReport,
+    LowStockList,
+    SkuReport,
+    SlowMovingList,
+)
+from analytics_service.service import export, reports
+from chassis.auth import Admin
+from chassis.validation import SkuCode
+
+router = APIRouter(prefix="/api/v1/admin/analytics", tags=["admin"])
+
+From = Annotated[
+    date | None,
+    Query(alias="from", description="first reporting day (default: the last day)"),
+]
+To = Annotated[date | None, Query(description="last reporting day, included (default: today)")]
+# A word rather than an enum, so that an unknown granularity is the domain's
+# `unknown-granularity` 422 (with its code), not a generic validation error.
+Grain = Annotated[str, Query(description="day or hour", pattern=r"^[a-z]{1,10}$")]
+Format = Annotated[Literal["json", "csv"], Query()]
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}
+}
+
+ReportT = TypeVar("ReportT", bound=BaseModel)
+
+
+def _answer(
+    report: ReportT, fmt: str, render: Callable[[ReportT], str], name: str
+) -> ReportT | Response:
+    if fmt == "csv":
+        return Response(
+            render(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    return report
+
+
+@router.get("/kpis", response_model=KpiReport, responses=CSV_RESPONSE)
+async def get_kpis(
+    runtime: RuntimeDep,
+    _: Admin,
+    first: From = None,
+    last: Annotated[date | None, Query(alias="to")] = None,
+    granularity: Grain = "day",
+    format: Format = "json",
+) -> KpiReport | Response:
+    """Every KPI of docs/kpis.md for the period, per day or hour, and per category."""
+    period = reports.requested_period(runtime.settings, first, last, granularity)
+    return _answer(await reports.kpi_report(runtime, period), format, export.kpis_csv, "kpis")
+
+
+@router.get("/funnel", response_model=FunnelReport, responses=CSV_RESPONSE)
+async def get_funnel(
+    runtime: RuntimeDep,
+    _: Admin,
+    first: From = None,
+    last: Annotated[date | None, Query(alias="to")] = None,
+    format: Format = "json",
+) -> FunnelReport | Response:
+    period = reports.requested_period(runtime.settings, first, last, "day")
+    return _answer(
+        await reports.funnel_report(runtime, period), format, export.funnel_csv, "funnel"
+    )
+
+
+@router.get("/skus/{sku}", response_model=SkuReport, responses=CSV_RESPONSE)
+async def get_sku(
+    runtime: RuntimeDep,
+    _: Admin,
+    sku: Annotated[SkuCode, Path()],
+    first: From = None,
+    last: Annotated[date | None, Query(alias="to")] = None,
+    format: Format = "json",
+) -> SkuReport | Response:
+    """One SKU: units, GMV, sell-through and turnover over the period, per day; its stock now."""
+    period = reports.requested_period(runtime.settings, first, last, "day")
+    report = await reports.sku_report(runtime, sku, period)
+    return _answer(report, format, export.sku_csv, f"sku-{sku}")
+
+
+@router.get("/low-stock", response_model=LowStockList, responses=CSV_RESPONSE)
+async def get_low_stock(
+    runtime: RuntimeDep, _: Admin, format: Format = "json"
+) -> LowStockList | Response:
+    report = await reports.low_stock_report(runtime)
+    return _answer(report, format, export.low_stock_csv, "low-stock")
+
+
+@router.get("/slow-moving", response_model=SlowMovingList, responses=CSV_RESPONSE)
+async def get_slow_moving(
+    runtime: RuntimeDep,
+    _: Admin,
+    days: Annotated[
+        int | None, Query(ge=1, le=3650, description="no sale for this many days")
+    ] = None,
+    format: Format = "json",
+) -> SlowMovingList | Response:
+    report = await reports.slow_moving_report(runtime, days or runtime.settings.slow_moving_days)
+    return _answer(report, format, export.slow_moving_csv, "slow-moving")

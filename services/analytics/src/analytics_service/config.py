@@ -1,0 +1,58 @@
+"""The analytics service's settings: the ANALYTICS_* environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from chassis.settings import ServiceSettings
+
+# services/analytics/migrations: shipped beside the package in the image.
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+
+
+class AnalyticsSettings(ServiceSettings):
+    """Environment variables: ANALYTICS_PORT, ANALYTICS_DATABASE_URL, ANALYTICS_TIME_ZONE, ...
+    plus the suite-wide ones."""
+
+    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
+
+    service_name: str = "analytics"
+    port: int = 8007
+    database_url: str = "sqlite+aiosqlite:///.data/analytics.db"
+    # Days and hours of every figure are those of this zone (docs/kpis.md, "Time and days").
+    time_zone: str = "Asia/Shanghai"
+    # Millionths of a CNY per unit of another currency. No event carries the rate the payment
+    # used (docs/kpis.md, "Money"), so these follow payment's seeded rates until one does.
+    fx_rates: dict[str, int] = Field(default_factory=lambda: {"USD": 7_100_000, "EUR": 7_700_000})
+    # Inventory's default safety stock, for SKUs whose own was never published (stock.low).
+    default_safety_stock: int = Field(default=5, ge=0)
+    slow_moving_days: int = Field(default=30, ge=1, le=3650)
+    # The longest period one request may ask for: the figures are computed from the period's
+    # facts at request time.
+    max_period_days: int = Field(default=366, ge=1)
+    max_hour_period_days: int = Field(default=31, ge=1)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {name!r}") from error
+        return name
+
+    @field_validator("fx_rates")
+    @classmethod
+    def _positive_rates(cls, rates: dict[str, int]) -> dict[str, int]:
+        bad = sorted(code for code, micros in rates.items() if micros <= 0 or len(code) != 3)
+        if bad:
+            raise ValueError(f"rates must be positive millionths per ISO currency: {bad}")
+        return rates

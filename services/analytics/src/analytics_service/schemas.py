@@ -1,0 +1,136 @@
+"""What the analytics API returns. Money is CNY fen (integer minor units, as events carry it);
+rates are fractions (0.25 is 25 %), null where their denominator is zero or a step has no event
+yet. docs/kpis.md defines every field."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REPORTING_CURRENCY: Literal["CNY"] = "CNY"
+
+
+class Figures(BaseModel):
+    gmv: int
+    net_gmv: int
+    refund_amount: int
+    orders_placed: int
+    orders_paid: int
+    placed_to_paid_rate: float | None
+    paying_members: int
+    aov: int | None = Field(description="客单价: GMV per paid order, in fen")
+    gmv_per_paying_member: int | None
+    active_members: int
+    new_members: int
+    repurchase_rate: float | None
+    returns: int
+    return_rate: float | None
+    return_amount_rate: float | None
+    coupons_issued: int
+    coupons_redeemed: int
+    coupon_redemption_rate: float | None
+    points_issued: int
+    points_redeemed: int
+    points_expired: int
+
+
+class BucketFigures(Figures):
+    start: str = Field(description="the local day (2026-12-05) or hour (2026-12-05T14:00)")
+
+
+class CategoryFigures(BaseModel):
+    category: str
+    gmv: int
+    net_gmv: int
+    refund_amount: int
+    orders_paid: int
+    units_sold: int
+    returns: int
+
+
+class StatusFlow(BaseModel):
+    placed: int
+    confirmed: int
+    rejected: dict[str, int] = Field(description="per reason")
+    cancelled: dict[str, int] = Field(description="per reason")
+    cancelled_after_payment: int
+    returned: int
+
+
+class PeriodOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: date = Field(alias="from")
+    to: date
+    time_zone: str
+    currency: Literal["CNY"] = REPORTING_CURRENCY
+
+
+class KpiReport(PeriodOut):
+    granularity: Literal["day", "hour"]
+    totals: Figures
+    buckets: list[BucketFigures]
+    categories: list[CategoryFigures]
+    status_flow: StatusFlow
+    tiers: dict[str, int] = Field(description="members per tier now")
+
+
+class FunnelStep(BaseModel):
+    step: Literal["views", "cart_adds", "orders_placed", "orders_paid"]
+    count: int | None
+    rate: float | None = Field(description="this step / the step before")
+
+
+class FunnelReport(PeriodOut):
+    steps: list[FunnelStep]
+    missing: list[str] = Field(description="steps no event carries yet")
+
+
+class SkuDay(BaseModel):
+    day: date
+    units_sold: int
+    units_returned: int
+    gmv: int
+
+
+class SkuReport(PeriodOut):
+    sku: str
+    product_id: str | None
+    category: str
+    on_hand: int
+    safety_stock: int
+    low: bool
+    last_sold_at: datetime | None
+    units_sold: int
+    units_returned: int
+    gmv: int
+    sell_through: float | None
+    turnover_days: float | None
+    days: list[SkuDay]
+
+
+class LowStockItem(BaseModel):
+    sku: str
+    category: str
+    on_hand: int
+    safety_stock: int
+
+
+class LowStockList(BaseModel):
+    items: list[LowStockItem]
+
+
+class SlowMovingItem(BaseModel):
+    sku: str
+    category: str
+    on_hand: int
+    last_sold_at: datetime | None
+    days_without_sale: int
+
+
+class SlowMovingList(BaseModel):
+    days: int
+    as_of: datetime
+    items: list[SlowMovingItem]

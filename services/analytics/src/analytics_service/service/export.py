@@ -1,0 +1,61 @@
+"""The reports as CSV (`?format=csv`): one row per bucket, step, day or SKU, the columns the
+JSON fields of that row. Money stays in fen and rates in fractions, as in the JSON, so a
+spreadsheet and the API never disagree by a rounding."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+
+from analytics_service.schemas import (
+    Figures,
+    FunnelReport,
+    KpiReport,
+    LowStockList,
+    SkuReport,
+    SlowMovingList,
+)
+
+
+def _table(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(
+        out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n"
+    )
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()
+
+
+def _rows(items: Iterable[BaseModel]) -> list[dict[str, Any]]:
+    return [item.model_dump(mode="json") for item in items]
+
+
+def kpis_csv(report: KpiReport) -> str:
+    """One row per bucket, then the period's `total` (distinct counts do not add up)."""
+    columns = ["start", *Figures.model_fields]
+    rows = _rows(report.buckets)
+    rows.append({"start": "total", **report.totals.model_dump(mode="json")})
+    return _table(columns, rows)
+
+
+def funnel_csv(report: FunnelReport) -> str:
+    return _table(["step", "count", "rate"], _rows(report.steps))
+
+
+def sku_csv(report: SkuReport) -> str:
+    return _table(["day", "units_sold", "units_returned", "gmv"], _rows(report.days))
+
+
+def low_stock_csv(report: LowStockList) -> str:
+    return _table(["sku", "category", "on_hand", "safety_stock"], _rows(report.items))
+
+
+def slow_moving_csv(report: SlowMovingList) -> str:
+    columns = ["sku", "category", "on_hand", "last_sold_at", "days_without_sale"]
+    return _table(columns, _rows(report.items))
