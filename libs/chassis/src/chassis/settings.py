@@ -73,6 +73,14 @@ class ServiceSettings(BaseSettings):
     # sweep for rows a wake-up missed (another replica's, a restart's leftovers).
     outbox_poll_seconds: float = Field(default=5.0, gt=0)
 
+    # Analytics facts (chassis.beacon), at most once from memory: the queue's bound (past it a
+    # fact is dropped and counted), the queued count that sends a batch at once, the tick, and
+    # how long a batch may wait for the broker before it is dropped.
+    beacon_queue_size: int = Field(default=10_000, ge=1)
+    beacon_batch_size: int = Field(default=500, ge=1)
+    beacon_flush_seconds: float = Field(default=0.5, gt=0)
+    beacon_send_timeout_seconds: float = Field(default=5.0, gt=0)
+
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
     redis_key_prefix: str = ""
 
