@@ -54,9 +54,15 @@ class ServiceSettings(BaseSettings):
     kafka_session_timeout_ms: int = Field(
         default=10_000, validation_alias=_env("KAFKA_SESSION_TIMEOUT_MS")
     )
-    # Bounds each hop's latency on the embedded broker (see broker.py); costs idle fetches.
+    # How long the broker may hold an empty fetch. Kafka and the embedded broker both answer as
+    # soon as a record arrives, so a long wait costs no latency, only saves idle fetches.
     kafka_fetch_max_wait_ms: int = Field(
-        default=50, validation_alias=_env("KAFKA_FETCH_MAX_WAIT_MS")
+        default=500, ge=1, validation_alias=_env("KAFKA_FETCH_MAX_WAIT_MS")
+    )
+    # How long one poll of the consumer waits for fetched records. After an empty poll FastStream
+    # sleeps as long again, so this bounds what a record arriving then waits (see broker.py).
+    kafka_poll_timeout_ms: int = Field(
+        default=20, ge=1, validation_alias=_env("KAFKA_POLL_TIMEOUT_MS")
     )
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
