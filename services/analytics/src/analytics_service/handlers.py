@@ -10,7 +10,12 @@ from analytics_service.deps import AnalyticsRuntime
 from analytics_service.domain.kpis import MoneyBackKind, PointsKind
 from analytics_service.service import projection
 from chassis.consumer import Delivery, EventConsumer
-from shared_events.catalog import ProductCreatedV1, ProductPublishedV1, ProductUpdatedV1
+from shared_events.catalog import (
+    ProductCreatedV1,
+    ProductPublishedV1,
+    ProductUpdatedV1,
+    ProductViewedV1,
+)
 from shared_events.inventory import (
     StockAdjustedV1,
     StockCommittedV1,
@@ -29,6 +34,7 @@ from shared_events.membership import (
     TierChangedV1,
 )
 from shared_events.order import (
+    CartItemChangedV1,
     OrderCancelledV1,
     OrderConfirmedV1,
     OrderPlacedV1,
@@ -60,6 +66,10 @@ async def on_product_updated(delivery: AnalyticsDelivery, event: ProductUpdatedV
 
 async def on_product_published(delivery: AnalyticsDelivery, event: ProductPublishedV1) -> None:
     await projection.record_skus(delivery, event.product_id, event.skus)
+
+
+async def on_product_viewed(delivery: AnalyticsDelivery, event: ProductViewedV1) -> None:
+    await projection.record_view(delivery, event)
 
 
 # ---- order.events --------------------------------------------------------------------------
@@ -106,6 +116,10 @@ async def on_order_returned(delivery: AnalyticsDelivery, event: OrderReturnedV1)
         returned_at=projection.event_time(delivery),
     )
     await projection.record_units_back(delivery, event.order_id)
+
+
+async def on_cart_item_changed(delivery: AnalyticsDelivery, event: CartItemChangedV1) -> None:
+    await projection.record_cart_change(delivery, event)
 
 
 # ---- payment.events ------------------------------------------------------------------------
@@ -205,6 +219,7 @@ CONSUMERS = [
             ProductCreatedV1: on_product_created,
             ProductUpdatedV1: on_product_updated,
             ProductPublishedV1: on_product_published,
+            ProductViewedV1: on_product_viewed,
         },
     ),
     EventConsumer(
@@ -216,6 +231,7 @@ CONSUMERS = [
             OrderRejectedV1: on_order_rejected,
             OrderCancelledV1: on_order_cancelled,
             OrderReturnedV1: on_order_returned,
+            CartItemChangedV1: on_cart_item_changed,
         },
     ),
     EventConsumer(

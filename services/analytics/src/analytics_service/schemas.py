@@ -83,9 +83,21 @@ class FunnelStep(BaseModel):
     rate: float | None = Field(description="this step / the step before")
 
 
+class CategoryFunnel(BaseModel):
+    category: str
+    steps: list[FunnelStep]
+    units_added: int = Field(description="units put in carts by the cart adds")
+
+
 class FunnelReport(PeriodOut):
     steps: list[FunnelStep]
-    missing: list[str] = Field(description="steps no event carries yet")
+    missing: list[str] = Field(
+        description="steps no event carries (none since the view and cart events exist)"
+    )
+    units_added: int = Field(description="units put in carts by the cart adds")
+    categories: list[CategoryFunnel] = Field(
+        description="the funnel per category; an order in two categories counts in each"
+    )
 
 
 class SkuDay(BaseModel):
@@ -93,6 +105,11 @@ class SkuDay(BaseModel):
     units_sold: int
     units_returned: int
     gmv: int
+    views: int = Field(description="views of the SKU's product")
+    cart_adds: int
+    units_added: int
+    orders_placed: int = Field(description="orders with a line of this SKU placed that day")
+    orders_paid: int = Field(description="orders with a line of this SKU paid that day")
 
 
 class SkuReport(PeriodOut):
@@ -108,6 +125,10 @@ class SkuReport(PeriodOut):
     gmv: int
     sell_through: float | None
     turnover_days: float | None
+    funnel: list[FunnelStep] = Field(
+        description="views of its product -> its cart adds -> orders with it placed -> paid"
+    )
+    units_added: int
     days: list[SkuDay]
 
 

@@ -1,5 +1,6 @@
 """The analytics projection: facts per order (and its lines), per SKU per day, per SKU's stock,
-per member, coupon and points move; and the catalog's categories. Never returned by the API as
+per member, coupon and points move; views per product per day and cart adds per SKU per day;
+and the catalog's categories. Never returned by the API as
 such: service/reports.py turns them into the figures of docs/kpis.md.
 
 Every table is written by set-based upserts in the poll's transaction (service/projection.py),
@@ -84,6 +85,29 @@ class SkuDayRow(SQLModel, table=True):
     units_sold: int = 0
     units_returned: int = 0
     gmv_cny: int = Field(default=0, sa_column=sa.Column(_Money, nullable=False))
+
+
+class ProductViewDayRow(SQLModel, table=True):
+    """Storefront views of a product per reporting day (catalog.product.viewed, at most once:
+    a lower bound). A view names a product; its category is the product's, read at report time."""
+
+    __tablename__ = "analytics_product_view_days"
+
+    product_id: str = Field(primary_key=True, max_length=100)
+    day: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
+    views: int = 0
+
+
+class CartDayRow(SQLModel, table=True):
+    """Cart adds of a SKU per reporting day (order.cart.item_changed with quantity_after >
+    quantity_before): one add per such event, and the units it added. Removals are not kept."""
+
+    __tablename__ = "analytics_cart_days"
+
+    sku: str = Field(primary_key=True, max_length=64)
+    day: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
+    cart_adds: int = 0
+    units_added: int = 0
 
 
 class StockFactRow(SQLModel, table=True):
@@ -185,6 +209,8 @@ ORDER_LINES: sa.Table = OrderLineRow.__table__  # type: ignore[attr-defined]
 PRODUCTS: sa.Table = ProductRow.__table__  # type: ignore[attr-defined]
 SKUS: sa.Table = SkuRow.__table__  # type: ignore[attr-defined]
 SKU_DAYS: sa.Table = SkuDayRow.__table__  # type: ignore[attr-defined]
+PRODUCT_VIEW_DAYS: sa.Table = ProductViewDayRow.__table__  # type: ignore[attr-defined]
+CART_DAYS: sa.Table = CartDayRow.__table__  # type: ignore[attr-defined]
 STOCK: sa.Table = StockFactRow.__table__  # type: ignore[attr-defined]
 STOCK_MOVES: sa.Table = StockMoveRow.__table__  # type: ignore[attr-defined]
 MONEY_BACK: sa.Table = MoneyBackRow.__table__  # type: ignore[attr-defined]

@@ -25,7 +25,7 @@ from chassis.testing.harness import Harness, offline_runtime
 from chassis.testing.plugin import DatabaseFactory
 from chassis.testing.tokens import TestTokenIssuer
 from shared_events import Envelope, EventPayload
-from shared_events.catalog import ProductCreatedV1, SkuSnapshot
+from shared_events.catalog import ProductCreatedV1, ProductViewedV1, SkuSnapshot
 from shared_events.inventory import (
     StockAdjustedV1,
     StockCommittedV1,
@@ -44,6 +44,7 @@ from shared_events.membership import (
 )
 from shared_events.money import Money
 from shared_events.order import (
+    CartItemChangedV1,
     OrderCancelledV1,
     OrderConfirmedV1,
     OrderLine,
@@ -377,9 +378,84 @@ async def scripted_days(a: Analytics, d: Days, ids: dict[str, str]) -> None:
     )
 
 
+def viewed(product: str, skus: list[str], when: datetime, member: str | None) -> ProductViewedV1:
+    return ProductViewedV1(product_id=product, skus=skus, member_id=member, viewed_at=when)
+
+
+def cart(member: str, sku: str, before: int, after: int, when: datetime) -> CartItemChangedV1:
+    return CartItemChangedV1(
+        member_id=member, sku=sku, quantity_before=before, quantity_after=after, changed_at=when
+    )
+
+
+async def scripted_interest(a: Analytics, d: Days, ids: dict[str, str]) -> None:
+    """The views and cart changes of the scripted days (after `scripted_days`), whose funnel
+    test_funnel_api.py computed by hand. Shanghai days: 16:00 UTC is the next day's midnight.
+
+    views    D1 05:00 P-TEA anonymous                         D1 tea
+             D1 17:00 P-CUP m2   (D2 01:00 in Shanghai)       D2 teaware
+             D2 01:00, 01:05 P-TEA m1 (the same member twice)  D2 tea, 2
+             D2 01:30 P-TEA anonymous                         D2 tea
+             D2 02:00 P-GHOST (no catalog event)              D2 uncategorised
+             D2 03:00 P-CUP m2                                D2 teaware
+             D2 03:00 P-TEA m2, delivered twice               D2 tea, once
+             D2 20:00 P-TEA (the day after D2 in Shanghai)    outside the period
+    cart     D1 05:10 m1 TEA 0->1                             D1 tea, 1 add, 1 unit
+             D2 01:10 m1 TEA 0->2, 01:20 2->1 (no add)        D2 tea, 1 add, 2 units
+             D2 01:25 m1 CUP 0->1                             D2 teaware, 1 add, 1 unit
+             D2 03:10 m2 TEA 0->1, delivered twice            D2 tea, 1 add, 1 unit
+             D2 03:20 m2 CUP 0->5, 03:30 5->0 (removed)       D2 teaware, 1 add, 5 units
+             D2 03:40 m2 GHOST 0->1 (a SKU of no product)     D2 uncategorised, 1 add, 1 unit
+    """
+    m, d1, d2, send = ids, d.first, d.second, a.deliver
+    tea, cup, ghost = ids["TEA"], ids["CUP"], ids["GHOST"]
+    p_tea, p_cup, p_ghost = ids["P-TEA"], ids["P-CUP"], ids["P-GHOST"]
+    for product, skus, when, member in (
+        (p_tea, [tea], d.at(d1, 5), None),
+        (p_cup, [cup], d.at(d1, 17), m["m2"]),
+        (p_tea, [tea], d.at(d2, 1), m["m1"]),
+        (p_tea, [tea], d.at(d2, 1, 5), m["m1"]),
+        (p_tea, [tea], d.at(d2, 1, 30), None),
+        (p_ghost, [ghost], d.at(d2, 2), None),
+        (p_cup, [cup], d.at(d2, 3), m["m2"]),
+        (p_tea, [tea], d.at(d2, 20), None),
+    ):
+        await send(viewed(product, skus, when, member), when)
+    twice = viewed(p_tea, [tea], d.at(d2, 3), m["m2"])
+    first = await send(twice, d.at(d2, 3))
+    await send(twice, d.at(d2, 3), event_id=first.id)
+    for member, sku, before, after, when in (
+        (m["m1"], tea, 0, 1, d.at(d1, 5, 10)),
+        (m["m1"], tea, 0, 2, d.at(d2, 1, 10)),
+        (m["m1"], tea, 2, 1, d.at(d2, 1, 20)),
+        (m["m1"], cup, 0, 1, d.at(d2, 1, 25)),
+        (m["m2"], cup, 0, 5, d.at(d2, 3, 20)),
+        (m["m2"], cup, 5, 0, d.at(d2, 3, 30)),
+        (m["m2"], ghost, 0, 1, d.at(d2, 3, 40)),
+    ):
+        await send(cart(member, sku, before, after, when), when)
+    added = cart(m["m2"], tea, 0, 1, d.at(d2, 3, 10))
+    first = await send(added, d.at(d2, 3, 10))
+    await send(added, d.at(d2, 3, 10), event_id=first.id)
+
+
 def fresh_ids() -> dict[str, str]:
     tag = uuid.uuid4().hex[:8]
-    names = ["O1", "O2", "O3", "O4", "O5", "O6", "m1", "m2", "P-TEA", "P-CUP", "W1", "W2"]
+    names = [
+        "O1",
+        "O2",
+        "O3",
+        "O4",
+        "O5",
+        "O6",
+        "m1",
+        "m2",
+        "P-TEA",
+        "P-CUP",
+        "P-GHOST",
+        "W1",
+        "W2",
+    ]
     ids = {name: f"{name}-{tag}" for name in names}
-    ids["TEA"], ids["CUP"] = f"TEA-{tag}", f"CUP-{tag}"
+    ids["TEA"], ids["CUP"], ids["GHOST"] = f"TEA-{tag}", f"CUP-{tag}", f"GHOST-{tag}"
     return ids

@@ -217,6 +217,39 @@ def test_the_funnel_with_every_step() -> None:
     assert kpis.funnel(0, 0, 0, 0)[1].rate is None
 
 
+def test_the_funnel_per_category_counts_an_order_in_each_of_its_categories() -> None:
+    orders = [
+        OrderFact("A", placed_at=at(2), confirmed_at=at(2)),  # tea + teaware, paid
+        OrderFact("B", placed_at=at(2)),  # tea, not paid
+        OrderFact("C", placed_at=at(1), confirmed_at=at(2)),  # teaware: placed the day before
+    ]
+    lines = kpis.group_lines(
+        [
+            LineFact("A", "TEA-1", 1, 100, "tea"),
+            LineFact("A", "CUP-1", 1, 100, "teaware"),
+            LineFact("B", "TEA-1", 1, 100, "tea"),
+            LineFact("C", "CUP-1", 1, 100, "teaware"),
+        ]
+    )
+    views = {"tea": 20, "teaware": 4, "uncategorised": 3}
+    adds = {"tea": (5, 7), "teaware": (2, 2), "books": (0, 0)}
+    funnels = kpis.funnel_by_category(views, adds, orders, lines, day(2))
+    assert [(f.category, f.units_added) for f in funnels] == [
+        ("tea", 7),
+        ("teaware", 2),
+        ("uncategorised", 0),  # "books" has nothing at all: left out
+    ]
+    tea, teaware, other = ([(s.count, s.rate) for s in f.steps] for f in funnels)
+    assert tea == [(20, None), (5, 0.25), (2, 0.4), (1, 0.5)]
+    assert teaware == [(4, None), (2, 0.5), (1, 0.5), (2, 2.0)]  # C paid today, placed before
+    assert other == [(3, None), (0, 0.0), (0, None), (0, None)]
+
+
+def test_orders_per_reporting_day() -> None:
+    instants = [at(1, 15), at(1, 16), at(2, 3), None]  # 16:00 UTC is midnight in Shanghai
+    assert kpis.per_day(instants, SHANGHAI) == {date(2026, 12, 1): 1, date(2026, 12, 2): 2}
+
+
 # ---- categories ----------------------------------------------------------------------------
 
 
@@ -338,6 +371,22 @@ def test_one_sku_over_a_period_fills_the_days_without_sales() -> None:
     assert (figures.units_sold, figures.units_returned, figures.gmv) == (6, 1, 6_000)
     assert figures.sell_through == 0.25  # 6 / (6 + 18)
     assert figures.turnover_days == 12.0  # 18 / (6 / 4)
+
+
+def test_one_sku_funnel_over_a_period() -> None:
+    days = [
+        SkuDay(date(2026, 12, 1), 1, 0, 100, views=30, cart_adds=4, units_added=6, orders_placed=2),
+        SkuDay(date(2026, 12, 2), 2, 0, 200, views=10, cart_adds=1, units_added=1, orders_paid=2),
+        SkuDay(date(2026, 12, 9), 9, 0, 900, views=99, cart_adds=9),  # outside
+    ]
+    figures = kpis.sku_figures(days, date(2026, 12, 1), date(2026, 12, 2), on_hand=0)
+    assert [(s.count, s.rate) for s in figures.funnel] == [
+        (40, None),
+        (5, 0.125),
+        (2, 0.4),
+        (2, 1.0),
+    ]
+    assert figures.units_added == 7
 
 
 # ---- the period ----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from fractions import Fraction
 
@@ -231,7 +231,7 @@ def status_flow(orders: Iterable[OrderFact], window: Window) -> StatusFlow:
 @dataclass(frozen=True)
 class FunnelStep:
     step: str
-    count: int | None  # None: no event carries this step yet
+    count: int | None  # None: unknown (no event carries this step)
     rate: float | None  # this step / the step before
 
 
@@ -254,6 +254,40 @@ def funnel(
         steps.append(FunnelStep(name, count, rate))
         before = count
     return steps
+
+
+@dataclass(frozen=True)
+class CategoryFunnel:
+    category: str
+    steps: list[FunnelStep]
+    units_added: int
+
+
+def funnel_by_category(
+    views: Mapping[str, int],
+    cart_adds: Mapping[str, tuple[int, int]],
+    orders: Iterable[OrderFact],
+    lines: Mapping[str, Sequence[LineFact]],
+    window: Window,
+) -> list[CategoryFunnel]:
+    """The funnel per category: views of its products, cart adds (and units added) of its
+    SKUs, orders placed and paid in the window with a line in it. An order in two categories
+    counts in each, as in `by_category`, so the categories' orders may add up to more than
+    the period's."""
+    placed: Counter[str] = Counter()
+    paid_count: Counter[str] = Counter()
+    for order in orders:
+        categories = {line.category for line in lines.get(order.order_id, ())}
+        for category in categories:
+            placed[category] += window.holds(order.placed_at)
+            paid_count[category] += window.holds(order.confirmed_at)
+    funnels = []
+    for name in sorted({*views, *cart_adds, *placed, *paid_count}):
+        adds, units = cart_adds.get(name, (0, 0))
+        counts = (views.get(name, 0), adds, placed[name], paid_count[name])
+        if any(counts):  # a category with nothing in the window is left out
+            funnels.append(CategoryFunnel(name, funnel(*counts), units))
+    return funnels
 
 
 # ---- members, coupons, points -------------------------------------------------------------
@@ -420,12 +454,19 @@ def slow_moving(stocks: Iterable[StockFact], as_of: datetime, days: int) -> list
 
 @dataclass(frozen=True)
 class SkuDay:
-    """The per-SKU-per-day projection: units of orders paid, returned, and their CNY."""
+    """The per-SKU-per-day projection: units of orders paid, returned, and their CNY; the
+    views of the SKU's product, the SKU's cart adds and units added, and the orders with a
+    line of it placed and paid that day."""
 
     day: date
     units_sold: int
     units_returned: int
     gmv: int
+    views: int = 0
+    cart_adds: int = 0
+    units_added: int = 0
+    orders_placed: int = 0
+    orders_paid: int = 0
 
 
 @dataclass(frozen=True)
@@ -436,6 +477,8 @@ class SkuFigures:
     sell_through: float | None
     turnover_days: float | None
     series: list[SkuDay] = field(default_factory=list)
+    funnel: list[FunnelStep] = field(default_factory=list)
+    units_added: int = 0
 
 
 def sku_figures(days: Iterable[SkuDay], first: date, last: date, on_hand: int) -> SkuFigures:
@@ -454,7 +497,19 @@ def sku_figures(days: Iterable[SkuDay], first: date, last: date, on_hand: int) -
         sell_through=sell_through(sold, on_hand),
         turnover_days=turnover_days(on_hand, sold, span),
         series=series,
+        funnel=funnel(
+            sum(d.views for d in series),
+            sum(d.cart_adds for d in series),
+            sum(d.orders_placed for d in series),
+            sum(d.orders_paid for d in series),
+        ),
+        units_added=sum(d.units_added for d in series),
     )
+
+
+def per_day(instants: Iterable[datetime | None], zone: tzinfo) -> Counter[date]:
+    """How many of the instants fall on each reporting day (None: not happened)."""
+    return Counter(at.astimezone(zone).date() for at in instants if at is not None)
 
 
 def group_lines(lines: Iterable[LineFact]) -> dict[str, list[LineFact]]:

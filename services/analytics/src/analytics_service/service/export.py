@@ -45,11 +45,26 @@ def kpis_csv(report: KpiReport) -> str:
 
 
 def funnel_csv(report: FunnelReport) -> str:
-    return _table(["step", "count", "rate"], _rows(report.steps))
+    """The period's steps (an empty category), then each category's."""
+    rows = [{"category": "", **row} for row in _rows(report.steps)]
+    for category in report.categories:
+        rows.extend({"category": category.category, **row} for row in _rows(category.steps))
+    return _table(["category", "step", "count", "rate"], rows)
 
 
 def sku_csv(report: SkuReport) -> str:
-    return _table(["day", "units_sold", "units_returned", "gmv"], _rows(report.days))
+    columns = [
+        "day",
+        "units_sold",
+        "units_returned",
+        "gmv",
+        "views",
+        "cart_adds",
+        "units_added",
+        "orders_placed",
+        "orders_paid",
+    ]
+    return _table(columns, _rows(report.days))
 
 
 def low_stock_csv(report: LowStockList) -> str:

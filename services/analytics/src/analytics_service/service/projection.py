@@ -34,6 +34,7 @@ from analytics_service.domain.money import (
 )
 from analytics_service.domain.period import local_day
 from analytics_service.tables import (
+    CART_DAYS,
     COUPON_USES,
     COUPONS,
     MEMBERS,
@@ -41,6 +42,7 @@ from analytics_service.tables import (
     ORDER_LINES,
     ORDERS,
     POINTS_MOVES,
+    PRODUCT_VIEW_DAYS,
     PRODUCTS,
     SKU_DAYS,
     SKUS,
@@ -48,7 +50,8 @@ from analytics_service.tables import (
     STOCK_MOVES,
 )
 from chassis.consumer import Delivery
-from shared_events.catalog import ProductDetails, SkuSnapshot
+from chassis.db import as_utc
+from shared_events.catalog import ProductDetails, ProductViewedV1, SkuSnapshot
 from shared_events.inventory import (
     StockAdjustedV1,
     StockCommittedV1,
@@ -63,7 +66,7 @@ from shared_events.membership import (
     TierChangedV1,
 )
 from shared_events.money import Money
-from shared_events.order import OrderPlacedV1
+from shared_events.order import CartItemChangedV1, OrderPlacedV1
 
 AnalyticsDelivery = Delivery[AnalyticsRuntime]
 AT = sa.DateTime(timezone=True)
@@ -115,6 +118,8 @@ class Statements:
     coupon_redeemed: Any
     coupon_restored: Any
     points: Any
+    view: Any
+    cart_add: Any
 
 
 @cache
@@ -152,6 +157,14 @@ def statements(dialect: str) -> Statements:
                 "units_returned": days.units_returned + statement.excluded.units_returned,
                 "gmv_cny": days.gmv_cny + statement.excluded.gmv_cny,
             },
+        )
+
+    def add_to(table: sa.Table, keys: Sequence[str], counters: Sequence[str]) -> Any:
+        """A per-day counter row: inserted with the event's counts, or those counts added."""
+        statement = insert(table)
+        return statement.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={name: table.c[name] + statement.excluded[name] for name in counters},
         )
 
     at = sa.bindparam("at", type_=AT)
@@ -217,6 +230,8 @@ def statements(dialect: str) -> Statements:
         coupon_redeemed=upsert(COUPON_USES, ["code", "order_id"], ["redeemed_at"]),
         coupon_restored=upsert(COUPON_USES, ["code", "order_id"], ["restored_at"]),
         points=upsert(POINTS_MOVES, ["event_id"], ()),
+        view=add_to(PRODUCT_VIEW_DAYS, ["product_id", "day"], ["views"]),
+        cart_add=add_to(CART_DAYS, ["sku", "day"], ["cart_adds", "units_added"]),
     )
 
 
@@ -265,6 +280,13 @@ async def record_skus(
     at = event_time(delivery)
     await _run(delivery, "sku", [{"sku": code, "product_id": product_id} for code in codes])
     await _run(delivery, "new_stock", [_new_stock(code, at) for code in codes])
+
+
+async def record_view(delivery: AnalyticsDelivery, event: ProductViewedV1) -> None:
+    """One storefront view of a product on the reporting day it happened: anonymous or not,
+    every view counts, a repeated one again (the inbox only drops a redelivered event)."""
+    day = local_day(as_utc(event.viewed_at), delivery.runtime.settings.zone)
+    await _run(delivery, "view", {"product_id": event.product_id, "day": day, "views": 1})
 
 
 # ---- orders --------------------------------------------------------------------------------
@@ -329,6 +351,18 @@ async def record_units_back(delivery: AnalyticsDelivery, order_id: str) -> None:
     """A paid order's units came back (returned, or cancelled after payment)."""
     day = local_day(event_time(delivery), delivery.runtime.settings.zone)
     await _run(delivery, "units_back", {"order_id": order_id, "day": day})
+
+
+async def record_cart_change(delivery: AnalyticsDelivery, event: CartItemChangedV1) -> None:
+    """A cart add is a change that raised the line's quantity (a new line or more of one): one
+    add per event, and the units it added. A decrease or a removal is no add and takes none
+    back: the funnel counts the adds that happened (docs/kpis.md)."""
+    added = event.quantity_after - event.quantity_before
+    if added <= 0:
+        return
+    day = local_day(as_utc(event.changed_at), delivery.runtime.settings.zone)
+    row = {"sku": event.sku, "day": day, "cart_adds": 1, "units_added": added}
+    await _run(delivery, "cart_add", row)
 
 
 # ---- payments ------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from analytics_service.domain.period import Period, Window, period_of
 from analytics_service.schemas import (
     BucketFigures,
     CategoryFigures,
+    CategoryFunnel,
     Figures,
     FunnelReport,
     FunnelStep,
@@ -43,6 +44,7 @@ from analytics_service.schemas import (
 )
 from analytics_service.schemas import SkuDay as SkuDayOut
 from analytics_service.tables import (
+    CART_DAYS,
     COUPON_USES,
     COUPONS,
     MEMBERS,
@@ -50,6 +52,7 @@ from analytics_service.tables import (
     ORDER_LINES,
     ORDERS,
     POINTS_MOVES,
+    PRODUCT_VIEW_DAYS,
     PRODUCTS,
     SKU_DAYS,
     SKUS,
@@ -274,34 +277,120 @@ async def kpi_report(runtime: AnalyticsRuntime, period: Period) -> KpiReport:
     )
 
 
+def _on_days(day: Any, period: Period) -> Any:
+    return sa.and_(day >= period.first, day <= period.last)
+
+
+async def _views(conn: AsyncConnection, period: Period) -> dict[str, int]:
+    """Views per category over the period's days (the product's category now)."""
+    v, p = PRODUCT_VIEW_DAYS.c, PRODUCTS.c
+    category = sa.func.coalesce(p.category, UNCATEGORISED)
+    rows = await conn.execute(
+        sa.select(category, sa.func.sum(v.views))
+        .select_from(PRODUCT_VIEW_DAYS.outerjoin(PRODUCTS, p.product_id == v.product_id))
+        .where(_on_days(v.day, period))
+        .group_by(category)
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def _cart_adds(conn: AsyncConnection, period: Period) -> dict[str, tuple[int, int]]:
+    """(cart adds, units added) per category over the period's days (the SKU's product's
+    category now)."""
+    c, k, p = CART_DAYS.c, SKUS.c, PRODUCTS.c
+    category = sa.func.coalesce(p.category, UNCATEGORISED)
+    rows = await conn.execute(
+        sa.select(category, sa.func.sum(c.cart_adds), sa.func.sum(c.units_added))
+        .select_from(
+            CART_DAYS.outerjoin(SKUS, k.sku == c.sku).outerjoin(
+                PRODUCTS, p.product_id == k.product_id
+            )
+        )
+        .where(_on_days(c.day, period))
+        .group_by(category)
+    )
+    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
+
+
+def _steps(steps: list[kpis.FunnelStep]) -> list[FunnelStep]:
+    return [FunnelStep.model_validate(vars(s)) for s in steps]
+
+
 async def funnel_report(runtime: AnalyticsRuntime, period: Period) -> FunnelReport:
     window = period.window
     async with runtime.database.engine.connect() as conn:
         orders = await _orders(conn, window)
-    # No event carries product views or cart changes yet (docs/kpis.md): unknown, not zero.
+        lines = await _lines(conn, window)
+        views = await _views(conn, period)
+        adds = await _cart_adds(conn, period)
     steps = kpis.funnel(
-        None, None, kpis.orders_placed(orders, window), kpis.orders_paid(orders, window)
+        sum(views.values()),
+        sum(n for n, _ in adds.values()),
+        kpis.orders_placed(orders, window),
+        kpis.orders_paid(orders, window),
     )
     return FunnelReport(
         **_period_fields(period, runtime.settings),
-        steps=[FunnelStep.model_validate(vars(s)) for s in steps],
+        steps=_steps(steps),
         missing=[s.step for s in steps if s.count is None],
+        units_added=sum(units for _, units in adds.values()),
+        categories=[
+            CategoryFunnel(category=c.category, steps=_steps(c.steps), units_added=c.units_added)
+            for c in kpis.funnel_by_category(views, adds, orders, lines, window)
+        ],
     )
 
 
 async def sku_report(runtime: AnalyticsRuntime, sku: str, period: Period) -> SkuReport:
     settings = runtime.settings
-    d = SKU_DAYS.c
+    d, v, c, line, o = SKU_DAYS.c, PRODUCT_VIEW_DAYS.c, CART_DAYS.c, ORDER_LINES.c, ORDERS.c
+    window = period.window
     async with runtime.database.engine.connect() as conn:
         stock = (await conn.execute(_stock_query().where(STOCK.c.sku == sku))).first()
+        if stock is None:
+            raise NotFound(f"analytics knows no SKU {sku}")
         rows = await conn.execute(
             sa.select(d.day, d.units_sold, d.units_returned, d.gmv_cny).where(
-                d.sku == sku, d.day >= period.first, d.day <= period.last
+                d.sku == sku, _on_days(d.day, period)
             )
         )
-        days = [SkuDay(r[0], r[1], r[2], r[3]) for r in rows]
-    if stock is None:
-        raise NotFound(f"analytics knows no SKU {sku}")
+        sold = {r[0]: (r[1], r[2], r[3]) for r in rows}
+        # A view is of a product: the SKU's figure is its product's views.
+        rows = await conn.execute(
+            sa.select(v.day, v.views).where(
+                v.product_id == stock.product_id, _on_days(v.day, period)
+            )
+        )
+        views = {r[0]: r[1] for r in rows}
+        rows = await conn.execute(
+            sa.select(c.day, c.cart_adds, c.units_added).where(
+                c.sku == sku, _on_days(c.day, period)
+            )
+        )
+        adds = {r[0]: (r[1], r[2]) for r in rows}
+        rows = await conn.execute(
+            sa.select(o.placed_at, o.confirmed_at)
+            .select_from(ORDER_LINES.join(ORDERS, o.order_id == line.order_id))
+            .where(
+                line.sku == sku,
+                sa.or_(_within(o.placed_at, window), _within(o.confirmed_at, window)),
+            )
+        )
+        times = [(_at(r[0]), _at(r[1])) for r in rows]
+    placed = kpis.per_day((t[0] for t in times), settings.zone)
+    paid = kpis.per_day((t[1] for t in times), settings.zone)
+    days = [
+        SkuDay(
+            day,
+            *sold.get(day, (0, 0, 0)),
+            views=views.get(day, 0),
+            cart_adds=adds.get(day, (0, 0))[0],
+            units_added=adds.get(day, (0, 0))[1],
+            orders_placed=placed[day],
+            orders_paid=paid[day],
+        )
+        for day in sorted({*sold, *views, *adds, *placed, *paid})
+    ]
     fact = _stock_fact(stock)
     safety = settings.default_safety_stock if fact.safety_stock is None else fact.safety_stock
     result = kpis.sku_figures(days, period.first, period.last, fact.on_hand)
@@ -319,6 +408,8 @@ async def sku_report(runtime: AnalyticsRuntime, sku: str, period: Period) -> Sku
         gmv=result.gmv,
         sell_through=result.sell_through,
         turnover_days=result.turnover_days,
+        funnel=_steps(result.funnel),
+        units_added=result.units_added,
         days=[SkuDayOut(**vars(day)) for day in result.series],
     )
 
