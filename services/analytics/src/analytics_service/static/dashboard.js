@@ -508,7 +508,7 @@ function drawFunnel(container, steps) {
     } else {
       root.append(svg("rect", { class: index === steps.length - 1 ? "bar-good" : "bar-fill", x, y: y + 14, width: w, height: 22, rx: 3 }));
     }
-    const rate = index > 0 && step.rate !== null ? `  ${percent(step.rate)}` : "";
+    const rate = index > 0 && step.rate !== null ? ` · ${percent(step.rate)}` : "";
     const figure = step.count === null ? t("noEvent") : `${count(step.count)}${rate}`;
     root.append(svg("text", { class: "strong", x: 20, y: y + 10 }, t(step.step)));
     root.append(svg("text", { x: width - 20, y: y + 10, "text-anchor": "end" }, figure));
