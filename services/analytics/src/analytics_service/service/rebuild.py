@@ -71,7 +71,7 @@ Report = Callable[[str], None]
 @dataclass(frozen=True)
 class Rebuilt:
     group: str
-    events: int  # records read from the topics (some are types analytics ignores)
+    events: int  # records read and applied (some of types analytics ignores)
     seconds: float
     rows: dict[str, int]  # the projection's tables afterwards
 
@@ -158,7 +158,7 @@ async def rebuild(
         report(f"  reading {total} events from offset 0 of {topics} as group {group}")
         # SQLite has one writer: partitions side by side would only queue for its lock.
         concurrency = 1 if is_sqlite(settings.database_url) else settings.consumer_concurrency
-        done, last_shown = 0, time.monotonic()
+        read, last_shown = 0, time.monotonic()
         behind = {tp for tp in partitions if starts[tp] < ends[tp]}
         while behind:
             batches = await reader.getmany(
@@ -175,18 +175,21 @@ async def rebuild(
                         if rows
                     }
                 )
-                done += len(records)
-            for tp in list(behind):
-                if await reader.position(tp) >= ends[tp]:
-                    behind.discard(tp)
+                read += len(records)
+            positions = {tp: await reader.position(tp) for tp in partitions}
+            behind = {tp for tp in behind if positions[tp] < ends[tp]}
             if time.monotonic() - last_shown >= PROGRESS_EVERY_SECONDS or not behind:
                 last_shown = time.monotonic()
-                share = done / total if total else 1.0
-                report(f"  {done}/{total} events ({share:.0%})")
+                # Progress towards the end offsets seen at the start; events published since
+                # (the service may be running) are applied too but are not part of the count.
+                done = sum(min(positions[tp], ends[tp]) - starts[tp] for tp in partitions)
+                report(f"  {done}/{total} events ({done / total:.0%})")
         rows = await row_counts(database)
         seconds = time.monotonic() - started
+        since = f", {read - total} of them published since it started" if read > total else ""
+        report(f"  {read} events read{since}")
         report(f"  caught up in {seconds:.1f} s: {_summary(rows)}")
-        return Rebuilt(group, done, seconds, rows)
+        return Rebuilt(group, read, seconds, rows)
     finally:
         await reader.stop()
         await producer.stop()
