@@ -12,7 +12,7 @@ help:
 	@echo "make demo     walk a storefront journey through the gateway of a running suite"
 	@echo "make bench    relay throughput, then orders/s end to end and a flash sale (~10 min)"
 	@echo "make chaos    faults under an order load, invariants after each (~20 min; CHAOS_ARGS=--quick)"
-	@echo "make lint     ruff + mypy (strict on libs)"
+	@echo "make lint     ruff + mypy (strict on the libs and services; make test runs it too)"
 	@echo "make schemas  regenerate libs/shared_events/schemas from the event models"
 
 install: .venv/.installed

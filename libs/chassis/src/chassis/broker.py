@@ -55,6 +55,7 @@ class ConsumerGroup:
                 group_id=settings.service_name,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+                poll_timeout_ms=settings.kafka_poll_timeout_ms,
                 batch_size=settings.consumer_batch_size,
                 # SQLite has one writer: concurrent partitions would only wait for its lock.
                 concurrency=1
@@ -82,7 +83,8 @@ def subscribe(
     *,
     group_id: str,
     session_timeout_ms: int = 10_000,
-    fetch_max_wait_ms: int = 50,
+    fetch_max_wait_ms: int = 500,
+    poll_timeout_ms: int = 20,
     batch_size: int = 100,
     concurrency: int = 1,
 ) -> None:
@@ -103,11 +105,13 @@ def subscribe(
         decoder=_keep_raw,
         batch=True,
         max_records=batch_size,
-        batch_timeout_ms=max(fetch_max_wait_ms, 10),
+        # FastStream's poll: getmany() waits this long for fetched records and, when none came,
+        # sleeps as long again before the next. Kept short, apart from the fetch wait: when the
+        # two were one setting, a longer fetch wait (fewer idle fetches) made every hop slower.
+        batch_timeout_ms=poll_timeout_ms,
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(session_timeout_ms // 3, 100),
-        # The embedded broker answers a fetch only when this runs out, so it bounds each hop's
-        # latency; real Kafka answers as soon as data arrives either way.
+        # The broker holds an empty fetch up to this and answers at once when a record arrives.
         fetch_max_wait_ms=fetch_max_wait_ms,
     )
     async def on_records(body: list[bytes], message: KafkaMessage) -> None:

@@ -54,9 +54,15 @@ class ServiceSettings(BaseSettings):
     kafka_session_timeout_ms: int = Field(
         default=10_000, validation_alias=_env("KAFKA_SESSION_TIMEOUT_MS")
     )
-    # Bounds each hop's latency on the embedded broker (see broker.py); costs idle fetches.
+    # How long the broker may hold an empty fetch. Kafka and the embedded broker both answer as
+    # soon as a record arrives, so a long wait costs no latency, only saves idle fetches.
     kafka_fetch_max_wait_ms: int = Field(
-        default=50, validation_alias=_env("KAFKA_FETCH_MAX_WAIT_MS")
+        default=500, ge=1, validation_alias=_env("KAFKA_FETCH_MAX_WAIT_MS")
+    )
+    # How long one poll of the consumer waits for fetched records. After an empty poll FastStream
+    # sleeps as long again, so this bounds what a record arriving then waits (see broker.py).
+    kafka_poll_timeout_ms: int = Field(
+        default=20, ge=1, validation_alias=_env("KAFKA_POLL_TIMEOUT_MS")
     )
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
@@ -72,6 +78,14 @@ class ServiceSettings(BaseSettings):
     # The relay is woken by each commit that staged an event; this is only the interval of its
     # sweep for rows a wake-up missed (another replica's, a restart's leftovers).
     outbox_poll_seconds: float = Field(default=5.0, gt=0)
+
+    # Analytics facts (chassis.beacon), at most once from memory: the queue's bound (past it a
+    # fact is dropped and counted), the queued count that sends a batch at once, the tick, and
+    # how long a batch may wait for the broker before it is dropped.
+    beacon_queue_size: int = Field(default=10_000, ge=1)
+    beacon_batch_size: int = Field(default=500, ge=1)
+    beacon_flush_seconds: float = Field(default=0.5, gt=0)
+    beacon_send_timeout_seconds: float = Field(default=5.0, gt=0)
 
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
     redis_key_prefix: str = ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared_events.money import Money
@@ -64,3 +66,17 @@ class PriceChangedV1(EventPayload):
     old_price: Money
     new_price: Money
     version: int
+
+
+@registry.event("catalog.product.viewed", 1)
+class ProductViewedV1(EventPayload):
+    """A storefront read of one published product: an analytics fact, published at most once
+    (batched from memory, dropped under pressure; never through the outbox). `skus` are the
+    product's SKUs at the time of the view; `sku` the one the shopper picked, when the client
+    said (`?sku=`). `member_id` is None for an anonymous view."""
+
+    product_id: str
+    skus: list[str]
+    sku: str | None = None
+    member_id: str | None = None
+    viewed_at: datetime

@@ -1,4 +1,5 @@
-"""Events published by the order service on `order.events` (subject: the order id)."""
+"""Events published by the order service on `order.events` (subject: the order id; the member
+id for the cart's)."""
 
 from __future__ import annotations
 
@@ -108,3 +109,16 @@ class OrderReturnedV1(EventPayload):
     member_id: str
     reason: str
     total: Money
+
+
+@registry.event("order.cart.item_changed", 1)
+class CartItemChangedV1(EventPayload):
+    """A member's cart line changed quantity (subject: the member id). 0 before: the line was
+    added; 0 after: it was removed. Published through the outbox with the cart's transaction,
+    only when the quantity really changed."""
+
+    member_id: str
+    sku: str
+    quantity_before: int = Field(ge=0)
+    quantity_after: int = Field(ge=0)
+    changed_at: datetime

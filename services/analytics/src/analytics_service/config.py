@@ -25,8 +25,9 @@ class AnalyticsSettings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///.data/analytics.db"
     # Days and hours of every figure are those of this zone (docs/kpis.md, "Time and days").
     time_zone: str = "Asia/Shanghai"
-    # Millionths of a CNY per unit of another currency. No event carries the rate the payment
-    # used (docs/kpis.md, "Money"), so these follow payment's seeded rates until one does.
+    # Millionths of a CNY per unit of another currency: the fallback for amounts no event gives
+    # in CNY (order totals, payment events older than `amount_cny`; docs/kpis.md, "Money"), so
+    # they follow payment's seeded rates.
     fx_rates: dict[str, int] = Field(default_factory=lambda: {"USD": 7_100_000, "EUR": 7_700_000})
     # Inventory's default safety stock, for SKUs whose own was never published (stock.low).
     default_safety_stock: int = Field(default=5, ge=0)

@@ -113,13 +113,23 @@ async def on_order_returned(delivery: AnalyticsDelivery, event: OrderReturnedV1)
 
 async def on_payment_refunded(delivery: AnalyticsDelivery, event: PaymentRefundedV1) -> None:
     await projection.record_money_back(
-        delivery, event.order_id, MoneyBackKind.REFUND, event.refund_id, event.amount
+        delivery,
+        event.order_id,
+        MoneyBackKind.REFUND,
+        event.refund_id,
+        event.amount,
+        event.amount_cny,
     )
 
 
 async def on_payment_voided(delivery: AnalyticsDelivery, event: PaymentVoidedV1) -> None:
     await projection.record_money_back(
-        delivery, event.order_id, MoneyBackKind.VOID, event.payment_id, event.amount
+        delivery,
+        event.order_id,
+        MoneyBackKind.VOID,
+        event.payment_id,
+        event.amount,
+        event.amount_cny,
     )
 
 

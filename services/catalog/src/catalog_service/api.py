@@ -14,10 +14,10 @@ from catalog_service.deps import RuntimeDep
 from catalog_service.domain.products import ProductStatus
 from catalog_service.schemas import CategoryPublic, ProductCreate, ProductPatch, ProductPublic
 from catalog_service.service import reads, writes
-from chassis.auth import Admin
+from chassis.auth import Admin, MaybeMember
 from chassis.idempotency import IdempotencyKey, idempotency_store
 from chassis.pagination import Page
-from chassis.validation import Identifier, Text
+from chassis.validation import Identifier, SkuCode, Text
 
 router = APIRouter(prefix="/api/v1")
 
@@ -69,8 +69,14 @@ async def list_products(
 
 
 @router.get("/products/{product_id}", response_model=ProductPublic, tags=["storefront"])
-async def get_product(runtime: RuntimeDep, product_id: ProductId) -> ProductPublic:
-    return await reads.get_product(runtime, product_id, published_only=True)
+async def get_product(
+    runtime: RuntimeDep,
+    viewer: MaybeMember,
+    product_id: ProductId,
+    sku: Annotated[SkuCode | None, Query(description="the SKU the shopper picked")] = None,
+) -> ProductPublic:
+    # The token is optional here: it only names the member in the view's analytics fact.
+    return await reads.view_product(runtime, product_id, viewer=viewer, sku=sku)
 
 
 @router.get("/categories", response_model=list[CategoryPublic], tags=["storefront"])

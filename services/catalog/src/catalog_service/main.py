@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from catalog_service.api import router
 from catalog_service.config import MIGRATIONS_DIR, CatalogSettings
-from catalog_service.deps import build_state
+from catalog_service.deps import build_state, stop_state
 from chassis.app import ServiceSpec, create_service_app
 from shared_events.topics import CATALOG_EVENTS
 
@@ -20,6 +20,7 @@ def create_app(settings: CatalogSettings | None = None, *, start_relay: bool = T
             migrations_dir=MIGRATIONS_DIR,
             publishes=[CATALOG_EVENTS],
             state=build_state,
+            on_stop=[stop_state],
             start_relay=start_relay,
         )
     )

@@ -41,6 +41,7 @@ def catalog_settings(
             environment="test",
             log_json=True,
             outbox_poll_seconds=0.05,
+            beacon_flush_seconds=0.05,
         )
 
     return make

@@ -62,6 +62,7 @@ class PaymentIntentRow(SQLModel, table=True):
             name="ck_payment_intents_refunded_within_captured",
         ),
         sa.CheckConstraint(_in("status", INTENT_STATUSES), name="ck_payment_intents_status"),
+        sa.CheckConstraint("amount_cny >= 0", name="ck_payment_intents_amount_cny_not_negative"),
         sa.Index("ix_payment_intents_member_created", "member_id", "created_at"),
     )
 
@@ -72,6 +73,10 @@ class PaymentIntentRow(SQLModel, table=True):
     amount: int = _amount()
     captured_amount: int = _amount()
     refunded_amount: int = _amount()
+    # `amount` in CNY at the rate of the authorisation, set when it is authorised: the
+    # captures, voids and refunds of the intent convert at that rate (NULL for an intent in
+    # another currency authorised before it was recorded).
+    amount_cny: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))
     status: str = Field(max_length=20)
     failure_reason: str | None = Field(default=None, max_length=40)
     failure_message: str | None = Field(default=None, max_length=500)

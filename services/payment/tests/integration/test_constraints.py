@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from chassis.db import Database
-from chassis.migrations import upgrade_async
+from chassis.migrations import upgrade, upgrade_async
 from chassis.testing.plugin import DatabaseFactory
 from payment_service.config import MIGRATIONS_DIR
 from payment_service.tables import FxRateRow, LedgerEntryRow, PaymentIntentRow
@@ -96,6 +97,10 @@ def set_unknown_status(row: PaymentIntentRow) -> None:
     row.status = "SETTLED"
 
 
+def set_negative_amount_cny(row: PaymentIntentRow) -> None:
+    row.amount_cny = -1
+
+
 @pytest.mark.parametrize(
     ("change", "constraint"),
     [
@@ -103,6 +108,7 @@ def set_unknown_status(row: PaymentIntentRow) -> None:
         (set_captured_above_amount, "ck_payment_intents_captured_within_amount"),
         (set_negative_amount, "ck_payment_intents_amount_not_negative"),
         (set_unknown_status, "ck_payment_intents_status"),
+        (set_negative_amount_cny, "ck_payment_intents_amount_cny_not_negative"),
     ],
 )
 async def test_amounts_outside_the_invariants_are_refused(
@@ -133,3 +139,43 @@ async def test_the_first_migration_seeds_fx_rates(database: Database) -> None:
             await session.exec(
                 sa.update(FxRateRow).where(col(FxRateRow.base) == "USD").values(rate_micros=0)
             )
+
+
+async def test_the_cny_amount_is_filled_in_for_cny_intents_authorised_before_it(
+    create_database: DatabaseFactory,
+) -> None:
+    url = await create_database("payment_amount_cny")
+    await asyncio.to_thread(upgrade, MIGRATIONS_DIR, url, "0001")
+    rows = {
+        "cny": ("CNY", "CAPTURED"),
+        "usd": ("USD", "CAPTURED"),
+        "failed": ("CNY", "FAILED"),
+    }
+    now = datetime.now(UTC)
+    db = Database(url)
+    try:
+        async with db.transaction() as session:
+            conn = await session.connection()
+            for name, (currency, status) in rows.items():
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO payment_intents (id, order_id, member_id, currency, amount,"
+                        " captured_amount, refunded_amount, status, created_at, updated_at)"
+                        " VALUES (:id, :id, 'm-1', :currency, 10000, :captured, 0, :status,"
+                        " :now, :now)"
+                    ),
+                    {
+                        "id": name,
+                        "currency": currency,
+                        "captured": 0 if status == "FAILED" else 10_000,
+                        "status": status,
+                        "now": now,
+                    },
+                )
+        await upgrade_async(MIGRATIONS_DIR, url)
+        async with db.sessions() as session:
+            found = {r.id: r.amount_cny for r in await session.exec(select(PaymentIntentRow))}
+        # A CNY amount is its own CNY value; the rate a USD intent used was never recorded.
+        assert found == {"cny": 10_000, "usd": None, "failed": None}
+    finally:
+        await db.dispose()

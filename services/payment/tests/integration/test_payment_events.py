@@ -12,12 +12,14 @@ from typing import Any
 
 import jsonschema
 import pytest
+import sqlalchemy as sa
 from sqlmodel import col, func, select
 
 from chassis.inbox import InboxRecord
 from chassis.outbox import OutboxRecord
 from chassis.testing.polling import eventually
 from payment_service.handlers import CONSUMERS
+from payment_service.tables import FxRateRow
 from shared_events import Envelope, registry
 from shared_events.order import OrderRejectedV1
 from shared_events.schema_export import schema_path
@@ -71,6 +73,7 @@ async def test_visa_is_authorized_then_captured_on_confirmation(payment: Payment
     assert authorized.causationid == str(requested.id)
     assert authorized.correlationid == order_id
     assert authorized.data["amount"] == {"amount": 12_800, "currency": "CNY"}
+    assert authorized.data["amount_cny"] == {"amount": 12_800, "currency": "CNY"}
 
     confirmed = await payment.confirm(order_id)
     events = await payment.events_until(order_id, CAPTURED)
@@ -79,6 +82,7 @@ async def test_visa_is_authorized_then_captured_on_confirmation(payment: Payment
     assert captured.causationid == str(confirmed.id)
     assert captured.data["payment_id"] == authorized.data["payment_id"]
     assert captured.data["amount"] == {"amount": 12_800, "currency": "CNY"}
+    assert captured.data["amount_cny"] == {"amount": 12_800, "currency": "CNY"}
     for envelope in events:
         assert_valid(envelope)
 
@@ -170,6 +174,8 @@ async def test_cancel_after_authorization_voids(payment: PaymentService) -> None
     events = await payment.events_until(order_id, VOIDED)
     assert [e.type for e in events] == [AUTHORIZED, VOIDED]
     assert events[-1].data["amount"] == {"amount": 4_500, "currency": "EUR"}
+    # 45.00 EUR at the seeded 7.70: 346.50 CNY, on the authorisation and the void alike.
+    assert [e.data["amount_cny"] for e in events] == [{"amount": 34_650, "currency": "CNY"}] * 2
     assert_valid(events[-1])
     intent = await payment.intent(order_id)
     assert intent is not None and (intent.status, intent.captured_amount) == ("VOIDED", 0)
@@ -217,6 +223,45 @@ async def test_cancel_after_capture_refunds(payment: PaymentService) -> None:
         headers={"Authorization": f"Bearer {payment.issuer.admin_token()}"},
     )
     assert ledger.json()["entries"][-1]["id"] == refunded.data["refund_id"]
+
+
+async def set_usd_rate(payment: PaymentService, micros: int) -> None:
+    async with payment.runtime.database.transaction() as session:
+        await session.exec(
+            sa.update(FxRateRow)
+            .where(col(FxRateRow.base) == "USD", col(FxRateRow.quote) == "CNY")
+            .values(rate_micros=micros)
+        )
+
+
+async def test_capture_and_refund_convert_at_the_authorisation_rate(
+    payment: PaymentService,
+) -> None:
+    order_id = new_order_id()
+    await payment.request(order_id, amount=12_345, currency="USD")
+    [authorized] = await payment.events_until(order_id, AUTHORIZED)
+    # 123.45 USD at the seeded 7.10: 876.495 CNY -> 876.50 (half to even).
+    cny = {"amount": 87_650, "currency": "CNY"}
+    assert authorized.data["amount_cny"] == cny
+    await set_usd_rate(payment, 7_300_000)  # the rates table changes in between
+    try:
+        await payment.confirm(order_id)
+        await payment.events_until(order_id, CAPTURED)
+        await payment.cancel(order_id, was_confirmed=True)
+        events = await payment.events_until(order_id, REFUNDED)
+        later = new_order_id()  # authorised after the change: 7.30, 901.185 -> 901.18
+        await payment.request(later, amount=12_345, currency="USD")
+        [later_authorized] = await payment.events_until(later, AUTHORIZED)
+    finally:
+        await set_usd_rate(payment, 7_100_000)
+    assert [e.type for e in events] == [AUTHORIZED, CAPTURED, REFUNDED]
+    for envelope in events:
+        assert envelope.data["amount"] == {"amount": 12_345, "currency": "USD"}
+        assert envelope.data["amount_cny"] == cny
+        assert_valid(envelope)
+    assert later_authorized.data["amount_cny"] == {"amount": 90_118, "currency": "CNY"}
+    intent = await payment.intent(order_id)
+    assert intent is not None and intent.amount_cny == 87_650
 
 
 async def test_duplicated_events_have_their_effect_once(payment: PaymentService) -> None:

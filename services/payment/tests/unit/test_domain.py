@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from itertools import pairwise
 
 import pytest
 
 from chassis.rules import RuleError
 from payment_service.domain.cards import mask_token
-from payment_service.domain.currency import convert, rate
+from payment_service.domain.currency import convert, converted_part, rate
 from payment_service.domain.intents import (
     TRANSITIONS,
     Action,
@@ -154,6 +155,28 @@ def test_half_cent_cross_rate_rounds_to_even() -> None:
     assert rate("EUR", "USD", rates) == Fraction(1, 2)
     assert convert(25, "EUR", "USD", rates) == 12
     assert convert(75, "EUR", "USD", rates) == 38
+
+
+def test_the_whole_converts_to_the_authorised_value_and_parts_add_up() -> None:
+    # 123.45 USD authorised at 7.10: 876.495 CNY -> 876.50 (half to even).
+    amount, amount_cny = 12_345, convert(12_345, "USD", "CNY", RATES)
+    assert amount_cny == 87_650
+    assert converted_part(amount, amount_cny, amount) == amount_cny
+    assert converted_part(amount, amount_cny, 0) == 0
+    # Refunds in three steps: the differences of the cumulative values add up to the whole.
+    steps = [0, 1, 5_000, amount]
+    parts = [
+        converted_part(amount, amount_cny, upto) - converted_part(amount, amount_cny, after)
+        for after, upto in pairwise(steps)
+    ]
+    assert parts == [7, 35_493, 52_150] and sum(parts) == amount_cny
+    assert converted_part(0, 0, 0) == 0  # a zero-amount payment
+
+
+@pytest.mark.parametrize("upto", [-1, 12_346])
+def test_a_part_outside_the_amount_is_refused(upto: int) -> None:
+    with pytest.raises(RuleError):
+        converted_part(12_345, 87_650, upto)
 
 
 @pytest.mark.parametrize(

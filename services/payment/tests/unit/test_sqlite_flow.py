@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select, update
 
 from chassis.testing.harness import Harness, offline_runtime
 from payment_service.adapters.providers import SandboxProvider
 from payment_service.config import MIGRATIONS_DIR, PaymentSettings
 from payment_service.deps import PaymentRuntime, PaymentState
 from payment_service.handlers import CONSUMERS
-from payment_service.tables import LedgerEntryRow, PaymentIntentRow
+from payment_service.tables import FxRateRow, LedgerEntryRow, PaymentIntentRow
 from shared_events.money import Money
 from shared_events.order import OrderCancelledV1, OrderConfirmedV1, PaymentRequestedV1
 
@@ -42,6 +42,15 @@ def requested(order_id: str, member_id: str, card: str = "tok_visa") -> PaymentR
 async def test_authorize_capture_refund_on_sqlite(harness: Harness[PaymentRuntime]) -> None:
     order_id, member = "o-1", "m-1"
     await harness.deliver(requested(order_id, member))
+    # The rate moves after the authorisation (20.00 USD at 7.10 = 142.00 CNY): the capture and
+    # the refund still convert at the authorisation's rate.
+    async with harness.database.sessions() as session:
+        await session.exec(
+            update(FxRateRow)
+            .where(col(FxRateRow.base) == "USD", col(FxRateRow.quote) == "CNY")
+            .values(rate_micros=7_300_000)
+        )
+        await session.commit()
     confirmed = OrderConfirmedV1(
         order_id=order_id, member_id=member, total=Money(amount=2_000, currency="USD")
     )
@@ -59,6 +68,9 @@ async def test_authorize_capture_refund_on_sqlite(harness: Harness[PaymentRuntim
         "payment.payment.captured",
         "payment.payment.refunded",
     ]
+    for _, data in published:
+        assert data["amount"] == {"amount": 2_000, "currency": "USD"}
+        assert data["amount_cny"] == {"amount": 14_200, "currency": "CNY"}
     async with harness.database.sessions() as session:
         intent = (await session.exec(select(PaymentIntentRow))).one()
         kinds = [e.kind for e in (await session.exec(select(LedgerEntryRow))).all()]
@@ -67,6 +79,7 @@ async def test_authorize_capture_refund_on_sqlite(harness: Harness[PaymentRuntim
             2_000,
             2_000,
         )
+        assert intent.amount_cny == 14_200
         assert kinds == ["AUTHORIZE", "CAPTURE", "REFUND"]
         # The partial unique index works on SQLite too.
         session.add(
@@ -81,6 +94,10 @@ async def test_authorize_capture_refund_on_sqlite(harness: Harness[PaymentRuntim
         )
         with pytest.raises(IntegrityError):
             await session.flush()
+    # A payment authorised after the change converts at the new rate: 20.00 USD = 146.00 CNY.
+    await harness.deliver(requested("o-2", "m-2"))
+    [(_, later)] = await harness.published("o-2")
+    assert later["amount_cny"] == {"amount": 14_600, "currency": "CNY"}
 
 
 async def test_velocity_counts_attempts_but_not_risk_rejections(
@@ -97,3 +114,23 @@ async def test_velocity_counts_attempts_but_not_risk_rejections(
     await harness.deliver(requested("o-other", "m-slow"))
     [(event_type, _)] = await harness.published("o-other")
     assert event_type == "payment.payment.authorized"
+
+
+async def test_an_intent_without_its_cny_amount_publishes_none(
+    harness: Harness[PaymentRuntime],
+) -> None:
+    # An intent in USD authorised before the CNY amount was recorded (migration 0002 leaves it
+    # NULL): its capture says nothing rather than guess a rate, and consumers fall back.
+    await harness.deliver(requested("o-old", "m-old"))
+    async with harness.database.sessions() as session:
+        await session.exec(update(PaymentIntentRow).values(amount_cny=None))
+        await session.commit()
+    await harness.deliver(
+        OrderConfirmedV1(
+            order_id="o-old", member_id="m-old", total=Money(amount=2_000, currency="USD")
+        )
+    )
+    [_, (event_type, data)] = await harness.published("o-old")
+    assert event_type == "payment.payment.captured"
+    assert data["amount"] == {"amount": 2_000, "currency": "USD"}
+    assert data["amount_cny"] is None

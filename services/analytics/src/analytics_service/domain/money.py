@@ -30,6 +30,17 @@ def to_reporting(amount: int, currency: str, rates: Mapping[str, int]) -> int:
     return rounded
 
 
+def paid_to_reporting(
+    amount: int, currency: str, rates: Mapping[str, int], *, amount_cny: int | None
+) -> int:
+    """A payment's amount in CNY fen: the payment's own conversion (`amount_cny` of its event,
+    at the rate its authorisation used) when the event carries it; `to_reporting` with
+    analytics' rates only for events from producers that predate that field."""
+    if amount_cny is not None:
+        return amount_cny
+    return to_reporting(amount, currency, rates)
+
+
 def allocate(total: int, weights: Sequence[int]) -> list[int]:
     """Split `total` in proportion to `weights` (largest remainder): the parts sum to `total`
     exactly, the fen left over go to the largest remainders, ties to the earlier weight.

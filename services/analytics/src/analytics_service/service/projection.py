@@ -26,7 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from analytics_service.deps import AnalyticsRuntime
 from analytics_service.domain.kpis import MoneyBackKind, PointsKind
-from analytics_service.domain.money import allocate, to_reporting
+from analytics_service.domain.money import (
+    REPORTING_CURRENCY,
+    allocate,
+    paid_to_reporting,
+    to_reporting,
+)
 from analytics_service.domain.period import local_day
 from analytics_service.tables import (
     COUPON_USES,
@@ -335,14 +340,24 @@ async def record_money_back(
     kind: MoneyBackKind,
     reference: str,
     amount: Money,
+    amount_cny: Money | None,
 ) -> None:
+    """A refund or void; in CNY as the payment converted it (`amount_cny`), when it says."""
+    paid_cny = (
+        amount_cny.amount if amount_cny and amount_cny.currency == REPORTING_CURRENCY else None
+    )
     row = {
         "order_id": order_id,
         "kind": kind.value,
         "reference": reference,
         "amount": amount.amount,
         "currency": amount.currency,
-        "amount_cny": _cny(amount, delivery),
+        "amount_cny": paid_to_reporting(
+            amount.amount,
+            amount.currency,
+            delivery.runtime.settings.fx_rates,
+            amount_cny=paid_cny,
+        ),
         "at": event_time(delivery),
     }
     await _run(delivery, "money_back", row)

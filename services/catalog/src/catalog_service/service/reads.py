@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement
 from sqlmodel import col, func, or_, select
@@ -13,8 +14,10 @@ from catalog_service.domain.products import ProductStatus
 from catalog_service.schemas import CategoryPublic, ProductPublic
 from catalog_service.service.product_rows import load_product, to_public
 from catalog_service.tables import ProductRow, SkuRow
+from chassis.auth import Principal
 from chassis.errors import NotFound
 from chassis.pagination import Page, paginate
+from shared_events.catalog import ProductViewedV1
 
 
 async def get_product(
@@ -34,6 +37,27 @@ async def get_product(
     if published_only and result.status is not ProductStatus.PUBLISHED:
         raise NotFound(f"product {product_id} does not exist")
     return result
+
+
+async def view_product(
+    runtime: CatalogRuntime, product_id: str, *, viewer: Principal | None, sku: str | None
+) -> ProductPublic:
+    """The storefront's read of one published product, and the view as an analytics fact:
+    queued in memory for the beacon (at most once, no write on this path; a view of a product
+    that is not for sale is not one)."""
+    product = await get_product(runtime, product_id, published_only=True)
+    skus = [line.sku for line in product.skus]
+    runtime.state.beacon.emit(
+        ProductViewedV1(
+            product_id=product.id,
+            skus=skus,
+            sku=sku if sku in skus else None,
+            member_id=viewer.subject if viewer is not None else None,
+            viewed_at=datetime.now(UTC),
+        ),
+        subject=product.id,
+    )
+    return product
 
 
 async def list_products(

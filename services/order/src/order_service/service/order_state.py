@@ -108,7 +108,7 @@ def _event_for(order: LockedOrder, state: State, was_confirmed: bool) -> EventPa
         return events.PaymentRequestedV1(
             **ids, amount=money(order.total, order.currency), payment_token=token
         )
-    return {
+    build: dict[OrderStatus, Callable[[], EventPayload]] = {
         OrderStatus.CONFIRMED: lambda: events.OrderConfirmedV1(
             **ids, total=money(order.total, order.currency)
         ),
@@ -124,7 +124,8 @@ def _event_for(order: LockedOrder, state: State, was_confirmed: bool) -> EventPa
         OrderStatus.REFUNDED: lambda: events.OrderReturnedV1(
             **ids, reason=reason, total=money(order.total, order.currency)
         ),
-    }[status]()
+    }
+    return build[status]()
 
 
 async def move(

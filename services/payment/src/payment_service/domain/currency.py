@@ -14,7 +14,10 @@ SUPPORTED_CURRENCIES = frozenset(MINOR_UNITS)
 RATE_SCALE = 1_000_000
 # Rates are kept against this currency; a cross rate goes through it.
 PIVOT_CURRENCY = "CNY"
-RISK_CURRENCY = "CNY"
+# The settlement and reporting currency of the events' `amount_cny`; the risk limits are in it
+# too, so the authorisation's one conversion serves both.
+REPORTING_CURRENCY = "CNY"
+RISK_CURRENCY = REPORTING_CURRENCY
 
 # (base, quote) -> how many `quote` one `base` buys, in millionths.
 Rates = Mapping[tuple[str, str], int]
@@ -59,4 +62,20 @@ def convert(amount_minor: int, from_currency: str, to_currency: str, rates: Rate
         * 10 ** MINOR_UNITS[to_currency]
     )
     rounded: int = round(exact)  # Fraction rounds half to even
+    return rounded
+
+
+def converted_part(amount: int, amount_converted: int, upto: int) -> int:
+    """The converted value of the first `upto` minor units of a payment of `amount` units whose
+    whole was converted to `amount_converted` (at its authorisation's rate).
+
+    Proportional, rounded half to even, so `upto == amount` gives `amount_converted` exactly
+    and the parts of successive steps, taken as differences of these cumulative values, add
+    up to it without a fen lost or gained.
+    """
+    if not 0 <= upto <= amount:
+        raise RuleError("invalid-amount", "the part must lie within the payment's amount")
+    if amount == 0:
+        return 0
+    rounded: int = round(Fraction(amount_converted * upto, amount))
     return rounded

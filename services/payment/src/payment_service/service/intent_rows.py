@@ -47,6 +47,7 @@ _LOCK_INTENT = (
         INTENTS.c.amount,
         INTENTS.c.captured_amount,
         INTENTS.c.refunded_amount,
+        INTENTS.c.amount_cny,
         _reference_of(LedgerKind.AUTHORIZE),
         _reference_of(LedgerKind.CAPTURE),
     )
@@ -70,6 +71,8 @@ _SAVE_STATE = (
 _SAVE_FAILURE = _SAVE_STATE.values(
     failure_reason=sa.bindparam("reason"), failure_message=sa.bindparam("message")
 )
+# The authorisation records the CNY amount in the same UPDATE as its state: no extra statement.
+_SAVE_AUTHORIZED = _SAVE_STATE.values(amount_cny=sa.bindparam("amount_cny"))
 _ADD_ENTRY = sa.insert(LEDGER)
 _REFERENCE = sa.select(LEDGER.c.provider_reference).where(
     LEDGER.c.intent_id == sa.bindparam("intent_id"), LEDGER.c.kind == sa.bindparam("kind")
@@ -94,12 +97,15 @@ _RECENT = (
 @dataclass(frozen=True, slots=True)
 class LockedIntent:
     """The columns of an intent the use cases act on, read under its row lock, with the
-    provider references of its AUTHORIZE and CAPTURE ledger rows as read with it."""
+    provider references of its AUTHORIZE and CAPTURE ledger rows as read with it.
+    `amount_cny`: the authorised amount in CNY (None before the authorisation, or when it
+    predates the column)."""
 
     id: str
     order_id: str
     currency: str
     state: Intent
+    amount_cny: int | None = None
     authorization: str | None = None
     capture: str | None = None
 
@@ -109,9 +115,11 @@ async def lock_intent(conn: AsyncConnection, order_id: str) -> LockedIntent | No
     if row is None:
         return None
     # The last two: the AUTHORIZE and CAPTURE references (`_reference_of`).
-    intent_id, order, currency, status, amount, captured, refunded, *references = tuple(row)
+    intent_id, order, currency, status, amount, captured, refunded, amount_cny, *references = tuple(
+        row
+    )
     state = Intent(IntentStatus(status), amount, captured, refunded)
-    return LockedIntent(intent_id, order, currency, state, *references)
+    return LockedIntent(intent_id, order, currency, state, amount_cny, *references)
 
 
 async def claim_intent(conn: AsyncConnection, values: dict[str, Any]) -> bool:
@@ -128,7 +136,10 @@ async def save_state(
     at: datetime,
     *,
     failure: tuple[str, str] | None = None,
+    amount_cny: int | None = None,
 ) -> None:
+    """The intent's new state; with the failure when it failed, with the amount in CNY when it
+    was authorised."""
     values: dict[str, Any] = {
         "intent_id": intent_id,
         "status": state.status.value,
@@ -136,11 +147,14 @@ async def save_state(
         "refunded": state.refunded,
         "at": at,
     }
-    if failure is None:
-        await conn.execute(_SAVE_STATE, values)
-    else:
+    if failure is not None:
         values["reason"], values["message"] = failure
         await conn.execute(_SAVE_FAILURE, values)
+    elif amount_cny is not None:
+        values["amount_cny"] = amount_cny
+        await conn.execute(_SAVE_AUTHORIZED, values)
+    else:
+        await conn.execute(_SAVE_STATE, values)
 
 
 async def add_entry(

@@ -23,7 +23,12 @@ from payment_service.adapters.providers import PaymentDeclined, ProviderUnavaila
 from payment_service.config import PaymentSettings
 from payment_service.deps import PaymentRuntime
 from payment_service.domain.cards import mask_token
-from payment_service.domain.currency import RISK_CURRENCY, convert
+from payment_service.domain.currency import (
+    REPORTING_CURRENCY,
+    RISK_CURRENCY,
+    convert,
+    converted_part,
+)
 from payment_service.domain.intents import (
     Action,
     FailureReason,
@@ -68,6 +73,16 @@ def _entry_id() -> str:
 
 def _money(intent: LockedIntent, amount: int) -> Money:
     return Money(amount=amount, currency=intent.currency)
+
+
+def _cny(intent: LockedIntent, upto: int, *, after: int = 0) -> Money | None:
+    """The CNY of the intent's minor units from `after` to `upto`, at the authorisation's rate
+    (None for an intent authorised before that rate was recorded)."""
+    if intent.amount_cny is None:
+        return None
+    whole, whole_cny = intent.state.amount, intent.amount_cny
+    part = converted_part(whole, whole_cny, upto) - converted_part(whole, whole_cny, after)
+    return Money(amount=part, currency=REPORTING_CURRENCY)
 
 
 async def authorize(
@@ -146,7 +161,10 @@ async def authorize(
         )
         return
     at = datetime.now(UTC)
-    await intent_rows.save_state(conn, intent.id, intent.state.authorize(), at)
+    # Kept on the intent: its capture, void and refunds convert at this same rate.
+    await intent_rows.save_state(
+        conn, intent.id, intent.state.authorize(), at, amount_cny=amount_cny
+    )
     await intent_rows.add_entry(
         conn, intent, LedgerKind.AUTHORIZE, intent.state.amount, reference, at, _entry_id()
     )
@@ -155,6 +173,7 @@ async def authorize(
             order_id=order_id,
             payment_id=intent.id,
             amount=_money(intent, intent.state.amount),
+            amount_cny=Money(amount=amount_cny, currency=REPORTING_CURRENCY),
         ),
         subject=order_id,
     )
@@ -216,7 +235,10 @@ async def capture(delivery: Delivery[PaymentRuntime], order_id: str) -> None:
     )
     delivery.stage(
         events.PaymentCapturedV1(
-            order_id=order_id, payment_id=intent.id, amount=_money(intent, captured.captured)
+            order_id=order_id,
+            payment_id=intent.id,
+            amount=_money(intent, captured.captured),
+            amount_cny=_cny(intent, captured.captured),
         ),
         subject=order_id,
     )
@@ -258,6 +280,7 @@ async def _void(
             order_id=intent.order_id,
             payment_id=intent.id,
             amount=_money(intent, intent.state.amount),
+            amount_cny=_cny(intent, intent.state.amount),
         ),
         subject=intent.order_id,
     )
@@ -296,6 +319,7 @@ async def _refund(
             payment_id=intent.id,
             refund_id=refund_id,
             amount=_money(intent, amount),
+            amount_cny=_cny(intent, refunded.refunded, after=before.refunded),
         ),
         subject=intent.order_id,
     )
