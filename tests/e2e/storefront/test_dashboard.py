@@ -21,7 +21,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from .conftest import Storefront, eventually
 
@@ -145,6 +145,20 @@ async def test_the_dashboard_in_a_real_browser(
     assert tile(browser, "gmv") == ("15000", "CN¥150.00")
     assert browser.title == "Live operations dashboard"
     assert "payment declined" in browser.find_element(By.ID, "chart-status").text
+    # The last 7 days, by day: the same orders (all of today), one column per day.
+    Select(browser.find_element(By.ID, "period")).select_by_value("7")
+    wait_for(
+        browser, 5, "GMV by day", lambda d: d.find_element(By.ID, "gmv-title").text == "GMV by day"
+    )
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#chart-gmv rect")) == 7
+    assert tile(browser, "gmv")[0] == "15000"
+    Select(browser.find_element(By.ID, "period")).select_by_value("1")
+    wait_for(
+        browser,
+        5,
+        "GMV by hour",
+        lambda d: d.find_element(By.ID, "gmv-title").text == "GMV by hour",
+    )
     await asyncio.sleep(1.5)  # past the tiles' highlight of the change, for a calm picture
 
     screenshot = tmp_path / "dashboard.png"
