@@ -14,8 +14,8 @@ from bench.stats import percentile
 from chassis.producer import EventProducer, OutgoingRecord, ensure_topics
 from chassis.settings import ServiceSettings
 
-# The services' own fetch wait (KAFKA_FETCH_MAX_WAIT_MS): the broker answers a fetch as soon as
-# a record arrives, so this only bounds how often an idle consumer asks.
+# The services' own fetch wait (KAFKA_FETCH_MAX_WAIT_MS): under load the embedded broker answers
+# an empty fetch only after it, so a consumer with a longer wait sees every hop later.
 FETCH_MAX_WAIT_MS = ServiceSettings().kafka_fetch_max_wait_ms
 
 
