@@ -24,7 +24,10 @@ NAMES = [p.name for p in ROOT.glob("services/*/src/*_service") if p.is_dir()]
 
 EVERYWHERE = {"__init__.py", "__main__.py", "main.py", "config.py", "deps.py", "api.py"}
 WITH_DATABASE = {"schemas.py", "tables.py", "domain", "service"}
-OPTIONAL = {"handlers.py", "adapters", "schemas.py", "service"}
+OPTIONAL = {"handlers.py", "adapters", "schemas.py", "service", "static"}
+# `static/`: files a service serves as they are (analytics' dashboard page), shipped in its
+# wheel. Data, not code: no Python module may hide there.
+STATIC_SUFFIXES = {".html", ".css", ".js", ".svg", ".png", ".ico"}
 # What a domain module may import besides the standard library's pure parts and its own domain.
 IO_MODULES = {
     "sqlalchemy",
@@ -87,6 +90,10 @@ def test_the_service_has_the_modules_of_the_layout_and_no_others(package: Path) 
     for name in ("domain", "service", "adapters"):
         if (package / name).exists():
             assert (package / name / "__init__.py").is_file(), f"{package.name}/{name} package"
+    if (package / "static").exists():
+        files = [p for p in (package / "static").rglob("*") if p.is_file()]
+        odd = [p.name for p in files if p.suffix not in STATIC_SUFFIXES]
+        assert not odd, f"{package.name}/static holds more than page files: {odd}"
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -57,6 +57,8 @@ def print_ready(
     gateway = service_row("gateway").url()
     api = f"[bold]storefront API:[/] {gateway}/api/v1   [bold]docs:[/] {gateway}/docs"
     console.print(api, soft_wrap=True)
+    # The operators' page (analytics, through the gateway): log in with the admin below.
+    console.print(f"[bold]dashboard:[/] {gateway}/ops (log in as the admin)", soft_wrap=True)
     print_credentials(admin, member if seeded else None, gateway)
     print_demo_catalog(seeded)
     console.print(f"try: curl {gateway}{STOREFRONT_EXAMPLE}")

@@ -1,9 +1,12 @@
-"""`python -m <name>_service [serve|migrate]`: the same two steps in every image."""
+"""`python -m <name>_service [serve|migrate]`: the same two steps in every image, plus the
+commands a service adds of its own (analytics' `rebuild`), each given the settings and the rest
+of the command line."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import uvicorn
@@ -17,12 +20,21 @@ def main(
     create_app: Callable[[SettingsT], FastAPI],
     settings: SettingsT,
     migrations_dir: Path | None = None,
+    commands: Mapping[str, Callable[[SettingsT, Sequence[str]], None]] | None = None,
 ) -> None:
     """`migrate` brings the database to its latest migration (a service without a database,
-    `settings.owns_database` False, has nothing to do but keeps the step); `serve` runs it."""
+    `settings.owns_database` False, has nothing to do but keeps the step); `serve` runs it.
+    `commands` are the service's own, called with the settings and the arguments after the
+    command's name (they parse their own options)."""
+    extra = dict(commands or {})
+    argv = sys.argv[1:]
+    # A service's own command parses everything after its name, its `--help` included.
+    if argv and argv[0] in extra:
+        extra[argv[0]](settings, argv[1:])
+        return
     parser = argparse.ArgumentParser(prog=f"{settings.service_name}-service")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
-    args = parser.parse_args()
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", *extra])
+    args = parser.parse_args(argv)
     if args.command == "migrate":
         if not settings.owns_database:
             print(f"{settings.service_name}: nothing to migrate (no database)")

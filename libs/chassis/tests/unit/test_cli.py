@@ -51,3 +51,21 @@ def test_serve_runs_the_app_with_a_graceful_shutdown(monkeypatch: pytest.MonkeyP
     assert served["app"] is app and served["port"] == 8123
     assert served["timeout_graceful_shutdown"] > 0  # in-flight requests finish on SIGTERM
     assert served["proxy_headers"] is False  # chassis.forwarding decides whom to believe
+
+
+def test_a_service_command_gets_the_settings_and_its_own_arguments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    called: list[tuple[ServiceSettings, list[str]]] = []
+    settings = EdgeSettings()
+    monkeypatch.setattr("sys.argv", ["edge-service", "rebuild", "--group", "g", "--help"])
+    monkeypatch.setattr(cli.uvicorn, "run", lambda *a, **kw: pytest.fail("not served"))
+    cli.main(
+        lambda s: FastAPI(),
+        settings,
+        commands={"rebuild": lambda s, argv: called.append((s, list(argv)))},
+    )
+    assert called == [(settings, ["--group", "g", "--help"])]
+    monkeypatch.setattr("sys.argv", ["edge-service", "rebuild"])
+    with pytest.raises(SystemExit):  # not a command of this service: argparse refuses it
+        cli.main(lambda s: FastAPI(), settings)

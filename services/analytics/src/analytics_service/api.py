@@ -12,17 +12,22 @@ from pydantic import BaseModel
 
 from analytics_service.deps import RuntimeDep
 from analytics_service.schemas import (
+    DashboardReport,
     FunnelReport,
     KpiReport,
     LowStockList,
     SkuReport,
     SlowMovingList,
+    TopProducts,
 )
-from analytics_service.service import export, reports
+from analytics_service.service import dashboard, export, reports
 from chassis.auth import Admin
 from chassis.validation import SkuCode
 
 router = APIRouter(prefix="/api/v1/admin/analytics", tags=["admin"])
+# The operators' page (the gateway routes `/ops` here). The page and its files are public: the
+# figures it shows come from `router`'s admin routes, with the token of its login form.
+pages = APIRouter(prefix="/ops", include_in_schema=False)
 
 From = Annotated[
     date | None,
@@ -33,6 +38,7 @@ To = Annotated[date | None, Query(description="last reporting day, included (def
 # `unknown-granularity` 422 (with its code), not a generic validation error.
 Grain = Annotated[str, Query(description="day or hour", pattern=r"^[a-z]{1,10}$")]
 Format = Annotated[Literal["json", "csv"], Query()]
+Top = Annotated[int, Query(ge=1, le=100, description="how many products")]
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}
 }
@@ -114,3 +120,49 @@ async def get_slow_moving(
 ) -> SlowMovingList | Response:
     report = await reports.slow_moving_report(runtime, days or runtime.settings.slow_moving_days)
     return _answer(report, format, export.slow_moving_csv, "slow-moving")
+
+
+@router.get("/top-products", response_model=TopProducts, responses=CSV_RESPONSE)
+async def get_top_products(
+    runtime: RuntimeDep,
+    _: Admin,
+    first: From = None,
+    last: Annotated[date | None, Query(alias="to")] = None,
+    limit: Top = 10,
+    format: Format = "json",
+) -> TopProducts | Response:
+    """The products with the most GMV from units paid in the period."""
+    period = reports.requested_period(runtime.settings, first, last, "day")
+    report = await reports.top_products_report(runtime, period, limit)
+    return _answer(report, format, export.top_products_csv, "top-products")
+
+
+@router.get("/dashboard", response_model=DashboardReport)
+async def get_dashboard(
+    runtime: RuntimeDep,
+    _: Admin,
+    days: Annotated[
+        int, Query(ge=1, le=366, description="the last N reporting days, today included")
+    ] = 1,
+    granularity: Grain = "hour",
+    top: Top = 5,
+) -> DashboardReport:
+    """What the `/ops` page shows (KPIs, funnel, top products, low stock) in one answer. The
+    period is counted back from today in the reporting zone, which the page need not know."""
+    period = reports.last_days(runtime.settings, days, granularity)
+    return await reports.dashboard_report(runtime, period, top)
+
+
+def _file(name: str) -> Response:
+    found = dashboard.asset(name)
+    return Response(found.body, media_type=found.media_type, headers=dashboard.SECURITY_HEADERS)
+
+
+@pages.get("")
+async def get_page() -> Response:
+    return _file("index.html")
+
+
+@pages.get("/{name}")
+async def get_page_file(name: str) -> Response:
+    return _file(name)

@@ -1,11 +1,12 @@
-"""The analytics service: chassis + the KPI routes + the projection's consumers. It consumes
-order, inventory, payment, membership and catalog events and publishes nothing."""
+"""The analytics service: chassis + the KPI routes and the operators' `/ops` page + the
+projection's consumers. It consumes order, inventory, payment, membership and catalog events
+and publishes nothing."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from analytics_service.api import router
+from analytics_service.api import pages, router
 from analytics_service.config import MIGRATIONS_DIR, AnalyticsSettings
 from analytics_service.handlers import CONSUMERS
 from chassis.app import ServiceSpec, create_service_app
@@ -17,7 +18,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, start_relay: bool =
         ServiceSpec(
             settings=settings,
             title="Analytics service",
-            routers=[router],
+            routers=[router, pages],
             migrations_dir=MIGRATIONS_DIR,
             consumers=CONSUMERS,
             start_relay=start_relay,

@@ -155,3 +155,26 @@ class SlowMovingList(BaseModel):
     days: int
     as_of: datetime
     items: list[SlowMovingItem]
+
+
+class TopProduct(BaseModel):
+    product_id: str
+    name: str | None = Field(description="as the catalog names it now; null if never heard of")
+    category: str
+    units_sold: int
+    units_returned: int
+    gmv: int
+
+
+class TopProducts(PeriodOut):
+    items: list[TopProduct] = Field(description="by GMV of the units paid in the period")
+
+
+class DashboardReport(BaseModel):
+    """Everything the operators' page shows, in one answer: it polls every two seconds, so
+    one request (and one rate-limit count) per refresh rather than four."""
+
+    kpis: KpiReport
+    funnel: FunnelReport
+    top_products: TopProducts
+    low_stock: LowStockList

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from analytics_service.api import router
+from analytics_service.api import pages, router
 from analytics_service.config import MIGRATIONS_DIR, AnalyticsSettings
 from analytics_service.deps import AnalyticsRuntime
 from analytics_service.handlers import CONSUMERS
@@ -94,10 +94,11 @@ class Analytics:
 
 
 def api_of(runtime: AnalyticsRuntime) -> FastAPI:
-    """The service's router and error handlers over `runtime` (no broker, no lifespan)."""
+    """The service's routers and error handlers over `runtime` (no broker, no lifespan)."""
     app = FastAPI()
     install_problem_handlers(app)
     app.include_router(router)
+    app.include_router(pages)
     app.state.runtime = runtime
     return app
 

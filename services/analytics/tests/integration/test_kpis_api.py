@@ -243,9 +243,80 @@ async def test_periods_the_api_refuses_are_problem_422(
 
 
 async def test_the_api_is_for_admins_only(analytics: Analytics) -> None:
-    for path in ("/kpis", "/funnel", "/low-stock", "/slow-moving", "/skus/TEA-1"):
+    paths = ("/kpis", "/funnel", "/low-stock", "/slow-moving", "/skus/TEA-1", "/top-products")
+    for path in (*paths, "/dashboard"):
         anonymous = await analytics.http.get(f"/api/v1/admin/analytics{path}")
         customer = await analytics.http.get(
             f"/api/v1/admin/analytics{path}", headers=analytics.customer
         )
         assert (anonymous.status_code, customer.status_code) == (401, 403), path
+
+
+async def test_top_products_by_gmv_of_the_units_paid(analytics: Analytics) -> None:
+    days, ids = await scripted(analytics)
+    # TEA (P-TEA): 5 units paid, 26331 fen (the SKU report's figures above); CUP (P-CUP):
+    # O6's 3000 and its 2769 share of O1 (32100 of GMV in all), 2 units, none given back.
+    report = await analytics.json("/top-products", **period(days))
+    assert report["items"] == [
+        {
+            "product_id": ids["P-TEA"],
+            "name": "P-TEA",
+            "category": "tea",
+            "units_sold": 5,
+            "units_returned": 2,
+            "gmv": 26331,
+        },
+        {
+            "product_id": ids["P-CUP"],
+            "name": "P-CUP",
+            "category": "teaware",
+            "units_sold": 2,
+            "units_returned": 0,
+            "gmv": 5769,
+        },
+    ]
+    assert sum(item["gmv"] for item in report["items"]) == PERIOD_TOTALS["gmv"]
+    first = await analytics.json("/top-products", limit=1, **period(days))
+    assert [item["product_id"] for item in first["items"]] == [ids["P-TEA"]]
+    lines = (await analytics.get("/top-products", format="csv", **period(days))).text
+    assert lines.splitlines()[1] == f"{ids['P-TEA']},P-TEA,tea,5,2,26331"
+    # D2 alone: O1's TEA share 9231, O2 7100 and O4 5000 (21331, as the SKU's day says).
+    second = await analytics.json("/top-products", **{"from": days.second, "to": days.second})
+    assert [i["gmv"] for i in second["items"]] == [21331, 2769]
+
+
+async def test_the_dashboard_answers_what_the_page_shows_in_one_request(
+    analytics: Analytics,
+) -> None:
+    days, ids = await scripted(analytics)
+    # The scripted days are two and three days before today: the last four days hold them.
+    board = await analytics.json("/dashboard", days=4, granularity="day", top=1)
+    assert board["kpis"]["totals"] == PERIOD_TOTALS
+    assert board["kpis"]["granularity"] == "day" and len(board["kpis"]["buckets"]) == 4
+    assert board["kpis"]["from"] == days.first.isoformat()
+    assert [s["count"] for s in board["funnel"]["steps"]][2:] == [6, 5]
+    assert [i["product_id"] for i in board["top_products"]["items"]] == [ids["P-TEA"]]
+    assert ids["CUP"] in {item["sku"] for item in board["low_stock"]["items"]}
+    today = await analytics.json("/dashboard")  # today, by hour: nothing happened yet
+    assert today["kpis"]["granularity"] == "hour" and len(today["kpis"]["buckets"]) == 24
+    assert today["kpis"]["totals"]["gmv"] == 0 and today["top_products"]["items"] == []
+    too_long = await analytics.get("/dashboard", days=40, granularity="hour")
+    assert too_long.status_code == 422 and "period-too-long" in too_long.text
+
+
+async def test_the_ops_page_and_its_files_are_served_as_they_are(analytics: Analytics) -> None:
+    page = await analytics.http.get("/ops")  # public: the page logs in by itself
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'src="/ops/dashboard.js"' in page.text
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "https:" not in csp
+    script = await analytics.http.get("/ops/dashboard.js")
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "/api/v1/admin/analytics/dashboard" in script.text
+    assert "http://" not in script.text.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in script.text  # nothing from a CDN: the page works offline
+    style = await analytics.http.get("/ops/dashboard.css")
+    assert style.headers["content-type"].startswith("text/css")
+    for name in ("config.py", "..%2Fconfig.py", "index.htm", "static"):
+        missing = await analytics.http.get(f"/ops/{name}")
+        assert missing.status_code == 404, name

@@ -1,5 +1,6 @@
-"""The gateway's routes: every `/api/v1` request is checked, limited, then forwarded
-(service/handling.py); `/openapi.json` merges the services' documents, `/docs` renders it."""
+"""The gateway's routes: every `/api/v1` request (and the operators' `/ops` page) is checked,
+limited, then forwarded (service/handling.py); `/openapi.json` merges the services' documents,
+`/docs` renders it."""
 
 from __future__ import annotations
 
@@ -31,4 +32,12 @@ async def docs() -> HTMLResponse:
     include_in_schema=False,
 )
 async def route(request: Request) -> Response:
+    return await handle(request, runtime(request))
+
+
+# The operators' dashboard (analytics serves it): read-only, so GET alone. It passes through
+# the same handling as the API (rate limits, path checks) and nothing else.
+@router.get("/ops", include_in_schema=False)
+@router.get("/ops/{path:path}", include_in_schema=False)
+async def dashboard(request: Request) -> Response:
     return await handle(request, runtime(request))

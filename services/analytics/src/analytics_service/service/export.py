@@ -18,6 +18,7 @@ from analytics_service.schemas import (
     LowStockList,
     SkuReport,
     SlowMovingList,
+    TopProducts,
 )
 
 
@@ -73,4 +74,9 @@ def low_stock_csv(report: LowStockList) -> str:
 
 def slow_moving_csv(report: SlowMovingList) -> str:
     columns = ["sku", "category", "on_hand", "last_sold_at", "days_without_sale"]
+    return _table(columns, _rows(report.items))
+
+
+def top_products_csv(report: TopProducts) -> str:
+    columns = ["product_id", "name", "category", "units_sold", "units_returned", "gmv"]
     return _table(columns, _rows(report.items))

@@ -3,7 +3,7 @@ the formulas of domain/kpis.py, shape the answer. Nothing here decides what a fi
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +31,7 @@ from analytics_service.schemas import (
     BucketFigures,
     CategoryFigures,
     CategoryFunnel,
+    DashboardReport,
     Figures,
     FunnelReport,
     FunnelStep,
@@ -41,6 +42,8 @@ from analytics_service.schemas import (
     SlowMovingItem,
     SlowMovingList,
     StatusFlow,
+    TopProduct,
+    TopProducts,
 )
 from analytics_service.schemas import SkuDay as SkuDayOut
 from analytics_service.tables import (
@@ -80,6 +83,12 @@ def requested_period(
         max_days=settings.max_period_days,
         max_hour_days=settings.max_hour_period_days,
     )
+
+
+def last_days(settings: AnalyticsSettings, days: int, granularity: str) -> Period:
+    """The last `days` reporting days, today (in the reporting zone) included."""
+    today = datetime.now(UTC).astimezone(settings.zone).date()
+    return requested_period(settings, today - timedelta(days=days - 1), today, granularity)
 
 
 def _within(column: Any, window: Window) -> Any:
@@ -430,4 +439,59 @@ async def slow_moving_report(
     slow = kpis.slow_moving(stocks, as_of, days)
     return SlowMovingList(
         days=days, as_of=as_of, items=[SlowMovingItem(**vars(item)) for item in slow]
+    )
+
+
+async def top_products_report(runtime: AnalyticsRuntime, period: Period, limit: int) -> TopProducts:
+    """The products with the most GMV from units paid in the period (per SKU per day, summed
+    over the product's SKUs and the period's days), the same units and CNY as the SKU report."""
+    d, k, p = SKU_DAYS.c, SKUS.c, PRODUCTS.c
+    product = sa.func.coalesce(k.product_id, d.sku)  # a SKU the catalog never named: itself
+    gmv = sa.func.sum(d.gmv_cny).label("gmv")
+    query = (
+        sa.select(
+            product.label("product_id"),
+            sa.func.max(p.name).label("name"),
+            sa.func.max(sa.func.coalesce(p.category, UNCATEGORISED)).label("category"),
+            sa.func.sum(d.units_sold).label("units_sold"),
+            sa.func.sum(d.units_returned).label("units_returned"),
+            gmv,
+        )
+        .select_from(
+            SKU_DAYS.outerjoin(SKUS, k.sku == d.sku).outerjoin(
+                PRODUCTS, p.product_id == k.product_id
+            )
+        )
+        .where(d.day >= period.first, d.day <= period.last)
+        .group_by(product)
+        .having(sa.func.sum(d.units_sold) > 0)
+        # Ties by id, so that two refreshes of the page list equal products in one order.
+        .order_by(gmv.desc(), product)
+        .limit(limit)
+    )
+    async with runtime.database.engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return TopProducts(
+        **_period_fields(period, runtime.settings),
+        items=[
+            TopProduct(
+                product_id=r.product_id,
+                name=r.name,
+                category=r.category,
+                units_sold=int(r.units_sold),
+                units_returned=int(r.units_returned),
+                gmv=int(r.gmv),
+            )
+            for r in rows
+        ],
+    )
+
+
+async def dashboard_report(runtime: AnalyticsRuntime, period: Period, top: int) -> DashboardReport:
+    """What the operators' page shows, from the same reads as the separate routes."""
+    return DashboardReport(
+        kpis=await kpi_report(runtime, period),
+        funnel=await funnel_report(runtime, period),
+        top_products=await top_products_report(runtime, period, top),
+        low_stock=await low_stock_report(runtime),
     )

@@ -1,4 +1,5 @@
-"""Which service answers which storefront path. No I/O here."""
+"""Which service answers which path (the storefront API and the operators' `/ops` page). No
+I/O here."""
 
 from __future__ import annotations
 
@@ -21,6 +22,10 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/admin/notifications", "notification"),
     ("/api/v1/admin/webhooks", "notification"),
     ("/api/v1/admin/analytics", "analytics"),
+    # The operators' dashboard: a page and its assets, served by analytics itself. The page
+    # is public; the figures it shows come from the admin-only routes above, with the token
+    # the page gets at its own login form.
+    ("/ops", "analytics"),
 )
 
 
