@@ -36,7 +36,7 @@ from bench.storefront import PASSWORD, Headers, Storefront
 
 def bench_password_hash() -> str:
     """One argon2id hash of the bench password, with membership's parameters."""
-    from membership_service.security.passwords import HASHER
+    from membership_service.adapters.passwords import HASHER
 
     return str(HASHER.hash(PASSWORD))
 
