@@ -218,3 +218,9 @@ MEMBERS: sa.Table = MemberFactRow.__table__  # type: ignore[attr-defined]
 COUPONS: sa.Table = CouponFactRow.__table__  # type: ignore[attr-defined]
 COUPON_USES: sa.Table = CouponUseRow.__table__  # type: ignore[attr-defined]
 POINTS_MOVES: sa.Table = PointsMoveRow.__table__  # type: ignore[attr-defined]
+
+# Every table the events fill, read off the metadata so that a new one cannot be missed: a
+# rebuild empties exactly these (and the analytics consumers' inbox rows) before replaying.
+PROJECTION: tuple[sa.Table, ...] = tuple(
+    table for table in SQLModel.metadata.sorted_tables if table.name.startswith("analytics_")
+)

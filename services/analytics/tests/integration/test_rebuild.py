@@ -28,7 +28,15 @@ from chassis.testing.plugin import DatabaseFactory
 from chassis.testing.tokens import TestTokenIssuer
 from shared_events import Envelope, EventPayload, to_kafka
 
-from .conftest import Analytics, api_of, bearer, days_before_today, fresh_ids, scripted_days
+from .conftest import (
+    Analytics,
+    api_of,
+    bearer,
+    days_before_today,
+    fresh_ids,
+    scripted_days,
+    scripted_interest,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -108,8 +116,11 @@ async def test_a_rebuild_ends_with_the_same_figures(
             published = Published(a.runtime, a.harness, a.http, a.admin, a.customer)
             published.producer = producer
             await scripted_days(published, days, ids)
+            await scripted_interest(published, days, ids)  # views and cart adds: the funnel
             before = await figures(a, ids, period)
             assert before["kpis"]["totals"]["gmv"] == 32100  # test_kpis_api's hand count
+            views = [step["count"] for step in before["funnel"]["steps"]][0]
+            assert views == 8  # test_funnel_api's hand count: a rebuild must not double it
             await spoil(a.runtime)
             assert (await figures(a, ids, period)) != before
 

@@ -28,20 +28,7 @@ from sqlalchemy.engine import make_url
 
 from analytics_service.config import MIGRATIONS_DIR, AnalyticsSettings
 from analytics_service.handlers import CONSUMERS
-from analytics_service.tables import (
-    COUPON_USES,
-    COUPONS,
-    MEMBERS,
-    MONEY_BACK,
-    ORDER_LINES,
-    ORDERS,
-    POINTS_MOVES,
-    PRODUCTS,
-    SKU_DAYS,
-    SKUS,
-    STOCK,
-    STOCK_MOVES,
-)
+from analytics_service.tables import MEMBERS, ORDER_LINES, ORDERS, PRODUCTS, PROJECTION, STOCK
 from chassis.cache import create_redis
 from chassis.consumer import ConsumerRunner, ServiceConsumer
 from chassis.db import Database, is_sqlite
@@ -50,20 +37,6 @@ from chassis.migrations import upgrade_async
 from chassis.producer import EventProducer
 from chassis.runtime import assemble_runtime
 
-PROJECTION = (
-    ORDERS,
-    ORDER_LINES,
-    PRODUCTS,
-    SKUS,
-    SKU_DAYS,
-    STOCK,
-    STOCK_MOVES,
-    MONEY_BACK,
-    MEMBERS,
-    COUPONS,
-    COUPON_USES,
-    POINTS_MOVES,
-)
 PROGRESS_EVERY_SECONDS = 2.0
 Report = Callable[[str], None]
 
