@@ -9,7 +9,8 @@ is full (`queue-full`, `<PREFIX>BEACON_QUEUE_SIZE`), when its batch's send fails
 (`send-failed`: the broker is down, or slower than `<PREFIX>BEACON_SEND_TIMEOUT_SECONDS`; the
 producer may still deliver a timed-out record later, never twice), or when it is still queued
 after the shutdown's bounded flush (`shutdown`). Events that must not be lost go through the
-outbox (chassis.outbox) instead.
+outbox (chassis.outbox) instead. `<PREFIX>BEACON_ENABLED=false` turns it off: emit() returns at
+once, nothing is queued or counted, and no task is started.
 """
 
 from __future__ import annotations
@@ -66,8 +67,10 @@ class Beacon:
         batch_size: int = 500,
         flush_seconds: float = 0.5,
         send_timeout_seconds: float = 5.0,
+        enabled: bool = True,
         reg: EventRegistry = registry,
     ) -> None:
+        self.enabled = enabled
         self.producer = producer
         self.service = service
         self.source = f"/services/{service}"
@@ -93,6 +96,8 @@ class Beacon:
 
     def emit(self, payload: EventPayload, *, subject: str) -> None:
         """Queue one fact and return at once; a full queue (or a stopped beacon) drops it."""
+        if not self.enabled:
+            return
         if self._stopping:
             self._shutdown.inc()
             return
@@ -104,7 +109,7 @@ class Beacon:
             self._wake.set()
 
     def start(self) -> None:
-        if self._task is None:
+        if self.enabled and self._task is None:
             self._stopping = False
             self._task = asyncio.create_task(self._run(), name=f"beacon-{self.service}")
 
@@ -179,4 +184,5 @@ def beacon_for(settings: ServiceSettings, producer: Sender) -> Beacon:
         batch_size=settings.beacon_batch_size,
         flush_seconds=settings.beacon_flush_seconds,
         send_timeout_seconds=settings.beacon_send_timeout_seconds,
+        enabled=settings.beacon_enabled,
     )

@@ -1,5 +1,6 @@
 """The beacon's queue: batched sends per tick or per N facts, drops counted (queue full, send
-failed, shutdown), emit() never blocks or raises, stop() flushes within its bound."""
+failed, shutdown), emit() never blocks or raises, stop() flushes within its bound; a disabled
+beacon (`<PREFIX>BEACON_ENABLED=false`) queues nothing and starts no task."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import pytest
 from prometheus_client import REGISTRY
+from pydantic_settings import SettingsConfigDict
 
-from chassis.beacon import Beacon
+from chassis.beacon import Beacon, beacon_for
 from chassis.producer import OutgoingRecord
+from chassis.settings import ServiceSettings
 from shared_events import from_kafka
 from shared_events.catalog import ProductViewedV1
 
@@ -174,3 +178,32 @@ async def test_stop_is_bounded_when_the_broker_hangs() -> None:
     await beacon.stop(timeout=0.2)
     assert time.perf_counter() - started < 1.0
     assert dropped(service, "shutdown") == 3 and beacon.queued == 0
+
+
+class ShopSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="BEACONSHOP_", extra="ignore")
+
+
+async def test_a_beacon_disabled_in_its_settings_queues_nothing_and_starts_no_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BEACONSHOP_BEACON_ENABLED", "false")
+    monkeypatch.setenv("BEACONSHOP_SERVICE_NAME", service := service_name())
+    producer = Recording()
+    beacon = beacon_for(ShopSettings(), producer)
+    assert not beacon.enabled
+    before = asyncio.all_tasks()
+    beacon.start()
+    assert asyncio.all_tasks() == before
+    for n in range(3):
+        beacon.emit(view(n), subject=f"p-{n}")
+    assert beacon.queued == 0
+    await beacon.stop()
+    assert producer.batches == []
+    assert sent(service) == 0
+    assert all(dropped(service, r) == 0 for r in ("queue-full", "send-failed", "shutdown"))
+
+
+def test_the_beacon_is_enabled_by_default() -> None:
+    assert ShopSettings().beacon_enabled
+    assert beacon_for(ShopSettings(), Recording()).enabled
