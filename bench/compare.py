@@ -99,6 +99,10 @@ def throughput_table(before: Figures, after: Figures) -> Table:
         )
         row(table, "  p50 ms", number(a.get("p50_ms")), number(b.get("p50_ms")), 0)
         row(table, "  p99 ms", number(a.get("p99_ms")), number(b.get("p99_ms")), 0)
+        if a.get("views") or b.get("views"):  # runs before --views-per-order have none
+            row(table, "  views/s", number(a.get("views_per_s")), number(b.get("views_per_s")))
+            old_p99, new_p99 = number(a.get("views_p99_ms")), number(b.get("views_p99_ms"))
+            row(table, "  views p99 ms", old_p99, new_p99, 0)
     only = sorted(set(old) ^ set(new))
     if only:
         table.caption = "steps in one file only: " + ", ".join(f"{r:g}/s" for r in only)

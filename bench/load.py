@@ -1,13 +1,18 @@
 """One open-loop step: orders arrive on a fixed schedule at the offered rate, whatever the
-suite answers, from the whole pool of members; then the figures of that step."""
+suite answers, from the whole pool of members, each followed by `views_per_order` storefront
+product views of the same member spread evenly until the next order (the browsing of a
+storefront funnel, which catalog publishes as analytics facts); then the figures of that step."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from bench.stats import percentile
 from bench.storefront import TRANSPORT_ERRORS, Headers, Storefront
@@ -25,12 +30,21 @@ class Sent:
     detail: str = ""  # the start of a refusal's problem detail
 
 
+@dataclass(slots=True)
+class Viewed:
+    started: float  # perf_counter just before the GET
+    answered: float = 0.0
+    status: str = ""  # HTTP status, or the exception's name
+
+
 @dataclass
 class StepRun:
-    rate: float
+    rate: float  # orders/s
     seconds: float
+    views_per_order: int = 0
     began: float = 0.0
     sent: list[Sent] = field(default_factory=list)
+    views: list[Viewed] = field(default_factory=list)
     max_lag: float = 0.0  # how late the schedule ran at worst (client-side saturation)
 
     @property
@@ -51,21 +65,48 @@ async def send(store: Storefront, member: Headers, sku: str, sent: Sent) -> None
     sent.answered = time.perf_counter()
 
 
+async def view(store: Storefront, member: Headers, product_id: str, sku: str, v: Viewed) -> None:
+    # Only the status is kept: the driver's CPU counts against the suite's.
+    try:
+        v.status = str((await store.view(member, product_id, sku)).status_code)
+    except TRANSPORT_ERRORS as exc:
+        v.status = type(exc).__name__
+    v.answered = time.perf_counter()
+
+
 async def run_step(
-    store: Storefront, members: list[Headers], skus: list[str], run: StepRun
+    store: Storefront,
+    members: list[Headers],
+    skus: list[str],
+    run: StepRun,
+    product_ids: Mapping[str, str] | None = None,
 ) -> None:
-    """Arrival i at `run.began + i / rate`; every request runs as its own task."""
+    """Order k at `run.began + k / rate` (the same schedule whatever the views), its member's
+    views at the `views_per_order` equal slots before order k + 1, of random products among the
+    SKUs (`product_ids`: SKU -> product id). Every request runs as its own task."""
+    per_order = run.views_per_order + 1
+    ids = product_ids or {}
+    if run.views_per_order and not all(sku in ids for sku in skus):
+        raise ValueError("views need the product id of each SKU")
+    pace = run.rate * per_order
     run.began = time.perf_counter()
     tasks = []
-    for i in range(int(run.rate * run.seconds)):
-        due = run.began + i / run.rate
+    member = members[0]
+    for i in range(int(run.rate * run.seconds) * per_order):
+        due = run.began + i / pace
         if (wait := due - time.perf_counter()) > 0:
             await asyncio.sleep(wait)
         run.max_lag = max(run.max_lag, time.perf_counter() - due)
-        sent = Sent(time.perf_counter())
-        run.sent.append(sent)
-        member, sku = random.choice(members), random.choice(skus)
-        tasks.append(asyncio.create_task(send(store, member, sku, sent)))
+        sku = random.choice(skus)
+        if i % per_order == 0:
+            member = random.choice(members)
+            sent = Sent(time.perf_counter())
+            run.sent.append(sent)
+            tasks.append(asyncio.create_task(send(store, member, sku, sent)))
+        else:
+            viewed = Viewed(time.perf_counter())
+            run.views.append(viewed)
+            tasks.append(asyncio.create_task(view(store, member, ids[sku], sku, viewed)))
     await asyncio.gather(*tasks)
 
 
@@ -95,6 +136,14 @@ class StepFigures:
     cpu_drained_window_seconds: float = 0.0
     cpu_notes: dict[str, list[str]] = field(default_factory=dict)  # what could not be counted
     idle_cores: float = 0.0  # the idle suite's CPU rate, for the idle share of the figure
+    # Storefront product views sent alongside (--views-per-order): views/s is 200 answers over
+    # the time until the last view's answer (at least the step), latency GET to answer of those.
+    views_per_order: int = 0
+    views: int = 0
+    views_per_s: float = 0.0
+    views_p50_ms: float = math.nan
+    views_p99_ms: float = math.nan
+    view_errors: dict[str, int] = field(default_factory=dict)  # non-200 status or exception
 
     def cpu_ms_per_order(self) -> dict[str, float]:
         """CPU ms per confirmed order of this step, by process, over load window + drain."""
@@ -144,7 +193,22 @@ def step_figures(run: StepRun, tracker: OrderTracker) -> StepFigures:
         max_schedule_lag_ms=run.max_lag * 1000,
         error_samples={s.status: s.detail for s in run.sent if not s.order_id},
         hops_p50_ms=hops(accepted, tracker),
+        **view_figures(run),
     )
+
+
+def view_figures(run: StepRun) -> dict[str, Any]:
+    """The step's product views: sent, 200 answers per second, their p50/p99, the others."""
+    ok = [v.answered - v.started for v in run.views if v.status == "200"]
+    last_answer = max((v.answered for v in run.views), default=run.began + run.seconds)
+    return {
+        "views_per_order": run.views_per_order,
+        "views": len(run.views),
+        "views_per_s": len(ok) / max(run.seconds, last_answer - run.began),
+        "views_p50_ms": percentile(ok, 50) * 1000,
+        "views_p99_ms": percentile(ok, 99) * 1000,
+        "view_errors": dict(Counter(v.status for v in run.views if v.status != "200")),
+    }
 
 
 HOPS = (

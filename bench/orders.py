@@ -27,6 +27,13 @@ whatever else runs on the machine (their rows count all of their processes); a P
 backend that ends during a step loses its last CPU (the table's notes say when); the window-only
 table (CPU seconds over the step's wall time) is kept, and is a lower bound.
 
+Product views. Each order of a step comes with --views-per-order (default 4, a storefront
+funnel) `GET /api/v1/products/{id}` of its member, spread evenly between orders on the same
+session; each step prints their views/s, p50/p99 and errors (orders.json's steps carry them).
+`--views-per-order 0` sends orders only. Issue 12's check that the view events do not slow
+orders is the same run with `--env CATALOG_BEACON_ENABLED=false` (views served, none published)
+against the default.
+
 `--databases postgres,sqlite` runs the ramp a second time with the services on SQLite files in
 a temporary folder (what `make run` uses when no `<PREFIX>DATABASE_URL` is set), idle figure and
 invariants included, and prints both side by side; the first database named runs everything
@@ -109,6 +116,7 @@ class Options:
     members: int = 32
     products: int = 8
     stock: int = 1_000_000
+    views_per_order: int = 4  # storefront product views per order, by the ordering member
     clients: int = 4
     connections: int = 64
     register_concurrency: int = 4  # argon2 runs in membership's threads: 2 cores
@@ -240,10 +248,14 @@ class Bench:
         for rate in self.options.rates:
             steps.append(await self.step(meter, members, skus, rate, self.options.step_seconds))
             console.print(report.steps_table(steps[-1:]))
+            if steps[-1].views:
+                console.print(report.views_table(steps[-1:]))
             if reason := stop_reason(steps, self.options.max_p99_ms):
                 console.print(f"[bold]ramp stops:[/] {reason}")
                 break
         console.print(report.steps_table(steps))
+        if any(s.views for s in steps):
+            console.print(report.views_table(steps))
         console.print(report.cpu_table(steps))
         console.print(report.cpu_per_order_table(steps, self.dbs.kind))
         self.figures["steps"] = steps
@@ -260,10 +272,10 @@ class Bench:
         rate: float,
         seconds: float,
     ) -> StepFigures:
-        run = StepRun(rate, seconds)
+        run = StepRun(rate, seconds, self.options.views_per_order)
         meter.lap()
         async with self.watching(run, f"{rate:g} orders/s for {seconds:g} s"):
-            await run_step(self.store, members, skus, run)
+            await run_step(self.store, members, skus, run, self.store.product_ids)
         cpu, window = meter.lap(), meter.seconds
         notes = meter.notes
         ids = [s.order_id for s in run.accepted if s.order_id]
@@ -309,6 +321,7 @@ class Bench:
                 while True:
                     done = sum(1 for s in run.accepted if s.order_id in self.tracker.outcomes)
                     detail = f"sent {len(run.sent)}, 2xx {len(run.accepted)}, outcomes {done}"
+                    detail += f", views {len(run.views)}" if run.views_per_order else ""
                     bar.update(task, detail=detail)
                     await asyncio.sleep(0.5)
 
@@ -339,6 +352,8 @@ class Bench:
             return
         top = top_functions(output)
         console.print(report.steps_table([step]))
+        if step.views:
+            console.print(report.views_table([step]))
         console.print(report.top_table(service, top))
         console.print(f"flame graph: {output} (open it in https://www.speedscope.app)")
         self.figures["profile"] = {"service": service, "step": step, "top": top}
@@ -527,6 +542,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     add("--keep", action="store_true", help="keep the suite's data folder (logs) afterwards")
     add("--env", action="append", default=[], metavar="KEY=VALUE", help="suite setting")
     args = parser.parse_args(argv)
+    if args.views_per_order is not None and args.views_per_order < 0:
+        parser.error("--views-per-order: 0 or more")
     chosen = {k: v for k, v in vars(args).items() if v is not None and k not in ("quick", "env")}
     settings = {**(QUICK if args.quick else {}), **chosen}
     settings["env"] = dict(item.split("=", 1) for item in args.env)

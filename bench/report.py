@@ -72,6 +72,24 @@ def steps_table(steps: Sequence[StepFigures]) -> Table:
     return table
 
 
+def views_table(steps: Sequence[StepFigures]) -> Table:
+    """The storefront product views sent alongside each step's orders (latency: GET to answer,
+    200 answers only; errors: any other status or no answer)."""
+    columns = ("offered orders/s", "views/order", "views sent", "views/s", "p50 ms", "p99 ms")
+    table = Table(*columns, "errors", title="product views through the gateway")
+    for s in steps:
+        table.add_row(
+            f"{s.offered_per_s:g}",
+            str(s.views_per_order),
+            str(s.views),
+            f"{s.views_per_s:.1f}",
+            ms(s.views_p50_ms),
+            ms(s.views_p99_ms),
+            counts(s.view_errors),
+        )
+    return table
+
+
 def cpu_table(steps: Sequence[StepFigures]) -> Table:
     """CPU seconds per process per step (over the step's load window)."""
     columns = (f"{s.offered_per_s:g}/s ({s.cpu_window_seconds:.0f} s)" for s in steps)

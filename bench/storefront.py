@@ -1,11 +1,11 @@
 """The storefront API through the gateway, as the benchmark's clients use it: admin seeding, a
-pool of members, orders.
+pool of members, orders and product views.
 
 The driver runs on the machine it measures, so its own CPU counts against the suite's. The hot
-requests (orders, the no-op baseline) go through one aiohttp session: ~0.3-0.5 ms of client CPU
-per request, where httpx took 2-4 ms (bench/upstream_client.py). Set-up calls (registration,
-login, admin seeding) stay on a few httpx clients with pools. A transport error of either is
-one of `TRANSPORT_ERRORS`."""
+requests (orders, product views, the no-op baseline) go through one aiohttp session: ~0.3-0.5 ms
+of client CPU per request, where httpx took 2-4 ms (bench/upstream_client.py). Set-up calls
+(registration, login, admin seeding) stay on a few httpx clients with pools. A transport error
+of either is one of `TRANSPORT_ERRORS`."""
 
 from __future__ import annotations
 
@@ -110,6 +110,7 @@ class Storefront:
         ]
         self._turn = itertools.cycle(self.clients)
         self._session: aiohttp.ClientSession | None = None
+        self.product_ids: dict[str, str] = {}  # the product of each SKU product() seeded
 
     def http(self) -> httpx.AsyncClient:
         """A set-up client (the next in turn)."""
@@ -206,8 +207,10 @@ class Storefront:
             "skus": [{"sku": sku, "price": {"amount": price, "currency": "CNY"}}],
         }
         created = await self.setup("POST", "/api/v1/admin/products", json=body, headers=admin)
-        path = f"/api/v1/admin/products/{expect(created, 201).json()['id']}/publish"
+        product_id = expect(created, 201).json()["id"]
+        path = f"/api/v1/admin/products/{product_id}/publish"
         expect(await self.setup("POST", path, headers=admin), 200)
+        self.product_ids[sku] = product_id
         path = f"/api/v1/admin/inventory/{sku}"
         stocked = await self.setup("PUT", path, json={"on_hand": stock}, headers=admin)
         expect(stocked, 200, 201)
@@ -236,6 +239,12 @@ class Storefront:
         }
         headers = {**member, "Idempotency-Key": key or str(uuid.uuid4())}
         return await self.request("POST", "/api/v1/orders", body=body, headers=headers)
+
+    async def view(self, member: Headers, product_id: str, sku: str) -> Reply:
+        """A storefront product page as a signed-in member opens it (catalog publishes the view
+        as an analytics fact). Raises one of `TRANSPORT_ERRORS` when there is no answer."""
+        path = f"/api/v1/products/{product_id}?sku={sku}"
+        return await self.request("GET", path, headers=member)
 
 
 @dataclass
