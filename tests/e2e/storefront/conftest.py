@@ -96,6 +96,13 @@ class Storefront:
 
     async def product(self, *, price: int = 1999, stock: int = 10, name: str = "Tea") -> str:
         """The admin creates, publishes and stocks a product with one new SKU; returns it."""
+        _, sku = await self.product_and_sku(price=price, stock=stock, name=name)
+        return sku
+
+    async def product_and_sku(
+        self, *, price: int = 1999, stock: int = 10, name: str = "Tea"
+    ) -> tuple[str, str]:
+        """As `product`, returning the product's id too (a storefront read names the product)."""
         sku = unique("SF").upper()
         body = {
             "name": f"{name} {sku}",
@@ -113,7 +120,7 @@ class Storefront:
             f"/api/v1/admin/inventory/{sku}", json={"on_hand": stock}, headers=self.admin
         )
         assert stocked.status_code in (200, 201), stocked.text
-        return sku
+        return product_id, sku
 
     async def add_to_cart(self, member: Member, sku: str, quantity: int = 1) -> dict[str, Any]:
         """Put `sku` in the member's cart once the order service has heard of it."""
