@@ -41,7 +41,12 @@ from shared_events.order import (
     OrderRejectedV1,
     OrderReturnedV1,
 )
-from shared_events.payment import PaymentRefundedV1, PaymentVoidedV1
+from shared_events.payment import (
+    PaymentAuthorizedV1,
+    PaymentCapturedV1,
+    PaymentRefundedV1,
+    PaymentVoidedV1,
+)
 from shared_events.topics import (
     CATALOG_EVENTS,
     INVENTORY_EVENTS,
@@ -123,6 +128,14 @@ async def on_cart_item_changed(delivery: AnalyticsDelivery, event: CartItemChang
 
 
 # ---- payment.events ------------------------------------------------------------------------
+
+
+async def on_payment_authorized(delivery: AnalyticsDelivery, event: PaymentAuthorizedV1) -> None:
+    await projection.record_paid(delivery, event.order_id, event.amount_cny)
+
+
+async def on_payment_captured(delivery: AnalyticsDelivery, event: PaymentCapturedV1) -> None:
+    await projection.record_paid(delivery, event.order_id, event.amount_cny)
 
 
 async def on_payment_refunded(delivery: AnalyticsDelivery, event: PaymentRefundedV1) -> None:
@@ -237,7 +250,12 @@ CONSUMERS = [
     EventConsumer(
         "analytics-payments",
         PAYMENT_EVENTS,
-        {PaymentRefundedV1: on_payment_refunded, PaymentVoidedV1: on_payment_voided},
+        {
+            PaymentAuthorizedV1: on_payment_authorized,
+            PaymentCapturedV1: on_payment_captured,
+            PaymentRefundedV1: on_payment_refunded,
+            PaymentVoidedV1: on_payment_voided,
+        },
     ),
     EventConsumer(
         "analytics-inventory",

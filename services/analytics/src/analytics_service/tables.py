@@ -33,6 +33,9 @@ class OrderFactRow(SQLModel, table=True):
     currency: str | None = Field(default=None, max_length=3)
     total: int | None = Field(default=None, sa_column=sa.Column(_Money, nullable=True))
     total_cny: int | None = Field(default=None, sa_column=sa.Column(_Money, nullable=True))
+    # The total in CNY as the payment converted it (`amount_cny` of its authorisation or
+    # capture); when set, `total_cny` and the lines' shares are this, not analytics' rates.
+    paid_cny: int | None = Field(default=None, sa_column=sa.Column(_Money, nullable=True))
     coupon_code: str | None = Field(default=None, max_length=100)
     points: int | None = None
     placed_at: datetime | None = Field(default=None, sa_column=_at(index=True))
@@ -53,6 +56,9 @@ class OrderLineRow(SQLModel, table=True):
     sku: str = Field(primary_key=True, max_length=64)
     product_id: str = Field(max_length=100, index=True)
     quantity: int
+    # The line's amount in the order's currency: its weight when the order's CNY total (from
+    # the payment) is split again. NULL on rows stored before it was kept.
+    amount: int | None = Field(default=None, sa_column=sa.Column(_Money, nullable=True))
     amount_cny: int = Field(sa_column=sa.Column(_Money, nullable=False))
 
 

@@ -120,6 +120,10 @@ class Statements:
     points: Any
     view: Any
     cart_add: Any
+    paid: Any
+    order_total: Any
+    line_share: Any
+    day_gmv: Any
 
 
 @cache
@@ -232,6 +236,17 @@ def statements(dialect: str) -> Statements:
         points=upsert(POINTS_MOVES, ["event_id"], ()),
         view=add_to(PRODUCT_VIEW_DAYS, ["product_id", "day"], ["views"]),
         cart_add=add_to(CART_DAYS, ["sku", "day"], ["cart_adds", "units_added"]),
+        paid=upsert(ORDERS, ["order_id"], ["paid_cny"]),
+        order_total=sa.update(ORDERS)
+        .where(ORDERS.c.order_id == sa.bindparam("for_order"))
+        .values(total_cny=sa.bindparam("new_total")),
+        # Bind names differ from the columns': an UPDATE's SET binds the column names itself.
+        line_share=sa.update(ORDER_LINES)
+        .where(lines.order_id == sa.bindparam("for_order"), lines.sku == sa.bindparam("line_sku"))
+        .values(amount_cny=sa.bindparam("new_share")),
+        day_gmv=sa.update(SKU_DAYS)
+        .where(days.sku == sa.bindparam("line_sku"), days.day == sa.bindparam("paid_day"))
+        .values(gmv_cny=days.gmv_cny + sa.bindparam("delta")),
     )
 
 
@@ -293,17 +308,18 @@ async def record_view(delivery: AnalyticsDelivery, event: ProductViewedV1) -> No
 
 
 async def record_placed(delivery: AnalyticsDelivery, event: OrderPlacedV1) -> None:
-    """The order's row and its lines; the total is split over the lines (docs/kpis.md)."""
+    """The order's row and its lines; the CNY total is split over the lines (docs/kpis.md).
+    The CNY total is the payment's when its event came first, else `ANALYTICS_FX_RATES`'."""
     total_cny = _cny(event.total, delivery)
     merged: dict[str, list[Any]] = {}  # sku -> [product_id, quantity, line total]
     for item in event.items:  # one row per SKU, should an order list a SKU twice
         line = merged.setdefault(item.sku, [item.product_id, 0, 0])
         line[1] += item.quantity
         line[2] += item.line_total.amount
-    shares = allocate(total_cny, [line[2] for line in merged.values()])
-    await _run(
-        delivery,
-        "placed",
+    conn: AsyncConnection = await delivery.session.connection()
+    run = statements(conn.dialect.name)
+    await conn.execute(
+        run.placed,
         {
             "order_id": event.order_id,
             "member_id": event.member_id,
@@ -315,18 +331,29 @@ async def record_placed(delivery: AnalyticsDelivery, event: OrderPlacedV1) -> No
             "placed_at": event.placed_at.astimezone(UTC),
         },
     )
-    if merged:
+    # Read after the upsert, which holds the order's row until commit: a payment event applied
+    # concurrently either committed before (seen here) or waits and then sees these lines.
+    paid_cny = await conn.scalar(
+        sa.select(ORDERS.c.paid_cny).where(ORDERS.c.order_id == event.order_id)
+    )
+    if paid_cny is not None and paid_cny != total_cny:
+        total_cny = paid_cny
+        await conn.execute(run.order_total, {"for_order": event.order_id, "new_total": total_cny})
+    skus = sorted(merged)  # the order record_paid splits in, so both give the same fen
+    shares = allocate(total_cny, [merged[sku][2] for sku in skus])
+    if skus:
         rows = [
             {
                 "order_id": event.order_id,
                 "sku": sku,
-                "product_id": product_id,
-                "quantity": quantity,
+                "product_id": merged[sku][0],
+                "quantity": merged[sku][1],
+                "amount": merged[sku][2],
                 "amount_cny": share,
             }
-            for (sku, (product_id, quantity, _)), share in zip(merged.items(), shares, strict=True)
+            for sku, share in zip(skus, shares, strict=True)
         ]
-        await _run(delivery, "lines", rows)
+        await conn.execute(run.lines, rows)
 
 
 async def record_order_step(
@@ -395,6 +422,56 @@ async def record_money_back(
         "at": event_time(delivery),
     }
     await _run(delivery, "money_back", row)
+
+
+async def record_paid(delivery: AnalyticsDelivery, order_id: str, amount_cny: Money | None) -> None:
+    """The order's total in CNY as its payment converted it (authorised or captured: the same
+    amount at the same rate). It replaces the `ANALYTICS_FX_RATES` conversion of the order's
+    total and lines, and of its SKUs' day if the order was already confirmed; if the order was
+    not placed yet, record_placed splits it when it is. Events without it change nothing."""
+    if amount_cny is None or amount_cny.currency != REPORTING_CURRENCY:
+        return
+    paid_cny = amount_cny.amount
+    conn: AsyncConnection = await delivery.session.connection()
+    run = statements(conn.dialect.name)
+    # The upsert first: it holds the order's row, so placed and confirmed wait for this one.
+    await conn.execute(run.paid, {"order_id": order_id, "paid_cny": paid_cny})
+    o, line = ORDERS.c, ORDER_LINES.c
+    order = (
+        await conn.execute(
+            sa.select(o.placed_at, o.confirmed_at, o.total_cny).where(o.order_id == order_id)
+        )
+    ).one()
+    if order.placed_at is None:
+        return
+    if order.total_cny != paid_cny:
+        await conn.execute(run.order_total, {"for_order": order_id, "new_total": paid_cny})
+    stored = sorted(
+        (
+            await conn.execute(
+                sa.select(line.sku, line.amount, line.amount_cny).where(line.order_id == order_id)
+            )
+        ).all()
+    )
+    # Lines stored before `amount` was kept are weighted by their old CNY share instead.
+    weights = [r.amount if r.amount is not None else r.amount_cny for r in stored]
+    shares = allocate(paid_cny, weights)
+    changed = [
+        {
+            "for_order": order_id,
+            "line_sku": r.sku,
+            "new_share": share,
+            "delta": share - r.amount_cny,
+        }
+        for r, share in zip(stored, shares, strict=True)
+        if share != r.amount_cny
+    ]
+    if not changed:
+        return
+    await conn.execute(run.line_share, changed)
+    if order.confirmed_at is not None:  # its units were sold at the old amounts on that day
+        day = local_day(as_utc(order.confirmed_at), delivery.runtime.settings.zone)
+        await conn.execute(run.day_gmv, [{**row, "paid_day": day} for row in changed])
 
 
 # ---- inventory -----------------------------------------------------------------------------
