@@ -17,6 +17,11 @@ from shared_events.compat import breaking_changes
 from shared_events.schema_export import SCHEMA_DIR, json_schema, render, schema_path
 
 SPECS = list(registry)
+
+# Topic moves made before the version was ever released, so no downstream team subscribed to
+# the old topic (issue 12: views left catalog.events for their own topic, before any release).
+# Only the move named here is forgiven; any other difference still fails.
+UNRELEASED_TOPIC_MOVES = {("catalog.product.viewed", 1): ("catalog.events", "catalog.views")}
 REPO = SCHEMA_DIR.parents[2]
 
 
@@ -82,6 +87,9 @@ def test_published_version_only_gained_optional_fields(spec: Any) -> None:
     if published is None:
         # Not committed yet: this change publishes it, so it is its own baseline.
         published = json.loads(schema_path(spec).read_text())
+    moved = UNRELEASED_TOPIC_MOVES.get((spec.type, spec.version))
+    if moved and published.get("x-topic") == moved[0] and spec.topic == moved[1]:
+        published = {**published, "x-topic": moved[1]}
     assert breaking_changes(published, json_schema(spec)) == []
 
 

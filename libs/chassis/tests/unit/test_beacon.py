@@ -82,7 +82,7 @@ async def test_a_tick_sends_what_is_queued_as_one_batch_of_envelopes() -> None:
         await beacon.stop()
     assert [len(batch) for batch in producer.batches] == [2]
     first = producer.batches[0][0]
-    assert first.topic == "catalog.events" and first.key == b"p-1"
+    assert first.topic == "catalog.views" and first.key == b"p-1"
     envelope = from_kafka(first.value, first.headers)
     assert envelope.type == "catalog.product.viewed" and envelope.source == f"/services/{service}"
     assert envelope.data["member_id"] == "m-1" and envelope.data["skus"] == ["sku-1"]

@@ -6,8 +6,8 @@ import uuid
 import pytest
 
 from shared_events import Envelope, EnvelopeError, from_kafka, registry, schema_uri, to_kafka
-from shared_events.catalog import ProductPublishedV1, ProductUnpublishedV1
-from shared_events.topics import dead_letter_topic, topic_for_type
+from shared_events.catalog import ProductPublishedV1, ProductUnpublishedV1, ProductViewedV1
+from shared_events.topics import ALL_TOPICS, CATALOG_VIEWS, dead_letter_topic, topic_for_type
 
 
 def make_envelope(**overrides: object) -> Envelope:
@@ -76,6 +76,13 @@ def test_topics_follow_the_producing_service() -> None:
     assert dead_letter_topic("catalog.events") == "catalog.events.dlq"
     assert registry.spec_for(ProductPublishedV1).topic == "catalog.events"
     assert str(uuid.UUID(str(make_envelope().id)))
+
+
+def test_product_views_have_a_topic_of_their_own() -> None:
+    # Clickstream: readers of catalog.events must not fetch it.
+    assert topic_for_type("catalog.product.viewed") == CATALOG_VIEWS == "catalog.views"
+    assert registry.spec_for(ProductViewedV1).topic == "catalog.views"
+    assert CATALOG_VIEWS in ALL_TOPICS
 
 
 def test_registry_builds_the_envelope_of_a_payload() -> None:

@@ -49,6 +49,7 @@ from shared_events.payment import (
 )
 from shared_events.topics import (
     CATALOG_EVENTS,
+    CATALOG_VIEWS,
     INVENTORY_EVENTS,
     MEMBERSHIP_EVENTS,
     ORDER_EVENTS,
@@ -71,6 +72,9 @@ async def on_product_updated(delivery: AnalyticsDelivery, event: ProductUpdatedV
 
 async def on_product_published(delivery: AnalyticsDelivery, event: ProductPublishedV1) -> None:
     await projection.record_skus(delivery, event.product_id, event.skus)
+
+
+# ---- catalog.views (clickstream on its own topic: catalog.events readers never fetch it) ----
 
 
 async def on_product_viewed(delivery: AnalyticsDelivery, event: ProductViewedV1) -> None:
@@ -232,9 +236,9 @@ CONSUMERS = [
             ProductCreatedV1: on_product_created,
             ProductUpdatedV1: on_product_updated,
             ProductPublishedV1: on_product_published,
-            ProductViewedV1: on_product_viewed,
         },
     ),
+    EventConsumer("analytics-views", CATALOG_VIEWS, {ProductViewedV1: on_product_viewed}),
     EventConsumer(
         "analytics-orders",
         ORDER_EVENTS,

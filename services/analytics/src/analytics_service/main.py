@@ -1,6 +1,6 @@
 """The analytics service: chassis + the KPI routes and the operators' `/ops` page + the
 projection's consumers. It consumes order, inventory, payment, membership and catalog events
-and publishes nothing."""
+(catalog.events, and the product views on catalog.views) and publishes nothing."""
 
 from __future__ import annotations
 

@@ -24,6 +24,7 @@ from shared_events.order import OrderConfirmedV1
 from shared_events.payment import PaymentRefundedV1
 from shared_events.topics import (
     CATALOG_EVENTS,
+    CATALOG_VIEWS,
     INVENTORY_EVENTS,
     MEMBERSHIP_EVENTS,
     ORDER_EVENTS,
@@ -37,7 +38,14 @@ pytestmark = pytest.mark.integration
 
 def test_one_consumer_per_topic_it_reads() -> None:
     assert sorted(c.topic for c in CONSUMERS) == sorted(
-        [CATALOG_EVENTS, INVENTORY_EVENTS, MEMBERSHIP_EVENTS, ORDER_EVENTS, PAYMENT_EVENTS]
+        [
+            CATALOG_EVENTS,
+            CATALOG_VIEWS,
+            INVENTORY_EVENTS,
+            MEMBERSHIP_EVENTS,
+            ORDER_EVENTS,
+            PAYMENT_EVENTS,
+        ]
     )
     assert len({c.name for c in CONSUMERS}) == len(CONSUMERS)  # one inbox name each
 

@@ -1,4 +1,5 @@
-"""The catalog service: chassis + routes. It consumes nothing; it publishes catalog.events."""
+"""The catalog service: chassis + routes. It consumes nothing; it publishes catalog.events
+(through the outbox) and its product views on catalog.views (through the beacon)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from catalog_service.api import router
 from catalog_service.config import MIGRATIONS_DIR, CatalogSettings
 from catalog_service.deps import build_state, stop_state
 from chassis.app import ServiceSpec, create_service_app
-from shared_events.topics import CATALOG_EVENTS
+from shared_events.topics import CATALOG_EVENTS, CATALOG_VIEWS
 
 
 def create_app(settings: CatalogSettings | None = None, *, start_relay: bool = True) -> FastAPI:
@@ -18,7 +19,7 @@ def create_app(settings: CatalogSettings | None = None, *, start_relay: bool = T
             title="Catalog service",
             routers=[router],
             migrations_dir=MIGRATIONS_DIR,
-            publishes=[CATALOG_EVENTS],
+            publishes=[CATALOG_EVENTS, CATALOG_VIEWS],
             state=build_state,
             on_stop=[stop_state],
             start_relay=start_relay,

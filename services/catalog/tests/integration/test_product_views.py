@@ -1,4 +1,4 @@
-"""A storefront view of a product is an analytics fact on `catalog.events`, published by the
+"""A storefront view of a product is an analytics fact on `catalog.views`, published by the
 beacon from memory: one record per view, anonymous or with the member; a broker that is down
 costs the fact (dropped and counted), never the GET."""
 
@@ -23,7 +23,7 @@ from chassis.testing.tokens import TestTokenIssuer
 from shared_events import from_kafka, registry
 from shared_events.catalog import ProductViewedV1
 from shared_events.schema_export import schema_path
-from shared_events.topics import CATALOG_EVENTS
+from shared_events.topics import CATALOG_VIEWS
 
 from .conftest import Catalog, product_body, running_catalog
 
@@ -49,7 +49,7 @@ async def views_of(
 ) -> list[ConsumerRecord[bytes, bytes]]:
     return await read_records(
         bootstrap,
-        CATALOG_EVENTS,
+        CATALOG_VIEWS,
         match=lambda r: r.key == product_id.encode() and header(r, "ce_type") == VIEWED,
         until=lambda kept: len(kept) >= until,
         timeout=timeout,
