@@ -96,6 +96,15 @@ class Harness:
         assert row is not None
         return row
 
+    async def ledger(self, member_id: str) -> Sequence[PointsLedgerRow]:
+        async with self.database.sessions() as session:
+            rows = await session.exec(
+                select(PointsLedgerRow)
+                .where(PointsLedgerRow.member_id == member_id)
+                .order_by(col(PointsLedgerRow.id))
+            )
+            return rows.all()
+
     async def new_member(self) -> tuple[str, dict[CouponKind, str]]:
         """A member as registration leaves them: BRONZE, no points, the two coupons."""
         member_id, at = str(uuid.uuid4()), datetime.now(UTC)
@@ -221,14 +230,7 @@ async def test_hold_redeem_earn_and_tier_on_sqlite(harness: Harness) -> None:
         "SILVER",
         49_000,
     )
-    async with harness.database.sessions() as session:
-        ledger = (
-            await session.exec(
-                select(PointsLedgerRow)
-                .where(PointsLedgerRow.member_id == member_id)
-                .order_by(col(PointsLedgerRow.id))
-            )
-        ).all()
+    ledger = await harness.ledger(member_id)
     assert [(r.kind, r.delta, r.held_delta, r.balance_after) for r in ledger] == [
         ("EARN", 300, 0, 300),
         ("HOLD", -200, 200, 100),
@@ -344,14 +346,7 @@ async def test_points_given_back_to_an_expired_lot_expire_at_once(harness: Harne
     assert [(d["points"], d["balance"]) for d in expired] == [(100, 0)]
     member = await harness.member(member_id)
     assert (member.points_balance, member.points_held) == (0, 0)
-    async with harness.database.sessions() as session:
-        ledger = (
-            await session.exec(
-                select(PointsLedgerRow)
-                .where(PointsLedgerRow.member_id == member_id)
-                .order_by(col(PointsLedgerRow.id))
-            )
-        ).all()
+    ledger = await harness.ledger(member_id)
     assert [(r.kind, r.delta, r.held_delta, r.balance_after) for r in ledger] == [
         ("EARN", 100, 0, 100),
         ("HOLD", -100, 100, 0),
