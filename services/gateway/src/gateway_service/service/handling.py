@@ -27,7 +27,8 @@ async def handle(request: Request, runtime: GatewayRuntime) -> Response:
     settings = runtime.settings
     request_id = request_id_of(request.scope)  # chosen by the chassis' RequestObserver
     peer = request.client.host if request.client else "unknown"
-    client = client_address(peer, request.headers.get("x-forwarded-for"), settings.trusted_proxies)
+    forwarded = request.headers.get("x-forwarded-for")
+    client = client_address(peer, forwarded, settings.trusted_proxies)
     member, refused = await verified_member(request, runtime.verifier)
     # Both limits in one Redis round trip. The member is known only once the token is
     # verified, so verification comes first (a cached token costs a lookup, see chassis.auth).
@@ -59,7 +60,6 @@ async def handle(request: Request, runtime: GatewayRuntime) -> Response:
     target = path.forwarded + (f"?{forwarded_query(query)}" if query else "")
     # The services believe the gateway's X-Forwarded-For; it names the client found above,
     # after the proxies trusted here, and never what an untrusted client wrote.
-    forwarded = request.headers.get("x-forwarded-for")
     forwarded_for = (
         f"{forwarded}, {peer}" if forwarded and is_trusted(peer, settings.trusted_proxies) else peer
     )
