@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -107,23 +108,17 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def analytics(
-    request: pytest.FixtureRequest,
-    create_database: DatabaseFactory,
-    token_issuer: TestTokenIssuer,
-    tmp_path: Path,
-) -> AsyncIterator[Analytics]:
+async def database_url(kind: str, create_database: DatabaseFactory, tmp_path: Path) -> str:
     """On PostgreSQL (compose, k8s) and on SQLite (`make run`): the same projection."""
-    if request.param == "postgresql":
-        url = await create_database("analytics")
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'analytics.db'}"
-    settings = AnalyticsSettings(
-        database_url=url,
-        jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
-        environment="test",
-    )
+    if kind == "postgresql":
+        return await create_database("analytics")
+    return f"sqlite+aiosqlite:///{tmp_path / 'analytics.db'}"
+
+
+@asynccontextmanager
+async def analytics_on(
+    settings: AnalyticsSettings, token_issuer: TestTokenIssuer
+) -> AsyncIterator[Analytics]:
     async with offline_runtime(settings, None, migrations=MIGRATIONS_DIR) as runtime:
         transport = httpx.ASGITransport(app=api_of(runtime))
         async with httpx.AsyncClient(transport=transport, base_url="http://analytics") as http:
@@ -134,6 +129,22 @@ async def analytics(
                 bearer(token_issuer.admin_token()),
                 bearer(token_issuer.token()),
             )
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def analytics(
+    request: pytest.FixtureRequest,
+    create_database: DatabaseFactory,
+    token_issuer: TestTokenIssuer,
+    tmp_path: Path,
+) -> AsyncIterator[Analytics]:
+    settings = AnalyticsSettings(
+        database_url=await database_url(request.param, create_database, tmp_path),
+        jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
+        environment="test",
+    )
+    async with analytics_on(settings, token_issuer) as a:
+        yield a
 
 
 # ---- the scripted days ---------------------------------------------------------------------

@@ -16,19 +16,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
-from analytics_service.config import MIGRATIONS_DIR, AnalyticsSettings
-from analytics_service.handlers import CONSUMERS
-from chassis.testing.harness import Harness, offline_runtime
+from analytics_service.config import AnalyticsSettings
 from chassis.testing.plugin import DatabaseFactory
 from chassis.testing.tokens import TestTokenIssuer
 from shared_events.catalog import ProductCreatedV1, SkuSnapshot
 from shared_events.order import OrderConfirmedV1
 from shared_events.payment import PaymentAuthorizedV1, PaymentCapturedV1
 
-from .conftest import Analytics, api_of, bearer, cny, days_before_today, fresh_ids, placed
+from .conftest import (
+    Analytics,
+    analytics_on,
+    cny,
+    database_url,
+    days_before_today,
+    fresh_ids,
+    placed,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -42,26 +47,14 @@ async def analytics(
     token_issuer: TestTokenIssuer,
     tmp_path: Path,
 ) -> AsyncIterator[Analytics]:
-    if request.param == "postgresql":
-        url = await create_database("analytics")
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'analytics.db'}"
     settings = AnalyticsSettings(
-        database_url=url,
+        database_url=await database_url(request.param, create_database, tmp_path),
         jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
         environment="test",
         fx_rates=ANALYTICS_RATES,
     )
-    async with offline_runtime(settings, None, migrations=MIGRATIONS_DIR) as runtime:
-        transport = httpx.ASGITransport(app=api_of(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://analytics") as http:
-            yield Analytics(
-                runtime,
-                Harness.of(runtime, CONSUMERS),
-                http,
-                bearer(token_issuer.admin_token()),
-                bearer(token_issuer.token()),
-            )
+    async with analytics_on(settings, token_issuer) as a:
+        yield a
 
 
 ARRIVALS = ["payment before the order", "between placed and confirmed", "payment last"]

@@ -6,32 +6,26 @@ and the same figures from a rebuild into a new, empty database."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
 
-from analytics_service.config import MIGRATIONS_DIR, AnalyticsSettings
+from analytics_service.config import AnalyticsSettings
 from analytics_service.deps import AnalyticsRuntime
-from analytics_service.handlers import CONSUMERS
 from analytics_service.service import rebuild
 from analytics_service.tables import ORDERS, SKU_DAYS
 from chassis.producer import EventProducer, OutgoingRecord
 from chassis.testing.events import topic_of
-from chassis.testing.harness import Harness, offline_runtime
 from chassis.testing.plugin import DatabaseFactory
 from chassis.testing.tokens import TestTokenIssuer
 from shared_events import Envelope, EventPayload, to_kafka
 
 from .conftest import (
     Analytics,
-    api_of,
-    bearer,
+    analytics_on,
     days_before_today,
     fresh_ids,
     scripted_days,
@@ -56,22 +50,6 @@ class Published(Analytics):
         record = OutgoingRecord(topic_of(payload), kafka.key, kafka.value, list(kafka.headers))
         await self.producer.send_batch([record])
         return envelope
-
-
-@asynccontextmanager
-async def analytics_on(
-    settings: AnalyticsSettings, token_issuer: TestTokenIssuer
-) -> AsyncIterator[Analytics]:
-    async with offline_runtime(settings, None, migrations=MIGRATIONS_DIR) as runtime:
-        transport = httpx.ASGITransport(app=api_of(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://analytics") as http:
-            yield Analytics(
-                runtime,
-                Harness.of(runtime, CONSUMERS),
-                http,
-                bearer(token_issuer.admin_token()),
-                bearer(token_issuer.token()),
-            )
 
 
 async def figures(a: Analytics, ids: dict[str, str], period: dict[str, str]) -> dict[str, Any]:
