@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chassis.auth import Principal
-from chassis.db import insert_ignore
+from chassis.db import as_utc, insert_ignore
 from chassis.errors import Conflict, NotFound
 from chassis.logging import get_logger
 from membership_service.adapters.passwords import hash_password
@@ -58,7 +58,7 @@ def member_public(row: MemberRow) -> MemberPublic:
         tier=Tier(row.tier),
         roles=roles_of(Role(row.role)),
         marketing_consent=row.marketing_consent,
-        created_at=queries.utc(row.created_at),
+        created_at=as_utc(row.created_at),
     )
 
 

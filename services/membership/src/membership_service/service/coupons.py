@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chassis.db import as_utc
 from chassis.errors import NotFound, ProblemError
 from chassis.logging import get_logger
 from membership_service.config import MembershipSettings
@@ -66,8 +67,8 @@ def coupon_of(row: CouponRow | sa.Row[*tuple[Any, ...]]) -> Coupon:
         kind=CouponKind(row.kind),
         amount_off=row.amount_off,
         min_spend=row.min_spend,
-        valid_from=queries.utc(row.valid_from),
-        valid_until=queries.utc(row.valid_until),
+        valid_from=as_utc(row.valid_from),
+        valid_until=as_utc(row.valid_until),
         first_order_only=row.first_order_only,
         status=CouponStatus(row.status),
         order_id=row.order_id,

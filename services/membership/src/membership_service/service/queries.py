@@ -3,17 +3,10 @@ read and write through the Core statements of member_rows.py."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from membership_service.tables import MemberRow
-
-
-def utc(value: datetime) -> datetime:
-    """SQLite keeps no time zone; every time stored is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 async def member(session: AsyncSession, member_id: str, *, lock: bool = False) -> MemberRow | None:

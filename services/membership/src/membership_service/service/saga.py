@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.consumer import Delivery
+from chassis.db import as_utc
 from chassis.logging import get_logger
 from membership_service.deps import MembershipRuntime
 from membership_service.domain.coupons import Coupon, normalise_code
@@ -33,7 +34,7 @@ from membership_service.domain.orders import (
     status_after,
 )
 from membership_service.domain.tiers import counted_spend
-from membership_service.service import coupons, member_rows, points, queries, tiers
+from membership_service.service import coupons, member_rows, points, tiers
 from membership_service.service.member_rows import LockedMember, MemberOrder
 from shared_events import membership as events
 from shared_events.order import OrderCompletedV1, OrderPlacedV1
@@ -57,7 +58,7 @@ async def _coupon_problem(
         member_id=member.id,
         currency=order.currency,
         subtotal=order.subtotal.amount,
-        at=queries.utc(order.placed_at),
+        at=as_utc(order.placed_at),
         first_order=first_order,
     )
     return coupon, problem

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chassis.db import Database, insert_ignore
+from chassis.db import Database, as_utc, insert_ignore
 from chassis.errors import ProblemError
 from chassis.logging import get_logger
 from membership_service.adapters.passwords import (
@@ -195,7 +195,7 @@ async def refresh(runtime: MembershipRuntime, data: RefreshRequest) -> TokenPair
         state = None
         if row is not None:
             state = RefreshState(
-                queries.utc(row.expires_at), row.used_at is not None, row.revoked_at is not None
+                as_utc(row.expires_at), row.used_at is not None, row.revoked_at is not None
             )
         outcome = refresh_outcome(state, now)
         if row is not None and outcome is RefreshOutcome.ROTATE:
