@@ -33,7 +33,10 @@ From = Annotated[
     date | None,
     Query(alias="from", description="first reporting day (default: the last day)"),
 ]
-To = Annotated[date | None, Query(description="last reporting day, included (default: today)")]
+To = Annotated[
+    date | None,
+    Query(alias="to", description="last reporting day, included (default: today)"),
+]
 # A word rather than an enum, so that an unknown granularity is the domain's
 # `unknown-granularity` 422 (with its code), not a generic validation error.
 Grain = Annotated[str, Query(description="day or hour", pattern=r"^[a-z]{1,10}$")]
@@ -63,7 +66,7 @@ async def get_kpis(
     runtime: RuntimeDep,
     _: Admin,
     first: From = None,
-    last: Annotated[date | None, Query(alias="to")] = None,
+    last: To = None,
     granularity: Grain = "day",
     format: Format = "json",
 ) -> KpiReport | Response:
@@ -77,7 +80,7 @@ async def get_funnel(
     runtime: RuntimeDep,
     _: Admin,
     first: From = None,
-    last: Annotated[date | None, Query(alias="to")] = None,
+    last: To = None,
     format: Format = "json",
 ) -> FunnelReport | Response:
     period = reports.requested_period(runtime.settings, first, last, "day")
@@ -92,7 +95,7 @@ async def get_sku(
     _: Admin,
     sku: Annotated[SkuCode, Path()],
     first: From = None,
-    last: Annotated[date | None, Query(alias="to")] = None,
+    last: To = None,
     format: Format = "json",
 ) -> SkuReport | Response:
     """One SKU: units, GMV, sell-through and turnover over the period, per day; its stock now."""
@@ -127,7 +130,7 @@ async def get_top_products(
     runtime: RuntimeDep,
     _: Admin,
     first: From = None,
-    last: Annotated[date | None, Query(alias="to")] = None,
+    last: To = None,
     limit: Top = 10,
     format: Format = "json",
 ) -> TopProducts | Response:
