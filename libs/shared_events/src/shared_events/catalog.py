@@ -6,10 +6,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared_events.inventory import Origin, StorageClass
 from shared_events.money import Money
 from shared_events.registry import EventPayload, registry
 
-__all__ = ["Money"]
+__all__ = ["Money", "Origin", "StorageClass"]
 
 
 class SkuSnapshot(BaseModel):
@@ -18,6 +19,22 @@ class SkuSnapshot(BaseModel):
     sku: str
     price: Money
     attributes: dict[str, str] = Field(default_factory=dict)
+
+
+class FoodAttributes(BaseModel):
+    """What a product of a food category declares. Allergens and certifications are upper-case
+    codes from the catalog's closed lists (the 14 EU allergen groups: GLUTEN, PEANUTS, MILK, ...;
+    ORGANIC, GREEN_FOOD, GEOGRAPHICAL_INDICATION, HALAL, ...); read them as strings, since a
+    list may grow inside a version."""
+
+    model_config = ConfigDict(frozen=True)
+
+    shelf_life_days: int
+    storage_class: StorageClass
+    allergens: list[str] = Field(default_factory=list)
+    ingredients: list[str] = Field(default_factory=list)
+    certifications: list[str] = Field(default_factory=list)
+    origin: Origin | None = None
 
 
 class ProductDetails(EventPayload):
@@ -30,6 +47,9 @@ class ProductDetails(EventPayload):
     attributes: dict[str, str] = Field(default_factory=dict)
     images: list[str] = Field(default_factory=list)
     skus: list[SkuSnapshot]
+    # Present for a product of a food category, None otherwise (and in events published
+    # before food attributes existed).
+    food: FoodAttributes | None = None
 
 
 @registry.event("catalog.product.created", 1)

@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from catalog_service.domain.food import DEFAULT_FOOD_CATEGORIES
 from chassis.settings import ServiceSettings
 
 # services/catalog/migrations: shipped beside the package in the image (see Dockerfile).
@@ -24,3 +25,6 @@ class CatalogSettings(ServiceSettings):
     redis_key_prefix: str = ""
     cache_ttl_seconds: int = 60
     max_page_size: int = Field(default=PAGE_SIZE_LIMIT, ge=1, le=PAGE_SIZE_LIMIT)
+    # Categories whose products must carry food attributes (and the only ones that may), as
+    # JSON: CATALOG_FOOD_CATEGORIES='["tea", "fruit"]'.
+    food_categories: list[str] = Field(default_factory=lambda: list(DEFAULT_FOOD_CATEGORIES))

@@ -18,6 +18,10 @@ class ProductRow(SQLModel, table=True):
     category: str = Field(index=True, max_length=100)
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON))
     images: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON))
+    # The food attributes (schemas.FoodIn, dumped) of a product in a food category, else None.
+    food: dict[str, Any] | None = Field(
+        default=None, sa_column=sa.Column(sa.JSON(none_as_null=True), nullable=True)
+    )
     status: str = Field(index=True, max_length=20)
     version: int = 1
     created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))

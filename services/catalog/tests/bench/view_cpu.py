@@ -129,6 +129,7 @@ async def main(n: int, rounds: int) -> None:
                 "name": "Oolong",
                 "category": "tea",
                 "skus": [{"sku": "BENCH-1", "price": {"amount": 4200, "currency": "CNY"}}],
+                "food": {"shelf_life_days": 540, "storage_class": "AMBIENT"},
             }
             created = await http.post("/api/v1/admin/products", json=body, headers=admin)
             product_id = created.json()["id"]

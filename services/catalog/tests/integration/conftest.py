@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from catalog_service.config import CatalogSettings
+from catalog_service.domain.food import DEFAULT_FOOD_CATEGORIES
 from catalog_service.main import create_app
 from chassis.testing.plugin import DatabaseFactory, serve_app
 from chassis.testing.tokens import TestTokenIssuer
@@ -73,7 +74,19 @@ async def catalog(
         yield running
 
 
+# The food attributes product_body adds to a product of a food category (tea by default).
+TEA_FOOD: dict[str, Any] = {
+    "shelf_life_days": 540,
+    "storage_class": "AMBIENT",
+    "allergens": [],
+    "ingredients": ["green tea", "jasmine flowers"],
+    "certifications": ["ORGANIC", "GEOGRAPHICAL_INDICATION"],
+    "origin": {"country": "CN", "region": "Fujian", "producer": "Fuzhou Jasmine Tea Co."},
+}
+
+
 def product_body(sku_prefix: str, **overrides: Any) -> dict[str, Any]:
+    """A product create body; one of a food category gets TEA_FOOD unless `food` is given."""
     body: dict[str, Any] = {
         "name": "Jasmine green tea",
         "description": "Spring harvest, 250 g tin",
@@ -86,4 +99,6 @@ def product_body(sku_prefix: str, **overrides: Any) -> dict[str, Any]:
         ],
     }
     body.update(overrides)
+    if "food" not in overrides and body["category"] in DEFAULT_FOOD_CATEGORIES:
+        body["food"] = TEA_FOOD
     return body

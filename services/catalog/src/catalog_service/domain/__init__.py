@@ -1,1 +1,2 @@
-"""Catalog rules as plain Python: the product lifecycle (products.py) and prices (prices.py)."""
+"""Catalog rules as plain Python: the product lifecycle (products.py), prices (prices.py) and
+food attributes (food.py)."""

@@ -6,7 +6,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalog_service.domain.products import ProductStatus
-from catalog_service.schemas import ProductPublic, SkuPublic
+from catalog_service.schemas import FoodPublic, ProductPublic, SkuPublic
 from catalog_service.tables import ProductRow, SkuRow
 from chassis.errors import NotFound
 from chassis.validation import MoneyPublic
@@ -30,6 +30,7 @@ def to_public(product: ProductRow, skus: list[SkuRow]) -> ProductPublic:
             )
             for sku in sorted(skus, key=lambda sku: sku.position)
         ],
+        food=FoodPublic.model_validate(product.food) if product.food is not None else None,
     )
 
 

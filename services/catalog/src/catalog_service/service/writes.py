@@ -10,6 +10,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from catalog_service.deps import CatalogRuntime
+from catalog_service.domain.food import check_food_fits_category
 from catalog_service.domain.prices import Price
 from catalog_service.domain.products import ProductStatus, changed_fields, next_status
 from catalog_service.schemas import ProductCreate, ProductPatch, ProductPublic
@@ -19,7 +20,7 @@ from chassis.errors import Conflict, ProblemError
 from chassis.outbox import Outbox
 from shared_events import catalog as events
 
-DESCRIPTIVE_FIELDS = ("name", "description", "category", "attributes", "images")
+DESCRIPTIVE_FIELDS = ("name", "description", "category", "attributes", "images", "food")
 
 
 def _snapshots(skus: list[SkuRow]) -> list[events.SkuSnapshot]:
@@ -43,6 +44,7 @@ def _details(product: ProductRow, skus: list[SkuRow]) -> dict[str, Any]:
         "attributes": product.attributes,
         "images": product.images,
         "skus": _snapshots(skus),
+        "food": product.food,
     }
 
 
@@ -54,6 +56,11 @@ def _check_prices(prices: list[tuple[int, str]]) -> None:
 async def create_product(runtime: CatalogRuntime, data: ProductCreate) -> ProductPublic:
     codes = [s.sku for s in data.skus]
     _check_prices([(s.price.amount, s.price.currency) for s in data.skus])
+    check_food_fits_category(
+        data.category,
+        has_food=data.food is not None,
+        food_categories=runtime.settings.food_categories,
+    )
     if len(set(codes)) != len(codes):
         raise ProblemError(422, "SKU codes must be unique within a product", code="duplicate-sku")
     now = datetime.now(UTC)
@@ -64,6 +71,7 @@ async def create_product(runtime: CatalogRuntime, data: ProductCreate) -> Produc
         category=data.category,
         attributes=data.attributes,
         images=data.images,
+        food=data.food.model_dump() if data.food is not None else None,
         status=ProductStatus.DRAFT.value,
         version=1,
         created_at=now,
@@ -147,6 +155,16 @@ async def update_product(
             for name, value in patch.model_dump(include=set(DESCRIPTIVE_FIELDS)).items()
             if value is not None
         }
+        if "food" in patch.model_fields_set:  # null too: it removes the food attributes
+            after["food"] = patch.food.model_dump() if patch.food is not None else None
+        if "category" in after or "food" in after:
+            # Checked when either changes, so a product created before food attributes
+            # existed can still be renamed or repriced without them.
+            check_food_fits_category(
+                after.get("category", product.category),
+                has_food=after.get("food", product.food) is not None,
+                food_categories=runtime.settings.food_categories,
+            )
         changed = changed_fields(before, {**before, **after})
         repriced = _stage_price_changes(runtime.outbox, session, product, skus, patch)
         if not changed and not repriced:
