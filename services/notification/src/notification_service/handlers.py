@@ -1,6 +1,7 @@
-"""Subscriptions: membership, order, payment and inventory events. Each handler keeps a read
-model or turns the event into delivery rows (`service/notify.py`); the chassis adds the inbox,
-retries, dead letters and commit order. `CONSUMERS` at the bottom: who handles what."""
+"""Subscriptions: membership, order, payment and inventory events (stock, lots, recalls). Each
+handler keeps a read model or turns the event into delivery rows (`service/notify.py`); the
+chassis adds the inbox, retries, dead letters and commit order. `CONSUMERS` at the bottom: who
+handles what."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from typing import TypeAlias
 from chassis.consumer import Delivery, EventConsumer
 from notification_service.deps import NotificationRuntime
 from notification_service.service import notify, recipients
-from shared_events.inventory import StockLowV1
+from shared_events.inventory import (
+    LotExpiredV1,
+    LotExpiringV1,
+    LotRecalledV1,
+    RecallCustomerAffectedV1,
+    StockLowV1,
+)
 from shared_events.membership import (
     CouponIssuedV1,
     MemberRegisteredV1,
@@ -39,6 +46,9 @@ Announced: TypeAlias = (
     | OrderDeliveredV1
     | OrderCompletedV1
     | StockLowV1
+    | LotExpiringV1
+    | LotExpiredV1
+    | LotRecalledV1
 )
 
 
@@ -64,6 +74,12 @@ async def on_payment_refunded(
     delivery: Delivery[NotificationRuntime], event: PaymentRefundedV1
 ) -> None:
     await notify.announce_refund(delivery, event)
+
+
+async def on_recall_customer_affected(
+    delivery: Delivery[NotificationRuntime], event: RecallCustomerAffectedV1
+) -> None:
+    await notify.announce_recall(delivery, event)
 
 
 async def on_announced(delivery: Delivery[NotificationRuntime], event: Announced) -> None:
@@ -97,5 +113,15 @@ CONSUMERS = [
     EventConsumer(
         "notification-payments", PAYMENT_EVENTS, {PaymentRefundedV1: on_payment_refunded}
     ),
-    EventConsumer("notification-inventory", INVENTORY_EVENTS, {StockLowV1: on_announced}),
+    EventConsumer(
+        "notification-inventory",
+        INVENTORY_EVENTS,
+        {
+            StockLowV1: on_announced,
+            LotExpiringV1: on_announced,
+            LotExpiredV1: on_announced,
+            LotRecalledV1: on_announced,
+            RecallCustomerAffectedV1: on_recall_customer_affected,
+        },
+    ),
 ]

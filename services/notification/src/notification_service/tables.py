@@ -3,7 +3,8 @@
 `recipients` and `order_recipients` are read models of membership and order events;
 `preferences` and `webhook_subscriptions` are owned here; `deliveries` is the delivery log and
 the dispatch queue at once, with one row per (cause event, channel, recipient);
-`parked_messages` holds the messages to members not known here yet.
+`parked_messages` holds the messages to members not known here yet; `recall_notices` the
+(recall, order) pairs whose member has been told.
 """
 
 from __future__ import annotations
@@ -156,4 +157,17 @@ class ParkedMessageRow(SQLModel, table=True):
     # The version the handler read the event as: it is read again as that version.
     event_version: int
     envelope: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    created_at: datetime = _timestamp()
+
+
+class RecallNoticeRow(SQLModel, table=True):
+    """A member was told (or their notice parked) about a recall of what one order brought
+    them. The key is the recall and the order, not the event: the same pair under another
+    event id (inventory re-running a recall) must not notify the member again."""
+
+    __tablename__ = "recall_notices"
+
+    recall_id: str = Field(primary_key=True, max_length=64)
+    order_id: str = Field(primary_key=True, max_length=64)
+    cause_event_id: str = Field(max_length=36)
     created_at: datetime = _timestamp()

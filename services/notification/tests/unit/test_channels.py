@@ -14,9 +14,9 @@ from notification_service.adapters.webhook import WebhookSender
 
 async def test_sandbox_sms_records_messages_and_sends_nothing() -> None:
     sms = SandboxSms()
-    await sms.send(Message("d-1", "+8613800138000", "您的订单 o-1 已发货", "long text"))
+    await sms.send(Message("d-1", "+8613800138000", "订单已发货：o-1", "您的订单 o-1 已发货"))
     [record] = sms.messages_to("+8613800138000")
-    assert (record.delivery_id, record.text) == ("d-1", "您的订单 o-1 已发货")
+    assert (record.delivery_id, record.text, record.segments) == ("d-1", "您的订单 o-1 已发货", 1)
 
 
 async def test_sandbox_sms_refuses_numbers_that_are_not_e164() -> None:
@@ -25,10 +25,12 @@ async def test_sandbox_sms_refuses_numbers_that_are_not_e164() -> None:
     assert refused.value.permanent
 
 
-async def test_sandbox_sms_keeps_one_segment() -> None:
+async def test_sandbox_sms_sends_a_long_text_in_segments_up_to_a_limit() -> None:
     sms = SandboxSms()
-    await sms.send(Message("d-1", "+8613800138000", "字" * 100, ""))
-    assert len(sms.sent[0].text) == 70
+    await sms.send(Message("d-1", "+8613800138000", "", "字" * 70))
+    await sms.send(Message("d-2", "+8613800138000", "", "字" * 100))
+    await sms.send(Message("d-3", "+8613800138000", "", "字" * 1000))
+    assert [(len(s.text), s.segments) for s in sms.sent] == [(70, 1), (100, 2), (335, 5)]
 
 
 def test_email_has_text_and_html_and_traces_back_to_its_delivery() -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -11,12 +11,13 @@ from notification_service.domain.notices import is_upgrade, notice_for
 from notification_service.domain.preferences import Preferences
 from notification_service.domain.templates import Category, Template
 from notification_service.domain.webhooks import address_allowed, event_category, host_allowed
-from shared_events.inventory import StockLowV1
+from shared_events.inventory import LotExpiringV1, RecallCustomerAffectedV1, StockLowV1
 from shared_events.membership import CouponIssuedV1, TierChangedV1
 from shared_events.money import Money
 from shared_events.order import OrderCancelledV1, OrderDeliveredV1, OrderRejectedV1
 
 TX, MK, OPS = Category.TRANSACTIONAL, Category.MARKETING, Category.OPERATIONAL
+SAFE = Category.SAFETY
 E, S, W = Channel.EMAIL, Channel.SMS, Channel.WEBHOOK
 
 
@@ -37,6 +38,9 @@ E, S, W = Channel.EMAIL, Channel.SMS, Channel.WEBHOOK
         (Preferences(sms=False), S, TX, False),
         (Preferences(webhook=False), W, TX, False),
         (Preferences(marketing_consent=True, sms=False), S, MK, False),
+        # A recall notice is owed to the buyer: no opt-out or missing consent withholds it.
+        (Preferences(email=False, sms=False, webhook=False), E, SAFE, True),
+        (Preferences(email=False, sms=False, webhook=False), S, SAFE, True),
     ],
 )
 def test_preference_rules(
@@ -49,6 +53,13 @@ def test_categories_of_templates_and_forwarded_events() -> None:
     marketing = {t for t in Template if t.category is MK}
     assert marketing == {Template.TIER_UPGRADED, Template.COUPON_ISSUED}
     assert Template.STOCK_LOW.category is OPS
+    assert {t for t in Template if t.category is OPS} == {
+        Template.STOCK_LOW,
+        Template.LOT_EXPIRING,
+        Template.LOT_EXPIRED,
+        Template.LOT_RECALLED,
+    }
+    assert {t for t in Template if t.category is SAFE} == {Template.RECALL_NOTICE}
     assert Template.WELCOME.category is TX and Template.PAYMENT_REFUNDED.category is TX
     assert event_category("membership.tier.changed") is MK
     assert event_category("order.order.confirmed") is TX
@@ -155,6 +166,26 @@ def test_notices_for_events() -> None:
 
     low = notice_for(StockLowV1(sku="A", available=1, safety_stock=3))
     assert low is not None and low.member_id is None and low.category is OPS
+    expiring = notice_for(
+        LotExpiringV1(sku="A", lot="L1", expiry_date=date(2027, 1, 3), days_left=3, on_hand=9)
+    )
+    assert expiring is not None and expiring.member_id is None
+    assert expiring.template is Template.LOT_EXPIRING and expiring.category is OPS
+    recall = notice_for(
+        RecallCustomerAffectedV1(
+            recall_id="rc",
+            order_id="o",
+            member_id="m-3",
+            sku="A",
+            product_name="Tea",
+            lot="L1",
+            quantity=1,
+            trace_codes=["TC-1"],
+            reason="Undeclared peanut",
+            recalled_at=datetime(2026, 12, 22, tzinfo=UTC),
+        )
+    )
+    assert recall is not None and recall.member_id == "m-3" and recall.category is SAFE
 
     money = Money(amount=0, currency="CNY")
     up = TierChangedV1(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +11,13 @@ from jinja2 import UndefinedError
 from notification_service.domain.locales import LOCALES
 from notification_service.domain.templates import Template
 from notification_service.service.rendering import Renderer
-from shared_events.inventory import StockLowV1
+from shared_events.inventory import (
+    LotExpiredV1,
+    LotExpiringV1,
+    LotRecalledV1,
+    RecallCustomerAffectedV1,
+    StockLowV1,
+)
 from shared_events.membership import CouponIssuedV1, TierChangedV1
 from shared_events.money import Money
 from shared_events.order import (
@@ -58,6 +64,32 @@ EVENTS: dict[Template, EventPayload] = {
         member_id="m", old_tier="BRONZE", new_tier="GOLD", discount_percent=5, spend_12m=cny(1)
     ),
     Template.STOCK_LOW: StockLowV1(sku="TEA-250", available=2, safety_stock=5),
+    Template.LOT_EXPIRING: LotExpiringV1(
+        sku="TEA-250", lot="L2401", expiry_date=date(2027, 1, 3), days_left=3, on_hand=12
+    ),
+    Template.LOT_EXPIRED: LotExpiredV1(
+        sku="TEA-250", lot="L2401", expiry_date=date(2027, 1, 3), withdrawn=4
+    ),
+    Template.LOT_RECALLED: LotRecalledV1(
+        recall_id="rc-1",
+        sku="TEA-250",
+        lot="L2401",
+        reason="Undeclared peanut",
+        quarantined=30,
+        recalled_at=AT,
+    ),
+    Template.RECALL_NOTICE: RecallCustomerAffectedV1(
+        recall_id="rc-1",
+        order_id="o-1",
+        member_id="m",
+        sku="TEA-250",
+        product_name="Jasmine tea",
+        lot="L2401",
+        quantity=2,
+        trace_codes=["TC-8F3K2M9Q", "TC-2B7D4X1Z"],
+        reason="Undeclared peanut",
+        recalled_at=AT,
+    ),
 }
 
 renderer = Renderer()
@@ -92,6 +124,38 @@ def test_welcome_carries_the_gift_coupon() -> None:
     assert "Valid until: 21 January 2027" in en.text
 
 
+def test_expiring_lot_tells_the_operators_what_expires_when_and_how_much_is_left() -> None:
+    en = render(Template.LOT_EXPIRING, "en")
+    assert en.subject == "Expiring soon: TEA-250 lot L2401, 12 left, expires 3 January 2027"
+    assert "in 3 days" in en.text and "mark them down" in en.text
+    zh = render(Template.LOT_EXPIRING, "zh-CN")
+    assert "2027年1月3日到期" in zh.subject and "12 件" in zh.text and "降价" in zh.text
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("en", ["Jasmine tea", "Lot: L2401", "TC-8F3K2M9Q, TC-2B7D4X1Z", "Undeclared peanut",
+                "Stop using", "full refund", "whatever the return window"]),
+        ("zh-CN", ["Jasmine tea", "批次：L2401", "TC-8F3K2M9Q、TC-2B7D4X1Z", "Undeclared peanut",
+                   "停止食用", "全额退款", "无论是否已过退货期限"]),
+    ],
+)  # fmt: skip
+def test_recall_notice_says_what_which_why_and_what_to_do(locale: str, words: list[str]) -> None:
+    out = render(Template.RECALL_NOTICE, locale)
+    for word in words:
+        assert word in out.text
+    # The SMS says it too, in a few segments rather than cut at the subject.
+    for word in words[:4]:
+        assert word.split("：")[-1].split(": ")[-1] in out.sms
+    assert out.sms != out.subject and "\n" not in out.sms
+
+
+def test_templates_without_an_sms_text_send_their_subject() -> None:
+    out = render(Template.ORDER_SHIPPED, "en")
+    assert out.sms == out.subject
+
+
 REJECTIONS = {
     "OUT_OF_STOCK": ("库存不足", "out of stock"),
     "PAYMENT_DECLINED": ("拒绝", "declined"),
@@ -116,6 +180,8 @@ def test_rejection_reasons_in_words(reason: str, words: tuple[str, str]) -> None
     [
         ("TIMEOUT", ("自动取消", "in time")),
         ("CANCELLED_BY_CUSTOMER", ("按您的要求", "your request")),
+        ("RECALLED", ("召回", "recalled for safety")),
+        ("LOT_EXPIRED", ("保质期", "expiry date")),
     ],
 )
 def test_cancellation_reasons_in_words(reason: str, words: tuple[str, str]) -> None:

@@ -10,8 +10,20 @@ from datetime import UTC, datetime
 from notification_service.adapters.channel import DeliveryError, Message
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-# One SMS segment of UCS-2 text (Chinese) is 70 characters; longer texts are cut here.
-MAX_LENGTH = 70
+# One SMS segment of UCS-2 text (Chinese) is 70 characters; a longer text goes as a
+# concatenated SMS of 67-character segments, at most MAX_SEGMENTS of them (a recall notice
+# needs three or four); anything longer is cut.
+SEGMENT = 70
+CONCATENATED_SEGMENT = 67
+MAX_SEGMENTS = 5
+MAX_LENGTH = CONCATENATED_SEGMENT * MAX_SEGMENTS
+
+
+def segments(text: str) -> int:
+    """How many SMS segments `text` takes (UCS-2, the encoding Chinese text needs)."""
+    if len(text) <= SEGMENT:
+        return 1
+    return -(-len(text) // CONCATENATED_SEGMENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +33,10 @@ class SentSms:
     text: str
     at: datetime
 
+    @property
+    def segments(self) -> int:
+        return segments(self.text)
+
 
 @dataclass
 class SandboxSms:
@@ -29,7 +45,7 @@ class SandboxSms:
     async def send(self, message: Message) -> None:
         if not E164.match(message.to):
             raise DeliveryError("not an E.164 phone number", permanent=True)
-        text = message.subject[:MAX_LENGTH]
+        text = message.text[:MAX_LENGTH]  # the SMS text (service/rendering.py)
         self.sent.append(SentSms(message.delivery_id, message.to, text, datetime.now(UTC)))
 
     def messages_to(self, phone: str) -> list[SentSms]:

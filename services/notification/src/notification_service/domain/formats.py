@@ -7,7 +7,7 @@ language.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 # Minor-unit exponent per currency (the suite sells in CNY, USD and EUR).
 MINOR_UNITS: dict[str, int] = {"CNY": 2, "USD": 2, "EUR": 2, "JPY": 0}
@@ -42,9 +42,9 @@ def format_money(amount: int, currency: str, locale: str) -> str:
     return f"{sign}{currency} {number}"
 
 
-def format_date(value: datetime, locale: str) -> str:
-    """A calendar date, in UTC: `2026年12月22日` / `22 December 2026`."""
-    day = value.astimezone(UTC) if value.tzinfo else value
+def format_date(value: date | datetime, locale: str) -> str:
+    """A calendar date (a time is taken in UTC): `2026年12月22日` / `22 December 2026`."""
+    day = value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo else value
     if locale == "zh-CN":
         return f"{day.year}年{day.month}月{day.day}日"
     return f"{day.day} {EN_MONTHS[day.month - 1]} {day.year}"

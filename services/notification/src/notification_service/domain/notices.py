@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from notification_service.domain.templates import Category, Template
-from shared_events.inventory import StockLowV1
+from shared_events.inventory import (
+    LotExpiredV1,
+    LotExpiringV1,
+    LotRecalledV1,
+    RecallCustomerAffectedV1,
+    StockLowV1,
+)
 from shared_events.membership import CouponIssuedV1, TierChangedV1
 from shared_events.order import (
     OrderCancelledV1,
@@ -70,8 +76,18 @@ def for_order(template: Template) -> Callable[[Any], Notice]:
     return build
 
 
-def for_stock_low(event: StockLowV1) -> Notice:
-    return Notice(Template.STOCK_LOW, event, member_id=None)
+def for_operators(template: Template) -> Callable[[Any], Notice]:
+    """Stock and lot events go to the operators (no member has preferences for them)."""
+
+    def build(event: Any) -> Notice:
+        return Notice(template, event, member_id=None)
+
+    return build
+
+
+def for_recall(event: RecallCustomerAffectedV1) -> Notice:
+    """A member received units of a recalled lot: a safety notice (`Category.SAFETY`)."""
+    return Notice(Template.RECALL_NOTICE, event, event.member_id)
 
 
 def for_refund(event: PaymentRefundedV1, member_id: str) -> Notice:
@@ -86,7 +102,11 @@ BUILDERS: dict[type[EventPayload], Callable[[Any], Notice | None]] = {
     OrderRejectedV1: for_order(Template.ORDER_REJECTED),
     OrderCancelledV1: for_order(Template.ORDER_CANCELLED),
     OrderShippedV1: for_order(Template.ORDER_SHIPPED),
-    StockLowV1: for_stock_low,
+    StockLowV1: for_operators(Template.STOCK_LOW),
+    LotExpiringV1: for_operators(Template.LOT_EXPIRING),
+    LotExpiredV1: for_operators(Template.LOT_EXPIRED),
+    LotRecalledV1: for_operators(Template.LOT_RECALLED),
+    RecallCustomerAffectedV1: for_recall,
 }
 
 

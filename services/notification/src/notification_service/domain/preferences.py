@@ -22,7 +22,15 @@ class Preferences:
         return enabled
 
     def allows(self, channel: Channel, category: Category) -> bool:
-        """Transactional: unless the channel is opted out. Marketing: with consent too."""
+        """Transactional: unless the channel is opted out. Marketing: with consent too.
+        Safety: always. A recall notice is not ours to withhold: food-safety and product-
+        safety law (China's Food Safety Law art. 63, the EU's General Product Safety
+        Regulation art. 35-36) oblige the seller to tell the buyers of a recalled batch
+        directly, and an opt-out covers service and marketing messages, not that duty. So
+        neither consent nor a channel opt-out skips it; it only goes where we have an
+        address (no phone number, no SMS)."""
+        if category is Category.SAFETY:
+            return True
         if category is Category.MARKETING and not self.marketing_consent:
             return False
         return self.channel_enabled(channel)

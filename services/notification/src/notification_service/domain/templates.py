@@ -7,11 +7,14 @@ from enum import StrEnum
 
 class Category(StrEnum):
     """Transactional messages go out unless the channel is opted out; marketing ones also
-    need consent; operational ones go to operators, who have no member preferences."""
+    need consent; operational ones go to operators, who have no member preferences; safety
+    notices (a recall of something the member bought) go out on every channel the member has,
+    whatever their preferences (`Preferences.allows` says why)."""
 
     TRANSACTIONAL = "TRANSACTIONAL"
     MARKETING = "MARKETING"
     OPERATIONAL = "OPERATIONAL"
+    SAFETY = "SAFETY"
 
 
 class Template(StrEnum):
@@ -26,11 +29,22 @@ class Template(StrEnum):
     PAYMENT_REFUNDED = "payment_refunded"
     TIER_UPGRADED = "tier_upgraded"
     STOCK_LOW = "stock_low"
+    LOT_EXPIRING = "lot_expiring"
+    LOT_EXPIRED = "lot_expired"
+    LOT_RECALLED = "lot_recalled"
+    RECALL_NOTICE = "recall_notice"
 
     @property
     def category(self) -> Category:
         if self in (Template.TIER_UPGRADED, Template.COUPON_ISSUED):
             return Category.MARKETING
-        if self is Template.STOCK_LOW:
+        if self in _OPERATIONAL:
             return Category.OPERATIONAL
+        if self is Template.RECALL_NOTICE:
+            return Category.SAFETY
         return Category.TRANSACTIONAL
+
+
+_OPERATIONAL = frozenset(
+    {Template.STOCK_LOW, Template.LOT_EXPIRING, Template.LOT_EXPIRED, Template.LOT_RECALLED}
+)

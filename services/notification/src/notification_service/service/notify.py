@@ -30,11 +30,12 @@ from notification_service.domain.notices import Notice, for_refund, notice_for
 from notification_service.domain.preferences import Preferences
 from notification_service.domain.templates import Template
 from notification_service.domain.webhooks import WEBHOOK_EVENT_TYPES, event_category
-from notification_service.service import parking, preferences, recipients, webhooks
+from notification_service.service import parking, preferences, recalls, recipients, webhooks
 from notification_service.service.masking import display_recipient
 from notification_service.service.rendering import Rendered, Renderer
 from notification_service.tables import DeliveryRow, RecipientRow
 from shared_events import Envelope, EventPayload, registry
+from shared_events.inventory import RecallCustomerAffectedV1
 from shared_events.order import OrderPlacedV1
 from shared_events.payment import PaymentRefundedV1
 
@@ -97,7 +98,7 @@ def _drafts(
             recipient=address,
             template=notice.template.value,
             subject=rendered.subject,
-            body=rendered.text,
+            body=rendered.sms if channel is Channel.SMS else rendered.text,
             html=rendered.html if channel is Channel.EMAIL else None,
             locale=locale,
             member_id=notice.member_id,
@@ -126,6 +127,19 @@ async def announce_refund(delivery: NotificationDelivery, event: PaymentRefunded
     member_id = await recipients.member_of_order(delivery.session, event.order_id)
     notice = for_refund(event, member_id) if member_id else None
     return await notify(delivery, notice, member_id=member_id)
+
+
+async def announce_recall(delivery: NotificationDelivery, event: RecallCustomerAffectedV1) -> int:
+    """The member's recall notice, once per (recall, order) whatever the event id."""
+    if not await recalls.claim(delivery.session, delivery.envelope, event):
+        log.info(
+            "recall notice already sent for this order, skipped",
+            recall_id=event.recall_id,
+            order_id=event.order_id,
+            event_id=str(delivery.envelope.id),
+        )
+        return 0
+    return await announce(delivery, event)
 
 
 async def notify(

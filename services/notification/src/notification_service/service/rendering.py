@@ -1,6 +1,7 @@
-"""Jinja2 templates per locale: `templates/<locale>/<name>.subject` and `<name>.txt`, the words
-they share in `templates/<locale>/_words.txt` (reasons, tier names), and one HTML layout that
-wraps the text (autoescaped, so a name like `<b>` stays text). Filters: `money`, `date`.
+"""Jinja2 templates per locale: `templates/<locale>/<name>.subject` and `<name>.txt` (and
+`<name>.sms` where the SMS must say more than the subject does), the words they share in
+`templates/<locale>/_words.txt` (reasons, tier names), and one HTML layout that wraps the text
+(autoescaped, so a name like `<b>` stays text). Filters: `money`, `date`.
 
 Text templates are not escaped (plain text has nothing to escape); anything ending in `.html`
 is. Undefined variables raise, so a template that asks for something the event lacks fails
@@ -28,9 +29,12 @@ LAYOUT = "layout.html"
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
+    """`sms` is the SMS text: the template's `.sms` where it has one, else the subject."""
+
     subject: str
     text: str
     html: str
+    sms: str
 
 
 def _field(value: Any, name: str) -> Any:
@@ -67,6 +71,10 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.filters.update(money=_money, date=_date)
+        # Listed once: looking for a missing `.sms` file at every render costs a stat call.
+        self.sms_templates = frozenset(
+            self.env.list_templates(filter_func=lambda name: name.endswith(".sms"))
+        )
 
     def render(self, template: Template, locale: str, context: Mapping[str, Any]) -> Rendered:
         """The subject (one line), the text and its HTML version, in `locale`."""
@@ -79,4 +87,8 @@ class Renderer:
         html = self.env.get_template(LAYOUT).render(
             lang=locale, subject=subject, paragraphs=[p for p in text.split("\n\n") if p.strip()]
         )
-        return Rendered(subject=subject, text=text + "\n", html=html)
+        sms_name = f"{locale}/{template.value}.sms"
+        sms = subject
+        if sms_name in self.sms_templates:
+            sms = " ".join(self.env.get_template(sms_name).render(values).split())
+        return Rendered(subject=subject, text=text + "\n", html=html, sms=sms)

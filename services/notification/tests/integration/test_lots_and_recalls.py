@@ -1,0 +1,233 @@
+"""Lots and recalls: the operators hear about expiring, expired and recalled lots; a member who
+received units of a recalled lot gets a recall notice in their language by email and SMS,
+once per (recall, order) whichever event brings it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import col
+
+from notification_service.adapters.sms import SandboxSms
+from notification_service.domain.channels import Channel
+from notification_service.tables import RecipientRow
+from shared_events import Envelope
+from shared_events.inventory import (
+    LotExpiredV1,
+    LotExpiringV1,
+    LotRecalledV1,
+    RecallCustomerAffectedV1,
+    StockLowV1,
+)
+
+from .conftest import OPERATOR, Notification, new_id
+from .servers import eventually, text_of
+
+pytestmark = pytest.mark.integration
+
+RECALLED_AT = datetime(2026, 12, 22, 8, 0, tzinfo=UTC)
+
+
+def sms_of(notification: Notification) -> SandboxSms:
+    sandbox = notification.runtime.state.channels[Channel.SMS]
+    assert isinstance(sandbox, SandboxSms)
+    return sandbox
+
+
+async def member_with_phone(
+    notification: Notification, locale: str, name: str, phone: str
+) -> tuple[str, str]:
+    """A registered member (their welcome received) with a phone number on file. No event
+    carries a phone number yet: it is written into the read model as a future
+    `membership.member.*` field would."""
+    member = new_id("m")
+    address = f"{member}@example.com"
+    await notification.register(member, address, locale, name)
+    await notification.mail.wait_for(address)  # the welcome
+    async with notification.runtime.database.transaction() as session:
+        await session.exec(
+            sa.update(RecipientRow).where(col(RecipientRow.member_id) == member).values(phone=phone)
+        )
+    return member, address
+
+
+def affected(
+    member_id: str, order_id: str, recall_id: str, *, codes: list[str] | None = None
+) -> RecallCustomerAffectedV1:
+    return RecallCustomerAffectedV1(
+        recall_id=recall_id,
+        order_id=order_id,
+        member_id=member_id,
+        sku="TEA-250",
+        product_name="Jasmine tea",
+        lot="L2401",
+        quantity=2,
+        trace_codes=codes or ["TC-8F3K2M9Q"],
+        reason="Undeclared peanut",
+        recalled_at=RECALLED_AT,
+    )
+
+
+async def test_lot_events_email_the_operators(notification: Notification) -> None:
+    sku = f"TEA-{uuid.uuid4().hex[:6]}"
+    expiry = datetime.now(UTC).date() + timedelta(days=3)
+    await notification.publish(
+        LotExpiringV1(sku=sku, lot="L2401", expiry_date=expiry, days_left=3, on_hand=12), sku
+    )
+    [expiring] = await notification.mail.wait_for(OPERATOR)
+    day = f"{expiry.day} {expiry.strftime('%B')} {expiry.year}"
+    assert expiring["Subject"] == f"Expiring soon: {sku} lot L2401, 12 left, expires {day}"
+    text = text_of(expiring)
+    assert f"Lot L2401 of SKU {sku} expires on {day}, in 3 days." in text
+    assert "12 units of it are still in the warehouse." in text
+    assert "mark them down" in text
+
+    await notification.publish(
+        LotExpiredV1(sku=sku, lot="L2312", expiry_date=date(2026, 12, 1), withdrawn=4), sku
+    )
+    recalled = await notification.publish(
+        LotRecalledV1(
+            recall_id="rc-ops",
+            sku=sku,
+            lot="L2401",
+            reason="Undeclared peanut",
+            quarantined=30,
+            recalled_at=RECALLED_AT,
+        ),
+        sku,
+    )
+    mails = await notification.mail.wait_for(OPERATOR, count=3)
+    subjects = [m["Subject"] for m in mails]
+    assert f"Expired: {sku} lot L2312 taken out of sale" in subjects
+    assert f"Recall rc-ops: {sku} lot L2401" in subjects
+    [recall] = [m for m in mails if m["Subject"].startswith("Recall")]
+    assert "Undeclared peanut" in text_of(recall) and "30 units" in text_of(recall)
+
+    rows = await notification.deliveries(cause_event_id=str(recalled.id))
+    assert [(r.channel, r.recipient, r.template) for r in rows] == [
+        ("EMAIL", OPERATOR, "lot_recalled")
+    ]
+    assert len({m["Subject"] for m in mails}) == 3  # one each
+    # Low stock still works beside them.
+    await notification.publish(StockLowV1(sku=sku, available=1, safety_stock=5), sku)
+    await notification.mail.wait_for(OPERATOR, count=4)
+
+
+async def test_recall_notice_in_each_members_language_by_email_and_sms(
+    notification: Notification,
+) -> None:
+    zh_member, zh_address = await member_with_phone(notification, "zh-CN", "李雷", "+8613800138001")
+    en_member, en_address = await member_with_phone(notification, "en", "Alice", "+447700900123")
+    # The English member turned email and SMS off: a safety recall still reaches them.
+    off = {"email": False, "sms": False, "marketing_consent": False}
+    put = await notification.http.put(
+        "/api/v1/notifications/preferences", json=off, headers=notification.member(en_member)
+    )
+    assert put.status_code == 200
+
+    recall_id = new_id("rc")
+    zh_order, en_order = new_id("o"), new_id("o")
+    await notification.publish(
+        affected(zh_member, zh_order, recall_id, codes=["TC-ZH000001", "TC-ZH000002"]), zh_order
+    )
+    await notification.publish(affected(en_member, en_order, recall_id), en_order)
+
+    [_, zh_mail] = await notification.mail.wait_for(zh_address, count=2)
+    assert zh_mail["Subject"] == "安全召回：请停止食用/使用 Jasmine tea（批次 L2401）"
+    zh_text = text_of(zh_mail)
+    for words in (
+        "李雷，您好",
+        f"订单 {zh_order}",
+        "批次：L2401",
+        "溯源码：TC-ZH000001、TC-ZH000002",
+        "召回原因：Undeclared peanut",
+        "立即停止食用",
+        "全额退款",
+        "无论是否已过退货期限",
+    ):
+        assert words in zh_text
+
+    [_, en_mail] = await notification.mail.wait_for(en_address, count=2)
+    assert en_mail["Subject"] == "Safety recall: please stop using Jasmine tea (lot L2401)"
+    en_text = text_of(en_mail)
+    for words in (
+        "Hello Alice",
+        f"order {en_order}",
+        "Lot: L2401",
+        "Trace code: TC-8F3K2M9Q",
+        "Reason: Undeclared peanut",
+        "Stop using or eating it now",
+        "full refund",
+        "whatever the return window",
+    ):
+        assert words in en_text
+
+    sms = sms_of(notification)
+    [zh_sms] = await eventually(lambda: sms.messages_to("+8613800138001"), what="the zh SMS")
+    assert zh_sms.text.startswith("【安全召回】请立即停止食用/使用Jasmine tea（批次L2401")
+    assert "溯源码TC-ZH000001、TC-ZH000002" in zh_sms.text and "全额退款" in zh_sms.text
+    [en_sms] = await eventually(lambda: sms.messages_to("+447700900123"), what="the en SMS")
+    assert en_sms.text.startswith("Safety recall: stop using Jasmine tea, lot L2401")
+    assert "TC-8F3K2M9Q" in en_sms.text and "full refund" in en_sms.text
+
+    rows = await notification.deliveries(member_id=en_member, template="recall_notice")
+    assert sorted((r.channel, r.locale, r.status) for r in rows) == [
+        ("EMAIL", "en", "SENT"),
+        ("SMS", "en", "SENT"),
+    ]
+
+
+async def test_a_recall_notice_goes_once_per_recall_and_order(notification: Notification) -> None:
+    member, address = await member_with_phone(notification, "en", "Bob", "+447700900456")
+    recall_id, order_id, other_order = new_id("rc"), new_id("o"), new_id("o")
+
+    first = await notification.publish(affected(member, order_id, recall_id), order_id)
+    # The same event redelivered, and the same recall of the same order under a new event id
+    # (inventory re-running the recall): nothing more.
+    again = await notification.publish(
+        affected(member, order_id, recall_id), order_id, event_id=first.id
+    )
+    assert again.id == first.id
+    rerun = await notification.publish(affected(member, order_id, recall_id), order_id)
+    # Another order of the same member in the same recall is another notice.
+    second = await notification.publish(affected(member, other_order, recall_id), other_order)
+    await notification.handled(rerun)
+    await notification.handled(second)
+
+    mails = await notification.mail.wait_for(address, count=3)  # welcome + two orders
+    sms = sms_of(notification)
+    await eventually(lambda: len(sms.messages_to("+447700900456")) >= 2, what="two SMS")
+    await asyncio.sleep(0.5)  # a few dispatch rounds: no duplicate may show up
+    recalls = [m for m in notification.mail.to(address) if "recall" in m["Subject"]]
+    assert len(recalls) == 2 and len(mails) == 3
+    assert sorted(order_id in text_of(m) for m in recalls) == [False, True]
+    assert len(sms.messages_to("+447700900456")) == 2
+    rows = await notification.deliveries(member_id=member, template="recall_notice")
+    assert sorted((r.cause_event_id, r.channel) for r in rows) == sorted(
+        (str(e.id), channel) for e in (first, second) for channel in ("EMAIL", "SMS")
+    )
+
+
+async def test_a_recall_notice_to_a_member_not_known_yet_waits_and_goes_once(
+    notification: Notification,
+) -> None:
+    member, recall_id, order_id = new_id("m"), new_id("rc"), new_id("o")
+    address = f"{member}@example.com"
+    first = await notification.publish(affected(member, order_id, recall_id), order_id)
+    rerun: Envelope = await notification.publish(affected(member, order_id, recall_id), order_id)
+    await notification.handled(first)
+    await notification.handled(rerun)
+    assert await notification.deliveries(member_id=member) == []
+
+    await notification.register(member, address, "zh-CN", "韩梅梅")
+    mails = await notification.mail.wait_for(address, count=2)
+    await asyncio.sleep(0.5)
+    assert len(notification.mail.to(address)) == 2
+    [notice] = [m for m in mails if m["Subject"].startswith("安全召回")]
+    assert "韩梅梅，您好" in text_of(notice) and order_id in text_of(notice)
+    [row] = await notification.deliveries(member_id=member, template="recall_notice")
+    assert row.cause_event_id == str(first.id)
