@@ -31,7 +31,7 @@ from chassis.outbox import Outbox
 from chassis.producer import EventProducer
 from chassis.telemetry import consumer_span, trace_context, tracing_enabled
 from shared_events import Envelope, EnvelopeError, EventPayload, from_kafka, registry, topics
-from shared_events.envelope import HEADER_PREFIX, encode_data
+from shared_events.envelope import HEADER_PREFIX, encode_data, parse_versions
 from shared_events.registry import EventRegistry
 
 if TYPE_CHECKING:
@@ -49,7 +49,8 @@ class Delivery(Generic[RuntimeT]):
     running service (typed by the service: `Delivery[OrderRuntime]`).
 
     `stage()` writes an event to the outbox in the same transaction, with the causation id set
-    to this event and the correlation id carried over, so a saga's events link up.
+    to this event and the correlation id carried over, so a saga's events link up; `older`:
+    the same event in older versions, published beside it (`Outbox.stage`).
     """
 
     session: AsyncSession
@@ -58,7 +59,9 @@ class Delivery(Generic[RuntimeT]):
     # Settings and state of the running service; a test that needs neither passes none.
     runtime: RuntimeT = None  # type: ignore[assignment]
 
-    def stage(self, payload: EventPayload, *, subject: str) -> Envelope:
+    def stage(
+        self, payload: EventPayload, *, subject: str, older: Sequence[EventPayload] = ()
+    ) -> Envelope:
         if self.outbox is None:
             raise RuntimeError("this consumer was built without an outbox")
         return self.outbox.stage(
@@ -67,6 +70,7 @@ class Delivery(Generic[RuntimeT]):
             subject=subject,
             correlation_id=self.envelope.correlationid or self.envelope.subject,
             causation_id=str(self.envelope.id),
+            older=older,
         )
 
 
@@ -84,7 +88,33 @@ class IncomingRecord(Protocol):
     headers: Sequence[tuple[str, bytes]]
 
 
-TYPE_HEADER = f"{HEADER_PREFIX}type"  # routes a record before its envelope is parsed
+# Route a record before its envelope is parsed: its type, and which version it is of an event
+# published in several versions at once.
+TYPE_HEADER = f"{HEADER_PREFIX}type"
+VERSION_HEADER = f"{HEADER_PREFIX}dataversion"
+VERSIONS_HEADER = f"{HEADER_PREFIX}dataversions"
+
+
+def version_to_read(versions: tuple[int, ...], wanted: int) -> int:
+    """Of an event published in `versions` at once (one record each), the one record a handler
+    written for `wanted` reads, so that it sees the event once: `wanted` itself when listed;
+    else the newest older one (upcast); else the oldest, newer than the handler can read (it is
+    dead-lettered: a consumer older than the deprecation window fails loudly, once per event)."""
+    if wanted in versions:
+        return wanted
+    older = [v for v in versions if v < wanted]
+    return max(older) if older else min(versions)
+
+
+def _twin_in_headers(version: bytes | None, versions: bytes, wanted: int) -> bool:
+    """Whether the record is a twin the handler skips (`version_to_read`), read from the raw
+    headers; a malformed header is left to `from_kafka`, which dead-letters it saying why."""
+    if version is None:
+        return False
+    try:
+        return int(version) != version_to_read(parse_versions(versions.decode()), wanted)
+    except ValueError:
+        return False
 
 
 @dataclass(slots=True)
@@ -111,6 +141,10 @@ class EventConsumer:
 
     def __post_init__(self) -> None:
         self._by_type = {model.event_type: (model, fn) for model, fn in self.handlers.items()}
+        if len(self._by_type) != len(self.handlers):
+            # A handler is written for one version; the others reach it upcast, or are skipped
+            # as twins of the one it reads.
+            raise ValueError(f"{self.name}: one handler per event type, not one per version")
 
     @property
     def dead_letter_topic(self) -> str:
@@ -147,15 +181,31 @@ class ConsumerRunner:
         return await self._apply_one(prepared)
 
     async def _prepare(self, record: IncomingRecord) -> _Work | str:
-        """Route on the type header, then parse; an unparseable record is dead-lettered."""
+        """Route on the headers, then parse; an unparseable record is dead-lettered.
+
+        A type this consumer does not handle is skipped. A record published beside the same
+        event in other versions (`ce_dataversions`) is skipped unless it is the one its handler
+        reads (`version_to_read`: the handler's version when listed). The record is then parsed
+        as the handler's version: an older one upcast, a newer one dead-lettered."""
         started = time.perf_counter()
         entry: tuple[type[EventPayload], Handler] | None = None
+        version: bytes | None = None
+        versions: bytes | None = None
         for name, value in record.headers:
             if name == TYPE_HEADER:
                 entry = self.consumer._by_type.get(value.decode(errors="replace"))
                 if entry is None:
                     return "ignored"  # a type this consumer does not act on
-                break
+            elif name == VERSION_HEADER:
+                version = value
+            elif name == VERSIONS_HEADER:
+                versions = value
+        if (
+            versions is not None
+            and entry is not None
+            and _twin_in_headers(version, versions, entry[0].event_version)
+        ):
+            return "ignored"  # the handler reads a twin of this record instead
         envelope: Envelope | None = None
         try:
             envelope = from_kafka(record.value, list(record.headers))

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -126,6 +127,33 @@ class Outbox:
         subject: str,
         correlation_id: str | None = None,
         causation_id: str | None = None,
+        older: Sequence[EventPayload] = (),
+    ) -> Envelope:
+        """Stage `payload`, then each of `older`: the same event in older versions, published
+        beside it during a deprecation window. Each is its own record (own event id, same
+        subject, correlation and causation) carrying `dataversions`, every version staged, so
+        a consumer reads the one written for it and skips its twins. Returns the envelope of
+        `payload`. ValueError when an `older` payload is not an older version of the event."""
+        versions = self.registry.versions_of(payload, older)
+        traceparent = current_traceparent()
+        envelope = self._stage_one(
+            session, payload, subject, correlation_id, causation_id, traceparent, versions
+        )
+        for twin in older:
+            self._stage_one(
+                session, twin, subject, correlation_id, causation_id, traceparent, versions
+            )
+        return envelope
+
+    def _stage_one(
+        self,
+        session: AsyncSession,
+        payload: EventPayload,
+        subject: str,
+        correlation_id: str | None,
+        causation_id: str | None,
+        traceparent: str | None,
+        versions: tuple[int, ...] | None,
     ) -> Envelope:
         spec = self.registry.spec_for(type(payload))
         envelope = self.registry.envelope(
@@ -134,7 +162,8 @@ class Outbox:
             source=self.source,
             correlation_id=correlation_id,
             causation_id=causation_id,
-            traceparent=current_traceparent(),
+            traceparent=traceparent,
+            dataversions=versions,
         )
         value = encode_data(envelope.data)
         record = to_kafka(envelope, value)

@@ -32,6 +32,7 @@ _ATTRIBUTES = (
     "datacontenttype",
     "dataschema",
     "dataversion",
+    "dataversions",
     "traceparent",
     "correlationid",
     "causationid",
@@ -61,6 +62,10 @@ class Envelope(BaseModel):
     datacontenttype: str = CONTENT_TYPE
     dataschema: str
     dataversion: int
+    # Extension attribute: set on a record published in several versions (one record per
+    # version, each with its own id), listing all of them. A consumer written for one of them
+    # skips the others, whose twin in its version is on the topic too. None on other records.
+    dataversions: tuple[int, ...] | None = None
     traceparent: str | None = None
     correlationid: str | None = None
     causationid: str | None = None
@@ -87,7 +92,12 @@ def to_kafka(envelope: Envelope, value: bytes | None = None) -> KafkaRecord:
         attr = getattr(envelope, name)
         if attr is None:
             continue
-        text = attr.isoformat() if isinstance(attr, datetime) else str(attr)
+        if isinstance(attr, datetime):
+            text = attr.isoformat()
+        elif isinstance(attr, tuple):
+            text = format_versions(attr)
+        else:
+            text = str(attr)
         headers.append((HEADER_PREFIX + name, text.encode()))
     headers.append(("content-type", CONTENT_TYPE.encode()))
     body = value if value is not None else encode_data(envelope.data)
@@ -106,6 +116,8 @@ def from_kafka(value: bytes | None, headers: list[tuple[str, bytes]] | tuple[Any
     if attrs["specversion"] != SPEC_VERSION:
         raise EnvelopeError(f"unsupported specversion {attrs['specversion']!r}")
     attrs.setdefault("dataversion", _version_from_schema(attrs["dataschema"]))
+    if "dataversions" in attrs:
+        attrs["dataversions"] = parse_versions(attrs["dataversions"])
     try:
         data = json.loads(value or b"null")
     except ValueError as exc:
@@ -117,6 +129,22 @@ def from_kafka(value: bytes | None, headers: list[tuple[str, bytes]] | tuple[Any
         return Envelope(**known, data=data)
     except ValueError as exc:
         raise EnvelopeError(str(exc)) from exc
+
+
+def format_versions(versions: tuple[int, ...]) -> str:
+    """The `ce_dataversions` header's text: `1,2`."""
+    return ",".join(map(str, versions))
+
+
+def parse_versions(text: str) -> tuple[int, ...]:
+    """`1,2` -> (1, 2); EnvelopeError for anything else."""
+    try:
+        versions = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise EnvelopeError(f"dataversions {text!r} is not a list of versions") from None
+    if any(v < 1 for v in versions):
+        raise EnvelopeError(f"dataversions {text!r} is not a list of versions")
+    return versions
 
 
 def _version_from_schema(dataschema: str) -> int:

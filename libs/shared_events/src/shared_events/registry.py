@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -103,9 +103,11 @@ class EventRegistry:
         correlation_id: str | None = None,
         causation_id: str | None = None,
         traceparent: str | None = None,
+        dataversions: tuple[int, ...] | None = None,
     ) -> Envelope:
         """The envelope of a registered payload: type, dataschema and version from the spec;
-        `source` defaults to `/services/<producing service>`."""
+        `source` defaults to `/services/<producing service>`. `dataversions`: every version
+        of this event published beside it (`versions_of`), on a record published in several."""
         spec = self.spec_for(type(payload))
         return Envelope(
             id=id or uuid.uuid4(),
@@ -117,8 +119,30 @@ class EventRegistry:
             traceparent=traceparent,
             correlationid=correlation_id,
             causationid=causation_id,
+            dataversions=dataversions,
             data=payload.model_dump(mode="json"),
         )
+
+    def versions_of(
+        self, payload: EventPayload, older: Sequence[EventPayload]
+    ) -> tuple[int, ...] | None:
+        """The `dataversions` of `payload` published with `older` (the same event in older
+        versions, each once): every version, ascending; None when `older` is empty.
+        ValueError when an `older` payload is another event type or not an older version."""
+        if not older:
+            return None
+        newest = self.spec_for(type(payload))
+        versions = {newest.version}
+        for twin in older:
+            spec = self.spec_for(type(twin))
+            if spec.type != newest.type:
+                raise ValueError(f"{spec.type} cannot be published as a version of {newest.type}")
+            if spec.version >= newest.version:
+                raise ValueError(f"{spec.type} v{spec.version} is not older than v{newest.version}")
+            if spec.version in versions:
+                raise ValueError(f"{spec.type} v{spec.version} is staged twice")
+            versions.add(spec.version)
+        return tuple(sorted(versions))
 
     def __iter__(self) -> Iterator[EventSpec]:
         return iter(sorted(self._specs.values(), key=lambda s: (s.type, s.version)))
