@@ -151,6 +151,7 @@ def shelve_demo_product(j: Journey, admin_email: str, admin_password: str) -> Pi
         "name": pick.name,
         "category": "tea",
         "skus": [{"sku": pick.sku, "price": {"amount": pick.price, "currency": CURRENCY}}],
+        "food": {"shelf_life_days": 730, "storage_class": "AMBIENT"},
     }
     product = j.step(
         "admin adds a product",

@@ -77,11 +77,14 @@ class ProductDefinition:
     category: str
     description: str
     skus: tuple[SkuDefinition, ...]
+    # The catalog's food attributes, for a product of a food category (tea, snacks, ...).
+    food: Mapping[str, Any] | None = None
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> ProductDefinition:
         skus = tuple(SkuDefinition.from_document(sku) for sku in document["skus"])
-        return cls(document["name"], document["category"], document.get("description", ""), skus)
+        description = document.get("description", "")
+        return cls(document["name"], document["category"], description, skus, document.get("food"))
 
     def create_body(self, currency: str) -> dict[str, Any]:
         """The `POST /admin/products` body."""
@@ -93,12 +96,15 @@ class ProductDefinition:
             }
             for s in self.skus
         ]
-        return {
+        body: dict[str, Any] = {
             "name": self.name,
             "category": self.category,
             "description": self.description,
             "skus": skus,
         }
+        if self.food is not None:  # absent otherwise: other products keep their keys
+            body["food"] = dict(self.food)
+        return body
 
     def idempotency_key(self, currency: str) -> str:
         """The same for the same definition, another one once the definition changes (a key

@@ -83,7 +83,7 @@ def test_the_create_body_and_its_key_are_deterministic(catalog: DemoCatalog) -> 
     product = catalog.products[0]
     body = product.create_body("CNY")
     assert body["skus"][0]["price"] == {"amount": product.skus[0].price, "currency": "CNY"}
-    assert set(body) == {"name", "category", "description", "skus"}
+    assert set(body) == {"name", "category", "description", "skus", "food"}  # a tea: food
     assert product.idempotency_key("CNY") == DemoCatalog.load().products[0].idempotency_key("CNY")
     keys = {p.idempotency_key("CNY") for p in catalog.products}
     assert len(keys) == len(catalog.products)

@@ -91,6 +91,7 @@ def product(prefix: str) -> dict[str, Any]:
         "name": "Longjing",
         "category": "tea",
         "skus": [{"sku": f"{prefix}-1", "price": {"amount": 8800, "currency": "CNY"}}],
+        "food": {"shelf_life_days": 540, "storage_class": "AMBIENT"},
     }
 
 

@@ -43,6 +43,7 @@ async def publish_product(shop: Shop, price: int = 4200) -> str:
         "name": "Oolong",
         "category": "tea",
         "skus": [{"sku": sku, "price": {"amount": price, "currency": "CNY"}}],
+        "food": {"shelf_life_days": 540, "storage_class": "AMBIENT"},
     }
     created = await shop.catalog.post("/api/v1/admin/products", json=body, headers=shop.admin)
     product_id = created.json()["id"]
