@@ -69,8 +69,10 @@ class OrderRejectedV1(EventPayload):
 
 @registry.event("order.order.cancelled", 1)
 class OrderCancelledV1(EventPayload):
-    """Terminal: cancelled by the customer or by a saga timeout (`reason` TIMEOUT or
-    CANCELLED_BY_CUSTOMER). `was_confirmed` tells whether payment was captured."""
+    """Terminal: cancelled by the customer, by a saga timeout, or because a lot the order held
+    was withdrawn and could not be replaced (`reason` TIMEOUT, CANCELLED_BY_CUSTOMER, RECALLED
+    or LOT_EXPIRED; inventory has then already released the units). `was_confirmed` tells
+    whether payment was captured."""
 
     order_id: str
     member_id: str

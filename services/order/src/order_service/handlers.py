@@ -1,4 +1,5 @@
-"""Event handlers: the catalog and membership read models and the saga's answers. Each handler
+"""Event handlers: the catalog and membership read models, the saga's answers and the lots
+orders hold (trace codes, re-allocations, withdrawals, recalls). Each handler
 gets its payload parsed, inside the transaction the chassis opened for it, and calls one use
 case. `CONSUMERS` at the bottom says who handles what."""
 
@@ -12,7 +13,7 @@ from order_service.domain.saga import (
     benefits_failure_reason,
     payment_failure_reason,
 )
-from order_service.service import read_model, saga
+from order_service.service import lots, read_model, saga
 from shared_events.catalog import (
     PriceChangedV1,
     ProductCreatedV1,
@@ -21,10 +22,13 @@ from shared_events.catalog import (
     ProductUpdatedV1,
 )
 from shared_events.inventory import (
-    StockCommittedV1,
+    RecallCustomerAffectedV1,
+    StockCommittedV2,
+    StockReallocatedV1,
     StockRejectedV1,
     StockReleasedV1,
     StockReservedV1,
+    StockWithdrawnV1,
 )
 from shared_events.membership import (
     BenefitsHeldV1,
@@ -110,8 +114,7 @@ async def on_payment_failed(delivery: Delivery[OrderRuntime], event: PaymentFail
 
 async def on_settled(
     delivery: Delivery[OrderRuntime],
-    event: StockCommittedV1
-    | StockReleasedV1
+    event: StockReleasedV1
     | PaymentCapturedV1
     | PaymentVoidedV1
     | PaymentRefundedV1
@@ -121,6 +124,30 @@ async def on_settled(
     | CouponRestoredV1,
 ) -> None:
     await saga.extend_timeline(delivery, event.order_id)
+
+
+# Lots
+
+
+async def on_stock_committed(delivery: Delivery[OrderRuntime], event: StockCommittedV2) -> None:
+    await lots.record_commit(delivery, event)
+
+
+async def on_stock_reallocated(delivery: Delivery[OrderRuntime], event: StockReallocatedV1) -> None:
+    await lots.reallocate(delivery, event)
+
+
+async def on_stock_withdrawn(delivery: Delivery[OrderRuntime], event: StockWithdrawnV1) -> None:
+    # Inventory already released the reservation (its `stock.released` with the same reason
+    # only joins the timeline); the cancellation compensates payment and membership.
+    reason = Reason(event.reason)
+    await saga.advance(delivery, event.order_id, Trigger.STOCK_WITHDRAWN, reason)
+
+
+async def on_recall_customer_affected(
+    delivery: Delivery[OrderRuntime], event: RecallCustomerAffectedV1
+) -> None:
+    await lots.mark_recalled(delivery, event)
 
 
 CONSUMERS = [
@@ -141,8 +168,12 @@ CONSUMERS = [
         {
             StockReservedV1: on_stock_reserved,
             StockRejectedV1: on_stock_rejected,
-            StockCommittedV1: on_settled,
+            # Written for v2: a v1 record reaches it upcast, naming no lots.
+            StockCommittedV2: on_stock_committed,
             StockReleasedV1: on_settled,
+            StockReallocatedV1: on_stock_reallocated,
+            StockWithdrawnV1: on_stock_withdrawn,
+            RecallCustomerAffectedV1: on_recall_customer_affected,
         },
     ),
     EventConsumer(

@@ -49,6 +49,15 @@ class OrderAccepted(BaseModel):
     status: str
 
 
+class TraceAllocation(BaseModel):
+    """Units of the line from one lot; `trace_code` is what `GET /api/v1/trace/{code}`
+    (inventory) answers for."""
+
+    lot: str
+    quantity: int
+    trace_code: str | None
+
+
 class OrderLinePublic(BaseModel):
     sku: str
     product_id: str
@@ -56,6 +65,8 @@ class OrderLinePublic(BaseModel):
     quantity: int
     unit_price: MoneyPublic
     line_total: MoneyPublic
+    # Empty until the stock is committed (and for orders committed before lots existed).
+    trace: list[TraceAllocation]
 
 
 class TimelineEntry(BaseModel):
@@ -82,6 +93,8 @@ class OrderPublic(BaseModel):
     total: MoneyPublic
     shipping_address: dict[str, object]
     created_at: datetime
+    # Set when the order shipped units of a recalled lot: returnable whatever the window.
+    recalled_at: datetime | None
     timeline: list[TimelineEntry]
 
 

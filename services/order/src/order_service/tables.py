@@ -62,6 +62,11 @@ class OrderRow(SQLModel, table=True):
     )
     created_at: datetime = _utc_timestamp()
     updated_at: datetime = _utc_timestamp()
+    # First recall notice for this order (it shipped units of a recalled lot): any return of
+    # it is accepted whatever the return window.
+    recalled_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )
 
 
 class OrderLineRow(SQLModel, table=True):
@@ -74,6 +79,21 @@ class OrderLineRow(SQLModel, table=True):
     quantity: int
     unit_amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
     line_amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+
+
+class LineAllocationRow(SQLModel, table=True):
+    """Units of an order line taken from one lot, as `inventory.stock.committed` v2 (and later
+    re-allocations) said, with their trace code. A line may hold one lot twice (a re-allocation
+    onto a lot it already held), hence the surrogate key."""
+
+    __tablename__ = "order_line_allocations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(index=True, foreign_key="orders.id", max_length=36)
+    sku: str = Field(max_length=64)
+    lot: str = Field(max_length=64)
+    quantity: int
+    trace_code: str | None = Field(default=None, max_length=64)
 
 
 class TimelineRow(SQLModel, table=True):
@@ -118,4 +138,5 @@ class CouponRow(SQLModel, table=True):
 ORDERS: sa.Table = OrderRow.__table__  # type: ignore[attr-defined]
 ORDER_LINES: sa.Table = OrderLineRow.__table__  # type: ignore[attr-defined]
 TIMELINE: sa.Table = TimelineRow.__table__  # type: ignore[attr-defined]
+ALLOCATIONS: sa.Table = LineAllocationRow.__table__  # type: ignore[attr-defined]
 PRODUCT_PRICES: sa.Table = ProductPriceRow.__table__  # type: ignore[attr-defined]

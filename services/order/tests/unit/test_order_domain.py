@@ -58,6 +58,8 @@ ALLOWED = {
         for trigger in (T.TIMEOUT, T.CUSTOMER_CANCEL)
     },
     (C, DONE, T.CUSTOMER_CANCEL): (X, DONE),
+    **{(P, step, T.STOCK_WITHDRAWN): (X, DONE) for step in (BOTH, STOCK, BEN, PAY)},
+    (C, DONE, T.STOCK_WITHDRAWN): (X, DONE),
     (C, DONE, T.SHIP): (SH, DONE),
     (SH, DONE, T.DELIVER): (DL, DONE),
     (DL, DONE, T.COMPLETE): (CO, DONE),
@@ -88,6 +90,11 @@ def test_terminal_or_shipped_orders_cannot_be_cancelled(status: OrderStatus) -> 
 
 def test_a_late_authorisation_after_timeout_changes_nothing() -> None:
     assert next_state(X, DONE, Trigger.PAYMENT_AUTHORIZED) is None
+
+
+@pytest.mark.parametrize("status", [R, X, SH, DL, CO, OrderStatus.REFUNDED])
+def test_a_withdrawn_lot_leaves_shipped_or_terminal_orders_alone(status: OrderStatus) -> None:
+    assert next_state(status, DONE, Trigger.STOCK_WITHDRAWN) is None
 
 
 @pytest.mark.parametrize(
@@ -226,6 +233,21 @@ def test_a_return_after_the_window_is_refused() -> None:
     with pytest.raises(RuleError) as refused:
         return_request(DL, DELIVERED_AT, DELIVERED_AT + WEEK + timedelta(seconds=1), WEEK)
     assert refused.value.code == "return-window-closed"
+
+
+def test_a_recalled_order_is_returnable_after_the_window() -> None:
+    years_later = DELIVERED_AT + timedelta(days=400)
+    assert return_request(DL, DELIVERED_AT, years_later, WEEK, recalled=True) == (
+        OrderStatus.REFUNDED,
+        DONE,
+    )
+
+
+@pytest.mark.parametrize("status", [P, C, SH, OrderStatus.REFUNDED])
+def test_a_recalled_order_is_still_returned_only_once_delivered(status: OrderStatus) -> None:
+    with pytest.raises(RuleError) as refused:
+        return_request(status, DELIVERED_AT, DELIVERED_AT, WEEK, recalled=True)
+    assert refused.value.code == "not-returnable"
 
 
 @pytest.mark.parametrize("status", [P, C, R, X, SH, OrderStatus.REFUNDED])

@@ -38,6 +38,8 @@ class Trigger(StrEnum):
     PAYMENT_FAILED = "PAYMENT_FAILED"
     TIMEOUT = "TIMEOUT"
     CUSTOMER_CANCEL = "CUSTOMER_CANCEL"
+    # Inventory withdrew a lot the order held and no other lot could replace it.
+    STOCK_WITHDRAWN = "STOCK_WITHDRAWN"
     SHIP = "SHIP"
     DELIVER = "DELIVER"
     COMPLETE = "COMPLETE"
@@ -55,6 +57,8 @@ class Reason(StrEnum):
     TIMEOUT = "TIMEOUT"
     CANCELLED_BY_CUSTOMER = "CANCELLED_BY_CUSTOMER"
     RETURNED_BY_CUSTOMER = "RETURNED_BY_CUSTOMER"
+    RECALLED = "RECALLED"
+    LOT_EXPIRED = "LOT_EXPIRED"
 
 
 PENDING_STEPS = (
@@ -104,6 +108,12 @@ TRANSITIONS: dict[tuple[OrderStatus, SagaStep, Trigger], State] = {
         for trigger in (Trigger.TIMEOUT, Trigger.CUSTOMER_CANCEL)
     },
     (*done(OrderStatus.CONFIRMED), Trigger.CUSTOMER_CANCEL): done(OrderStatus.CANCELLED),
+    # A withdrawn lot (recall, expiry) cancels an order that has not shipped, whatever it
+    # waits for; once shipped, the recall notice and the return are the remedy.
+    **{
+        (*state, Trigger.STOCK_WITHDRAWN): done(OrderStatus.CANCELLED)
+        for state in (*(pending(step) for step in PENDING_STEPS), done(OrderStatus.CONFIRMED))
+    },
     # Fulfilment, admin-driven for now.
     (*done(OrderStatus.CONFIRMED), Trigger.SHIP): done(OrderStatus.SHIPPED),
     (*done(OrderStatus.SHIPPED), Trigger.DELIVER): done(OrderStatus.DELIVERED),
@@ -173,15 +183,21 @@ def cancellation(status: OrderStatus, step: SagaStep) -> State:
 
 
 def return_request(
-    status: OrderStatus, delivered_at: datetime | None, now: datetime, window: timedelta
+    status: OrderStatus,
+    delivered_at: datetime | None,
+    now: datetime,
+    window: timedelta,
+    *,
+    recalled: bool = False,
 ) -> State:
-    """A customer's return: the whole order, once delivered, within `window` of delivery."""
+    """A customer's return: the whole order, once delivered, within `window` of delivery; an
+    order holding units of a recalled lot whatever the window."""
     target = next_state(status, SagaStep.DONE, Trigger.RETURN)
     if target is None or delivered_at is None:
         raise TransitionRefused(
             "not-returnable", f"an order that is {status.value} cannot be returned"
         )
-    if now - delivered_at > window:
+    if not recalled and now - delivered_at > window:
         days = window.days
         raise TransitionRefused(
             "return-window-closed", f"returns are accepted within {days} days of delivery"

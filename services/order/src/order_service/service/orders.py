@@ -37,7 +37,7 @@ from order_service.service.order_state import (
     stage_for_request,
 )
 from order_service.service.read_model import benefits_for, prices_for
-from order_service.tables import ORDER_LINES, ORDERS, TIMELINE, TimelineRow
+from order_service.tables import ORDER_LINES, ORDERS, TIMELINE, OrderRow, TimelineRow
 from shared_events import order as events
 
 
@@ -165,7 +165,8 @@ async def cancel_order(runtime: OrderRuntime, member: Principal, order_id: str) 
 
 
 async def return_order(runtime: OrderRuntime, member: Principal, order_id: str) -> OrderAccepted:
-    """After-sales: the owner returns a delivered order in full; payment refunds it."""
+    """After-sales: the owner returns a delivered order in full; payment refunds it. A recalled
+    order is returnable whatever the window."""
     settings = runtime.settings
     async with runtime.database.transaction() as session:
         order = await locked(session, order_id)
@@ -176,6 +177,7 @@ async def return_order(runtime: OrderRuntime, member: Principal, order_id: str) 
             await delivered_at(session, order.id),
             now(),
             timedelta(days=settings.return_window_days),
+            recalled=await is_recalled(session, order.id),
         )
         stage = stage_for_request(runtime.outbox, session, order)
         await move(stage, session, order, state, Reason.RETURNED_BY_CUSTOMER)
@@ -189,6 +191,11 @@ async def delivered_at(session: AsyncSession, order_id: str) -> datetime | None:
         .where(TimelineRow.event_type == events.OrderDeliveredV1.event_type)
     )
     return as_utc((await session.exec(query)).first())
+
+
+async def is_recalled(session: AsyncSession, order_id: str) -> bool:
+    query = select(OrderRow.recalled_at).where(OrderRow.id == order_id)
+    return (await session.exec(query)).first() is not None
 
 
 async def fulfil_order(runtime: OrderRuntime, order_id: str, action: str) -> OrderAccepted:

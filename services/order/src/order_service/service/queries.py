@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.auth import Principal
+from chassis.db import as_utc
 from chassis.errors import NotFound
 from chassis.pagination import Page, paginate
 from chassis.validation import MoneyPublic
 from order_service.deps import OrderRuntime
-from order_service.schemas import OrderLinePublic, OrderPublic, TimelineEntry
-from order_service.tables import OrderLineRow, OrderRow, TimelineRow
+from order_service.schemas import OrderLinePublic, OrderPublic, TimelineEntry, TraceAllocation
+from order_service.tables import LineAllocationRow, OrderLineRow, OrderRow, TimelineRow
 
 
 async def _public(session: AsyncSession, orders: list[OrderRow]) -> list[OrderPublic]:
@@ -19,6 +22,18 @@ async def _public(session: AsyncSession, orders: list[OrderRow]) -> list[OrderPu
     lines = (
         await session.exec(select(OrderLineRow).where(col(OrderLineRow.order_id).in_(ids)))
     ).all()
+    allocations = (
+        await session.exec(
+            select(LineAllocationRow)
+            .where(col(LineAllocationRow.order_id).in_(ids))
+            .order_by(col(LineAllocationRow.id))
+        )
+    ).all()
+    trace: dict[tuple[str, str], list[TraceAllocation]] = defaultdict(list)
+    for a in allocations:
+        trace[(a.order_id, a.sku)].append(
+            TraceAllocation(lot=a.lot, quantity=a.quantity, trace_code=a.trace_code)
+        )
     timeline = (
         await session.exec(
             select(TimelineRow)
@@ -43,6 +58,7 @@ async def _public(session: AsyncSession, orders: list[OrderRow]) -> list[OrderPu
                         quantity=line.quantity,
                         unit_price=MoneyPublic(amount=line.unit_amount, currency=currency),
                         line_total=MoneyPublic(amount=line.line_amount, currency=currency),
+                        trace=trace[(order.id, line.sku)],
                     )
                     for line in lines
                     if line.order_id == order.id
@@ -58,6 +74,7 @@ async def _public(session: AsyncSession, orders: list[OrderRow]) -> list[OrderPu
                 total=MoneyPublic(amount=order.total, currency=currency),
                 shipping_address=order.shipping_address,
                 created_at=order.created_at,
+                recalled_at=as_utc(order.recalled_at),
                 timeline=[
                     TimelineEntry(type=t.event_type, status=t.status, reason=t.reason, at=t.at)
                     for t in timeline

@@ -35,9 +35,12 @@ async def advance(
     )
 
 
-async def extend_timeline(delivery: Delivery[OrderRuntime], order_id: str) -> None:
-    """Captures, releases and restorations change no state: they only go on the timeline."""
+async def extend_timeline(delivery: Delivery[OrderRuntime], order_id: str) -> bool:
+    """Captures, commits, releases and restorations change no state: they only go on the
+    timeline (with the order row locked). False when the order is not one of ours."""
     order = await locked(delivery.session, order_id)
-    if order is not None:
-        entry = timeline_entry(order, delivery.envelope.type, str(delivery.envelope.id))
-        await add_to_timeline(delivery.session, entry)
+    if order is None:
+        return False
+    entry = timeline_entry(order, delivery.envelope.type, str(delivery.envelope.id))
+    await add_to_timeline(delivery.session, entry)
+    return True
