@@ -14,15 +14,25 @@ from inventory_service.deps import RuntimeDep
 from inventory_service.schemas import (
     AdjustmentCreate,
     AvailabilityList,
+    LotAdmin,
+    LotCode,
+    LotList,
+    LotReceive,
+    RecallCreate,
+    RecallReport,
     StockAdmin,
     StockPublic,
     StockSet,
+    TracePublic,
 )
-from inventory_service.service import stock
+from inventory_service.service import lots, recalls, stock, trace
 
 router = APIRouter(prefix="/api/v1")
 
 Sku = Annotated[SkuCode, Path()]
+Lot = Annotated[LotCode, Path()]
+# Lenient on purpose: hyphens, spaces and lower case are normalised by the service.
+TraceCode = Annotated[str, Path(min_length=16, max_length=24, pattern=r"^[0-9A-Za-z -]+$")]
 
 
 MAX_SKUS_PER_QUERY = 200
@@ -85,3 +95,61 @@ async def adjust_stock(
         status_code=status.HTTP_201_CREATED,
         operation=lambda: stock.adjust_stock(runtime, sku, body),
     )
+
+
+@router.get("/trace/{code}", response_model=TracePublic, tags=["storefront"])
+async def get_trace(runtime: RuntimeDep, code: TraceCode) -> TracePublic:
+    """Public (no login): the product, lot, origin, dates, inspection and chain of custody of
+    the units behind a trace code; nothing about the buyer."""
+    return await trace.trace(runtime, code)
+
+
+@router.get("/admin/inventory/{sku}/lots", response_model=LotList, tags=["admin"])
+async def list_lots(runtime: RuntimeDep, _: Admin, sku: Sku) -> LotList:
+    return await lots.list_lots(runtime, sku)
+
+
+@router.post(
+    "/admin/inventory/{sku}/lots",
+    response_model=LotAdmin,
+    status_code=status.HTTP_201_CREATED,
+    tags=["admin"],
+)
+async def receive_lot(
+    runtime: RuntimeDep,
+    admin: Admin,
+    sku: Sku,
+    body: LotReceive,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    return await idempotency_store(runtime).run(
+        scope=f"{admin.subject}:{sku}:lots",
+        key=idempotency_key,
+        body=body,
+        status_code=status.HTTP_201_CREATED,
+        operation=lambda: lots.receive_lot(runtime, sku, body),
+    )
+
+
+@router.get("/admin/inventory/{sku}/lots/{lot}", response_model=LotAdmin, tags=["admin"])
+async def get_lot(runtime: RuntimeDep, _: Admin, sku: Sku, lot: Lot) -> LotAdmin:
+    return await lots.get_lot(runtime, sku, lot)
+
+
+@router.post(
+    "/admin/inventory/{sku}/lots/{lot}/recall",
+    response_model=RecallReport,
+    status_code=status.HTTP_201_CREATED,
+    tags=["admin"],
+)
+async def recall_lot(
+    runtime: RuntimeDep, admin: Admin, sku: Sku, lot: Lot, body: RecallCreate
+) -> RecallReport:
+    """Quarantine the lot, re-allocate or cancel the unshipped orders holding it, notify the
+    members who received it; answers the recall report. A second recall of a lot is a 409."""
+    return await recalls.recall_lot(runtime, sku, lot, body.reason, admin.subject)
+
+
+@router.get("/admin/inventory/{sku}/lots/{lot}/recall", response_model=RecallReport, tags=["admin"])
+async def get_recall_report(runtime: RuntimeDep, _: Admin, sku: Sku, lot: Lot) -> RecallReport:
+    return await recalls.recall_report(runtime, sku, lot)

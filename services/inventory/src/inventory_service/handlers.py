@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from chassis.consumer import Delivery, EventConsumer
 from inventory_service.deps import InventoryRuntime
+from inventory_service.domain.lots import shop_today
 from inventory_service.domain.reservations import ReservationAction
-from inventory_service.service import reservations, stock
+from inventory_service.service import custody, reservations, stock
 from shared_events.catalog import ProductCreatedV1
 from shared_events.order import (
     OrderCancelledV1,
     OrderConfirmedV1,
+    OrderDeliveredV1,
     OrderPlacedV1,
     OrderRejectedV1,
     OrderReturnedV1,
+    OrderShippedV1,
 )
 from shared_events.topics import CATALOG_EVENTS, ORDER_EVENTS
 
@@ -26,8 +29,11 @@ async def on_product_created(delivery: Delivery[InventoryRuntime], event: Produc
 
 
 async def on_order_placed(delivery: Delivery[InventoryRuntime], event: OrderPlacedV1) -> None:
-    ttl_seconds = delivery.runtime.settings.reservation_ttl_seconds
-    await reservations.reserve_stock(delivery, event, ttl_seconds=ttl_seconds)
+    settings = delivery.runtime.settings
+    today = shop_today(settings.shop_zone, delivery.envelope.time)
+    await reservations.reserve_stock(
+        delivery, event, ttl_seconds=settings.reservation_ttl_seconds, today=today
+    )
 
 
 async def on_order_confirmed(delivery: Delivery[InventoryRuntime], event: OrderConfirmedV1) -> None:
@@ -46,6 +52,14 @@ async def on_order_returned(delivery: Delivery[InventoryRuntime], event: OrderRe
     await reservations.settle_reservation(delivery, event.order_id, ReservationAction.RETURN)
 
 
+async def on_order_shipped(delivery: Delivery[InventoryRuntime], event: OrderShippedV1) -> None:
+    await custody.record_shipped(delivery, event.order_id)
+
+
+async def on_order_delivered(delivery: Delivery[InventoryRuntime], event: OrderDeliveredV1) -> None:
+    await custody.record_delivered(delivery, event.order_id)
+
+
 CONSUMERS = [
     EventConsumer("inventory-catalog", CATALOG_EVENTS, {ProductCreatedV1: on_product_created}),
     EventConsumer(
@@ -57,6 +71,8 @@ CONSUMERS = [
             OrderRejectedV1: on_order_rejected,
             OrderCancelledV1: on_order_cancelled,
             OrderReturnedV1: on_order_returned,
+            OrderShippedV1: on_order_shipped,
+            OrderDeliveredV1: on_order_delivered,
         },
     ),
 ]

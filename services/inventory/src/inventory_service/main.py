@@ -1,4 +1,5 @@
-"""The inventory service: chassis + routes + consumers + the reservation expiry job.
+"""The inventory service: chassis + routes + consumers + the reservation expiry job and the
+lot job (expired lots, expiring-soon warnings, interrupted withdrawals and recalls).
 It consumes catalog.events and order.events; it publishes inventory.events."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from chassis.app import Job, ServiceSpec, create_service_app
 from inventory_service.api import router
 from inventory_service.config import MIGRATIONS_DIR, InventorySettings
 from inventory_service.handlers import CONSUMERS
+from inventory_service.service.lot_jobs import check_lots
 from inventory_service.service.reservations import release_expired
 from shared_events.topics import INVENTORY_EVENTS
 
@@ -23,7 +25,10 @@ def create_app(settings: InventorySettings | None = None, *, start_relay: bool =
             migrations_dir=MIGRATIONS_DIR,
             publishes=[INVENTORY_EVENTS],
             consumers=CONSUMERS,
-            jobs=[Job("inventory-expiry", settings.expiry_check_seconds, release_expired)],
+            jobs=[
+                Job("inventory-expiry", settings.expiry_check_seconds, release_expired),
+                Job("inventory-lots", settings.lot_check_seconds, check_lots),
+            ],
             start_relay=start_relay,
         )
     )

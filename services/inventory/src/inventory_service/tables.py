@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,7 +44,10 @@ class ReservationRow(SQLModel, table=True):
 
     order_id: str = Field(primary_key=True, max_length=100)
     status: str = Field(max_length=20)
-    # [{"sku": ..., "quantity": ...}], one entry per SKU, sorted by SKU.
+    # Who placed the order: a recall notifies the members who received a recalled lot.
+    member_id: str | None = Field(default=None, max_length=100)
+    # [{"sku": ..., "quantity": ...}], one entry per SKU, sorted by SKU. Which lots hold the
+    # units is in `allocations`.
     lines: list[dict[str, Any]] = Field(
         default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
     )
@@ -60,13 +63,16 @@ class MovementRow(SQLModel, table=True):
     __tablename__ = "stock_movements"
     __table_args__ = (
         sa.CheckConstraint(
-            "kind IN ('RECEIVE', 'ADJUST', 'RESERVE', 'COMMIT', 'RELEASE')",
+            "kind IN ('RECEIVE', 'ADJUST', 'RESERVE', 'COMMIT', 'RELEASE', 'WITHDRAW',"
+            " 'REALLOCATE')",
             name="ck_stock_movements_kind",
         ),
     )
 
     id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
     sku: str = Field(index=True, max_length=64)
+    # Every movement names its lot (null only on rows written before lots existed).
+    lot: str | None = Field(default=None, max_length=64)
     order_id: str | None = Field(default=None, index=True, max_length=100)
     kind: str = Field(max_length=20)
     delta_on_hand: int
@@ -75,6 +81,116 @@ class MovementRow(SQLModel, table=True):
     at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
 
 
+class LotRow(SQLModel, table=True):
+    """One lot of one SKU. A SELLABLE lot's units count in its SKU's `stock` row (the sum of
+    the sellable lots); an EXPIRED or QUARANTINED lot's units are out of sale. `on_hand` is what
+    is in the warehouse, `reserved` the part of it held for orders."""
+
+    __tablename__ = "lots"
+    __table_args__ = (
+        sa.CheckConstraint("on_hand >= 0", name="ck_lots_on_hand_not_negative"),
+        sa.CheckConstraint("reserved >= 0", name="ck_lots_reserved_not_negative"),
+        sa.CheckConstraint("reserved <= on_hand", name="ck_lots_reserved_within_on_hand"),
+        sa.CheckConstraint(
+            "status IN ('SELLABLE', 'EXPIRED', 'QUARANTINED')", name="ck_lots_status"
+        ),
+        sa.CheckConstraint(
+            "storage_class IN ('AMBIENT', 'CHILLED', 'FROZEN')", name="ck_lots_storage_class"
+        ),
+        # The expiry job scans sellable lots by date.
+        sa.Index("ix_lots_status_expiry_date", "status", "expiry_date"),
+    )
+
+    sku: str = Field(primary_key=True, max_length=64)
+    code: str = Field(primary_key=True, max_length=64)
+    status: str = Field(max_length=20)
+    on_hand: int = 0
+    reserved: int = 0
+    received: int = 0  # every unit ever received into the lot
+    origin_country: str | None = Field(default=None, max_length=2)
+    origin_region: str | None = Field(default=None, max_length=100)
+    producer: str | None = Field(default=None, max_length=200)
+    production_date: date | None = None
+    expiry_date: date | None = None
+    storage_class: str = Field(default="AMBIENT", max_length=10)
+    inspection_ref: str | None = Field(default=None, max_length=100)
+    inspected_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )
+    received_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    expiring_notified_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )
+    withdrawn_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )
+    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class AllocationRow(SQLModel, table=True):
+    """Units of one order's line held in one lot. HELD while reserved, COMMITTED once the
+    order is confirmed (with a trace code), RELEASED when they went back, MOVED when a
+    withdrawn lot's units were replaced by another lot's (a new row), WITHDRAWN when they could
+    not be and the order lost them."""
+
+    __tablename__ = "allocations"
+    __table_args__ = (
+        sa.CheckConstraint("quantity > 0", name="ck_allocations_quantity_positive"),
+        sa.CheckConstraint(
+            "status IN ('HELD', 'COMMITTED', 'RELEASED', 'MOVED', 'WITHDRAWN')",
+            name="ck_allocations_status",
+        ),
+        sa.Index("ix_allocations_sku_lot", "sku", "lot"),
+    )
+
+    id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
+    order_id: str = Field(index=True, max_length=100)
+    sku: str = Field(max_length=64)
+    lot: str = Field(max_length=64)
+    quantity: int
+    status: str = Field(max_length=20)
+    trace_code: str | None = Field(default=None, max_length=32, unique=True)
+    member_id: str | None = Field(default=None, max_length=100)
+    product_name: str | None = Field(default=None, max_length=200)
+    reason: str | None = Field(default=None, max_length=50)
+    reserved_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    committed_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )
+    shipped_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )
+    delivered_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )
+    returned_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )
+    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+
+
+class RecallRow(SQLModel, table=True):
+    """One recall of one lot. `finished_at` is null while orders are still being re-allocated
+    or cancelled: the recall job resumes an unfinished recall after a crash."""
+
+    __tablename__ = "recalls"
+    __table_args__ = (sa.UniqueConstraint("sku", "lot", name="uq_recalls_sku_lot"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    sku: str = Field(max_length=64)
+    lot: str = Field(max_length=64)
+    reason: str = Field(max_length=500)
+    quarantined: int
+    recalled_by: str = Field(max_length=100)
+    recalled_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    finished_at: datetime | None = Field(
+        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
+    )
+
+
 STOCK: sa.Table = StockRow.__table__  # type: ignore[attr-defined]
 RESERVATIONS: sa.Table = ReservationRow.__table__  # type: ignore[attr-defined]
 MOVEMENTS: sa.Table = MovementRow.__table__  # type: ignore[attr-defined]
+LOTS: sa.Table = LotRow.__table__  # type: ignore[attr-defined]
+ALLOCATIONS: sa.Table = AllocationRow.__table__  # type: ignore[attr-defined]
+RECALLS: sa.Table = RecallRow.__table__  # type: ignore[attr-defined]

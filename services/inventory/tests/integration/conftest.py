@@ -35,7 +35,8 @@ from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.reservations import ReservationStatus
 from inventory_service.main import create_app
 from inventory_service.service.reservations import reserve_stock
-from inventory_service.tables import STOCK
+from inventory_service.tables import LOTS, STOCK
+from shared_events.inventory import DEFAULT_LOT
 from shared_events import Envelope, from_kafka
 from shared_events.money import Money
 from shared_events.order import OrderConfirmedV1, OrderLine, OrderPlacedV1
@@ -169,18 +170,30 @@ async def reserve_directly(
     payload = order_placed(order_id, lines)
     async with database.transaction() as session:
         delivery = Delivery(session, envelope_of(payload), Outbox("/services/inventory"))
-        return await reserve_stock(delivery, payload, ttl_seconds=ttl_seconds)
+        today = payload.placed_at.date()
+        return await reserve_stock(delivery, payload, ttl_seconds=ttl_seconds, today=today)
 
 
 async def put_stock(database: Database, code: str, on_hand: int, safety_stock: int = 0) -> None:
+    """A SKU with `on_hand` units in its implicit lot, written straight to the tables."""
+    at = datetime.now(UTC)
     async with database.transaction() as session:
         await session.exec(
             sa.insert(STOCK).values(
+                sku=code, on_hand=on_hand, reserved=0, safety_stock=safety_stock, updated_at=at
+            )
+        )
+        await session.exec(
+            sa.insert(LOTS).values(
                 sku=code,
+                code=DEFAULT_LOT,
+                status="SELLABLE",
                 on_hand=on_hand,
                 reserved=0,
-                safety_stock=safety_stock,
-                updated_at=datetime.now(UTC),
+                received=on_hand,
+                storage_class="AMBIENT",
+                received_at=at,
+                updated_at=at,
             )
         )
 

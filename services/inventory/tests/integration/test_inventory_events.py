@@ -64,7 +64,8 @@ async def place(producer: EventProducer, order_id: str, lines: list[tuple[str, i
 
 def valid(envelope: Envelope) -> Envelope:
     """The event matches its committed (published) JSON Schema."""
-    schema = json.loads(schema_path(registry.spec(envelope.type, 1)).read_text())
+    spec = registry.spec(envelope.type, envelope.dataversion)
+    schema = json.loads(schema_path(spec).read_text())
     jsonschema.validate(envelope.data, schema)
     return envelope
 
@@ -112,9 +113,22 @@ async def test_reserved_then_committed(
     assert await levels(inventory, b) == (10, 4, 6)
 
     await send(producer, confirmed(order_id))
-    published = await inventory_events(kafka_bootstrap_servers, order_id, until=has(COMMITTED))
-    assert types_of(published) == [RESERVED, COMMITTED]
-    assert valid(published[1]).data["lines"] == event.data["lines"]
+
+    def both_versions(envelopes: list[Envelope]) -> bool:
+        return types_of(envelopes).count(COMMITTED) == 2
+
+    published = await inventory_events(kafka_bootstrap_servers, order_id, until=both_versions)
+    assert types_of(published) == [RESERVED, COMMITTED, COMMITTED]
+    # The deprecation window: v2 (which lots, which trace codes) and its v1 twin.
+    v2, v1 = valid(published[1]), valid(published[2])
+    assert (v2.dataversion, v1.dataversion) == (2, 1)
+    assert v2.dataversions == v1.dataversions == (1, 2)
+    assert v1.data["lines"] == event.data["lines"]
+    assert [(line["sku"], line["quantity"]) for line in v2.data["lines"]] == [(a, 2), (b, 4)]
+    for line in v2.data["lines"]:
+        [allocation] = line["allocations"]  # stock received without lots: the implicit lot
+        assert (allocation["lot"], allocation["quantity"]) == ("DEFAULT", line["quantity"])
+        assert len(allocation["trace_code"]) == 16
     assert await levels(inventory, a) == (8, 0, 8)
     assert await levels(inventory, b) == (6, 0, 6)
 
@@ -159,10 +173,11 @@ async def test_cancelled_after_confirmation_puts_the_units_back(
     last = await place(producer, order_id, [(code, 2)])
 
     await handled(inventory, last)
-    assert await staged(inventory, order_id) == [RESERVED, COMMITTED, RELEASED]
+    # The commit is staged twice: v2 and its v1 twin (the deprecation window).
+    assert await staged(inventory, order_id) == [RESERVED, COMMITTED, COMMITTED, RELEASED]
     published = await inventory_events(kafka_bootstrap_servers, order_id, until=has(RELEASED))
-    assert types_of(published) == [RESERVED, COMMITTED, RELEASED]
-    assert valid(published[2]).data["reason"] == "ORDER_CANCELLED"
+    assert types_of(published) == [RESERVED, COMMITTED, COMMITTED, RELEASED]
+    assert valid(published[3]).data["reason"] == "ORDER_CANCELLED"
     assert await levels(inventory, code) == (5, 0, 5)
     async with inventory.database.sessions() as session:
         ledger = (

@@ -25,7 +25,7 @@ from chassis.testing.plugin import DatabaseFactory
 from inventory_service.config import MIGRATIONS_DIR
 from inventory_service.domain.reservations import ReservationStatus
 from inventory_service.service import reservations
-from inventory_service.tables import MOVEMENTS, RESERVATIONS, STOCK
+from inventory_service.tables import ALLOCATIONS, LOTS, RECALLS, MOVEMENTS, RESERVATIONS, STOCK
 
 from .conftest import new_order_id, put_stock, reserve_directly, sku
 
@@ -228,7 +228,8 @@ async def test_migrations_match_the_tables(database: Database) -> None:
     # SQLModel's metadata is shared by every service imported here: compare ours only. (The
     # chassis' outbox model differs from its migration in ways the chassis owns.)
     ours = sa.MetaData()
-    for table in (STOCK, RESERVATIONS, MOVEMENTS, InboxRecord.__table__):  # type: ignore[attr-defined]
+    tables = (STOCK, RESERVATIONS, MOVEMENTS, LOTS, ALLOCATIONS, RECALLS, InboxRecord.__table__)
+    for table in tables:  # type: ignore[attr-defined]
         table.to_metadata(ours)
 
     def diff(connection: sa.Connection) -> list[Any]:

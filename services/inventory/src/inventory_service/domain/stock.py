@@ -15,6 +15,8 @@ class MovementKind(StrEnum):
     RESERVE = "RESERVE"
     COMMIT = "COMMIT"
     RELEASE = "RELEASE"
+    WITHDRAW = "WITHDRAW"  # a lot left sale: expired or recalled
+    REALLOCATE = "REALLOCATE"  # an order's units moved from a withdrawn lot to another
 
 
 class StockRuleError(RuleError):

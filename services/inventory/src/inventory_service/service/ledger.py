@@ -22,9 +22,12 @@ def movement(
     delta_reserved: int,
     reason: str,
     order_id: str | None = None,
+    *,
+    lot: str | None = None,
 ) -> dict[str, Any]:
     return {
         "sku": sku,
+        "lot": lot,
         "order_id": order_id,
         "kind": kind.value,
         "delta_on_hand": delta_on_hand,

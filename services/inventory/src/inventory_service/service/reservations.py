@@ -9,18 +9,23 @@ outcome that does not apply to the reservation's status changes nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.consumer import Delivery
 from chassis.logging import get_logger
 from inventory_service.deps import InventoryRuntime
+from inventory_service.domain.lots import (
+    AllocationStatus,
+    LotStatus,
+    allocate_fefo,
+    new_trace_code,
+    shop_today,
+)
 from inventory_service.domain.reservations import (
     Line,
     ReleaseReason,
@@ -33,18 +38,33 @@ from inventory_service.domain.reservations import (
     plan_reservation,
 )
 from inventory_service.domain.stock import MovementKind, StockLevel
+from inventory_service.service import withdrawals
+from inventory_service.service.allocation_rows import (
+    Allocation,
+    active_allocations,
+    allocation_change,
+    insert_allocations,
+    new_allocation,
+    set_allocations,
+)
 from inventory_service.service.ledger import movement, write_movements
+from inventory_service.service.lot_levels import LotChange, change_lots, fefo_lots
+from inventory_service.service.reservation_rows import (
+    claim_reservation,
+    lock_reservation,
+    set_status,
+)
 from inventory_service.service.stock_levels import (
     Stage,
     available_of,
     change_levels,
+    correlated_stage,
     lock_levels,
     now,
     reserve_one,
     signal_low,
 )
 from inventory_service.tables import RESERVATIONS
-from shared_events import EventPayload
 from shared_events import inventory as events
 from shared_events.order import OrderPlacedV1
 
@@ -52,67 +72,80 @@ log = get_logger(__name__)
 
 OUT_OF_STOCK = "OUT_OF_STOCK"
 
-_CLAIM_RESERVATION = {
-    "postgresql": postgresql.insert(RESERVATIONS).on_conflict_do_nothing(),
-    "sqlite": sqlite.insert(RESERVATIONS).on_conflict_do_nothing(),
-}
-_LOCK_RESERVATION = (
-    select(RESERVATIONS.c.status, RESERVATIONS.c.lines, RESERVATIONS.c.reason)
-    .where(RESERVATIONS.c.order_id == sa.bindparam("order_id"))
-    .with_for_update()  # serialises with the expiry job
-)
-_SET_STATUS = (
-    sa.update(RESERVATIONS)
-    .where(RESERVATIONS.c.order_id == sa.bindparam("b_order_id"))
-    .values(
-        status=sa.bindparam("status"), reason=sa.bindparam("reason"), updated_at=sa.bindparam("at")
-    )
-)
-
-
-async def claim_reservation(conn: AsyncConnection, values: dict[str, Any]) -> bool:
-    """Insert the order's reservation unless it has one (INSERT ... ON CONFLICT DO NOTHING; a
-    concurrent insert of the same order waits for the other transaction, then counts as
-    taken)."""
-    result = await conn.execute(_CLAIM_RESERVATION[conn.dialect.name], values)
-    return int(result.rowcount) == 1
-
-
-async def lock_reservation(
-    conn: AsyncConnection, order_id: str
-) -> tuple[str, list[dict[str, Any]], str | None] | None:
-    """The reservation's status, lines and reason, its row locked; None when there is none."""
-    row = (await conn.execute(_LOCK_RESERVATION, {"order_id": order_id})).first()
-    if row is None:
-        return None
-    status, lines, reason = tuple(row)
-    return status, lines, reason
-
-
-async def set_status(conn: AsyncConnection, order_id: str, status: str, reason: str | None) -> None:
-    params = {"b_order_id": order_id, "status": status, "reason": reason, "at": now()}
-    await conn.execute(_SET_STATUS, params)
-
 
 def _stock_lines(lines: Sequence[Line]) -> list[events.StockLine]:
     return [events.StockLine(sku=line.sku, quantity=line.quantity) for line in lines]
 
 
-def _lines(stored: list[dict[str, Any]]) -> list[Line]:
-    return [Line(str(line["sku"]), int(line["quantity"])) for line in stored]
+def _per_sku(allocations: Sequence[Allocation]) -> list[Line]:
+    totals: dict[str, int] = {}
+    for allocation in allocations:
+        totals[allocation.sku] = totals.get(allocation.sku, 0) + allocation.quantity
+    return [Line(sku, totals[sku]) for sku in sorted(totals)]
+
+
+async def _allocate(
+    conn: AsyncConnection, order: OrderPlacedV1, lines: list[Line], today: date, at: datetime
+) -> list[Shortage]:
+    """First expired, first out: each line's units from the sellable lots that expire first,
+    the stock rows already locked by the caller. Writes the lots and the allocations, or
+    nothing when a line does not fit (a lot past its date that the lot job has not withdrawn
+    yet still counts in the stock row: it is never taken)."""
+    lots = await fefo_lots(conn, [line.sku for line in lines], today)
+    plans = {line.sku: allocate_fefo(line.quantity, lots.get(line.sku, [])) for line in lines}
+    short = [
+        Shortage(line.sku, line.quantity, sum(lot.free for lot in lots.get(line.sku, [])))
+        for line in lines
+        if plans[line.sku] is None
+    ]
+    if short:
+        return short
+    names = {item.sku: item.name for item in order.items}
+    rows, lot_changes, movements = [], [], []
+    for line in lines:
+        for lot, units in plans[line.sku] or ():
+            lot_changes.append((line.sku, lot, 0, units))
+            rows.append(
+                new_allocation(
+                    order.order_id,
+                    line.sku,
+                    lot,
+                    units,
+                    AllocationStatus.HELD,
+                    at,
+                    member_id=order.member_id,
+                    product_name=names.get(line.sku),
+                )
+            )
+            movements.append(
+                movement(
+                    line.sku,
+                    MovementKind.RESERVE,
+                    0,
+                    units,
+                    "ORDER_PLACED",
+                    order.order_id,
+                    lot=lot,
+                )
+            )
+    await change_lots(conn, lot_changes, at)
+    await insert_allocations(conn, rows)
+    await write_movements(conn, movements)
+    return []
 
 
 async def _hold(
-    conn: AsyncConnection, order_id: str, lines: list[Line]
+    conn: AsyncConnection, order: OrderPlacedV1, lines: list[Line], today: date, at: datetime
 ) -> tuple[dict[str, StockLevel], list[Shortage]]:
-    """Reserve every line or none. Returns the levels after, or the short lines.
+    """Reserve every line or none, from the lots that expire first. Returns the levels after,
+    or the short lines.
 
     One line is one conditional UPDATE (applied only if enough is available when the row is
     written; a locked read tells a shortage from a release meanwhile). Several lines are one
     read of their rows locked in SKU order (one global order, so two reservations never wait
     on each other in a cycle), the all-or-none decision on those locked levels, then one
     executemany UPDATE; nothing is written unless every line fits, and the CHECK constraints
-    back the rule up."""
+    back the rule up. With the stock rows locked, the lots are allocated (`_allocate`)."""
     if len(lines) == 1:
         line = lines[0]
         after = await reserve_one(conn, line.sku, line.quantity)
@@ -137,16 +170,15 @@ async def _hold(
                 changes, await change_levels(conn, changes), strict=True
             )
         }
-    placed = "ORDER_PLACED"
-    await write_movements(
-        conn,
-        [movement(ln.sku, MovementKind.RESERVE, 0, ln.quantity, placed, order_id) for ln in lines],
-    )
+    short = await _allocate(conn, order, lines, today, at)
+    if short:  # give the stock rows back: nothing was allocated
+        await change_levels(conn, [(line.sku, 0, -line.quantity) for line in lines])
+        return {}, short
     return held, []
 
 
 async def reserve_stock(
-    delivery: Delivery[InventoryRuntime], order: OrderPlacedV1, *, ttl_seconds: float
+    delivery: Delivery[InventoryRuntime], order: OrderPlacedV1, *, ttl_seconds: float, today: date
 ) -> ReservationStatus | None:
     """`order.order.placed`: reserve every line or none, then stage `inventory.stock.reserved`
     or `inventory.stock.rejected` (and `inventory.stock.low` for SKUs that crossed). Returns
@@ -159,6 +191,7 @@ async def reserve_stock(
         {
             "order_id": order_id,
             "status": ReservationStatus.RESERVED.value,
+            "member_id": order.member_id,
             "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
             "reason": None,
             "expires_at": expires_at,
@@ -173,7 +206,7 @@ async def reserve_stock(
     shortages = plan_reservation(lines, await available_of(conn, [x.sku for x in lines]))
     levels: dict[str, StockLevel] = {}
     if not shortages:
-        levels, shortages = await _hold(conn, order_id, lines)
+        levels, shortages = await _hold(conn, order, lines, today, at)
     if shortages:
         await set_status(conn, order_id, ReservationStatus.REJECTED.value, OUT_OF_STOCK)
         short = [
@@ -192,68 +225,147 @@ async def reserve_stock(
     return ReservationStatus.RESERVED
 
 
-async def _apply(
-    conn: AsyncConnection, stage: Stage, held: list[tuple[str, list[Line]]], step: Step
-) -> None:
-    """Apply a lifecycle step to reservations whose status the caller has moved: stock and
-    ledger per line (every SKU in sorted order, across orders), then one event per order."""
-    reason = step.reason.value if step.reason else "ORDER_CONFIRMED"
-    changes = sorted((ln.sku, order_id, ln.quantity) for order_id, lines in held for ln in lines)
-    deltas = [(sku, *step.deltas(quantity)) for sku, _, quantity in changes]
-    try:
-        levels = await change_levels(conn, deltas)
-    except KeyError as missing:
-        order_id = next(o for sku, o, _ in changes if sku == missing.args[0])
-        raise RuntimeError(
-            f"the stock record of {missing.args[0]}, held by order {order_id}, is missing"
-        ) from None
-    movements: list[dict[str, Any]] = []
-    for (sku, order_id, _), (_, d_on_hand, d_reserved), (before, after) in zip(
-        changes, deltas, levels, strict=True
-    ):
-        movements.append(movement(sku, step.kind, d_on_hand, d_reserved, reason, order_id))
-        signal_low(stage, sku, before, after)
-    await write_movements(conn, movements)
-    for order_id, lines in held:
-        payload: events.StockCommittedV1 | events.StockReleasedV1
-        if step.reason is None:
-            payload = events.StockCommittedV1(order_id=order_id, lines=_stock_lines(lines))
-        else:
-            payload = events.StockReleasedV1(
-                order_id=order_id, lines=_stock_lines(lines), reason=step.reason.value
+def _committed_events(
+    order_id: str, committed: Sequence[tuple[Allocation, str]]
+) -> tuple[events.StockCommittedV2, events.StockCommittedV1]:
+    """The commit in both versions: v2 with each line's lots and trace codes, v1 as before."""
+    by_sku: dict[str, list[events.LotAllocation]] = {}
+    for allocation, trace_code in committed:
+        by_sku.setdefault(allocation.sku, []).append(
+            events.LotAllocation(
+                lot=allocation.lot, quantity=allocation.quantity, trace_code=trace_code
             )
-        stage(payload, subject=order_id)
+        )
+    lines = [
+        events.CommittedLine(sku=sku, quantity=sum(a.quantity for a in taken), allocations=taken)
+        for sku, taken in sorted(by_sku.items())
+    ]
+    v1 = [events.StockLine(sku=line.sku, quantity=line.quantity) for line in lines]
+    return (
+        events.StockCommittedV2(order_id=order_id, lines=lines),
+        events.StockCommittedV1(order_id=order_id, lines=v1),
+    )
+
+
+async def _apply(
+    conn: AsyncConnection,
+    stage: Stage,
+    held: dict[str, list[Allocation]],
+    step: Step,
+    *,
+    action: ReservationAction,
+    publish_committed_v1: bool,
+) -> None:
+    """Apply a lifecycle step to reservations whose status the caller has moved, allocation by
+    allocation: the lots, the stock rows (only for sellable lots: a withdrawn lot's units are
+    out of sale and stay so), the allocations and the ledger, then one event per order."""
+    at = now()
+    reason = step.reason.value if step.reason else "ORDER_CONFIRMED"
+    commit = step.target is ReservationStatus.COMMITTED
+    stock: dict[str, tuple[int, int]] = {}
+    lot_changes: list[LotChange] = []
+    changes: list[dict[str, Any]] = []
+    movements: list[dict[str, Any]] = []
+    committed: dict[str, list[tuple[Allocation, str]]] = {}
+    for order_id, allocations in held.items():
+        for allocation in allocations:
+            d_on_hand, d_reserved = step.deltas(allocation.quantity)
+            lot_changes.append((allocation.sku, allocation.lot, d_on_hand, d_reserved))
+            if allocation.sellable:
+                on_hand, reserved = stock.get(allocation.sku, (0, 0))
+                stock[allocation.sku] = (on_hand + d_on_hand, reserved + d_reserved)
+            trace_code = new_trace_code() if commit else None
+            if trace_code is not None:
+                committed.setdefault(order_id, []).append((allocation, trace_code))
+            changes.append(
+                allocation_change(
+                    allocation.id,
+                    AllocationStatus.COMMITTED if commit else AllocationStatus.RELEASED,
+                    at,
+                    trace_code=trace_code,
+                    committed=commit,
+                    returned=action is ReservationAction.RETURN,
+                    reason=step.reason.value if step.reason else None,
+                )
+            )
+            movements.append(
+                movement(
+                    allocation.sku,
+                    step.kind,
+                    d_on_hand,
+                    d_reserved,
+                    reason,
+                    order_id,
+                    lot=allocation.lot,
+                )
+            )
+    deltas = [
+        (sku, d_on_hand, d_reserved) for sku, (d_on_hand, d_reserved) in sorted(stock.items())
+    ]
+    deltas = [delta for delta in deltas if delta[1] or delta[2]]
+    try:
+        levels = await change_levels(conn, deltas) if deltas else []
+    except KeyError as missing:
+        raise RuntimeError(f"the stock record of {missing.args[0]} is missing") from None
+    for (sku, _, _), (before, after) in zip(deltas, levels, strict=True):
+        signal_low(stage, sku, before, after)
+    await change_lots(conn, sorted(lot_changes), at)
+    await set_allocations(conn, changes)
+    await write_movements(conn, movements)
+    for order_id, allocations in held.items():
+        if commit:
+            v2, v1 = _committed_events(order_id, committed.get(order_id, []))
+            stage(v2, subject=order_id, older=[v1] if publish_committed_v1 else [])
+        else:
+            released = events.StockReleasedV1(
+                order_id=order_id,
+                lines=_stock_lines(_per_sku(allocations)),
+                reason=reason,
+            )
+            stage(released, subject=order_id)
 
 
 async def settle_reservation(
     delivery: Delivery[InventoryRuntime], order_id: str, action: ReservationAction
 ) -> bool:
     """`order.order.confirmed` (commit), `.rejected` (release), `.cancelled` (release, or
-    restock once committed). Returns whether anything changed: a reservation that is missing
-    or past this step is left alone."""
+    restock once committed), `.returned` (restock). Returns whether anything changed: a
+    reservation that is missing or past this step is left alone. A commit that finds units in
+    a lot withdrawn meanwhile replaces them from other lots first, or releases the order
+    (`withdrawals.replace_withdrawn`): no unit of a withdrawn lot is ever committed."""
     conn = await delivery.session.connection()
     row = await lock_reservation(conn, order_id)
     if row is None:
         log.info("no reservation for this order", order_id=order_id, action=action.value)
         return False
-    status, lines, reason = row
+    status, _, reason = row
     step = next_step(ReservationStatus(status), action)
     if step is None:
         if action is ReservationAction.COMMIT and reason == ReleaseReason.EXPIRED:
             log.warning("order confirmed after its reservation expired", order_id=order_id)
         return False
+    settings = delivery.runtime.settings
+    held = await active_allocations(conn, [order_id])
+    if action is ReservationAction.COMMIT and any(
+        a.lot_status is not LotStatus.SELLABLE for a in held.get(order_id, [])
+    ):
+        today = shop_today(settings.shop_zone, now())
+        kept = await withdrawals.replace_withdrawn(
+            conn, delivery.stage, order_id, ReservationStatus(status), held[order_id], today
+        )
+        if not kept:
+            return True  # released: nothing of this order is committed
+        held = await active_allocations(conn, [order_id])
     await set_status(conn, order_id, step.target.value, step.reason.value if step.reason else None)
-    await _apply(conn, delivery.stage, [(order_id, _lines(lines))], step)
+    await _apply(
+        conn,
+        delivery.stage,
+        {order_id: held.get(order_id, [])},
+        step,
+        action=action,
+        publish_committed_v1=settings.publish_committed_v1,
+    )
     return True
-
-
-def _correlated_stage(runtime: InventoryRuntime, session: AsyncSession) -> Stage:
-    """Stage in `session`, with the subject (the order) as correlation id."""
-
-    def stage(payload: EventPayload, *, subject: str) -> object:
-        return runtime.outbox.stage(session, payload, subject=subject, correlation_id=subject)
-
-    return stage
 
 
 async def release_expired(runtime: InventoryRuntime, *, at: datetime | None = None) -> int:
@@ -290,8 +402,15 @@ async def release_expired(runtime: InventoryRuntime, *, at: datetime | None = No
             ).all()
             if not claimed:
                 return released
-            held = [(order_id, _lines(lines)) for order_id, lines in claimed]
             conn = await session.connection()
-            await _apply(conn, _correlated_stage(runtime, session), held, step)
+            held = await active_allocations(conn, [order_id for order_id, _ in claimed])
+            await _apply(
+                conn,
+                correlated_stage(runtime, session),
+                {order_id: held.get(order_id, []) for order_id, _ in claimed},
+                step,
+                action=ReservationAction.EXPIRE,
+                publish_committed_v1=runtime.settings.publish_committed_v1,
+            )
         released += len(claimed)
         log.info("expired reservations released", count=len(claimed))

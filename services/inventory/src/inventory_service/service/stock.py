@@ -12,9 +12,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from chassis.db import as_utc, insert_ignore
 from chassis.errors import Conflict, NotFound
 from inventory_service.deps import InventoryRuntime
+from inventory_service.domain.lots import DEFAULT_LOT
 from inventory_service.domain.stock import MovementKind, StockLevel, StockRuleError
 from inventory_service.schemas import AdjustmentCreate, StockAdmin, StockPublic, StockSet
 from inventory_service.service.ledger import movement, write_movements
+from inventory_service.service.lot_levels import adjust_lot
+from inventory_service.service.lots import set_default_lot, stocked_by_lot
 from inventory_service.service.stock_levels import (
     Stage,
     available_of,
@@ -27,6 +30,11 @@ from inventory_service.service.stock_levels import (
 from inventory_service.tables import STOCK, StockRow
 from shared_events import inventory as events
 from shared_events.catalog import ProductCreatedV1
+
+_STOCKED_BY_LOT = Conflict(
+    "this SKU is stocked by lot: receive units into a lot (POST .../lots) or name the lot",
+    code="stocked-by-lot",
+)
 
 
 def _admin_view(sku: str, level: StockLevel, updated_at: datetime) -> StockAdmin:
@@ -92,6 +100,10 @@ async def set_stock(runtime: InventoryRuntime, sku: str, data: StockSet) -> tupl
         ).one()
         before = StockLevel(row.on_hand, row.reserved, row.safety_stock)
         after = before.received(data.on_hand, data.safety_stock)
+        if after.on_hand != before.on_hand:
+            if await stocked_by_lot(await session.connection(), sku):
+                raise _STOCKED_BY_LOT
+            await set_default_lot(session, sku, after.on_hand, at)
         if after != before:
             row.on_hand, row.safety_stock, row.updated_at = after.on_hand, after.safety_stock, at
             session.add(row)
@@ -99,7 +111,7 @@ async def set_stock(runtime: InventoryRuntime, sku: str, data: StockSet) -> tupl
         delta = after.on_hand - before.on_hand
         if delta:
             reason = MovementKind.RECEIVE.value
-            receipt = movement(sku, MovementKind.RECEIVE, delta, 0, reason)
+            receipt = movement(sku, MovementKind.RECEIVE, delta, 0, reason, lot=DEFAULT_LOT)
             await write_movements(await session.connection(), [receipt])
             _stage_adjusted(stage, sku, delta, after, reason)
         signal_low(stage, sku, before, after)
@@ -107,7 +119,9 @@ async def set_stock(runtime: InventoryRuntime, sku: str, data: StockSet) -> tupl
 
 
 async def adjust_stock(runtime: InventoryRuntime, sku: str, data: AdjustmentCreate) -> StockAdmin:
-    """Correct on-hand by a delta; never below what is reserved for orders."""
+    """Correct on-hand by a delta in one lot (the implicit one for stock received without
+    lots); never below what is reserved for orders, in the SKU or in the lot."""
+    lot = data.lot or DEFAULT_LOT
     async with runtime.database.transaction() as session:
         fits = STOCK.c.on_hand + data.delta >= STOCK.c.reserved
         after = await change_stock(session, sku, data.delta, 0, when=fits)
@@ -122,7 +136,16 @@ async def adjust_stock(runtime: InventoryRuntime, sku: str, data: AdjustmentCrea
                 # RuleError would pass through unstored): answered again on a retry.
                 raise Conflict(refusal.detail, code=refusal.code) from None
             raise Conflict("the stock changed meanwhile; try again", code="concurrent-change")
-        adjustment = movement(sku, MovementKind.ADJUST, data.delta, 0, data.reason)
+        conn = await session.connection()
+        if data.lot is None and await stocked_by_lot(conn, sku):
+            raise _STOCKED_BY_LOT
+        if not await adjust_lot(conn, sku, lot, data.delta):
+            raise Conflict(
+                f"lot {lot} of {sku} is not sellable, unknown, or has fewer than "
+                f"{-data.delta} units that no order holds",
+                code="lot-cannot-change",
+            )
+        adjustment = movement(sku, MovementKind.ADJUST, data.delta, 0, data.reason, lot=lot)
         await write_movements(await session.connection(), [adjustment])
         stage = partial(runtime.outbox.stage, session)
         _stage_adjusted(stage, sku, data.delta, after, data.reason)

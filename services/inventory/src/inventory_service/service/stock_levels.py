@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.stock import StockLevel, became_low
 from inventory_service.tables import STOCK
 from shared_events import EventPayload
@@ -31,7 +32,9 @@ class Stage(Protocol):
     """Writes an event to the outbox in the current transaction: `Delivery.stage` in a
     handler, or `Outbox.stage` bound to the session."""
 
-    def __call__(self, payload: EventPayload, *, subject: str) -> object: ...
+    def __call__(
+        self, payload: EventPayload, *, subject: str, older: Sequence[EventPayload] = ...
+    ) -> object: ...
 
 
 def now() -> datetime:
@@ -172,3 +175,15 @@ def signal_low(stage: Stage, sku: str, before: StockLevel, after: StockLevel) ->
             events.StockLowV1(sku=sku, available=after.available, safety_stock=after.safety_stock),
             subject=sku,
         )
+
+
+def correlated_stage(runtime: InventoryRuntime, session: AsyncSession) -> Stage:
+    """Stage in `session` outside a consumer (jobs, admin requests that settle orders), with
+    the subject (the order) as correlation id."""
+
+    def stage(payload: EventPayload, *, subject: str, older: Sequence[EventPayload] = ()) -> object:
+        return runtime.outbox.stage(
+            session, payload, subject=subject, correlation_id=subject, older=older
+        )
+
+    return stage

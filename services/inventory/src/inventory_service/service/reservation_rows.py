@@ -1,0 +1,55 @@
+"""Reservation rows: one per order (the order id is the key), claimed on `placed` and locked
+by every later step, so that steps of one order never interleave."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import select
+
+from inventory_service.service.stock_levels import now
+from inventory_service.tables import RESERVATIONS
+
+_CLAIM_RESERVATION = {
+    "postgresql": postgresql.insert(RESERVATIONS).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(RESERVATIONS).on_conflict_do_nothing(),
+}
+_LOCK_RESERVATION = (
+    select(RESERVATIONS.c.status, RESERVATIONS.c.lines, RESERVATIONS.c.reason)
+    .where(RESERVATIONS.c.order_id == sa.bindparam("order_id"))
+    .with_for_update()  # serialises with the expiry job
+)
+_SET_STATUS = (
+    sa.update(RESERVATIONS)
+    .where(RESERVATIONS.c.order_id == sa.bindparam("b_order_id"))
+    .values(
+        status=sa.bindparam("status"), reason=sa.bindparam("reason"), updated_at=sa.bindparam("at")
+    )
+)
+
+
+async def claim_reservation(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+    """Insert the order's reservation unless it has one (INSERT ... ON CONFLICT DO NOTHING; a
+    concurrent insert of the same order waits for the other transaction, then counts as
+    taken)."""
+    result = await conn.execute(_CLAIM_RESERVATION[conn.dialect.name], values)
+    return int(result.rowcount) == 1
+
+
+async def lock_reservation(
+    conn: AsyncConnection, order_id: str
+) -> tuple[str, list[dict[str, Any]], str | None] | None:
+    """The reservation's status, lines and reason, its row locked; None when there is none."""
+    row = (await conn.execute(_LOCK_RESERVATION, {"order_id": order_id})).first()
+    if row is None:
+        return None
+    status, lines, reason = tuple(row)
+    return status, lines, reason
+
+
+async def set_status(conn: AsyncConnection, order_id: str, status: str, reason: str | None) -> None:
+    params = {"b_order_id": order_id, "status": status, "reason": reason, "at": now()}
+    await conn.execute(_SET_STATUS, params)
