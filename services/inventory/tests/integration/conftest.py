@@ -36,8 +36,8 @@ from inventory_service.domain.reservations import ReservationStatus
 from inventory_service.main import create_app
 from inventory_service.service.reservations import reserve_stock
 from inventory_service.tables import LOTS, STOCK
-from shared_events.inventory import DEFAULT_LOT
 from shared_events import Envelope, from_kafka
+from shared_events.inventory import DEFAULT_LOT
 from shared_events.money import Money
 from shared_events.order import OrderConfirmedV1, OrderLine, OrderPlacedV1
 from shared_events.topics import INVENTORY_EVENTS

@@ -25,7 +25,7 @@ from chassis.testing.plugin import DatabaseFactory
 from inventory_service.config import MIGRATIONS_DIR
 from inventory_service.domain.reservations import ReservationStatus
 from inventory_service.service import reservations
-from inventory_service.tables import ALLOCATIONS, LOTS, RECALLS, MOVEMENTS, RESERVATIONS, STOCK
+from inventory_service.tables import ALLOCATIONS, LOTS, MOVEMENTS, RECALLS, RESERVATIONS, STOCK
 
 from .conftest import new_order_id, put_stock, reserve_directly, sku
 
