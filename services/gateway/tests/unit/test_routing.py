@@ -17,6 +17,7 @@ from gateway_service.service.routing import upstream_for
         ("/api/v1/admin/products/abc/publish", "catalog"),
         ("/api/v1/inventory/SKU-1", "inventory"),
         ("/api/v1/admin/inventory/SKU-1/adjustments", "inventory"),
+        ("/api/v1/trace/7K3M9QX2D4F8HJ6T", "inventory"),
         ("/api/v1/cart/items/SKU-1", "order"),
         ("/api/v1/orders/o-1/cancel", "order"),
         ("/api/v1/admin/orders/o-1/ship", "order"),

@@ -13,6 +13,8 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("/api/v1/admin/products", "catalog"),
     ("/api/v1/inventory", "inventory"),
     ("/api/v1/admin/inventory", "inventory"),
+    # Trace codes (溯源码): public, rate-limited like every route.
+    ("/api/v1/trace", "inventory"),
     ("/api/v1/cart", "order"),
     ("/api/v1/orders", "order"),
     ("/api/v1/admin/orders", "order"),
