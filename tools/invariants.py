@@ -24,9 +24,10 @@ EFFECTS_ONCE: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "inventory",
-        "each stock movement (reserve, commit, release) at most once per order and SKU",
-        "SELECT count(*) FROM (SELECT order_id, sku, kind FROM stock_movements "
-        "WHERE order_id IS NOT NULL GROUP BY order_id, sku, kind HAVING count(*) > 1) AS twice",
+        "each stock movement (reserve, commit, release) at most once per order, SKU and lot",
+        "SELECT count(*) FROM (SELECT order_id, sku, lot, kind FROM stock_movements "
+        "WHERE order_id IS NOT NULL GROUP BY order_id, sku, lot, kind HAVING count(*) > 1)"
+        " AS twice",
     ),
     (
         "membership",
@@ -42,6 +43,41 @@ VIOLATIONS: tuple[tuple[str, str, str], ...] = (
         "inventory",
         "no oversell: stock never negative, never more reserved than on hand",
         "SELECT count(*) FROM stock WHERE on_hand < 0 OR reserved < 0 OR reserved > on_hand",
+    ),
+    (
+        "inventory",
+        "no lot below zero, never more reserved in a lot than it holds",
+        "SELECT count(*) FROM lots WHERE on_hand < 0 OR reserved < 0 OR reserved > on_hand",
+    ),
+    (
+        "inventory",
+        "a SKU's stock is the sum of its sellable lots",
+        "SELECT count(*) FROM stock s LEFT JOIN (SELECT sku, sum(on_hand) AS on_hand, "
+        "sum(reserved) AS reserved FROM lots WHERE status = 'SELLABLE' GROUP BY sku) l "
+        "ON l.sku = s.sku WHERE s.on_hand <> coalesce(l.on_hand, 0) "
+        "OR s.reserved <> coalesce(l.reserved, 0)",
+    ),
+    (
+        "inventory",
+        "a sellable lot's reserved units are the units orders hold in it",
+        "SELECT count(*) FROM lots l LEFT JOIN (SELECT sku, lot, sum(quantity) AS held "
+        "FROM allocations WHERE status = 'HELD' GROUP BY sku, lot) a "
+        "ON a.sku = l.sku AND a.lot = l.code "
+        "WHERE l.status = 'SELLABLE' AND l.reserved <> coalesce(a.held, 0)",
+    ),
+    (
+        "inventory",
+        "every committed unit belongs to exactly one lot",
+        "SELECT count(*) FROM allocations a LEFT JOIN lots l ON l.sku = a.sku AND l.code = a.lot "
+        "WHERE a.status = 'COMMITTED' AND l.code IS NULL",
+    ),
+    (
+        "inventory",
+        "a committed order's units are its lines' units, each in one lot",
+        "SELECT count(*) FROM reservations r WHERE r.status = 'COMMITTED' AND "
+        "(SELECT coalesce(sum(a.quantity), 0) FROM allocations a WHERE a.order_id = r.order_id "
+        "AND a.status = 'COMMITTED') <> (SELECT sum((line->>'quantity')::int) "
+        "FROM json_array_elements(r.lines::json) AS line)",
     ),
     (
         "payment",
