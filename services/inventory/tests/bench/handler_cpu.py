@@ -19,8 +19,9 @@ from chassis.testing.events import Record, record_of
 from chassis.testing.handler_cpu import arguments, postgres_bench
 from inventory_service.config import MIGRATIONS_DIR, InventorySettings
 from inventory_service.handlers import CONSUMERS
-from inventory_service.tables import STOCK
+from inventory_service.tables import LOTS, STOCK
 from shared_events.catalog import ProductCreatedV1, SkuSnapshot
+from shared_events.inventory import DEFAULT_LOT
 from shared_events.money import Money
 from shared_events.order import (
     OrderCancelledV1,
@@ -77,8 +78,25 @@ async def main(n: int, batch: int) -> None:
         print(await bench.run("register (product created)", [created(p) for p in products]))
         # Orders draw on 80 SKUs with stock to spare, so every reservation succeeds.
         skus = sorted(f"{p}-{size}" for p in products[:40] for size in "SM")
+        at = datetime.now(UTC)
         async with bench.runtime.database.transaction() as session:
             await session.exec(sa.update(STOCK).where(STOCK.c.sku.in_(skus)).values(on_hand=10**6))
+            # Each SKU's units in its implicit lot, as a stock take would put them.
+            lots = [
+                {
+                    "sku": sku,
+                    "code": DEFAULT_LOT,
+                    "status": "SELLABLE",
+                    "on_hand": 10**6,
+                    "reserved": 0,
+                    "received": 10**6,
+                    "storage_class": "AMBIENT",
+                    "received_at": at,
+                    "updated_at": at,
+                }
+                for sku in skus
+            ]
+            await session.exec(sa.insert(LOTS).values(lots))
         rng = random.Random(7)
         ids = [f"bench-{uuid.uuid4()}" for _ in range(2 * n)]
         confirmed, rejected = ids[:n], ids[n:]
