@@ -17,9 +17,10 @@ schema-driven fuzzer generates both sides of them. Integers in bodies are `Stric
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 _C0_DEL_C1 = r"\x00-\x1f\x7f-\x9f"
 _C0_DEL_C1_BUT_TAB_NEWLINE = r"\x00-\x08\x0b-\x1f\x7f-\x9f"
@@ -40,6 +41,13 @@ MultilineText = Annotated[str, Field(pattern=MULTILINE_TEXT_PATTERN)]
 # An id in a path or a query (product, order, member, webhook).
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 SkuCode = Annotated[str, Field(pattern=SKU_PATTERN)]
+# Calendar days and instants a client sends (production, expiry, inspection): bounded, so that
+# no year 1 or 9999 reaches a column or a time-zone conversion that overflows.
+Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))]
+Moment = Annotated[
+    AwareDatetime,
+    Field(ge=datetime(2000, 1, 1, tzinfo=UTC), le=datetime(2199, 12, 31, tzinfo=UTC)),
+]
 # The currencies the suite prices and charges in (catalog prices, order totals).
 Currency = Literal["CNY", "USD", "EUR"]
 # Money is integer minor units (fen, cents); the bound fits a bigint with room for sums.

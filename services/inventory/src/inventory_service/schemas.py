@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, Field, StrictInt, field_validator, model_validator
 
-from chassis.validation import SKU_PATTERN, RequestModel, Text
+from chassis.validation import SKU_PATTERN, Day, Moment, RequestModel, Text
 from shared_events.inventory import DEFAULT_LOT, StorageClass
 
 MAX_UNITS = 1_000_000_000  # on_hand is an int4 column
@@ -76,11 +76,11 @@ class LotReceive(RequestModel):
     lot: LotCode
     quantity: Annotated[StrictInt, Field(gt=0, le=MAX_UNITS)]
     origin: OriginIn | None = None
-    production_date: date | None = None
-    expiry_date: date | None = None
+    production_date: Day | None = None
+    expiry_date: Day | None = None
     storage_class: StorageClass = "AMBIENT"
     inspection_ref: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
-    inspected_at: AwareDatetime | None = None
+    inspected_at: Moment | None = None
 
     @field_validator("lot")
     @classmethod

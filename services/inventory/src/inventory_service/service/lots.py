@@ -15,7 +15,7 @@ from chassis.errors import Conflict, NotFound
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import DEFAULT_LOT, LotStatus, is_expired, shop_today
 from inventory_service.domain.stock import MovementKind
-from inventory_service.schemas import LotAdmin, LotList, LotReceive, OriginPublic
+from inventory_service.schemas import MAX_UNITS, LotAdmin, LotList, LotReceive, OriginPublic
 from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.lot_levels import change_lots
 from inventory_service.service.stock_levels import (
@@ -142,7 +142,10 @@ async def receive_lot(runtime: InventoryRuntime, sku: str, data: LotReceive) -> 
             session, STOCK, [new_stock(sku, runtime.settings.default_safety_stock, at)]
         )
         conn = await session.connection()
-        await lock_levels(conn, [sku])  # every lot writer locks its SKU's stock row first
+        # Every lot writer locks its SKU's stock row first.
+        [level] = (await lock_levels(conn, [sku])).values()
+        if level.on_hand + data.quantity > MAX_UNITS:
+            raise Conflict(f"{sku} cannot hold more than {MAX_UNITS} units", code="too-many-units")
         known = (
             await conn.execute(
                 sa.select(*_LOT_COLUMNS).where(LOTS.c.sku == sku, LOTS.c.code == data.lot)
