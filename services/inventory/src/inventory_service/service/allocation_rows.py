@@ -81,7 +81,7 @@ _SET = (
 )
 _AT = sa.bindparam("at", type_=_TIME)
 _OF_ORDER = sa.update(ALLOCATIONS).where(
-    ALLOCATIONS.c.order_id == sa.bindparam("order_id"),
+    ALLOCATIONS.c.order_id == sa.bindparam("b_order_id"),
     ALLOCATIONS.c.status == AllocationStatus.COMMITTED.value,
 )
 _SHIPPED = _OF_ORDER.where(ALLOCATIONS.c.shipped_at.is_(None)).values(
@@ -181,10 +181,10 @@ async def set_allocations(conn: AsyncConnection, changes: Sequence[dict[str, Any
 
 async def mark_shipped(conn: AsyncConnection, order_id: str, at: datetime) -> int:
     """The order's committed units left the warehouse: the chain of custody records it."""
-    result = await conn.execute(_SHIPPED, {"order_id": order_id, "at": at})
+    result = await conn.execute(_SHIPPED, {"b_order_id": order_id, "at": at})
     return int(result.rowcount)
 
 
 async def mark_delivered(conn: AsyncConnection, order_id: str, at: datetime) -> int:
-    result = await conn.execute(_DELIVERED, {"order_id": order_id, "at": at})
+    result = await conn.execute(_DELIVERED, {"b_order_id": order_id, "at": at})
     return int(result.rowcount)

@@ -35,8 +35,8 @@ _RECALL_COLUMNS = (
 _TELL = (
     sa.update(ALLOCATIONS)
     .where(
-        ALLOCATIONS.c.sku == sa.bindparam("sku"),
-        ALLOCATIONS.c.lot == sa.bindparam("lot"),
+        ALLOCATIONS.c.sku == sa.bindparam("b_sku"),
+        ALLOCATIONS.c.lot == sa.bindparam("b_lot"),
         ALLOCATIONS.c.status == AllocationStatus.COMMITTED.value,
         ALLOCATIONS.c.shipped_at.is_not(None),
         ALLOCATIONS.c.reason.is_(None),
@@ -115,7 +115,7 @@ async def finish_recall(runtime: InventoryRuntime, recall_id: str) -> None:
     await settle_holders(runtime, row.sku, row.lot)
     async with runtime.database.transaction() as session:
         conn = await session.connection()
-        told = (await conn.execute(_TELL, {"sku": row.sku, "lot": row.lot, "at": now()})).all()
+        told = (await conn.execute(_TELL, {"b_sku": row.sku, "b_lot": row.lot, "at": now()})).all()
         _stage_notices(correlated_stage(runtime, session), row, told)
         await conn.execute(
             sa.update(RECALLS).where(RECALLS.c.id == recall_id).values(finished_at=now())
