@@ -5,8 +5,11 @@ the categories, a search by `q` within a category, and the stock of the SKUs fou
 with stock. Then the visitor registers, logs in, fills the cart, orders with the welcome coupon,
 watches the order reach CONFIRMED and reads the notifications; each step prints its latency.
 Only when the catalog has nothing in stock (a suite started with `--no-seed`) does the admin put
-a demo product with stock on the shelf first. At the end the admin reads today's KPIs from the
-analytics service (docs/kpis.md), once the order is in them.
+a demo product with a lot of stock on the shelf first. Then the admin reads today's KPIs from the
+analytics service (docs/kpis.md), once the order is in them. The journey ends where a buyer of
+food would: once the order's stock is committed its item carries a trace code (溯源码), and the
+public `GET /api/v1/trace/{code}` tells the product, the lot it came from (origin, dates,
+storage class, inspection) and its chain of custody.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -43,6 +47,8 @@ CURRENCY = "CNY"
 WELCOME_MIN_SPEND: int = default(service_row("membership").settings, "welcome_coupon_min_spend")
 MIN_AVAILABLE = 5  # a SKU with fewer units is left to the flash-sale hunters
 STOCK_CHECKS = 6  # SKUs whose stock the visitor looks up at the most
+WAIT_SECONDS = 30.0  # for what the saga and the projections do after a request
+TRACES_SHOWN = 3  # trace codes looked up at the most (one per lot the item came from)
 
 
 @dataclass(frozen=True)
@@ -75,9 +81,17 @@ class Journey:
             raise SystemExit(1)
         return response.json() if response.content else None
 
-    def wait(self, title: str, probe: Callable[[], Any], done: Callable[[Any], bool]) -> Any:
+    def wait(
+        self,
+        title: str,
+        probe: Callable[[], Any],
+        done: Callable[[Any], bool],
+        required: bool = True,
+    ) -> Any:
+        """Probe until `done`; a timeout ends the demo, or with `required=False` returns the
+        last value for the caller to explain."""
         started = time.perf_counter()
-        deadline = started + 30
+        deadline = started + WAIT_SECONDS
         value = probe()
         while not done(value) and time.perf_counter() < deadline:
             time.sleep(0.05)
@@ -85,7 +99,7 @@ class Journey:
         elapsed = (time.perf_counter() - started) * 1000
         mark = "[green]ok[/]" if done(value) else "[red]timeout[/]"
         console.print(f"{mark}  {title:<46} {elapsed:7.1f} ms")
-        if not done(value):
+        if not done(value) and required:
             raise SystemExit(1)
         return value
 
@@ -116,14 +130,16 @@ def browse(j: Journey, showcase: DemoCatalog) -> Pick | None:
 
 
 def candidates(products: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
-    """(sku, product name, price) in CNY, those the welcome coupon applies to first."""
+    """(sku, product name, price) in CNY: food first (its stock comes in lots, so the order
+    gets a trace code), and those the welcome coupon applies to first."""
     skus = [
-        (sku["sku"], product["name"], sku["price"]["amount"])
+        (product.get("food") is None, sku["sku"], product["name"], sku["price"]["amount"])
         for product in products
         for sku in product["skus"]
         if sku["price"]["currency"] == CURRENCY
     ]
-    return sorted(skus, key=lambda s: s[2] < WELCOME_MIN_SPEND)
+    ranked = sorted(skus, key=lambda s: (s[0], s[3] < WELCOME_MIN_SPEND))
+    return [(sku, name, price) for _, sku, name, price in ranked]
 
 
 def pick_in_stock(j: Journey, products: list[dict[str, Any]]) -> Pick | None:
@@ -141,7 +157,7 @@ def pick_in_stock(j: Journey, products: list[dict[str, Any]]) -> Pick | None:
 
 def shelve_demo_product(j: Journey, admin_email: str, admin_password: str) -> Pick:
     """The fallback for a catalog with nothing in stock: the admin adds, publishes and stocks
-    a product."""
+    a food product, with one lot."""
     credentials = {"email": admin_email, "password": admin_password}
     admin = bearer(
         j.step("admin logs in", lambda: j.http.post("/api/v1/auth/login", json=credentials))
@@ -162,8 +178,22 @@ def shelve_demo_product(j: Journey, admin_email: str, admin_password: str) -> Pi
         "admin publishes it",
         lambda: j.http.post(f"/api/v1/admin/products/{product['id']}/publish", headers=admin),
     )
-    stock = {"on_hand": pick.available}
-    j.http.put(f"/api/v1/admin/inventory/{pick.sku}", json=stock, headers=admin)
+    today = datetime.now(UTC).date()
+    lot = {
+        "lot": f"AX-{pick.sku}",
+        "quantity": pick.available,
+        "origin": {"country": "CN", "region": "Anxi, Fujian", "producer": "Anxi Tea Cooperative"},
+        "production_date": (today - timedelta(days=30)).isoformat(),
+        "expiry_date": (today + timedelta(days=700)).isoformat(),
+        "storage_class": "AMBIENT",
+        "inspection_ref": "FJ-AX-QC-DEMO",
+        "inspected_at": datetime.now(UTC).isoformat(),
+    }
+    j.step(
+        "admin receives a lot of it",
+        lambda: j.http.post(f"/api/v1/admin/inventory/{pick.sku}/lots", json=lot, headers=admin),
+        expect=(201,),
+    )
     return pick
 
 
@@ -191,7 +221,8 @@ def welcome_coupon(j: Journey, member: dict[str, str]) -> dict[str, Any]:
     return next(c for c in me["coupons"] if c["kind"] == "WELCOME_GIFT")
 
 
-def order_with_coupon(j: Journey, member: dict[str, str], pick: Pick) -> None:
+def order_with_coupon(j: Journey, member: dict[str, str], pick: Pick) -> dict[str, Any]:
+    """The order placed, as it reads once the saga is over."""
     coupon = welcome_coupon(j, member)
     # Enough units to reach the coupon's minimum spend.
     quantity = max(1, math.ceil(coupon["min_spend"]["amount"] / pick.price))
@@ -226,6 +257,7 @@ def order_with_coupon(j: Journey, member: dict[str, str], pick: Pick) -> None:
         f"    {confirmed['status']}: total {confirmed['total']['amount'] / 100:.2f} "
         f"{confirmed['currency']} after {confirmed['coupon_discount']['amount'] / 100:.2f} off"
     )
+    return dict(confirmed)
 
 
 def read_notifications(j: Journey, member: dict[str, str]) -> None:
@@ -284,6 +316,80 @@ def paid_today(j: Journey, admin_email: str, admin_password: str) -> int:
     return int(response.json()["totals"]["orders_paid"]) if response.status_code == 200 else 0
 
 
+# The trace of what was bought
+
+
+def trace_codes(order: dict[str, Any]) -> list[str]:
+    """The trace codes of the order's items (one per lot an item's units came from)."""
+    return [
+        allocation["trace_code"]
+        for item in order.get("items", [])
+        for allocation in item.get("trace") or []
+        if allocation.get("trace_code")
+    ]
+
+
+def look_up_trace(j: Journey, member: dict[str, str], order: dict[str, Any]) -> None:
+    """Once the order's stock is committed its items carry trace codes: each is looked up on
+    the public trace route, as anyone holding the package could."""
+    if order.get("status") != "CONFIRMED":
+        console.print(
+            f"    the order is {order.get('status')}: no stock committed, nothing to trace"
+        )
+        return
+    path = f"/api/v1/orders/{order['id']}"
+    traced = j.wait(
+        "the order's item gets its trace code",
+        lambda: j.http.get(path, headers=member).json(),
+        lambda o: bool(trace_codes(o)),
+        required=False,
+    )
+    codes = trace_codes(traced)
+    if not codes:
+        console.print(
+            f"    [yellow]no trace code on order {order['id']} after {WAIT_SECONDS:.0f} s[/]: "
+            "inventory has not committed its stock yet (is the inventory service consuming?)"
+        )
+        return
+    for code in codes[:TRACES_SHOWN]:
+        lookup = partial(j.http.get, f"/api/v1/trace/{code}")
+        trace = j.step(f"anyone looks up trace code {code}", lookup)
+        print_trace(trace)
+
+
+def day(value: str | None) -> str:
+    return date.fromisoformat(value).isoformat() if value else "-"
+
+
+def moment(value: str) -> str:
+    return datetime.fromisoformat(value).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def print_trace(trace: dict[str, Any]) -> None:
+    product, lot = trace["product"], trace["lot"]
+    origin = lot.get("origin")
+    where = (
+        ", ".join(
+            part for part in (origin["producer"], origin["region"], origin["country"]) if part
+        )
+        if origin
+        else "origin not recorded"
+    )
+    console.print(
+        f"[bold]trace {trace['trace_code']}[/]: {trace['quantity']} x "
+        f"{product.get('name') or product['sku']} ({product['sku']})"
+        + ("  [red]RECALLED[/]" if trace.get("recalled") else "")
+    )
+    console.print(f"    lot {lot['code']} ({lot['status']}) from {where}")
+    console.print(
+        f"    produced {day(lot.get('production_date'))}, expires {day(lot.get('expiry_date'))}, "
+        f"{lot['storage_class'].lower()}, inspection {lot.get('inspection_ref') or '-'}"
+    )
+    for step in trace["custody"]:
+        detail = f"  {step['detail']}" if step.get("detail") else ""
+        console.print(f"    {step['step']:<10} {moment(step['at'])}{detail}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     gateway = f"http://{HOST}:{service_row('gateway').port}"
@@ -319,10 +425,11 @@ def main() -> None:
         pick = shelve_demo_product(j, args.admin_email, args.admin_password)
     paid_before = paid_today(j, args.admin_email, args.admin_password)
     member = register_and_log_in(j)
-    order_with_coupon(j, member, pick)
+    order = order_with_coupon(j, member, pick)
     read_notifications(j, member)
     console.print(f"[bold]journey done[/]: {j.total:.0f} ms in requests")
     todays_kpis(j, args.admin_email, args.admin_password, paid_before)
+    look_up_trace(j, member, order)
 
 
 if __name__ == "__main__":

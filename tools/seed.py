@@ -3,7 +3,11 @@ the gateway as the bootstrap admin, as a person would with the storefront API.
 
 Every product of the file is created (`POST /api/v1/admin/products` with an `Idempotency-Key`
 derived from its definition), receives its stock (`PUT /api/v1/admin/inventory/{sku}`) and is
-published, in that order, so that a published demo product always has its stock.
+published, in that order, so that a published demo product always has its stock. A food SKU
+defined with lots receives them one by one instead (`POST /api/v1/admin/inventory/{sku}/lots`):
+their dates are offsets from the shop's today, so a lot seeded close to its expiry date is close
+to it whatever the day of the seed; the lots the SKU already holds are skipped and each request
+carries an `Idempotency-Key`, so that no lot is received twice.
 
 A second run finds the products by their SKU codes in the admin listing and does only what is
 missing: nothing when every demo product has been published ("already seeded"), stock and
@@ -20,12 +24,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from inventory_service.config import InventorySettings
 
 CATALOG_FILE = Path(__file__).with_name("demo_catalog.json")
 API = "/api/v1"
@@ -39,6 +46,7 @@ REQUEST_TIMEOUT_SECONDS = 10.0
 RETRY_BUDGET_SECONDS = 90.0
 RETRIED_STATUSES = frozenset({429, 503})
 SEED_WORKERS = 4  # products shelved at once
+INSPECTED_AT_HOUR = 10  # lots are inspected at 10:00 UTC of their inspection day
 
 
 class SeedError(Exception):
@@ -59,16 +67,66 @@ class Account(Protocol):
 
 
 @dataclass(frozen=True)
+class LotDefinition:
+    """A lot of a food SKU, its dates as days before or after the day of the seed."""
+
+    code: str
+    quantity: int
+    produced_days_ago: int
+    expiry_in_days: int
+    origin: Mapping[str, str]
+    inspection_ref: str
+    inspected_days_ago: int
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> LotDefinition:
+        return cls(
+            document["lot"],
+            document["quantity"],
+            document["produced_days_ago"],
+            document["expiry_in_days"],
+            document["origin"],
+            document["inspection_ref"],
+            document["inspected_days_ago"],
+        )
+
+    def receive_body(self, today: date, storage_class: str) -> dict[str, Any]:
+        """The `POST /admin/inventory/{sku}/lots` body on `today` (the shop's day)."""
+        inspected = today - timedelta(days=self.inspected_days_ago)
+        return {
+            "lot": self.code,
+            "quantity": self.quantity,
+            "origin": dict(self.origin),
+            "production_date": (today - timedelta(days=self.produced_days_ago)).isoformat(),
+            "expiry_date": (today + timedelta(days=self.expiry_in_days)).isoformat(),
+            "storage_class": storage_class,
+            "inspection_ref": self.inspection_ref,
+            "inspected_at": datetime(
+                inspected.year, inspected.month, inspected.day, INSPECTED_AT_HOUR, tzinfo=UTC
+            ).isoformat(),
+        }
+
+
+def lot_idempotency_key(sku: str, body: Mapping[str, Any]) -> str:
+    """The same for the same lot on the same day (a retried request is answered once)."""
+    text = json.dumps({"sku": sku, **body}, sort_keys=True, ensure_ascii=False)
+    return f"demo-lot-{hashlib.sha256(text.encode()).hexdigest()[:32]}"
+
+
+@dataclass(frozen=True)
 class SkuDefinition:
     sku: str
     price: int  # minor units (fen)
-    stock: int  # on hand after the seed
+    stock: int  # on hand after the seed (the sum of its lots for a SKU received by lot)
     attributes: Mapping[str, str] = field(default_factory=dict)
+    lots: tuple[LotDefinition, ...] = ()  # none: the stock is received without lots (PUT)
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> SkuDefinition:
         attributes = document.get("attributes", {})
-        return cls(document["sku"], document["price"], document["stock"], attributes)
+        lots = tuple(LotDefinition.from_document(lot) for lot in document.get("lots", ()))
+        stock = sum(lot.quantity for lot in lots) if lots else document["stock"]
+        return cls(document["sku"], document["price"], stock, attributes, lots)
 
 
 @dataclass(frozen=True)
@@ -105,6 +163,11 @@ class ProductDefinition:
         if self.food is not None:  # absent otherwise: other products keep their keys
             body["food"] = dict(self.food)
         return body
+
+    @property
+    def storage_class(self) -> str:
+        """Its lots' storage class: the product's (ambient when it says none)."""
+        return str((self.food or {}).get("storage_class", "AMBIENT"))
 
     def idempotency_key(self, currency: str) -> str:
         """The same for the same definition, another one once the definition changes (a key
@@ -145,6 +208,10 @@ class DemoCatalog:
 
     def sku(self, code: str) -> SkuDefinition:
         return next(sku for sku in self.skus() if sku.sku == code)
+
+    def lots(self) -> list[tuple[SkuDefinition, LotDefinition]]:
+        """Every lot the seed receives, with its SKU."""
+        return [(sku, lot) for sku in self.skus() for lot in sku.lots]
 
     def low_stock(self, threshold: int) -> list[SkuDefinition]:
         """The SKUs seeded with fewer than `threshold` units (inventory's safety stock)."""
@@ -272,9 +339,28 @@ class Gateway:
         created = self.call("POST", "/admin/products", {201}, json=body, headers=key).json()
         return str(created["id"])
 
-    def receive_stock(self, product: ProductDefinition) -> None:
+    def receive_stock(self, product: ProductDefinition, today: date) -> None:
         for sku in product.skus:
-            self.call("PUT", f"/admin/inventory/{sku.sku}", {200, 201}, json={"on_hand": sku.stock})
+            if sku.lots:
+                self.receive_lots(sku, product.storage_class, today)
+            else:
+                body = {"on_hand": sku.stock}
+                self.call("PUT", f"/admin/inventory/{sku.sku}", {200, 201}, json=body)
+
+    def lots_held(self, sku: str) -> set[str]:
+        """The codes of the lots the SKU holds (none for a SKU inventory does not know yet)."""
+        response = self.call("GET", f"/admin/inventory/{sku}/lots", {200, 404})
+        return {lot["lot"] for lot in response.json()["items"]} if response.is_success else set()
+
+    def receive_lots(self, sku: SkuDefinition, storage_class: str, today: date) -> None:
+        """The SKU's lots it does not hold yet: receiving a lot again would add its units."""
+        held = self.lots_held(sku.sku)
+        for lot in sku.lots:
+            if lot.code in held:
+                continue
+            body = lot.receive_body(today, storage_class)
+            key = {"Idempotency-Key": lot_idempotency_key(sku.sku, body)}
+            self.call("POST", f"/admin/inventory/{sku.sku}/lots", {201}, json=body, headers=key)
 
     def publish(self, product_id: str) -> None:
         self.call("POST", f"/admin/products/{product_id}/publish", {200})
@@ -307,7 +393,13 @@ class SeedResult:
         return not self.created and not self.finished
 
 
-def seed_catalog(gateway: Gateway, catalog: DemoCatalog, console: Console) -> SeedPlan:
+def shop_today() -> date:
+    """Today in the shop's time zone (inventory's INVENTORY_SHOP_TIMEZONE): the day lots'
+    expiry dates count in."""
+    return datetime.now(InventorySettings().shop_zone).date()
+
+
+def seed_catalog(gateway: Gateway, catalog: DemoCatalog, console: Console, today: date) -> SeedPlan:
     """Do what `plan` says is missing, a few products at a time, with a progress bar."""
     todo = plan(catalog, existing_by_sku(gateway.admin_pages()))
     if todo.complete:
@@ -319,7 +411,7 @@ def seed_catalog(gateway: Gateway, catalog: DemoCatalog, console: Console) -> Se
     try:
         with progress:
             task = progress.add_task("", total=len(jobs))
-            futures = [pool.submit(shelve, gateway, catalog.currency, *job) for job in jobs]
+            futures = [pool.submit(shelve, gateway, catalog.currency, today, *job) for job in jobs]
             for future in as_completed(futures):
                 progress.update(task, advance=1, description=future.result())
                 gateway.pause(0)
@@ -329,11 +421,13 @@ def seed_catalog(gateway: Gateway, catalog: DemoCatalog, console: Console) -> Se
     return todo
 
 
-def shelve(gateway: Gateway, currency: str, product: ProductDefinition, product_id: str) -> str:
+def shelve(
+    gateway: Gateway, currency: str, today: date, product: ProductDefinition, product_id: str
+) -> str:
     """Create the product unless `product_id` names it, receive its stock, then publish it:
     a published demo product always has its stock. Returns its name."""
     product_id = product_id or gateway.create_product(product, currency)
-    gateway.receive_stock(product)
+    gateway.receive_stock(product, today)
     gateway.publish(product_id)
     return product.name
 
@@ -351,7 +445,7 @@ def seed_demo(
     with httpx.Client(base_url=gateway_url, timeout=REQUEST_TIMEOUT_SECONDS, trust_env=False) as c:
         gateway = Gateway(c, pause)
         gateway.login(admin)
-        todo = seed_catalog(gateway, catalog, console)
+        todo = seed_catalog(gateway, catalog, console, shop_today())
         gateway.headers = {}
         registered = gateway.register(member, "Demo Member", "en")
     return SeedResult(
