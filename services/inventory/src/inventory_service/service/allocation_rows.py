@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +32,7 @@ class Allocation:
     shipped: bool
     member_id: str | None
     product_name: str | None
+    lot_expiry_date: date | None
 
     @property
     def sellable(self) -> bool:
@@ -55,6 +56,7 @@ _OF_ORDERS = (
         ALLOCATIONS.c.shipped_at.is_not(None),
         ALLOCATIONS.c.member_id,
         ALLOCATIONS.c.product_name,
+        LOTS.c.expiry_date,
     )
     .join(LOTS, sa.and_(LOTS.c.sku == ALLOCATIONS.c.sku, LOTS.c.code == ALLOCATIONS.c.lot))
     .where(ALLOCATIONS.c.order_id.in_(_ORDER_IDS), ALLOCATIONS.c.status.in_(_ACTIVE))
@@ -133,7 +135,7 @@ async def active_allocations(
     rows = (await conn.execute(_OF_ORDERS, {"order_ids": list(order_ids)})).all()
     found: dict[str, list[Allocation]] = {}
     for id_, order_id, sku, lot, quantity, status, trace_code, lot_status, *rest in rows:
-        shipped, member_id, product_name = rest
+        shipped, member_id, product_name, lot_expiry_date = rest
         found.setdefault(order_id, []).append(
             Allocation(
                 int(id_),
@@ -147,6 +149,7 @@ async def active_allocations(
                 bool(shipped),
                 member_id,
                 product_name,
+                lot_expiry_date,
             )
         )
     return found

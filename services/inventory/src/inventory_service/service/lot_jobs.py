@@ -12,13 +12,12 @@ from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import (
     AllocationStatus,
     LotStatus,
-    WithdrawalReason,
     days_left,
     shop_today,
 )
 from inventory_service.service.recalls import finish_recall, unfinished_recalls
 from inventory_service.service.stock_levels import correlated_stage, now
-from inventory_service.service.withdrawals import settle_holders, withdraw_lot
+from inventory_service.service.withdrawals import expire_lot, settle_holders
 from inventory_service.tables import ALLOCATIONS, LOTS
 from shared_events import inventory as events
 
@@ -64,13 +63,7 @@ async def expire_lots(runtime: InventoryRuntime) -> int:
     for sku, code in due:
         async with runtime.database.transaction() as session:
             stage = correlated_stage(runtime, session)
-            conn = await session.connection()
-            lot = await withdraw_lot(conn, stage, sku, code, WithdrawalReason.LOT_EXPIRED)
-            if lot is not None and lot.expiry_date is not None:
-                expired = events.LotExpiredV1(
-                    sku=sku, lot=code, expiry_date=lot.expiry_date, withdrawn=lot.units
-                )
-                stage(expired, subject=sku)
+            if await expire_lot(await session.connection(), stage, sku, code):
                 withdrawn += 1
         await settle_holders(runtime, sku, code)
     return withdrawn

@@ -338,18 +338,26 @@ async def settle_reservation(
     if row is None:
         log.info("no reservation for this order", order_id=order_id, action=action.value)
         return False
-    status, _, reason = row
+    status, lines, reason = row
     step = next_step(ReservationStatus(status), action)
     if step is None:
         if action is ReservationAction.COMMIT and reason == ReleaseReason.EXPIRED:
             log.warning("order confirmed after its reservation expired", order_id=order_id)
         return False
     settings = delivery.runtime.settings
+    # The order's stock rows are locked before its allocations are read, as every lot writer
+    # locks them first: a lot withdrawn by a concurrent recall is then seen withdrawn, never
+    # committed or released as if it were still on sale.
+    await lock_levels(conn, [line["sku"] for line in lines])
     held = await active_allocations(conn, [order_id])
+    if action is ReservationAction.COMMIT:
+        today = shop_today(settings.shop_zone, now())
+        # A lot that expired since the reservation, not withdrawn by the lot job yet.
+        if await withdrawals.expire_held_lots(conn, delivery.stage, held.get(order_id, []), today):
+            held = await active_allocations(conn, [order_id])
     if action is ReservationAction.COMMIT and any(
         a.lot_status is not LotStatus.SELLABLE for a in held.get(order_id, [])
     ):
-        today = shop_today(settings.shop_zone, now())
         kept = await withdrawals.replace_withdrawn(
             conn, delivery.stage, order_id, ReservationStatus(status), held[order_id], today
         )
@@ -403,6 +411,8 @@ async def release_expired(runtime: InventoryRuntime, *, at: datetime | None = No
             if not claimed:
                 return released
             conn = await session.connection()
+            # Stock rows before allocations, as in `settle_reservation`.
+            await lock_levels(conn, [line["sku"] for _, lines in claimed for line in lines])
             held = await active_allocations(conn, [order_id for order_id, _ in claimed])
             await _apply(
                 conn,

@@ -27,6 +27,7 @@ from inventory_service.domain.lots import (
     LotStatus,
     WithdrawalReason,
     allocate_fefo,
+    is_expired,
     new_trace_code,
     shop_today,
 )
@@ -126,6 +127,33 @@ async def withdraw_lot(
         )
         await write_movements(conn, [withdrawal])
     return WithdrawnLot(sku, lot, on_hand, expiry_date)
+
+
+async def expire_lot(conn: AsyncConnection, stage: Stage, sku: str, lot: str) -> bool:
+    """Withdraw a lot past its expiry date and announce it (`inventory.lot.expired`).
+    Returns whether it was withdrawn now (False when it was already)."""
+    withdrawn = await withdraw_lot(conn, stage, sku, lot, WithdrawalReason.LOT_EXPIRED)
+    if withdrawn is None or withdrawn.expiry_date is None:
+        return False
+    expired = events.LotExpiredV1(
+        sku=sku, lot=lot, expiry_date=withdrawn.expiry_date, withdrawn=withdrawn.units
+    )
+    stage(expired, subject=sku)
+    return True
+
+
+async def expire_held_lots(
+    conn: AsyncConnection, stage: Stage, allocations: Sequence[Allocation], today: date
+) -> bool:
+    """Withdraw the lots among `allocations` that passed their expiry date before the lot job
+    got to them (a confirmation after midnight). Returns whether any was withdrawn."""
+    due = sorted(
+        {(a.sku, a.lot) for a in allocations if a.sellable and is_expired(a.lot_expiry_date, today)}
+    )
+    withdrawn = False
+    for sku, lot in due:
+        withdrawn = await expire_lot(conn, stage, sku, lot) or withdrawn
+    return withdrawn
 
 
 async def holders_of(conn: AsyncConnection, sku: str, lot: str) -> list[str]:
