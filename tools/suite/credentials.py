@@ -18,6 +18,7 @@ from rich.markup import escape
 from tools.suite.services import ISSUER, default, service_row, variable
 
 _membership = service_row(ISSUER).settings
+_notification = service_row("notification").settings
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,15 @@ class AdminCredentials(Credentials):
     development_password = default(_membership, "bootstrap_admin_password")
 
     def environment(self) -> dict[str, str]:
-        return {self.email_variable: self.email, self.password_variable: self.password}
+        """The admin's account, and the admin as the operator who hears about low stock and
+        lots close to expiry (the local mail catcher keeps those emails) unless
+        `NOTIFICATION_OPERATOR_EMAILS` names others."""
+        operators = variable(_notification, "operator_emails")
+        return {
+            self.email_variable: self.email,
+            self.password_variable: self.password,
+            operators: os.environ.get(operators, self.email),
+        }
 
     def login_command(self, base_url: str) -> str:
         body = json.dumps(
