@@ -1,0 +1,86 @@
+"""Lots on the embedded default (`make run`), SQLite: first expired first out, the lot job
+withdrawing an expired lot, and a recall moving a held order to another lot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from chassis.testing.harness import offline_runtime
+from inventory_service.config import MIGRATIONS_DIR, InventorySettings
+from inventory_service.deps import InventoryRuntime
+from inventory_service.schemas import LotReceive
+from inventory_service.service import lots
+from inventory_service.service.lot_jobs import check_lots
+from inventory_service.service.recalls import recall_lot
+
+from .conftest import new_order_id
+from .lot_support import age_lot, allocations_of, assert_invariants, confirm, place
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def runtime(tmp_path: Path) -> AsyncIterator[InventoryRuntime]:
+    settings = InventorySettings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'inventory.db'}")
+    async with offline_runtime(settings, None, migrations=MIGRATIONS_DIR) as runtime:
+        yield runtime
+
+
+def in_days(days: int) -> date:
+    return datetime.now(UTC).date() + timedelta(days=days)
+
+
+async def receive(runtime: InventoryRuntime, lot: str, quantity: int, expiry: date | None) -> None:
+    await lots.receive_lot(
+        runtime, "TEA-1", LotReceive(lot=lot, quantity=quantity, expiry_date=expiry)
+    )
+
+
+async def test_fefo_expiry_and_recall_on_sqlite(runtime: InventoryRuntime) -> None:
+    await receive(runtime, "LATE", 5, in_days(60))
+    await receive(runtime, "UNDATED", 10, None)
+    await receive(runtime, "EARLY", 3, in_days(10))
+    await receive(runtime, "MID", 4, in_days(30))
+    first, second, third = new_order_id(), new_order_id(), new_order_id()
+
+    await place(runtime, first, [("TEA-1", 2)], "m-1")
+    await place(runtime, second, [("TEA-1", 4)], "m-2")
+    await confirm(runtime, first)
+    await confirm(runtime, second)
+
+    assert await allocations_of(runtime.database, first) == [("TEA-1", "EARLY", 2, "COMMITTED")]
+    assert await allocations_of(runtime.database, second) == [
+        ("TEA-1", "EARLY", 1, "COMMITTED"),
+        ("TEA-1", "MID", 3, "COMMITTED"),
+    ]
+    listed = await lots.list_lots(runtime, "TEA-1")
+    assert [(lot.lot, lot.on_hand) for lot in listed.items] == [
+        ("EARLY", 0),
+        ("MID", 1),
+        ("LATE", 5),
+        ("UNDATED", 10),
+    ]
+
+    # MID passes its date: never sold, withdrawn by the lot job.
+    await age_lot(runtime.database, "TEA-1", "MID", in_days(-1))
+    await place(runtime, third, [("TEA-1", 2)], "m-3")
+    assert await allocations_of(runtime.database, third) == [("TEA-1", "LATE", 2, "HELD")]
+    await check_lots(runtime)
+    assert (await lots.get_lot(runtime, "TEA-1", "MID")).status == "EXPIRED"
+
+    # The expired MID units the second order had not shipped were replaced from LATE.
+    assert (await allocations_of(runtime.database, second))[-1] == ("TEA-1", "LATE", 3, "COMMITTED")
+
+    # LATE is recalled: both orders move to the undated lot.
+    report = await recall_lot(runtime, "TEA-1", "LATE", "foreign matter", "admin")
+    assert report.orders.reallocated == sorted([second, third])
+    assert report.units.quarantined == 5
+    assert await allocations_of(runtime.database, third) == [
+        ("TEA-1", "LATE", 2, "MOVED"),
+        ("TEA-1", "UNDATED", 2, "HELD"),
+    ]
+    await assert_invariants(runtime.database, ["TEA-1"])
