@@ -255,6 +255,7 @@ async def _apply(
     *,
     action: ReservationAction,
     publish_committed_v1: bool,
+    locked: dict[str, StockLevel] | None = None,
 ) -> None:
     """Apply a lifecycle step to reservations whose status the caller has moved, allocation by
     allocation: the lots, the stock rows (only for sellable lots: a withdrawn lot's units are
@@ -304,7 +305,7 @@ async def _apply(
     ]
     deltas = [delta for delta in deltas if delta[1] or delta[2]]
     try:
-        levels = await change_levels(conn, deltas) if deltas else []
+        levels = await change_levels(conn, deltas, locked=locked) if deltas else []
     except KeyError as missing:
         raise RuntimeError(f"the stock record of {missing.args[0]} is missing") from None
     for (sku, _, _), (before, after) in zip(deltas, levels, strict=True):
@@ -348,13 +349,13 @@ async def settle_reservation(
     # The order's stock rows are locked before its allocations are read, as every lot writer
     # locks them first: a lot withdrawn by a concurrent recall is then seen withdrawn, never
     # committed or released as if it were still on sale.
-    await lock_levels(conn, [line["sku"] for line in lines])
+    locked: dict[str, StockLevel] | None = await lock_levels(conn, [ln["sku"] for ln in lines])
     held = await active_allocations(conn, [order_id])
     if action is ReservationAction.COMMIT:
         today = shop_today(settings.shop_zone, now())
         # A lot that expired since the reservation, not withdrawn by the lot job yet.
         if await withdrawals.expire_held_lots(conn, delivery.stage, held.get(order_id, []), today):
-            held = await active_allocations(conn, [order_id])
+            held, locked = await active_allocations(conn, [order_id]), None
     if action is ReservationAction.COMMIT and any(
         a.lot_status is not LotStatus.SELLABLE for a in held.get(order_id, [])
     ):
@@ -363,7 +364,7 @@ async def settle_reservation(
         )
         if not kept:
             return True  # released: nothing of this order is committed
-        held = await active_allocations(conn, [order_id])
+        held, locked = await active_allocations(conn, [order_id]), None  # stock changed
     await set_status(conn, order_id, step.target.value, step.reason.value if step.reason else None)
     await _apply(
         conn,
@@ -372,6 +373,7 @@ async def settle_reservation(
         step,
         action=action,
         publish_committed_v1=settings.publish_committed_v1,
+        locked=locked,
     )
     return True
 
@@ -412,7 +414,7 @@ async def release_expired(runtime: InventoryRuntime, *, at: datetime | None = No
                 return released
             conn = await session.connection()
             # Stock rows before allocations, as in `settle_reservation`.
-            await lock_levels(conn, [line["sku"] for _, lines in claimed for line in lines])
+            locked = await lock_levels(conn, [ln["sku"] for _, lines in claimed for ln in lines])
             held = await active_allocations(conn, [order_id for order_id, _ in claimed])
             await _apply(
                 conn,
@@ -421,6 +423,7 @@ async def release_expired(runtime: InventoryRuntime, *, at: datetime | None = No
                 step,
                 action=ReservationAction.EXPIRE,
                 publish_committed_v1=runtime.settings.publish_committed_v1,
+                locked=locked,
             )
         released += len(claimed)
         log.info("expired reservations released", count=len(claimed))

@@ -133,16 +133,20 @@ Change = tuple[str, int, int]  # sku, delta on hand, delta reserved
 
 
 async def change_levels(
-    conn: AsyncConnection, changes: Sequence[Change]
+    conn: AsyncConnection,
+    changes: Sequence[Change],
+    *,
+    locked: dict[str, StockLevel] | None = None,
 ) -> list[tuple[StockLevel, StockLevel]]:
     """Apply the changes, sorted by SKU (a SKU may come more than once), unconditionally:
     the level before and after each change, in the same order. One change is one UPDATE ...
     RETURNING; several are one locking read of their rows in SKU order, the new levels
     checked against the stock rules (a change that breaks one raises, as the CHECK
-    constraints would), and one executemany UPDATE in the same order. A SKU without a stock
-    record raises KeyError."""
+    constraints would), and one executemany UPDATE in the same order. `locked`: the levels
+    of the changed SKUs as the caller read them under lock in this transaction (no second
+    read). A SKU without a stock record raises KeyError."""
     at = now()
-    if len(changes) == 1:
+    if len(changes) == 1 and locked is None:
         sku, d_on_hand, d_reserved = changes[0]
         params = {"b_sku": sku, "d_on_hand": d_on_hand, "d_reserved": d_reserved, "at": at}
         row = (await conn.execute(_CHANGE_ONE, params)).first()
@@ -150,7 +154,9 @@ async def change_levels(
             raise KeyError(sku)
         after = StockLevel(*row)
         return [(after.before(d_on_hand, d_reserved), after)]
-    levels = await lock_levels(conn, [sku for sku, _, _ in changes])
+    levels = (
+        dict(locked) if locked is not None else await lock_levels(conn, [c[0] for c in changes])
+    )
     result: list[tuple[StockLevel, StockLevel]] = []
     for sku, d_on_hand, d_reserved in changes:
         before = levels[sku]
