@@ -78,6 +78,10 @@ class EventRegistry:
 
         return register
 
+    def has_upcaster(self, event_type: str, from_version: int) -> bool:
+        """Whether data of `from_version` can be upcast to `from_version + 1`."""
+        return (event_type, from_version) in self._upcasters
+
     def spec(self, event_type: str, version: int) -> EventSpec:
         try:
             return self._specs[(event_type, version)]
