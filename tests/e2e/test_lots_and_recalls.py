@@ -44,8 +44,13 @@ from tools.launched import launched_suite
 
 pytestmark = pytest.mark.integration
 
-# Returns close at delivery (0 days): only a recalled order can still be returned.
-LOTS_ENV = {**SUITE_ENV, "ORDER_RETURN_WINDOW_DAYS": "0"}
+# Returns close at delivery (0 days): only a recalled order can still be returned. A card
+# that fails twice (tok_processingError) keeps its order reserved for about 2 s.
+LOTS_ENV = {
+    **SUITE_ENV,
+    "ORDER_RETURN_WINDOW_DAYS": "0",
+    "PAYMENT_PROVIDER_BACKOFF_SECONDS": "0.6",
+}
 TODAY = datetime.now(UTC).date()
 RECALL_NOTICE = "recall_notice"
 RECALLED = "RECALLED"
@@ -203,6 +208,31 @@ async def until_confirmed(shop: Storefront, order_ids: list[str]) -> None:
     await until_settled(shop, order_ids)
     found = await states(shop, order_ids)
     assert {found[o] for o in order_ids} == {("CONFIRMED", None)}, found
+    await until_lots_known(shop, order_ids)
+
+
+async def until_lots_known(shop: Storefront, order_ids: list[str]) -> None:
+    """Until the order service (which reads commits as v2, and re-allocations) holds for each
+    order exactly the lots and trace codes inventory committed to it."""
+
+    async def lots(service: str, sql: str) -> set[tuple[str, str, str, int, str]]:
+        found = await rows(shop, service, sql, ids=order_ids)
+        return {(str(o), str(s), str(lot), int(q), str(c)) for o, s, lot, q, c in found}
+
+    async def mismatch() -> set[tuple[str, str, str, int, str]]:
+        committed = await lots(
+            "inventory",
+            "SELECT order_id, sku, lot, quantity, trace_code FROM allocations "
+            "WHERE order_id IN :ids AND status = 'COMMITTED'",
+        )
+        known = await lots(
+            "order",
+            "SELECT order_id, sku, lot, quantity, trace_code FROM order_line_allocations "
+            "WHERE order_id IN :ids",
+        )
+        return committed ^ known
+
+    assert await eventually(mismatch, lambda found: not found) == set()
 
 
 async def admin_move(shop: Storefront, order_id: str, *actions: str) -> None:
@@ -236,6 +266,23 @@ async def until_custody(shop: Storefront, order_ids: list[str], column: str) -> 
         return int(found[0][0])
 
     assert await eventually(missing, lambda n: n == 0) == 0
+
+
+async def until_held(shop: Storefront, order_id: str, sku: str, lot: str) -> None:
+    """Until the order holds units of `lot` (reserved, not committed)."""
+
+    async def held() -> list[Any]:
+        return await rows(
+            shop,
+            "inventory",
+            "SELECT status FROM allocations WHERE order_id = :o AND sku = :sku AND lot = :lot",
+            o=order_id,
+            sku=sku,
+            lot=lot,
+        )
+
+    found = await eventually(held, lambda found: bool(found), every=0.02)
+    assert [r[0] for r in found] == ["HELD"], found
 
 
 async def order_of(shop: Storefront, order_id: str) -> dict[str, Any]:
@@ -321,9 +368,10 @@ async def test_a_recall_in_the_middle_of_a_load_of_orders(shop: Storefront) -> N
     """Lot A (first to expire, 20 units) and lot B (6 units) of a tea, and a second tea in one
     lot. Before the recall: two orders shipped, a big order (7 units of A, a coupon, points and
     a line of the other tea) and a small one (1 unit, a coupon) confirmed. A is recalled while
-    twelve more orders are being placed. The big order cannot be served from B (7 > 6): it is
-    cancelled and compensated; every other unshipped holder of A gets B (the load takes at
-    most 4 units of the tea and the small order 1, so B's 6 always suffice)."""
+    thirteen more orders are being placed, one of them holding A reserved but not committed.
+    The big order cannot be served from B (7 > 6): it is cancelled and compensated; every other
+    unshipped holder of A gets B (the load takes 4 units of the tea and the small order 1, so
+    B's 6 always suffice, whichever lot each got first)."""
     tea = await food_sku(shop, price=6_000, name="Wuyi rock tea")
     other = await food_sku(shop, price=10_000, name="Jasmine pearls")
     lot_a, lot_b, lot_g = unique("A").upper(), unique("B").upper(), unique("G").upper()
@@ -363,23 +411,33 @@ async def test_a_recall_in_the_middle_of_a_load_of_orders(shop: Storefront) -> N
     await asyncio.gather(admin_move(shop, s1, "ship"), admin_move(shop, s2, "ship"))
     await until_custody(shop, [s1, s2], "shipped_at")
 
-    # The load: twelve orders, one every 0.15 s; four of them take one unit of the tea. The
-    # recall lands after the fourth.
-    plan = [[(tea, 1), (other, 1)] if n % 3 == 0 else [(other, 1 + n % 2)] for n in range(12)]
-    assert sum(q for items in plan for sku, q in items if sku == tea) == 4
+    # The load: twelve orders, one every 0.15 s, three of them with a unit of the tea. Among
+    # them, a slow one: its card fails twice before it is authorised (the payment service
+    # backs off 0.6 s, then 1.2 s), and the recall lands while it holds a unit of A, reserved
+    # and not yet committed.
+    plan = [[(tea, 1), (other, 1)] if n % 4 == 0 else [(other, 1 + n % 2)] for n in range(12)]
+    assert sum(q for items in plan for sku, q in items if sku == tea) == 3
 
     async def one(n: int) -> str:
         await asyncio.sleep(0.15 * n)
         return await place(shop, load[n % 4], lines(*plan[n]))
 
-    async def recall_soon() -> dict[str, Any]:
-        await asyncio.sleep(0.15 * 3 + 0.05)
-        return await recall(shop, tea, lot_a, "Listeria monocytogenes found in a retained sample")
+    async def recall_while_held() -> tuple[str, dict[str, Any]]:
+        await asyncio.sleep(0.3)
+        slow = await place(shop, load[0], lines((tea, 1)), payment_token="tok_processingError")
+        await until_held(shop, slow, tea, lot_a)
+        reason = "Listeria monocytogenes found in a retained sample"
+        return slow, await recall(shop, tea, lot_a, reason)
 
-    *later, answered = await asyncio.gather(*(one(n) for n in range(12)), recall_soon())
+    *later, (slow, answered) = await asyncio.gather(
+        *(one(n) for n in range(12)), recall_while_held()
+    )
     assert answered["lot"] == lot_a and answered["reason"].startswith("Listeria")
+    later.append(slow)
     everything = [*first, *later, earning]
     await until_settled(shop, everything, timeout=90)
+    found = await states(shop, everything)
+    await until_lots_known(shop, [o for o in everything if found[o][0] != "CANCELLED"])
 
     # No unit of A committed after the recall; A is out of sale.
     lot = await ok(
@@ -410,7 +468,6 @@ async def test_a_recall_in_the_middle_of_a_load_of_orders(shop: Storefront) -> N
         )
     }
     assert {big_order, small_order} <= holders and not {s1, s2} & holders
-    found = await states(shop, everything)
     reallocated, cancelled = set(), set()
     for order_id in sorted(holders):
         order = await order_of(shop, order_id)
@@ -428,7 +485,16 @@ async def test_a_recall_in_the_middle_of_a_load_of_orders(shop: Storefront) -> N
             seen = await public_trace(shop, allocation["trace_code"])
             assert (seen["lot"]["code"], seen["recalled"]) == (lot_b, False)
     assert cancelled == {big_order}
-    assert small_order in reallocated
+    assert {small_order, slow} <= reallocated
+    # The slow order's unit of A moved to B while only reserved: it was never committed on A.
+    slow_in_a = await rows(
+        shop,
+        "inventory",
+        "SELECT status, committed_at FROM allocations WHERE order_id = :o AND lot = :lot",
+        o=slow,
+        lot=lot_a,
+    )
+    assert [tuple(r) for r in slow_in_a] == [("MOVED", None)]
     # The load is served in full: B had room for every unit it needed.
     assert {found[o] for o in later} == {("CONFIRMED", None)}, found
 
