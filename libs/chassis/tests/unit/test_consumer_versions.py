@@ -135,16 +135,16 @@ async def test_an_unhandled_type_is_ignored_whatever_its_versions() -> None:
 def three_versions() -> tuple[EventRegistry, list[type[EventPayload]]]:
     reg = EventRegistry()
 
-    @reg.event("demo.thing.done", 1)
+    @reg.event("demo.thing.done", 1, key="id")
     class DoneV1(EventPayload):
         a: int
 
-    @reg.event("demo.thing.done", 2)
+    @reg.event("demo.thing.done", 2, key="id")
     class DoneV2(EventPayload):
         a: int
         b: int
 
-    @reg.event("demo.thing.done", 3)
+    @reg.event("demo.thing.done", 3, key="id")
     class DoneV3(EventPayload):
         a: int
         b: int

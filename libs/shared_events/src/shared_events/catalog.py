@@ -52,13 +52,13 @@ class ProductDetails(EventPayload):
     food: FoodAttributes | None = None
 
 
-@registry.event("catalog.product.created", 1)
+@registry.event("catalog.product.created", 1, key="product id")
 class ProductCreatedV1(ProductDetails):
     status: str
     version: int
 
 
-@registry.event("catalog.product.updated", 1)
+@registry.event("catalog.product.updated", 1, key="product id")
 class ProductUpdatedV1(ProductDetails):
     """The product's descriptive fields after the change, and which of them changed."""
 
@@ -66,20 +66,20 @@ class ProductUpdatedV1(ProductDetails):
     version: int
 
 
-@registry.event("catalog.product.published", 1)
+@registry.event("catalog.product.published", 1, key="product id")
 class ProductPublishedV1(EventPayload):
     product_id: str
     skus: list[SkuSnapshot]
     version: int
 
 
-@registry.event("catalog.product.unpublished", 1)
+@registry.event("catalog.product.unpublished", 1, key="product id")
 class ProductUnpublishedV1(EventPayload):
     product_id: str
     version: int
 
 
-@registry.event("catalog.price.changed", 1)
+@registry.event("catalog.price.changed", 1, key="product id")
 class PriceChangedV1(EventPayload):
     product_id: str
     sku: str
@@ -88,7 +88,7 @@ class PriceChangedV1(EventPayload):
     version: int
 
 
-@registry.event("catalog.product.viewed", 1)
+@registry.event("catalog.product.viewed", 1, key="product id")
 class ProductViewedV1(EventPayload):
     """A storefront read of one published product: an analytics fact, published at most once
     (batched from memory, dropped under pressure; never through the outbox). `skus` are the

@@ -41,14 +41,14 @@ class ShortLine(BaseModel):
     available: int
 
 
-@registry.event("inventory.stock.reserved", 1)
+@registry.event("inventory.stock.reserved", 1, key="order id")
 class StockReservedV1(EventPayload):
     order_id: str
     lines: list[StockLine]
     expires_at: datetime
 
 
-@registry.event("inventory.stock.rejected", 1)
+@registry.event("inventory.stock.rejected", 1, key="order id")
 class StockRejectedV1(EventPayload):
     """Nothing was reserved: at least one line was short (or its SKU unknown)."""
 
@@ -56,7 +56,7 @@ class StockRejectedV1(EventPayload):
     short: list[ShortLine]
 
 
-@registry.event("inventory.stock.committed", 1)
+@registry.event("inventory.stock.committed", 1, key="order id")
 class StockCommittedV1(EventPayload):
     """The order is confirmed: reserved units left the shelf for good.
 
@@ -88,7 +88,7 @@ class CommittedLine(BaseModel):
     allocations: list[LotAllocation]
 
 
-@registry.event("inventory.stock.committed", 2)
+@registry.event("inventory.stock.committed", 2, key="order id")
 class StockCommittedV2(EventPayload):
     """The order is confirmed: reserved units left the shelf for good, from these lots, each
     allocation with its trace code."""
@@ -103,7 +103,7 @@ def _committed_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "lines": [{**line, "allocations": []} for line in data["lines"]]}
 
 
-@registry.event("inventory.stock.released", 1)
+@registry.event("inventory.stock.released", 1, key="order id")
 class StockReleasedV1(EventPayload):
     """Reserved or committed units returned to the shelf. `reason`: ORDER_REJECTED,
     ORDER_CANCELLED, ORDER_RETURNED, EXPIRED (the reservation's deadline passed), RECALLED or
@@ -115,7 +115,7 @@ class StockReleasedV1(EventPayload):
     reason: str
 
 
-@registry.event("inventory.stock.adjusted", 1)
+@registry.event("inventory.stock.adjusted", 1, key="SKU")
 class StockAdjustedV1(EventPayload):
     sku: str
     delta: int
@@ -125,7 +125,7 @@ class StockAdjustedV1(EventPayload):
     reason: str
 
 
-@registry.event("inventory.stock.low", 1)
+@registry.event("inventory.stock.low", 1, key="SKU")
 class StockLowV1(EventPayload):
     """Available stock fell under the SKU's safety stock."""
 
@@ -144,7 +144,7 @@ class Origin(BaseModel):
     producer: str
 
 
-@registry.event("inventory.lot.received", 1)
+@registry.event("inventory.lot.received", 1, key="SKU")
 class LotReceivedV1(EventPayload):
     """Units of a lot arrived (subject: the SKU). A lot received again adds units."""
 
@@ -159,7 +159,7 @@ class LotReceivedV1(EventPayload):
     received_at: datetime
 
 
-@registry.event("inventory.lot.expiring", 1)
+@registry.event("inventory.lot.expiring", 1, key="SKU")
 class LotExpiringV1(EventPayload):
     """A sellable lot is within the warning window of its expiry date (published once per lot):
     time to mark it down."""
@@ -171,7 +171,7 @@ class LotExpiringV1(EventPayload):
     on_hand: int
 
 
-@registry.event("inventory.lot.expired", 1)
+@registry.event("inventory.lot.expired", 1, key="SKU")
 class LotExpiredV1(EventPayload):
     """A lot passed its expiry date in the shop's time zone and was taken out of sale;
     `withdrawn` units were still in the warehouse."""
@@ -182,7 +182,7 @@ class LotExpiredV1(EventPayload):
     withdrawn: int
 
 
-@registry.event("inventory.lot.recalled", 1)
+@registry.event("inventory.lot.recalled", 1, key="SKU")
 class LotRecalledV1(EventPayload):
     """An admin recalled a lot: its units in the warehouse are quarantined (`quarantined`),
     orders holding it that have not shipped are re-allocated or cancelled, and the members who
@@ -196,7 +196,7 @@ class LotRecalledV1(EventPayload):
     recalled_at: datetime
 
 
-@registry.event("inventory.stock.reallocated", 1)
+@registry.event("inventory.stock.reallocated", 1, key="order id")
 class StockReallocatedV1(EventPayload):
     """Units an order held in a withdrawn lot now come from other lots (first expired, first
     out). `allocations` replace the order's allocations of `from_lot` for `sku`; they carry new
@@ -210,7 +210,7 @@ class StockReallocatedV1(EventPayload):
     reason: WithdrawalReason
 
 
-@registry.event("inventory.stock.withdrawn", 1)
+@registry.event("inventory.stock.withdrawn", 1, key="order id")
 class StockWithdrawnV1(EventPayload):
     """Units an order held in a withdrawn lot could not be replaced from another lot: the
     order's reservation is released (an `inventory.stock.released` with the same reason comes
@@ -223,7 +223,7 @@ class StockWithdrawnV1(EventPayload):
     reason: WithdrawalReason
 
 
-@registry.event("inventory.recall.customer_affected", 1)
+@registry.event("inventory.recall.customer_affected", 1, key="order id")
 class RecallCustomerAffectedV1(EventPayload):
     """A member received units of a recalled lot (the order shipped before the recall): they
     must be told, once per recall and order. Any return of these units is accepted whatever the

@@ -15,7 +15,7 @@ from shared_events.money import Money
 from shared_events.registry import EventPayload, registry
 
 
-@registry.event("membership.member.registered", 1)
+@registry.event("membership.member.registered", 1, key="member id")
 class MemberRegisteredV1(EventPayload):
     member_id: str
     email: str
@@ -24,7 +24,7 @@ class MemberRegisteredV1(EventPayload):
     registered_at: datetime
 
 
-@registry.event("membership.member.updated", 1)
+@registry.event("membership.member.updated", 1, key="member id")
 class MemberUpdatedV1(EventPayload):
     member_id: str
     name: str
@@ -32,7 +32,7 @@ class MemberUpdatedV1(EventPayload):
     marketing_consent: bool = False
 
 
-@registry.event("membership.tier.changed", 1)
+@registry.event("membership.tier.changed", 1, key="member id")
 class TierChangedV1(EventPayload):
     """`discount_percent` is the member price discount of the new tier."""
 
@@ -43,7 +43,7 @@ class TierChangedV1(EventPayload):
     spend_12m: Money
 
 
-@registry.event("membership.coupon.issued", 1)
+@registry.event("membership.coupon.issued", 1, key="member id")
 class CouponIssuedV1(EventPayload):
     """`kind`: WELCOME_GIFT, FIRST_ORDER, SPEND_THRESHOLD. The discount is `amount_off`
     (fixed) for orders whose subtotal is at least `min_spend`."""
@@ -58,7 +58,7 @@ class CouponIssuedV1(EventPayload):
     first_order_only: bool = False
 
 
-@registry.event("membership.benefits.held", 1)
+@registry.event("membership.benefits.held", 1, key="order id")
 class BenefitsHeldV1(EventPayload):
     """Saga answer: the coupon and points of the order are reserved for it."""
 
@@ -68,7 +68,7 @@ class BenefitsHeldV1(EventPayload):
     points: int = 0
 
 
-@registry.event("membership.benefits.rejected", 1)
+@registry.event("membership.benefits.rejected", 1, key="order id")
 class BenefitsRejectedV1(EventPayload):
     """Saga answer: nothing is held. `reason`: COUPON_INVALID, INSUFFICIENT_POINTS."""
 
@@ -77,7 +77,7 @@ class BenefitsRejectedV1(EventPayload):
     reason: str
 
 
-@registry.event("membership.points.held", 1)
+@registry.event("membership.points.held", 1, key="order id")
 class PointsHeldV1(EventPayload):
     order_id: str
     member_id: str
@@ -85,7 +85,7 @@ class PointsHeldV1(EventPayload):
     balance: int
 
 
-@registry.event("membership.points.redeemed", 1)
+@registry.event("membership.points.redeemed", 1, key="order id")
 class PointsRedeemedV1(EventPayload):
     order_id: str
     member_id: str
@@ -93,7 +93,7 @@ class PointsRedeemedV1(EventPayload):
     balance: int
 
 
-@registry.event("membership.points.restored", 1)
+@registry.event("membership.points.restored", 1, key="order id")
 class PointsRestoredV1(EventPayload):
     order_id: str
     member_id: str
@@ -102,7 +102,7 @@ class PointsRestoredV1(EventPayload):
     reason: str
 
 
-@registry.event("membership.points.earned", 1)
+@registry.event("membership.points.earned", 1, key="member id")
 class PointsEarnedV1(EventPayload):
     member_id: str
     order_id: str
@@ -110,21 +110,21 @@ class PointsEarnedV1(EventPayload):
     balance: int
 
 
-@registry.event("membership.points.expired", 1)
+@registry.event("membership.points.expired", 1, key="member id")
 class PointsExpiredV1(EventPayload):
     member_id: str
     points: int
     balance: int
 
 
-@registry.event("membership.coupon.redeemed", 1)
+@registry.event("membership.coupon.redeemed", 1, key="order id")
 class CouponRedeemedV1(EventPayload):
     order_id: str
     member_id: str
     coupon_code: str
 
 
-@registry.event("membership.coupon.restored", 1)
+@registry.event("membership.coupon.restored", 1, key="order id")
 class CouponRestoredV1(EventPayload):
     order_id: str
     member_id: str

@@ -6,7 +6,7 @@ from __future__ import annotations
 from shared_events.registry import EventPayload, registry
 
 
-@registry.event("notification.delivery.sent", 1)
+@registry.event("notification.delivery.sent", 1, key="delivery id")
 class DeliverySentV1(EventPayload):
     """`channel`: EMAIL, SMS, WEBHOOK. `recipient` is masked (a***@example.com)."""
 
@@ -18,7 +18,7 @@ class DeliverySentV1(EventPayload):
     cause_event_id: str
 
 
-@registry.event("notification.delivery.failed", 1)
+@registry.event("notification.delivery.failed", 1, key="delivery id")
 class DeliveryFailedV1(EventPayload):
     delivery_id: str
     channel: str

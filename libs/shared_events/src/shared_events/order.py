@@ -22,7 +22,7 @@ class OrderLine(BaseModel):
     line_total: Money
 
 
-@registry.event("order.order.placed", 1)
+@registry.event("order.order.placed", 1, key="order id")
 class OrderPlacedV1(EventPayload):
     order_id: str
     member_id: str
@@ -37,7 +37,7 @@ class OrderPlacedV1(EventPayload):
     points: int = 0
 
 
-@registry.event("order.payment.requested", 1)
+@registry.event("order.payment.requested", 1, key="order id")
 class PaymentRequestedV1(EventPayload):
     """Stock is reserved: the order asks payment to authorise. `payment_token` is the
     provider's opaque, single-use token (never card data)."""
@@ -50,14 +50,14 @@ class PaymentRequestedV1(EventPayload):
     payment_token: str
 
 
-@registry.event("order.order.confirmed", 1)
+@registry.event("order.order.confirmed", 1, key="order id")
 class OrderConfirmedV1(EventPayload):
     order_id: str
     member_id: str
     total: Money
 
 
-@registry.event("order.order.rejected", 1)
+@registry.event("order.order.rejected", 1, key="order id")
 class OrderRejectedV1(EventPayload):
     """Terminal: a saga step said no. `reason`: OUT_OF_STOCK, PAYMENT_DECLINED,
     INSUFFICIENT_FUNDS, RISK_REJECTED, PAYMENT_FAILED."""
@@ -67,7 +67,7 @@ class OrderRejectedV1(EventPayload):
     reason: str
 
 
-@registry.event("order.order.cancelled", 1)
+@registry.event("order.order.cancelled", 1, key="order id")
 class OrderCancelledV1(EventPayload):
     """Terminal: cancelled by the customer, by a saga timeout, or because a lot the order held
     was withdrawn and could not be replaced (`reason` TIMEOUT, CANCELLED_BY_CUSTOMER, RECALLED
@@ -80,19 +80,19 @@ class OrderCancelledV1(EventPayload):
     was_confirmed: bool
 
 
-@registry.event("order.order.shipped", 1)
+@registry.event("order.order.shipped", 1, key="order id")
 class OrderShippedV1(EventPayload):
     order_id: str
     member_id: str
 
 
-@registry.event("order.order.delivered", 1)
+@registry.event("order.order.delivered", 1, key="order id")
 class OrderDeliveredV1(EventPayload):
     order_id: str
     member_id: str
 
 
-@registry.event("order.order.completed", 1)
+@registry.event("order.order.completed", 1, key="order id")
 class OrderCompletedV1(EventPayload):
     """Terminal and final: membership earns points on `total` and recomputes the tier."""
 
@@ -101,7 +101,7 @@ class OrderCompletedV1(EventPayload):
     total: Money
 
 
-@registry.event("order.order.returned", 1)
+@registry.event("order.order.returned", 1, key="order id")
 class OrderReturnedV1(EventPayload):
     """After-sales: the customer returned a delivered or completed order in full. Payment
     refunds the capture, inventory restocks the units, membership takes back what the order
@@ -113,7 +113,7 @@ class OrderReturnedV1(EventPayload):
     total: Money
 
 
-@registry.event("order.cart.item_changed", 1)
+@registry.event("order.cart.item_changed", 1, key="member id")
 class CartItemChangedV1(EventPayload):
     """A member's cart line changed quantity (subject: the member id). 0 before: the line was
     added; 0 after: it was removed. Published through the outbox with the cart's transaction,

@@ -14,7 +14,7 @@ from shared_events.money import Money
 from shared_events.registry import EventPayload, registry
 
 
-@registry.event("payment.payment.authorized", 1)
+@registry.event("payment.payment.authorized", 1, key="order id")
 class PaymentAuthorizedV1(EventPayload):
     order_id: str
     payment_id: str
@@ -22,7 +22,7 @@ class PaymentAuthorizedV1(EventPayload):
     amount_cny: Money | None = None
 
 
-@registry.event("payment.payment.failed", 1)
+@registry.event("payment.payment.failed", 1, key="order id")
 class PaymentFailedV1(EventPayload):
     """`reason`: PAYMENT_DECLINED, INSUFFICIENT_FUNDS, RISK_REJECTED, PAYMENT_FAILED."""
 
@@ -32,7 +32,7 @@ class PaymentFailedV1(EventPayload):
     message: str = ""
 
 
-@registry.event("payment.payment.captured", 1)
+@registry.event("payment.payment.captured", 1, key="order id")
 class PaymentCapturedV1(EventPayload):
     order_id: str
     payment_id: str
@@ -40,7 +40,7 @@ class PaymentCapturedV1(EventPayload):
     amount_cny: Money | None = None
 
 
-@registry.event("payment.payment.voided", 1)
+@registry.event("payment.payment.voided", 1, key="order id")
 class PaymentVoidedV1(EventPayload):
     order_id: str
     payment_id: str
@@ -48,7 +48,7 @@ class PaymentVoidedV1(EventPayload):
     amount_cny: Money | None = None
 
 
-@registry.event("payment.payment.refunded", 1)
+@registry.event("payment.payment.refunded", 1, key="order id")
 class PaymentRefundedV1(EventPayload):
     order_id: str
     payment_id: str

@@ -36,6 +36,9 @@ class EventSpec:
     type: str
     version: int
     model: builtins.type[EventPayload]  # `type` is the field above
+    # What the subject (the Kafka key) is: events with the same key are in one partition, in
+    # the order they were published.
+    key: str = ""
 
     @property
     def topic(self) -> str:
@@ -55,16 +58,17 @@ class EventRegistry:
         self._specs: dict[tuple[str, int], EventSpec] = {}
         self._upcasters: dict[tuple[str, int], Upcaster] = {}
 
-    def event(self, event_type: str, version: int) -> Callable[[P], P]:
-        """Class decorator: register a payload model as `event_type` version `version`."""
+    def event(self, event_type: str, version: int, *, key: str) -> Callable[[P], P]:
+        """Class decorator: register a payload model as `event_type` version `version`, whose
+        subject (the Kafka key) is `key` (for the docs: "order id", "SKU", ...)."""
 
         def register(model: P) -> P:
-            key = (event_type, version)
-            if key in self._specs:
+            spec_key = (event_type, version)
+            if spec_key in self._specs:
                 raise ValueError(f"{event_type} v{version} is registered twice")
             model.event_type = event_type
             model.event_version = version
-            self._specs[key] = EventSpec(event_type, version, model)
+            self._specs[spec_key] = EventSpec(event_type, version, model, key)
             return model
 
         return register

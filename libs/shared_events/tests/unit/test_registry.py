@@ -11,11 +11,11 @@ from shared_events.registry import UnknownEventError
 def build_registry() -> EventRegistry:
     reg = EventRegistry()
 
-    @reg.event("demo.thing.happened", 1)
+    @reg.event("demo.thing.happened", 1, key="id")
     class ThingHappenedV1(EventPayload):
         name: str
 
-    @reg.event("demo.thing.happened", 2)
+    @reg.event("demo.thing.happened", 2, key="id")
     class ThingHappenedV2(EventPayload):
         first_name: str
         last_name: str
@@ -62,7 +62,7 @@ def test_registering_a_version_twice_fails() -> None:
     reg = build_registry()
     with pytest.raises(ValueError, match="twice"):
 
-        @reg.event("demo.thing.happened", 1)
+        @reg.event("demo.thing.happened", 1, key="id")
         class Again(EventPayload):
             pass
 
@@ -70,11 +70,11 @@ def test_registering_a_version_twice_fails() -> None:
 def test_missing_upcaster_is_reported() -> None:
     reg = EventRegistry()
 
-    @reg.event("demo.x.done", 1)
+    @reg.event("demo.x.done", 1, key="id")
     class XV1(EventPayload):
         a: int
 
-    @reg.event("demo.x.done", 2)
+    @reg.event("demo.x.done", 2, key="id")
     class XV2(EventPayload):
         b: int
 
