@@ -72,14 +72,6 @@ VIOLATIONS: tuple[tuple[str, str, str], ...] = (
         "WHERE a.status = 'COMMITTED' AND l.code IS NULL",
     ),
     (
-        "inventory",
-        "a committed order's units are its lines' units, each in one lot",
-        "SELECT count(*) FROM reservations r WHERE r.status = 'COMMITTED' AND "
-        "(SELECT coalesce(sum(a.quantity), 0) FROM allocations a WHERE a.order_id = r.order_id "
-        "AND a.status = 'COMMITTED') <> (SELECT sum((line->>'quantity')::int) "
-        "FROM json_array_elements(r.lines::json) AS line)",
-    ),
-    (
         "payment",
         "captured <= authorized, refunded <= captured",
         "SELECT count(*) FROM payment_intents "
