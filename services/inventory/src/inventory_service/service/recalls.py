@@ -116,13 +116,14 @@ async def finish_recall(runtime: InventoryRuntime, recall_id: str) -> None:
     async with runtime.database.transaction() as session:
         conn = await session.connection()
         told = (await conn.execute(_TELL, {"b_sku": row.sku, "b_lot": row.lot, "at": now()})).all()
-        _stage_notices(correlated_stage(runtime, session), row, told)
+        stage_notices(correlated_stage(runtime, session), row, told)
         await conn.execute(
             sa.update(RECALLS).where(RECALLS.c.id == recall_id).values(finished_at=now())
         )
 
 
-def _stage_notices(stage: Stage, recall: Any, told: Sequence[Any]) -> None:
+def stage_notices(stage: Stage, recall: Any, told: Sequence[Any]) -> None:
+    """One `inventory.recall.customer_affected` per order among the `told` units."""
     by_order: dict[str, list[Any]] = {}
     for allocation in told:
         by_order.setdefault(str(allocation.order_id), []).append(allocation)

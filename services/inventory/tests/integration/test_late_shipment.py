@@ -1,0 +1,73 @@
+"""An order that shipped in the moment a recall settled it as unshipped: inventory released its
+units and asked for a cancellation the order service ignores (the order has shipped). When
+`order.order.shipped` arrives, the units are put back out of the lots, the reservation is
+committed again, and the member is told about the recall like every member who received it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from .conftest import Inventory, new_order_id, sku, staged
+from .lot_support import (
+    allocations_of,
+    assert_invariants,
+    confirm,
+    lot_levels,
+    place,
+    receive_lot,
+    reservation_status,
+    ship,
+    stock_levels,
+    today,
+)
+
+pytestmark = pytest.mark.integration
+
+AFFECTED = "inventory.recall.customer_affected"
+
+
+async def test_a_shipment_the_recall_missed_is_put_back_out_and_its_member_told(
+    inventory: Inventory,
+) -> None:
+    honey, cups, runtime = sku("honey"), sku("cups"), inventory.runtime
+    await receive_lot(inventory, honey, "H1", 5, today(inventory) + timedelta(days=200))
+    put = await inventory.http.put(
+        f"/api/v1/admin/inventory/{cups}", json={"on_hand": 10}, headers=inventory.admin
+    )
+    assert put.status_code == 201
+    order_id = new_order_id()
+    await place(runtime, order_id, [(honey, 2), (cups, 1)], "member-7")
+    await confirm(runtime, order_id)
+
+    # The order ships now; inventory reads the shipment only after the recall has run.
+    recalled = await inventory.http.post(
+        f"/api/v1/admin/inventory/{honey}/lots/H1/recall",
+        json={"reason": "botulinum spores found in a retained jar"},
+        headers=inventory.admin,
+    )
+    assert recalled.status_code == 201, recalled.text
+    assert recalled.json()["orders"]["cancelled"] == [order_id]
+    assert await reservation_status(inventory.database, order_id) == "RELEASED"
+    assert await stock_levels(inventory, cups) == (10, 0, 10)  # released, wrongly, for now
+    assert await lot_levels(inventory, honey) == {"H1": ("QUARANTINED", 5, 0)}
+
+    await ship(runtime, order_id, "member-7")
+    await ship(runtime, order_id, "member-7")  # the same fact again changes nothing
+
+    assert await reservation_status(inventory.database, order_id) == "COMMITTED"
+    assert await stock_levels(inventory, cups) == (9, 0, 9)
+    assert await lot_levels(inventory, honey) == {"H1": ("QUARANTINED", 3, 0)}
+    assert {status for *_, status in await allocations_of(inventory.database, order_id)} == {
+        "COMMITTED"
+    }
+    assert (await staged(inventory, order_id)).count(AFFECTED) == 1
+    report = (
+        await inventory.http.get(
+            f"/api/v1/admin/inventory/{honey}/lots/H1/recall", headers=inventory.admin
+        )
+    ).json()
+    assert report["orders"]["notified"] == [order_id]
+    assert (report["units"]["sold"], report["units"]["quarantined"]) == (2, 3)
+    await assert_invariants(inventory.database, [honey, cups])
