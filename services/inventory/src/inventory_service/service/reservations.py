@@ -349,6 +349,9 @@ async def settle_reservation(
     # The order's stock rows are locked before its allocations are read, as every lot writer
     # locks them first: a lot withdrawn by a concurrent recall is then seen withdrawn, never
     # committed or released as if it were still on sale.
+    # Two statements on purpose: one SELECT ... JOIN ... FOR UPDATE OF stock would re-check a
+    # row it waited for against the other tables' rows of its own snapshot (PostgreSQL's
+    # EvalPlanQual), i.e. read the lot's status from before the recall.
     locked: dict[str, StockLevel] | None = await lock_levels(conn, [ln["sku"] for ln in lines])
     held = await active_allocations(conn, [order_id])
     if action is ReservationAction.COMMIT:
