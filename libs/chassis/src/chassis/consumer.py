@@ -32,7 +32,7 @@ from chassis.producer import EventProducer
 from chassis.telemetry import consumer_span, trace_context, tracing_enabled
 from shared_events import Envelope, EnvelopeError, EventPayload, from_kafka, registry, topics
 from shared_events.envelope import HEADER_PREFIX, encode_data, parse_versions
-from shared_events.registry import EventRegistry
+from shared_events.registry import EventRegistry, version_to_read
 
 if TYPE_CHECKING:
     from chassis.runtime import AnyRuntime
@@ -93,17 +93,6 @@ class IncomingRecord(Protocol):
 TYPE_HEADER = f"{HEADER_PREFIX}type"
 VERSION_HEADER = f"{HEADER_PREFIX}dataversion"
 VERSIONS_HEADER = f"{HEADER_PREFIX}dataversions"
-
-
-def version_to_read(versions: tuple[int, ...], wanted: int) -> int:
-    """Of an event published in `versions` at once (one record each), the one record a handler
-    written for `wanted` reads, so that it sees the event once: `wanted` itself when listed;
-    else the newest older one (upcast); else the oldest, newer than the handler can read (it is
-    dead-lettered: a consumer older than the deprecation window fails loudly, once per event)."""
-    if wanted in versions:
-        return wanted
-    older = [v for v in versions if v < wanted]
-    return max(older) if older else min(versions)
 
 
 def _twin_in_headers(version: bytes | None, versions: bytes, wanted: int) -> bool:

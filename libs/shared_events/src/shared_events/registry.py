@@ -49,6 +49,18 @@ class EventSpec:
         return schema_uri(self.type, self.version)
 
 
+def version_to_read(versions: tuple[int, ...], wanted: int) -> int:
+    """Of an event published in `versions` at once (one record each, every one carrying
+    `ce_dataversions`), the one record a consumer written for `wanted` reads, so that it sees
+    the event once: `wanted` itself when listed; else the newest older one (upcast); else the
+    oldest, newer than the consumer can read (it fails loudly, once per event: a consumer older
+    than the deprecation window). Every other record of the event is skipped."""
+    if wanted in versions:
+        return wanted
+    older = [v for v in versions if v < wanted]
+    return max(older) if older else min(versions)
+
+
 class UnknownEventError(EnvelopeError):
     """No model is registered for this (type, version) and no upcaster leads to one."""
 
