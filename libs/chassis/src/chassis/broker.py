@@ -13,6 +13,7 @@ from faststream.message import StreamMessage
 
 from chassis.consumer import ConsumerRunner, ServiceConsumer
 from chassis.db import is_sqlite
+from chassis.dlq import DeadLetterDepth
 from chassis.settings import ServiceSettings
 
 # FastStream's logger goes through the process's handlers (chassis.logging), not a console
@@ -47,6 +48,12 @@ class ConsumerGroup:
     def __init__(self, settings: ServiceSettings, runners: Sequence[ConsumerRunner]) -> None:
         self.consumer = ServiceConsumer(runners)
         self.broker: KafkaBroker | None = None
+        # The `events_dead_letters` gauge of the DLQs of the topics read here.
+        self.dead_letters = DeadLetterDepth(
+            settings.kafka_bootstrap_servers,
+            self.consumer.topics,
+            key=f"dead_letters:{settings.service_name}",
+        )
         if runners:
             self.broker = make_broker(settings)
             subscribe(
@@ -66,9 +73,11 @@ class ConsumerGroup:
     async def start(self) -> None:
         if self.broker is not None:
             await self.broker.start()
+            self.dead_letters.watch()
 
     async def stop(self) -> None:
         if self.broker is not None:
+            self.dead_letters.unwatch()
             await self.broker.stop()
 
 

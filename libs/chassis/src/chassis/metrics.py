@@ -24,6 +24,9 @@ EVENTS_DEAD_LETTERED = Counter(
     "events_dead_lettered_total", "Events sent to a dead-letter topic", ["service", "consumer"]
 )
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["service"])
+# Records held in a dead-letter topic (chassis.dlq.DeadLetterDepth): labelled by topic only,
+# since every group reading a topic dead-letters to the same DLQ.
+DEAD_LETTERS = Gauge("events_dead_letters", "Records held in a dead-letter topic", ["topic"])
 
 # Gauges that cost a query are refreshed when /metrics is scraped (chassis.health), not on a
 # timer: nothing is spent while nobody looks. Keyed, so a restarted relay replaces its hook.
