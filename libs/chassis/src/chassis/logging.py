@@ -1,4 +1,5 @@
-"""structlog JSON logs with service, trace and span ids; secrets and emails redacted."""
+"""structlog JSON logs with service, trace and span ids; secrets, phone numbers and emails
+redacted."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import structlog
 from opentelemetry import trace
 
 _SECRET_KEYS = re.compile(
-    r"pass(word)?|secret|token|authorization|cookie|api[_-]?key|card|payment_token", re.I
+    r"pass(word)?|secret|token|authorization|cookie|api[_-]?key|card|payment_token|phone", re.I
 )
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.I)

@@ -33,6 +33,8 @@ MULTILINE_TEXT_PATTERN = f"^[^{_C0_DEL_C1_BUT_TAB_NEWLINE}{_BIDI_CONTROLS}]*$"
 IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 # A SKU code is a URL path segment and a log field: the catalog's rule, shared by every service.
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# A phone number in E.164 (`+8613812345678`): what an SMS provider takes, no spaces or dashes.
+PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"
 
 # One line of printable text: names, addresses, emails, codes, reasons, query words.
 Text = Annotated[str, Field(pattern=TEXT_PATTERN)]
@@ -41,6 +43,8 @@ MultilineText = Annotated[str, Field(pattern=MULTILINE_TEXT_PATTERN)]
 # An id in a path or a query (product, order, member, webhook).
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 SkuCode = Annotated[str, Field(pattern=SKU_PATTERN)]
+# A member's mobile number, E.164. Personal data: logs redact it (chassis.logging).
+Phone = Annotated[str, Field(pattern=PHONE_PATTERN, max_length=16, examples=["+8613812345678"])]
 # Calendar days and instants a client sends (production, expiry, inspection): bounded, so that
 # no year 1 or 9999 reaches a column or a time-zone conversion that overflows.
 Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2199, 12, 31))]

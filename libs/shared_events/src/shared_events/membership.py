@@ -17,19 +17,31 @@ from shared_events.registry import EventPayload, registry
 
 @registry.event("membership.member.registered", 1, key="member id")
 class MemberRegisteredV1(EventPayload):
+    """`phone`: the member's mobile number in E.164 (`+8613812345678`), null when they gave
+    none; a dead letter has it redacted."""
+
+    sensitive_fields = frozenset({"phone"})
+
     member_id: str
     email: str
     name: str
     locale: str  # zh-CN or en
     registered_at: datetime
+    phone: str | None = None
 
 
 @registry.event("membership.member.updated", 1, key="member id")
 class MemberUpdatedV1(EventPayload):
+    """The profile after the change. `phone`: E.164 or null (the member removed it); the key
+    is absent only from producers older than the field, which knew no number."""
+
+    sensitive_fields = frozenset({"phone"})
+
     member_id: str
     name: str
     locale: str
     marketing_consent: bool = False
+    phone: str | None = None
 
 
 @registry.event("membership.tier.changed", 1, key="member id")

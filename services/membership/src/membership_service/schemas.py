@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-from chassis.validation import Identifier, RequestModel, Text
+from chassis.validation import Identifier, Phone, RequestModel, Text
 from membership_service.domain.accounts import (
     EMAIL_MAX_LENGTH,
     PASSWORD_MAX_LENGTH,
@@ -50,8 +50,15 @@ class RegisterCreate(RequestModel):
     password: Annotated[Text, Field(max_length=PASSWORD_MAX_LENGTH, repr=False)]
     name: Name
     locale: Locale = Locale.ZH_CN
+    phone: Phone | None = Field(default=None, description="E.164, for SMS notices")
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _trimmed_phone(cls, phone: Any) -> Any:
+        # Only the password keeps its spaces; a phone number is trimmed as in PATCH /me.
+        return phone.strip() if isinstance(phone, str) else phone
 
     @field_validator("email")
     @classmethod
@@ -88,15 +95,18 @@ class RefreshRequest(RequestModel):
 
 
 class MemberUpdate(RequestModel):
-    """`PATCH /me`: only these; `role`, `tier`, `points`, `email`, ... are refused."""
+    """`PATCH /me`: only these; `role`, `tier`, `points`, `email`, ... are refused. `phone`
+    null removes the number (no more SMS); the others cannot be null."""
 
     name: Name | None = None
     locale: Locale | None = None
     marketing_consent: StrictBool | None = None
+    phone: Phone | None = Field(default=None, description="E.164; null removes it")
 
     @model_validator(mode="after")
     def _no_nulls(self) -> MemberUpdate:
-        nulls = [name for name in self.model_fields_set if getattr(self, name) is None]
+        nullable = {"phone"}
+        nulls = [name for name in self.model_fields_set - nullable if getattr(self, name) is None]
         if nulls:
             raise ValueError(f"{', '.join(sorted(nulls))} cannot be null")
         return self
@@ -143,6 +153,7 @@ class MemberPublic(BaseModel):
     tier: Tier
     roles: list[str]
     marketing_consent: bool
+    phone: str | None = None  # only ever shown to the member themselves
     created_at: datetime
 
 

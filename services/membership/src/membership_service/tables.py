@@ -56,6 +56,7 @@ class MemberRow(SQLModel, table=True):
     locale: str = Field(max_length=8)
     role: str = Field(max_length=20)
     marketing_consent: bool = False
+    phone: str | None = Field(default=None, max_length=16)  # E.164; personal data, never logged
     tier: str = Field(max_length=20)
     tier_reviewed_at: datetime = timestamp_column()
     points_balance: int = bigint_column()

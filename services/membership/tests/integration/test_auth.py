@@ -254,6 +254,7 @@ async def test_patch_me_changes_the_profile_and_refuses_everything_else(
         "name": "Li Lei",
         "locale": "en",
         "marketing_consent": True,
+        "phone": None,
     }
     # The same values again change nothing and publish nothing.
     same = await membership.http.patch("/api/v1/me", json={"name": "Li Lei"}, headers=bearer(token))

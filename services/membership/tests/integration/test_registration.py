@@ -46,6 +46,24 @@ async def test_registration_emits_the_member_and_two_coupons(membership: Members
     assert all(c["status"] == "ACTIVE" for c in me["coupons"])
 
 
+async def test_a_phone_given_at_registration_is_stored_published_and_shown_to_its_owner(
+    membership: Membership,
+) -> None:
+    member = await membership.register(phone=" +8613812345678 ")
+    assert member["phone"] == "+8613812345678"
+    [registered, *_] = await membership.events_until(member["id"], REGISTERED)
+    assert_valid(registered)
+    assert registered.data["phone"] == "+8613812345678"
+    token = (await membership.login(member["email"]))["access_token"]
+    assert (await membership.me(token))["phone"] == "+8613812345678"
+
+    without = await membership.register()
+    assert without["phone"] is None
+    [registered, *_] = await membership.events_until(without["id"], REGISTERED)
+    assert_valid(registered)
+    assert registered.data["phone"] is None
+
+
 async def test_a_taken_email_is_409_and_changes_nothing(membership: Membership) -> None:
     member = await membership.register()
     again = await membership.http.post(
@@ -82,6 +100,14 @@ BAD_BODIES: list[dict[str, object]] = [
     {"email": "not-an-email"},
     {"locale": "fr"},
     {"name": " "},
+    {"phone": "13812345678"},  # E.164 only: the country code with its +
+    {"phone": "+86 138 1234 5678"},
+    {"phone": "+86-138-1234-5678"},
+    {"phone": "+08613812345678"},
+    {"phone": "+12345"},
+    {"phone": "+8613812345678901"},
+    {"phone": 8613812345678},
+    {"phone": ""},
 ]
 
 

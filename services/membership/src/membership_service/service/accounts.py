@@ -31,7 +31,13 @@ log = get_logger(__name__)
 
 
 def _new_member(
-    member_id: str, email: str, name: str, locale: Locale, role: Role, at: datetime
+    member_id: str,
+    email: str,
+    name: str,
+    locale: Locale,
+    role: Role,
+    at: datetime,
+    phone: str | None = None,
 ) -> dict[str, Any]:
     return {
         "id": member_id,
@@ -40,6 +46,7 @@ def _new_member(
         "locale": locale.value,
         "role": role.value,
         "marketing_consent": False,
+        "phone": phone,
         "tier": Tier.BRONZE.value,
         "tier_reviewed_at": at,
         "points_balance": 0,
@@ -58,6 +65,7 @@ def member_public(row: MemberRow) -> MemberPublic:
         tier=Tier(row.tier),
         roles=roles_of(Role(row.role)),
         marketing_consent=row.marketing_consent,
+        phone=row.phone,
         created_at=as_utc(row.created_at),
     )
 
@@ -76,7 +84,9 @@ async def register(runtime: MembershipRuntime, data: RegisterCreate, client: str
     password_hash = await hash_password(data.password)
     at, member_id = datetime.now(UTC), str(uuid.uuid4())
     async with runtime.database.transaction() as session:
-        row = _new_member(member_id, data.email, data.name, data.locale, Role.CUSTOMER, at)
+        row = _new_member(
+            member_id, data.email, data.name, data.locale, Role.CUSTOMER, at, data.phone
+        )
         if not await insert_ignore(session, MEMBERS, row):
             await attempt_limiter(runtime).registration_taken(client)
             raise Conflict("this email cannot be registered", code="email-unavailable")
@@ -89,6 +99,7 @@ async def register(runtime: MembershipRuntime, data: RegisterCreate, client: str
                 name=data.name,
                 locale=data.locale.value,
                 registered_at=at,
+                phone=data.phone,
             ),
             subject=member_id,
         )
@@ -148,7 +159,8 @@ async def get_me(runtime: MembershipRuntime, principal: Principal) -> Me:
 
 
 async def update_me(runtime: MembershipRuntime, principal: Principal, data: MemberUpdate) -> Me:
-    """Name, locale, marketing consent; `membership.member.updated` when something changed."""
+    """Name, locale, marketing consent, phone; `membership.member.updated` (the whole profile,
+    phone included) when something changed. The log names the fields, never the values."""
     changes = data.model_dump(exclude_unset=True, mode="json")
     async with runtime.database.transaction() as session:
         member = await queries.member(session, principal.subject, lock=True)
@@ -166,6 +178,7 @@ async def update_me(runtime: MembershipRuntime, principal: Principal, data: Memb
                     name=member.name,
                     locale=member.locale,
                     marketing_consent=member.marketing_consent,
+                    phone=member.phone,
                 ),
                 subject=member.id,
             )
