@@ -58,6 +58,11 @@ class NotificationSettings(ServiceSettings):
     # Who hears about low stock, and in which language.
     operator_emails: EnvList = Field(default_factory=list)
     operator_locale: str = DEFAULT_LOCALE
+    # Dead letters (records a consumer of the suite could not handle, in `<topic>.dlq`): how
+    # often the DLQs' end offsets are read, and the least time between two emails about one
+    # DLQ (the next one counts what arrived meanwhile). Sent to `operator_emails`.
+    dead_letter_check_seconds: float = Field(default=30.0, gt=0)
+    dead_letter_alert_minutes: float = Field(default=15.0, ge=0)
 
     # SMS: only the in-memory sandbox exists so far (members have no phone number yet).
     sms_provider: str = Field(default="sandbox", pattern="^sandbox$")

@@ -1,6 +1,6 @@
-"""The notification service: chassis + routes + four consumers + two jobs (dispatch, and the
-expiry of parked messages). It consumes membership, order, payment and inventory events; it
-publishes notification.events."""
+"""The notification service: chassis + routes + four consumers + three jobs (dispatch, the
+expiry of parked messages, the dead-letter watch). It consumes membership, order, payment and
+inventory events; it publishes notification.events."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from notification_service.config import MIGRATIONS_DIR, NotificationSettings
 from notification_service.deps import NotificationRuntime, NotificationState
 from notification_service.domain.channels import Channel
 from notification_service.handlers import CONSUMERS
-from notification_service.service import parking
+from notification_service.service import dead_letters, parking
 from notification_service.service.cache import NotificationCache
 from notification_service.service.dispatch import send_due
 from notification_service.service.rendering import Renderer
@@ -44,6 +44,11 @@ def create_app(
             jobs=[
                 Job("notification-dispatch", settings.dispatch_interval_seconds, send_due),
                 Job("notification-parked-expiry", settings.parked_check_seconds, parking.expire),
+                Job(
+                    "notification-dead-letters",
+                    settings.dead_letter_check_seconds,
+                    dead_letters.watch,
+                ),
             ],
             start_relay=start_relay,
         )

@@ -4,7 +4,8 @@
 `preferences` and `webhook_subscriptions` are owned here; `deliveries` is the delivery log and
 the dispatch queue at once, with one row per (cause event, channel, recipient);
 `parked_messages` holds the messages to members not known here yet; `recall_notices` the
-(recall, order) pairs whose member has been told.
+(recall, order) pairs whose member has been told; `dead_letter_alerts` what the operators were
+last told about each dead-letter topic.
 """
 
 from __future__ import annotations
@@ -171,3 +172,15 @@ class RecallNoticeRow(SQLModel, table=True):
     order_id: str = Field(primary_key=True, max_length=64)
     cause_event_id: str = Field(max_length=36)
     created_at: datetime = _timestamp()
+
+
+class DeadLetterAlertRow(SQLModel, table=True):
+    """What the operators were last told about one dead-letter topic (`domain.dead_letters`):
+    the records ever written to it then, and when. Locked while a replica decides, so two
+    replicas never send the same news."""
+
+    __tablename__ = "dead_letter_alerts"
+
+    topic: str = Field(primary_key=True, max_length=249)  # Kafka's longest topic name
+    written: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    notified_at: datetime | None = _timestamp(nullable=True)

@@ -58,6 +58,7 @@ def test_categories_of_templates_and_forwarded_events() -> None:
         Template.LOT_EXPIRING,
         Template.LOT_EXPIRED,
         Template.LOT_RECALLED,
+        Template.DEAD_LETTERS,
     }
     assert {t for t in Template if t.category is SAFE} == {Template.RECALL_NOTICE}
     assert Template.WELCOME.category is TX and Template.PAYMENT_REFUNDED.category is TX

@@ -95,7 +95,20 @@ EVENTS: dict[Template, EventPayload] = {
 renderer = Renderer()
 
 
+# What the operators' dead-letter email is rendered from (it has no event of its own).
+DEAD_LETTERS = {
+    "topic": "order.events.dlq",
+    "source_topic": "order.events",
+    "count": 2,
+    "held": 2,
+    "since": None,
+    "quiet_minutes": "15",
+}
+
+
 def render(template: Template, locale: str, **context: Any) -> Any:
+    if template is Template.DEAD_LETTERS:
+        return renderer.render(template, locale, {**DEAD_LETTERS, **context})
     return renderer.render(template, locale, {"name": "李雷", "event": EVENTS[template], **context})
 
 

@@ -33,6 +33,7 @@ class Template(StrEnum):
     LOT_EXPIRED = "lot_expired"
     LOT_RECALLED = "lot_recalled"
     RECALL_NOTICE = "recall_notice"
+    DEAD_LETTERS = "dead_letters"  # records a consumer could not handle (service/dead_letters)
 
     @property
     def category(self) -> Category:
@@ -46,5 +47,11 @@ class Template(StrEnum):
 
 
 _OPERATIONAL = frozenset(
-    {Template.STOCK_LOW, Template.LOT_EXPIRING, Template.LOT_EXPIRED, Template.LOT_RECALLED}
+    {
+        Template.STOCK_LOW,
+        Template.LOT_EXPIRING,
+        Template.LOT_EXPIRED,
+        Template.LOT_RECALLED,
+        Template.DEAD_LETTERS,
+    }
 )
