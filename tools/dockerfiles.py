@@ -19,6 +19,11 @@ from tools.suite.services import SERVICES, ServiceRow
 TEMPLATE = ROOT / "deploy" / "service.Dockerfile.in"
 
 
+# Files a service serves besides its package, copied to the same place as in the repository:
+# the gateway serves the event catalog (docs/events, `make docs`) at /events/.
+EXTRA_FILES: dict[str, tuple[str, ...]] = {"gateway": ("docs/events",)}
+
+
 def service_rows() -> list[ServiceRow]:
     return list(SERVICES)
 
@@ -31,6 +36,9 @@ def render(row: ServiceRow) -> str:
         "{package}": row.module.replace("_", "-"),
         "{prefix}": row.env_prefix,
         "{port}": str(row.port),
+        "{extra_copies}": "".join(
+            f"COPY {path} {path}\n" for path in EXTRA_FILES.get(row.name, ())
+        ),
     }.items():
         text = text.replace(token, value)
     return text

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
@@ -52,6 +53,9 @@ class GatewaySettings(ServiceSettings):
     # How long a process answers 409 sold-out from memory once it found a SKU sold out (the
     # rush after a sell-out costs no Redis round trip); a unit that comes back waits that long.
     flash_sale_sold_out_memory_seconds: float = Field(default=0.5, ge=0)
+    # The event catalog's pages, served at /events/: the repository's docs/events, which
+    # `make docs` writes and the gateway's image copies to the same place (/app/docs/events).
+    event_catalog_dir: Path = Path(__file__).resolve().parents[4] / "docs" / "events"
 
     def upstreams(self) -> dict[str, str]:
         return {
