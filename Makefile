@@ -4,7 +4,7 @@ PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen
 
-.PHONY: help install run demo test test-unit test-integration lint typecheck format schemas contract-wheel dockerfiles bench bench-quick chaos clean
+.PHONY: help install run demo test test-unit test-integration lint typecheck format schemas contract-wheel dockerfiles bench bench-quick chaos clean docs
 
 help:
 	@echo "make run      start the suite on embedded defaults (broker, Redis, SQLite)"
@@ -14,6 +14,7 @@ help:
 	@echo "make chaos    faults under an order load, invariants after each (~20 min; CHAOS_ARGS=--quick)"
 	@echo "make lint     ruff + mypy (strict on the libs and services; make test runs it too)"
 	@echo "make schemas  regenerate libs/shared_events/schemas from the event models"
+	@echo "make docs     regenerate docs/asyncapi (and the event catalog) from the code"
 	@echo "make contract-wheel  build the event contract (shared_events) as a wheel in dist/"
 
 install: .venv/.installed
@@ -48,6 +49,9 @@ schemas: install
 # The published event contract: what a downstream team installs (examples/downstream).
 contract-wheel:
 	$(UV) build --package shared-events --wheel --out-dir dist
+
+docs: install
+	$(RUN) python -m tools.docs
 
 demo: install
 	$(RUN) python -m tools.demo

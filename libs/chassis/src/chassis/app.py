@@ -22,7 +22,7 @@ from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Response
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -38,7 +38,12 @@ from chassis.broker import ConsumerGroup
 from chassis.cache import create_redis
 from chassis.consumer import ConsumerRunner, EventConsumer
 from chassis.db import Database
-from chassis.errors import PROBLEM_RESPONSES, document_problems, install_problem_handlers
+from chassis.errors import (
+    PROBLEM_RESPONSES,
+    NotFound,
+    document_problems,
+    install_problem_handlers,
+)
 from chassis.logging import configure_logging, get_logger
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from chassis.migrations import upgrade_async
@@ -50,6 +55,9 @@ from shared_events import Envelope
 from shared_events.topics import dead_letter_topic
 
 log = get_logger(__name__)
+
+# `make docs` writes each service's AsyncAPI document here (an image serves it if it copies it).
+ASYNCAPI_DIR = Path(__file__).resolve().parents[4] / "docs" / "asyncapi"
 
 # Called with the service's runtime: a `Runtime[...]`, or a `BaseRuntime[...]` for a service
 # without a database; each service's hooks name their own type (its deps.py).
@@ -117,6 +125,9 @@ class ServiceSpec:
     version: str = "0.1.0"
     # None: the service serves its own OpenAPI document (and docs) from a router, or none.
     openapi_url: str | None = "/openapi.json"
+    # The service's AsyncAPI document (docs/asyncapi/<service_name>.json); None: not served
+    # here (the gateway serves the merged one from its own router).
+    asyncapi_url: str | None = "/asyncapi.json"
     # `/metrics` on a listener of its own, (host, port), instead of on the service's port: for
     # a service that faces clients (the gateway). Port 0 serves it nowhere.
     metrics_listener: tuple[str, int] | None = None
@@ -145,12 +156,26 @@ def create_service_app(spec: ServiceSpec) -> FastAPI:
     app.state.runtime = None
     install_problem_handlers(app)
     app.include_router(health.probes if spec.metrics_listener else health.router)
+    if spec.asyncapi_url:
+        serve_asyncapi(app, spec.asyncapi_url, ASYNCAPI_DIR / f"{settings.service_name}.json")
     for router in spec.routers:
         # Every error is problem+json: say so in the OpenAPI (clients, schema-driven tests).
         app.include_router(router, responses=PROBLEM_RESPONSES)
     app.add_middleware(RequestObserver, service=settings.service_name)
     instrument_http(app, settings.otel_exporter_otlp_endpoint)
     return app
+
+
+def serve_asyncapi(app: FastAPI, url: str, document: Path) -> None:
+    """GET `url`: the committed document, read once (404 problem when this build has none)."""
+    body = document.read_bytes() if document.is_file() else None
+
+    async def asyncapi() -> Response:
+        if body is None:
+            raise NotFound(f"no AsyncAPI document in this build ({document.name})")
+        return Response(body, media_type="application/json")
+
+    app.add_api_route(url, asyncapi, methods=["GET"], include_in_schema=False)
 
 
 @asynccontextmanager

@@ -1,6 +1,6 @@
 """The gateway's routes: every `/api/v1` request (and the operators' `/ops` page) is checked,
 limited, then forwarded (service/handling.py); `/openapi.json` merges the services' documents,
-`/docs` renders it."""
+`/docs` renders it; `/asyncapi.json` merges the services' AsyncAPI documents."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from gateway_service.deps import RuntimeDep, runtime
 from gateway_service.service.event_catalog import catalog_page, catalog_root_redirect
+from gateway_service.service.asyncapi import merged_asyncapi
 from gateway_service.service.handling import handle
 from gateway_service.service.openapi import merged_openapi
 
@@ -20,6 +21,12 @@ router = APIRouter()
 async def openapi(running: RuntimeDep) -> JSONResponse:
     upstreams = running.state.upstreams
     return JSONResponse(await merged_openapi(upstreams.client, upstreams.urls))
+
+
+@router.get("/asyncapi.json", include_in_schema=False)
+async def asyncapi(running: RuntimeDep) -> JSONResponse:
+    upstreams = running.state.upstreams
+    return JSONResponse(await merged_asyncapi(upstreams.client, upstreams.urls))
 
 
 @router.get("/docs", include_in_schema=False)

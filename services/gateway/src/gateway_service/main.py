@@ -28,6 +28,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             on_stop=[close_state],
             # The merged document of the services, from api.py, not the gateway's own routes.
             openapi_url=None,
+            # Likewise the merged AsyncAPI document of the services (api.py).
+            asyncapi_url=None,
             # Clients reach this port: /metrics is served to the private network only.
             metrics_listener=(settings.metrics_host, settings.metrics_port),
         )
