@@ -47,10 +47,11 @@ from chassis.errors import (
 from chassis.logging import configure_logging, get_logger
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from chassis.migrations import upgrade_async
-from chassis.producer import EventProducer, ensure_topics
+from chassis.producer import EventProducer
 from chassis.runtime import AnyBaseRuntime, BaseRuntime, assemble_runtime, verifier_for
 from chassis.settings import ServiceSettings
 from chassis.telemetry import configure_tracing, fastapi_telemetry
+from chassis.topics import apply_topics, specs_for
 from shared_events import Envelope
 from shared_events.topics import dead_letter_topic
 
@@ -188,10 +189,10 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
     for consumer in spec.consumers:
         topics += [consumer.topic, dead_letter_topic(consumer.topic)]
     if topics:
-        await ensure_topics(
+        # As declared in shared_events.topics: created if missing, configs aligned if not.
+        await apply_topics(
             settings.kafka_bootstrap_servers,
-            topics,
-            partitions=settings.kafka_partitions,
+            specs_for(topics),
             replication=settings.kafka_replication_factor,
         )
     database = Database(settings.database_url)

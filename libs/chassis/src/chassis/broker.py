@@ -12,6 +12,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 
 from chassis.consumer import ConsumerRunner, ServiceConsumer
+from chassis.consumer_lag import LiveLag
 from chassis.db import is_sqlite
 from chassis.dlq import DeadLetterDepth
 from chassis.settings import ServiceSettings
@@ -54,12 +55,15 @@ class ConsumerGroup:
             self.consumer.topics,
             key=f"dead_letters:{settings.service_name}",
         )
+        # The `events_consumer_lag` gauge of this group's partitions.
+        self.lag = LiveLag(settings.service_name)
         if runners:
             self.broker = make_broker(settings)
             subscribe(
                 self.broker,
                 self.consumer,
                 group_id=settings.service_name,
+                lag=self.lag,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
                 poll_timeout_ms=settings.kafka_poll_timeout_ms,
@@ -74,10 +78,12 @@ class ConsumerGroup:
         if self.broker is not None:
             await self.broker.start()
             self.dead_letters.watch()
+            self.lag.watch()
 
     async def stop(self) -> None:
         if self.broker is not None:
             self.dead_letters.unwatch()
+            self.lag.unwatch()
             await self.broker.stop()
 
 
@@ -91,6 +97,7 @@ def subscribe(
     consumer: ServiceConsumer,
     *,
     group_id: str,
+    lag: LiveLag | None = None,
     session_timeout_ms: int = 10_000,
     fetch_max_wait_ms: int = 50,
     poll_timeout_ms: int = 20,
@@ -127,3 +134,5 @@ def subscribe(
         records = message.raw_message
         batch = records if isinstance(records, tuple) else (records,)
         await consumer.handle_batch(batch, concurrency)
+        if lag is not None:
+            await lag.record(message.consumer)

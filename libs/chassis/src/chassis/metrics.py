@@ -24,6 +24,13 @@ EVENTS_DEAD_LETTERED = Counter(
     "events_dead_lettered_total", "Events sent to a dead-letter topic", ["service", "consumer"]
 )
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["service"])
+# Records of a partition the group has not taken yet: the partition's high watermark minus the
+# consumer's position, set by chassis.consumer_lag after each poll and at each scrape.
+CONSUMER_LAG = Gauge(
+    "events_consumer_lag",
+    "Records on a partition not yet taken by the consumer group",
+    ["group", "topic", "partition"],
+)
 # Records held in a dead-letter topic (chassis.dlq.DeadLetterDepth): labelled by topic only,
 # since every group reading a topic dead-letters to the same DLQ.
 DEAD_LETTERS = Gauge("events_dead_letters", "Records held in a dead-letter topic", ["topic"])

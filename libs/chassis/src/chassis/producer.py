@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
-from chassis.logging import get_logger
-
-log = get_logger(__name__)
+from chassis.topics import apply_topics, specs_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,19 +56,11 @@ class EventProducer:
 
 
 async def ensure_topics(
-    bootstrap_servers: str, topics: list[str], *, partitions: int = 6, replication: int = 1
+    bootstrap_servers: str, topics: list[str], *, partitions: int | None = None
 ) -> None:
-    """Create the topics a service writes or reads, if they do not exist yet."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [t for t in dict.fromkeys(topics) if t not in existing]
-        if missing:
-            try:
-                await admin.create_topics([NewTopic(t, partitions, replication) for t in missing])
-                log.info("created topics", topics=missing, partitions=partitions)
-            except TopicAlreadyExistsError:
-                pass  # another service created them first
-    finally:
-        await admin.close()
+    """Create these topics as `shared_events.topics` declares them (tests' own topics get the
+    defaults; `partitions` overrides the count for a test that needs fewer)."""
+    specs = specs_for(topics)
+    if partitions is not None:
+        specs = [replace(spec, partitions=partitions) for spec in specs]
+    await apply_topics(bootstrap_servers, specs)

@@ -46,7 +46,6 @@ class ServiceSettings(BaseSettings):
     kafka_idempotent_producer: bool = Field(
         default=False, validation_alias=_env("KAFKA_IDEMPOTENT_PRODUCER")
     )
-    kafka_partitions: int = Field(default=6, validation_alias=_env("KAFKA_PARTITIONS"))
     kafka_replication_factor: int = Field(
         default=1, validation_alias=_env("KAFKA_REPLICATION_FACTOR")
     )
