@@ -68,9 +68,7 @@ async def _tell(
     """Queue the operators' email about `topic` if it is due; record what they were told."""
     settings = runtime.settings
     dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    await session.exec(
-        _FIRST_SIGHT[dialect].values(topic=topic, written=0, notified_at=None)
-    )
+    await session.exec(_FIRST_SIGHT[dialect].values(topic=topic, written=0, notified_at=None))
     row = (
         await session.exec(
             select(DeadLetterAlertRow).where(DeadLetterAlertRow.topic == topic).with_for_update()
