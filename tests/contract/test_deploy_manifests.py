@@ -74,6 +74,9 @@ SUITE = (
 )
 DATABASE_OWNERS = tuple(s for s in SUITE if s.owns_database)
 INFRASTRUCTURE = ("kafka", "postgres", "redis")
+# The one-shot that applies shared_events.topics (compose service and Kubernetes Job).
+TOPICS_STEP = "kafka-topics"
+TOPICS_COMMAND = ["python", "-m", "chassis.topics", "apply"]
 
 
 def service_ids(services: tuple[Service, ...]) -> list[str]:
@@ -153,9 +156,12 @@ def test_compose_builds_each_service_from_its_own_dockerfile(service: Service) -
     assert (ROOT / build["dockerfile"]).is_file()
 
 
-def test_compose_one_shots_are_the_migrations_and_the_probe_copy() -> None:
+def test_compose_one_shots_are_the_migrations_the_topics_and_the_probe_copy() -> None:
     one_shots = {name for name in compose()["services"] if is_one_shot(name)}
-    assert one_shots == {f"{s.name}-migrate" for s in DATABASE_OWNERS} | {"probe-tools"}
+    assert one_shots == {f"{s.name}-migrate" for s in DATABASE_OWNERS} | {
+        "probe-tools",
+        TOPICS_STEP,
+    }
     # `up --wait` takes a one-shot's exit 0 as success only when a service waits for it so.
     adopted = {
         target
@@ -213,6 +219,18 @@ def test_compose_services_wait_for_healthy_infrastructure(service: Service) -> N
     depends_on = compose_service(service.name)["depends_on"]
     for infrastructure in INFRASTRUCTURE:
         assert depends_on[infrastructure]["condition"] == "service_healthy", infrastructure
+    # The topics exist as declared before any service produces or consumes.
+    assert depends_on[TOPICS_STEP]["condition"] == "service_completed_successfully"
+
+
+def test_compose_topics_step_applies_the_declared_topics_once_kafka_is_up() -> None:
+    step = compose_service(TOPICS_STEP)
+    assert step["command"] == TOPICS_COMMAND
+    assert step["depends_on"] == {"kafka": {"condition": "service_healthy"}}
+    # A service image (each carries the chassis), with the suite's broker settings.
+    assert step["image"] == compose_service("catalog")["image"]
+    assert compose_env(TOPICS_STEP)["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert step["read_only"] is True
 
 
 def test_compose_healthy_dependencies_have_healthchecks() -> None:
@@ -647,3 +665,28 @@ def test_k8s_overlay_pins_released_images_and_replicas(directory: Path) -> None:
         assert name.endswith(f"/{service.name}") and "/" in name.removesuffix(service.name)
         assert tag and tag not in {"dev", "latest"}, image
         assert find(resources, "HorizontalPodAutoscaler", service.name)["spec"]["minReplicas"] >= 2
+
+
+@kubectl
+@pytest.mark.parametrize("directory", rendered_dirs(), ids=relative)
+def test_k8s_topics_job_applies_the_declared_topics(directory: Path) -> None:
+    resources = render(directory)
+    job = find(resources, "Job", TOPICS_STEP)
+    # Deleted once finished, so the next release's `kubectl apply -k` runs it again.
+    assert job["spec"]["ttlSecondsAfterFinished"] > 0
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] in {"OnFailure", "Never"}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == APP_UID
+    apply = container(pod, "apply")
+    assert apply["command"] == TOPICS_COMMAND
+    # The catalog's image, as the overlay pins it: the same release as the services.
+    catalog = container(find(resources, "Deployment", "catalog")["spec"]["template"]["spec"], "app")
+    assert apply["image"] == catalog["image"]
+    config_maps, value_from = env_sources(apply)
+    assert config_maps == {"suite-config"} and not value_from  # the broker address, no secret
+    assert "KAFKA_BOOTSTRAP_SERVERS" in find(resources, "ConfigMap", "suite-config")["data"]
+    assert apply["securityContext"]["readOnlyRootFilesystem"] is True
+    assert apply["securityContext"]["allowPrivilegeEscalation"] is False
+    assert {"name": "tmp", "mountPath": "/tmp"} in apply["volumeMounts"]
+    assert apply["resources"]["limits"].keys() >= {"cpu", "memory"}
