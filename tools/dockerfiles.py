@@ -21,7 +21,10 @@ TEMPLATE = ROOT / "deploy" / "service.Dockerfile.in"
 
 # Files a service serves besides its package, copied to the same place as in the repository:
 # the gateway serves the event catalog (docs/events, `make docs`) at /events/.
-EXTRA_FILES: dict[str, tuple[str, ...]] = {"gateway": ("docs/events",)}
+def extra_files(name: str) -> tuple[str, ...]:
+    """Files from outside the service's folder that its image serves: the gateway the event
+    catalog, every other service its AsyncAPI document (`/asyncapi.json`)."""
+    return ("docs/events",) if name == "gateway" else (f"docs/asyncapi/{name}.json",)
 
 
 def service_rows() -> list[ServiceRow]:
@@ -37,7 +40,7 @@ def render(row: ServiceRow) -> str:
         "{prefix}": row.env_prefix,
         "{port}": str(row.port),
         "{extra_copies}": "".join(
-            f"COPY {path} {path}\n" for path in EXTRA_FILES.get(row.name, ())
+            f"COPY {path} {path}\n" for path in extra_files(row.name)
         ),
     }.items():
         text = text.replace(token, value)

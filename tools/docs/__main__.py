@@ -10,10 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tools.contract_map import ROOT
-from tools.docs import asyncapi
+from tools.docs import asyncapi, catalog
 
 BUILDERS: list[tuple[str, Callable[[], list[Path]]]] = [
     ("AsyncAPI documents (docs/asyncapi)", asyncapi.build),
+    ("event catalog (docs/events)", catalog.build_catalog),
 ]
 
 
