@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from analytics_service.deps import RuntimeDep
 from analytics_service.schemas import (
+    ConsumerLagReport,
     DashboardReport,
     FunnelReport,
     KpiReport,
@@ -20,7 +21,7 @@ from analytics_service.schemas import (
     SlowMovingList,
     TopProducts,
 )
-from analytics_service.service import dashboard, export, reports
+from analytics_service.service import consumer_lag, dashboard, export, reports
 from chassis.auth import Admin
 from chassis.validation import SkuCode
 
@@ -154,6 +155,13 @@ async def get_dashboard(
     period is counted back from today in the reporting zone, which the page need not know."""
     period = reports.last_days(runtime.settings, days, granularity)
     return await reports.dashboard_report(runtime, period, top)
+
+
+@router.get("/consumer-lag", response_model=ConsumerLagReport)
+async def get_consumer_lag(runtime: RuntimeDep, _: Admin) -> ConsumerLagReport:
+    """Each consumer group's lag (end offset minus committed offset), summed per topic: the
+    `/ops` page's lag panel. Read from the broker at most every 10 s."""
+    return await consumer_lag.consumer_lag_report(runtime)
 
 
 def _file(name: str) -> Response:

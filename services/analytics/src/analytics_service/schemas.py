@@ -178,3 +178,23 @@ class DashboardReport(BaseModel):
     funnel: FunnelReport
     top_products: TopProducts
     low_stock: LowStockList
+
+
+class TopicLag(BaseModel):
+    topic: str
+    lag: int = Field(description="records on the topic's partitions the group has not committed")
+
+
+class GroupLag(BaseModel):
+    group: str = Field(description="the consumer group: the reading service's name")
+    lag: int = Field(description="records behind, over all its partitions")
+    partitions: int
+    partitions_behind: int
+    topics: list[TopicLag]
+
+
+class ConsumerLagReport(BaseModel):
+    """Each consumer group's lag as the broker has it: end offset minus committed offset."""
+
+    read_at: datetime
+    groups: list[GroupLag] = Field(description="by group name")
