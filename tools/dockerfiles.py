@@ -39,9 +39,7 @@ def render(row: ServiceRow) -> str:
         "{package}": row.module.replace("_", "-"),
         "{prefix}": row.env_prefix,
         "{port}": str(row.port),
-        "{extra_copies}": "".join(
-            f"COPY {path} {path}\n" for path in extra_files(row.name)
-        ),
+        "{extra_copies}": "".join(f"COPY {path} {path}\n" for path in extra_files(row.name)),
     }.items():
         text = text.replace(token, value)
     return text
