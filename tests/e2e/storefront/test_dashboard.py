@@ -1,7 +1,8 @@
 """The operators' dashboard in a real browser: headless Chromium from Debian's packages, driven by
 Selenium, against the launched suite's gateway (`/ops`). An admin logs in at the page's own form,
 the tiles show the figures of the orders placed so far, an order confirmed while the page is open
-shows within 5 seconds, and the language switch turns the page from Chinese to English.
+shows within 5 seconds, the lag panel lists the services' consumer groups, and the language
+switch turns the page from Chinese to English.
 
 Chromium is not optional here: without it the test fails (`.ci/run` installs it), so a CI run
 can never pass with the page untested.
@@ -74,6 +75,12 @@ def tile(driver: WebDriver, name: str) -> tuple[str | None, str]:
     return element.get_attribute("data-value"), element.find_element(By.CLASS_NAME, "value").text
 
 
+def lag_groups(driver: WebDriver) -> list[str]:
+    """The group named in each row of the consumer-lag panel."""
+    cells = driver.find_elements(By.CSS_SELECTOR, "#consumer-lag tbody tr td:first-child")
+    return [cell.text for cell in cells]
+
+
 def wait_for(
     driver: WebDriver, seconds: float, what: str, check: Callable[[WebDriver], bool]
 ) -> None:
@@ -120,6 +127,11 @@ async def test_the_dashboard_in_a_real_browser(
     assert "支付被拒" in browser.find_element(By.ID, "chart-status").text  # rejected, by reason
     products = browser.find_element(By.ID, "top-products").text
     assert f"Longjing {sku}" in products and "¥100.00" in products
+    # The lag panel: each consuming service's group as the broker has it (end offset minus
+    # committed offset), so an operator sees which service falls behind.
+    wait_for(browser, 15, "the consumer groups", lambda d: "inventory" in lag_groups(d))
+    assert {"order", "inventory", "payment", "analytics"} <= set(lag_groups(browser))
+    assert browser.find_element(By.ID, "lag-error").text == ""
     # The token is kept for the tab only.
     assert browser.execute_script("return sessionStorage.getItem('ops.token')")
     assert not browser.execute_script("return localStorage.getItem('ops.token')")
@@ -144,6 +156,7 @@ async def test_the_dashboard_in_a_real_browser(
     assert browser.find_element(By.CSS_SELECTOR, "#tile-orders .label").text == "Orders paid"
     assert tile(browser, "gmv") == ("15000", "CN¥150.00")
     assert browser.title == "Live operations dashboard"
+    assert "Records behind" in browser.find_element(By.ID, "consumer-lag").text
     assert "payment declined" in browser.find_element(By.ID, "chart-status").text
     # The last 7 days, by day: the same orders (all of today), one column per day.
     Select(browser.find_element(By.ID, "period")).select_by_value("7")
