@@ -9,8 +9,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from gateway_service.deps import RuntimeDep, runtime
-from gateway_service.service.event_catalog import catalog_page, catalog_root_redirect
 from gateway_service.service.asyncapi import merged_asyncapi
+from gateway_service.service.event_catalog import catalog_page, catalog_root_redirect
 from gateway_service.service.handling import handle
 from gateway_service.service.openapi import merged_openapi
 
