@@ -64,7 +64,8 @@ class NotificationSettings(ServiceSettings):
     dead_letter_check_seconds: float = Field(default=30.0, gt=0)
     dead_letter_alert_minutes: float = Field(default=15.0, ge=0)
 
-    # SMS: only the in-memory sandbox exists so far (members have no phone number yet).
+    # SMS (to the phone numbers of `membership.member.*`): only the in-memory sandbox exists so
+    # far.
     sms_provider: str = Field(default="sandbox", pattern="^sandbox$")
 
     # Webhooks: subscribers' hosts must be listed here (exact host names).

@@ -52,7 +52,7 @@ class RecipientRow(SQLModel, table=True):
     email: str = Field(max_length=320)
     name: str = Field(max_length=200)
     locale: str = Field(max_length=16)
-    phone: str | None = Field(default=None, max_length=32)  # not in any event yet
+    phone: str | None = Field(default=None, max_length=32)  # E.164 or none: email only
     updated_at: datetime = _timestamp()
 
 

@@ -123,12 +123,19 @@ class Notification:
             return list((await session.exec(query)).all())
 
     async def register(
-        self, member_id: str, email_address: str, locale: str, name: str
+        self,
+        member_id: str,
+        email_address: str,
+        locale: str,
+        name: str,
+        *,
+        phone: str | None = None,
     ) -> Envelope:
-        """Registration as membership publishes it: the member, then the welcome gift (whose
-        envelope is returned). A test that goes on with the member's orders waits for the
-        welcome first, as the member would: other topics' events are not ordered after these,
-        and a message for a member not known yet is held back until the registration."""
+        """Registration as membership publishes it: the member (with the phone number they
+        gave, if any), then the welcome gift (whose envelope is returned). A test that goes on
+        with the member's orders waits for the welcome first, as the member would: other
+        topics' events are not ordered after these, and a message for a member not known yet
+        is held back until the registration."""
         await self.publish(
             MemberRegisteredV1(
                 member_id=member_id,
@@ -136,6 +143,7 @@ class Notification:
                 name=name,
                 locale=locale,
                 registered_at=datetime.now(UTC),
+                phone=phone,
             ),
             member_id,
         )

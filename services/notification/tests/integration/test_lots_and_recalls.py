@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
-from sqlmodel import col
 
-from notification_service.adapters.sms import SandboxSms
+from notification_service.adapters.sms import SandboxSms, SentSms
 from notification_service.domain.channels import Channel
 from notification_service.tables import RecipientRow
 from shared_events import Envelope
@@ -23,6 +22,7 @@ from shared_events.inventory import (
     RecallCustomerAffectedV1,
     StockLowV1,
 )
+from shared_events.membership import MemberUpdatedV1
 
 from .conftest import OPERATOR, Notification, new_id
 from .servers import eventually, text_of
@@ -38,21 +38,33 @@ def sms_of(notification: Notification) -> SandboxSms:
     return sandbox
 
 
+async def _equal(value: Awaitable[object], expected: object) -> bool:
+    return await value == expected
+
+
+def recall_sms(notification: Notification, phone: str) -> list[SentSms]:
+    """The recall notices sent to `phone` (a member registered with it got the welcome by SMS
+    too)."""
+    return [sms for sms in sms_of(notification).messages_to(phone) if "L2401" in sms.text]
+
+
 async def member_with_phone(
     notification: Notification, locale: str, name: str, phone: str
 ) -> tuple[str, str]:
-    """A registered member (their welcome received) with a phone number on file. No event
-    carries a phone number yet: it is written into the read model as a future
-    `membership.member.*` field would."""
+    """A member registered with a phone number (`membership.member.registered` through the
+    broker, as membership publishes it), their welcome received."""
     member = new_id("m")
     address = f"{member}@example.com"
-    await notification.register(member, address, locale, name)
+    await notification.register(member, address, locale, name, phone=phone)
     await notification.mail.wait_for(address)  # the welcome
-    async with notification.runtime.database.transaction() as session:
-        await session.exec(
-            sa.update(RecipientRow).where(col(RecipientRow.member_id) == member).values(phone=phone)
-        )
     return member, address
+
+
+async def phone_on_file(notification: Notification, member_id: str) -> str | None:
+    async with notification.runtime.database.sessions() as session:
+        row = await session.get(RecipientRow, member_id)
+    assert row is not None
+    return row.phone
 
 
 def affected(
@@ -166,19 +178,24 @@ async def test_recall_notice_in_each_members_language_by_email_and_sms(
     ):
         assert words in en_text
 
-    sms = sms_of(notification)
-    [zh_sms] = await eventually(lambda: sms.messages_to("+8613800138001"), what="the zh SMS")
+    [zh_sms] = await eventually(
+        lambda: recall_sms(notification, "+8613800138001"), what="the zh SMS"
+    )
     assert zh_sms.text.startswith("【安全召回】请立即停止食用/使用Jasmine tea（批次L2401")
     assert "溯源码TC-ZH000001、TC-ZH000002" in zh_sms.text and "全额退款" in zh_sms.text
-    [en_sms] = await eventually(lambda: sms.messages_to("+447700900123"), what="the en SMS")
+    [en_sms] = await eventually(
+        lambda: recall_sms(notification, "+447700900123"), what="the en SMS"
+    )
     assert en_sms.text.startswith("Safety recall: stop using Jasmine tea, lot L2401")
     assert "TC-8F3K2M9Q" in en_sms.text and "full refund" in en_sms.text
 
-    rows = await notification.deliveries(member_id=en_member, template="recall_notice")
-    assert sorted((r.channel, r.locale, r.status) for r in rows) == [
-        ("EMAIL", "en", "SENT"),
-        ("SMS", "en", "SENT"),
-    ]
+    async def sent() -> list[tuple[str, str, str]]:
+        # The outcomes of a dispatch round are committed together, after its sends.
+        rows = await notification.deliveries(member_id=en_member, template="recall_notice")
+        return sorted((r.channel, r.locale, r.status) for r in rows)
+
+    expected = [("EMAIL", "en", "SENT"), ("SMS", "en", "SENT")]
+    assert await eventually(lambda: _equal(sent(), expected), what="both recorded") is True
 
 
 async def test_a_recall_notice_goes_once_per_recall_and_order(notification: Notification) -> None:
@@ -199,13 +216,12 @@ async def test_a_recall_notice_goes_once_per_recall_and_order(notification: Noti
     await notification.handled(second)
 
     mails = await notification.mail.wait_for(address, count=3)  # welcome + two orders
-    sms = sms_of(notification)
-    await eventually(lambda: len(sms.messages_to("+447700900456")) >= 2, what="two SMS")
+    await eventually(lambda: len(recall_sms(notification, "+447700900456")) >= 2, what="two SMS")
     await asyncio.sleep(0.5)  # a few dispatch rounds: no duplicate may show up
     recalls = [m for m in notification.mail.to(address) if "recall" in m["Subject"]]
     assert len(recalls) == 2 and len(mails) == 3
     assert sorted(order_id in text_of(m) for m in recalls) == [False, True]
-    assert len(sms.messages_to("+447700900456")) == 2
+    assert len(recall_sms(notification, "+447700900456")) == 2
     rows = await notification.deliveries(member_id=member, template="recall_notice")
     assert sorted((r.cause_event_id, r.channel) for r in rows) == sorted(
         (str(e.id), channel) for e in (first, second) for channel in ("EMAIL", "SMS")
@@ -231,3 +247,64 @@ async def test_a_recall_notice_to_a_member_not_known_yet_waits_and_goes_once(
     assert "韩梅梅，您好" in text_of(notice) and order_id in text_of(notice)
     [row] = await notification.deliveries(member_id=member, template="recall_notice")
     assert row.cause_event_id == str(first.id)
+
+
+async def test_a_recall_notice_goes_by_sms_to_the_number_the_member_registered_or_set(
+    notification: Notification,
+) -> None:
+    """The number comes with the member events: the one given at registration, then the one
+    a profile update sets. A member without one is told by email only."""
+    registered, _ = await member_with_phone(notification, "zh-CN", "李雷", "+8613812345678")
+    assert await phone_on_file(notification, registered) == "+8613812345678"
+
+    later = new_id("m")
+    later_address = f"{later}@example.com"
+    await notification.register(later, later_address, "en", "Lucy")
+    await notification.mail.wait_for(later_address)
+    assert await phone_on_file(notification, later) is None
+    update = MemberUpdatedV1(member_id=later, name="Lucy", locale="en", phone="+447700900789")
+    await notification.handled(await notification.publish(update, later))
+    assert await phone_on_file(notification, later) == "+447700900789"
+
+    never = new_id("m")
+    never_address = f"{never}@example.com"
+    await notification.register(never, never_address, "en", "Nina")
+    await notification.mail.wait_for(never_address)
+
+    recall_id = new_id("rc")
+    orders = {member: new_id("o") for member in (registered, later, never)}
+    for member, order_id in orders.items():
+        await notification.publish(affected(member, order_id, recall_id), order_id)
+
+    [zh_sms] = await eventually(
+        lambda: recall_sms(notification, "+8613812345678"), what="the zh SMS"
+    )
+    assert zh_sms.text.startswith("【安全召回】")
+    [en_sms] = await eventually(
+        lambda: sms_of(notification).messages_to("+447700900789"), what="the en SMS"
+    )
+    assert en_sms.text.startswith("Safety recall: stop using Jasmine tea, lot L2401")
+    await notification.mail.wait_for(never_address, count=2)  # welcome + recall notice
+
+    async def never_told() -> list[tuple[str, str]]:
+        rows = await notification.deliveries(member_id=never, template="recall_notice")
+        return [(r.channel, r.status) for r in rows]
+
+    by_email = [("EMAIL", "SENT")]
+    assert await eventually(lambda: _equal(never_told(), by_email), what="email only") is True
+    for member, phone in ((registered, "+8613812345678"), (later, "+447700900789")):
+        rows = await notification.deliveries(member_id=member, template="recall_notice")
+        assert sorted((r.channel, r.recipient) for r in rows) == [
+            ("EMAIL", f"{member}@example.com"),
+            ("SMS", phone),
+        ]
+
+    # Removing the number: the next notice is email only.
+    gone = MemberUpdatedV1(member_id=later, name="Lucy", locale="en", phone=None)
+    await notification.handled(await notification.publish(gone, later))
+    assert await phone_on_file(notification, later) is None
+    next_order = new_id("o")
+    await notification.publish(affected(later, next_order, recall_id), next_order)
+    await notification.mail.wait_for(later_address, count=3)
+    await asyncio.sleep(0.3)
+    assert len(sms_of(notification).messages_to("+447700900789")) == 1

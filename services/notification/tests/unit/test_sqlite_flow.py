@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from chassis.consumer import Delivery
 from chassis.db import as_utc
-from chassis.testing.events import envelope_of
+from chassis.testing.events import Record, envelope_of
 from chassis.testing.harness import Harness, offline_runtime
 from notification_service.adapters.channel import DeliveryError, Message
 from notification_service.adapters.sms import SandboxSms
@@ -35,6 +35,7 @@ from shared_events import EventPayload
 from shared_events.membership import CouponIssuedV1, MemberRegisteredV1, MemberUpdatedV1
 from shared_events.money import Money
 from shared_events.order import OrderConfirmedV1, OrderShippedV1
+from shared_events.topics import MEMBERSHIP_EVENTS
 
 
 @dataclass
@@ -104,13 +105,14 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
         yield Flow(Harness.of(runtime, CONSUMERS), email, sms)
 
 
-def registered(member_id: str, locale: str = "en") -> MemberRegisteredV1:
+def registered(member_id: str, locale: str = "en", phone: str | None = None) -> MemberRegisteredV1:
     return MemberRegisteredV1(
         member_id=member_id,
         email=f"{member_id}@example.com",
         name="Ada",
         locale=locale,
         registered_at=datetime.now(UTC),
+        phone=phone,
     )
 
 
@@ -188,13 +190,7 @@ async def test_a_permanent_error_fails_at_once(flow: Flow) -> None:
 
 
 async def test_sms_goes_to_members_with_a_phone_unless_opted_out(flow: Flow) -> None:
-    await flow.deliver(registered("m-4", locale="zh-CN"))
-    async with flow.harness.database.transaction() as session:
-        member = await session.get(RecipientRow, "m-4")
-        assert member is not None
-        member.phone = "+8613800138000"
-        session.add(member)
-
+    await flow.deliver(registered("m-4", locale="zh-CN", phone="+8613800138000"))
     await flow.deliver(OrderShippedV1(order_id="o-4", member_id="m-4"))
     await flow.dispatch_due()
     assert [m.to for m in flow.email.sent] == ["m-4@example.com"]
@@ -220,6 +216,45 @@ async def test_member_updates_follow_into_language_and_consent(flow: Flow) -> No
     await flow.deliver(confirmed("o-6", "m-5"))
     [row] = await flow.rows()
     assert row.locale == "zh-CN" and row.subject == "订单已确认：o-6" and "阿达" in row.body
+
+
+async def recipient_of(flow: Flow, member_id: str) -> RecipientRow:
+    async with flow.harness.database.sessions() as session:
+        row = await session.get(RecipientRow, member_id)
+    assert row is not None
+    return row
+
+
+async def phone_of(flow: Flow, member_id: str) -> str | None:
+    return (await recipient_of(flow, member_id)).phone
+
+
+async def test_the_phone_follows_the_member_events(flow: Flow) -> None:
+    await flow.deliver(registered("m-8"))
+    assert await phone_of(flow, "m-8") is None
+    set_phone = MemberUpdatedV1(member_id="m-8", name="Ada", locale="en", phone="+447700900111")
+    await flow.deliver(set_phone)
+    assert await phone_of(flow, "m-8") == "+447700900111"
+
+    # A producer older than the field sends no `phone` key: it says nothing about the number.
+    older = envelope_of(MemberUpdatedV1(member_id="m-8", name="Ada Lovelace", locale="en"))
+    data = {k: v for k, v in older.data.items() if k != "phone"}
+    older = older.model_copy(update={"data": data})
+    assert await flow.harness.runners[MEMBERSHIP_EVENTS].handle(Record.of(older)) == "handled"
+    after = await recipient_of(flow, "m-8")
+    assert (after.name, after.phone) == ("Ada Lovelace", "+447700900111")
+
+    await flow.deliver(OrderShippedV1(order_id="o-8", member_id="m-8"))
+    await flow.dispatch_due()
+    assert len(flow.sms.messages_to("+447700900111")) == 1
+
+    # Null: the member removed it. Email only from then on.
+    await flow.deliver(MemberUpdatedV1(member_id="m-8", name="Ada", locale="en", phone=None))
+    assert await phone_of(flow, "m-8") is None
+    await flow.deliver(OrderShippedV1(order_id="o-9", member_id="m-8"))
+    await flow.dispatch_due()
+    assert len(flow.sms.sent) == 1
+    assert [m.to for m in flow.email.sent] == ["m-8@example.com"] * 2
 
 
 async def parked_rows(flow: Flow) -> list[ParkedMessageRow]:

@@ -1,5 +1,6 @@
 """SMS. Only the sandbox exists: it keeps messages in memory and sends nothing, which is what
-development and tests need until a provider is chosen (and members have phone numbers)."""
+development and tests need until a provider is chosen. Members' numbers come from the
+`membership.member.*` events (service/recipients.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """Read models: members (from `membership.member.*`) and whose order is whose (from
-`order.order.placed`). Each runs in the consuming handler's transaction."""
+`order.order.placed`). Each runs in the consuming handler's transaction.
+
+A member's phone number (E.164, where their SMS go) comes with both member events: null means
+they have none, so they get email only. An event without the key at all comes from a producer
+older than the field: it says nothing about the number, which is then left as it is."""
 
 from __future__ import annotations
 
@@ -26,22 +30,33 @@ async def record_member(session: AsyncSession, event: MemberRegisteredV1) -> Rec
             email=event.email,
             name=event.name,
             locale=event.locale,
+            phone=event.phone,
             updated_at=datetime.now(UTC),
         )
     else:
         row.email, row.name, row.locale = event.email, event.name, event.locale
+        if _tells_phone(event):
+            row.phone = event.phone
         row.updated_at = datetime.now(UTC)
     session.add(row)
     return row
 
 
+def _tells_phone(event: MemberRegisteredV1 | MemberUpdatedV1) -> bool:
+    """Whether the event carries the `phone` key (null included): see the module docstring."""
+    return "phone" in event.model_fields_set
+
+
 async def update_member(
     session: AsyncSession, event: MemberUpdatedV1, cache: NotificationCache
 ) -> None:
-    """Name and locale change the recipient; consent goes to the preferences owned here."""
+    """Name, locale and phone change the recipient; consent goes to the preferences owned
+    here."""
     row = await session.get(RecipientRow, event.member_id)
     if row is not None:
         row.name, row.locale, row.updated_at = event.name, event.locale, datetime.now(UTC)
+        if _tells_phone(event):
+            row.phone = event.phone
         session.add(row)
     await preferences.change(
         session, event.member_id, {"marketing_consent": event.marketing_consent}, cache
