@@ -94,6 +94,10 @@ class EventRegistry:
 
         return register
 
+    def upcaster_from(self, event_type: str, from_version: int) -> Upcaster | None:
+        """The function that turns data of `from_version` into `from_version + 1`, if any."""
+        return self._upcasters.get((event_type, from_version))
+
     def has_upcaster(self, event_type: str, from_version: int) -> bool:
         """Whether data of `from_version` can be upcast to `from_version + 1`."""
         return (event_type, from_version) in self._upcasters
