@@ -369,7 +369,6 @@ CONSUMER_HEADERS = ["service", "group", "consumer", "event type", "reads", "hand
 
 
 def _upcaster(event_type: str, from_version: int) -> Callable[..., Any] | None:
-    # The registry keeps its upcasters private; the catalog only reads their docstrings.
     found: Callable[..., Any] | None = registry.upcaster_from(event_type, from_version)
     return found
 
