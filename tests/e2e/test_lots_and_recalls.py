@@ -137,26 +137,26 @@ async def register(
     shop: Storefront, name: str, *, locale: str = "en", phone: str | None = None
 ) -> Member:
     """A member registered through the gateway. With `phone`: the number notification sends
-    SMS to. No event carries a phone number yet (members give none at registration), so it is
-    written into notification's recipient row, the one place that holds it."""
+    SMS to, carried by `membership.member.registered`; waits until notification holds it."""
     email, password = f"{unique(name.lower())}@example.com", "a long recall password"
+    body = {"email": email, "password": password, "name": name, "locale": locale}
     registered = await shop.http.post(
-        "/api/v1/auth/register",
-        json={"email": email, "password": password, "name": name, "locale": locale},
+        "/api/v1/auth/register", json=body | ({"phone": phone} if phone else {})
     )
     member_id = (await ok(registered, 201))["id"]
     member = Member(member_id, email, await shop.login(email, password))
     if phone is not None:
 
-        async def set_phone() -> int:
-            async with shop.engines["notification"].begin() as conn:
-                result = await conn.execute(
-                    sa.text("UPDATE recipients SET phone = :p WHERE member_id = :m"),
-                    {"p": phone, "m": member_id},
+        async def phone_known() -> str | None:
+            async with shop.engines["notification"].connect() as conn:
+                found = await conn.execute(
+                    sa.text("SELECT phone FROM recipients WHERE member_id = :m"),
+                    {"m": member_id},
                 )
-                return int(result.rowcount)
+                value: str | None = found.scalar()
+                return value
 
-        assert await eventually(set_phone, lambda n: n == 1) == 1
+        assert await eventually(phone_known, lambda known: known == phone) == phone
     return member
 
 
