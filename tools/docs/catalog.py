@@ -29,7 +29,7 @@ from shared_events import registry
 from shared_events.envelope import to_kafka
 from shared_events.registry import EventSpec
 from shared_events.schema_export import SCHEMA_DIR, render, schema_path
-from shared_events.topics import ALL_TOPICS, DEFAULT_PARTITIONS, dead_letter_topic
+from shared_events.topics import ALL_TOPICS, dead_letter_topic, topic_spec
 from tools.contract_map import ROOT, Consumption, EventEntry, contract_map
 
 OUT_DIR = ROOT / "docs" / "events"
@@ -488,6 +488,14 @@ def _topic_readers(topic: str, entries: dict[str, EventEntry]) -> list[Consumpti
     return [c for entry in entries.values() for c in entry.consumers if c.topic == topic]
 
 
+def _retention(topic: str) -> str:
+    """`14 days, delete` from the topic's declaration (shared_events.topics)."""
+    spec = topic_spec(topic)
+    days = spec.retention_ms / 86_400_000
+    shown = f"{days:g} days" if days >= 1 else f"{spec.retention_ms // 3_600_000} hours"
+    return f"{shown}, {spec.cleanup_policy}"
+
+
 def topic_page(topic: str, entries: dict[str, EventEntry]) -> str:
     on_topic = [entry for entry in entries.values() if entry.topic == topic]
     producers = sorted({entry.producer for entry in on_topic})
@@ -496,7 +504,9 @@ def topic_page(topic: str, entries: dict[str, EventEntry]) -> str:
     keys = sorted({entry.latest.key for entry in on_topic})
     facts = [
         ("producer", ", ".join(_e(p) for p in producers) or "none"),
-        ("partitions", str(DEFAULT_PARTITIONS)),
+        ("partitions", str(topic_spec(topic).partitions)),
+        ("retention", _retention(topic)),
+        ("dead letters kept", _retention(dead_letter_topic(topic))),
         ("key", ", ".join(_e(k) for k in keys) + " (per event type, below)"),
         (
             "ordering",
@@ -542,7 +552,8 @@ def index_page(entries: dict[str, EventEntry]) -> str:
             _link(topic_href(topic), _code(topic)),
             ", ".join(sorted({_e(e.producer) for e in entries.values() if e.topic == topic})),
             str(sum(1 for e in entries.values() if e.topic == topic)),
-            str(DEFAULT_PARTITIONS),
+            str(topic_spec(topic).partitions),
+            _retention(topic),
             _code(dead_letter_topic(topic)),
             ", ".join(sorted({_code(c.service) for c in _topic_readers(topic, entries)})) or "none",
         ]
@@ -585,7 +596,15 @@ def index_page(entries: dict[str, EventEntry]) -> str:
         f"versions, {len(topics)} topics, {len(consumptions)} handlers.</p>",
         "<h2>Topics</h2>",
         _table(
-            ["topic", "producer", "event types", "partitions", "dead-letter topic", "read by"],
+            [
+                "topic",
+                "producer",
+                "event types",
+                "partitions",
+                "retention",
+                "dead-letter topic",
+                "read by",
+            ],
             topic_rows,
         ),
         "<h2>Event types</h2>",
