@@ -93,7 +93,10 @@ class EventSubscriber:
         self.window.append(Seen(record.topic, record.key, record.value, tuple(record.headers)))
         event_id = header(record, "ce_id")
         if kind in ONCE_PER_SUBJECT and record.key is not None and event_id:
-            self._ids[(kind, record.key.decode())].add(event_id)
+            # Once per version: an event published in several versions during a deprecation
+            # window (`ce_dataversions`) is one record per version, each under its own id.
+            version = header(record, "ce_dataversion") or "1"
+            self._ids[(f"{kind} v{version}", record.key.decode())].add(event_id)
 
     def new_window(self) -> None:
         self.window = []
