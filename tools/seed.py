@@ -394,7 +394,7 @@ class SeedResult:
 
 
 def shop_today() -> date:
-    """Today in the shop's time zone (inventory's INVENTORY_SHOP_TIMEZONE): the day lots'
+    """Today in the shop's time zone (SHOP_TIME_ZONE, the suite's): the day lots'
     expiry dates count in."""
     return datetime.now(InventorySettings().shop_zone).date()
 

@@ -7,8 +7,9 @@ a service's own settings (`database_url`, `port`, ...) carry its prefix, e.g. `C
 from __future__ import annotations
 
 from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development defaults, clearly marked: production settings refuse to start with them.
@@ -90,6 +91,9 @@ class ServiceSettings(BaseSettings):
     beacon_send_timeout_seconds: float = Field(default=5.0, gt=0)
 
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
+    # The shop's time zone (an IANA name), one for the whole suite: the calendar days of lots'
+    # expiry dates (inventory) and of the KPIs (analytics).
+    shop_time_zone: str = Field(default="Asia/Shanghai", validation_alias=_env("SHOP_TIME_ZONE"))
     redis_key_prefix: str = ""
 
     jwks_url: str = Field(
@@ -135,3 +139,18 @@ class ServiceSettings(BaseSettings):
     def production_problems(self) -> list[str]:
         """Service-specific checks of development defaults; override to add some."""
         return []
+
+    @field_validator("shop_time_zone")
+    @classmethod
+    def _known_time_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r} (an IANA name such as Asia/Shanghai)"
+            ) from None
+        return name
+
+    @property
+    def shop_zone(self) -> ZoneInfo:
+        return ZoneInfo(self.shop_time_zone)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
@@ -15,7 +15,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
 class AnalyticsSettings(ServiceSettings):
-    """Environment variables: ANALYTICS_PORT, ANALYTICS_DATABASE_URL, ANALYTICS_TIME_ZONE, ...
+    """Environment variables: ANALYTICS_PORT, ANALYTICS_DATABASE_URL, ...
     plus the suite-wide ones."""
 
     model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
@@ -23,8 +23,6 @@ class AnalyticsSettings(ServiceSettings):
     service_name: str = "analytics"
     port: int = 8007
     database_url: str = "sqlite+aiosqlite:///.data/analytics.db"
-    # Days and hours of every figure are those of this zone (docs/kpis.md, "Time and days").
-    time_zone: str = "Asia/Shanghai"
     # Millionths of a CNY per unit of another currency: the fallback for amounts no event gives
     # in CNY (order totals, payment events older than `amount_cny`; docs/kpis.md, "Money"), so
     # they follow payment's seeded rates.
@@ -39,16 +37,8 @@ class AnalyticsSettings(ServiceSettings):
 
     @property
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.time_zone)
-
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"unknown time zone {name!r}") from error
-        return name
+        """Days and hours of every figure are the shop's (SHOP_TIME_ZONE; docs/kpis.md)."""
+        return self.shop_zone
 
     @field_validator("fx_rates")
     @classmethod

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from chassis.settings import ServiceSettings
@@ -28,27 +27,11 @@ class InventorySettings(ServiceSettings):
     reservation_ttl_seconds: float = Field(default=900.0, gt=0)
     expiry_check_seconds: float = Field(default=5.0, gt=0)
     expiry_batch_size: int = Field(default=100, ge=1)
-    # Lots: expiry dates are days in the shop's time zone (IANA name); a lot is sellable
-    # through its expiry date. The lot job withdraws expired lots and warns (once per lot,
-    # `inventory.lot.expiring`) when a lot is this many days or fewer from its expiry date.
-    shop_timezone: str = "UTC"
+    # Lots: expiry dates are days in the shop's time zone (SHOP_TIME_ZONE, suite-wide); a lot
+    # is sellable through its expiry date. The lot job withdraws expired lots and warns (once
+    # per lot, `inventory.lot.expiring`) when a lot is this many days or fewer from its date.
     expiring_warning_days: int = Field(default=3, ge=0)
     lot_check_seconds: float = Field(default=60.0, gt=0)
     # The deprecation window of `inventory.stock.committed` v1: while on, every commit is
     # published as v2 and as v1 (README, "Versions").
     publish_committed_v1: bool = True
-
-    @field_validator("shop_timezone")
-    @classmethod
-    def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)"
-            ) from None
-        return value
-
-    @property
-    def shop_zone(self) -> ZoneInfo:
-        return ZoneInfo(self.shop_timezone)

@@ -65,7 +65,7 @@ async def inventory(
     """A shop in Shanghai (UTC+8: its day starts at 16:00 UTC); the lot job is run by the
     tests, never by the timer."""
     settings = await inventory_settings(
-        shop_timezone="Asia/Shanghai", expiring_warning_days=3, lot_check_seconds=3600
+        shop_time_zone="Asia/Shanghai", expiring_warning_days=3, lot_check_seconds=3600
     )
     async with running_inventory(settings, token_issuer) as running:
         yield running

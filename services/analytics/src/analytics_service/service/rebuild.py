@@ -1,6 +1,6 @@
 """Rebuild the projection from the beginning of the topics (docs/kpis.md, "Rebuilding").
 
-After a change of definition (a formula, `ANALYTICS_TIME_ZONE`, the FX table) the facts already
+After a change of definition (a formula, `SHOP_TIME_ZONE`, the FX table) the facts already
 stored keep the old one: the per-SKU days are stored in the reporting zone, amounts in CNY at
 the rate of the day they arrived. A rebuild empties the projection and the analytics inbox in
 the target database, then reads every topic analytics consumes from offset 0 (their whole

@@ -242,7 +242,7 @@ async def _stocks(conn: AsyncConnection) -> list[StockFact]:
 
 
 def _period_fields(period: Period, settings: AnalyticsSettings) -> dict[str, Any]:
-    return {"from": period.first, "to": period.last, "time_zone": settings.time_zone}
+    return {"from": period.first, "to": period.last, "time_zone": settings.shop_time_zone}
 
 
 async def kpi_report(runtime: AnalyticsRuntime, period: Period) -> KpiReport:
