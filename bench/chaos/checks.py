@@ -8,14 +8,13 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from bench.chaos.faults import POISON_HEADER, Injected
 from bench.chaos.subscriber import EventSubscriber
 from bench.databases import ServiceDatabases
 from bench.invariants import Check, check_all, no_lost_order
+from chassis.dlq import read_dead_letters
 from chassis.testing.polling import eventually
-from shared_events.topics import ALL_TOPICS, dead_letter_topic
+from shared_events.topics import ALL_TOPICS
 from tools.invariants import DRAINED, EFFECTS_ONCE
 
 
@@ -42,29 +41,13 @@ async def outbox_checks(dbs: ServiceDatabases) -> list[Check]:
 
 
 async def dead_letters(bootstrap: str) -> list[dict[str, str]]:
-    """Every record on every `<topic>.dlq`, from the beginning, as its headers."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in map(dead_letter_topic, ALL_TOPICS)
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            return []
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        found: list[dict[str, str]] = []
-        while [p for p in partitions if await consumer.position(p) < ends[p]]:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=1000)
-            for record in (r for batch in batches.values() for r in batch):
-                found.append({k: v.decode(errors="replace") for k, v in record.headers})
-        return found
-    finally:
-        await consumer.stop()
+    """Every record on every `<topic>.dlq`, from the beginning, as its headers (read the way
+    `python -m chassis.dlq list` reads them: no group, nothing committed)."""
+    return [
+        {name: value.decode(errors="replace") for name, value in letter.headers}
+        for topic in ALL_TOPICS
+        for letter in await read_dead_letters(bootstrap, topic)
+    ]
 
 
 def dead_letter_check(records: list[dict[str, str]], injected: Injected) -> tuple[Check, int]:

@@ -46,15 +46,6 @@ _LOT_COLUMNS = (
     LOTS.c.received_at,
     LOTS.c.withdrawn_at,
 )
-# What must match when a known lot is received again.
-_IDENTITY = (
-    "origin_country",
-    "origin_region",
-    "producer",
-    "production_date",
-    "expiry_date",
-    "storage_class",
-)
 _STOCKED_BY_LOT = sa.exists().where(
     LOTS.c.sku == sa.bindparam("sku"),
     LOTS.c.code != DEFAULT_LOT,
@@ -129,6 +120,7 @@ async def receive_lot(runtime: InventoryRuntime, sku: str, data: LotReceive) -> 
     at = now()
     if is_expired(data.expiry_date, shop_today(runtime.settings.shop_zone, at)):
         raise Conflict(f"lot {data.lot} expired on {data.expiry_date}", code="lot-expired")
+    # What must match when a known lot is received again.
     attributes = {
         "origin_country": data.origin.country if data.origin else None,
         "origin_region": data.origin.region if data.origin else None,

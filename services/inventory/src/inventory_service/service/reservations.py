@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -39,16 +38,16 @@ from inventory_service.domain.reservations import (
 )
 from inventory_service.domain.stock import MovementKind, StockLevel
 from inventory_service.service import withdrawals
+from inventory_service.service.allocation_moves import Move, apply_moves, stock_lines
 from inventory_service.service.allocation_rows import (
     Allocation,
     active_allocations,
     allocation_change,
     insert_allocations,
     new_allocation,
-    set_allocations,
 )
 from inventory_service.service.ledger import movement, write_movements
-from inventory_service.service.lot_levels import LotChange, change_lots, fefo_lots
+from inventory_service.service.lot_levels import change_lots, fefo_lots
 from inventory_service.service.reservation_rows import (
     claim_reservation,
     lock_reservation,
@@ -75,13 +74,6 @@ OUT_OF_STOCK = "OUT_OF_STOCK"
 
 def _stock_lines(lines: Sequence[Line]) -> list[events.StockLine]:
     return [events.StockLine(sku=line.sku, quantity=line.quantity) for line in lines]
-
-
-def _per_sku(allocations: Sequence[Allocation]) -> list[Line]:
-    totals: dict[str, int] = {}
-    for allocation in allocations:
-        totals[allocation.sku] = totals.get(allocation.sku, 0) + allocation.quantity
-    return [Line(sku, totals[sku]) for sku in sorted(totals)]
 
 
 async def _allocate(
@@ -258,70 +250,37 @@ async def _apply(
     locked: dict[str, StockLevel] | None = None,
 ) -> None:
     """Apply a lifecycle step to reservations whose status the caller has moved, allocation by
-    allocation: the lots, the stock rows (only for sellable lots: a withdrawn lot's units are
-    out of sale and stay so), the allocations and the ledger, then one event per order."""
+    allocation (`apply_moves`), then one event per order."""
     at = now()
     reason = step.reason.value if step.reason else "ORDER_CONFIRMED"
     commit = step.target is ReservationStatus.COMMITTED
-    stock: dict[str, tuple[int, int]] = {}
-    lot_changes: list[LotChange] = []
-    changes: list[dict[str, Any]] = []
-    movements: list[dict[str, Any]] = []
+    moves: list[Move] = []
     committed: dict[str, list[tuple[Allocation, str]]] = {}
     for order_id, allocations in held.items():
         for allocation in allocations:
-            d_on_hand, d_reserved = step.deltas(allocation.quantity)
-            lot_changes.append((allocation.sku, allocation.lot, d_on_hand, d_reserved))
-            if allocation.sellable:
-                on_hand, reserved = stock.get(allocation.sku, (0, 0))
-                stock[allocation.sku] = (on_hand + d_on_hand, reserved + d_reserved)
             trace_code = new_trace_code() if commit else None
             if trace_code is not None:
                 committed.setdefault(order_id, []).append((allocation, trace_code))
-            changes.append(
-                allocation_change(
-                    allocation.id,
-                    AllocationStatus.COMMITTED if commit else AllocationStatus.RELEASED,
-                    at,
-                    trace_code=trace_code,
-                    committed=commit,
-                    returned=action is ReservationAction.RETURN,
-                    reason=step.reason.value if step.reason else None,
-                )
+            change = allocation_change(
+                allocation.id,
+                AllocationStatus.COMMITTED if commit else AllocationStatus.RELEASED,
+                at,
+                trace_code=trace_code,
+                committed=commit,
+                returned=action is ReservationAction.RETURN,
+                reason=step.reason.value if step.reason else None,
             )
-            movements.append(
-                movement(
-                    allocation.sku,
-                    step.kind,
-                    d_on_hand,
-                    d_reserved,
-                    reason,
-                    order_id,
-                    lot=allocation.lot,
-                )
+            moves.append(
+                Move(allocation, *step.deltas(allocation.quantity), change, step.kind, reason)
             )
-    deltas = [
-        (sku, d_on_hand, d_reserved) for sku, (d_on_hand, d_reserved) in sorted(stock.items())
-    ]
-    deltas = [delta for delta in deltas if delta[1] or delta[2]]
-    try:
-        levels = await change_levels(conn, deltas, locked=locked) if deltas else []
-    except KeyError as missing:
-        raise RuntimeError(f"the stock record of {missing.args[0]} is missing") from None
-    for (sku, _, _), (before, after) in zip(deltas, levels, strict=True):
-        signal_low(stage, sku, before, after)
-    await change_lots(conn, sorted(lot_changes), at)
-    await set_allocations(conn, changes)
-    await write_movements(conn, movements)
+    await apply_moves(conn, stage, moves, at, locked=locked)
     for order_id, allocations in held.items():
         if commit:
             v2, v1 = _committed_events(order_id, committed.get(order_id, []))
             stage(v2, subject=order_id, older=[v1] if publish_committed_v1 else [])
         else:
             released = events.StockReleasedV1(
-                order_id=order_id,
-                lines=_stock_lines(_per_sku(allocations)),
-                reason=reason,
+                order_id=order_id, lines=stock_lines(allocations), reason=reason
             )
             stage(released, subject=order_id)
 

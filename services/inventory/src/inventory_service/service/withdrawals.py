@@ -33,6 +33,7 @@ from inventory_service.domain.lots import (
 )
 from inventory_service.domain.reservations import ReservationStatus
 from inventory_service.domain.stock import MovementKind
+from inventory_service.service.allocation_moves import Move, apply_moves, stock_lines
 from inventory_service.service.allocation_rows import (
     Allocation,
     active_allocations,
@@ -294,49 +295,29 @@ async def _release(
     and the order is told to cancel."""
     committed = status is ReservationStatus.COMMITTED
     lost_ids = {a.id for a in lost}
-    stock: dict[str, tuple[int, int]] = {}
-    lot_changes: list[LotChange] = []
-    changes: list[dict[str, Any]] = []
-    movements: list[dict[str, Any]] = []
-    for allocation in allocations:
-        back = (allocation.quantity, 0) if committed else (0, -allocation.quantity)
-        lot_changes.append((allocation.sku, allocation.lot, *back))
-        if allocation.sellable:
-            on_hand, reserved = stock.get(allocation.sku, (0, 0))
-            stock[allocation.sku] = (on_hand + back[0], reserved + back[1])
-        gone = allocation.id in lost_ids
-        changes.append(
+    moves = [
+        Move(
+            allocation,
+            *((allocation.quantity, 0) if committed else (0, -allocation.quantity)),
             allocation_change(
                 allocation.id,
-                AllocationStatus.WITHDRAWN if gone else AllocationStatus.RELEASED,
+                AllocationStatus.WITHDRAWN
+                if allocation.id in lost_ids
+                else AllocationStatus.RELEASED,
                 at,
                 reason=reason.value,
-            )
+            ),
+            MovementKind.RELEASE,
+            reason.value,
         )
-        movements.append(
-            movement(
-                allocation.sku,
-                MovementKind.RELEASE,
-                *back,
-                reason.value,
-                order_id,
-                lot=allocation.lot,
-            )
-        )
-    deltas = sorted((sku, d_on, d_res) for sku, (d_on, d_res) in stock.items())
-    levels = await change_levels(conn, deltas) if deltas else []
-    for (sku, _, _), (before, after) in zip(deltas, levels, strict=True):
-        signal_low(stage, sku, before, after)
-    await change_lots(conn, sorted(lot_changes), at)
-    await set_allocations(conn, changes)
-    await write_movements(conn, movements)
+        for allocation in allocations
+    ]
+    await apply_moves(conn, stage, moves, at)
     await set_status(conn, order_id, ReservationStatus.RELEASED.value, reason.value)
-    totals: dict[str, int] = {}
-    for allocation in allocations:
-        totals[allocation.sku] = totals.get(allocation.sku, 0) + allocation.quantity
-    lines = [events.StockLine(sku=sku, quantity=totals[sku]) for sku in sorted(totals)]
     stage(
-        events.StockReleasedV1(order_id=order_id, lines=lines, reason=reason.value),
+        events.StockReleasedV1(
+            order_id=order_id, lines=stock_lines(allocations), reason=reason.value
+        ),
         subject=order_id,
     )
     for allocation in lost:
