@@ -6,9 +6,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI, Request
 
 from chassis.consumer import Delivery, EventConsumer
 from chassis.inbox import InboxRecord
@@ -16,9 +19,17 @@ from chassis.outbox import OutboxRecord
 from chassis.producer import EventProducer, ensure_topics
 from chassis.runtime import Runtime
 from chassis.settings import ServiceSettings
+from chassis.testing.event_tables import is_handled, staged_types, wait_handled
 from chassis.testing.events import Record, envelope_of, record_of, send, subject_of
 from chassis.testing.harness import Harness, offline_runtime
-from chassis.testing.kafka import header, read_keyed
+from chassis.testing.kafka import header, read_envelopes, read_keyed
+from chassis.testing.service import (
+    RunningService,
+    serve_with_client,
+    settings_under_test,
+    started_producer,
+)
+from chassis.testing.tokens import bearer
 from shared_events import from_kafka
 from shared_events.catalog import PriceChangedV1, ProductPublishedV1, ProductUnpublishedV1
 from shared_events.money import Money
@@ -67,6 +78,51 @@ async def test_send_publishes_as_a_relay_does(isolated_kafka: str) -> None:
     assert header(record, "ce_type") == "order.order.confirmed"
     assert header(record, "ce_correlationid") == order_id
     assert from_kafka(record.value, list(record.headers)) == sent
+    envelopes = await read_envelopes(
+        isolated_kafka, ORDER_EVENTS, key=order_id, until=lambda got: len(got) >= 1
+    )
+    assert envelopes == [sent]
+
+
+async def test_a_started_producer_sends_until_its_block_ends(isolated_kafka: str) -> None:
+    await ensure_topics(isolated_kafka, [ORDER_EVENTS])
+    order_id = f"o-{uuid.uuid4()}"
+    async with started_producer(isolated_kafka) as producer:
+        sent = await send(producer, OrderConfirmedV1(order_id=order_id, member_id="m", total=CNY))
+    got = await read_envelopes(isolated_kafka, ORDER_EVENTS, key=order_id, until=bool)
+    assert got == [sent]
+
+
+def test_settings_under_test_are_fast_and_keep_apart() -> None:
+    values = {
+        "database_url": "sqlite+aiosqlite://",
+        "kafka_bootstrap_servers": "127.0.0.1:9",
+        "redis_url": "redis://127.0.0.1:9/0",
+        "jwks_url": "http://127.0.0.1:9/.well-known/jwks.json",
+    }
+    first = settings_under_test(ServiceSettings, **values, outbox_poll_seconds=1.0)
+    second = settings_under_test(ServiceSettings, **values, redis_key_prefix="mine:")
+    assert (first.environment, first.consumer_backoff_seconds) == ("test", 0.05)
+    assert (first.outbox_poll_seconds, second.outbox_poll_seconds) == (1.0, 0.05)
+    assert first.redis_key_prefix.startswith("test:") and second.redis_key_prefix == "mine:"
+    assert first.database_url == "sqlite+aiosqlite://"
+
+
+async def test_a_running_service_is_served_with_a_client() -> None:
+    app = FastAPI()
+    app.state.runtime = SimpleNamespace(database="the database")
+
+    @app.get("/whoami")
+    async def whoami(request: Request) -> dict[str, str | None]:
+        return {"authorization": request.headers.get("authorization")}
+
+    settings = ServiceSettings(kafka_bootstrap_servers="127.0.0.1:9")
+    async with serve_with_client(app) as http:
+        service: RunningService[ServiceSettings, Any] = RunningService(app, http, settings)
+        response = await http.get("/whoami", headers=bearer("t0ken"))
+        assert response.json() == {"authorization": "Bearer t0ken"}
+        assert service.url.startswith("http://127.0.0.1:") and not service.url.endswith("/")
+        assert (service.database, service.bootstrap) == ("the database", "127.0.0.1:9")
 
 
 async def on_unpublished(
@@ -136,6 +192,21 @@ async def test_the_harness_runs_events_through_the_inbox_and_reads_the_outbox(
     with pytest.raises(LookupError, match=r"order\.events"):
         await harness.deliver(OrderConfirmedV1(order_id="o-1", member_id="m-1", total=CNY))
     assert harness.dead_letters == []
+
+
+async def test_the_inbox_says_what_was_handled_and_the_outbox_what_was_staged(
+    harness: Harness[Runtime[ServiceSettings, str]],
+) -> None:
+    unpublished = ProductUnpublishedV1(product_id="p-1", version=3)
+    pending = envelope_of(unpublished)
+    assert not await is_handled(harness.database, pending)
+    with pytest.raises(AssertionError, match=r"was not handled in 0\.2s"):
+        await wait_handled(harness.database, pending, timeout=0.2)
+    delivered = await harness.deliver(unpublished, event_id=pending.id)
+    assert await is_handled(harness.database, delivered)
+    await wait_handled(harness.database, delivered, timeout=1.0)
+    assert await staged_types(harness.database, "p-1") == ["catalog.price.changed"]
+    assert await staged_types(harness.database, "p-2") == []
 
 
 async def test_a_failing_handler_is_dead_lettered_at_once(

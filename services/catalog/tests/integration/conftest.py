@@ -4,22 +4,19 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from catalog_service.config import CatalogSettings
+from catalog_service.deps import CatalogRuntime
 from catalog_service.domain.food import DEFAULT_FOOD_CATEGORIES
 from catalog_service.main import create_app
-from chassis.testing.plugin import DatabaseFactory, serve_app
-from chassis.testing.tokens import TestTokenIssuer
+from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.service import RunningService, serve_with_client, settings_under_test
+from chassis.testing.tokens import TestTokenIssuer, bearer
 
 
 @dataclass
-class Catalog:
-    app: FastAPI
-    http: httpx.AsyncClient
-    settings: CatalogSettings
+class Catalog(RunningService[CatalogSettings, CatalogRuntime]):
     admin: dict[str, str]
     customer: dict[str, str]
 
@@ -33,37 +30,27 @@ def catalog_settings(
     token_issuer: TestTokenIssuer,
 ) -> Callable[[], Any]:
     async def make() -> CatalogSettings:
-        return CatalogSettings(
+        return settings_under_test(
+            CatalogSettings,
             database_url=await create_database("catalog"),
             kafka_bootstrap_servers=kafka_bootstrap_servers,
             redis_url=redis_url,
             redis_key_prefix=redis_key_prefix,
             jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
-            environment="test",
             log_json=True,
-            outbox_poll_seconds=0.05,
             beacon_flush_seconds=0.05,
         )
 
     return make
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def running_catalog(
     settings: CatalogSettings, token_issuer: TestTokenIssuer, *, start_relay: bool = True
 ) -> AsyncIterator[Catalog]:
     app = create_app(settings, start_relay=start_relay)
-    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
-        yield Catalog(
-            app=app,
-            http=http,
-            settings=settings,
-            admin=bearer(token_issuer.admin_token()),
-            customer=bearer(token_issuer.token()),
-        )
+    async with serve_with_client(app) as http:
+        admin, customer = bearer(token_issuer.admin_token()), bearer(token_issuer.token())
+        yield Catalog(app, http, settings, admin, customer)
 
 
 @pytest.fixture

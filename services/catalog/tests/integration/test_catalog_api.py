@@ -11,9 +11,9 @@ from sqlmodel import func, select
 
 from catalog_service.tables import ProductRow
 from chassis.outbox import OutboxRecord
-from chassis.testing.tokens import TestTokenIssuer
+from chassis.testing.tokens import TestTokenIssuer, bearer
 
-from .conftest import Catalog, bearer, product_body
+from .conftest import Catalog, product_body
 
 pytestmark = pytest.mark.integration
 

@@ -13,30 +13,30 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
-from aiokafka import ConsumerRecord
-from fastapi import FastAPI
-from sqlmodel import col, select
 
 from chassis.consumer import Delivery
 from chassis.db import Database
-from chassis.inbox import InboxRecord
-from chassis.outbox import Outbox, OutboxRecord
+from chassis.outbox import Outbox
 from chassis.producer import EventProducer
 from chassis.testing.events import envelope_of
-from chassis.testing.kafka import read_records
-from chassis.testing.plugin import DatabaseFactory, serve_app
-from chassis.testing.polling import eventually
-from chassis.testing.tokens import TestTokenIssuer
+from chassis.testing.kafka import read_envelopes
+from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.service import (
+    RunningService,
+    serve_with_client,
+    settings_under_test,
+    started_producer,
+)
+from chassis.testing.tokens import TestTokenIssuer, bearer
 from inventory_service.config import InventorySettings
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.reservations import ReservationStatus
 from inventory_service.main import create_app
 from inventory_service.service.reservations import reserve_stock
 from inventory_service.tables import LOTS, STOCK
-from shared_events import Envelope, from_kafka
+from shared_events import Envelope
 from shared_events.inventory import DEFAULT_LOT
 from shared_events.money import Money
 from shared_events.order import OrderConfirmedV1, OrderLine, OrderPlacedV1
@@ -46,21 +46,9 @@ SettingsFactory = Callable[..., Any]
 
 
 @dataclass
-class Inventory:
-    app: FastAPI
-    http: httpx.AsyncClient
-    settings: InventorySettings
+class Inventory(RunningService[InventorySettings, InventoryRuntime]):
     admin: dict[str, str]
     customer: dict[str, str]
-
-    @property
-    def runtime(self) -> InventoryRuntime:
-        runtime: InventoryRuntime = self.app.state.runtime
-        return runtime
-
-    @property
-    def database(self) -> Database:
-        return self.runtime.database
 
 
 @pytest.fixture(scope="session")
@@ -73,22 +61,17 @@ def inventory_settings(
     async def make(**overrides: Any) -> InventorySettings:
         values: dict[str, Any] = {
             "database_url": await create_database("inventory"),
-            "kafka_bootstrap_servers": kafka_bootstrap_servers,
-            "redis_url": redis_url,
-            "redis_key_prefix": f"test:{uuid.uuid4().hex[:8]}:",
             "jwks_url": token_issuer.jwks_url,  # type: ignore[attr-defined]
-            "environment": "test",
-            "outbox_poll_seconds": 0.05,
-            "consumer_backoff_seconds": 0.05,
             **overrides,
         }
-        return InventorySettings(**values)
+        return settings_under_test(
+            InventorySettings,
+            kafka_bootstrap_servers=kafka_bootstrap_servers,
+            redis_url=redis_url,
+            **values,
+        )
 
     return make
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @asynccontextmanager
@@ -96,14 +79,9 @@ async def running_inventory(
     settings: InventorySettings, token_issuer: TestTokenIssuer
 ) -> AsyncIterator[Inventory]:
     app = create_app(settings)
-    async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
-        yield Inventory(
-            app=app,
-            http=http,
-            settings=settings,
-            admin=bearer(token_issuer.admin_token()),
-            customer=bearer(token_issuer.token()),
-        )
+    async with serve_with_client(app) as http:
+        admin, customer = bearer(token_issuer.admin_token()), bearer(token_issuer.token())
+        yield Inventory(app, http, settings, admin, customer)
 
 
 @pytest.fixture(scope="module")
@@ -117,10 +95,8 @@ async def inventory(
 @pytest.fixture(scope="session")
 async def producer(kafka_bootstrap_servers: str) -> AsyncIterator[EventProducer]:
     """Puts events of other services (order, catalog) on their topics, as their relays do."""
-    p = EventProducer(kafka_bootstrap_servers)
-    await p.start()
-    yield p
-    await p.stop()
+    async with started_producer(kafka_bootstrap_servers) as started:
+        yield started
 
 
 def sku(label: str = "sku") -> str:
@@ -206,18 +182,7 @@ async def inventory_events(
     timeout: float = 10.0,
 ) -> list[Envelope]:
     """The events published under one key (order id or SKU), read until `until` holds."""
-
-    def parsed(kept: list[ConsumerRecord[bytes, bytes]]) -> list[Envelope]:
-        return [from_kafka(r.value, r.headers) for r in kept]
-
-    records = await read_records(
-        bootstrap,
-        INVENTORY_EVENTS,
-        match=lambda r: r.key == key.encode(),
-        until=lambda kept: until(parsed(kept)),
-        timeout=timeout,
-    )
-    return parsed(records)
+    return await read_envelopes(bootstrap, INVENTORY_EVENTS, key=key, until=until, timeout=timeout)
 
 
 def types_of(envelopes: list[Envelope]) -> list[str]:
@@ -226,27 +191,3 @@ def types_of(envelopes: list[Envelope]) -> list[str]:
 
 def has(event_type: str) -> Callable[[list[Envelope]], bool]:
     return lambda envelopes: event_type in types_of(envelopes)
-
-
-async def handled(inventory: Inventory, envelope: Envelope, timeout: float = 10.0) -> None:
-    """Wait until the service's consumer has committed `envelope` (its inbox row exists).
-    Events of one key are handled in order, so every earlier one was handled too."""
-    query = select(InboxRecord.event_id).where(InboxRecord.event_id == envelope.id)
-
-    async def claimed() -> bool:
-        async with inventory.database.sessions() as session:
-            return (await session.exec(query)).first() is not None
-
-    done = await eventually(claimed, bool, timeout=timeout, every=0.05)
-    assert done, f"{envelope.type} {envelope.id} was not handled in {timeout}s"
-
-
-async def staged(inventory: Inventory, subject: str) -> list[str]:
-    """Types of the events the service wrote for `subject`, oldest first (sent or not)."""
-    query = (
-        select(OutboxRecord.event_type)
-        .where(OutboxRecord.subject == subject)
-        .order_by(col(OutboxRecord.id))
-    )
-    async with inventory.database.sessions() as session:
-        return list((await session.exec(query)).all())

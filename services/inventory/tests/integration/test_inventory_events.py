@@ -23,13 +23,11 @@ from shared_events.schema_export import schema_path
 from .conftest import (
     Inventory,
     confirmed,
-    handled,
     has,
     inventory_events,
     new_order_id,
     order_placed,
     sku,
-    staged,
     types_of,
 )
 
@@ -172,9 +170,9 @@ async def test_cancelled_after_confirmation_puts_the_units_back(
     await send(producer, confirmed(order_id))
     last = await place(producer, order_id, [(code, 2)])
 
-    await handled(inventory, last)
+    await inventory.handled(last)
     # The commit is staged twice: v2 and its v1 twin (the deprecation window).
-    assert await staged(inventory, order_id) == [RESERVED, COMMITTED, COMMITTED, RELEASED]
+    assert await inventory.staged(order_id) == [RESERVED, COMMITTED, COMMITTED, RELEASED]
     published = await inventory_events(kafka_bootstrap_servers, order_id, until=has(RELEASED))
     assert types_of(published) == [RESERVED, COMMITTED, COMMITTED, RELEASED]
     assert valid(published[3]).data["reason"] == "ORDER_CANCELLED"
@@ -230,8 +228,8 @@ async def test_a_short_line_rejects_the_whole_order(
 
     # The order service answers with `rejected`: there is nothing to release.
     answer = OrderRejectedV1(order_id=order_id, member_id="m", reason="OUT_OF_STOCK")
-    await handled(inventory, await send(producer, answer))
-    assert await staged(inventory, order_id) == [REJECTED]
+    await inventory.handled(await send(producer, answer))
+    assert await inventory.staged(order_id) == [REJECTED]
     async with inventory.database.sessions() as session:
         status = (
             await session.exec(
@@ -253,8 +251,8 @@ async def test_duplicate_deliveries_reserve_once(
     await place(producer, order_id, [(code, 3)])  # the same order under a new event id
     done = await place(producer, order_id, [(code, 3)])
 
-    await handled(inventory, done)
-    assert await staged(inventory, order_id) == [RESERVED]
+    await inventory.handled(done)
+    assert await inventory.staged(order_id) == [RESERVED]
     assert await levels(inventory, code) == (10, 3, 7)
     published = await inventory_events(kafka_bootstrap_servers, order_id, until=has(RESERVED))
     assert types_of(published) == [RESERVED]

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from .conftest import Inventory, new_order_id, sku, staged
+from .conftest import Inventory, new_order_id, sku
 from .lot_support import (
     allocations_of,
     assert_invariants,
@@ -62,7 +62,7 @@ async def test_a_shipment_the_recall_missed_is_put_back_out_and_its_member_told(
     assert {status for *_, status in await allocations_of(inventory.database, order_id)} == {
         "COMMITTED"
     }
-    assert (await staged(inventory, order_id)).count(AFFECTED) == 1
+    assert (await inventory.staged(order_id)).count(AFFECTED) == 1
     report = (
         await inventory.http.get(
             f"/api/v1/admin/inventory/{honey}/lots/H1/recall", headers=inventory.admin

@@ -34,7 +34,6 @@ from .conftest import (
     order_placed,
     running_inventory,
     sku,
-    staged,
     types_of,
 )
 from .lot_support import (
@@ -121,7 +120,7 @@ async def test_an_expired_lot_is_never_sold_even_to_concurrent_orders(
     assert await stock_levels(inventory, milk) == (30, 30, 0)
     published = await inventory_events(kafka_bootstrap_servers, milk, until=has(EXPIRED))
     await asyncio.sleep(0.5)  # a second announcement, were there one, would be out by now
-    assert (await staged(inventory, milk)).count(EXPIRED) == 1
+    assert (await inventory.staged(milk)).count(EXPIRED) == 1
     [expired] = [e for e in published if e.type == EXPIRED]
     assert expired.data == {
         "sku": milk,
@@ -218,7 +217,7 @@ async def test_a_confirmation_after_midnight_never_commits_the_expired_lot(
     assert (await lot_levels(inventory, cake))["C-SOON"] == ("EXPIRED", 3, 0)
     assert await stock_levels(inventory, cake) == (0, 0, 0)
     for code in (bread, cake):  # withdrawn by the commit, announced once
-        assert (await staged(inventory, code)).count(EXPIRED) == 1
+        assert (await inventory.staged(code)).count(EXPIRED) == 1
     assert await stock_levels(inventory, bread) == (3, 0, 3)
     await assert_invariants(inventory.database, [bread, cake])
 
@@ -242,7 +241,7 @@ async def test_expiring_soon_is_announced_once_per_lot(
 
     published = await inventory_events(kafka_bootstrap_servers, jam, until=three)
     await asyncio.sleep(0.5)
-    assert (await staged(inventory, jam)).count(EXPIRING) == 3
+    assert (await inventory.staged(jam)).count(EXPIRING) == 3
     announced = sorted(
         (e.data["lot"], e.data["days_left"], e.data["on_hand"])
         for e in published

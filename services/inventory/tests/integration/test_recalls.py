@@ -21,7 +21,7 @@ from inventory_service.service.recalls import finish_recall
 from inventory_service.tables import ALLOCATIONS, LOTS, RESERVATIONS
 from shared_events import Envelope
 
-from .conftest import Inventory, inventory_events, new_order_id, sku, staged, types_of
+from .conftest import Inventory, inventory_events, new_order_id, sku, types_of
 from .lot_support import (
     PROBLEM,
     allocations_of,
@@ -139,7 +139,7 @@ async def test_a_recall_reallocates_releases_and_notifies_then_reports(
     assert again.json()["type"].endswith("/already-recalled")
     await finish_recall(runtime, report["recall_id"])
     await check_lots(runtime)
-    assert (await staged(inventory, shipped)).count(AFFECTED) == 1
+    assert (await inventory.staged(shipped)).count(AFFECTED) == 1
     read = await inventory.http.get(
         f"/api/v1/admin/inventory/{dates}/lots/A1/recall", headers=inventory.admin
     )

@@ -14,14 +14,12 @@ from .conftest import (
     Inventory,
     SettingsFactory,
     confirmed,
-    handled,
     has,
     inventory_events,
     new_order_id,
     order_placed,
     running_inventory,
     sku,
-    staged,
     types_of,
 )
 
@@ -60,8 +58,8 @@ async def test_unconfirmed_reservations_expire_and_late_confirmations_change_not
     ).json()
     assert (stock["on_hand"], stock["reserved"], stock["available"]) == (6, 0, 6)
 
-    await handled(inventory, await send(producer, confirmed(orders[0])))
-    assert await staged(inventory, orders[0]) == [
+    await inventory.handled(await send(producer, confirmed(orders[0])))
+    assert await inventory.staged(orders[0]) == [
         "inventory.stock.reserved",
         "inventory.stock.released",
     ]

@@ -18,7 +18,6 @@ from shared_events.order import OrderDeliveredV1, OrderShippedV1
 from .conftest import (
     Inventory,
     confirmed,
-    handled,
     has,
     inventory_events,
     new_order_id,
@@ -61,7 +60,7 @@ async def test_a_delivered_order_s_trace_tells_the_lot_s_story_and_nothing_about
     trace_code = allocation["trace_code"]
     await send(producer, OrderShippedV1(order_id=order_id, member_id=MEMBER))
     delivered = await send(producer, OrderDeliveredV1(order_id=order_id, member_id=MEMBER))
-    await handled(inventory, delivered)
+    await inventory.handled(delivered)
 
     response = await inventory.http.get(f"/api/v1/trace/{trace_code}")  # no login
 

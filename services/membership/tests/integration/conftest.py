@@ -7,7 +7,6 @@ on the port chosen before the app starts.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -16,36 +15,35 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import jsonschema
 import pytest
-from aiokafka import ConsumerRecord
-from fastapi import FastAPI
-from sqlmodel import select
 
-from chassis.inbox import InboxRecord
-from chassis.producer import EventProducer, OutgoingRecord
+from chassis.producer import EventProducer
+from chassis.testing.events import send
 from chassis.testing.infra import free_port
-from chassis.testing.kafka import read_records
-from chassis.testing.plugin import DatabaseFactory, serve_app
+from chassis.testing.kafka import read_envelopes
+from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.service import (
+    RunningService,
+    serve_with_client,
+    settings_under_test,
+    started_producer,
+)
+from chassis.testing.tokens import bearer
 from membership_service.config import MembershipSettings
 from membership_service.deps import MembershipRuntime
 from membership_service.main import create_app
-from shared_events import Envelope, EventPayload, from_kafka, registry, to_kafka
+from shared_events import Envelope, EventPayload, registry
 from shared_events.money import Money
 from shared_events.order import OrderPlacedV1
 from shared_events.schema_export import schema_path
-from shared_events.topics import MEMBERSHIP_EVENTS, ORDER_EVENTS
+from shared_events.topics import MEMBERSHIP_EVENTS
 
 PASSWORD = "correct horse battery"
 ADMIN_EMAIL = "root@example.com"
 ADMIN_PASSWORD = "admin password for tests"
 
 Starter = Callable[..., AbstractAsyncContextManager["Membership"]]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def cny(amount: int) -> Money:
@@ -63,21 +61,8 @@ def new_order_id() -> str:
 
 
 @dataclass
-class Membership:
-    app: FastAPI
-    http: httpx.AsyncClient
-    url: str
-    settings: MembershipSettings
+class Membership(RunningService[MembershipSettings, MembershipRuntime]):
     producer: EventProducer
-
-    @property
-    def runtime(self) -> MembershipRuntime:
-        runtime: MembershipRuntime = self.app.state.runtime
-        return runtime
-
-    @property
-    def bootstrap(self) -> str:
-        return str(self.settings.kafka_bootstrap_servers)
 
     async def register(self, email: str | None = None, **body: Any) -> dict[str, Any]:
         response = await self.http.post(
@@ -118,18 +103,14 @@ class Membership:
         self, payload: EventPayload, *, order_id: str, event_id: uuid.UUID | None = None
     ) -> Envelope:
         """Put an order event on `order.events` the way the order service's relay does."""
-        envelope = registry.envelope(
+        return await send(
+            self.producer,
             payload,
             subject=order_id,
             source="/services/order",
-            id=event_id or uuid.uuid4(),
+            event_id=event_id,
             correlation_id=order_id,
         )
-        record = to_kafka(envelope)
-        await self.producer.send_batch(
-            [OutgoingRecord(ORDER_EVENTS, record.key, record.value, record.headers)]
-        )
-        return envelope
 
     async def place(
         self,
@@ -159,18 +140,9 @@ class Membership:
         self, key: str, *, until: Callable[[list[Envelope]], bool], timeout: float = 10.0
     ) -> list[Envelope]:
         """The membership events published under `key`, read until `until` holds (bounded)."""
-
-        def parsed(records: list[ConsumerRecord[bytes, bytes]]) -> list[Envelope]:
-            return [from_kafka(r.value, r.headers) for r in records]
-
-        records = await read_records(
-            self.bootstrap,
-            MEMBERSHIP_EVENTS,
-            match=lambda r: r.key == key.encode(),
-            until=lambda kept: until(parsed(kept)),
-            timeout=timeout,
+        return await read_envelopes(
+            self.bootstrap, MEMBERSHIP_EVENTS, key=key, until=until, timeout=timeout
         )
-        return parsed(records)
 
     async def events_until(self, key: str, event_type: str, count: int = 1) -> list[Envelope]:
         """Every event under `key` up to the `count`-th of `event_type`."""
@@ -179,19 +151,6 @@ class Membership:
         )
         assert [e.type for e in found].count(event_type) >= count, [e.type for e in found]
         return found
-
-    async def handled(self, envelope: Envelope, timeout: float = 10.0) -> None:
-        """Wait until the consumer committed `envelope`. Events of one order are handled in
-        order, so every earlier one of that order was handled too."""
-        query = select(InboxRecord.event_id).where(InboxRecord.event_id == envelope.id)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            async with self.runtime.database.sessions() as session:
-                if (await session.exec(query)).first() is not None:
-                    return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"{envelope.type} {envelope.id} was not handled in {timeout}s")
 
 
 @pytest.fixture
@@ -206,29 +165,24 @@ def start_membership(
         port = free_port()
         values: dict[str, Any] = {
             "database_url": await create_database("membership"),
-            "kafka_bootstrap_servers": isolated_kafka,
-            "redis_url": redis_url,
             "redis_key_prefix": redis_key_prefix,
             "jwks_url": f"http://127.0.0.1:{port}/.well-known/jwks.json",
-            "environment": "test",
-            "outbox_poll_seconds": 0.05,
-            "consumer_backoff_seconds": 0.05,
             "bootstrap_admin_email": ADMIN_EMAIL,
             "bootstrap_admin_password": ADMIN_PASSWORD,
             **overrides,
         }
-        settings = MembershipSettings(**values)
+        settings = settings_under_test(
+            MembershipSettings,
+            kafka_bootstrap_servers=isolated_kafka,
+            redis_url=redis_url,
+            **values,
+        )
         app = create_app(settings)
-        producer = EventProducer(isolated_kafka)
-        await producer.start()
-        try:
-            async with (
-                serve_app(app, port) as url,
-                httpx.AsyncClient(base_url=url, timeout=10) as http,
-            ):
-                yield Membership(app, http, url, settings, producer)
-        finally:
-            await producer.stop()
+        async with (
+            started_producer(isolated_kafka) as producer,
+            serve_with_client(app, port) as http,
+        ):
+            yield Membership(app, http, settings, producer)
 
     return start
 

@@ -12,10 +12,9 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlmodel import col, select
+from sqlmodel import select
 
 from chassis.auth import JwksVerifier, Unauthorized
-from chassis.outbox import OutboxRecord
 from membership_service.adapters.signing import KeyRing
 from membership_service.domain.tokens import hash_refresh_token
 from membership_service.tables import MemberRow, RefreshTokenRow
@@ -205,16 +204,6 @@ async def test_admin_routes_need_the_admin_role(membership: Membership) -> None:
         assert response.status_code in (404, 422), (bad, response.text)
 
 
-async def staged(membership: Membership, member_id: str) -> list[str]:
-    async with membership.runtime.database.sessions() as session:
-        rows = await session.exec(
-            select(OutboxRecord.event_type)
-            .where(OutboxRecord.subject == member_id)
-            .order_by(col(OutboxRecord.id))
-        )
-        return list(rows.all())
-
-
 async def test_patch_me_changes_the_profile_and_refuses_everything_else(
     membership: Membership,
 ) -> None:
@@ -233,7 +222,7 @@ async def test_patch_me_changes_the_profile_and_refuses_everything_else(
         response = await membership.http.patch("/api/v1/me", json=body, headers=bearer(token))
         assert response.status_code == 422, (body, response.text)
     assert await membership.me(token) == before
-    assert "membership.member.updated" not in await staged(membership, member["id"])
+    assert "membership.member.updated" not in await membership.staged(member["id"])
 
     response = await membership.http.patch(
         "/api/v1/me",
@@ -259,7 +248,7 @@ async def test_patch_me_changes_the_profile_and_refuses_everything_else(
     # The same values again change nothing and publish nothing.
     same = await membership.http.patch("/api/v1/me", json={"name": "Li Lei"}, headers=bearer(token))
     assert same.status_code == 200
-    assert (await staged(membership, member["id"])).count("membership.member.updated") == 1
+    assert (await membership.staged(member["id"])).count("membership.member.updated") == 1
 
 
 async def test_wrong_password_and_unknown_email_look_the_same(membership: Membership) -> None:

@@ -12,7 +12,6 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from chassis.outbox import OutboxRecord
 from membership_service.tables import LOTS, MEMBER_ORDERS, PointsLedgerRow
 from shared_events import Envelope, registry
 from shared_events.order import (
@@ -54,16 +53,6 @@ async def member_with_points(
     await membership.events_until(member["id"], EARNED)
     me = await membership.me(token)
     return member, token, {c["kind"]: c["code"] for c in me["coupons"]}
-
-
-async def staged(membership: Membership, subject: str) -> list[str]:
-    async with membership.runtime.database.sessions() as session:
-        rows = await session.exec(
-            select(OutboxRecord.event_type)
-            .where(OutboxRecord.subject == subject)
-            .order_by(col(OutboxRecord.id))
-        )
-        return list(rows.all())
 
 
 async def test_held_then_redeemed_then_refunded(membership: Membership) -> None:
@@ -175,7 +164,7 @@ async def test_invalid_benefits_are_rejected_and_nothing_is_held(membership: Mem
     # Without coupon or points the order service does not wait: nothing is published.
     plain, placed = await membership.place(member["id"])
     await membership.handled(placed)
-    assert await staged(membership, plain) == []
+    assert await membership.staged(plain) == []
 
 
 async def test_completed_orders_earn_points_and_move_the_tier(membership: Membership) -> None:
@@ -227,13 +216,13 @@ async def test_duplicated_events_have_their_effect_once(membership: Membership) 
     for payload in (confirmed, confirmed, completed, completed):
         last = await membership.send(payload, order_id=order_id)
     await membership.handled(last)
-    assert await staged(membership, order_id) == [
+    assert await membership.staged(order_id) == [
         POINTS_HELD,
         HELD,
         "membership.coupon.redeemed",
         "membership.points.redeemed",
     ]
-    assert (await staged(membership, member["id"])).count(EARNED) == 2
+    assert (await membership.staged(member["id"])).count(EARNED) == 2
     me = await membership.me(token)
     assert (me["points_balance"], me["points_held"]) == (400 - 100 + 300, 0)
     async with membership.runtime.database.sessions() as session:

@@ -15,28 +15,32 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlmodel import col, select
 
-from chassis.inbox import InboxRecord
 from chassis.producer import EventProducer
 from chassis.testing.events import send
 from chassis.testing.infra import free_port
-from chassis.testing.kafka import read_records
-from chassis.testing.plugin import DatabaseFactory, serve_app
-from chassis.testing.tokens import TestTokenIssuer
+from chassis.testing.kafka import read_envelopes
+from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.service import (
+    RunningService,
+    serve_with_client,
+    settings_under_test,
+    started_producer,
+)
+from chassis.testing.tokens import TestTokenIssuer, bearer
 from notification_service.config import NotificationSettings
 from notification_service.deps import NotificationRuntime
 from notification_service.main import create_app
 from notification_service.tables import DeliveryRow
-from shared_events import Envelope, EventPayload, from_kafka
+from shared_events import Envelope, EventPayload
 from shared_events.membership import CouponIssuedV1, MemberRegisteredV1
 from shared_events.money import Money
 from shared_events.order import OrderConfirmedV1, OrderLine, OrderPlacedV1
 from shared_events.topics import NOTIFICATION_EVENTS
 
-from .servers import MailCatcher, WebhookReceiver, eventually
+from .servers import MailCatcher, WebhookReceiver
 
 OPERATOR = "ops@shop.example"
 MAIL_FROM = "Commerce Suite <no-reply@shop.example>"
@@ -67,28 +71,15 @@ def receiver() -> Iterator[WebhookReceiver]:
 # ---- the service ------------------------------------------------------------------------
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 def cny(amount: int) -> Money:
     return Money(amount=amount, currency="CNY")
 
 
 @dataclass
-class Notification:
-    app: Any
-    http: httpx.AsyncClient
-    settings: NotificationSettings
+class Notification(RunningService[NotificationSettings, NotificationRuntime]):
     producer: EventProducer
-    bootstrap: str
     issuer: TestTokenIssuer
     mail: MailCatcher
-
-    @property
-    def runtime(self) -> NotificationRuntime:
-        runtime: NotificationRuntime = self.app.state.runtime
-        return runtime
 
     @property
     def admin(self) -> dict[str, str]:
@@ -107,19 +98,13 @@ class Notification:
 
     async def handled(self, envelope: Envelope, timeout: float = 15.0) -> None:
         """Until a consumer has committed the event (its inbox row exists)."""
-
-        async def claimed() -> bool:
-            query = select(InboxRecord).where(InboxRecord.event_id == envelope.id)
-            async with self.runtime.database.sessions() as session:
-                return (await session.exec(query)).first() is not None
-
-        await eventually(claimed, timeout=timeout, what=f"handling {envelope.type}")
+        await super().handled(envelope, timeout)
 
     async def deliveries(self, **where: Any) -> list[DeliveryRow]:
         query = select(DeliveryRow).order_by(col(DeliveryRow.created_at))
         for name, value in where.items():
             query = query.where(getattr(DeliveryRow, name) == value)
-        async with self.runtime.database.sessions() as session:
+        async with self.database.sessions() as session:
             return list((await session.exec(query)).all())
 
     async def register(
@@ -158,13 +143,9 @@ class Notification:
     async def published(
         self, until: Callable[[list[Envelope]], bool], timeout: float = 10.0
     ) -> list[Envelope]:
-        records = await read_records(
-            self.bootstrap,
-            NOTIFICATION_EVENTS,
-            until=lambda kept: until([from_kafka(r.value, r.headers) for r in kept]),
-            timeout=timeout,
+        return await read_envelopes(
+            self.bootstrap, NOTIFICATION_EVENTS, until=until, timeout=timeout
         )
-        return [from_kafka(r.value, r.headers) for r in records]
 
 
 def coupon(member_id: str, kind: str, code: str) -> CouponIssuedV1:
@@ -219,15 +200,13 @@ async def notification(
     smtp: tuple[MailCatcher, int],
 ) -> AsyncIterator[Notification]:
     catcher, smtp_port = smtp
-    settings = NotificationSettings(
+    settings = settings_under_test(
+        NotificationSettings,
         database_url=await create_database("notification"),
         kafka_bootstrap_servers=isolated_kafka,
         redis_url=redis_url,
         redis_key_prefix=redis_key_prefix,
         jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
-        environment="test",
-        outbox_poll_seconds=0.05,
-        consumer_backoff_seconds=0.05,
         smtp_port=smtp_port,
         mail_from=MAIL_FROM,
         operator_emails=[OPERATOR],
@@ -242,18 +221,5 @@ async def notification(
         cache_check_seconds=CACHE_CHECK,
     )
     app = create_app(settings)
-    producer = EventProducer(isolated_kafka)
-    await producer.start()
-    try:
-        async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
-            yield Notification(
-                app=app,
-                http=http,
-                settings=settings,
-                producer=producer,
-                bootstrap=isolated_kafka,
-                issuer=token_issuer,
-                mail=catcher,
-            )
-    finally:
-        await producer.stop()
+    async with started_producer(isolated_kafka) as producer, serve_with_client(app) as http:
+        yield Notification(app, http, settings, producer, token_issuer, catcher)

@@ -10,23 +10,26 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import httpx
 import pytest
-from aiokafka import ConsumerRecord
-from fastapi import FastAPI
 from sqlmodel import col, select
 
 from chassis.producer import EventProducer
 from chassis.testing.events import send
-from chassis.testing.kafka import read_records
-from chassis.testing.plugin import DatabaseFactory, serve_app
+from chassis.testing.kafka import read_envelopes
+from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.service import (
+    RunningService,
+    serve_with_client,
+    settings_under_test,
+    started_producer,
+)
 from chassis.testing.tokens import TestTokenIssuer
 from payment_service.adapters.providers import SandboxProvider
 from payment_service.config import PaymentSettings
 from payment_service.deps import PaymentRuntime
 from payment_service.main import create_app
 from payment_service.tables import LedgerEntryRow, PaymentIntentRow
-from shared_events import Envelope, EventPayload, from_kafka
+from shared_events import Envelope, EventPayload
 from shared_events.money import Money
 from shared_events.order import OrderCancelledV1, OrderConfirmedV1, PaymentRequestedV1
 from shared_events.topics import PAYMENT_EVENTS
@@ -35,24 +38,11 @@ from shared_events.topics import PAYMENT_EVENTS
 VELOCITY_MAX = 3
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 @dataclass
-class PaymentService:
-    app: FastAPI
-    http: httpx.AsyncClient
-    settings: PaymentSettings
+class PaymentService(RunningService[PaymentSettings, PaymentRuntime]):
     producer: EventProducer
-    bootstrap: str
     issuer: TestTokenIssuer
     sandbox: SandboxProvider
-
-    @property
-    def runtime(self) -> PaymentRuntime:
-        runtime: PaymentRuntime = self.app.state.runtime
-        return runtime
 
     async def send(
         self, payload: EventPayload, *, order_id: str, event_id: uuid.UUID | None = None
@@ -117,18 +107,9 @@ class PaymentService:
         timeout: float = 8.0,
     ) -> list[Envelope]:
         """The payment events of one order, read until `until` holds (bounded wait)."""
-
-        def parsed(records: list[ConsumerRecord[bytes, bytes]]) -> list[Envelope]:
-            return [from_kafka(r.value, r.headers) for r in records]
-
-        records = await read_records(
-            self.bootstrap,
-            PAYMENT_EVENTS,
-            match=lambda r: r.key == order_id.encode(),
-            until=lambda kept: until(parsed(kept)),
-            timeout=timeout,
+        return await read_envelopes(
+            self.bootstrap, PAYMENT_EVENTS, key=order_id, until=until, timeout=timeout
         )
-        return parsed(records)
 
     async def events_until(self, order_id: str, event_type: str) -> list[Envelope]:
         """Every payment event of the order up to the first of `event_type`."""
@@ -139,13 +120,13 @@ class PaymentService:
         return found
 
     async def intent(self, order_id: str) -> PaymentIntentRow | None:
-        async with self.runtime.database.sessions() as session:
+        async with self.database.sessions() as session:
             query = select(PaymentIntentRow).where(PaymentIntentRow.order_id == order_id)
             return (await session.exec(query)).first()
 
     async def ledger(self, order_id: str) -> list[tuple[str, int]]:
         """(kind, amount) of the order's ledger rows, oldest first."""
-        async with self.runtime.database.sessions() as session:
+        async with self.database.sessions() as session:
             rows = (
                 await session.exec(
                     select(LedgerEntryRow)
@@ -164,35 +145,21 @@ async def payment(
     redis_url: str,
     token_issuer: TestTokenIssuer,
 ) -> AsyncIterator[PaymentService]:
-    settings = PaymentSettings(
+    settings = settings_under_test(
+        PaymentSettings,
         database_url=await create_database("payment"),
         kafka_bootstrap_servers=kafka_bootstrap_servers,
         redis_url=redis_url,
-        # Module-scoped, so not the function-scoped `redis_key_prefix` fixture; same idea.
-        redis_key_prefix=f"test:{uuid.uuid4().hex[:8]}:",
         jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
-        environment="test",
-        outbox_poll_seconds=0.05,
-        consumer_backoff_seconds=0.05,
         risk_velocity_max=VELOCITY_MAX,
     )
     sandbox = SandboxProvider()
     app = create_app(settings, provider=sandbox)
-    producer = EventProducer(kafka_bootstrap_servers)
-    await producer.start()
-    try:
-        async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
-            yield PaymentService(
-                app=app,
-                http=http,
-                settings=settings,
-                producer=producer,
-                bootstrap=kafka_bootstrap_servers,
-                issuer=token_issuer,
-                sandbox=sandbox,
-            )
-    finally:
-        await producer.stop()
+    async with (
+        started_producer(kafka_bootstrap_servers) as producer,
+        serve_with_client(app) as http,
+    ):
+        yield PaymentService(app, http, settings, producer, token_issuer, sandbox)
 
 
 def new_order_id() -> str:

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from .conftest import PaymentService, bearer, new_order_id
+from chassis.testing.tokens import bearer
+
+from .conftest import PaymentService, new_order_id
 
 pytestmark = pytest.mark.integration
 
@@ -90,8 +92,7 @@ async def test_an_admin_sees_any_payment_and_the_ledger(
 
 def forged(payment: PaymentService) -> dict[str, str]:
     """An admin token signed by a key the JWKS does not publish."""
-    token = payment.issuer.token(roles=["admin"], key=Ed25519PrivateKey.generate())
-    return {"Authorization": f"Bearer {token}"}
+    return bearer(payment.issuer.token(roles=["admin"], key=Ed25519PrivateKey.generate()))
 
 
 @pytest.mark.parametrize(

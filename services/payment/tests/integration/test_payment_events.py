@@ -16,9 +16,7 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 
 from chassis.inbox import InboxRecord
-from chassis.outbox import OutboxRecord
-from chassis.testing.polling import eventually
-from payment_service.handlers import CONSUMERS
+from chassis.testing.tokens import bearer
 from payment_service.tables import FxRateRow
 from shared_events import Envelope, registry
 from shared_events.order import OrderRejectedV1
@@ -27,8 +25,6 @@ from shared_events.schema_export import schema_path
 from .conftest import VELOCITY_MAX, PaymentService, new_order_id
 
 pytestmark = pytest.mark.integration
-
-CONSUMER_NAME = CONSUMERS[0].name
 
 AUTHORIZED = "payment.payment.authorized"
 FAILED = "payment.payment.failed"
@@ -41,28 +37,6 @@ def assert_valid(envelope: Envelope) -> None:
     """Data matches the committed (published) JSON Schema of its type and version."""
     spec = registry.spec(envelope.type, envelope.dataversion)
     jsonschema.validate(envelope.data, json.loads(schema_path(spec).read_text()))
-
-
-async def handled(payment: PaymentService, event_id: uuid.UUID, timeout: float = 8.0) -> None:
-    """Wait (bounded) until the consumer committed this event."""
-
-    async def claimed() -> bool:
-        async with payment.runtime.database.sessions() as session:
-            return await session.get(InboxRecord, (CONSUMER_NAME, event_id)) is not None
-
-    done = await eventually(claimed, bool, timeout=timeout, every=0.05)
-    assert done, f"event {event_id} was not handled within {timeout}s"
-
-
-async def staged_types(payment: PaymentService, order_id: str) -> list[str]:
-    """Every event the service wrote for this order (sent or not yet sent)."""
-    async with payment.runtime.database.sessions() as session:
-        rows = await session.exec(
-            select(OutboxRecord.event_type)
-            .where(OutboxRecord.subject == order_id)
-            .order_by(col(OutboxRecord.id))
-        )
-        return list(rows.all())
 
 
 async def test_visa_is_authorized_then_captured_on_confirmation(payment: PaymentService) -> None:
@@ -220,7 +194,7 @@ async def test_cancel_after_capture_refunds(payment: PaymentService) -> None:
     ]
     ledger = await payment.http.get(
         f"/api/v1/admin/payments/{order_id}/ledger",
-        headers={"Authorization": f"Bearer {payment.issuer.admin_token()}"},
+        headers=bearer(payment.issuer.admin_token()),
     )
     assert ledger.json()["entries"][-1]["id"] == refunded.data["refund_id"]
 
@@ -303,7 +277,7 @@ async def test_cancel_without_money_taken_does_nothing(
         await payment.request(order_id, "tok_chargeDeclined")
         await payment.events_until(order_id, FAILED)
     cancelled = await payment.cancel(order_id, was_confirmed=False)
-    await handled(payment, cancelled.id)
+    await payment.handled(cancelled, timeout=8.0)
     expected: list[Any] = [FAILED] if before == "failed" else []
-    assert await staged_types(payment, order_id) == expected
+    assert await payment.staged(order_id) == expected
     assert await payment.ledger(order_id) == []

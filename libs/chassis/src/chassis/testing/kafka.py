@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
+from shared_events import Envelope, from_kafka
+
 
 async def read_records(
     bootstrap: str,
@@ -65,3 +67,28 @@ async def read_keyed(
         until=lambda kept: len(kept) >= count,
         timeout=timeout,
     )
+
+
+async def read_envelopes(
+    bootstrap: str,
+    topic: str,
+    *,
+    key: str | None = None,
+    until: Callable[[list[Envelope]], bool],
+    timeout: float = 20.0,
+) -> list[Envelope]:
+    """The events on `topic` (of one Kafka key, or all), read as envelopes until `until` holds
+    or `timeout` passes; what was read either way, for the caller's assertion to judge."""
+
+    def parsed(records: list[ConsumerRecord[bytes, bytes]]) -> list[Envelope]:
+        return [from_kafka(record.value, record.headers) for record in records]
+
+    wanted = None if key is None else key.encode()
+    records = await read_records(
+        bootstrap,
+        topic,
+        match=lambda record: wanted is None or record.key == wanted,
+        until=lambda kept: until(parsed(kept)),
+        timeout=timeout,
+    )
+    return parsed(records)

@@ -16,6 +16,11 @@ from jwt.algorithms import OKPAlgorithm
 from chassis.settings import DEV_JWT_AUDIENCE, DEV_JWT_ISSUER
 
 
+def bearer(token: str) -> dict[str, str]:
+    """The headers that present `token` to a service."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 class TestTokenIssuer:
     """Signs tokens the way membership will; for tests only (the key lives in memory)."""
 
