@@ -123,3 +123,14 @@ async def test_the_postgres_bench_runs_on_a_scratch_database_it_drops(
     finally:
         await connection.close()
     assert left == 0
+
+
+async def test_phases_run_in_turn_and_print_a_line_each(
+    bench: HandlerBench[BenchRuntime], capsys: pytest.CaptureFixture[str]
+) -> None:
+    await bench.run_phases(
+        [("first", [unpublished("p-1"), unpublished("p-2")]), ("second", [unpublished("p-3")])]
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in lines] == [["first", "n=2"], ["second", "n=1"]]
+    assert bench.runtime.state == ["p-1", "p-2", "p-3"]

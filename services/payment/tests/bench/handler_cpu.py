@@ -1,31 +1,22 @@
-"""CPU time per handled order event in the payment service, on PostgreSQL.
-
-Runs N events of each kind through the chassis runner without a broker and prints the
-process CPU time per event (`chassis.testing.handler_cpu`). Prints figures; asserts nothing.
+"""CPU time per handled order event in the payment service, on PostgreSQL: authorize
+(requested), capture (confirmed), void (rejected), refund (cancelled).
 
     uv run --frozen python services/payment/tests/bench/handler_cpu.py [-n 500] [--batch 50]
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
-from chassis.testing.events import record_of
-from chassis.testing.handler_cpu import arguments, postgres_bench
+from chassis.testing.handler_cpu import postgres_bench, run_script
+from chassis.testing.orders import money, order_cancelled, order_confirmed, order_rejected
 from payment_service.adapters.providers import SandboxProvider
 from payment_service.config import MIGRATIONS_DIR, PaymentSettings
 from payment_service.deps import PaymentState
 from payment_service.handlers import CONSUMERS
-from shared_events.money import Money
-from shared_events.order import (
-    OrderCancelledV1,
-    OrderConfirmedV1,
-    OrderRejectedV1,
-    PaymentRequestedV1,
-)
+from shared_events.order import PaymentRequestedV1
 
-AMOUNT = Money(amount=12_800, currency="CNY")
+AMOUNT = 12_800
 
 
 async def main(n: int, batch: int) -> None:
@@ -36,37 +27,22 @@ async def main(n: int, batch: int) -> None:
     ) as bench:
         orders = [f"bench-{uuid.uuid4()}" for _ in range(3 * n)]
         captured, voided = orders[:n], orders[n : 2 * n]
-        phases = [
-            (
-                "authorize (requested)",
-                # One member per order, so the velocity rule never declines one.
-                [
-                    PaymentRequestedV1(
-                        order_id=o, member_id=f"m-{o}", amount=AMOUNT, payment_token="tok_visa"
-                    )
-                    for o in orders
-                ],
-            ),
-            (
-                "capture (confirmed)",
-                [OrderConfirmedV1(order_id=o, member_id="m", total=AMOUNT) for o in captured],
-            ),
-            (
-                "void (rejected)",
-                [OrderRejectedV1(order_id=o, member_id="m", reason="X") for o in voided],
-            ),
-            (
-                "refund (cancelled)",
-                [
-                    OrderCancelledV1(order_id=o, member_id="m", reason="R", was_confirmed=True)
-                    for o in captured
-                ],
-            ),
+        # One member per order, so the velocity rule never declines one.
+        requested = [
+            PaymentRequestedV1(
+                order_id=o, member_id=f"m-{o}", amount=money(AMOUNT), payment_token="tok_visa"
+            )
+            for o in orders
         ]
-        for label, payloads in phases:
-            print(await bench.run(label, [record_of(p) for p in payloads]))
+        await bench.run_phases(
+            [
+                ("authorize (requested)", requested),
+                ("capture (confirmed)", [order_confirmed(o, total=AMOUNT) for o in captured]),
+                ("void (rejected)", [order_rejected(o) for o in voided]),
+                ("refund (cancelled)", [order_cancelled(o) for o in captured]),
+            ]
+        )
 
 
 if __name__ == "__main__":
-    args = arguments(__doc__)
-    asyncio.run(main(args.n, args.batch))
+    run_script(__doc__, main)

@@ -5,20 +5,25 @@ Each phase's records go through the chassis runner (`ConsumerRunner.handle_batch
 migrations, and a line of figures is returned: the process CPU time (this process only:
 Python, SQLAlchemy, asyncpg; not the server's) per event, inside the handlers and for the
 whole runner, and the wall time. It measures; it asserts nothing. A service's script
-(`services/<name>/tests/bench/handler_cpu.py`) only makes its own events:
+(`services/<name>/tests/bench/handler_cpu.py`, run as `uv run --frozen python <script>
+[-n 500] [--batch 50]`) only makes its own events:
 
-    args = arguments(__doc__)
-    async with postgres_bench(InventorySettings(), None, CONSUMERS,
-                              migrations=MIGRATIONS_DIR, batch=args.batch) as bench:
-        print(await bench.run("commit (confirmed)", [record_of(...) for ...]))
+    async def main(n: int, batch: int) -> None:
+        async with postgres_bench(InventorySettings(), None, CONSUMERS,
+                                  migrations=MIGRATIONS_DIR, batch=batch) as bench:
+            await bench.run_phases([("commit (confirmed)", [order_confirmed(o) for o in ...])])
+
+    if __name__ == "__main__":
+        run_script(__doc__, main)
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +37,10 @@ from chassis.logging import configure_logging
 from chassis.producer import OutgoingRecord
 from chassis.runtime import Runtime
 from chassis.settings import ServiceSettings
-from chassis.testing.events import Record, RecordingProducer
+from chassis.testing.events import Record, RecordingProducer, record_of
 from chassis.testing.harness import offline_runtime
 from chassis.testing.infra import LOCAL_POSTGRES
+from shared_events import EventPayload
 
 RuntimeT = TypeVar("RuntimeT", bound=Runtime[Any, Any])
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
@@ -116,6 +122,11 @@ class HandlerBench(Generic[RuntimeT]):
             line += f"   {dead} DEAD-LETTERED"
         return line
 
+    async def run_phases(self, phases: Sequence[tuple[str, Sequence[EventPayload]]]) -> None:
+        """Each phase's events, in turn, as fresh records through `run`; prints its line."""
+        for name, payloads in phases:
+            print(await self.run(name, [record_of(payload) for payload in payloads]))
+
     @property
     def dead_letters(self) -> list[OutgoingRecord]:
         """What failing handlers dead-lettered (onto the runtime's recording producer)."""
@@ -174,3 +185,20 @@ def arguments(description: str | None, default_n: int = 500) -> argparse.Namespa
     parser.add_argument("-n", type=int, default=default_n, help="events per phase")
     parser.add_argument("--batch", type=int, default=50, help="records per poll")
     return parser.parse_args()
+
+
+# What every service's script does, said once: its own docstring says only what it measures.
+EPILOG = """\
+Runs N events of each phase through the chassis runner without a broker, on a scratch
+PostgreSQL database, and prints the process CPU time per event (chassis.testing.handler_cpu).
+Prints figures; asserts nothing."""
+
+
+def run_script(
+    description: str | None,
+    main: Callable[[int, int], Coroutine[Any, Any, None]],
+    default_n: int = 500,
+) -> None:
+    """A bench script's entry point: `main(n, batch)` with the command line's options."""
+    args = arguments(f"{description or ''}\n{EPILOG}", default_n)
+    asyncio.run(main(args.n, args.batch))
