@@ -33,7 +33,7 @@ from chassis.logging import configure_logging
 from chassis.producer import OutgoingRecord
 from chassis.testing import infra
 from chassis.testing.handler_cpu import scratch_database
-from chassis.testing.tokens import TestTokenIssuer
+from chassis.testing.tokens import TestTokenIssuer, bearer
 from shared_events import EventPayload
 
 # (name, with a member token, with the view fact)
@@ -50,12 +50,8 @@ async def broker() -> AsyncIterator[str]:
     if bootstrap := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield bootstrap
         return
-    embedded = infra.TansuBroker(infra.free_port())
-    embedded.start()
-    try:
-        yield embedded.bootstrap
-    finally:
-        embedded.stop()
+    with infra.embedded_broker() as embedded:
+        yield embedded
 
 
 class Acknowledged:
@@ -124,7 +120,7 @@ async def main(n: int, rounds: int) -> None:
             ) as http,
         ):
             runtime: CatalogRuntime = app.state.runtime
-            admin = {"Authorization": f"Bearer {issuer.admin_token()}"}
+            admin = bearer(issuer.admin_token())
             body = {
                 "name": "Oolong",
                 "category": "tea",
@@ -135,7 +131,7 @@ async def main(n: int, rounds: int) -> None:
             product_id = created.json()["id"]
             await http.post(f"/api/v1/admin/products/{product_id}/publish", headers=admin)
             path = f"/api/v1/products/{product_id}"
-            member = {"Authorization": f"Bearer {issuer.token()}"}
+            member = bearer(issuer.token())
             beacon = runtime.state.beacon
             emit = beacon.emit
             acknowledged = Acknowledged(beacon.producer)

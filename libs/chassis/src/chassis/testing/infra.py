@@ -96,6 +96,17 @@ class TansuBroker:
 
 
 @contextlib.contextmanager
+def embedded_broker() -> Iterator[str]:
+    """A `TansuBroker` of its own on a free port (its bootstrap address), stopped on exit."""
+    broker = TansuBroker(free_port())
+    broker.start()
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@contextlib.contextmanager
 def kafka_bootstrap() -> Iterator[str]:
     if env := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         yield env
@@ -106,12 +117,8 @@ def kafka_bootstrap() -> Iterator[str]:
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    broker = TansuBroker(free_port())
-    broker.start()
-    try:
-        yield broker.bootstrap
-    finally:
-        broker.stop()
+    with embedded_broker() as bootstrap:
+        yield bootstrap
 
 
 @contextlib.contextmanager

@@ -43,12 +43,8 @@ def isolated_kafka(kafka_bootstrap_servers: str) -> Iterator[str]:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") != kafka_bootstrap_servers and not (
         infra.docker_available()
     ):
-        broker = infra.TansuBroker(infra.free_port())
-        broker.start()
-        try:
-            yield broker.bootstrap
-        finally:
-            broker.stop()
+        with infra.embedded_broker() as bootstrap:
+            yield bootstrap
         return
     yield kafka_bootstrap_servers
 
