@@ -15,6 +15,7 @@ from chassis.consumer import ConsumerRunner, ServiceConsumer
 from chassis.consumer_lag import LiveLag
 from chassis.db import is_sqlite
 from chassis.dlq import DeadLetterDepth
+from chassis.poll_pace import PaceSettings, PollPace
 from chassis.settings import ServiceSettings
 
 # FastStream's logger goes through the process's handlers (chassis.logging), not a console
@@ -57,16 +58,16 @@ class ConsumerGroup:
         )
         # The `events_consumer_lag` gauge of this group's partitions.
         self.lag = LiveLag(settings.service_name)
+        self.pace: PollPace | None = None
         if runners:
             self.broker = make_broker(settings)
-            subscribe(
+            self.pace = subscribe(
                 self.broker,
                 self.consumer,
                 group_id=settings.service_name,
                 lag=self.lag,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
-                fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-                poll_timeout_ms=settings.kafka_poll_timeout_ms,
+                pace=pace_settings(settings),
                 batch_size=settings.consumer_batch_size,
                 # SQLite has one writer: concurrent partitions would only wait for its lock.
                 concurrency=1
@@ -79,12 +80,26 @@ class ConsumerGroup:
             await self.broker.start()
             self.dead_letters.watch()
             self.lag.watch()
+            if self.pace is not None:
+                self.pace.start()
 
     async def stop(self) -> None:
         if self.broker is not None:
+            if self.pace is not None:
+                await self.pace.stop()
             self.dead_letters.unwatch()
             self.lag.unwatch()
             await self.broker.stop()
+
+
+def pace_settings(settings: ServiceSettings) -> PaceSettings:
+    return PaceSettings(
+        busy_fetch_ms=settings.kafka_fetch_max_wait_ms,
+        busy_poll_ms=settings.kafka_poll_timeout_ms,
+        idle_fetch_ms=max(settings.kafka_idle_fetch_max_wait_ms, settings.kafka_fetch_max_wait_ms),
+        idle_poll_ms=max(settings.kafka_idle_poll_timeout_ms, settings.kafka_poll_timeout_ms),
+        quiet_seconds=settings.kafka_quiet_seconds,
+    )
 
 
 async def _keep_raw(message: StreamMessage[Any]) -> bytes:
@@ -99,11 +114,10 @@ def subscribe(
     group_id: str,
     lag: LiveLag | None = None,
     session_timeout_ms: int = 10_000,
-    fetch_max_wait_ms: int = 50,
-    poll_timeout_ms: int = 20,
+    pace: PaceSettings | None = None,
     batch_size: int = 100,
     concurrency: int = 1,
-) -> None:
+) -> PollPace:
     """Attach the service's consumer as one batch subscriber over its topics.
 
     NACK_ON_ERROR turns aiokafka's auto-commit off; FastStream commits the offsets after the
@@ -111,9 +125,12 @@ def subscribe(
     transaction committed, or it was dead-lettered): one commit per poll, not per record. If
     `consumer.handle_batch` raises (the DLQ itself was unreachable), each partition is sought
     back to its first record of the poll and delivered again.
-    """
 
-    @broker.subscriber(
+    Returns the subscriber's `PollPace`, to be started once the broker runs.
+    """
+    pace = pace or PaceSettings()
+
+    subscriber = broker.subscriber(
         *consumer.topics,
         group_id=group_id,
         auto_offset_reset="earliest",
@@ -124,15 +141,21 @@ def subscribe(
         # FastStream's poll: getmany() waits this long for fetched records and, when none came,
         # sleeps as long again before the next; kept short and apart from the fetch wait, so
         # a fetch wait raised for a broker that answers early (Kafka) adds no such nap.
-        batch_timeout_ms=poll_timeout_ms,
+        batch_timeout_ms=pace.busy_poll_ms,
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(session_timeout_ms // 3, 100),
         # The broker holds an empty fetch up to this (the embedded one, under load, all of it).
-        fetch_max_wait_ms=fetch_max_wait_ms,
+        fetch_max_wait_ms=pace.busy_fetch_ms,
     )
+    paced = PollPace(subscriber, pace)
+
     async def on_records(body: list[bytes], message: KafkaMessage) -> None:
+        paced.records_arrived()
         records = message.raw_message
         batch = records if isinstance(records, tuple) else (records,)
         await consumer.handle_batch(batch, concurrency)
         if lag is not None:
-            await lag.record(message.consumer)
+            lag.follow(message.consumer)
+
+    subscriber(on_records)
+    return paced

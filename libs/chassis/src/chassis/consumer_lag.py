@@ -1,8 +1,9 @@
 """Consumer lag: how many records a consumer group has not handled yet, per partition.
 
 `LiveLag` sets the `events_consumer_lag` gauge of a service's own group from its consumer's
-state after each poll and at each scrape: the partition's high watermark (carried by every
-fetch response) minus the consumer's position. No round trip to the broker.
+state when /metrics is scraped: the partition's high watermark (carried by every fetch
+response) minus the consumer's position. No round trip to the broker, and no work per poll:
+the gauge is read only by a scrape.
 
 `committed_lag` reads the lag of every group from the broker (end offset minus committed
 offset), for a view of the whole suite such as the operators' dashboard.
@@ -42,10 +43,9 @@ class LiveLag:
         self._labelled.clear()
         self._consumer = None
 
-    async def record(self, consumer: AIOKafkaConsumer) -> None:
-        """After a poll: the lag of every partition assigned to `consumer`."""
+    def follow(self, consumer: AIOKafkaConsumer) -> None:
+        """After a poll: the consumer whose partitions the next scrape reports."""
         self._consumer = consumer
-        await self.refresh()
 
     async def refresh(self) -> None:
         consumer = self._consumer

@@ -25,7 +25,7 @@ EVENTS_DEAD_LETTERED = Counter(
 )
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published", ["service"])
 # Records of a partition the group has not taken yet: the partition's high watermark minus the
-# consumer's position, set by chassis.consumer_lag after each poll and at each scrape.
+# consumer's position, set by chassis.consumer_lag when /metrics is scraped.
 CONSUMER_LAG = Gauge(
     "events_consumer_lag",
     "Records on a partition not yet taken by the consumer group",

@@ -72,6 +72,17 @@ class ServiceSettings(BaseSettings):
     # are applied one at a time (each partition in order). SQLite allows one writer: 1.
     consumer_batch_size: int = Field(default=100, ge=1)
     consumer_concurrency: int = Field(default=6, ge=1)
+    # After this long without a record the consumer raises both waits to the idle values
+    # (never below the busy ones); its next record lowers them (chassis/poll_pace.py).
+    kafka_quiet_seconds: float = Field(
+        default=5.0, gt=0, validation_alias=_env("KAFKA_QUIET_SECONDS")
+    )
+    kafka_idle_fetch_max_wait_ms: int = Field(
+        default=250, ge=1, validation_alias=_env("KAFKA_IDLE_FETCH_MAX_WAIT_MS")
+    )
+    kafka_idle_poll_timeout_ms: int = Field(
+        default=100, ge=1, validation_alias=_env("KAFKA_IDLE_POLL_TIMEOUT_MS")
+    )
     # Crash tests only: an event type after whose commit the process SIGKILLs itself.
     fault_kill_after_commit: str | None = None
 
