@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chassis.columns import table_of, utc_timestamp
 from chassis.db import insert_ignore
 
 
@@ -22,10 +23,10 @@ class InboxRecord(SQLModel, table=True):
     consumer: str = Field(primary_key=True, max_length=200)
     event_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), primary_key=True))
     event_type: str = Field(max_length=200)
-    processed_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    processed_at: datetime = utc_timestamp()
 
 
-INBOX: sa.Table = InboxRecord.__table__  # type: ignore[attr-defined]  # for Core statements
+INBOX = table_of(InboxRecord)  # for Core statements
 
 
 def create_inbox_table(op: Operations) -> None:

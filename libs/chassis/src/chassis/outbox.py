@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chassis.columns import BIG_ID, table_of, utc_timestamp
 from chassis.db import Database
 from chassis.logging import get_logger
 from chassis.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, on_scrape
@@ -44,8 +45,6 @@ from shared_events.envelope import encode_data
 from shared_events.registry import EventRegistry
 
 log = get_logger(__name__)
-
-_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 class OutboxRecord(SQLModel, table=True):
@@ -60,7 +59,7 @@ class OutboxRecord(SQLModel, table=True):
         ),
     )
 
-    id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
+    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
     event_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), nullable=False, unique=True))
     topic: str = Field(max_length=200)
     event_type: str = Field(max_length=200)
@@ -68,20 +67,18 @@ class OutboxRecord(SQLModel, table=True):
     # The Kafka headers (CloudEvents attributes) and the data, each rendered once at write time.
     headers: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     data: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    sent_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
+    created_at: datetime = utc_timestamp()
+    sent_at: datetime | None = utc_timestamp(nullable=True)
 
 
-OUTBOX: sa.Table = OutboxRecord.__table__  # type: ignore[attr-defined]  # for Core statements
+OUTBOX = table_of(OutboxRecord)  # for Core statements
 
 
 def create_outbox_table(op: Operations) -> None:
     """Called from each service's first migration."""
     op.create_table(
         "outbox",
-        sa.Column("id", _BigId, primary_key=True, autoincrement=True),
+        sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
         sa.Column("event_id", sa.Uuid(), nullable=False, unique=True),
         sa.Column("topic", sa.String(200), nullable=False),
         sa.Column("event_type", sa.String(200), nullable=False),

@@ -16,11 +16,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-_Money = sa.BigInteger  # minor units; sums of a year of orders stay far from its limit
-
-
-def _at(*, nullable: bool = True, index: bool = False) -> sa.Column[datetime]:
-    return sa.Column(sa.DateTime(timezone=True), nullable=nullable, index=index)
+from chassis.columns import big_integer, table_of, utc_timestamp
 
 
 class OrderFactRow(SQLModel, table=True):
@@ -31,20 +27,20 @@ class OrderFactRow(SQLModel, table=True):
     order_id: str = Field(primary_key=True, max_length=100)
     member_id: str | None = Field(default=None, max_length=100)
     currency: str | None = Field(default=None, max_length=3)
-    total: int | None = Field(default=None, sa_column=sa.Column(_Money, nullable=True))
-    total_cny: int | None = Field(default=None, sa_column=sa.Column(_Money, nullable=True))
+    total: int | None = big_integer(nullable=True)
+    total_cny: int | None = big_integer(nullable=True)
     # The total in CNY as the payment converted it (`amount_cny` of its authorisation or
     # capture); when set, `total_cny` and the lines' shares are this, not analytics' rates.
-    paid_cny: int | None = Field(default=None, sa_column=sa.Column(_Money, nullable=True))
+    paid_cny: int | None = big_integer(nullable=True)
     coupon_code: str | None = Field(default=None, max_length=100)
     points: int | None = None
-    placed_at: datetime | None = Field(default=None, sa_column=_at(index=True))
-    confirmed_at: datetime | None = Field(default=None, sa_column=_at(index=True))
-    rejected_at: datetime | None = Field(default=None, sa_column=_at(index=True))
+    placed_at: datetime | None = utc_timestamp(nullable=True, index=True)
+    confirmed_at: datetime | None = utc_timestamp(nullable=True, index=True)
+    rejected_at: datetime | None = utc_timestamp(nullable=True, index=True)
     reject_reason: str | None = Field(default=None, max_length=50)
-    cancelled_at: datetime | None = Field(default=None, sa_column=_at(index=True))
+    cancelled_at: datetime | None = utc_timestamp(nullable=True, index=True)
     cancel_reason: str | None = Field(default=None, max_length=50)
-    returned_at: datetime | None = Field(default=None, sa_column=_at(index=True))
+    returned_at: datetime | None = utc_timestamp(nullable=True, index=True)
 
 
 class OrderLineRow(SQLModel, table=True):
@@ -58,8 +54,8 @@ class OrderLineRow(SQLModel, table=True):
     quantity: int
     # The line's amount in the order's currency: its weight when the order's CNY total (from
     # the payment) is split again. NULL on rows stored before it was kept.
-    amount: int | None = Field(default=None, sa_column=sa.Column(_Money, nullable=True))
-    amount_cny: int = Field(sa_column=sa.Column(_Money, nullable=False))
+    amount: int | None = big_integer(nullable=True)
+    amount_cny: int = big_integer()
 
 
 class ProductRow(SQLModel, table=True):
@@ -90,7 +86,7 @@ class SkuDayRow(SQLModel, table=True):
     day: date = Field(sa_column=sa.Column(sa.Date, primary_key=True))
     units_sold: int = 0
     units_returned: int = 0
-    gmv_cny: int = Field(default=0, sa_column=sa.Column(_Money, nullable=False))
+    gmv_cny: int = big_integer(default=0)
 
 
 class ProductViewDayRow(SQLModel, table=True):
@@ -123,11 +119,11 @@ class StockFactRow(SQLModel, table=True):
 
     sku: str = Field(primary_key=True, max_length=64)
     base_on_hand: int = 0
-    base_at: datetime | None = Field(default=None, sa_column=_at())
+    base_at: datetime | None = utc_timestamp(nullable=True)
     safety_stock: int | None = None
-    safety_at: datetime | None = Field(default=None, sa_column=_at())
-    first_seen: datetime = Field(sa_column=_at(nullable=False))
-    last_sold_at: datetime | None = Field(default=None, sa_column=_at())
+    safety_at: datetime | None = utc_timestamp(nullable=True)
+    first_seen: datetime = utc_timestamp()
+    last_sold_at: datetime | None = utc_timestamp(nullable=True)
 
 
 class StockMoveRow(SQLModel, table=True):
@@ -142,7 +138,7 @@ class StockMoveRow(SQLModel, table=True):
     sku: str = Field(primary_key=True, max_length=64, index=True)
     kind: str = Field(primary_key=True, max_length=10)
     delta: int
-    at: datetime = Field(sa_column=_at(nullable=False))
+    at: datetime = utc_timestamp()
 
 
 class MoneyBackRow(SQLModel, table=True):
@@ -156,19 +152,19 @@ class MoneyBackRow(SQLModel, table=True):
     order_id: str = Field(primary_key=True, max_length=100)
     kind: str = Field(primary_key=True, max_length=10)
     reference: str = Field(primary_key=True, max_length=100)
-    amount: int = Field(sa_column=sa.Column(_Money, nullable=False))
+    amount: int = big_integer()
     currency: str = Field(max_length=3)
-    amount_cny: int = Field(sa_column=sa.Column(_Money, nullable=False))
-    at: datetime = Field(sa_column=_at(nullable=False, index=True))
+    amount_cny: int = big_integer()
+    at: datetime = utc_timestamp(index=True)
 
 
 class MemberFactRow(SQLModel, table=True):
     __tablename__ = "analytics_members"
 
     member_id: str = Field(primary_key=True, max_length=100)
-    registered_at: datetime | None = Field(default=None, sa_column=_at(index=True))
+    registered_at: datetime | None = utc_timestamp(nullable=True, index=True)
     tier: str | None = Field(default=None, max_length=20)
-    tier_at: datetime | None = Field(default=None, sa_column=_at())
+    tier_at: datetime | None = utc_timestamp(nullable=True)
 
 
 class CouponFactRow(SQLModel, table=True):
@@ -177,7 +173,7 @@ class CouponFactRow(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=100)
     member_id: str | None = Field(default=None, max_length=100)
     kind: str | None = Field(default=None, max_length=30)
-    issued_at: datetime | None = Field(default=None, sa_column=_at(index=True))
+    issued_at: datetime | None = utc_timestamp(nullable=True, index=True)
 
 
 class CouponUseRow(SQLModel, table=True):
@@ -187,8 +183,8 @@ class CouponUseRow(SQLModel, table=True):
 
     code: str = Field(primary_key=True, max_length=100)
     order_id: str = Field(primary_key=True, max_length=100)
-    redeemed_at: datetime | None = Field(default=None, sa_column=_at())
-    restored_at: datetime | None = Field(default=None, sa_column=_at())
+    redeemed_at: datetime | None = utc_timestamp(nullable=True)
+    restored_at: datetime | None = utc_timestamp(nullable=True)
 
 
 class PointsMoveRow(SQLModel, table=True):
@@ -207,23 +203,23 @@ class PointsMoveRow(SQLModel, table=True):
     member_id: str = Field(max_length=100)
     order_id: str | None = Field(default=None, max_length=100)
     points: int
-    at: datetime = Field(sa_column=_at(nullable=False, index=True))
+    at: datetime = utc_timestamp(index=True)
 
 
-ORDERS: sa.Table = OrderFactRow.__table__  # type: ignore[attr-defined]
-ORDER_LINES: sa.Table = OrderLineRow.__table__  # type: ignore[attr-defined]
-PRODUCTS: sa.Table = ProductRow.__table__  # type: ignore[attr-defined]
-SKUS: sa.Table = SkuRow.__table__  # type: ignore[attr-defined]
-SKU_DAYS: sa.Table = SkuDayRow.__table__  # type: ignore[attr-defined]
-PRODUCT_VIEW_DAYS: sa.Table = ProductViewDayRow.__table__  # type: ignore[attr-defined]
-CART_DAYS: sa.Table = CartDayRow.__table__  # type: ignore[attr-defined]
-STOCK: sa.Table = StockFactRow.__table__  # type: ignore[attr-defined]
-STOCK_MOVES: sa.Table = StockMoveRow.__table__  # type: ignore[attr-defined]
-MONEY_BACK: sa.Table = MoneyBackRow.__table__  # type: ignore[attr-defined]
-MEMBERS: sa.Table = MemberFactRow.__table__  # type: ignore[attr-defined]
-COUPONS: sa.Table = CouponFactRow.__table__  # type: ignore[attr-defined]
-COUPON_USES: sa.Table = CouponUseRow.__table__  # type: ignore[attr-defined]
-POINTS_MOVES: sa.Table = PointsMoveRow.__table__  # type: ignore[attr-defined]
+ORDERS = table_of(OrderFactRow)
+ORDER_LINES = table_of(OrderLineRow)
+PRODUCTS = table_of(ProductRow)
+SKUS = table_of(SkuRow)
+SKU_DAYS = table_of(SkuDayRow)
+PRODUCT_VIEW_DAYS = table_of(ProductViewDayRow)
+CART_DAYS = table_of(CartDayRow)
+STOCK = table_of(StockFactRow)
+STOCK_MOVES = table_of(StockMoveRow)
+MONEY_BACK = table_of(MoneyBackRow)
+MEMBERS = table_of(MemberFactRow)
+COUPONS = table_of(CouponFactRow)
+COUPON_USES = table_of(CouponUseRow)
+POINTS_MOVES = table_of(PointsMoveRow)
 
 # Every table the events fill, read off the metadata so that a new one cannot be missed: a
 # rebuild empties exactly these (and the analytics consumers' inbox rows) before replaying.

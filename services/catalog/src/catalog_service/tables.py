@@ -8,6 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from chassis.columns import big_integer, utc_timestamp
+
 
 class ProductRow(SQLModel, table=True):
     __tablename__ = "products"
@@ -24,8 +26,8 @@ class ProductRow(SQLModel, table=True):
     )
     status: str = Field(index=True, max_length=20)
     version: int = 1
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    created_at: datetime = utc_timestamp()
+    updated_at: datetime = utc_timestamp()
 
 
 class SkuRow(SQLModel, table=True):
@@ -33,7 +35,7 @@ class SkuRow(SQLModel, table=True):
 
     sku: str = Field(primary_key=True, max_length=64)
     product_id: str = Field(foreign_key="products.id", index=True, max_length=36)
-    price_amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    price_amount: int = big_integer()
     currency: str = Field(max_length=3)
     attributes: dict[str, Any] = Field(default_factory=dict, sa_column=sa.Column(sa.JSON))
     position: int = 0

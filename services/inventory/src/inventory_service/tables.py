@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER
+from chassis.columns import BIG_ID, table_of, utc_timestamp
 
 
 class StockRow(SQLModel, table=True):
@@ -26,7 +26,7 @@ class StockRow(SQLModel, table=True):
     on_hand: int = 0
     reserved: int = 0
     safety_stock: int = 0
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    updated_at: datetime = utc_timestamp()
 
 
 class ReservationRow(SQLModel, table=True):
@@ -52,9 +52,9 @@ class ReservationRow(SQLModel, table=True):
         default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False)
     )
     reason: str | None = Field(default=None, max_length=50)
-    expires_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    created_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    expires_at: datetime = utc_timestamp()
+    created_at: datetime = utc_timestamp()
+    updated_at: datetime = utc_timestamp()
 
 
 class MovementRow(SQLModel, table=True):
@@ -69,7 +69,7 @@ class MovementRow(SQLModel, table=True):
         ),
     )
 
-    id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
+    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
     sku: str = Field(index=True, max_length=64)
     # Every movement names its lot (null only on rows written before lots existed).
     lot: str | None = Field(default=None, max_length=64)
@@ -78,7 +78,7 @@ class MovementRow(SQLModel, table=True):
     delta_on_hand: int
     delta_reserved: int
     reason: str = Field(max_length=200)
-    at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    at: datetime = utc_timestamp()
 
 
 class LotRow(SQLModel, table=True):
@@ -114,17 +114,11 @@ class LotRow(SQLModel, table=True):
     expiry_date: date | None = None
     storage_class: str = Field(default="AMBIENT", max_length=10)
     inspection_ref: str | None = Field(default=None, max_length=100)
-    inspected_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
-    received_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    expiring_notified_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
-    withdrawn_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    inspected_at: datetime | None = utc_timestamp(nullable=True)
+    received_at: datetime = utc_timestamp()
+    expiring_notified_at: datetime | None = utc_timestamp(nullable=True)
+    withdrawn_at: datetime | None = utc_timestamp(nullable=True)
+    updated_at: datetime = utc_timestamp()
 
 
 class AllocationRow(SQLModel, table=True):
@@ -143,7 +137,7 @@ class AllocationRow(SQLModel, table=True):
         sa.Index("ix_allocations_sku_lot", "sku", "lot"),
     )
 
-    id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
+    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
     order_id: str = Field(index=True, max_length=100)
     sku: str = Field(max_length=64)
     lot: str = Field(max_length=64)
@@ -153,20 +147,12 @@ class AllocationRow(SQLModel, table=True):
     member_id: str | None = Field(default=None, max_length=100)
     product_name: str | None = Field(default=None, max_length=200)
     reason: str | None = Field(default=None, max_length=50)
-    reserved_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    committed_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
-    shipped_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
-    delivered_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
-    returned_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
-    updated_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+    reserved_at: datetime = utc_timestamp()
+    committed_at: datetime | None = utc_timestamp(nullable=True)
+    shipped_at: datetime | None = utc_timestamp(nullable=True)
+    delivered_at: datetime | None = utc_timestamp(nullable=True)
+    returned_at: datetime | None = utc_timestamp(nullable=True)
+    updated_at: datetime = utc_timestamp()
 
 
 class RecallRow(SQLModel, table=True):
@@ -182,15 +168,13 @@ class RecallRow(SQLModel, table=True):
     reason: str = Field(max_length=500)
     quarantined: int
     recalled_by: str = Field(max_length=100)
-    recalled_at: datetime = Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-    finished_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
+    recalled_at: datetime = utc_timestamp()
+    finished_at: datetime | None = utc_timestamp(nullable=True)
 
 
-STOCK: sa.Table = StockRow.__table__  # type: ignore[attr-defined]
-RESERVATIONS: sa.Table = ReservationRow.__table__  # type: ignore[attr-defined]
-MOVEMENTS: sa.Table = MovementRow.__table__  # type: ignore[attr-defined]
-LOTS: sa.Table = LotRow.__table__  # type: ignore[attr-defined]
-ALLOCATIONS: sa.Table = AllocationRow.__table__  # type: ignore[attr-defined]
-RECALLS: sa.Table = RecallRow.__table__  # type: ignore[attr-defined]
+STOCK = table_of(StockRow)
+RESERVATIONS = table_of(ReservationRow)
+MOVEMENTS = table_of(MovementRow)
+LOTS = table_of(LotRow)
+ALLOCATIONS = table_of(AllocationRow)
+RECALLS = table_of(RecallRow)

@@ -8,12 +8,11 @@ and at most one signing key is active.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER
+from chassis.columns import BIG_ID, big_integer, one_of, table_of, utc_timestamp
 
 ROLES = ("customer", "admin")
 TIERS = ("BRONZE", "SILVER", "GOLD", "PLATINUM")
@@ -22,22 +21,6 @@ COUPON_STATUSES = ("ACTIVE", "HELD", "REDEEMED")
 LEDGER_KINDS = ("EARN", "HOLD", "REDEEM", "RESTORE", "EXPIRE", "REVOKE")
 ORDER_STATUSES = ("PLACED", "CONFIRMED", "COMPLETED", "REJECTED", "CANCELLED")
 BENEFITS = ("NONE", "HELD", "REJECTED", "REDEEMED", "RELEASED", "REFUNDED")
-
-
-def one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def timestamp_column(nullable: bool = False) -> Any:
-    """A time zone aware timestamp (SQLite keeps it naive, in UTC)."""
-    return Field(
-        default=None if nullable else ...,
-        sa_column=sa.Column(sa.DateTime(timezone=True), nullable=nullable),
-    )
-
-
-def bigint_column(default: int = 0) -> Any:
-    return Field(default=default, sa_column=sa.Column(sa.BigInteger, nullable=False))
 
 
 class MemberRow(SQLModel, table=True):
@@ -58,11 +41,11 @@ class MemberRow(SQLModel, table=True):
     marketing_consent: bool = False
     phone: str | None = Field(default=None, max_length=16)  # E.164; personal data, never logged
     tier: str = Field(max_length=20)
-    tier_reviewed_at: datetime = timestamp_column()
-    points_balance: int = bigint_column()
-    points_held: int = bigint_column()
-    created_at: datetime = timestamp_column()
-    updated_at: datetime = timestamp_column()
+    tier_reviewed_at: datetime = utc_timestamp()
+    points_balance: int = big_integer(default=0)
+    points_held: int = big_integer(default=0)
+    created_at: datetime = utc_timestamp()
+    updated_at: datetime = utc_timestamp()
 
 
 class CredentialRow(SQLModel, table=True):
@@ -72,7 +55,7 @@ class CredentialRow(SQLModel, table=True):
 
     member_id: str = Field(primary_key=True, foreign_key="members.id", max_length=36)
     password_hash: str = Field(max_length=200)
-    updated_at: datetime = timestamp_column()
+    updated_at: datetime = utc_timestamp()
 
 
 class SigningKeyRow(SQLModel, table=True):
@@ -92,8 +75,8 @@ class SigningKeyRow(SQLModel, table=True):
     kid: str = Field(primary_key=True, max_length=64)
     private_pem: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     active: bool = True
-    created_at: datetime = timestamp_column()
-    retired_at: datetime | None = timestamp_column(nullable=True)
+    created_at: datetime = utc_timestamp()
+    retired_at: datetime | None = utc_timestamp(nullable=True)
 
 
 class RefreshTokenRow(SQLModel, table=True):
@@ -104,10 +87,10 @@ class RefreshTokenRow(SQLModel, table=True):
     token_hash: str = Field(primary_key=True, max_length=64)
     family_id: str = Field(index=True, max_length=36)
     member_id: str = Field(foreign_key="members.id", index=True, max_length=36)
-    issued_at: datetime = timestamp_column()
-    expires_at: datetime = timestamp_column()
-    used_at: datetime | None = timestamp_column(nullable=True)
-    revoked_at: datetime | None = timestamp_column(nullable=True)
+    issued_at: datetime = utc_timestamp()
+    expires_at: datetime = utc_timestamp()
+    used_at: datetime | None = utc_timestamp(nullable=True)
+    revoked_at: datetime | None = utc_timestamp(nullable=True)
 
 
 class CouponRow(SQLModel, table=True):
@@ -126,16 +109,16 @@ class CouponRow(SQLModel, table=True):
     code: str = Field(primary_key=True, max_length=20)
     member_id: str = Field(foreign_key="members.id", index=True, max_length=36)
     kind: str = Field(max_length=20)
-    amount_off: int = bigint_column()
-    min_spend: int = bigint_column()
+    amount_off: int = big_integer(default=0)
+    min_spend: int = big_integer(default=0)
     currency: str = Field(max_length=3)
-    valid_from: datetime = timestamp_column()
-    valid_until: datetime = timestamp_column()
+    valid_from: datetime = utc_timestamp()
+    valid_until: datetime = utc_timestamp()
     first_order_only: bool = False
     status: str = Field(max_length=20)
     order_id: str | None = Field(default=None, max_length=100)
-    issued_at: datetime = timestamp_column()
-    updated_at: datetime = timestamp_column()
+    issued_at: datetime = utc_timestamp()
+    updated_at: datetime = utc_timestamp()
 
 
 class PointsLedgerRow(SQLModel, table=True):
@@ -149,15 +132,15 @@ class PointsLedgerRow(SQLModel, table=True):
         sa.Index("ix_points_ledger_member_kind", "member_id", "kind"),
     )
 
-    id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
+    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
     member_id: str = Field(foreign_key="members.id", max_length=36)
     kind: str = Field(max_length=20)
-    delta: int = bigint_column()
-    held_delta: int = bigint_column()
-    balance_after: int = bigint_column()
-    held_after: int = bigint_column()
+    delta: int = big_integer(default=0)
+    held_delta: int = big_integer(default=0)
+    balance_after: int = big_integer(default=0)
+    held_after: int = big_integer(default=0)
     order_id: str | None = Field(default=None, max_length=100)
-    at: datetime = timestamp_column()
+    at: datetime = utc_timestamp()
 
 
 class PointsLotRow(SQLModel, table=True):
@@ -171,12 +154,12 @@ class PointsLotRow(SQLModel, table=True):
         sa.Index("ix_points_lots_member_expires", "member_id", "expires_at"),
     )
 
-    id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
+    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
     member_id: str = Field(foreign_key="members.id", max_length=36)
     order_id: str = Field(sa_column=sa.Column(sa.String(100), nullable=False, unique=True))
-    points: int = bigint_column()
-    earned_at: datetime = timestamp_column()
-    expires_at: datetime = timestamp_column()
+    points: int = big_integer(default=0)
+    earned_at: datetime = utc_timestamp()
+    expires_at: datetime = utc_timestamp()
     settled: bool = False
 
 
@@ -198,19 +181,20 @@ class MemberOrderRow(SQLModel, table=True):
     status: str = Field(max_length=20)
     benefits: str = Field(max_length=20)
     coupon_code: str | None = Field(default=None, max_length=20)
-    points: int = bigint_column()
+    points: int = big_integer(default=0)
     currency: str = Field(max_length=3)
-    spend: int = bigint_column()  # CNY minor units counted towards the tier (0 once refunded)
-    points_earned: int = bigint_column()
-    completed_at: datetime | None = timestamp_column(nullable=True)
-    created_at: datetime = timestamp_column()
-    updated_at: datetime = timestamp_column()
+    # CNY minor units counted towards the tier (0 once refunded).
+    spend: int = big_integer(default=0)
+    points_earned: int = big_integer(default=0)
+    completed_at: datetime | None = utc_timestamp(nullable=True)
+    created_at: datetime = utc_timestamp()
+    updated_at: datetime = utc_timestamp()
 
 
-MEMBERS: sa.Table = MemberRow.__table__  # type: ignore[attr-defined]
-SIGNING_KEYS: sa.Table = SigningKeyRow.__table__  # type: ignore[attr-defined]
-REFRESH_TOKENS: sa.Table = RefreshTokenRow.__table__  # type: ignore[attr-defined]
-COUPONS: sa.Table = CouponRow.__table__  # type: ignore[attr-defined]
-LEDGER: sa.Table = PointsLedgerRow.__table__  # type: ignore[attr-defined]
-LOTS: sa.Table = PointsLotRow.__table__  # type: ignore[attr-defined]
-MEMBER_ORDERS: sa.Table = MemberOrderRow.__table__  # type: ignore[attr-defined]
+MEMBERS = table_of(MemberRow)
+SIGNING_KEYS = table_of(SigningKeyRow)
+REFRESH_TOKENS = table_of(RefreshTokenRow)
+COUPONS = table_of(CouponRow)
+LEDGER = table_of(PointsLedgerRow)
+LOTS = table_of(PointsLotRow)
+MEMBER_ORDERS = table_of(MemberOrderRow)

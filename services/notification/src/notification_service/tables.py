@@ -16,22 +16,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from chassis.columns import big_integer, one_of, utc_timestamp
 from notification_service.domain.channels import Channel
 from notification_service.domain.delivery import DeliveryStatus
-
-
-def _in(column: str, values: list[str]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
 
 CHANNELS = [c.value for c in Channel]
 STATUSES = [s.value for s in DeliveryStatus]
 DUE = sa.text("status IN ('PENDING', 'RETRY')")
-
-
-def _timestamp(nullable: bool = False) -> Any:
-    column = sa.Column(sa.DateTime(timezone=True), nullable=nullable)
-    return Field(default=None, sa_column=column) if nullable else Field(sa_column=column)
 
 
 def _flag(default: bool) -> Any:
@@ -53,7 +44,7 @@ class RecipientRow(SQLModel, table=True):
     name: str = Field(max_length=200)
     locale: str = Field(max_length=16)
     phone: str | None = Field(default=None, max_length=32)  # E.164 or none: email only
-    updated_at: datetime = _timestamp()
+    updated_at: datetime = utc_timestamp()
 
 
 class PreferenceRow(SQLModel, table=True):
@@ -66,7 +57,7 @@ class PreferenceRow(SQLModel, table=True):
     sms: bool = _flag(True)
     webhook: bool = _flag(True)
     marketing_consent: bool = _flag(False)
-    updated_at: datetime = _timestamp()
+    updated_at: datetime = utc_timestamp()
 
 
 class MemberOrderRow(SQLModel, table=True):
@@ -77,8 +68,8 @@ class MemberOrderRow(SQLModel, table=True):
     order_id: str = Field(primary_key=True, max_length=64)
     member_id: str = Field(max_length=64)
     currency: str = Field(max_length=3)
-    total: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    placed_at: datetime = _timestamp()
+    total: int = big_integer()
+    placed_at: datetime = utc_timestamp()
 
 
 class WebhookSubscriptionRow(SQLModel, table=True):
@@ -91,8 +82,8 @@ class WebhookSubscriptionRow(SQLModel, table=True):
     url: str = Field(max_length=2000)
     events: list[str] = Field(default_factory=list, sa_column=sa.Column(sa.JSON, nullable=False))
     secret: str = Field(max_length=100)
-    created_at: datetime = _timestamp()
-    deleted_at: datetime | None = _timestamp(nullable=True)
+    created_at: datetime = utc_timestamp()
+    deleted_at: datetime | None = utc_timestamp(nullable=True)
 
 
 class DeliveryRow(SQLModel, table=True):
@@ -108,8 +99,8 @@ class DeliveryRow(SQLModel, table=True):
         sa.UniqueConstraint(
             "cause_event_id", "channel", "recipient", name="uq_deliveries_cause_channel_recipient"
         ),
-        sa.CheckConstraint(_in("channel", CHANNELS), name="ck_deliveries_channel"),
-        sa.CheckConstraint(_in("status", STATUSES), name="ck_deliveries_status"),
+        sa.CheckConstraint(one_of("channel", CHANNELS), name="ck_deliveries_channel"),
+        sa.CheckConstraint(one_of("status", STATUSES), name="ck_deliveries_status"),
         sa.CheckConstraint("attempts >= 0", name="ck_deliveries_attempts_not_negative"),
         sa.Index("ix_deliveries_member_created", "member_id", "created_at"),
         sa.Index("ix_deliveries_due", "next_attempt_at", postgresql_where=DUE, sqlite_where=DUE),
@@ -130,10 +121,10 @@ class DeliveryRow(SQLModel, table=True):
     status: str = Field(max_length=10)
     attempts: int = 0
     last_error: str | None = Field(default=None, max_length=500)
-    created_at: datetime = _timestamp()
-    updated_at: datetime = _timestamp()
-    next_attempt_at: datetime | None = _timestamp(nullable=True)
-    sent_at: datetime | None = _timestamp(nullable=True)
+    created_at: datetime = utc_timestamp()
+    updated_at: datetime = utc_timestamp()
+    next_attempt_at: datetime | None = utc_timestamp(nullable=True)
+    sent_at: datetime | None = utc_timestamp(nullable=True)
 
 
 class ParkedMessageRow(SQLModel, table=True):
@@ -158,7 +149,7 @@ class ParkedMessageRow(SQLModel, table=True):
     # The version the handler read the event as: it is read again as that version.
     event_version: int
     envelope: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
-    created_at: datetime = _timestamp()
+    created_at: datetime = utc_timestamp()
 
 
 class RecallNoticeRow(SQLModel, table=True):
@@ -171,7 +162,7 @@ class RecallNoticeRow(SQLModel, table=True):
     recall_id: str = Field(primary_key=True, max_length=64)
     order_id: str = Field(primary_key=True, max_length=64)
     cause_event_id: str = Field(max_length=36)
-    created_at: datetime = _timestamp()
+    created_at: datetime = utc_timestamp()
 
 
 class DeadLetterAlertRow(SQLModel, table=True):
@@ -182,5 +173,5 @@ class DeadLetterAlertRow(SQLModel, table=True):
     __tablename__ = "dead_letter_alerts"
 
     topic: str = Field(primary_key=True, max_length=249)  # Kafka's longest topic name
-    written: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    notified_at: datetime | None = _timestamp(nullable=True)
+    written: int = big_integer()
+    notified_at: datetime | None = utc_timestamp(nullable=True)

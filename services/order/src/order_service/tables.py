@@ -8,10 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-
-def _utc_timestamp() -> Any:
-    """A required timestamp column with its time zone (every time stored is UTC)."""
-    return Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
+from chassis.columns import big_integer, table_of, utc_timestamp
 
 
 class ProductPriceRow(SQLModel, table=True):
@@ -22,7 +19,7 @@ class ProductPriceRow(SQLModel, table=True):
     sku: str = Field(primary_key=True, max_length=64)
     product_id: str = Field(index=True, max_length=36)
     name: str = Field(max_length=200)
-    amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    amount: int = big_integer()
     currency: str = Field(max_length=3)
     published: bool = False
     product_version: int = 0
@@ -34,7 +31,7 @@ class CartItemRow(SQLModel, table=True):
     member_id: str = Field(primary_key=True, max_length=64)
     sku: str = Field(primary_key=True, max_length=64)
     quantity: int
-    updated_at: datetime = _utc_timestamp()
+    updated_at: datetime = utc_timestamp()
 
 
 class OrderRow(SQLModel, table=True):
@@ -46,27 +43,23 @@ class OrderRow(SQLModel, table=True):
     saga_step: str = Field(max_length=40)
     reason: str | None = Field(default=None, max_length=40)
     currency: str = Field(max_length=3)
-    subtotal: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    discount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    tier_discount: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
+    subtotal: int = big_integer()
+    discount: int = big_integer()
+    tier_discount: int = big_integer(default=0)
     coupon_code: str | None = Field(default=None, max_length=64)
-    coupon_discount: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
+    coupon_discount: int = big_integer(default=0)
     points: int = 0
-    points_discount: int = Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
-    total: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    points_discount: int = big_integer(default=0)
+    total: int = big_integer()
     # Kept only until payment is requested, then cleared.
     payment_token: str | None = Field(default=None, max_length=200)
     shipping_address: dict[str, Any] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
-    deadline_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
-    created_at: datetime = _utc_timestamp()
-    updated_at: datetime = _utc_timestamp()
+    deadline_at: datetime | None = utc_timestamp(nullable=True)
+    created_at: datetime = utc_timestamp()
+    updated_at: datetime = utc_timestamp()
     # First recall notice for this order (it shipped units of a recalled lot): any return of
     # it is accepted whatever the return window.
-    recalled_at: datetime | None = Field(
-        default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
-    )
+    recalled_at: datetime | None = utc_timestamp(nullable=True)
 
 
 class OrderLineRow(SQLModel, table=True):
@@ -77,8 +70,8 @@ class OrderLineRow(SQLModel, table=True):
     product_id: str = Field(max_length=36)
     name: str = Field(max_length=200)
     quantity: int
-    unit_amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    line_amount: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    unit_amount: int = big_integer()
+    line_amount: int = big_integer()
 
 
 class LineAllocationRow(SQLModel, table=True):
@@ -107,7 +100,7 @@ class TimelineRow(SQLModel, table=True):
     status: str = Field(max_length=20)
     reason: str | None = Field(default=None, max_length=40)
     event_id: str | None = Field(default=None, max_length=36)
-    at: datetime = _utc_timestamp()
+    at: datetime = utc_timestamp()
 
 
 class MemberTierRow(SQLModel, table=True):
@@ -127,16 +120,16 @@ class CouponRow(SQLModel, table=True):
 
     code: str = Field(primary_key=True, max_length=64)
     member_id: str = Field(index=True, max_length=64)
-    amount_off: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    min_spend: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    amount_off: int = big_integer()
+    min_spend: int = big_integer()
     currency: str = Field(max_length=3)
-    valid_from: datetime = _utc_timestamp()
-    valid_until: datetime = _utc_timestamp()
+    valid_from: datetime = utc_timestamp()
+    valid_until: datetime = utc_timestamp()
 
 
 # The tables for Core statements on the hot path (placing an order, the saga's steps).
-ORDERS: sa.Table = OrderRow.__table__  # type: ignore[attr-defined]
-ORDER_LINES: sa.Table = OrderLineRow.__table__  # type: ignore[attr-defined]
-TIMELINE: sa.Table = TimelineRow.__table__  # type: ignore[attr-defined]
-ALLOCATIONS: sa.Table = LineAllocationRow.__table__  # type: ignore[attr-defined]
-PRODUCT_PRICES: sa.Table = ProductPriceRow.__table__  # type: ignore[attr-defined]
+ORDERS = table_of(OrderRow)
+ORDER_LINES = table_of(OrderLineRow)
+TIMELINE = table_of(TimelineRow)
+ALLOCATIONS = table_of(LineAllocationRow)
+PRODUCT_PRICES = table_of(ProductPriceRow)

@@ -8,31 +8,17 @@ and the ledger holds at most one AUTHORIZE, one CAPTURE and one VOID row per int
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from chassis.columns import BIG_ID, big_integer, one_of, utc_timestamp
 from payment_service.domain.intents import IntentStatus, LedgerKind
-
-_BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER
 
 INTENT_STATUSES = tuple(status.value for status in IntentStatus)
 LEDGER_KINDS = tuple(kind.value for kind in LedgerKind)
 # At most one row of these kinds per intent (partial unique indexes).
 ONCE_PER_INTENT = (LedgerKind.AUTHORIZE.value, LedgerKind.CAPTURE.value, LedgerKind.VOID.value)
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
-def _timestamp() -> Any:
-    return Field(sa_column=sa.Column(sa.DateTime(timezone=True), nullable=False))
-
-
-def _amount() -> Any:
-    return Field(default=0, sa_column=sa.Column(sa.BigInteger, nullable=False))
 
 
 def once_per_intent_index(kind: str) -> sa.Index:
@@ -61,7 +47,7 @@ class PaymentIntentRow(SQLModel, table=True):
             "refunded_amount <= captured_amount",
             name="ck_payment_intents_refunded_within_captured",
         ),
-        sa.CheckConstraint(_in("status", INTENT_STATUSES), name="ck_payment_intents_status"),
+        sa.CheckConstraint(one_of("status", INTENT_STATUSES), name="ck_payment_intents_status"),
         sa.CheckConstraint("amount_cny >= 0", name="ck_payment_intents_amount_cny_not_negative"),
         sa.Index("ix_payment_intents_member_created", "member_id", "created_at"),
     )
@@ -70,19 +56,19 @@ class PaymentIntentRow(SQLModel, table=True):
     order_id: str = Field(sa_column=sa.Column(sa.String(64), nullable=False, unique=True))
     member_id: str = Field(max_length=64)
     currency: str = Field(max_length=3)
-    amount: int = _amount()
-    captured_amount: int = _amount()
-    refunded_amount: int = _amount()
+    amount: int = big_integer(default=0)
+    captured_amount: int = big_integer(default=0)
+    refunded_amount: int = big_integer(default=0)
     # `amount` in CNY at the rate of the authorisation, set when it is authorised: the
     # captures, voids and refunds of the intent convert at that rate (NULL for an intent in
     # another currency authorised before it was recorded).
-    amount_cny: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))
+    amount_cny: int | None = big_integer(nullable=True)
     status: str = Field(max_length=20)
     failure_reason: str | None = Field(default=None, max_length=40)
     failure_message: str | None = Field(default=None, max_length=500)
     token_hint: str | None = Field(default=None, max_length=20)
-    created_at: datetime = _timestamp()
-    updated_at: datetime = _timestamp()
+    created_at: datetime = utc_timestamp()
+    updated_at: datetime = utc_timestamp()
 
 
 class LedgerEntryRow(SQLModel, table=True):
@@ -91,18 +77,18 @@ class LedgerEntryRow(SQLModel, table=True):
     __tablename__ = "payment_ledger"
     __table_args__ = (
         sa.CheckConstraint("amount >= 0", name="ck_payment_ledger_amount_not_negative"),
-        sa.CheckConstraint(_in("kind", LEDGER_KINDS), name="ck_payment_ledger_kind"),
+        sa.CheckConstraint(one_of("kind", LEDGER_KINDS), name="ck_payment_ledger_kind"),
         *(once_per_intent_index(kind) for kind in ONCE_PER_INTENT),
     )
 
-    id: int | None = Field(default=None, sa_column=sa.Column(_BigId, primary_key=True))
+    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
     entry_id: str = Field(sa_column=sa.Column(sa.String(36), nullable=False, unique=True))
     intent_id: str = Field(foreign_key="payment_intents.id", index=True, max_length=36)
     kind: str = Field(max_length=20)
-    amount: int = _amount()
+    amount: int = big_integer(default=0)
     currency: str = Field(max_length=3)
     provider_reference: str | None = Field(default=None, max_length=200)
-    at: datetime = _timestamp()
+    at: datetime = utc_timestamp()
 
 
 class FxRateRow(SQLModel, table=True):
@@ -113,5 +99,5 @@ class FxRateRow(SQLModel, table=True):
 
     base: str = Field(primary_key=True, max_length=3)
     quote: str = Field(primary_key=True, max_length=3)
-    rate_micros: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
-    updated_at: datetime = _timestamp()
+    rate_micros: int = big_integer()
+    updated_at: datetime = utc_timestamp()

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chassis.columns import table_of
 from chassis.db import as_utc, insert_ignore
 from chassis.logging import get_logger
 from notification_service.deps import NotificationRuntime
@@ -27,7 +28,7 @@ from shared_events import Envelope
 
 log = get_logger(__name__)
 
-_T = ParkedMessageRow.__table__  # type: ignore[attr-defined]
+_T = table_of(ParkedMessageRow)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,13 +18,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis.columns import table_of
 from chassis.rules import RuleError
 from payment_service.domain.intents import FailureReason, Intent, IntentStatus, LedgerKind
 from payment_service.tables import FxRateRow, LedgerEntryRow, PaymentIntentRow
 
-INTENTS: sa.Table = PaymentIntentRow.__table__  # type: ignore[attr-defined]
-LEDGER: sa.Table = LedgerEntryRow.__table__  # type: ignore[attr-defined]
-RATES: sa.Table = FxRateRow.__table__  # type: ignore[attr-defined]
+INTENTS = table_of(PaymentIntentRow)
+LEDGER = table_of(LedgerEntryRow)
+RATES = table_of(FxRateRow)
 
 
 def _reference_of(kind: LedgerKind) -> sa.ScalarSelect[Any]:
