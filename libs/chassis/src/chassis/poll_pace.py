@@ -15,8 +15,8 @@ Setting the idle values equal to the busy ones turns pacing off; a broker that a
 as soon as records arrive (Kafka) needs none, since a long fetch wait costs it no latency.
 
 The fetch wait lives in aiokafka's fetcher, which reads it for every fetch request it builds;
-aiokafka has no public setter, so `_set_fetch_wait` writes the attribute and
-`tests/unit/test_poll_pace.py` fails if a new aiokafka moves it.
+aiokafka has no public setter, so `_set_fetch_wait` writes the attribute where it is (and
+nowhere else), and `tests/integration/test_poll_pace.py` fails if a new aiokafka moves it.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ class PollPace:
 
 def _set_fetch_wait(consumer: AIOKafkaConsumer, wait_ms: int) -> None:
     fetcher: Any = getattr(consumer, "_fetcher", None)
-    if fetcher is not None:  # None until the consumer has started
+    # None until the consumer has started; no attribute: an aiokafka that moved it (unpaced).
+    if fetcher is not None and hasattr(fetcher, "_fetch_max_wait_ms"):
         fetcher._fetch_max_wait_ms = wait_ms
 
 
