@@ -4,23 +4,15 @@ projection's consumers. It consumes order, inventory, payment, membership and ca
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
 from analytics_service.api import pages, router
 from analytics_service.config import MIGRATIONS_DIR, AnalyticsSettings
 from analytics_service.handlers import CONSUMERS
-from chassis.app import ServiceSpec, create_service_app
+from chassis.service import Service
 
-
-def create_app(settings: AnalyticsSettings | None = None, *, start_relay: bool = True) -> FastAPI:
-    settings = settings or AnalyticsSettings()
-    return create_service_app(
-        ServiceSpec(
-            settings=settings,
-            title="Analytics service",
-            routers=[router, pages],
-            migrations_dir=MIGRATIONS_DIR,
-            consumers=CONSUMERS,
-            start_relay=start_relay,
-        )
-    )
+ANALYTICS = Service(
+    AnalyticsSettings,
+    routers=[router, pages],
+    migrations_dir=MIGRATIONS_DIR,
+    consumers=CONSUMERS,
+)
+create_app = ANALYTICS.create_app

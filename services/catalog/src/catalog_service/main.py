@@ -3,25 +3,18 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
 from catalog_service.api import router
 from catalog_service.config import MIGRATIONS_DIR, CatalogSettings
 from catalog_service.deps import build_state, stop_state
-from chassis.app import ServiceSpec, create_service_app
+from chassis.service import Service
 from shared_events.topics import CATALOG_EVENTS, CATALOG_VIEWS
 
-
-def create_app(settings: CatalogSettings | None = None, *, start_relay: bool = True) -> FastAPI:
-    return create_service_app(
-        ServiceSpec(
-            settings=settings or CatalogSettings(),
-            title="Catalog service",
-            routers=[router],
-            migrations_dir=MIGRATIONS_DIR,
-            publishes=[CATALOG_EVENTS, CATALOG_VIEWS],
-            state=build_state,
-            on_stop=[stop_state],
-            start_relay=start_relay,
-        )
-    )
+CATALOG = Service(
+    CatalogSettings,
+    routers=[router],
+    migrations_dir=MIGRATIONS_DIR,
+    publishes=[CATALOG_EVENTS, CATALOG_VIEWS],
+    state=build_state,
+    on_stop=[stop_state],
+)
+create_app = CATALOG.create_app

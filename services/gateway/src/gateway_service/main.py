@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import aiohttp
 import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from chassis.app import ServiceSpec, create_service_app
+from chassis.app import create_service_app
+from chassis.service import Service
 from gateway_service.adapters.upstreams import Upstreams
 from gateway_service.api import router
 from gateway_service.config import GatewaySettings
@@ -15,34 +18,6 @@ from gateway_service.deps import GatewayRuntime, GatewayState
 from gateway_service.service import availability
 from gateway_service.service.flash_sale import FlashSaleLimits
 from gateway_service.service.flash_stock import FlashSaleStock
-
-
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
-    settings = settings or GatewaySettings()
-    app = create_service_app(
-        ServiceSpec(
-            settings=settings,
-            title="Commerce suite gateway",
-            routers=[router],
-            state=build_state,
-            on_stop=[close_state],
-            # The merged document of the services, from api.py, not the gateway's own routes.
-            openapi_url=None,
-            # Likewise the merged AsyncAPI document of the services (api.py).
-            asyncapi_url=None,
-            # Clients reach this port: /metrics is served to the private network only.
-            metrics_listener=(settings.metrics_host, settings.metrics_port),
-        )
-    )
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["*"],
-            allow_headers=["*"],
-            expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-Id"],
-        )
-    return app
 
 
 async def build_state(runtime: GatewayRuntime) -> GatewayState:
@@ -90,3 +65,35 @@ async def close_state(runtime: GatewayRuntime) -> None:
     upstreams = runtime.state.upstreams
     await upstreams.session.close()
     await upstreams.client.aclose()
+
+
+GATEWAY = Service(
+    GatewaySettings,
+    title="Commerce suite gateway",
+    routers=[router],
+    state=build_state,
+    on_stop=[close_state],
+)
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    spec = replace(
+        GATEWAY.spec(settings),
+        # The merged document of the services, from api.py, not the gateway's own routes.
+        openapi_url=None,
+        # Likewise the merged AsyncAPI document of the services (api.py).
+        asyncapi_url=None,
+        # Clients reach this port: /metrics is served to the private network only.
+        metrics_listener=(settings.metrics_host, settings.metrics_port),
+    )
+    app = create_service_app(spec)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-Id"],
+        )
+    return app

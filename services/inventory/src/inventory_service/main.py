@@ -4,9 +4,8 @@ It consumes catalog.events and order.events; it publishes inventory.events."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
-from chassis.app import Job, ServiceSpec, create_service_app
+from chassis.app import Job
+from chassis.service import Service
 from inventory_service.api import router
 from inventory_service.config import MIGRATIONS_DIR, InventorySettings
 from inventory_service.handlers import CONSUMERS
@@ -14,21 +13,15 @@ from inventory_service.service.lot_jobs import check_lots
 from inventory_service.service.reservations import release_expired
 from shared_events.topics import INVENTORY_EVENTS
 
-
-def create_app(settings: InventorySettings | None = None, *, start_relay: bool = True) -> FastAPI:
-    settings = settings or InventorySettings()
-    return create_service_app(
-        ServiceSpec(
-            settings=settings,
-            title="Inventory service",
-            routers=[router],
-            migrations_dir=MIGRATIONS_DIR,
-            publishes=[INVENTORY_EVENTS],
-            consumers=CONSUMERS,
-            jobs=[
-                Job("inventory-expiry", settings.expiry_check_seconds, release_expired),
-                Job("inventory-lots", settings.lot_check_seconds, check_lots),
-            ],
-            start_relay=start_relay,
-        )
-    )
+INVENTORY = Service(
+    InventorySettings,
+    routers=[router],
+    migrations_dir=MIGRATIONS_DIR,
+    publishes=[INVENTORY_EVENTS],
+    consumers=CONSUMERS,
+    jobs=lambda settings: [
+        Job("inventory-expiry", settings.expiry_check_seconds, release_expired),
+        Job("inventory-lots", settings.lot_check_seconds, check_lots),
+    ],
+)
+create_app = INVENTORY.create_app

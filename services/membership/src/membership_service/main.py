@@ -3,9 +3,8 @@ and tier review jobs; publishes membership.events."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
-from chassis.app import Job, ServiceSpec, create_service_app
+from chassis.app import Job
+from chassis.service import Service
 from membership_service.api import router, well_known
 from membership_service.config import MIGRATIONS_DIR, MembershipSettings
 from membership_service.deps import MembershipRuntime, MembershipState
@@ -22,30 +21,17 @@ async def build_state(runtime: MembershipRuntime) -> MembershipState:
     return MembershipState(keyring=await load_keyring(runtime.settings, runtime.database))
 
 
-def create_app(settings: MembershipSettings | None = None, *, start_relay: bool = True) -> FastAPI:
-    settings = settings or MembershipSettings()
-    return create_service_app(
-        ServiceSpec(
-            settings=settings,
-            title="Membership service",
-            routers=[router, well_known],
-            migrations_dir=MIGRATIONS_DIR,
-            publishes=[MEMBERSHIP_EVENTS],
-            consumers=CONSUMERS,
-            state=build_state,
-            on_start=[bootstrap_admin],
-            jobs=[
-                Job(
-                    "membership-points-expiry",
-                    settings.points_expiry_check_seconds,
-                    expire_points,
-                ),
-                Job(
-                    "membership-tier-review",
-                    settings.tier_review_check_seconds,
-                    review_tiers,
-                ),
-            ],
-            start_relay=start_relay,
-        )
-    )
+MEMBERSHIP = Service(
+    MembershipSettings,
+    routers=[router, well_known],
+    migrations_dir=MIGRATIONS_DIR,
+    publishes=[MEMBERSHIP_EVENTS],
+    consumers=CONSUMERS,
+    state=build_state,
+    on_start=[bootstrap_admin],
+    jobs=lambda settings: [
+        Job("membership-points-expiry", settings.points_expiry_check_seconds, expire_points),
+        Job("membership-tier-review", settings.tier_review_check_seconds, review_tiers),
+    ],
+)
+create_app = MEMBERSHIP.create_app

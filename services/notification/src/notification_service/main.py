@@ -4,14 +4,11 @@ inventory events; it publishes notification.events."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
-
-from chassis.app import Job, ServiceSpec, create_service_app
+from chassis.app import Job
 from chassis.runtime import Runtime
+from chassis.service import Service
 from notification_service.adapters.channel import Channels
 from notification_service.adapters.email import SmtpEmail
 from notification_service.adapters.sms import SMS_PROVIDERS
@@ -26,35 +23,6 @@ from notification_service.service.cache import NotificationCache
 from notification_service.service.dispatch import send_due
 from notification_service.service.rendering import Renderer
 from shared_events.topics import NOTIFICATION_EVENTS
-
-
-def create_app(
-    settings: NotificationSettings | None = None, *, start_relay: bool = True
-) -> FastAPI:
-    settings = settings or NotificationSettings()
-    app = create_service_app(
-        ServiceSpec(
-            settings=settings,
-            title="Notification service",
-            routers=[router],
-            migrations_dir=MIGRATIONS_DIR,
-            publishes=[NOTIFICATION_EVENTS],
-            consumers=CONSUMERS,
-            state=build_state,
-            jobs=[
-                Job("notification-dispatch", settings.dispatch_interval_seconds, send_due),
-                Job("notification-parked-expiry", settings.parked_check_seconds, parking.expire),
-                Job(
-                    "notification-dead-letters",
-                    settings.dead_letter_check_seconds,
-                    dead_letters.watch,
-                ),
-            ],
-            start_relay=start_relay,
-        )
-    )
-    _close_state_on_shutdown(app)
-    return app
 
 
 async def build_state(runtime: Runtime[NotificationSettings, Any]) -> NotificationState:
@@ -93,21 +61,24 @@ def build_channels(settings: NotificationSettings) -> Channels:
     }
 
 
-def _close_state_on_shutdown(app: FastAPI) -> None:
-    """Close the state (SMTP connections, the webhook client, the cache's publishes) once the
-    chassis has stopped the dispatch job and the consumers, i.e. after its lifespan ended."""
-    lifespan = app.router.lifespan_context
+async def close_state(runtime: NotificationRuntime) -> None:
+    """At shutdown, once the chassis has stopped the dispatch job and the consumers (Redis
+    still open): the SMTP connections, the webhook client, the cache's publishes."""
+    await runtime.state.close()
 
-    @asynccontextmanager
-    async def closing(app: FastAPI) -> AsyncIterator[Any]:
-        state: NotificationState | None = None
-        try:
-            async with lifespan(app) as started:
-                runtime: NotificationRuntime = app.state.runtime
-                state = runtime.state
-                yield started
-        finally:
-            if state is not None:
-                await state.close()
 
-    app.router.lifespan_context = closing
+NOTIFICATION = Service(
+    NotificationSettings,
+    routers=[router],
+    migrations_dir=MIGRATIONS_DIR,
+    publishes=[NOTIFICATION_EVENTS],
+    consumers=CONSUMERS,
+    state=build_state,
+    on_stop=[close_state],
+    jobs=lambda settings: [
+        Job("notification-dispatch", settings.dispatch_interval_seconds, send_due),
+        Job("notification-parked-expiry", settings.parked_check_seconds, parking.expire),
+        Job("notification-dead-letters", settings.dead_letter_check_seconds, dead_letters.watch),
+    ],
+)
+create_app = NOTIFICATION.create_app
