@@ -6,7 +6,7 @@ a service's own settings (`database_url`, `port`, ...) carry its prefix, e.g. `C
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
@@ -21,8 +21,15 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name)
 
 
+def _sqlite_of(settings: dict[str, Any]) -> str:
+    """The development database: a SQLite file named after the service."""
+    return f"sqlite+aiosqlite:///.data/{settings['service_name']}.db"
+
+
 class ServiceSettings(BaseSettings):
-    """Base of every service's Settings. Subclasses set `env_prefix` and their defaults."""
+    """Base of every service's Settings. A subclass names its prefix as a class keyword,
+    `class OrderSettings(ServiceSettings, env_prefix="ORDER_")`, and sets its `service_name`
+    and `port`; the development `database_url` follows from the name."""
 
     model_config = SettingsConfigDict(env_prefix="SERVICE_", extra="ignore")
     # False for a service without a database of its own (the gateway): production does not
@@ -35,7 +42,7 @@ class ServiceSettings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
-    database_url: str = "sqlite+aiosqlite:///.data/service.db"
+    database_url: str = Field(default_factory=_sqlite_of)
     migrate_on_start: bool = True
     log_level: str = Field(default="INFO", validation_alias=_env("LOG_LEVEL"))
     log_json: bool = Field(default=True, validation_alias=_env("LOG_JSON"))

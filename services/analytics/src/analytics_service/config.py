@@ -6,7 +6,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
-from pydantic_settings import SettingsConfigDict
 
 from chassis.settings import ServiceSettings
 
@@ -14,15 +13,12 @@ from chassis.settings import ServiceSettings
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-class AnalyticsSettings(ServiceSettings):
+class AnalyticsSettings(ServiceSettings, env_prefix="ANALYTICS_"):
     """Environment variables: ANALYTICS_PORT, ANALYTICS_DATABASE_URL, ...
     plus the suite-wide ones."""
 
-    model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore")
-
     service_name: str = "analytics"
     port: int = 8007
-    database_url: str = "sqlite+aiosqlite:///.data/analytics.db"
     # Millionths of a CNY per unit of another currency: the fallback for amounts no event gives
     # in CNY (order totals, payment events older than `amount_cny`; docs/kpis.md, "Money"), so
     # they follow payment's seeded rates.

@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from catalog_service.domain.food import DEFAULT_FOOD_CATEGORIES
 from chassis.settings import ServiceSettings
@@ -14,14 +13,11 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 PAGE_SIZE_LIMIT = 100
 
 
-class CatalogSettings(ServiceSettings):
+class CatalogSettings(ServiceSettings, env_prefix="CATALOG_"):
     """Environment variables: CATALOG_PORT, CATALOG_DATABASE_URL, ... plus the suite-wide ones."""
-
-    model_config = SettingsConfigDict(env_prefix="CATALOG_", extra="ignore")
 
     service_name: str = "catalog"
     port: int = 8001
-    database_url: str = "sqlite+aiosqlite:///.data/catalog.db"
     redis_key_prefix: str = ""
     cache_ttl_seconds: int = 60
     max_page_size: int = Field(default=PAGE_SIZE_LIMIT, ge=1, le=PAGE_SIZE_LIMIT)

@@ -4,15 +4,13 @@ from pathlib import Path
 from typing import ClassVar
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from chassis.settings import ServiceSettings
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(ServiceSettings, env_prefix="GATEWAY_"):
     """Environment variables: GATEWAY_PORT, GATEWAY_CATALOG_URL, ... plus the suite-wide ones."""
 
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
     owns_database: ClassVar[bool] = False  # Redis only
 
     service_name: str = "gateway"

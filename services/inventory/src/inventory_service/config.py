@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from chassis.settings import ServiceSettings
 
@@ -13,14 +12,11 @@ from chassis.settings import ServiceSettings
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-class InventorySettings(ServiceSettings):
+class InventorySettings(ServiceSettings, env_prefix="INVENTORY_"):
     """Environment variables: INVENTORY_PORT, INVENTORY_DATABASE_URL, ... plus suite-wide ones."""
-
-    model_config = SettingsConfigDict(env_prefix="INVENTORY_", extra="ignore")
 
     service_name: str = "inventory"
     port: int = 8003
-    database_url: str = "sqlite+aiosqlite:///.data/inventory.db"
     # A new SKU's safety stock; `inventory.stock.low` fires when available falls under it.
     default_safety_stock: int = Field(default=5, ge=0)
     # A reservation not confirmed (or rejected, cancelled) within this time is released.

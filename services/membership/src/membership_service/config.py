@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import SettingsConfigDict
 
 from chassis.forwarding import valid_networks
 from chassis.settings import ServiceSettings
@@ -24,16 +23,13 @@ DEV_ADMIN_PASSWORD = "dev-admin-password"  # noqa: S105 - a marked development d
 DAY = 24 * 3600
 
 
-class MembershipSettings(ServiceSettings):
+class MembershipSettings(ServiceSettings, env_prefix="MEMBERSHIP_"):
     """Environment variables: MEMBERSHIP_PORT, MEMBERSHIP_DATABASE_URL,
     MEMBERSHIP_SIGNING_KEY_PEM, ... plus the suite-wide ones (and the unprefixed
     BOOTSTRAP_ADMIN_EMAIL / BOOTSTRAP_ADMIN_PASSWORD)."""
 
-    model_config = SettingsConfigDict(env_prefix="MEMBERSHIP_", extra="ignore")
-
     service_name: str = "membership"
     port: int = 8005
-    database_url: str = "sqlite+aiosqlite:///.data/membership.db"
 
     # Access tokens: EdDSA (Ed25519). The key is a PKCS8 PEM; without one (development and
     # test only) a key is generated once and kept in the database for every replica.

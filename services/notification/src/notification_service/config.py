@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode
 
 from chassis.settings import ServiceSettings
 from notification_service.domain.delivery import RetryPolicy
@@ -22,15 +22,12 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 EnvList = Annotated[list[str], NoDecode]
 
 
-class NotificationSettings(ServiceSettings):
+class NotificationSettings(ServiceSettings, env_prefix="NOTIFICATION_"):
     """Environment variables: NOTIFICATION_PORT, NOTIFICATION_DATABASE_URL,
     NOTIFICATION_SMTP_HOST, NOTIFICATION_OPERATOR_EMAILS, ... plus the suite-wide ones."""
 
-    model_config = SettingsConfigDict(env_prefix="NOTIFICATION_", extra="ignore")
-
     service_name: str = "notification"
     port: int = 8006
-    database_url: str = "sqlite+aiosqlite:///.data/notification.db"
 
     # Email through SMTP. The defaults point at a local development mail catcher.
     smtp_host: str = "127.0.0.1"

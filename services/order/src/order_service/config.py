@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from chassis.settings import ServiceSettings
 
@@ -13,14 +12,11 @@ from chassis.settings import ServiceSettings
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-class OrderSettings(ServiceSettings):
+class OrderSettings(ServiceSettings, env_prefix="ORDER_"):
     """Environment variables: ORDER_PORT, ORDER_DATABASE_URL, ... plus the suite-wide ones."""
-
-    model_config = SettingsConfigDict(env_prefix="ORDER_", extra="ignore")
 
     service_name: str = "order"
     port: int = 8002
-    database_url: str = "sqlite+aiosqlite:///.data/order.db"
     # No answer from inventory or payment within this time: cancel and compensate.
     saga_timeout_seconds: float = 30.0
     # After-sales: a delivered order may be returned within this many days of delivery.

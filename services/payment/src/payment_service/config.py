@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field
-from pydantic_settings import SettingsConfigDict
 
 from chassis.settings import ServiceSettings
 
@@ -11,15 +10,12 @@ from chassis.settings import ServiceSettings
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-class PaymentSettings(ServiceSettings):
+class PaymentSettings(ServiceSettings, env_prefix="PAYMENT_"):
     """Environment variables: PAYMENT_PORT, PAYMENT_DATABASE_URL, PAYMENT_RISK_MAX_AMOUNT_CNY,
     ... plus the suite-wide ones."""
 
-    model_config = SettingsConfigDict(env_prefix="PAYMENT_", extra="ignore")
-
     service_name: str = "payment"
     port: int = 8004
-    database_url: str = "sqlite+aiosqlite:///.data/payment.db"
 
     # Transient provider errors are retried inside the use case, then the payment fails.
     provider_max_attempts: int = Field(default=4, ge=1)
