@@ -21,8 +21,8 @@ from gateway_service.service.flash_stock import FlashSaleStock
 
 
 async def build_state(runtime: GatewayRuntime) -> GatewayState:
-    """The upstream clients (aiohttp for forwarding, httpx for availability and the OpenAPI
-    merge) and the flash-sale counters in the runtime's Redis."""
+    """The upstream clients (aiohttp for forwarding and availability reads, httpx for the
+    OpenAPI and AsyncAPI merges) and the flash-sale counters in the runtime's Redis."""
     settings = runtime.settings
     client = httpx.AsyncClient(
         timeout=settings.upstream_timeout_seconds,
@@ -55,7 +55,7 @@ async def build_state(runtime: GatewayRuntime) -> GatewayState:
             runtime.redis,
             settings.redis_key_prefix,
             settings.flash_sale_stock_refresh_seconds,
-            lambda skus: availability.fetch_available(client, inventory_url, skus),
+            lambda skus: availability.fetch_available(session, inventory_url, skus),
             sold_out_memory_seconds=settings.flash_sale_sold_out_memory_seconds,
         ),
     )

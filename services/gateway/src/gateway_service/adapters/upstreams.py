@@ -2,8 +2,9 @@
 timeout, a circuit breaker per service and load shedding.
 
 The forward path runs on aiohttp: `bench/upstream_client.py` measured it at a fraction of
-httpx's CPU per call (README, Performance). Product availability and the OpenAPI merge, off
-the order path, keep the httpx client (`Upstreams.client`).
+httpx's CPU per call (README, Performance), and so do the product pages' availability reads
+(service/availability.py); the OpenAPI and AsyncAPI merges keep the httpx client
+(`Upstreams.client`).
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ class CircuitBreaker:
 @dataclass
 class Upstreams:
     urls: dict[str, str]
-    client: httpx.AsyncClient  # availability and OpenAPI reads
-    session: aiohttp.ClientSession  # the forward path
+    client: httpx.AsyncClient  # the OpenAPI and AsyncAPI merges
+    session: aiohttp.ClientSession  # the forward path and availability reads
     failures: int
     reset_seconds: float
     # Calls in flight to one service at most; beyond it a call is shed at once (503 with

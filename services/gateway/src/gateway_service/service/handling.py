@@ -108,7 +108,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 async def add_availability(response: Response, upstreams: Upstreams) -> Response:
     filled = await availability.with_availability(
-        bytes(response.body), upstreams.client, upstreams.urls["inventory"]
+        bytes(response.body), upstreams.session, upstreams.urls["inventory"]
     )
     if filled is None:
         return response
