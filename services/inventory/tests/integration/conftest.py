@@ -20,8 +20,10 @@ from chassis.consumer import Delivery
 from chassis.db import Database
 from chassis.outbox import Outbox
 from chassis.producer import EventProducer
+from chassis.testing import orders
 from chassis.testing.events import envelope_of
 from chassis.testing.kafka import read_envelopes
+from chassis.testing.orders import order_confirmed, order_line
 from chassis.testing.plugin import DatabaseFactory
 from chassis.testing.service import (
     RunningService,
@@ -38,8 +40,7 @@ from inventory_service.service.reservations import reserve_stock
 from inventory_service.tables import LOTS, STOCK
 from shared_events import Envelope
 from shared_events.inventory import DEFAULT_LOT
-from shared_events.money import Money
-from shared_events.order import OrderConfirmedV1, OrderLine, OrderPlacedV1
+from shared_events.order import OrderConfirmedV1, OrderPlacedV1
 from shared_events.topics import INVENTORY_EVENTS
 
 SettingsFactory = Callable[..., Any]
@@ -108,35 +109,13 @@ def new_order_id() -> str:
 
 
 def order_placed(order_id: str, lines: list[tuple[str, int]]) -> OrderPlacedV1:
-    def cny(amount: int) -> Money:
-        return Money(amount=amount, currency="CNY")
-
-    items = [
-        OrderLine(
-            sku=code,
-            product_id=f"p-{code}",
-            name=f"Product {code}",
-            quantity=quantity,
-            unit_price=cny(1000),
-            line_total=cny(1000 * quantity),
-        )
-        for code, quantity in lines
-    ]
-    total = cny(sum(item.line_total.amount for item in items))
-    return OrderPlacedV1(
-        order_id=order_id,
-        member_id="member-1",
-        currency="CNY",
-        items=items,
-        subtotal=total,
-        discount=cny(0),
-        total=total,
-        placed_at=datetime.now(UTC),
-    )
+    """The order of `lines` (sku, quantity) at 10.00 a unit."""
+    items = [order_line(code, quantity) for code, quantity in lines]
+    return orders.order_placed(order_id, items, member_id="member-1")
 
 
 def confirmed(order_id: str) -> OrderConfirmedV1:
-    return OrderConfirmedV1(order_id=order_id, member_id="m", total=Money(amount=1, currency="CNY"))
+    return order_confirmed(order_id, total=1)
 
 
 async def reserve_directly(

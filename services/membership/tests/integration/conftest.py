@@ -12,19 +12,17 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import jsonschema
 import pytest
 
-from chassis.producer import EventProducer
-from chassis.testing.events import send
 from chassis.testing.infra import free_port
 from chassis.testing.kafka import read_envelopes
+from chassis.testing.orders import order_placed
 from chassis.testing.plugin import DatabaseFactory
 from chassis.testing.service import (
-    RunningService,
+    FedService,
     serve_with_client,
     settings_under_test,
     started_producer,
@@ -35,7 +33,6 @@ from membership_service.deps import MembershipRuntime
 from membership_service.main import create_app
 from shared_events import Envelope, EventPayload, registry
 from shared_events.money import Money
-from shared_events.order import OrderPlacedV1
 from shared_events.schema_export import schema_path
 from shared_events.topics import MEMBERSHIP_EVENTS
 
@@ -61,9 +58,7 @@ def new_order_id() -> str:
 
 
 @dataclass
-class Membership(RunningService[MembershipSettings, MembershipRuntime]):
-    producer: EventProducer
-
+class Membership(FedService[MembershipSettings, MembershipRuntime]):
     async def register(self, email: str | None = None, **body: Any) -> dict[str, Any]:
         response = await self.http.post(
             "/api/v1/auth/register",
@@ -103,14 +98,7 @@ class Membership(RunningService[MembershipSettings, MembershipRuntime]):
         self, payload: EventPayload, *, order_id: str, event_id: uuid.UUID | None = None
     ) -> Envelope:
         """Put an order event on `order.events` the way the order service's relay does."""
-        return await send(
-            self.producer,
-            payload,
-            subject=order_id,
-            source="/services/order",
-            event_id=event_id,
-            correlation_id=order_id,
-        )
+        return await self.feed(payload, subject=order_id, event_id=event_id)
 
     async def place(
         self,
@@ -122,17 +110,8 @@ class Membership(RunningService[MembershipSettings, MembershipRuntime]):
         order_id: str | None = None,
     ) -> tuple[str, Envelope]:
         order_id = order_id or new_order_id()
-        placed = OrderPlacedV1(
-            order_id=order_id,
-            member_id=member_id,
-            currency="CNY",
-            items=[],
-            subtotal=cny(subtotal),
-            discount=cny(0),
-            total=cny(subtotal),
-            placed_at=datetime.now(UTC),
-            coupon_code=coupon,
-            points=points,
+        placed = order_placed(
+            order_id, member_id=member_id, subtotal=subtotal, coupon_code=coupon, points=points
         )
         return order_id, await self.send(placed, order_id=order_id)
 

@@ -18,13 +18,12 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from chassis.producer import EventProducer
-from chassis.testing.events import send
 from chassis.testing.infra import free_port
 from chassis.testing.kafka import read_envelopes
+from chassis.testing.orders import order_confirmed, order_line, order_placed
 from chassis.testing.plugin import DatabaseFactory
 from chassis.testing.service import (
-    RunningService,
+    FedService,
     serve_with_client,
     settings_under_test,
     started_producer,
@@ -37,7 +36,7 @@ from notification_service.tables import DeliveryRow
 from shared_events import Envelope, EventPayload
 from shared_events.membership import CouponIssuedV1, MemberRegisteredV1
 from shared_events.money import Money
-from shared_events.order import OrderConfirmedV1, OrderLine, OrderPlacedV1
+from shared_events.order import OrderConfirmedV1, OrderPlacedV1
 from shared_events.topics import NOTIFICATION_EVENTS
 
 from .servers import MailCatcher, WebhookReceiver
@@ -76,8 +75,7 @@ def cny(amount: int) -> Money:
 
 
 @dataclass
-class Notification(RunningService[NotificationSettings, NotificationRuntime]):
-    producer: EventProducer
+class Notification(FedService[NotificationSettings, NotificationRuntime]):
     issuer: TestTokenIssuer
     mail: MailCatcher
 
@@ -92,9 +90,7 @@ class Notification(RunningService[NotificationSettings, NotificationRuntime]):
         self, payload: EventPayload, subject: str, *, event_id: uuid.UUID | None = None
     ) -> Envelope:
         """Put an event on its topic the way its service's outbox relay does."""
-        return await send(
-            self.producer, payload, subject=subject, event_id=event_id, correlation_id=subject
-        )
+        return await self.feed(payload, subject=subject, event_id=event_id)
 
     async def handled(self, envelope: Envelope, timeout: float = 15.0) -> None:
         """Until a consumer has committed the event (its inbox row exists)."""
@@ -162,28 +158,12 @@ def coupon(member_id: str, kind: str, code: str) -> CouponIssuedV1:
 
 
 def confirmed(order_id: str, member_id: str, total: int = 12_600) -> OrderConfirmedV1:
-    return OrderConfirmedV1(order_id=order_id, member_id=member_id, total=cny(total))
+    return order_confirmed(order_id, member_id=member_id, total=total)
 
 
 def placed(order_id: str, member_id: str, total: int) -> OrderPlacedV1:
-    line = OrderLine(
-        sku="TEA-250",
-        product_id="p-tea",
-        name="Jasmine tea",
-        quantity=1,
-        unit_price=cny(total),
-        line_total=cny(total),
-    )
-    return OrderPlacedV1(
-        order_id=order_id,
-        member_id=member_id,
-        currency="CNY",
-        items=[line],
-        subtotal=cny(total),
-        discount=cny(0),
-        total=cny(total),
-        placed_at=datetime.now(UTC),
-    )
+    line = order_line("TEA-250", 1, total, product_id="p-tea", name="Jasmine tea")
+    return order_placed(order_id, [line], member_id=member_id)
 
 
 def new_id(prefix: str) -> str:

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 import pytest
 from sqlmodel import col, select
 
-from chassis.producer import EventProducer
-from chassis.testing.events import send
 from chassis.testing.kafka import read_envelopes
 from chassis.testing.plugin import DatabaseFactory
 from chassis.testing.service import (
-    RunningService,
+    FedService,
     serve_with_client,
     settings_under_test,
     started_producer,
@@ -39,22 +37,15 @@ VELOCITY_MAX = 3
 
 
 @dataclass
-class PaymentService(RunningService[PaymentSettings, PaymentRuntime]):
-    producer: EventProducer
+class PaymentService(FedService[PaymentSettings, PaymentRuntime]):
     issuer: TestTokenIssuer
     sandbox: SandboxProvider
 
     async def send(
         self, payload: EventPayload, *, order_id: str, event_id: uuid.UUID | None = None
     ) -> Envelope:
-        """Publish an order event the way the order service's relay does."""
-        return await send(
-            self.producer,
-            payload,
-            source="/services/order",
-            event_id=event_id,
-            correlation_id=order_id,
-        )
+        """Put an order event on `order.events` the way the order service's relay does."""
+        return await self.feed(payload, subject=order_id, event_id=event_id)
 
     async def request(
         self,

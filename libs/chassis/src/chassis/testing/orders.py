@@ -11,15 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from shared_events import order as events  # the order service's contract
 from shared_events.money import Money
-from shared_events.order import (
-    OrderCancelledV1,
-    OrderConfirmedV1,
-    OrderLine,
-    OrderPlacedV1,
-    OrderRejectedV1,
-    OrderReturnedV1,
-)
 
 CURRENCY = "CNY"
 UNIT_PRICE = 1_000  # minor units
@@ -37,10 +30,10 @@ def order_line(
     product_id: str | None = None,
     name: str | None = None,
     currency: str = CURRENCY,
-) -> OrderLine:
+) -> events.OrderLine:
     """A line of `quantity` units of `sku`; its product is `p-<sku>`, named `Product <sku>`,
     unless given."""
-    return OrderLine(
+    return events.OrderLine(
         sku=sku,
         product_id=product_id or f"p-{sku}",
         name=name or f"Product {sku}",
@@ -52,7 +45,7 @@ def order_line(
 
 def order_placed(
     order_id: str,
-    items: Sequence[OrderLine] = (),
+    items: Sequence[events.OrderLine] = (),
     *,
     member_id: str = "m",
     subtotal: int | None = None,
@@ -61,12 +54,12 @@ def order_placed(
     coupon_code: str | None = None,
     points: int = 0,
     placed_at: datetime | None = None,
-) -> OrderPlacedV1:
+) -> events.OrderPlacedV1:
     """The order of `items`, placed now: the subtotal is the lines' (or `subtotal`, for an
     order whose lines a test leaves out), the total the subtotal less `discount`."""
     if subtotal is None:
         subtotal = sum(item.line_total.amount for item in items)
-    return OrderPlacedV1(
+    return events.OrderPlacedV1(
         order_id=order_id,
         member_id=member_id,
         currency=currency,
@@ -82,25 +75,27 @@ def order_placed(
 
 def order_confirmed(
     order_id: str, *, member_id: str = "m", total: int = UNIT_PRICE
-) -> OrderConfirmedV1:
-    return OrderConfirmedV1(order_id=order_id, member_id=member_id, total=money(total))
+) -> events.OrderConfirmedV1:
+    return events.OrderConfirmedV1(order_id=order_id, member_id=member_id, total=money(total))
 
 
-def order_rejected(order_id: str, *, member_id: str = "m", reason: str = "X") -> OrderRejectedV1:
-    return OrderRejectedV1(order_id=order_id, member_id=member_id, reason=reason)
+def order_rejected(
+    order_id: str, *, member_id: str = "m", reason: str = "X"
+) -> events.OrderRejectedV1:
+    return events.OrderRejectedV1(order_id=order_id, member_id=member_id, reason=reason)
 
 
 def order_cancelled(
     order_id: str, *, member_id: str = "m", reason: str = "R", was_confirmed: bool = True
-) -> OrderCancelledV1:
-    return OrderCancelledV1(
+) -> events.OrderCancelledV1:
+    return events.OrderCancelledV1(
         order_id=order_id, member_id=member_id, reason=reason, was_confirmed=was_confirmed
     )
 
 
 def order_returned(
     order_id: str, *, member_id: str = "m", reason: str = "R", total: int = UNIT_PRICE
-) -> OrderReturnedV1:
-    return OrderReturnedV1(
+) -> events.OrderReturnedV1:
+    return events.OrderReturnedV1(
         order_id=order_id, member_id=member_id, reason=reason, total=money(total)
     )

@@ -6,7 +6,7 @@ services' events on the broker, as their relays do.
                                    kafka, redis_url=redis_url, jwks_url=issuer.jwks_url)
     app = create_app(settings)
     async with started_producer(kafka) as producer, serve_with_client(app) as http:
-        yield PaymentService(app, http, settings, producer)  # a RunningService
+        yield PaymentService(app, http, settings, producer)  # a FedService
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ from chassis.producer import EventProducer
 from chassis.runtime import Runtime
 from chassis.settings import ServiceSettings
 from chassis.testing.event_tables import staged_types, wait_handled
+from chassis.testing.events import send, subject_of
 from chassis.testing.plugin import serve_app
-from shared_events import Envelope
+from shared_events import Envelope, EventPayload
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 RuntimeT = TypeVar("RuntimeT", bound=Runtime[Any, Any])
@@ -118,3 +119,27 @@ class RunningService(Generic[SettingsT, RuntimeT]):
     async def staged(self, subject: str) -> list[str]:
         """Types of the events the service wrote for `subject`, oldest first (sent or not)."""
         return await staged_types(self.database, subject)
+
+
+@dataclass
+class FedService(RunningService[SettingsT, RuntimeT]):
+    """A running service that the test feeds with other services' events through `producer`."""
+
+    producer: EventProducer
+
+    async def feed(
+        self,
+        payload: EventPayload,
+        *,
+        subject: str | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> Envelope:
+        """Put `payload` on its topic as its producing service's relay does: keyed by `subject`
+        (by default the aggregate it is about) and correlated by it."""
+        return await send(
+            self.producer,
+            payload,
+            subject=subject,
+            event_id=event_id,
+            correlation_id=subject or subject_of(payload),
+        )
