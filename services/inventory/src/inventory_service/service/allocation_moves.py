@@ -12,11 +12,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis.staging import Stage
 from inventory_service.domain.stock import MovementKind, StockLevel
 from inventory_service.service.allocation_rows import Allocation, set_allocations
 from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.lot_levels import change_lots
-from inventory_service.service.stock_levels import Stage, change_levels, signal_low
+from inventory_service.service.stock_levels import change_levels, signal_low
 from shared_events import inventory as events
 
 

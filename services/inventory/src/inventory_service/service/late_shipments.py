@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.logging import get_logger
+from chassis.staging import Stage
 from inventory_service.domain.lots import AllocationStatus, LotStatus, WithdrawalReason
 from inventory_service.domain.reservations import ReservationStatus
 from inventory_service.domain.stock import MovementKind
@@ -27,7 +28,7 @@ from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.lot_levels import change_lots
 from inventory_service.service.recalls import stage_notices
 from inventory_service.service.reservation_rows import set_status
-from inventory_service.service.stock_levels import Stage, change_levels, lock_levels
+from inventory_service.service.stock_levels import change_levels, lock_levels
 from inventory_service.tables import ALLOCATIONS, LOTS, RECALLS
 
 log = get_logger(__name__)

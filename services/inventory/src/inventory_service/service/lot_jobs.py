@@ -8,6 +8,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from chassis.logging import get_logger
+from chassis.staging import session_stage
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import (
     AllocationStatus,
@@ -16,7 +17,7 @@ from inventory_service.domain.lots import (
     shop_today,
 )
 from inventory_service.service.recalls import finish_recall, unfinished_recalls
-from inventory_service.service.stock_levels import correlated_stage, now
+from inventory_service.service.stock_levels import now
 from inventory_service.service.withdrawals import expire_lot, settle_holders
 from inventory_service.tables import ALLOCATIONS, LOTS
 from shared_events import inventory as events
@@ -62,7 +63,7 @@ async def expire_lots(runtime: InventoryRuntime) -> int:
     withdrawn = 0
     for sku, code in due:
         async with runtime.database.transaction() as session:
-            stage = correlated_stage(runtime, session)
+            stage = session_stage(runtime.outbox, session, correlate=True)
             if await expire_lot(await session.connection(), stage, sku, code):
                 withdrawn += 1
         await settle_holders(runtime, sku, code)
@@ -77,7 +78,7 @@ async def warn_expiring(runtime: InventoryRuntime) -> int:
     async with runtime.database.transaction() as session:
         conn = await session.connection()
         rows = (await conn.execute(_EXPIRING, {"today": today, "horizon": horizon, "at": at})).all()
-        stage = correlated_stage(runtime, session)
+        stage = session_stage(runtime.outbox, session, correlate=True)
         for sku, code, expiry_date, on_hand in rows:
             stage(
                 events.LotExpiringV1(

@@ -12,19 +12,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import as_utc, insert_ignore
 from chassis.errors import Conflict, NotFound
+from chassis.staging import session_stage
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import DEFAULT_LOT, LotStatus, is_expired, shop_today
 from inventory_service.domain.stock import MovementKind
 from inventory_service.schemas import MAX_UNITS, LotAdmin, LotList, LotReceive, OriginPublic
 from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.lot_levels import change_lots
-from inventory_service.service.stock_levels import (
-    change_levels,
-    correlated_stage,
-    lock_levels,
-    new_stock,
-    now,
-)
+from inventory_service.service.stock_levels import change_levels, lock_levels, new_stock, now
 from inventory_service.tables import LOTS, STOCK
 from shared_events import inventory as events
 
@@ -171,7 +166,7 @@ async def receive_lot(runtime: InventoryRuntime, sku: str, data: LotReceive) -> 
         [(_, after)] = await change_levels(conn, [(sku, data.quantity, 0)])
         receipt = movement(sku, MovementKind.RECEIVE, data.quantity, 0, "RECEIVE", lot=data.lot)
         await write_movements(conn, [receipt])
-        stage = correlated_stage(runtime, session)
+        stage = session_stage(runtime.outbox, session, correlate=True)
         stage(
             events.LotReceivedV1(
                 sku=sku,

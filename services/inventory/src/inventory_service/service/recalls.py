@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.db import as_utc
 from chassis.errors import Conflict, NotFound
+from chassis.staging import Stage, session_stage
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import AllocationStatus, WithdrawalReason
 from inventory_service.schemas import RecallOrders, RecallReport, RecallUnits
-from inventory_service.service.stock_levels import Stage, correlated_stage, now
+from inventory_service.service.stock_levels import now
 from inventory_service.service.withdrawals import settle_holders, withdraw_lot
 from inventory_service.tables import ALLOCATIONS, LOTS, RECALLS
 from shared_events import inventory as events
@@ -70,7 +71,7 @@ async def recall_lot(
             raise NotFound(f"SKU {sku} has no lot {lot}")
         if (await _recall_row(conn, sku, lot)) is not None:
             raise Conflict(f"lot {lot} of {sku} is already recalled", code="already-recalled")
-        stage = correlated_stage(runtime, session)
+        stage = session_stage(runtime.outbox, session, correlate=True)
         withdrawn = await withdraw_lot(conn, stage, sku, lot, WithdrawalReason.RECALLED)
         quarantined = withdrawn.units if withdrawn else 0
         await conn.execute(
@@ -116,7 +117,7 @@ async def finish_recall(runtime: InventoryRuntime, recall_id: str) -> None:
     async with runtime.database.transaction() as session:
         conn = await session.connection()
         told = (await conn.execute(_TELL, {"b_sku": row.sku, "b_lot": row.lot, "at": now()})).all()
-        stage_notices(correlated_stage(runtime, session), row, told)
+        stage_notices(session_stage(runtime.outbox, session, correlate=True), row, told)
         await conn.execute(
             sa.update(RECALLS).where(RECALLS.c.id == recall_id).values(finished_at=now())
         )

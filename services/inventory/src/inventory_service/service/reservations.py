@@ -17,6 +17,7 @@ from sqlmodel import select
 
 from chassis.consumer import Delivery
 from chassis.logging import get_logger
+from chassis.staging import Stage, session_stage
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import (
     AllocationStatus,
@@ -54,10 +55,8 @@ from inventory_service.service.reservation_rows import (
     set_status,
 )
 from inventory_service.service.stock_levels import (
-    Stage,
     available_of,
     change_levels,
-    correlated_stage,
     lock_levels,
     now,
     reserve_one,
@@ -380,7 +379,7 @@ async def release_expired(runtime: InventoryRuntime, *, at: datetime | None = No
             held = await active_allocations(conn, [order_id for order_id, _ in claimed])
             await _apply(
                 conn,
-                correlated_stage(runtime, session),
+                session_stage(runtime.outbox, session, correlate=True),
                 {order_id: held.get(order_id, []) for order_id, _ in claimed},
                 step,
                 action=ReservationAction.EXPIRE,

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import as_utc, insert_ignore
 from chassis.errors import Conflict, NotFound
+from chassis.staging import Stage
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import DEFAULT_LOT
 from inventory_service.domain.stock import MovementKind, StockLevel, StockRuleError
@@ -19,7 +20,6 @@ from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.lot_levels import adjust_lot
 from inventory_service.service.lots import set_default_lot, stocked_by_lot
 from inventory_service.service.stock_levels import (
-    Stage,
     available_of,
     change_stock,
     new_stock,

@@ -12,29 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from inventory_service.deps import InventoryRuntime
+from chassis.staging import Stage
 from inventory_service.domain.stock import StockLevel, became_low
 from inventory_service.tables import STOCK
-from shared_events import EventPayload
 from shared_events import inventory as events
 
 _LEVEL = (STOCK.c.on_hand, STOCK.c.reserved, STOCK.c.safety_stock)
-
-
-class Stage(Protocol):
-    """Writes an event to the outbox in the current transaction: `Delivery.stage` in a
-    handler, or `Outbox.stage` bound to the session."""
-
-    def __call__(
-        self, payload: EventPayload, *, subject: str, older: Sequence[EventPayload] = ...
-    ) -> object: ...
 
 
 def now() -> datetime:
@@ -181,15 +171,3 @@ def signal_low(stage: Stage, sku: str, before: StockLevel, after: StockLevel) ->
             events.StockLowV1(sku=sku, available=after.available, safety_stock=after.safety_stock),
             subject=sku,
         )
-
-
-def correlated_stage(runtime: InventoryRuntime, session: AsyncSession) -> Stage:
-    """Stage in `session` outside a consumer (jobs, admin requests that settle orders), with
-    the subject (the order) as correlation id."""
-
-    def stage(payload: EventPayload, *, subject: str, older: Sequence[EventPayload] = ()) -> object:
-        return runtime.outbox.stage(
-            session, payload, subject=subject, correlation_id=subject, older=older
-        )
-
-    return stage

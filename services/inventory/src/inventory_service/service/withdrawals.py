@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis.staging import Stage, session_stage
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import (
     AllocationStatus,
@@ -45,14 +46,7 @@ from inventory_service.service.allocation_rows import (
 from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.lot_levels import LotChange, change_lots, fefo_lots
 from inventory_service.service.reservation_rows import lock_reservation, set_status
-from inventory_service.service.stock_levels import (
-    Stage,
-    change_levels,
-    correlated_stage,
-    lock_levels,
-    now,
-    signal_low,
-)
+from inventory_service.service.stock_levels import change_levels, lock_levels, now, signal_low
 from inventory_service.tables import ALLOCATIONS, LOTS
 from shared_events import inventory as events
 
@@ -350,7 +344,12 @@ async def settle_holders(runtime: InventoryRuntime, sku: str, lot: str) -> int:
             status = ReservationStatus(row[0])
             if any(not a.sellable and not a.shipped for a in held):
                 await replace_withdrawn(
-                    conn, correlated_stage(runtime, session), order_id, status, held, today
+                    conn,
+                    session_stage(runtime.outbox, session, correlate=True),
+                    order_id,
+                    status,
+                    held,
+                    today,
                 )
                 settled += 1
     return settled

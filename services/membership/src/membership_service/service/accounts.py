@@ -10,6 +10,7 @@ from chassis.auth import Principal
 from chassis.db import as_utc, insert_ignore
 from chassis.errors import Conflict, NotFound
 from chassis.logging import get_logger
+from chassis.staging import session_stage
 from membership_service.adapters.passwords import hash_password
 from membership_service.deps import MembershipRuntime
 from membership_service.domain.accounts import (
@@ -23,7 +24,6 @@ from membership_service.domain.tiers import SPEND_CURRENCY, Tier
 from membership_service.schemas import Me, MemberPublic, MemberUpdate, MoneyPublic, RegisterCreate
 from membership_service.service import coupons, member_rows, points, queries
 from membership_service.service.limits import attempt_limiter
-from membership_service.service.staging import outbox_stage
 from membership_service.tables import MEMBERS, CredentialRow, MemberRow
 from shared_events import membership as events
 
@@ -91,7 +91,7 @@ async def register(runtime: MembershipRuntime, data: RegisterCreate, client: str
             await attempt_limiter(runtime).registration_taken(client)
             raise Conflict("this email cannot be registered", code="email-unavailable")
         session.add(CredentialRow(member_id=member_id, password_hash=password_hash, updated_at=at))
-        stage = outbox_stage(runtime, session)
+        stage = session_stage(runtime.outbox, session)
         stage(
             events.MemberRegisteredV1(
                 member_id=member_id,
@@ -172,7 +172,7 @@ async def update_me(runtime: MembershipRuntime, principal: Principal, data: Memb
                 setattr(member, field, value)
             member.updated_at = datetime.now(UTC)
             session.add(member)
-            outbox_stage(runtime, session)(
+            session_stage(runtime.outbox, session)(
                 events.MemberUpdatedV1(
                     member_id=member.id,
                     name=member.name,

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from chassis.db import as_utc
 from chassis.errors import NotFound, ProblemError
 from chassis.logging import get_logger
+from chassis.staging import Stage, session_stage
 from membership_service.config import MembershipSettings
 from membership_service.deps import MembershipRuntime
 from membership_service.domain.coupons import (
@@ -31,7 +32,6 @@ from membership_service.schemas import (
     minor_units,
 )
 from membership_service.service import queries
-from membership_service.service.staging import Stage, outbox_stage
 from membership_service.tables import CouponRow
 from shared_events import membership as events
 from shared_events.money import Money
@@ -146,7 +146,7 @@ async def issue_by_admin(runtime: MembershipRuntime, data: CouponCreate) -> Coup
     async with runtime.database.transaction() as session:
         if await queries.member(session, data.member_id) is None:
             raise NotFound(f"member {data.member_id} does not exist")
-        coupon = issue(session, outbox_stage(runtime, session), terms, data.member_id, at)
+        coupon = issue(session, session_stage(runtime.outbox, session), terms, data.member_id, at)
     return CouponAdmin(**public(coupon, at).model_dump(), member_id=coupon.member_id)
 
 

@@ -10,12 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from chassis.logging import get_logger
+from chassis.staging import Stage, session_stage
 from membership_service.config import MembershipSettings
 from membership_service.deps import MembershipRuntime
 from membership_service.domain.points import USING_KINDS, Change, PointsRules, due_to_expire
 from membership_service.service import member_rows
 from membership_service.service.member_rows import LockedMember
-from membership_service.service.staging import Stage, outbox_stage
 from membership_service.tables import PointsLotRow
 from shared_events import membership as events
 
@@ -100,6 +100,8 @@ async def expire_points(runtime: MembershipRuntime) -> int:
             conn = await session.connection()
             member = await member_rows.lock_member(conn, member_id)
             if member is not None:
-                expired += await expire_due(conn, outbox_stage(runtime, session), member, at)
+                expired += await expire_due(
+                    conn, session_stage(runtime.outbox, session), member, at
+                )
                 await member_rows.save_member(conn, member)
     return expired

@@ -9,12 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import col, select
 
 from chassis.logging import get_logger
+from chassis.staging import Stage, session_stage
 from membership_service.config import MembershipSettings
 from membership_service.deps import MembershipRuntime
 from membership_service.domain.tiers import SPEND_CURRENCY, Tier
 from membership_service.service import member_rows
 from membership_service.service.member_rows import LockedMember
-from membership_service.service.staging import Stage, outbox_stage
 from membership_service.tables import MemberRow
 from shared_events import membership as events
 from shared_events.money import Money
@@ -77,7 +77,9 @@ async def review_tiers(runtime: MembershipRuntime) -> int:
             if member is None:
                 continue
             before = member.tier
-            after = await recompute(conn, outbox_stage(runtime, session), member, settings, at)
+            after = await recompute(
+                conn, session_stage(runtime.outbox, session), member, settings, at
+            )
             await member_rows.save_member(conn, member)
             changed += after.value != before
     return changed
