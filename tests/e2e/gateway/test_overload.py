@@ -1,5 +1,6 @@
-"""A burst beyond what a service can take is shed at the gateway, at once and before any work
-starts (503 + Retry-After), instead of queueing into a timeout after the work was done."""
+"""A burst beyond what a service can take waits its turn at the gateway for a bounded time in a
+bounded queue; beyond those bounds it is shed at once and before any work starts (503 +
+Retry-After), never queued into a timeout after the work was done."""
 
 from __future__ import annotations
 
@@ -36,22 +37,44 @@ def slow_catalog(started: list[float], finished: list[float]) -> FastAPI:
     return app
 
 
+def gateway_settings(
+    catalog_url: str,
+    redis_url: str,
+    redis_key_prefix: str,
+    token_issuer: TestTokenIssuer,
+    *,
+    max_queued: int,
+    queue_seconds: float,
+) -> GatewaySettings:
+    return GatewaySettings(
+        catalog_url=catalog_url,
+        max_in_flight_per_service=CAPACITY,
+        max_queued_per_service=max_queued,
+        queue_seconds=queue_seconds,
+        upstream_timeout_seconds=WORK_SECONDS * 5,
+        redis_url=redis_url,
+        redis_key_prefix=redis_key_prefix,
+        jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
+        metrics_port=free_port(),
+        environment="test",
+    )
+
+
 async def test_a_burst_beyond_capacity_is_shed_before_the_work_starts(
     redis_url: str, redis_key_prefix: str, token_issuer: TestTokenIssuer
 ) -> None:
     started: list[float] = []
     finished: list[float] = []
     async with serve_app(slow_catalog(started, finished)) as catalog_url:
+        # No queue: every call beyond the capacity is shed at once.
         gateway = create_gateway(
-            GatewaySettings(
-                catalog_url=catalog_url,
-                max_in_flight_per_service=CAPACITY,
-                upstream_timeout_seconds=WORK_SECONDS * 5,
-                redis_url=redis_url,
-                redis_key_prefix=redis_key_prefix,
-                jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
-                metrics_port=free_port(),
-                environment="test",
+            gateway_settings(
+                catalog_url,
+                redis_url,
+                redis_key_prefix,
+                token_issuer,
+                max_queued=0,
+                queue_seconds=0,
             )
         )
         async with (
@@ -79,3 +102,45 @@ async def test_a_burst_beyond_capacity_is_shed_before_the_work_starts(
                 assert answered < min(finished)
             # Shedding is not a failure of the service: its breaker stays closed.
             assert (await http.get("/api/v1/categories")).status_code == 200
+
+
+async def test_a_burst_waits_its_turn_in_a_bounded_queue_and_the_rest_is_shed_at_once(
+    redis_url: str, redis_key_prefix: str, token_issuer: TestTokenIssuer
+) -> None:
+    started: list[float] = []
+    finished: list[float] = []
+    async with serve_app(slow_catalog(started, finished)) as catalog_url:
+        # Room for CAPACITY in flight and CAPACITY waiting, long enough for one round of work.
+        gateway = create_gateway(
+            gateway_settings(
+                catalog_url,
+                redis_url,
+                redis_key_prefix,
+                token_issuer,
+                max_queued=CAPACITY,
+                queue_seconds=WORK_SECONDS * 2,
+            )
+        )
+        async with (
+            serve_app(gateway) as url,
+            httpx.AsyncClient(
+                base_url=url, timeout=30, limits=httpx.Limits(max_connections=100)
+            ) as http,
+        ):
+
+            async def call() -> tuple[int, float]:
+                response = await http.get("/api/v1/categories")
+                return response.status_code, time.monotonic()
+
+            results = await asyncio.gather(*(call() for _ in range(CAPACITY * 3)))
+            served = sorted(at for status, at in results if status == 200)
+            shed = [at for status, at in results if status == 503]
+            # CAPACITY at once, CAPACITY more once a slot was free; the rest refused at once.
+            assert len(served) == CAPACITY * 2 and len(shed) == CAPACITY, results
+            assert max(shed) < min(finished)
+            assert len(started) == CAPACITY * 2
+            # Never more than CAPACITY calls at the service at the same time: the queued ones
+            # began only after the first ones were done.
+            first_done = sorted(finished)[CAPACITY - 1]
+            assert sum(1 for at in started if at < min(finished)) == CAPACITY
+            assert served[-1] >= first_done + WORK_SECONDS * 0.9

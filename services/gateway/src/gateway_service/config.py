@@ -31,8 +31,11 @@ class GatewaySettings(ServiceSettings, env_prefix="GATEWAY_"):
     rate_per_client_per_minute: int = Field(default=600, ge=1)
     rate_per_member_per_minute: int = Field(default=300, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1)
-    # Calls in flight to one service from this replica; beyond it, 503 + Retry-After at once.
+    # Calls in flight to one service from this replica; beyond it a call waits its turn up to
+    # queue_seconds, at most max_queued_per_service of them; past either, 503 + Retry-After.
     max_in_flight_per_service: int = Field(default=64, ge=1)
+    max_queued_per_service: int = Field(default=256, ge=0)
+    queue_seconds: float = Field(default=2.0, ge=0)
     # Peers whose X-Forwarded-For is believed (a load balancer in front of the gateway),
     # addresses or networks; anyone else is the client, whatever the header says.
     trusted_proxies: list[str] = Field(default_factory=list)

@@ -44,6 +44,8 @@ async def build_state(runtime: GatewayRuntime) -> GatewayState:
             settings.breaker_failures,
             settings.breaker_reset_seconds,
             settings.max_in_flight_per_service,
+            settings.max_queued_per_service,
+            settings.queue_seconds,
         ),
         flash_sale=FlashSaleLimits(
             runtime.redis,

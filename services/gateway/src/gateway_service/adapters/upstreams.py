@@ -19,6 +19,7 @@ from yarl import URL
 
 from chassis.errors import ProblemError
 from chassis.telemetry import current_traceparent
+from gateway_service.adapters.admission import Admission
 
 # Hop-by-hop headers (RFC 9110 section 7.6.1) and ones the gateway sets itself.
 DROP = frozenset(
@@ -77,18 +78,27 @@ class Upstreams:
     session: aiohttp.ClientSession  # the forward path and availability reads
     failures: int
     reset_seconds: float
-    # Calls in flight to one service at most; beyond it a call is shed at once (503 with
-    # Retry-After) before any work starts, instead of queueing into a timeout after the work
-    # is done.
+    # Calls in flight to one service at most; beyond it a call waits its turn up to
+    # `queue_seconds` (at most `max_queued` waiting), else it is shed (503 with Retry-After)
+    # before any work starts, never queued into a timeout after the work was done.
     max_in_flight: int = 64
+    max_queued: int = 256
+    queue_seconds: float = 2.0
     breakers: dict[str, CircuitBreaker] = field(default_factory=dict)
-    in_flight: dict[str, int] = field(default_factory=dict)
+    admissions: dict[str, Admission] = field(default_factory=dict)
 
     def breaker(self, name: str) -> CircuitBreaker:
         breaker = self.breakers.get(name)  # not setdefault: no breaker built per request
         if breaker is None:
             breaker = self.breakers[name] = CircuitBreaker(self.failures, self.reset_seconds)
         return breaker
+
+    def admission(self, name: str) -> Admission:
+        admission = self.admissions.get(name)
+        if admission is None:
+            admission = Admission(self.max_in_flight, self.max_queued, self.queue_seconds)
+            self.admissions[name] = admission
+        return admission
 
     async def forward(
         self,
@@ -106,8 +116,6 @@ class Upstreams:
         now = time.monotonic()
         if not breaker.allows(now):
             raise _unavailable(name, breaker.retry_after(now))
-        if self.in_flight.get(name, 0) >= self.max_in_flight:
-            raise _overloaded(name)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in DROP}
         headers["x-request-id"] = request_id
         headers["x-forwarded-for"] = forwarded_for
@@ -116,7 +124,9 @@ class Upstreams:
         # encoded=True: the path and query go out exactly as built, never normalised again (no
         # dot-segment removal, no re-quoting).
         url = URL(self.urls[name] + target, encoded=True)
-        self.in_flight[name] = self.in_flight.get(name, 0) + 1
+        admission = self.admission(name)
+        if not await admission.enter():
+            raise _overloaded(name)
         try:
             async with self.session.request(
                 request.method, url, data=body or None, headers=headers
@@ -130,7 +140,7 @@ class Upstreams:
             breaker.record(False, time.monotonic())
             raise _unavailable(name, breaker.retry_after(time.monotonic()) or 1) from None
         finally:
-            self.in_flight[name] -= 1
+            admission.leave()
         # Only the service's own failures count: a client's 4xx says nothing about its health.
         breaker.record(status < 500, time.monotonic())
         passed: dict[str, str] = {}
