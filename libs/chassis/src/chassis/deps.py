@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from chassis.errors import ProblemError
+from chassis.idempotency import IdempotencyKey, IdempotencyStore, idempotency_store
 from chassis.runtime import AnyRuntime
 
 
@@ -29,3 +33,31 @@ async def get_runtime(request: Request) -> AnyRuntime:
 
 
 RuntimeDep = Annotated[AnyRuntime, Depends(get_runtime)]
+
+
+class CreateOnce:
+    """A create route's `Idempotency-Key`: the operation runs once per key within `scope` and
+    answers 201; a retry with the key gets that first answer again (chassis.idempotency)."""
+
+    def __init__(self, store: IdempotencyStore, key: str | None) -> None:
+        self.store = store
+        self.key = key
+
+    async def __call__(
+        self, scope: str, body: BaseModel, operation: Callable[[], Awaitable[BaseModel]]
+    ) -> JSONResponse:
+        return await self.store.run(
+            scope=scope,
+            key=self.key,
+            body=body,
+            status_code=status.HTTP_201_CREATED,
+            operation=operation,
+        )
+
+
+async def create_once(request: Request, key: IdempotencyKey = None) -> CreateOnce:
+    return CreateOnce(idempotency_store(runtime_of(request)), key)
+
+
+# A route parameter: `create: IdempotentCreate`, then `return await create(scope, body, op)`.
+IdempotentCreate = Annotated[CreateOnce, Depends(create_once)]

@@ -20,6 +20,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
 _C0_DEL_C1 = r"\x00-\x1f\x7f-\x9f"
@@ -43,6 +44,9 @@ MultilineText = Annotated[str, Field(pattern=MULTILINE_TEXT_PATTERN)]
 # An id in a path or a query (product, order, member, webhook).
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
 SkuCode = Annotated[str, Field(pattern=SKU_PATTERN)]
+# The same two as URL path segments (`/orders/{order_id}`, `/inventory/{sku}`).
+IdentifierInPath = Annotated[Identifier, Path()]
+SkuInPath = Annotated[SkuCode, Path()]
 # A member's mobile number, E.164. Personal data: logs redact it (chassis.logging).
 Phone = Annotated[str, Field(pattern=PHONE_PATTERN, max_length=16, examples=["+8613812345678"])]
 # Calendar days and instants a client sends (production, expiry, inspection): bounded, so that

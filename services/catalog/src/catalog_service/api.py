@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -15,13 +15,13 @@ from catalog_service.domain.products import ProductStatus
 from catalog_service.schemas import CategoryPublic, ProductCreate, ProductPatch, ProductPublic
 from catalog_service.service import reads, writes
 from chassis.auth import Admin, MaybeMember
-from chassis.idempotency import IdempotencyKey, idempotency_store
+from chassis.deps import IdempotentCreate
 from chassis.pagination import Page
-from chassis.validation import Identifier, SkuCode, Text
+from chassis.validation import IdentifierInPath, SkuCode, Text
 
 router = APIRouter(prefix="/api/v1")
 
-ProductId = Annotated[Identifier, Path()]
+ProductId = IdentifierInPath
 SearchText = Annotated[Text | None, Query(max_length=100)]
 
 
@@ -114,15 +114,9 @@ async def create_product(
     admin: Admin,
     body: ProductCreate,
     request: Request,
-    idempotency_key: IdempotencyKey = None,
+    create: IdempotentCreate,
 ) -> JSONResponse:
-    response = await idempotency_store(runtime).run(
-        scope=admin.subject,
-        key=idempotency_key,
-        body=body,
-        status_code=status.HTTP_201_CREATED,
-        operation=lambda: writes.create_product(runtime, body),
-    )
+    response = await create(admin.subject, body, lambda: writes.create_product(runtime, body))
     product_id = json.loads(bytes(response.body))["id"]
     response.headers["Location"] = f"{request.url.path}/{product_id}"
     return response

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin
-from chassis.idempotency import IdempotencyKey, idempotency_store
-from chassis.validation import SkuCode
+from chassis.deps import IdempotentCreate
+from chassis.validation import SkuCode, SkuInPath
 from inventory_service.deps import RuntimeDep
 from inventory_service.schemas import (
     AdjustmentCreate,
@@ -29,7 +29,7 @@ from inventory_service.service import lots, recalls, stock, trace
 
 router = APIRouter(prefix="/api/v1")
 
-Sku = Annotated[SkuCode, Path()]
+Sku = SkuInPath
 Lot = Annotated[LotCode, Path()]
 # Lenient on purpose: hyphens, spaces and lower case are normalised by the service.
 TraceCode = Annotated[str, Path(min_length=16, max_length=24, pattern=r"^[0-9A-Za-z -]+$")]
@@ -86,14 +86,10 @@ async def adjust_stock(
     admin: Admin,
     sku: Sku,
     body: AdjustmentCreate,
-    idempotency_key: IdempotencyKey = None,
+    create: IdempotentCreate,
 ) -> JSONResponse:
-    return await idempotency_store(runtime).run(
-        scope=f"{admin.subject}:{sku}",
-        key=idempotency_key,
-        body=body,
-        status_code=status.HTTP_201_CREATED,
-        operation=lambda: stock.adjust_stock(runtime, sku, body),
+    return await create(
+        f"{admin.subject}:{sku}", body, lambda: stock.adjust_stock(runtime, sku, body)
     )
 
 
@@ -116,18 +112,10 @@ async def list_lots(runtime: RuntimeDep, _: Admin, sku: Sku) -> LotList:
     tags=["admin"],
 )
 async def receive_lot(
-    runtime: RuntimeDep,
-    admin: Admin,
-    sku: Sku,
-    body: LotReceive,
-    idempotency_key: IdempotencyKey = None,
+    runtime: RuntimeDep, admin: Admin, sku: Sku, body: LotReceive, create: IdempotentCreate
 ) -> JSONResponse:
-    return await idempotency_store(runtime).run(
-        scope=f"{admin.subject}:{sku}:lots",
-        key=idempotency_key,
-        body=body,
-        status_code=status.HTTP_201_CREATED,
-        operation=lambda: lots.receive_lot(runtime, sku, body),
+    return await create(
+        f"{admin.subject}:{sku}:lots", body, lambda: lots.receive_lot(runtime, sku, body)
     )
 
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
+from chassis.deps import IdempotentCreate
 from chassis.forwarding import client_address
-from chassis.idempotency import IdempotencyKey, idempotency_store
 from membership_service.deps import MembershipRuntime, RuntimeDep
 from membership_service.schemas import (
     CouponAdmin,
@@ -50,17 +50,13 @@ async def register(
     runtime: RuntimeDep,
     body: RegisterCreate,
     request: Request,
-    idempotency_key: IdempotencyKey = None,
+    create: IdempotentCreate,
 ) -> JSONResponse:
     client = _client(runtime, request)
     # Outside the idempotent operation: a 429 must not be stored and replayed for a day.
     await accounts.check_registration(runtime, client)
-    return await idempotency_store(runtime).run(
-        scope="register",
-        key=idempotency_key,
-        body=body.without_password(),
-        status_code=status.HTTP_201_CREATED,
-        operation=lambda: accounts.register(runtime, body, client),
+    return await create(
+        "register", body.without_password(), lambda: accounts.register(runtime, body, client)
     )
 
 
@@ -93,14 +89,10 @@ async def update_me(runtime: RuntimeDep, principal: Member, body: MemberUpdate) 
     tags=["admin"],
 )
 async def issue_coupon(
-    runtime: RuntimeDep, admin: Admin, body: CouponCreate, idempotency_key: IdempotencyKey = None
+    runtime: RuntimeDep, admin: Admin, body: CouponCreate, create: IdempotentCreate
 ) -> JSONResponse:
-    return await idempotency_store(runtime).run(
-        scope=f"coupons:{admin.subject}",
-        key=idempotency_key,
-        body=body,
-        status_code=status.HTTP_201_CREATED,
-        operation=lambda: coupons.issue_by_admin(runtime, body),
+    return await create(
+        f"coupons:{admin.subject}", body, lambda: coupons.issue_by_admin(runtime, body)
     )
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
-from chassis.idempotency import IdempotencyKey, idempotency_store
+from chassis.deps import IdempotentCreate
 from chassis.pagination import Page
-from chassis.validation import Identifier
+from chassis.validation import Identifier, IdentifierInPath
 from notification_service.deps import RuntimeDep
 from notification_service.domain.channels import Channel
 from notification_service.domain.delivery import DeliveryStatus
@@ -73,20 +73,10 @@ async def all_notifications(
     tags=["admin"],
 )
 async def create_webhook(
-    runtime: RuntimeDep,
-    admin: Admin,
-    body: WebhookCreate,
-    idempotency_key: IdempotencyKey = None,
+    runtime: RuntimeDep, admin: Admin, body: WebhookCreate, create: IdempotentCreate
 ) -> JSONResponse:
     """201 with the signing secret, shown this once (and to a retry with the same key)."""
-    replies = idempotency_store(runtime)
-    return await replies.run(
-        scope=admin.subject,
-        key=idempotency_key,
-        body=body,
-        status_code=status.HTTP_201_CREATED,
-        operation=lambda: webhooks.create_webhook(runtime, body),
-    )
+    return await create(admin.subject, body, lambda: webhooks.create_webhook(runtime, body))
 
 
 @router.get("/admin/webhooks", response_model=Page[WebhookPublic], tags=["admin"])
@@ -99,8 +89,6 @@ async def list_webhooks(
 @router.delete(
     "/admin/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["admin"]
 )
-async def delete_webhook(
-    runtime: RuntimeDep, _: Admin, webhook_id: Annotated[Identifier, Path()]
-) -> Response:
+async def delete_webhook(runtime: RuntimeDep, _: Admin, webhook_id: IdentifierInPath) -> Response:
     await webhooks.delete_webhook(runtime, webhook_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

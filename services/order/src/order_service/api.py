@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
 from chassis.idempotency import IdempotencyKey
 from chassis.idempotency_db import idempotency_records
 from chassis.pagination import Page
-from chassis.validation import Identifier, SkuCode
+from chassis.validation import IdentifierInPath, SkuInPath
 from order_service.deps import RuntimeDep
 from order_service.schemas import (
     CartItemPut,
@@ -24,8 +24,8 @@ from order_service.service import carts, orders, queries
 
 router = APIRouter(prefix="/api/v1")
 
-OrderId = Annotated[Identifier, Path()]
-Sku = Annotated[SkuCode, Path()]
+OrderId = IdentifierInPath
+Sku = SkuInPath
 
 
 @router.post(
