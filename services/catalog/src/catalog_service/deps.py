@@ -2,8 +2,8 @@
 
 `CatalogState` holds what only the catalog has: the read cache of the storefront's views
 (CATALOG_CACHE_TTL_SECONDS) and the beacon that publishes those views as analytics facts
-(chassis.beacon: from memory, at most once), built once by `ServiceSpec(state=...)` in
-`main.create_app`; the beacon is flushed by `stop_state` at shutdown.
+(chassis.beacon: from memory, at most once), built once by `build_state` (the `state` of
+`main.CATALOG`); the beacon is flushed by `stop_state` at shutdown.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The payment service's runtime type and route dependency, named once.
 
 `PaymentState` holds what only payment has: the provider adapter and the risk limits (read
-from the settings once, not per event). `main.create_app` builds it through
-`ServiceSpec(state=...)`; handlers read it as `delivery.runtime.state`.
+from the settings once, not per event). `main.create_app` builds it as the state of
+`main.PAYMENT`, with the provider it is given; handlers read it as `delivery.runtime.state`.
 """
 
 from __future__ import annotations
