@@ -105,7 +105,9 @@ class ServiceApp(FastAPI):
 
 @dataclass
 class ServiceSpec:
-    """Everything that makes one service different from another."""
+    """Everything that makes one service different from another, for one settings instance.
+    A service's main.py declares its parts once as a `chassis.service.Service`, which builds
+    this; tests build one directly."""
 
     settings: ServiceSettings
     title: str
