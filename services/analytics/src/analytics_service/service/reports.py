@@ -270,15 +270,8 @@ async def kpi_report(runtime: AnalyticsRuntime, period: Period) -> KpiReport:
             for bucket, own in zip(buckets, kpis.split(facts, windows), strict=True)
         ],
         categories=[
-            CategoryFigures(
-                category=c.category,
-                gmv=c.gmv,
-                net_gmv=c.net_gmv,
-                refund_amount=c.refund_amount,
-                orders_paid=c.orders_paid,
-                units_sold=c.units_sold,
-                returns=c.returns,
-            )
+            # from_attributes: net_gmv is a property of the figures, not one of their fields
+            CategoryFigures.model_validate(c, from_attributes=True)
             for c in kpis.by_category(orders, lines, facts.backs, window)
         ],
         status_flow=StatusFlow(**vars(flow)),
