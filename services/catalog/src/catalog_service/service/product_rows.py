@@ -5,32 +5,27 @@ from __future__ import annotations
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from catalog_service.domain.products import ProductStatus
-from catalog_service.schemas import FoodPublic, ProductPublic, SkuPublic
+from catalog_service.schemas import ProductPublic, SkuPublic
 from catalog_service.tables import ProductRow, SkuRow
 from chassis.errors import NotFound
 from chassis.validation import MoneyPublic
 
 
 def to_public(product: ProductRow, skus: list[SkuRow]) -> ProductPublic:
-    return ProductPublic(
-        id=product.id,
-        name=product.name,
-        description=product.description,
-        category=product.category,
-        attributes=product.attributes,
-        images=product.images,
-        status=ProductStatus(product.status),
-        version=product.version,
-        skus=[
-            SkuPublic(
-                sku=sku.sku,
-                price=MoneyPublic(amount=sku.price_amount, currency=sku.currency),
-                attributes=sku.attributes,
-            )
-            for sku in sorted(skus, key=lambda sku: sku.position)
-        ],
-        food=FoodPublic.model_validate(product.food) if product.food is not None else None,
+    """The public shape takes the product's columns by name (pydantic turns `status` into the
+    enum and `food` into FoodPublic; the timestamps are not shown), its SKUs in listed order."""
+    return ProductPublic.model_validate(
+        {
+            **product.model_dump(),
+            "skus": [
+                SkuPublic(
+                    sku=sku.sku,
+                    price=MoneyPublic(amount=sku.price_amount, currency=sku.currency),
+                    attributes=sku.attributes,
+                )
+                for sku in sorted(skus, key=lambda sku: sku.position)
+            ],
+        }
     )
 
 
