@@ -5,6 +5,8 @@ what."""
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from chassis.consumer import Delivery, EventConsumer
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import shop_today
@@ -22,6 +24,9 @@ from shared_events.order import (
 )
 from shared_events.topics import CATALOG_EVENTS, ORDER_EVENTS
 
+# The order events that settle a reservation (commit, release or restock it).
+OrderSettled: TypeAlias = OrderConfirmedV1 | OrderRejectedV1 | OrderCancelledV1 | OrderReturnedV1
+
 
 async def on_product_created(delivery: Delivery[InventoryRuntime], event: ProductCreatedV1) -> None:
     safety_stock = delivery.runtime.settings.default_safety_stock
@@ -36,20 +41,22 @@ async def on_order_placed(delivery: Delivery[InventoryRuntime], event: OrderPlac
     )
 
 
-async def on_order_confirmed(delivery: Delivery[InventoryRuntime], event: OrderConfirmedV1) -> None:
-    await reservations.settle_reservation(delivery, event.order_id, ReservationAction.COMMIT)
+# What each settling order event does to the order's reservation.
+SETTLEMENTS: dict[type[OrderSettled], ReservationAction] = {
+    OrderConfirmedV1: ReservationAction.COMMIT,
+    OrderRejectedV1: ReservationAction.REJECT,
+    OrderCancelledV1: ReservationAction.CANCEL,
+    OrderReturnedV1: ReservationAction.RETURN,
+}
 
 
-async def on_order_rejected(delivery: Delivery[InventoryRuntime], event: OrderRejectedV1) -> None:
-    await reservations.settle_reservation(delivery, event.order_id, ReservationAction.REJECT)
+async def on_order_settled(delivery: Delivery[InventoryRuntime], event: OrderSettled) -> None:
+    await reservations.settle_reservation(delivery, event.order_id, SETTLEMENTS[type(event)])
 
 
-async def on_order_cancelled(delivery: Delivery[InventoryRuntime], event: OrderCancelledV1) -> None:
-    await reservations.settle_reservation(delivery, event.order_id, ReservationAction.CANCEL)
-
-
-async def on_order_returned(delivery: Delivery[InventoryRuntime], event: OrderReturnedV1) -> None:
-    await reservations.settle_reservation(delivery, event.order_id, ReservationAction.RETURN)
+# Older names, still called by the tests' lot helpers (tests/integration/lot_support.py)
+# until they name on_order_settled.
+on_order_confirmed = on_order_returned = on_order_settled
 
 
 async def on_order_shipped(delivery: Delivery[InventoryRuntime], event: OrderShippedV1) -> None:
@@ -67,10 +74,10 @@ CONSUMERS = [
         ORDER_EVENTS,
         {
             OrderPlacedV1: on_order_placed,
-            OrderConfirmedV1: on_order_confirmed,
-            OrderRejectedV1: on_order_rejected,
-            OrderCancelledV1: on_order_cancelled,
-            OrderReturnedV1: on_order_returned,
+            OrderConfirmedV1: on_order_settled,
+            OrderRejectedV1: on_order_settled,
+            OrderCancelledV1: on_order_settled,
+            OrderReturnedV1: on_order_settled,
             OrderShippedV1: on_order_shipped,
             OrderDeliveredV1: on_order_delivered,
         },
