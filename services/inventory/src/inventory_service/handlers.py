@@ -54,11 +54,6 @@ async def on_order_settled(delivery: Delivery[InventoryRuntime], event: OrderSet
     await reservations.settle_reservation(delivery, event.order_id, SETTLEMENTS[type(event)])
 
 
-# Older names, still called by the tests' lot helpers (tests/integration/lot_support.py)
-# until they name on_order_settled.
-on_order_confirmed = on_order_returned = on_order_settled
-
-
 async def on_order_shipped(delivery: Delivery[InventoryRuntime], event: OrderShippedV1) -> None:
     await custody.record_shipped(delivery, event.order_id)
 

@@ -113,7 +113,7 @@ async def place(
 
 async def confirm(runtime: InventoryRuntime, order_id: str) -> None:
     """The `order.order.confirmed` handler, in its own transaction, no broker."""
-    await _deliver(runtime, confirmed(order_id), handlers.on_order_confirmed, order_id)
+    await _deliver(runtime, confirmed(order_id), handlers.on_order_settled, order_id)
 
 
 async def ship(runtime: InventoryRuntime, order_id: str, member_id: str) -> None:
@@ -134,7 +134,7 @@ async def give_back(runtime: InventoryRuntime, order_id: str, member_id: str) ->
         reason="RECALLED",
         total=Money(amount=1000, currency="CNY"),
     )
-    await _deliver(runtime, payload, handlers.on_order_returned, order_id)
+    await _deliver(runtime, payload, handlers.on_order_settled, order_id)
 
 
 async def allocations_of(database: Database, order_id: str) -> list[tuple[str, str, int, str]]:
