@@ -333,7 +333,7 @@ def idempotency_records(runtime: AnyRuntime) -> DatabaseIdempotency:
 
 
 def expiry_job(every_seconds: float = 600.0, *, ttl_seconds: int = DAY) -> Job:
-    """The periodic removal of expired keys, for `ServiceSpec(jobs=[...])`."""
+    """The periodic removal of expired keys, for a service's `jobs`."""
     from chassis.app import Job  # the app imports everything; this module stays light
 
     async def expire(runtime: AnyRuntime) -> int:
