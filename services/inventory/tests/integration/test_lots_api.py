@@ -17,7 +17,7 @@ from chassis.testing.plugin import DatabaseFactory
 from inventory_service.config import MIGRATIONS_DIR
 from inventory_service.tables import ALLOCATIONS, LOTS, MOVEMENTS
 
-from .conftest import Inventory, sku
+from .conftest import Inventory, has, inventory_events, sku
 from .lot_support import (
     PROBLEM,
     assert_invariants,
@@ -68,6 +68,31 @@ async def test_malformed_lots_are_422_and_change_nothing(
         f"/api/v1/admin/inventory/{code}/lots", headers=inventory.admin
     )
     assert missing.status_code == 404  # nothing was created, not even the stock record
+
+
+async def test_a_received_lot_is_published_as_received(
+    inventory: Inventory, kafka_bootstrap_servers: str
+) -> None:
+    """`inventory.lot.received` repeats the receipt's body (not its inspection time)."""
+    code = sku("lot-event")
+    expiry = today(inventory) + timedelta(days=30)
+    await receive_lot(inventory, code, "L-EVENT", 6, expiry)
+    published = await inventory_events(
+        kafka_bootstrap_servers, code, until=has("inventory.lot.received")
+    )
+    [received] = [e for e in published if e.type == "inventory.lot.received"]
+    assert received.subject == code
+    assert {k: v for k, v in received.data.items() if k != "received_at"} == {
+        "sku": code,
+        "lot": "L-EVENT",
+        "quantity": 6,
+        "origin": {"country": "CN", "region": "Fujian, Anxi", "producer": "Longjuan Tea Co-op"},
+        "production_date": "2026-01-05",
+        "expiry_date": expiry.isoformat(),
+        "storage_class": "AMBIENT",
+        "inspection_ref": "CIQ-L-EVENT",
+    }
+    assert datetime.fromisoformat(received.data["received_at"]).tzinfo is not None
 
 
 async def test_expired_and_mismatched_lots_are_409(inventory: Inventory) -> None:

@@ -57,22 +57,18 @@ def origin_of(row: Any) -> OriginPublic | None:
 
 
 def lot_view(row: Any) -> LotAdmin:
-    return LotAdmin(
-        sku=row.sku,
-        lot=row.code,
-        status=row.status,
-        on_hand=row.on_hand,
-        reserved=row.reserved,
-        available=row.on_hand - row.reserved if row.status == LotStatus.SELLABLE.value else 0,
-        received=row.received,
-        origin=origin_of(row),
-        production_date=row.production_date,
-        expiry_date=row.expiry_date,
-        storage_class=row.storage_class,
-        inspection_ref=row.inspection_ref,
-        inspected_at=as_utc(row.inspected_at) if row.inspected_at else None,
-        received_at=as_utc(row.received_at),
-        withdrawn_at=as_utc(row.withdrawn_at) if row.withdrawn_at else None,
+    """The admin's shape takes the lot's columns by name; the rest follows from them."""
+    sellable = row.status == LotStatus.SELLABLE.value
+    return LotAdmin.model_validate(
+        {
+            **row._mapping,
+            "lot": row.code,
+            "available": row.on_hand - row.reserved if sellable else 0,
+            "origin": origin_of(row),
+            "inspected_at": as_utc(row.inspected_at),
+            "received_at": as_utc(row.received_at),
+            "withdrawn_at": as_utc(row.withdrawn_at),
+        }
     )
 
 
@@ -168,16 +164,9 @@ async def receive_lot(runtime: InventoryRuntime, sku: str, data: LotReceive) -> 
         await write_movements(conn, [receipt])
         stage = session_stage(runtime.outbox, session, correlate=True)
         stage(
+            # The event repeats the receipt as sent, but for the inspection time.
             events.LotReceivedV1(
-                sku=sku,
-                lot=data.lot,
-                quantity=data.quantity,
-                origin=events.Origin(**data.origin.model_dump()) if data.origin else None,
-                production_date=data.production_date,
-                expiry_date=data.expiry_date,
-                storage_class=data.storage_class,
-                inspection_ref=data.inspection_ref,
-                received_at=at,
+                **data.model_dump(exclude={"inspected_at"}), sku=sku, received_at=at
             ),
             subject=sku,
         )
