@@ -22,10 +22,13 @@ outcome (stock commit, capture, mail) is counted too. That CPU, divided by the o
 step that were confirmed, is "CPU ms per confirmed order"; the sum row adds every process of
 the suite and its infrastructure (not the bench client, not the machine total). It includes
 what the suite spends idle over the same time (consumer fetch loops): the "of which idle" row
-is the idle rate times that time, per order. Caveats: PostgreSQL and Redis are shared with
-whatever else runs on the machine (their rows count all of their processes); a PostgreSQL
-backend that ends during a step loses its last CPU (the table's notes say when); the window-only
-table (CPU seconds over the step's wall time) is kept, and is a lower bound.
+is the idle rate times that time, per order. The idle rate is the settled one (consumers that
+have seen no record for KAFKA_QUIET_SECONDS poll less, chassis/poll_pace.py); under load they
+poll at their busy pace, so that row is a lower bound of the fixed cost. Caveats: PostgreSQL
+and Redis are shared with whatever else runs on the machine (their rows count all of their
+processes); a PostgreSQL backend that ends during a step loses its last CPU (the table's notes
+say when); the window-only table (CPU seconds over the step's wall time) is kept, and is a
+lower bound.
 
 Product views. Each order of a step comes with --views-per-order (default 4, a storefront
 funnel) `GET /api/v1/products/{id}` of its member, spread evenly between orders on the same
@@ -81,6 +84,7 @@ from bench.load import StepFigures, StepRun, run_step, step_figures
 from bench.profile import record, top_functions
 from bench.storefront import Headers, Storefront, no_op_baseline
 from bench.tracker import OrderTracker
+from chassis.settings import ServiceSettings
 from chassis.testing import infra
 from tools.launched import LaunchedSuite, launched_suite
 from tools.suite.places import ROOT
@@ -99,6 +103,8 @@ BENCH_ENV = {
     **FLASH_GATEWAY_ENV,
 }
 console = report.console
+# How long consumers wait without a record before they slow their polling (the suite's default).
+QUIET_SECONDS = ServiceSettings().kafka_quiet_seconds
 IDLE_TARGET_CORES = 0.1  # the whole idle suite, infrastructure included
 QUIET_MARGIN_CORES = 0.15  # "back near idle": the suite's processes at most this above idle
 DATABASE_KINDS = ("postgres", "sqlite")
@@ -198,8 +204,12 @@ class Bench:
         return self.finish(checks)
 
     async def idle(self) -> None:
-        """CPU cores the suite uses doing nothing: every process, infrastructure included."""
+        """CPU cores the suite uses doing nothing: every process, infrastructure included.
+        Measured once the consumers have settled: after KAFKA_QUIET_SECONDS without a record
+        they lengthen their waits (chassis/poll_pace.py), and the start-up's own events (topics,
+        seeding) are only just behind them here."""
         console.rule(f"idle ({self.dbs.kind})")
+        await asyncio.sleep(QUIET_SECONDS + 1.0)
         meter = self.meter()
         await asyncio.sleep(self.options.baseline_seconds)
         idle = {k: v / meter.seconds for k, v in meter.lap().items()}
