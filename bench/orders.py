@@ -105,6 +105,7 @@ BENCH_ENV = {
 console = report.console
 # How long consumers wait without a record before they slow their polling (the suite's default).
 QUIET_SECONDS = ServiceSettings().kafka_quiet_seconds
+IDLE_SECONDS = 20.0  # the idle figure's window (at least; --baseline-seconds if longer)
 IDLE_TARGET_CORES = 0.1  # the whole idle suite, infrastructure included
 QUIET_MARGIN_CORES = 0.15  # "back near idle": the suite's processes at most this above idle
 DATABASE_KINDS = ("postgres", "sqlite")
@@ -211,7 +212,9 @@ class Bench:
         console.rule(f"idle ({self.dbs.kind})")
         await asyncio.sleep(QUIET_SECONDS + 1.0)
         meter = self.meter()
-        await asyncio.sleep(self.options.baseline_seconds)
+        # Long enough that the clock ticks (10 ms of CPU) of a process polling a few times a
+        # second average out: over 5 s one tick more is 0.002 of a core per process.
+        await asyncio.sleep(max(self.options.baseline_seconds, IDLE_SECONDS))
         idle = {k: v / meter.seconds for k, v in meter.lap().items()}
         self.idle_cores = suite_total(idle)
         groups = {g.name for g in self.groups}
