@@ -194,7 +194,7 @@ async def get_lot_in(conn: AsyncConnection, sku: str, lot: str) -> LotAdmin:
 
 
 async def get_lot(runtime: InventoryRuntime, sku: str, lot: str) -> LotAdmin:
-    async with runtime.database.sessions() as session:
+    async with runtime.database.reads() as session:
         return await get_lot_in(await session.connection(), sku, lot)
 
 
@@ -205,7 +205,7 @@ async def list_lots(runtime: InventoryRuntime, sku: str) -> LotList:
         .where(LOTS.c.sku == sku)
         .order_by(LOTS.c.expiry_date.asc().nulls_last(), LOTS.c.received_at, LOTS.c.code)
     )
-    async with runtime.database.sessions() as session:
+    async with runtime.database.reads() as session:
         rows = (await (await session.connection()).execute(query)).all()
         if (
             not rows

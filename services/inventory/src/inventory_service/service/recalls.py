@@ -150,7 +150,7 @@ def stage_notices(stage: Stage, recall: Any, told: Sequence[Any]) -> None:
 
 
 async def unfinished_recalls(runtime: InventoryRuntime) -> list[str]:
-    async with runtime.database.sessions() as session:
+    async with runtime.database.reads() as session:
         conn = await session.connection()
         rows = (
             await conn.execute(sa.select(RECALLS.c.id).where(RECALLS.c.finished_at.is_(None)))
@@ -165,7 +165,7 @@ async def _recall_row(conn: AsyncConnection, sku: str, lot: str) -> Any | None:
 
 async def recall_report(runtime: InventoryRuntime, sku: str, lot: str) -> RecallReport:
     """What happened to every unit of a recalled lot."""
-    async with runtime.database.sessions() as session:
+    async with runtime.database.reads() as session:
         conn = await session.connection()
         recall = await _recall_row(conn, sku, lot)
         if recall is None:

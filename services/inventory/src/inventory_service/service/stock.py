@@ -50,7 +50,7 @@ def _admin_view(sku: str, level: StockLevel, updated_at: datetime) -> StockAdmin
 
 
 async def get_stock(runtime: InventoryRuntime, sku: str) -> StockAdmin:
-    async with runtime.database.sessions() as session:
+    async with runtime.database.reads() as session:
         row = await session.get(StockRow, sku)
     if row is None:
         raise NotFound(f"SKU {sku} has no stock record")
@@ -66,7 +66,7 @@ async def get_available(runtime: InventoryRuntime, sku: str) -> StockPublic:
 async def list_available(runtime: InventoryRuntime, skus: list[str]) -> list[StockPublic]:
     """Availability of several SKUs in one read (the gateway fills product listings with it);
     unknown SKUs are left out."""
-    async with runtime.database.sessions() as session:
+    async with runtime.database.reads() as session:
         found = await available_of(session, skus)
     return [
         StockPublic(sku=sku, available=found[sku]) for sku in dict.fromkeys(skus) if sku in found

@@ -47,7 +47,7 @@ async def trace(runtime: InventoryRuntime, text: str) -> TracePublic:
     code = parse_trace_code(text)
     if code is None:
         raise ProblemError(422, "a trace code is 16 letters and digits", code="invalid-trace-code")
-    async with runtime.database.sessions() as session:
+    async with runtime.database.reads() as session:
         row = (
             await (await session.connection()).execute(
                 _TRACE.where(ALLOCATIONS.c.trace_code == code)

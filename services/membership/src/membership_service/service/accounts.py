@@ -119,7 +119,7 @@ async def bootstrap_admin(runtime: MembershipRuntime) -> None:
         email = normalise_email(settings.bootstrap_admin_email)
     except AccountRuleError:
         raise RuntimeError("BOOTSTRAP_ADMIN_EMAIL is not an email address") from None
-    async with runtime.database.sessions() as session:
+    async with runtime.database.reads() as session:
         existing = await queries.member_by_email(session, email)
     if existing is not None:
         if existing.role != Role.ADMIN.value:
@@ -139,7 +139,7 @@ async def bootstrap_admin(runtime: MembershipRuntime) -> None:
 async def get_me(runtime: MembershipRuntime, principal: Principal) -> Me:
     settings = runtime.settings
     at = datetime.now(UTC)
-    async with runtime.database.sessions() as session:
+    async with runtime.database.reads() as session:
         member = await queries.member(session, principal.subject)
         if member is None:
             raise NotFound("no member with this token's subject")

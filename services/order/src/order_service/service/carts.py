@@ -22,7 +22,7 @@ MAX_CART_LINES = 50
 
 
 async def get_cart(runtime: OrderRuntime, member: Principal) -> CartPublic:
-    async with runtime.database.sessions() as session:
+    async with runtime.database.reads() as session:
         rows = (
             await session.exec(
                 select(CartItemRow)
