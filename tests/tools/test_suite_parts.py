@@ -12,7 +12,8 @@ from rich.console import Console
 
 from chassis.testing.infra import free_port
 from tools.processes import Process, probe_readyz
-from tools.suite.launcher import Component, Suite
+from tools.suite.components import Component
+from tools.suite.launcher import Suite
 from tools.suite.places import ROOT
 from tools.suite.readyz import ReadinessServer
 from tools.suite.services import HOST, SERVICES, service_row, services_environment

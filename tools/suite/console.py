@@ -7,7 +7,6 @@ never these lines.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -15,14 +14,12 @@ from rich.table import Table
 
 from tools.processes import tail
 from tools.seed import SeedResult
+from tools.suite.components import Component
 from tools.suite.credentials import AdminCredentials, Credentials, MemberCredentials
 from tools.suite.errors import SuiteError
 from tools.suite.places import relative
 from tools.suite.services import FLASH_SALE_PER_MEMBER, HOST, default, service_row
 from tools.supervisor import Backoff
-
-if TYPE_CHECKING:
-    from tools.suite.launcher import Component
 
 TAIL_LINES = 30
 # Inventory's default safety stock: fewer units on hand is "low".

@@ -9,18 +9,17 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
 import httpx
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from tools.processes import Process, exit_status, probe_readyz, spawn, stop_processes, tcp_open
+from tools.processes import exit_status, probe_readyz, spawn, stop_processes, tcp_open
 from tools.seed import SeedError, SeedResult, seed_demo
 from tools.suite import infra
+from tools.suite.components import Component
 from tools.suite.console import console, print_ready, seed_summary
 from tools.suite.credentials import AdminCredentials, MemberCredentials
 from tools.suite.errors import StopRequested, SuiteError
@@ -31,22 +30,6 @@ from tools.supervisor import Child, EssentialLost, Supervisor
 LISTEN_TIMEOUT_SECONDS = 20.0
 STOP_GRACE_SECONDS = 10.0
 SEED_LOGS = ("gateway", "membership", "catalog", "inventory")  # shown when the seed fails
-
-
-@dataclass
-class Component:
-    """A row of the status table. `process` is None for a server this launcher did not start;
-    `origin` then says where it came from."""
-
-    name: str
-    url: str
-    process: Process | None = None
-    log_path: Path | None = None
-    origin: str = "started"  # or "reused", "from env"
-    data: str = "-"  # where it keeps what it stores, for the status table
-
-    def failure(self, what: str) -> SuiteError:
-        return SuiteError(f"{self.name} {what}", [self.log_path] if self.log_path else [])
 
 
 class Suite:
