@@ -220,6 +220,7 @@ def _forget(session: Session) -> None:
 
 _UNSENT_COLUMNS = (
     col(OutboxRecord.id),
+    col(OutboxRecord.event_id),
     col(OutboxRecord.topic),
     col(OutboxRecord.subject),
     col(OutboxRecord.headers),
@@ -257,6 +258,10 @@ class OutboxRelay:
         self.poll_seconds = poll_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self._task: asyncio.Task[None] | None = None
+        # The event ids of the last sweep's batch. A commit that lands while a sweep reads the
+        # table is both read by the sweep and handed over from memory a moment later; those
+        # records are dropped from memory instead of being published twice.
+        self._swept: set[uuid.UUID] = set()
 
     async def relay_batch(self, *, older_than: float | None = None) -> int:
         """Sweep: publish one batch of unsent rows from the table, in id order (only rows older
@@ -275,15 +280,20 @@ class OutboxRelay:
             # Plain columns, not ORM objects: the relay only forwards them.
             connection = await session.connection()
             rows = (await connection.execute(query)).all()
+            self._swept = {row[1] for row in rows}
             if not rows:
                 return 0
-            await self.producer.send_batch([outgoing(*row[1:]) for row in rows])
+            await self.producer.send_batch([outgoing(*row[2:]) for row in rows])
             await self.mark_sent(connection, OUTBOX.c.id.in_([row[0] for row in rows]))
         EVENTS_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
 
     async def publish(self, staged: list[Staged]) -> None:
         """Publish records handed over by commits, then mark their rows sent in one UPDATE."""
+        if self._swept:
+            staged = [item for item in staged if item[0]["event_id"] not in self._swept]
+            if not staged:
+                return
         await self.producer.send_batch([record for _, record in staged])
         async with self.database.engine.begin() as connection:
             await self.mark_sent(

@@ -80,6 +80,26 @@ async def test_relay_keeps_an_aggregates_events_in_order(
     assert [header(r, "ce_id") for r in records] == ids
 
 
+async def test_a_commit_read_by_a_sweep_is_not_published_again_from_memory(
+    database: Database, producer: EventProducer, kafka_bootstrap_servers: str
+) -> None:
+    await ensure_topics(kafka_bootstrap_servers, [CATALOG_EVENTS])
+    outbox = Outbox("/services/test")
+    relay = OutboxRelay(database, outbox, producer, service="test")
+    product_id = f"p-{uuid.uuid4()}"
+    # The commit lands while the relay sweeps: the sweep reads its row from the table, and the
+    # commit's hand-over puts the same record in memory.
+    first = await stage_unpublished(database, outbox, product_id)
+    assert await relay.relay_batch() == 1
+    await relay.publish(outbox.take())  # already sent by the sweep: nothing goes out
+    second = await stage_unpublished(database, outbox, product_id)
+    await relay.publish(outbox.take())  # a later commit goes out from memory as usual
+
+    records = await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 2)
+    assert [header(r, "ce_id") for r in records] == [str(first.id), str(second.id)]
+    assert await unsent(database) == 0
+
+
 async def test_crash_between_publish_and_mark_gives_a_duplicate_the_inbox_skips(
     database: Database,
     producer: EventProducer,

@@ -37,13 +37,19 @@ async def read_records(
     consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
     await consumer.seek_to_beginning()
     kept: list[ConsumerRecord[bytes, bytes]] = []
+    # A record is kept once per offset: a reader's own re-fetch is not a second record on the
+    # topic (one published twice has two offsets, and both are kept).
+    seen: set[tuple[int, int]] = set()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
         while not until(kept) and loop.time() < deadline:
             batches = await consumer.getmany(timeout_ms=200)
             for records in batches.values():
-                kept.extend(r for r in records if match(r))
+                for record in records:
+                    if (record.partition, record.offset) not in seen and match(record):
+                        seen.add((record.partition, record.offset))
+                        kept.append(record)
     finally:
         await consumer.stop()
     return kept
