@@ -367,7 +367,7 @@ def test_one_sku_over_a_period_fills_the_days_without_sales() -> None:
         SkuDay(date(2026, 12, 9), 50, 0, 50_000),  # outside
     ]
     figures = kpis.sku_figures(days, date(2026, 12, 1), date(2026, 12, 4), on_hand=18)
-    assert [d.units_sold for d in figures.series] == [4, 0, 2, 0]
+    assert [d.units_sold for d in figures.days] == [4, 0, 2, 0]
     assert (figures.units_sold, figures.units_returned, figures.gmv) == (6, 1, 6_000)
     assert figures.sell_through == 0.25  # 6 / (6 + 18)
     assert figures.turnover_days == 12.0  # 18 / (6 / 4)

@@ -476,7 +476,7 @@ class SkuFigures:
     gmv: int
     sell_through: float | None
     turnover_days: float | None
-    series: list[SkuDay] = field(default_factory=list)
+    days: list[SkuDay] = field(default_factory=list)
     funnel: list[FunnelStep] = field(default_factory=list)
     units_added: int = 0
 
@@ -496,7 +496,7 @@ def sku_figures(days: Iterable[SkuDay], first: date, last: date, on_hand: int) -
         gmv=sum(d.gmv for d in series),
         sell_through=sell_through(sold, on_hand),
         turnover_days=turnover_days(on_hand, sold, span),
-        series=series,
+        days=series,
         funnel=funnel(
             sum(d.views for d in series),
             sum(d.cart_adds for d in series),

@@ -45,7 +45,6 @@ from analytics_service.schemas import (
     TopProduct,
     TopProducts,
 )
-from analytics_service.schemas import SkuDay as SkuDayOut
 from analytics_service.tables import (
     CART_DAYS,
     COUPON_USES,
@@ -395,24 +394,21 @@ async def sku_report(runtime: AnalyticsRuntime, sku: str, period: Period) -> Sku
     ]
     fact = _stock_fact(stock)
     safety = settings.default_safety_stock if fact.safety_stock is None else fact.safety_stock
-    result = kpis.sku_figures(days, period.first, period.last, fact.on_hand)
-    return SkuReport(
-        **_period_fields(period, settings),
-        sku=sku,
-        product_id=stock.product_id,
-        category=fact.category,
-        on_hand=fact.on_hand,
-        safety_stock=safety,
-        low=fact.on_hand <= safety,
-        last_sold_at=fact.last_sold_at,
-        units_sold=result.units_sold,
-        units_returned=result.units_returned,
-        gmv=result.gmv,
-        sell_through=result.sell_through,
-        turnover_days=result.turnover_days,
-        funnel=_steps(result.funnel),
-        units_added=result.units_added,
-        days=[SkuDayOut(**vars(day)) for day in result.series],
+    figures = kpis.sku_figures(days, period.first, period.last, fact.on_hand)
+    # The figures by name; from_attributes reads their funnel steps and days (dataclasses).
+    return SkuReport.model_validate(
+        {
+            **_period_fields(period, settings),
+            "sku": sku,
+            "product_id": stock.product_id,
+            "category": fact.category,
+            "on_hand": fact.on_hand,
+            "safety_stock": safety,
+            "low": fact.on_hand <= safety,
+            "last_sold_at": fact.last_sold_at,
+            **vars(figures),
+        },
+        from_attributes=True,
     )
 
 
