@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from chassis.rules import RuleError
@@ -122,10 +122,8 @@ def apply_benefits(
                 f"points may pay at most {rules.points_max_share_percent} % "
                 f"({cap * rules.points_per_yuan // 100} points) of this order",
             )
-    return Quote(
-        lines=quote.lines,
-        currency=quote.currency,
-        subtotal=quote.subtotal,
+    return replace(
+        quote,
         tier_discount=tier,
         coupon_code=code,
         coupon_discount=coupon_discount,
