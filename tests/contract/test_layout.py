@@ -1,8 +1,9 @@
 """Every service has the layout of docs/architecture.md ("One layout for every service").
 
-Walks services/*/src/<name>_service: the files and packages it may and must have, docstring-only
-`__init__.py` files, handlers declared at module level in `handlers.py`, a `domain/` without
-I/O, and no import of another service.
+Walks services/*/src/<name>_service: the files and packages it may and must have, the parts
+`chassis.service.Service` finds by the layout (`api.router`, `config.MIGRATIONS_DIR`,
+`handlers.CONSUMERS`), docstring-only `__init__.py` files, handlers declared at module level in
+`handlers.py`, a `domain/` without I/O, and no import of another service.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import inspect
 from pathlib import Path
 
 import pytest
+from fastapi import APIRouter
 
 from chassis.consumer import EventConsumer
+from chassis.service import Service
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = [
@@ -69,19 +72,12 @@ def has_database(package: Path) -> bool:
     return (package.parents[1] / "migrations" / "env.py").is_file()
 
 
-def consumes(package: Path) -> bool:
-    main = (package / "main.py").read_text()
-    return "consumers=" in main
-
-
 @pytest.mark.parametrize("package", PACKAGES)
 def test_the_service_has_the_modules_of_the_layout_and_no_others(package: Path) -> None:
     present = {p.name for p in package.iterdir() if p.name != "__pycache__"}
     required = set(EVERYWHERE)
     if has_database(package):
         required |= WITH_DATABASE
-    if consumes(package):
-        required.add("handlers.py")
     allowed = EVERYWHERE | WITH_DATABASE | OPTIONAL
     assert not required - present, f"{package.name} lacks {sorted(required - present)}"
     assert not present - allowed, f"{package.name} has modules outside the layout: " + str(
@@ -94,6 +90,24 @@ def test_the_service_has_the_modules_of_the_layout_and_no_others(package: Path) 
         files = [p for p in (package / "static").rglob("*") if p.is_file()]
         odd = [p.name for p in files if p.suffix not in STATIC_SUFFIXES]
         assert not odd, f"{package.name}/static holds more than page files: {odd}"
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_the_service_finds_its_parts_where_the_layout_puts_them(package: Path) -> None:
+    """main.py's `Service` reads the routes, migrations and consumers from these places (a
+    service consumes events exactly when it has a handlers.py)."""
+    main = importlib.import_module(f"{package.name}.main")
+    declared = [value for value in vars(main).values() if isinstance(value, Service)]
+    assert len(declared) == 1, f"{package.name}/main.py declares one Service"
+    service = declared[0]
+    config = importlib.import_module(f"{package.name}.config")
+    assert service.settings.__module__ == config.__name__, "the settings class is config.py's"
+    assert isinstance(importlib.import_module(f"{package.name}.api").router, APIRouter)
+    assert service.settings.owns_database == has_database(package)
+    if has_database(package):
+        assert package.parents[1] / "migrations" == config.MIGRATIONS_DIR
+    spec = service.spec(service.settings())
+    assert bool(spec.consumers) == (package / "handlers.py").exists()
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -112,7 +126,6 @@ def _is_future_import(node: ast.stmt) -> bool:
 @pytest.mark.parametrize("package", PACKAGES)
 def test_handlers_are_module_level_functions_in_one_map(package: Path) -> None:
     if not (package / "handlers.py").exists():
-        assert not consumes(package), f"{package.name} consumes events but has no handlers.py"
         return
     module = importlib.import_module(f"{package.name}.handlers")
     consumers = module.CONSUMERS

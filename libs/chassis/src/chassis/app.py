@@ -103,15 +103,12 @@ class ServiceApp(FastAPI):
         return document_problems(super().openapi())
 
 
-@dataclass
-class ServiceSpec:
-    """Everything that makes one service different from another, for one settings instance.
-    A service's main.py declares its parts once as a `chassis.service.Service`, which builds
-    this; tests build one directly."""
+@dataclass(frozen=True, kw_only=True)
+class ServiceParts:
+    """What a service adds to the chassis, the same for every settings instance. A service's
+    main.py declares them once as a `chassis.service.Service` (which is one)."""
 
-    settings: ServiceSettings
-    title: str
-    routers: Sequence[APIRouter]
+    routers: Sequence[APIRouter] = ()
     # Its Alembic history; None for a service without a database (`settings.owns_database`).
     migrations_dir: Path | None = None
     publishes: Sequence[str] = ()
@@ -123,6 +120,16 @@ class ServiceSpec:
     # Run at shutdown once the jobs, consumers and relay have stopped, while the producer,
     # Redis and the database are still open (closing what `state` opened).
     on_stop: Sequence[Hook] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSpec(ServiceParts):
+    """Everything that makes one service different from another, for one settings instance:
+    its parts, and what follows from the settings. `chassis.service.Service` builds it; tests
+    build one directly."""
+
+    settings: ServiceSettings
+    title: str
     jobs: Sequence[Job] = ()
     start_relay: bool = True  # tests turn it off to simulate a relay that is down
     version: str = "0.1.0"

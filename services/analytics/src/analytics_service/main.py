@@ -5,14 +5,8 @@ projection's consumers. It consumes order, inventory, payment, membership and ca
 from __future__ import annotations
 
 from analytics_service.api import pages, router
-from analytics_service.config import MIGRATIONS_DIR, AnalyticsSettings
-from analytics_service.handlers import CONSUMERS
+from analytics_service.config import AnalyticsSettings
 from chassis.service import Service
 
-ANALYTICS = Service(
-    AnalyticsSettings,
-    routers=[router, pages],
-    migrations_dir=MIGRATIONS_DIR,
-    consumers=CONSUMERS,
-)
+ANALYTICS = Service(AnalyticsSettings, routers=[router, pages])
 create_app = ANALYTICS.create_app

@@ -3,16 +3,13 @@
 
 from __future__ import annotations
 
-from catalog_service.api import router
-from catalog_service.config import MIGRATIONS_DIR, CatalogSettings
+from catalog_service.config import CatalogSettings
 from catalog_service.deps import build_state, stop_state
 from chassis.service import Service
 from shared_events.topics import CATALOG_EVENTS, CATALOG_VIEWS
 
 CATALOG = Service(
     CatalogSettings,
-    routers=[router],
-    migrations_dir=MIGRATIONS_DIR,
     publishes=[CATALOG_EVENTS, CATALOG_VIEWS],
     state=build_state,
     on_stop=[stop_state],

@@ -12,7 +12,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from chassis.app import create_service_app
 from chassis.service import Service
 from gateway_service.adapters.upstreams import Upstreams
-from gateway_service.api import router
 from gateway_service.config import GatewaySettings
 from gateway_service.deps import GatewayRuntime, GatewayState
 from gateway_service.service import availability
@@ -72,7 +71,6 @@ async def close_state(runtime: GatewayRuntime) -> None:
 GATEWAY = Service(
     GatewaySettings,
     title="Commerce suite gateway",
-    routers=[router],
     state=build_state,
     on_stop=[close_state],
 )

@@ -6,19 +6,14 @@ from __future__ import annotations
 
 from chassis.app import Job
 from chassis.service import Service
-from inventory_service.api import router
-from inventory_service.config import MIGRATIONS_DIR, InventorySettings
-from inventory_service.handlers import CONSUMERS
+from inventory_service.config import InventorySettings
 from inventory_service.service.lot_jobs import check_lots
 from inventory_service.service.reservations import release_expired
 from shared_events.topics import INVENTORY_EVENTS
 
 INVENTORY = Service(
     InventorySettings,
-    routers=[router],
-    migrations_dir=MIGRATIONS_DIR,
     publishes=[INVENTORY_EVENTS],
-    consumers=CONSUMERS,
     jobs=lambda settings: [
         Job("inventory-expiry", settings.expiry_check_seconds, release_expired),
         Job("inventory-lots", settings.lot_check_seconds, check_lots),

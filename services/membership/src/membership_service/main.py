@@ -6,9 +6,8 @@ from __future__ import annotations
 from chassis.app import Job
 from chassis.service import Service
 from membership_service.api import router, well_known
-from membership_service.config import MIGRATIONS_DIR, MembershipSettings
+from membership_service.config import MembershipSettings
 from membership_service.deps import MembershipRuntime, MembershipState
-from membership_service.handlers import CONSUMERS
 from membership_service.service.accounts import bootstrap_admin
 from membership_service.service.points import expire_points
 from membership_service.service.tiers import review_tiers
@@ -24,9 +23,7 @@ async def build_state(runtime: MembershipRuntime) -> MembershipState:
 MEMBERSHIP = Service(
     MembershipSettings,
     routers=[router, well_known],
-    migrations_dir=MIGRATIONS_DIR,
     publishes=[MEMBERSHIP_EVENTS],
-    consumers=CONSUMERS,
     state=build_state,
     on_start=[bootstrap_admin],
     jobs=lambda settings: [

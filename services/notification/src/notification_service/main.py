@@ -13,11 +13,9 @@ from notification_service.adapters.channel import Channels
 from notification_service.adapters.email import SmtpEmail
 from notification_service.adapters.sms import SMS_PROVIDERS
 from notification_service.adapters.webhook import WebhookSender
-from notification_service.api import router
-from notification_service.config import MIGRATIONS_DIR, NotificationSettings
+from notification_service.config import NotificationSettings
 from notification_service.deps import NotificationRuntime, NotificationState
 from notification_service.domain.channels import Channel
-from notification_service.handlers import CONSUMERS
 from notification_service.service import dead_letters, parking
 from notification_service.service.cache import NotificationCache
 from notification_service.service.dispatch import send_due
@@ -69,10 +67,7 @@ async def close_state(runtime: NotificationRuntime) -> None:
 
 NOTIFICATION = Service(
     NotificationSettings,
-    routers=[router],
-    migrations_dir=MIGRATIONS_DIR,
     publishes=[NOTIFICATION_EVENTS],
-    consumers=CONSUMERS,
     state=build_state,
     on_stop=[close_state],
     jobs=lambda settings: [

@@ -5,18 +5,13 @@ from __future__ import annotations
 from chassis.app import Job
 from chassis.idempotency_db import expiry_job
 from chassis.service import Service
-from order_service.api import router
-from order_service.config import MIGRATIONS_DIR, OrderSettings
-from order_service.handlers import CONSUMERS
+from order_service.config import OrderSettings
 from order_service.service.orders import cancel_overdue
 from shared_events.topics import ORDER_EVENTS
 
 ORDER = Service(
     OrderSettings,
-    routers=[router],
-    migrations_dir=MIGRATIONS_DIR,
     publishes=[ORDER_EVENTS],
-    consumers=CONSUMERS,
     jobs=lambda settings: [
         Job("saga-timeouts", settings.timeout_check_seconds, cancel_overdue),
         expiry_job(),  # Idempotency-Key records older than 24 h

@@ -8,19 +8,11 @@ from fastapi import FastAPI
 
 from chassis.service import Service
 from payment_service.adapters.providers import PaymentProvider, SandboxProvider
-from payment_service.api import router
-from payment_service.config import MIGRATIONS_DIR, PaymentSettings
+from payment_service.config import PaymentSettings
 from payment_service.deps import PaymentRuntime, PaymentState
-from payment_service.handlers import CONSUMERS
 from shared_events.topics import PAYMENT_EVENTS
 
-PAYMENT = Service(
-    PaymentSettings,
-    routers=[router],
-    migrations_dir=MIGRATIONS_DIR,
-    publishes=[PAYMENT_EVENTS],
-    consumers=CONSUMERS,
-)
+PAYMENT = Service(PaymentSettings, publishes=[PAYMENT_EVENTS])
 
 
 def create_app(
