@@ -18,7 +18,6 @@ class CatalogSettings(ServiceSettings, env_prefix="CATALOG_"):
 
     service_name: str = "catalog"
     port: int = 8001
-    redis_key_prefix: str = ""
     cache_ttl_seconds: int = 60
     max_page_size: int = Field(default=PAGE_SIZE_LIMIT, ge=1, le=PAGE_SIZE_LIMIT)
     # Categories whose products must carry food attributes (and the only ones that may), as
