@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis.row_updates import update_by_key, update_params
 from membership_service.domain.coupons import Coupon
 from membership_service.domain.orders import COUNTED_ORDERS, Benefits, OrderStatus
 from membership_service.domain.points import USING_KINDS, Change, LedgerKind, Points
@@ -37,16 +38,8 @@ _LOCK_MEMBER = (
     .where(MEMBERS.c.id == sa.bindparam("member_id"))
     .with_for_update(of=MEMBERS)
 )
-_SAVE_MEMBER = (
-    sa.update(MEMBERS)
-    .where(MEMBERS.c.id == sa.bindparam("b_id"))
-    .values(
-        points_balance=sa.bindparam("b_balance"),
-        points_held=sa.bindparam("b_held"),
-        tier=sa.bindparam("b_tier"),
-        tier_reviewed_at=sa.bindparam("b_reviewed_at"),
-        updated_at=sa.bindparam("b_updated_at"),
-    )
+_SAVE_MEMBER = update_by_key(
+    MEMBERS, "id", "points_balance", "points_held", "tier", "tier_reviewed_at", "updated_at"
 )
 _ADD_LEDGER = sa.insert(LEDGER)
 
@@ -70,18 +63,9 @@ _LOCK_ORDER = (
     .with_for_update()
 )
 _ADD_ORDER = sa.insert(MEMBER_ORDERS)
-_SAVE_ORDER = (
-    sa.update(MEMBER_ORDERS)
-    .where(MEMBER_ORDERS.c.order_id == sa.bindparam("b_order_id"))
-    .values(
-        status=sa.bindparam("b_status"),
-        benefits=sa.bindparam("b_benefits"),
-        spend=sa.bindparam("b_spend"),
-        points_earned=sa.bindparam("b_points_earned"),
-        completed_at=sa.bindparam("b_completed_at"),
-        updated_at=sa.bindparam("b_updated_at"),
-    )
-)
+# What an order event changes of a stored order (`MemberOrder` fields of the same names).
+_ORDER_CHANGES = ("status", "benefits", "spend", "points_earned", "completed_at", "updated_at")
+_SAVE_ORDER = update_by_key(MEMBER_ORDERS, "order_id", *_ORDER_CHANGES)
 _COUNTED = (
     sa.select(MEMBER_ORDERS.c.order_id)
     .where(
@@ -113,15 +97,7 @@ _LOCK_COUPON = (
     .where(COUPONS.c.code == sa.bindparam("code"))
     .with_for_update()
 )
-_SAVE_COUPON = (
-    sa.update(COUPONS)
-    .where(COUPONS.c.code == sa.bindparam("b_code"))
-    .values(
-        status=sa.bindparam("b_status"),
-        order_id=sa.bindparam("b_order_id"),
-        updated_at=sa.bindparam("b_updated_at"),
-    )
-)
+_SAVE_COUPON = update_by_key(COUPONS, "code", "status", "order_id", "updated_at")
 
 _ADD_LOT = sa.insert(LOTS)
 _DUE_LOTS = sa.select(sa.func.coalesce(sa.func.sum(LOTS.c.points), 0)).where(
@@ -220,14 +196,14 @@ async def lock_member(
 async def save_member(conn: AsyncConnection, member: LockedMember) -> None:
     """Write back what changed: one UPDATE of the member row, one INSERT of its ledger rows."""
     if member.changed:
-        values = {
-            "b_id": member.id,
-            "b_balance": member.points.balance,
-            "b_held": member.points.held,
-            "b_tier": member.tier,
-            "b_reviewed_at": member.tier_reviewed_at,
-            "b_updated_at": member.updated_at,
-        }
+        values = update_params(
+            id=member.id,
+            points_balance=member.points.balance,
+            points_held=member.points.held,
+            tier=member.tier,
+            tier_reviewed_at=member.tier_reviewed_at,
+            updated_at=member.updated_at,
+        )
         await conn.execute(_SAVE_MEMBER, values)
         member.changed = False
     if member.ledger:
@@ -274,16 +250,8 @@ async def lock_order(conn: AsyncConnection, order_id: str) -> MemberOrder | None
 
 async def save_order(conn: AsyncConnection, order: MemberOrder) -> None:
     if order.stored:
-        values = {
-            "b_order_id": order.order_id,
-            "b_status": order.status,
-            "b_benefits": order.benefits,
-            "b_spend": order.spend,
-            "b_points_earned": order.points_earned,
-            "b_completed_at": order.completed_at,
-            "b_updated_at": order.updated_at,
-        }
-        await conn.execute(_SAVE_ORDER, values)
+        changes = {name: getattr(order, name) for name in _ORDER_CHANGES}
+        await conn.execute(_SAVE_ORDER, update_params(order_id=order.order_id, **changes))
         return
     values = {column.name: getattr(order, column.name) for column in _ORDER_COLUMNS}
     await conn.execute(_ADD_ORDER, values)
@@ -309,12 +277,9 @@ async def lock_coupon(conn: AsyncConnection, code: str) -> Coupon | None:
 
 
 async def save_coupon(conn: AsyncConnection, coupon: Coupon, at: datetime) -> None:
-    values = {
-        "b_code": coupon.code,
-        "b_status": coupon.status.value,
-        "b_order_id": coupon.order_id,
-        "b_updated_at": at,
-    }
+    values = update_params(
+        code=coupon.code, status=coupon.status.value, order_id=coupon.order_id, updated_at=at
+    )
     await conn.execute(_SAVE_COUPON, values)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.columns import table_of
+from chassis.row_updates import update_by_key, update_params
 from chassis.rules import RuleError
 from payment_service.domain.intents import FailureReason, Intent, IntentStatus, LedgerKind
 from payment_service.tables import FxRateRow, LedgerEntryRow, PaymentIntentRow
@@ -59,21 +60,11 @@ _CLAIM_INTENT = {
     "postgresql": postgresql.insert(INTENTS).on_conflict_do_nothing(),
     "sqlite": sqlite.insert(INTENTS).on_conflict_do_nothing(),
 }
-_SAVE_STATE = (
-    sa.update(INTENTS)
-    .where(INTENTS.c.id == sa.bindparam("intent_id"))
-    .values(
-        status=sa.bindparam("status"),
-        captured_amount=sa.bindparam("captured"),
-        refunded_amount=sa.bindparam("refunded"),
-        updated_at=sa.bindparam("at"),
-    )
-)
-_SAVE_FAILURE = _SAVE_STATE.values(
-    failure_reason=sa.bindparam("reason"), failure_message=sa.bindparam("message")
-)
+_STATE = ("status", "captured_amount", "refunded_amount", "updated_at")
+_SAVE_STATE = update_by_key(INTENTS, "id", *_STATE)
+_SAVE_FAILURE = update_by_key(INTENTS, "id", *_STATE, "failure_reason", "failure_message")
 # The authorisation records the CNY amount in the same UPDATE as its state: no extra statement.
-_SAVE_AUTHORIZED = _SAVE_STATE.values(amount_cny=sa.bindparam("amount_cny"))
+_SAVE_AUTHORIZED = update_by_key(INTENTS, "id", *_STATE, "amount_cny")
 _ADD_ENTRY = sa.insert(LEDGER)
 _REFERENCE = sa.select(LEDGER.c.provider_reference).where(
     LEDGER.c.intent_id == sa.bindparam("intent_id"), LEDGER.c.kind == sa.bindparam("kind")
@@ -142,20 +133,19 @@ async def save_state(
     """The intent's new state; with the failure when it failed, with the amount in CNY when it
     was authorised."""
     values: dict[str, Any] = {
-        "intent_id": intent_id,
         "status": state.status.value,
-        "captured": state.captured,
-        "refunded": state.refunded,
-        "at": at,
+        "captured_amount": state.captured,
+        "refunded_amount": state.refunded,
+        "updated_at": at,
     }
+    statement = _SAVE_STATE
     if failure is not None:
-        values["reason"], values["message"] = failure
-        await conn.execute(_SAVE_FAILURE, values)
+        statement = _SAVE_FAILURE
+        values["failure_reason"], values["failure_message"] = failure
     elif amount_cny is not None:
+        statement = _SAVE_AUTHORIZED
         values["amount_cny"] = amount_cny
-        await conn.execute(_SAVE_AUTHORIZED, values)
-    else:
-        await conn.execute(_SAVE_STATE, values)
+    await conn.execute(statement, update_params(id=intent_id, **values))
 
 
 async def add_entry(
