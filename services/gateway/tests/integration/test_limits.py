@@ -55,6 +55,20 @@ async def test_client_and_member_are_counted_in_one_round_trip(
     assert 0 < await redis.ttl(f"{member.key}:{window}") <= 61
 
 
+async def test_a_key_is_looked_up_in_the_same_round_trip_as_the_counts(
+    redis: aioredis.Redis, redis_key_prefix: str, round_trips: list[int]
+) -> None:
+    client = limits.Limit(f"{redis_key_prefix}client:10.0.0.3", 5)
+    member = limits.Limit(f"{redis_key_prefix}member:m-3", 5)
+    claimed, unclaimed = f"{redis_key_prefix}seen:a", f"{redis_key_prefix}seen:b"
+    await redis.set(claimed, b"1")
+    round_trips.clear()
+    assert await limits.count_and_look_up(redis, [client, member], NOW, claimed) == ([1, 1], True)
+    assert await limits.count_and_look_up(redis, [client], NOW, unclaimed) == ([2], False)
+    assert await limits.count_and_look_up(redis, [client], NOW) == ([3], False)
+    assert len(round_trips) == 3
+
+
 async def test_over_a_limit_is_429_with_the_seconds_left_in_the_window(
     redis: aioredis.Redis, redis_key_prefix: str
 ) -> None:

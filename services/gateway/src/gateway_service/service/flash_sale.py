@@ -50,14 +50,10 @@ class FlashSaleLimits:
     def _key(self, member: str, sku: str) -> str:
         return f"{self.prefix}:{sku}:{member}"
 
-    def _seen_key(self, member: str, idempotency_key: str) -> str:
+    def seen_key(self, member: str, idempotency_key: str) -> str:
+        """The key that exists once this member's Idempotency-Key has claimed (its order may
+        exist); the edge reads it in the rate limits' round trip."""
         return f"{self.prefix}:seen:{member}:{idempotency_key}"
-
-    async def is_replay(self, member: str, idempotency_key: str | None) -> bool:
-        """Whether this Idempotency-Key already claimed (its order may exist)."""
-        if idempotency_key is None:
-            return False
-        return bool(await self.redis.exists(self._seen_key(member, idempotency_key)))
 
     async def claim(
         self, member: str, wanted: Mapping[str, int], idempotency_key: str | None
@@ -67,7 +63,7 @@ class FlashSaleLimits:
         if not wanted:
             return False
         if idempotency_key is not None:
-            seen = self._seen_key(member, idempotency_key)
+            seen = self.seen_key(member, idempotency_key)
             if not await self.redis.set(seen, b"1", nx=True, ex=self.window_seconds):
                 return False
         skus = sorted(wanted)
@@ -83,7 +79,7 @@ class FlashSaleLimits:
         )
         if int(over):
             if idempotency_key is not None:
-                await self.redis.delete(self._seen_key(member, idempotency_key))
+                await self.redis.delete(self.seen_key(member, idempotency_key))
             sku = skus[int(over) - 1]
             raise ProblemError(
                 422,
@@ -100,5 +96,5 @@ class FlashSaleLimits:
             for sku, quantity in wanted.items():
                 pipe.decrby(self._key(member, sku), quantity)
             if idempotency_key is not None:
-                pipe.delete(self._seen_key(member, idempotency_key))
+                pipe.delete(self.seen_key(member, idempotency_key))
             await pipe.execute()

@@ -38,7 +38,10 @@ async def handle(request: Request, runtime: GatewayRuntime) -> Response:
         per_member = settings.rate_per_member_per_minute
         checks.append(limits.Limit(f"{prefix}:member:{member}", per_member))
     now = time.time()
-    counts = await limits.count(runtime.redis, checks, now)
+    # A retried flash-sale order must pass even once the SKU is sold out: whether its key
+    # already claimed is read in this same round trip (forward_order uses it).
+    seen = flash_seen_key(request, runtime, member)
+    counts, replay = await limits.count_and_look_up(runtime.redis, checks, now, seen)
     # The client's limit first: a client over it gets 429 whatever token it sends.
     if problem := limits.over(checks[0], counts[0], now):
         raise problem
@@ -65,13 +68,29 @@ async def handle(request: Request, runtime: GatewayRuntime) -> Response:
     )
     if member is not None and request.method == "POST" and path.decoded == ORDERS_PATH:
         return await forward_order(
-            request, runtime, target, body, request_id, forwarded_for, member
+            request, runtime, target, body, request_id, forwarded_for, member, replay=replay
         )
     upstreams = runtime.state.upstreams
     response = await upstreams.forward(name, request, target, body, request_id, forwarded_for)
     if response.status_code == 200 and availability.is_product_read(request.method, path.decoded):
         response = await add_availability(response, upstreams)
     return response
+
+
+def flash_seen_key(request: Request, runtime: GatewayRuntime, member: str | None) -> str | None:
+    """For what may be a flash-sale order under an Idempotency-Key, the key that says it
+    already claimed. Judged on the raw path: an order sent by an odd spelling of it only
+    misses this shortcut (forward_order then asks Redis itself)."""
+    key = request.headers.get("idempotency-key")
+    if (
+        member is None
+        or key is None
+        or request.method != "POST"
+        or not runtime.settings.flash_sale_limits
+        or request.scope.get("raw_path") != ORDERS_PATH.encode()
+    ):
+        return None
+    return runtime.state.flash_sale.seen_key(member, key)
 
 
 async def verified_member(
@@ -124,12 +143,15 @@ async def forward_order(
     request_id: str,
     forwarded_for: str,
     member: str,
+    *,
+    replay: bool | None = None,
 ) -> Response:
     """`POST /orders` under the flash-sale rules: take the member's allowance and the units,
     forward, and give both back if the order service refuses the order (4xx). A timeout or a
     5xx leaves the order unknown (it may exist): both stay taken, so a retry under the same
     Idempotency-Key passes to the service, which replays its answer; units also come back
-    with the next count from inventory."""
+    with the next count from inventory. `replay`: whether the key already claimed, when the
+    caller read it with the rate limits (None: not read yet)."""
     state = runtime.state
     flash_sale, stock = state.flash_sale, state.flash_stock
     wanted = capped_quantities(body, runtime.settings.flash_sale_limits)
@@ -137,8 +159,13 @@ async def forward_order(
     # The rush after a sell-out is answered from memory: one round trip (is it a retry of an
     # order that got through?) instead of four, none without an Idempotency-Key.
     gone = stock.sold_out(wanted)
-    if gone is not None and not await flash_sale.is_replay(member, key):
-        raise sold_out(gone)
+    if gone is not None:
+        if replay is None:
+            replay = key is not None and bool(
+                await runtime.redis.exists(flash_sale.seen_key(member, key))
+            )
+        if not replay:
+            raise sold_out(gone)
     # False for an order without flash-sale SKUs, and for a replay (its first try took them).
     claimed = await flash_sale.claim(member, wanted, key)
     counted = False

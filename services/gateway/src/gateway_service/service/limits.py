@@ -1,7 +1,9 @@
 """Fixed-window rate limits in Redis, shared by every gateway replica.
 
 A request is counted against its client and, when it carries a verified token, its member:
-both counters move in one pipeline (one round trip), not one round trip each.
+both counters move in one pipeline (one round trip), not one round trip each. An order to a
+flash sale also asks, in that same round trip, whether its Idempotency-Key already claimed
+units (gateway_service.service.flash_sale), so the sale's late buyers cost one round trip.
 """
 
 from __future__ import annotations
@@ -25,14 +27,26 @@ class Limit:
 async def count(redis: aioredis.Redis, limits: list[Limit], now: float | None = None) -> list[int]:
     """Count one request against every limit in this minute's window, in one round trip;
     the counts, in the order given."""
+    counts, _ = await count_and_look_up(redis, limits, now)
+    return counts
+
+
+async def count_and_look_up(
+    redis: aioredis.Redis, limits: list[Limit], now: float | None = None, key: str | None = None
+) -> tuple[list[int], bool]:
+    """`count`, and in the same round trip whether `key` exists (False when no key is given):
+    what the edge must know of a request from Redis, asked at once."""
     window = int((time.time() if now is None else now) // WINDOW_SECONDS)
     async with redis.pipeline(transaction=True) as pipe:
         for limit in limits:
             counter = f"{limit.key}:{window}"
             pipe.incr(counter)
             pipe.expire(counter, WINDOW_SECONDS + 1)
+        if key is not None:
+            pipe.exists(key)
         replies = await pipe.execute()
-    return [int(n) for n in replies[::2]]
+    counted = replies[: 2 * len(limits)]
+    return [int(n) for n in counted[::2]], key is not None and bool(replies[-1])
 
 
 def over(limit: Limit, counted: int, now: float | None = None) -> ProblemError | None:
