@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.responses import JSONResponse
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel
 
 from chassis.errors import ProblemError
@@ -39,6 +40,8 @@ class CreateOnce:
     """A create route's `Idempotency-Key`: the operation runs once per key within `scope` and
     answers 201; a retry with the key gets that first answer again (chassis.idempotency)."""
 
+    status_code = status.HTTP_201_CREATED
+
     def __init__(self, store: IdempotencyStore, key: str | None) -> None:
         self.store = store
         self.key = key
@@ -50,7 +53,7 @@ class CreateOnce:
             scope=scope,
             key=self.key,
             body=body,
-            status_code=status.HTTP_201_CREATED,
+            status_code=self.status_code,
             operation=operation,
         )
 
@@ -61,3 +64,17 @@ async def create_once(request: Request, key: IdempotencyKey = None) -> CreateOnc
 
 # A route parameter: `create: IdempotentCreate`, then `return await create(scope, body, op)`.
 IdempotentCreate = Annotated[CreateOnce, Depends(create_once)]
+
+
+def create_route(
+    router: APIRouter, path: str, model: type[BaseModel], *, tags: Sequence[str]
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """`POST path` of a route that answers through `IdempotentCreate`: documented with the
+    status `CreateOnce` answers and with `model`, since the route returns a bare JSONResponse.
+
+        @create_route(router, "/admin/coupons", CouponAdmin, tags=["admin"])
+        async def issue_coupon(..., create: IdempotentCreate) -> JSONResponse:
+    """
+    return router.post(
+        path, status_code=CreateOnce.status_code, response_model=model, tags=list(tags)
+    )

@@ -9,8 +9,9 @@ session, so it may read more (a product's SKUs, an order's lines) in one batch.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from fastapi import Query
 from pydantic import BaseModel
 from sqlmodel import func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,6 +19,11 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 T = TypeVar("T")
 RowT = TypeVar("RowT")
+
+# A list route's `?page=&size=` (`page: PageNumber = 1, size: PageSize = 20`), bounded alike on
+# every service's lists.
+PageNumber = Annotated[int, Query(ge=1, le=10_000)]
+PageSize = Annotated[int, Query(ge=1, le=100)]
 
 
 class Page(BaseModel, Generic[T]):

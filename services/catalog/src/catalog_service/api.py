@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
@@ -15,8 +15,8 @@ from catalog_service.domain.products import ProductStatus
 from catalog_service.schemas import CategoryPublic, ProductCreate, ProductPatch, ProductPublic
 from catalog_service.service import reads, writes
 from chassis.auth import Admin, MaybeMember
-from chassis.deps import IdempotentCreate
-from chassis.pagination import Page
+from chassis.deps import IdempotentCreate, create_route
+from chassis.pagination import Page, PageNumber
 from chassis.validation import IdentifierInPath, SkuCode, Text
 
 router = APIRouter(prefix="/api/v1")
@@ -29,7 +29,7 @@ class PageParams:
     def __init__(
         self,
         runtime: RuntimeDep,
-        page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        page: PageNumber = 1,
         size: Annotated[int, Query(ge=1, le=PAGE_SIZE_LIMIT)] = 20,
     ) -> None:
         # CATALOG_MAX_PAGE_SIZE may lower the documented limit; over it is refused like a
@@ -103,12 +103,7 @@ async def admin_get_product(runtime: RuntimeDep, _: Admin, product_id: ProductId
     return await reads.get_product(runtime, product_id, published_only=False)
 
 
-@router.post(
-    "/admin/products",
-    response_model=ProductPublic,
-    status_code=status.HTTP_201_CREATED,
-    tags=["admin"],
-)
+@create_route(router, "/admin/products", ProductPublic, tags=["admin"])
 async def create_product(
     runtime: RuntimeDep,
     admin: Admin,

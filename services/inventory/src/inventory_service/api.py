@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin
-from chassis.deps import IdempotentCreate
+from chassis.deps import IdempotentCreate, create_route
 from chassis.validation import SkuCode, SkuInPath
 from inventory_service.deps import RuntimeDep
 from inventory_service.schemas import (
@@ -75,12 +75,7 @@ async def set_stock(
     return admin_view
 
 
-@router.post(
-    "/admin/inventory/{sku}/adjustments",
-    response_model=StockAdmin,
-    status_code=status.HTTP_201_CREATED,
-    tags=["admin"],
-)
+@create_route(router, "/admin/inventory/{sku}/adjustments", StockAdmin, tags=["admin"])
 async def adjust_stock(
     runtime: RuntimeDep,
     admin: Admin,
@@ -105,12 +100,7 @@ async def list_lots(runtime: RuntimeDep, _: Admin, sku: Sku) -> LotList:
     return await lots.list_lots(runtime, sku)
 
 
-@router.post(
-    "/admin/inventory/{sku}/lots",
-    response_model=LotAdmin,
-    status_code=status.HTTP_201_CREATED,
-    tags=["admin"],
-)
+@create_route(router, "/admin/inventory/{sku}/lots", LotAdmin, tags=["admin"])
 async def receive_lot(
     runtime: RuntimeDep, admin: Admin, sku: Sku, body: LotReceive, create: IdempotentCreate
 ) -> JSONResponse:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
-from chassis.deps import IdempotentCreate
+from chassis.deps import IdempotentCreate, create_route
 from chassis.forwarding import client_address
 from membership_service.deps import MembershipRuntime, RuntimeDep
 from membership_service.schemas import (
@@ -40,12 +40,7 @@ def _client(runtime: MembershipRuntime, request: Request) -> str:
     )
 
 
-@router.post(
-    "/auth/register",
-    status_code=status.HTTP_201_CREATED,
-    response_model=MemberPublic,
-    tags=["auth"],
-)
+@create_route(router, "/auth/register", MemberPublic, tags=["auth"])
 async def register(
     runtime: RuntimeDep,
     body: RegisterCreate,
@@ -82,12 +77,7 @@ async def update_me(runtime: RuntimeDep, principal: Member, body: MemberUpdate) 
     return await accounts.update_me(runtime, principal, body)
 
 
-@router.post(
-    "/admin/coupons",
-    status_code=status.HTTP_201_CREATED,
-    response_model=CouponAdmin,
-    tags=["admin"],
-)
+@create_route(router, "/admin/coupons", CouponAdmin, tags=["admin"])
 async def issue_coupon(
     runtime: RuntimeDep, admin: Admin, body: CouponCreate, create: IdempotentCreate
 ) -> JSONResponse:

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
-from chassis.deps import IdempotentCreate
-from chassis.pagination import Page
+from chassis.deps import IdempotentCreate, create_route
+from chassis.pagination import Page, PageNumber, PageSize
 from chassis.validation import Identifier, IdentifierInPath
 from notification_service.deps import RuntimeDep
 from notification_service.domain.channels import Channel
@@ -26,9 +26,6 @@ from notification_service.schemas import (
 from notification_service.service import preferences, queries, webhooks
 
 router = APIRouter(prefix="/api/v1")
-
-PageNumber = Annotated[int, Query(ge=1, le=10_000)]
-PageSize = Annotated[int, Query(ge=1, le=100)]
 
 
 @router.get("/notifications", response_model=Page[DeliveryPublic], tags=["storefront"])
@@ -66,12 +63,7 @@ async def all_notifications(
     )
 
 
-@router.post(
-    "/admin/webhooks",
-    status_code=status.HTTP_201_CREATED,
-    response_model=WebhookCreated,
-    tags=["admin"],
-)
+@create_route(router, "/admin/webhooks", WebhookCreated, tags=["admin"])
 async def create_webhook(
     runtime: RuntimeDep, admin: Admin, body: WebhookCreate, create: IdempotentCreate
 ) -> JSONResponse:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable, Sequence
+from typing import Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
+from fastapi.types import DecoratedCallable
 
 from chassis.auth import Admin, Member
 from chassis.idempotency import IdempotencyKey
 from chassis.idempotency_db import idempotency_records
-from chassis.pagination import Page
+from chassis.pagination import Page, PageNumber, PageSize
 from chassis.validation import IdentifierInPath, SkuInPath
 from order_service.deps import RuntimeDep
 from order_service.schemas import (
@@ -28,12 +30,17 @@ OrderId = IdentifierInPath
 Sku = SkuInPath
 
 
-@router.post(
-    "/orders",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=OrderAccepted,
-    tags=["orders"],
-)
+def command_route(
+    path: str, tags: Sequence[str]
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """`POST path` of a command on an order. Each answers 202 with the order's id and status:
+    what follows from it (stock, payment, refunds, notices) happens after the answer."""
+    return router.post(
+        path, status_code=status.HTTP_202_ACCEPTED, response_model=OrderAccepted, tags=list(tags)
+    )
+
+
+@command_route("/orders", tags=["orders"])
 async def place_order(
     runtime: RuntimeDep,
     member: Member,
@@ -55,8 +62,8 @@ async def place_order(
 async def list_orders(
     runtime: RuntimeDep,
     member: Member,
-    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-    size: Annotated[int, Query(ge=1, le=100)] = 20,
+    page: PageNumber = 1,
+    size: PageSize = 20,
 ) -> Page[OrderPublic]:
     return await queries.list_orders(runtime, member, page=page, size=size)
 
@@ -66,34 +73,19 @@ async def get_order(runtime: RuntimeDep, member: Member, order_id: OrderId) -> O
     return await queries.get_order(runtime, member, order_id)
 
 
-@router.post(
-    "/orders/{order_id}/cancel",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=OrderAccepted,
-    tags=["orders"],
-)
+@command_route("/orders/{order_id}/cancel", tags=["orders"])
 async def cancel_order(runtime: RuntimeDep, member: Member, order_id: OrderId) -> OrderAccepted:
     return await orders.cancel_order(runtime, member, order_id)
 
 
-@router.post(
-    "/orders/{order_id}/returns",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=OrderAccepted,
-    tags=["orders"],
-)
+@command_route("/orders/{order_id}/returns", tags=["orders"])
 async def return_order(runtime: RuntimeDep, member: Member, order_id: OrderId) -> OrderAccepted:
     """Return a delivered order in full (within ORDER_RETURN_WINDOW_DAYS of delivery): the
     order becomes REFUNDED, payment refunds the capture, inventory restocks."""
     return await orders.return_order(runtime, member, order_id)
 
 
-@router.post(
-    "/admin/orders/{order_id}/{action}",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=OrderAccepted,
-    tags=["admin"],
-)
+@command_route("/admin/orders/{order_id}/{action}", tags=["admin"])
 async def fulfil_order(
     runtime: RuntimeDep,
     _: Admin,
