@@ -19,7 +19,13 @@ from inventory_service.domain.stock import MovementKind
 from inventory_service.schemas import MAX_UNITS, LotAdmin, LotList, LotReceive, OriginPublic
 from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.lot_levels import change_lots
-from inventory_service.service.stock_levels import change_levels, lock_levels, new_stock, now
+from inventory_service.service.stock_levels import (
+    change_levels,
+    lock_levels,
+    new_stock,
+    now,
+    stage_adjusted,
+)
 from inventory_service.tables import LOTS, STOCK
 from shared_events import inventory as events
 
@@ -170,17 +176,7 @@ async def receive_lot(runtime: InventoryRuntime, sku: str, data: LotReceive) -> 
             ),
             subject=sku,
         )
-        stage(
-            events.StockAdjustedV1(
-                sku=sku,
-                delta=data.quantity,
-                on_hand=after.on_hand,
-                reserved=after.reserved,
-                available=after.available,
-                reason="RECEIVE",
-            ),
-            subject=sku,
-        )
+        stage_adjusted(stage, sku, data.quantity, after, "RECEIVE")
         return await get_lot_in(conn, sku, data.lot)
 
 

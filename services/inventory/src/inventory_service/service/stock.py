@@ -11,7 +11,6 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import as_utc, insert_ignore
 from chassis.errors import Conflict, NotFound
-from chassis.staging import Stage
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import DEFAULT_LOT
 from inventory_service.domain.stock import MovementKind, StockLevel, StockRuleError
@@ -26,9 +25,9 @@ from inventory_service.service.stock_levels import (
     now,
     read_level,
     signal_low,
+    stage_adjusted,
 )
 from inventory_service.tables import STOCK, StockRow
-from shared_events import inventory as events
 from shared_events.catalog import ProductCreatedV1
 
 _STOCKED_BY_LOT = Conflict(
@@ -73,20 +72,6 @@ async def list_available(runtime: InventoryRuntime, skus: list[str]) -> list[Sto
     ]
 
 
-def _stage_adjusted(stage: Stage, sku: str, delta: int, after: StockLevel, reason: str) -> None:
-    stage(
-        events.StockAdjustedV1(
-            sku=sku,
-            delta=delta,
-            on_hand=after.on_hand,
-            reserved=after.reserved,
-            available=after.available,
-            reason=reason,
-        ),
-        subject=sku,
-    )
-
-
 async def set_stock(runtime: InventoryRuntime, sku: str, data: StockSet) -> tuple[StockAdmin, bool]:
     """Set the counted on-hand quantity (and the safety stock). The record is created when the
     catalog event has not arrived yet. Returns the stock and whether it was created."""
@@ -113,7 +98,7 @@ async def set_stock(runtime: InventoryRuntime, sku: str, data: StockSet) -> tupl
             reason = MovementKind.RECEIVE.value
             receipt = movement(sku, MovementKind.RECEIVE, delta, 0, reason, lot=DEFAULT_LOT)
             await write_movements(await session.connection(), [receipt])
-            _stage_adjusted(stage, sku, delta, after, reason)
+            stage_adjusted(stage, sku, delta, after, reason)
         signal_low(stage, sku, before, after)
     return _admin_view(sku, after, row.updated_at), created > 0
 
@@ -148,7 +133,7 @@ async def adjust_stock(runtime: InventoryRuntime, sku: str, data: AdjustmentCrea
         adjustment = movement(sku, MovementKind.ADJUST, data.delta, 0, data.reason, lot=lot)
         await write_movements(await session.connection(), [adjustment])
         stage = partial(runtime.outbox.stage, session)
-        _stage_adjusted(stage, sku, data.delta, after, data.reason)
+        stage_adjusted(stage, sku, data.delta, after, data.reason)
         signal_low(stage, sku, after.before(data.delta, 0), after)
     return _admin_view(sku, after, now())
 

@@ -171,3 +171,18 @@ def signal_low(stage: Stage, sku: str, before: StockLevel, after: StockLevel) ->
             events.StockLowV1(sku=sku, available=after.available, safety_stock=after.safety_stock),
             subject=sku,
         )
+
+
+def stage_adjusted(stage: Stage, sku: str, delta: int, after: StockLevel, reason: str) -> None:
+    """Stage `StockAdjustedV1`: the SKU's levels after a change of `delta` units."""
+    stage(
+        events.StockAdjustedV1(
+            sku=sku,
+            delta=delta,
+            on_hand=after.on_hand,
+            reserved=after.reserved,
+            available=after.available,
+            reason=reason,
+        ),
+        subject=sku,
+    )
