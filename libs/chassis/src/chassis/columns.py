@@ -1,9 +1,9 @@
-"""The column declarations every service's tables.py repeats: time zone aware timestamps,
-BIGINT amounts, the surrogate BIGINT key, the CHECK that holds a column to a set of values,
-and the `sa.Table` of a model for Core statements.
+"""The declarations every service's tables.py repeats: time zone aware timestamps, BIGINT
+amounts, the surrogate BIGINT key, the CHECKs that hold a column to a set of values or above
+zero, partial indexes, and the `sa.Table` of a model for Core statements.
 
-Each helper declares exactly the column the services wrote by hand (same type, nullability and
-index), so using one changes no schema.
+Each helper declares exactly what the services wrote by hand (same type, nullability, index and
+constraint name), so using one changes no schema.
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ from sqlmodel import Field, SQLModel
 
 # A surrogate key: BIGINT on PostgreSQL, INTEGER on SQLite (it autoincrements only that type).
 BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def surrogate_key() -> Any:
+    """The `id` primary key the database numbers (None until the row is inserted)."""
+    return Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
 
 
 def utc_timestamp(*, nullable: bool = False, index: bool = False) -> Any:
@@ -35,8 +40,32 @@ def big_integer(*, nullable: bool = False, default: int | None = None) -> Any:
 
 
 def one_of(column: str, values: Iterable[str]) -> str:
-    """The CHECK expression that holds `column` to `values`: `status IN ('A', 'B')`."""
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+    """The CHECK expression that holds `column` to `values`: `status IN ('A', 'B')`. A StrEnum
+    class will do: its members are their values."""
+    literals = ("'" + str(value).replace("'", "''") + "'" for value in values)
+    return f"{column} IN ({', '.join(literals)})"
+
+
+def check_one_of(table: str, column: str, values: Iterable[str]) -> sa.CheckConstraint:
+    """CHECK `column IN (...)`, named `ck_<table>_<column>` as every service names it."""
+    return sa.CheckConstraint(one_of(column, values), name=f"ck_{table}_{column}")
+
+
+def not_negative(table: str, *columns: str) -> tuple[sa.CheckConstraint, ...]:
+    """CHECK `column >= 0` for each column, named `ck_<table>_<column>_not_negative`."""
+    return tuple(
+        sa.CheckConstraint(f"{column} >= 0", name=f"ck_{table}_{column}_not_negative")
+        for column in columns
+    )
+
+
+def partial_index(name: str, *columns: str, where: str, unique: bool = False) -> sa.Index:
+    """An index of the rows `where` holds for, on PostgreSQL and SQLite alike (each dialect
+    takes its own `*_where`; one left out there would index every row)."""
+    condition = sa.text(where)
+    return sa.Index(
+        name, *columns, unique=unique, postgresql_where=condition, sqlite_where=condition
+    )
 
 
 def table_of(model: type[SQLModel]) -> sa.Table:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel, col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chassis.columns import BIG_ID, table_of, utc_timestamp
+from chassis.columns import BIG_ID, partial_index, surrogate_key, table_of, utc_timestamp
 from chassis.db import Database
 from chassis.logging import get_logger
 from chassis.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, on_scrape
@@ -51,15 +51,10 @@ class OutboxRecord(SQLModel, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         # Only unsent rows are ever scanned; a partial index keeps that cheap as the table grows.
-        sa.Index(
-            "ix_outbox_unsent",
-            "id",
-            postgresql_where=sa.text("sent_at IS NULL"),
-            sqlite_where=sa.text("sent_at IS NULL"),
-        ),
+        partial_index("ix_outbox_unsent", "id", where="sent_at IS NULL"),
     )
 
-    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
+    id: int | None = surrogate_key()
     event_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), nullable=False, unique=True))
     topic: str = Field(max_length=200)
     event_type: str = Field(max_length=200)
