@@ -16,7 +16,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from chassis.columns import big_integer, table_of, utc_timestamp
+from analytics_service.domain.kpis import MoneyBackKind, PointsKind
+from chassis.columns import big_integer, check_one_of, one_of, table_of, utc_timestamp
 
 
 class OrderFactRow(SQLModel, table=True):
@@ -145,9 +146,7 @@ class MoneyBackRow(SQLModel, table=True):
     """A refund (by refund id) or a void (by payment id) of an order."""
 
     __tablename__ = "analytics_money_back"
-    __table_args__ = (
-        sa.CheckConstraint("kind IN ('REFUND', 'VOID')", name="ck_analytics_money_back_kind"),
-    )
+    __table_args__ = (check_one_of("analytics_money_back", "kind", MoneyBackKind),)
 
     order_id: str = Field(primary_key=True, max_length=100)
     kind: str = Field(primary_key=True, max_length=10)
@@ -192,10 +191,7 @@ class PointsMoveRow(SQLModel, table=True):
 
     __tablename__ = "analytics_points_moves"
     __table_args__ = (
-        sa.CheckConstraint(
-            "kind IN ('EARNED', 'REDEEMED', 'RESTORED', 'EXPIRED')",
-            name="ck_analytics_points_kind",
-        ),
+        sa.CheckConstraint(one_of("kind", PointsKind), name="ck_analytics_points_kind"),
     )
 
     event_id: uuid.UUID = Field(sa_column=sa.Column(sa.Uuid(), primary_key=True))

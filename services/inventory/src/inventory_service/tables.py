@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, get_args
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from chassis.columns import BIG_ID, table_of, utc_timestamp
+from chassis.columns import check_one_of, not_negative, surrogate_key, table_of, utc_timestamp
+from inventory_service.domain.lots import AllocationStatus, LotStatus
+from inventory_service.domain.reservations import ReservationStatus
+from inventory_service.domain.stock import MovementKind
+from shared_events.inventory import StorageClass
 
 
 class StockRow(SQLModel, table=True):
@@ -16,8 +20,7 @@ class StockRow(SQLModel, table=True):
 
     __tablename__ = "stock"
     __table_args__ = (
-        sa.CheckConstraint("on_hand >= 0", name="ck_stock_on_hand_not_negative"),
-        sa.CheckConstraint("reserved >= 0", name="ck_stock_reserved_not_negative"),
+        *not_negative("stock", "on_hand", "reserved"),
         sa.CheckConstraint("reserved <= on_hand", name="ck_stock_reserved_within_on_hand"),
         sa.CheckConstraint("safety_stock >= 0", name="ck_stock_safety_not_negative"),
     )
@@ -34,10 +37,7 @@ class ReservationRow(SQLModel, table=True):
 
     __tablename__ = "reservations"
     __table_args__ = (
-        sa.CheckConstraint(
-            "status IN ('RESERVED', 'COMMITTED', 'RELEASED', 'REJECTED')",
-            name="ck_reservations_status",
-        ),
+        check_one_of("reservations", "status", ReservationStatus),
         # The expiry job scans RESERVED rows by deadline.
         sa.Index("ix_reservations_status_expires_at", "status", "expires_at"),
     )
@@ -61,15 +61,9 @@ class MovementRow(SQLModel, table=True):
     """The ledger: every change of on-hand or reserved is one row."""
 
     __tablename__ = "stock_movements"
-    __table_args__ = (
-        sa.CheckConstraint(
-            "kind IN ('RECEIVE', 'ADJUST', 'RESERVE', 'COMMIT', 'RELEASE', 'WITHDRAW',"
-            " 'REALLOCATE')",
-            name="ck_stock_movements_kind",
-        ),
-    )
+    __table_args__ = (check_one_of("stock_movements", "kind", MovementKind),)
 
-    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
+    id: int | None = surrogate_key()
     sku: str = Field(index=True, max_length=64)
     # Every movement names its lot (null only on rows written before lots existed).
     lot: str | None = Field(default=None, max_length=64)
@@ -88,15 +82,10 @@ class LotRow(SQLModel, table=True):
 
     __tablename__ = "lots"
     __table_args__ = (
-        sa.CheckConstraint("on_hand >= 0", name="ck_lots_on_hand_not_negative"),
-        sa.CheckConstraint("reserved >= 0", name="ck_lots_reserved_not_negative"),
+        *not_negative("lots", "on_hand", "reserved"),
         sa.CheckConstraint("reserved <= on_hand", name="ck_lots_reserved_within_on_hand"),
-        sa.CheckConstraint(
-            "status IN ('SELLABLE', 'EXPIRED', 'QUARANTINED')", name="ck_lots_status"
-        ),
-        sa.CheckConstraint(
-            "storage_class IN ('AMBIENT', 'CHILLED', 'FROZEN')", name="ck_lots_storage_class"
-        ),
+        check_one_of("lots", "status", LotStatus),
+        check_one_of("lots", "storage_class", get_args(StorageClass)),
         # The expiry job scans sellable lots by date.
         sa.Index("ix_lots_status_expiry_date", "status", "expiry_date"),
     )
@@ -130,14 +119,11 @@ class AllocationRow(SQLModel, table=True):
     __tablename__ = "allocations"
     __table_args__ = (
         sa.CheckConstraint("quantity > 0", name="ck_allocations_quantity_positive"),
-        sa.CheckConstraint(
-            "status IN ('HELD', 'COMMITTED', 'RELEASED', 'MOVED', 'WITHDRAWN')",
-            name="ck_allocations_status",
-        ),
+        check_one_of("allocations", "status", AllocationStatus),
         sa.Index("ix_allocations_sku_lot", "sku", "lot"),
     )
 
-    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
+    id: int | None = surrogate_key()
     order_id: str = Field(index=True, max_length=100)
     sku: str = Field(max_length=64)
     lot: str = Field(max_length=64)

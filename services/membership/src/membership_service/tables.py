@@ -12,7 +12,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from chassis.columns import BIG_ID, big_integer, one_of, table_of, utc_timestamp
+from chassis.columns import (
+    big_integer,
+    check_one_of,
+    not_negative,
+    partial_index,
+    surrogate_key,
+    table_of,
+    utc_timestamp,
+)
 
 ROLES = ("customer", "admin")
 TIERS = ("BRONZE", "SILVER", "GOLD", "PLATINUM")
@@ -26,8 +34,8 @@ BENEFITS = ("NONE", "HELD", "REJECTED", "REDEEMED", "RELEASED", "REFUNDED")
 class MemberRow(SQLModel, table=True):
     __tablename__ = "members"
     __table_args__ = (
-        sa.CheckConstraint(one_of("role", ROLES), name="ck_members_role"),
-        sa.CheckConstraint(one_of("tier", TIERS), name="ck_members_tier"),
+        check_one_of("members", "role", ROLES),
+        check_one_of("members", "tier", TIERS),
         sa.CheckConstraint("points_balance >= 0", name="ck_members_points_balance"),
         sa.CheckConstraint("points_held >= 0", name="ck_members_points_held"),
         sa.Index("ix_members_tier_reviewed", "tier", "tier_reviewed_at"),
@@ -63,13 +71,7 @@ class SigningKeyRow(SQLModel, table=True):
 
     __tablename__ = "signing_keys"
     __table_args__ = (
-        sa.Index(
-            "ux_signing_keys_one_active",
-            "active",
-            unique=True,
-            postgresql_where=sa.text("active"),
-            sqlite_where=sa.text("active"),
-        ),
+        partial_index("ux_signing_keys_one_active", "active", unique=True, where="active"),
     )
 
     kid: str = Field(primary_key=True, max_length=64)
@@ -96,10 +98,10 @@ class RefreshTokenRow(SQLModel, table=True):
 class CouponRow(SQLModel, table=True):
     __tablename__ = "coupons"
     __table_args__ = (
-        sa.CheckConstraint(one_of("kind", COUPON_KINDS), name="ck_coupons_kind"),
-        sa.CheckConstraint(one_of("status", COUPON_STATUSES), name="ck_coupons_status"),
+        check_one_of("coupons", "kind", COUPON_KINDS),
+        check_one_of("coupons", "status", COUPON_STATUSES),
         sa.CheckConstraint("amount_off > 0", name="ck_coupons_amount_off_positive"),
-        sa.CheckConstraint("min_spend >= 0", name="ck_coupons_min_spend_not_negative"),
+        *not_negative("coupons", "min_spend"),
         sa.CheckConstraint("valid_until > valid_from", name="ck_coupons_validity"),
         sa.CheckConstraint(
             "(status = 'ACTIVE') = (order_id IS NULL)", name="ck_coupons_used_by_an_order"
@@ -126,13 +128,13 @@ class PointsLedgerRow(SQLModel, table=True):
 
     __tablename__ = "points_ledger"
     __table_args__ = (
-        sa.CheckConstraint(one_of("kind", LEDGER_KINDS), name="ck_points_ledger_kind"),
+        check_one_of("points_ledger", "kind", LEDGER_KINDS),
         sa.CheckConstraint("balance_after >= 0", name="ck_points_ledger_balance"),
         sa.CheckConstraint("held_after >= 0", name="ck_points_ledger_held"),
         sa.Index("ix_points_ledger_member_kind", "member_id", "kind"),
     )
 
-    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
+    id: int | None = surrogate_key()
     member_id: str = Field(foreign_key="members.id", max_length=36)
     kind: str = Field(max_length=20)
     delta: int = big_integer(default=0)
@@ -154,7 +156,7 @@ class PointsLotRow(SQLModel, table=True):
         sa.Index("ix_points_lots_member_expires", "member_id", "expires_at"),
     )
 
-    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
+    id: int | None = surrogate_key()
     member_id: str = Field(foreign_key="members.id", max_length=36)
     order_id: str = Field(sa_column=sa.Column(sa.String(100), nullable=False, unique=True))
     points: int = big_integer(default=0)
@@ -168,8 +170,8 @@ class MemberOrderRow(SQLModel, table=True):
 
     __tablename__ = "member_orders"
     __table_args__ = (
-        sa.CheckConstraint(one_of("status", ORDER_STATUSES), name="ck_member_orders_status"),
-        sa.CheckConstraint(one_of("benefits", BENEFITS), name="ck_member_orders_benefits"),
+        check_one_of("member_orders", "status", ORDER_STATUSES),
+        check_one_of("member_orders", "benefits", BENEFITS),
         sa.CheckConstraint("points >= 0", name="ck_member_orders_points"),
         sa.CheckConstraint("spend >= 0", name="ck_member_orders_spend"),
         sa.Index("ix_member_orders_member_status", "member_id", "status"),

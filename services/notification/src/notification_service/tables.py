@@ -16,13 +16,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from chassis.columns import big_integer, one_of, utc_timestamp
+from chassis.columns import big_integer, check_one_of, not_negative, partial_index, utc_timestamp
 from notification_service.domain.channels import Channel
 from notification_service.domain.delivery import DeliveryStatus
-
-CHANNELS = [c.value for c in Channel]
-STATUSES = [s.value for s in DeliveryStatus]
-DUE = sa.text("status IN ('PENDING', 'RETRY')")
 
 
 def _flag(default: bool) -> Any:
@@ -99,11 +95,14 @@ class DeliveryRow(SQLModel, table=True):
         sa.UniqueConstraint(
             "cause_event_id", "channel", "recipient", name="uq_deliveries_cause_channel_recipient"
         ),
-        sa.CheckConstraint(one_of("channel", CHANNELS), name="ck_deliveries_channel"),
-        sa.CheckConstraint(one_of("status", STATUSES), name="ck_deliveries_status"),
-        sa.CheckConstraint("attempts >= 0", name="ck_deliveries_attempts_not_negative"),
+        check_one_of("deliveries", "channel", Channel),
+        check_one_of("deliveries", "status", DeliveryStatus),
+        *not_negative("deliveries", "attempts"),
         sa.Index("ix_deliveries_member_created", "member_id", "created_at"),
-        sa.Index("ix_deliveries_due", "next_attempt_at", postgresql_where=DUE, sqlite_where=DUE),
+        # The rows the dispatch job looks for: domain.delivery.DUE_STATUSES.
+        partial_index(
+            "ix_deliveries_due", "next_attempt_at", where="status IN ('PENDING', 'RETRY')"
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=36)

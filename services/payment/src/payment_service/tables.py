@@ -12,23 +12,23 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from chassis.columns import BIG_ID, big_integer, one_of, utc_timestamp
+from chassis.columns import (
+    big_integer,
+    check_one_of,
+    not_negative,
+    partial_index,
+    surrogate_key,
+    utc_timestamp,
+)
 from payment_service.domain.intents import IntentStatus, LedgerKind
 
-INTENT_STATUSES = tuple(status.value for status in IntentStatus)
-LEDGER_KINDS = tuple(kind.value for kind in LedgerKind)
 # At most one row of these kinds per intent (partial unique indexes).
 ONCE_PER_INTENT = (LedgerKind.AUTHORIZE.value, LedgerKind.CAPTURE.value, LedgerKind.VOID.value)
 
 
 def once_per_intent_index(kind: str) -> sa.Index:
-    where = sa.text(f"kind = '{kind}'")
-    return sa.Index(
-        f"ux_payment_ledger_one_{kind.lower()}",
-        "intent_id",
-        unique=True,
-        postgresql_where=where,
-        sqlite_where=where,
+    return partial_index(
+        f"ux_payment_ledger_one_{kind.lower()}", "intent_id", unique=True, where=f"kind = '{kind}'"
     )
 
 
@@ -37,7 +37,7 @@ class PaymentIntentRow(SQLModel, table=True):
 
     __tablename__ = "payment_intents"
     __table_args__ = (
-        sa.CheckConstraint("amount >= 0", name="ck_payment_intents_amount_not_negative"),
+        *not_negative("payment_intents", "amount"),
         sa.CheckConstraint("captured_amount >= 0", name="ck_payment_intents_captured_not_negative"),
         sa.CheckConstraint("refunded_amount >= 0", name="ck_payment_intents_refunded_not_negative"),
         sa.CheckConstraint(
@@ -47,8 +47,8 @@ class PaymentIntentRow(SQLModel, table=True):
             "refunded_amount <= captured_amount",
             name="ck_payment_intents_refunded_within_captured",
         ),
-        sa.CheckConstraint(one_of("status", INTENT_STATUSES), name="ck_payment_intents_status"),
-        sa.CheckConstraint("amount_cny >= 0", name="ck_payment_intents_amount_cny_not_negative"),
+        check_one_of("payment_intents", "status", IntentStatus),
+        *not_negative("payment_intents", "amount_cny"),
         sa.Index("ix_payment_intents_member_created", "member_id", "created_at"),
     )
 
@@ -76,12 +76,12 @@ class LedgerEntryRow(SQLModel, table=True):
 
     __tablename__ = "payment_ledger"
     __table_args__ = (
-        sa.CheckConstraint("amount >= 0", name="ck_payment_ledger_amount_not_negative"),
-        sa.CheckConstraint(one_of("kind", LEDGER_KINDS), name="ck_payment_ledger_kind"),
+        *not_negative("payment_ledger", "amount"),
+        check_one_of("payment_ledger", "kind", LedgerKind),
         *(once_per_intent_index(kind) for kind in ONCE_PER_INTENT),
     )
 
-    id: int | None = Field(default=None, sa_column=sa.Column(BIG_ID, primary_key=True))
+    id: int | None = surrogate_key()
     entry_id: str = Field(sa_column=sa.Column(sa.String(36), nullable=False, unique=True))
     intent_id: str = Field(foreign_key="payment_intents.id", index=True, max_length=36)
     kind: str = Field(max_length=20)
