@@ -25,11 +25,12 @@ from chassis.testing.harness import Harness, offline_runtime
 from chassis.testing.kafka import header, read_envelopes, read_keyed
 from chassis.testing.service import (
     RunningService,
+    ServersUnderTest,
     serve_with_client,
     settings_under_test,
     started_producer,
 )
-from chassis.testing.tokens import bearer
+from chassis.testing.tokens import TestTokenIssuer, bearer
 from shared_events import from_kafka
 from shared_events.catalog import PriceChangedV1, ProductPublishedV1, ProductUnpublishedV1
 from shared_events.money import Money
@@ -106,6 +107,30 @@ def test_settings_under_test_are_fast_and_keep_apart() -> None:
     assert (first.outbox_poll_seconds, second.outbox_poll_seconds) == (1.0, 0.05)
     assert first.redis_key_prefix.startswith("test:") and second.redis_key_prefix == "mine:"
     assert first.database_url == "sqlite+aiosqlite://"
+
+
+async def test_servers_under_test_make_settings_on_a_new_database_and_the_tests_servers(
+    servers_under_test: ServersUnderTest,
+    redis_url: str,
+    redis_key_prefix: str,
+    token_issuer: TestTokenIssuer,
+) -> None:
+    first = await servers_under_test.settings(
+        ServiceSettings, "helpers", kafka_bootstrap_servers="127.0.0.1:9", outbox_poll_seconds=1.0
+    )
+    second = await servers_under_test.settings(
+        ServiceSettings, "helpers", kafka_bootstrap_servers="127.0.0.1:9"
+    )
+    assert first.database_url.startswith("postgresql+asyncpg://")
+    assert "_helpers_" in first.database_url and first.database_url != second.database_url
+    assert (first.redis_url, first.redis_key_prefix) == (redis_url, redis_key_prefix)
+    assert first.jwks_url == token_issuer.jwks_url  # type: ignore[attr-defined]
+    assert first.kafka_bootstrap_servers == "127.0.0.1:9"
+    assert (first.environment, first.outbox_poll_seconds, second.outbox_poll_seconds) == (
+        "test",
+        1.0,
+        0.05,
+    )
 
 
 async def test_a_running_service_is_served_with_a_client() -> None:

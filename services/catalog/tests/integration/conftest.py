@@ -10,8 +10,7 @@ from catalog_service.config import CatalogSettings
 from catalog_service.deps import CatalogRuntime
 from catalog_service.domain.food import DEFAULT_FOOD_CATEGORIES
 from catalog_service.main import create_app
-from chassis.testing.plugin import DatabaseFactory
-from chassis.testing.service import RunningService, serve_with_client, settings_under_test
+from chassis.testing.service import RunningService, ServersUnderTest, serve_with_client
 from chassis.testing.tokens import TestTokenIssuer, bearer
 
 
@@ -23,20 +22,13 @@ class Catalog(RunningService[CatalogSettings, CatalogRuntime]):
 
 @pytest.fixture
 def catalog_settings(
-    create_database: DatabaseFactory,
-    kafka_bootstrap_servers: str,
-    redis_url: str,
-    redis_key_prefix: str,
-    token_issuer: TestTokenIssuer,
+    servers_under_test: ServersUnderTest, kafka_bootstrap_servers: str
 ) -> Callable[[], Any]:
     async def make() -> CatalogSettings:
-        return settings_under_test(
+        return await servers_under_test.settings(
             CatalogSettings,
-            database_url=await create_database("catalog"),
+            "catalog",
             kafka_bootstrap_servers=kafka_bootstrap_servers,
-            redis_url=redis_url,
-            redis_key_prefix=redis_key_prefix,
-            jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
             log_json=True,
             beacon_flush_seconds=0.05,
         )

@@ -21,11 +21,10 @@ from sqlmodel import col, select
 from chassis.testing.infra import free_port
 from chassis.testing.kafka import read_envelopes
 from chassis.testing.orders import order_confirmed, order_line, order_placed
-from chassis.testing.plugin import DatabaseFactory
 from chassis.testing.service import (
     FedService,
+    ServersUnderTest,
     serve_with_client,
-    settings_under_test,
     started_producer,
 )
 from chassis.testing.tokens import TestTokenIssuer, bearer
@@ -172,21 +171,16 @@ def new_id(prefix: str) -> str:
 
 @pytest.fixture
 async def notification(
-    create_database: DatabaseFactory,
+    servers_under_test: ServersUnderTest,
     isolated_kafka: str,
-    redis_url: str,
-    redis_key_prefix: str,
     token_issuer: TestTokenIssuer,
     smtp: tuple[MailCatcher, int],
 ) -> AsyncIterator[Notification]:
     catcher, smtp_port = smtp
-    settings = settings_under_test(
+    settings = await servers_under_test.settings(
         NotificationSettings,
-        database_url=await create_database("notification"),
+        "notification",
         kafka_bootstrap_servers=isolated_kafka,
-        redis_url=redis_url,
-        redis_key_prefix=redis_key_prefix,
-        jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
         smtp_port=smtp_port,
         mail_from=MAIL_FROM,
         operator_emails=[OPERATOR],

@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -22,6 +23,9 @@ from sqlalchemy.engine.url import make_url
 
 from chassis.testing import infra
 from chassis.testing.tokens import TestTokenIssuer
+
+if TYPE_CHECKING:
+    from chassis.testing.service import ServersUnderTest
 
 DatabaseFactory = Callable[[str], Awaitable[str]]
 
@@ -122,6 +126,22 @@ def token_issuer() -> Iterator[TestTokenIssuer]:
     issuer.jwks_url = issuer.serve_jwks()  # type: ignore[attr-defined]
     yield issuer
     issuer.close()
+
+
+@pytest.fixture
+def servers_under_test(
+    create_database: DatabaseFactory,
+    redis_url: str,
+    redis_key_prefix: str,
+    token_issuer: TestTokenIssuer,
+) -> ServersUnderTest:
+    """The test's servers in one piece: `await servers_under_test.settings(OrderSettings,
+    "order", kafka_bootstrap_servers=...)` is a service's settings on them."""
+    # Imported here: chassis.testing.service imports serve_app from this module.
+    from chassis.testing.service import ServersUnderTest
+
+    jwks_url: str = token_issuer.jwks_url  # type: ignore[attr-defined]
+    return ServersUnderTest(create_database, redis_url, redis_key_prefix, jwks_url)
 
 
 @asynccontextmanager

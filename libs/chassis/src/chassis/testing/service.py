@@ -26,7 +26,7 @@ from chassis.runtime import Runtime
 from chassis.settings import ServiceSettings
 from chassis.testing.event_tables import staged_types, wait_handled
 from chassis.testing.events import send, subject_of
-from chassis.testing.plugin import serve_app
+from chassis.testing.plugin import DatabaseFactory, serve_app
 from shared_events import Envelope, EventPayload
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
@@ -63,6 +63,37 @@ def settings_under_test(
         **overrides,
     }
     return settings_class(**values)
+
+
+@dataclass
+class ServersUnderTest:
+    """The servers a service under test runs against, from the plugin's fixtures (the
+    `servers_under_test` fixture): databases made on demand, Redis with the test's own key
+    prefix, and the test token issuer's JWKS. Kafka is the test's choice (shared or isolated)."""
+
+    create_database: DatabaseFactory
+    redis_url: str
+    redis_key_prefix: str
+    jwks_url: str
+
+    async def settings(
+        self,
+        settings_class: type[SettingsT],
+        database: str,
+        *,
+        kafka_bootstrap_servers: str,
+        **overrides: Any,
+    ) -> SettingsT:
+        """`settings_under_test` on a new database named after `database` and these servers."""
+        return settings_under_test(
+            settings_class,
+            database_url=await self.create_database(database),
+            kafka_bootstrap_servers=kafka_bootstrap_servers,
+            redis_url=self.redis_url,
+            redis_key_prefix=self.redis_key_prefix,
+            jwks_url=self.jwks_url,
+            **overrides,
+        )
 
 
 @asynccontextmanager
