@@ -41,7 +41,7 @@ class BatchPolling(Protocol):
 class PaceSettings:
     busy_fetch_ms: int = 50
     busy_poll_ms: int = 20
-    idle_fetch_ms: int = 250
+    idle_fetch_ms: int = 500
     idle_poll_ms: int = 100
     quiet_seconds: float = 5.0
 
