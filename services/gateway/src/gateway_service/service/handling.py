@@ -156,8 +156,8 @@ async def forward_order(
     flash_sale, stock = state.flash_sale, state.flash_stock
     wanted = capped_quantities(body, runtime.settings.flash_sale_limits)
     key = request.headers.get("idempotency-key")
-    # The rush after a sell-out is answered from memory: one round trip (is it a retry of an
-    # order that got through?) instead of four, none without an Idempotency-Key.
+    # The rush after a sell-out is answered from memory: whether it retries an order that got
+    # through was read with the rate limits (`replay`), so a late buyer costs no round trip here.
     gone = stock.sold_out(wanted)
     if gone is not None:
         if replay is None:
