@@ -18,7 +18,8 @@ from fastapi import FastAPI
 from catalog_service.config import CatalogSettings
 from catalog_service.main import create_app as create_catalog
 from chassis.db import Database
-from chassis.testing.plugin import DatabaseFactory, serve_app
+from chassis.testing.infra import DatabaseFactory
+from chassis.testing.serving import serve_app
 from chassis.testing.tokens import TestTokenIssuer
 from gateway_service.config import GatewaySettings
 from gateway_service.main import create_app as create_gateway

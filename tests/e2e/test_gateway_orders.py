@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from chassis.testing.plugin import serve_app
+from chassis.testing.serving import serve_app
 
 from .conftest import Suite, gateway_for, order_body
 

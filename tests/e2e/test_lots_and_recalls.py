@@ -21,9 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from chassis.producer import EventProducer
+from chassis.testing.infra import DatabaseFactory
 from chassis.testing.kafka import header, read_records
-from chassis.testing.plugin import DatabaseFactory, serve_app
 from chassis.testing.polling import eventually
+from chassis.testing.serving import serve_app
 from gateway_service.config import GatewaySettings
 from gateway_service.main import create_app as create_gateway
 from shared_events import from_kafka, to_kafka

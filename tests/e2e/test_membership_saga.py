@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from chassis.testing.infra import free_port
-from chassis.testing.plugin import DatabaseFactory, serve_app
+from chassis.testing.infra import DatabaseFactory, free_port
 from chassis.testing.polling import eventually
+from chassis.testing.serving import serve_app
 from chassis.testing.tokens import TestTokenIssuer
 from membership_service.config import MembershipSettings
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.infra import DatabaseFactory
 from tests.e2e.storefront.conftest import DATABASES, SUITE_ENV, bearer, unique
 from tools.launched import LaunchedSuite, launched_suite
 

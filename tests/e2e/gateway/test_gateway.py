@@ -15,8 +15,8 @@ import pytest
 from catalog_service.config import CatalogSettings
 from catalog_service.main import create_app as create_catalog
 from chassis.cache import create_redis
-from chassis.testing.infra import free_port
-from chassis.testing.plugin import DatabaseFactory, serve_app
+from chassis.testing.infra import DatabaseFactory, free_port
+from chassis.testing.serving import serve_app
 from chassis.testing.tokens import TestTokenIssuer
 from gateway_service.config import GatewaySettings
 from gateway_service.main import create_app as create_gateway

@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from chassis.testing.infra import free_port
-from chassis.testing.plugin import serve_app
+from chassis.testing.serving import serve_app
 from chassis.testing.tokens import TestTokenIssuer
 from gateway_service.config import GatewaySettings
 from gateway_service.main import create_app as create_gateway

@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from catalog_service.config import CatalogSettings
 from catalog_service.main import create_app as create_catalog
 from chassis.producer import EventProducer
-from chassis.testing.plugin import DatabaseFactory, serve_app
+from chassis.testing.infra import DatabaseFactory
+from chassis.testing.serving import serve_app
 from chassis.testing.tokens import TestTokenIssuer
 from order_service.config import OrderSettings
 from order_service.deps import OrderRuntime

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.infra import DatabaseFactory
 from chassis.testing.polling import eventually
 from tests.e2e.conftest import order_body
 from tools.launched import LaunchedSuite, launched_suite

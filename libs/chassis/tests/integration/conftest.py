@@ -12,7 +12,7 @@ from chassis.db import Database
 from chassis.inbox import InboxRecord
 from chassis.outbox import OutboxRecord
 from chassis.producer import EventProducer
-from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.infra import DatabaseFactory
 from shared_events import Envelope, to_kafka
 from shared_events.catalog import ProductUnpublishedV1
 

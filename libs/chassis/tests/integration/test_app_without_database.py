@@ -16,7 +16,7 @@ from chassis.deps import runtime_of
 from chassis.runtime import BaseRuntime
 from chassis.settings import ServiceSettings
 from chassis.testing.infra import free_port
-from chassis.testing.plugin import serve_app
+from chassis.testing.serving import serve_app
 
 pytestmark = pytest.mark.integration
 

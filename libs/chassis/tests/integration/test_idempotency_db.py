@@ -26,7 +26,7 @@ from chassis.idempotency_db import (
     _store,
     delete_expired,
 )
-from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.infra import DatabaseFactory
 
 from .conftest import effects, effects_metadata
 

@@ -12,7 +12,7 @@ from sqlmodel import Field, SQLModel, col, func, select
 
 from chassis.db import Database
 from chassis.pagination import Page, count_of, paginate
-from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.infra import DatabaseFactory
 
 pytestmark = pytest.mark.integration
 

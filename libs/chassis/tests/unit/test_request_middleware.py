@@ -14,7 +14,7 @@ from chassis.app import RequestObserver, TraceContext, request_id_of
 from chassis.errors import ProblemError, install_problem_handlers
 from chassis.metrics import HTTP_REQUESTS
 from chassis.telemetry import current_traceparent
-from chassis.testing.plugin import serve_app
+from chassis.testing.serving import serve_app
 
 PROBLEM = "application/problem+json"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

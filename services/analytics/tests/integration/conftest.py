@@ -23,7 +23,7 @@ from analytics_service.handlers import CONSUMERS
 from chassis.errors import install_problem_handlers
 from chassis.testing.events import Record, envelope_of, topic_of
 from chassis.testing.harness import Harness, offline_runtime
-from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.infra import DatabaseFactory
 from chassis.testing.tokens import TestTokenIssuer
 from shared_events import Envelope, EventPayload
 from shared_events.catalog import ProductCreatedV1, ProductViewedV1, SkuSnapshot

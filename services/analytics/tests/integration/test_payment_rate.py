@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from analytics_service.config import AnalyticsSettings
-from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.infra import DatabaseFactory
 from chassis.testing.tokens import TestTokenIssuer
 from shared_events.catalog import ProductCreatedV1, SkuSnapshot
 from shared_events.order import OrderConfirmedV1

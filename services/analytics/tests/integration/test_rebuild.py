@@ -19,7 +19,7 @@ from analytics_service.service import rebuild
 from analytics_service.tables import ORDERS, SKU_DAYS
 from chassis.producer import EventProducer, OutgoingRecord
 from chassis.testing.events import topic_of
-from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.infra import DatabaseFactory
 from chassis.testing.tokens import TestTokenIssuer
 from shared_events import Envelope, EventPayload, to_kafka
 

@@ -15,8 +15,9 @@ from analytics_service.handlers import CONSUMERS
 from analytics_service.main import create_app
 from chassis.producer import EventProducer
 from chassis.testing.events import send
-from chassis.testing.plugin import DatabaseFactory, serve_app
+from chassis.testing.infra import DatabaseFactory
 from chassis.testing.polling import eventually
+from chassis.testing.serving import serve_app
 from chassis.testing.tokens import TestTokenIssuer
 from shared_events.inventory import StockAdjustedV1
 from shared_events.membership import MemberRegisteredV1

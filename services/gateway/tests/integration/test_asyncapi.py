@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from chassis.app import ASYNCAPI_DIR, serve_asyncapi
 from chassis.testing.infra import free_port
-from chassis.testing.plugin import serve_app
+from chassis.testing.serving import serve_app
 from gateway_service.config import GatewaySettings
 from gateway_service.main import create_app as create_gateway
 

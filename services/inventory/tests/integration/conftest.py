@@ -22,9 +22,9 @@ from chassis.outbox import Outbox
 from chassis.producer import EventProducer
 from chassis.testing import orders
 from chassis.testing.events import envelope_of
+from chassis.testing.infra import DatabaseFactory
 from chassis.testing.kafka import read_envelopes
 from chassis.testing.orders import order_confirmed, order_line
-from chassis.testing.plugin import DatabaseFactory
 from chassis.testing.service import (
     RunningService,
     serve_with_client,

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from chassis.db import Database
 from chassis.migrations import upgrade, upgrade_async
-from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.infra import DatabaseFactory
 from inventory_service.config import MIGRATIONS_DIR
 from inventory_service.tables import ALLOCATIONS, LOTS, MOVEMENTS
 

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from chassis.db import Database
-from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.infra import DatabaseFactory
 
 pytestmark = pytest.mark.integration
 REPLICAS = 4

@@ -21,7 +21,7 @@ from chassis.db import Database
 from chassis.inbox import InboxRecord
 from chassis.migrations import upgrade_async
 from chassis.outbox import OutboxRecord
-from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.infra import DatabaseFactory
 from inventory_service.config import MIGRATIONS_DIR
 from inventory_service.domain.reservations import ReservationStatus
 from inventory_service.service import reservations

@@ -17,10 +17,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from chassis.testing.infra import free_port
+from chassis.testing.infra import DatabaseFactory, free_port
 from chassis.testing.kafka import read_envelopes
 from chassis.testing.orders import order_placed
-from chassis.testing.plugin import DatabaseFactory
 from chassis.testing.service import (
     FedService,
     serve_with_client,

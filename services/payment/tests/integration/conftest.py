@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import pytest
 from sqlmodel import col, select
 
+from chassis.testing.infra import DatabaseFactory
 from chassis.testing.kafka import read_envelopes
-from chassis.testing.plugin import DatabaseFactory
 from chassis.testing.service import (
     FedService,
     serve_with_client,

@@ -15,7 +15,7 @@ from sqlmodel import col, select
 
 from chassis.db import Database
 from chassis.migrations import upgrade, upgrade_async
-from chassis.testing.plugin import DatabaseFactory
+from chassis.testing.infra import DatabaseFactory
 from payment_service.config import MIGRATIONS_DIR
 from payment_service.tables import FxRateRow, LedgerEntryRow, PaymentIntentRow
 

@@ -11,23 +11,16 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from sqlalchemy.engine.url import make_url
 
 from chassis.testing import infra
+from chassis.testing.infra import DatabaseFactory
+from chassis.testing.service import ServersUnderTest
 from chassis.testing.tokens import TestTokenIssuer
-
-if TYPE_CHECKING:
-    from chassis.testing.service import ServersUnderTest
-
-DatabaseFactory = Callable[[str], Awaitable[str]]
 
 
 @pytest.fixture(scope="session")
@@ -137,35 +130,5 @@ def servers_under_test(
 ) -> ServersUnderTest:
     """The test's servers in one piece: `await servers_under_test.settings(OrderSettings,
     "order", kafka_bootstrap_servers=...)` is a service's settings on them."""
-    # Imported here: chassis.testing.service imports serve_app from this module.
-    from chassis.testing.service import ServersUnderTest
-
     jwks_url: str = token_issuer.jwks_url  # type: ignore[attr-defined]
     return ServersUnderTest(create_database, redis_url, redis_key_prefix, jwks_url)
-
-
-@asynccontextmanager
-async def serve_app(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
-    """Run `app` under uvicorn on a loopback port, lifespan included; yield its base URL."""
-    port = port or infra.free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_config=None,
-            lifespan="on",
-            proxy_headers=False,  # as in production: chassis.forwarding decides
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()  # surfaces the start-up error
-            raise RuntimeError("server stopped during start-up")
-        await asyncio.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task

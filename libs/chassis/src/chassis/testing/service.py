@@ -26,7 +26,8 @@ from chassis.runtime import Runtime
 from chassis.settings import ServiceSettings
 from chassis.testing.event_tables import staged_types, wait_handled
 from chassis.testing.events import send, subject_of
-from chassis.testing.plugin import DatabaseFactory, serve_app
+from chassis.testing.infra import DatabaseFactory
+from chassis.testing.serving import serve_app
 from shared_events import Envelope, EventPayload
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
