@@ -55,6 +55,13 @@ class FlashSaleLimits:
         exist); the edge reads it in the rate limits' round trip."""
         return f"{self.prefix}:seen:{member}:{idempotency_key}"
 
+    async def is_replay(self, member: str, idempotency_key: str | None) -> bool:
+        """Whether this Idempotency-Key already claimed (its order may exist), asked alone:
+        for an order whose lookup did not ride with the rate limits."""
+        if idempotency_key is None:
+            return False
+        return bool(await self.redis.exists(self.seen_key(member, idempotency_key)))
+
     async def claim(
         self, member: str, wanted: Mapping[str, int], idempotency_key: str | None
     ) -> bool:

@@ -161,9 +161,7 @@ async def forward_order(
     gone = stock.sold_out(wanted)
     if gone is not None:
         if replay is None:
-            replay = key is not None and bool(
-                await runtime.redis.exists(flash_sale.seen_key(member, key))
-            )
+            replay = await flash_sale.is_replay(member, key)
         if not replay:
             raise sold_out(gone)
     # False for an order without flash-sale SKUs, and for a replay (its first try took them).
