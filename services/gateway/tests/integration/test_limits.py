@@ -46,7 +46,8 @@ async def test_client_and_member_are_counted_in_one_round_trip(
     client = limits.Limit(f"{redis_key_prefix}client:10.0.0.1", 5)
     member = limits.Limit(f"{redis_key_prefix}member:m-1", 3)
     await redis.incrby(f"{client.key}:{int(NOW // 60)}", 2)  # two earlier requests
-    round_trips.clear()
+    await limits.count(redis, [limits.Limit(f"{redis_key_prefix}warm-up", 5)], NOW)
+    round_trips.clear()  # Redis knows the script now: it is run by its SHA
     assert await limits.count(redis, [client, member], NOW) == [3, 1]
     assert len(round_trips) == 1
     window = int(NOW // 60)
@@ -62,11 +63,21 @@ async def test_a_key_is_looked_up_in_the_same_round_trip_as_the_counts(
     member = limits.Limit(f"{redis_key_prefix}member:m-3", 5)
     claimed, unclaimed = f"{redis_key_prefix}seen:a", f"{redis_key_prefix}seen:b"
     await redis.set(claimed, b"1")
+    await limits.count(redis, [limits.Limit(f"{redis_key_prefix}warm-up", 5)], NOW)
     round_trips.clear()
     assert await limits.count_and_look_up(redis, [client, member], NOW, claimed) == ([1, 1], True)
     assert await limits.count_and_look_up(redis, [client], NOW, unclaimed) == ([2], False)
     assert await limits.count_and_look_up(redis, [client], NOW) == ([3], False)
     assert len(round_trips) == 3
+
+
+async def test_the_script_is_sent_again_when_redis_has_forgotten_it(
+    redis: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    member = limits.Limit(f"{redis_key_prefix}member:m-4", 5)
+    assert await limits.count(redis, [member], NOW) == [1]
+    await redis.script_flush()  # as after a Redis restart
+    assert await limits.count(redis, [member], NOW) == [2]
 
 
 async def test_over_a_limit_is_429_with_the_seconds_left_in_the_window(

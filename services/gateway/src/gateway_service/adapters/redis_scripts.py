@@ -1,11 +1,18 @@
 """The Lua scripts the gateway runs in Redis: each one checks and changes several keys
 atomically, so every gateway replica sees all of an order's flash-sale lines taken or none.
 
-The member's allowance (gateway_service.service.flash_sale) and the sale's unit count
-(gateway_service.service.flash_stock) run them.
+The rate limits (gateway_service.service.limits), the member's allowance
+(gateway_service.service.flash_sale) and the sale's unit count
+(gateway_service.service.flash_stock) run them, by their SHA.
 """
 
 from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 # All keys or none: checks every SKU's running total first, then adds to each. Returns the
 # index (1-based) of the first SKU over its limit, or 0 when the claim was taken.
@@ -46,3 +53,31 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """
+# The rate limits' counters of this window, each counted once (its expiry set when the window's
+# first request makes it), then, when there is one more key than ARGV[1] counters, whether that
+# key exists. Returns the counts, then 1 or 0 for the key.
+COUNT_SCRIPT = """
+local counters = tonumber(ARGV[1])
+local replies = {}
+for i = 1, counters do
+  local n = redis.call('INCR', KEYS[i])
+  if n == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2]) end
+  replies[i] = n
+end
+if #KEYS > counters then replies[counters + 1] = redis.call('EXISTS', KEYS[#KEYS]) end
+return replies
+"""
+
+_SHAS: dict[str, str] = {}
+
+
+async def run_script(redis: aioredis.Redis, script: str, keys: list[str], args: list[Any]) -> Any:
+    """Run `script` by its SHA (EVALSHA: the body crosses the wire only the first time Redis
+    meets it, after a restart or a SCRIPT FLUSH)."""
+    sha = _SHAS.get(script)
+    if sha is None:
+        sha = _SHAS[script] = hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+    try:
+        return await redis.evalsha(sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return await redis.eval(script, len(keys), *keys, *args)

@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from chassis.errors import ProblemError
-from gateway_service.adapters.redis_scripts import CLAIM_SCRIPT
+from gateway_service.adapters.redis_scripts import CLAIM_SCRIPT, run_script
 
 
 def capped_quantities(body: bytes, limits: Mapping[str, int]) -> dict[str, int]:
@@ -77,13 +77,8 @@ class FlashSaleLimits:
         args: list[int] = []
         for sku in skus:
             args += [wanted[sku], self.limits[sku]]
-        over = await self.redis.eval(
-            CLAIM_SCRIPT,
-            len(skus),
-            *[self._key(member, s) for s in skus],
-            *args,
-            self.window_seconds,
-        )
+        keys = [self._key(member, s) for s in skus]
+        over = await run_script(self.redis, CLAIM_SCRIPT, keys, [*args, self.window_seconds])
         if int(over):
             if idempotency_key is not None:
                 await self.redis.delete(self.seen_key(member, idempotency_key))

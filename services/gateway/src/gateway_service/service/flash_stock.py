@@ -16,13 +16,14 @@ allowance). A unit that comes back is offered again at most that much later.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import redis.asyncio as aioredis
 
 from chassis.errors import ProblemError
-from gateway_service.adapters.redis_scripts import GIVE_BACK_SCRIPT, TAKE_SCRIPT
+from gateway_service.adapters.redis_scripts import GIVE_BACK_SCRIPT, TAKE_SCRIPT, run_script
 
 Loader = Callable[[list[str]], Awaitable[dict[str, int]]]
 
@@ -41,10 +42,11 @@ class FlashSaleStock:
         self.prefix = f"{prefix}gateway:flash-stock"
         self.refresh_ms = max(int(refresh_seconds * 1000), 1)
         self.load = load
-        self._take = redis.register_script(TAKE_SCRIPT)  # EVALSHA: the script is sent once
-        self._give_back = redis.register_script(GIVE_BACK_SCRIPT)
         self.sold_out_memory_seconds = sold_out_memory_seconds
         self._sold_out_until: dict[str, float] = {}
+        # A count being read from inventory, by SKUs: a rush that finds the count expired
+        # waits for one read instead of sending inventory one each.
+        self._loading: dict[tuple[str, ...], asyncio.Future[None]] = {}
 
     def sold_out(self, wanted: Mapping[str, int]) -> str | None:
         """A wanted SKU this process found sold out a moment ago, if any (no round trip)."""
@@ -60,7 +62,10 @@ class FlashSaleStock:
         decides alone."""
         skus = sorted(wanted)
         for _ in range(2):
-            outcome = int(await self._take(keys=self._keys(skus), args=[wanted[s] for s in skus]))
+            taken = await run_script(
+                self.redis, TAKE_SCRIPT, self._keys(skus), [wanted[s] for s in skus]
+            )
+            outcome = int(taken)
             if outcome == 0:
                 return True
             if outcome > 0:
@@ -72,14 +77,24 @@ class FlashSaleStock:
 
     async def give_back(self, wanted: Mapping[str, int]) -> None:
         skus = sorted(wanted)
-        await self._give_back(keys=self._keys(skus), args=[wanted[s] for s in skus])
+        await run_script(self.redis, GIVE_BACK_SCRIPT, self._keys(skus), [wanted[s] for s in skus])
 
     async def _load(self, skus: list[str]) -> None:
+        wanted = tuple(skus)
+        loading = self._loading.get(wanted)
+        if loading is None:
+            loading = self._loading[wanted] = asyncio.ensure_future(self._read_counts(skus))
+            loading.add_done_callback(lambda _: self._loading.pop(wanted, None))
+        await asyncio.shield(loading)  # a buyer who hangs up does not cancel the others' read
+
+    async def _read_counts(self, skus: list[str]) -> None:
         available = await self.load(skus)
-        for sku, key in zip(skus, self._keys(skus), strict=True):
-            if sku in available:
-                # NX: a count another replica loaded meanwhile (and took from) stays.
-                await self.redis.set(key, available[sku], nx=True, px=self.refresh_ms)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sku, key in zip(skus, self._keys(skus), strict=True):
+                if sku in available:
+                    # NX: a count another replica loaded meanwhile (and took from) stays.
+                    pipe.set(key, available[sku], nx=True, px=self.refresh_ms)
+            await pipe.execute()
 
 
 def sold_out(sku: str) -> ProblemError:
