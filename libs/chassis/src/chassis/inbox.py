@@ -9,12 +9,11 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic.operations import Operations
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.columns import table_of, utc_timestamp
-from chassis.db import insert_ignore
+from chassis.db import insert_ignore, insert_new
 
 
 class InboxRecord(SQLModel, table=True):
@@ -76,13 +75,5 @@ async def claim_many(
         }
         for event_id, event_type in events
     }
-    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(INBOX)
-        .values(list(rows.values()))
-        .on_conflict_do_nothing()
-        .returning(INBOX.c.event_id)
-    )
-    connection = await session.connection()
-    return set((await connection.execute(statement)).scalars())
+    claimed = await insert_new(session, INBOX, list(rows.values()))
+    return {row.event_id for row in claimed}

@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import OKPAlgorithm
 
 from chassis.auth import JwksVerifier, Unauthorized
 from chassis.testing.tokens import TestTokenIssuer
@@ -46,6 +47,32 @@ def unsigned(token_issuer: TestTokenIssuer) -> str:
     return f"{part({'alg': 'none', 'kid': token_issuer.kid})}.{part(claims)}."
 
 
+def signed(token_issuer: TestTokenIssuer, claims: object, alg: str = "EdDSA") -> str:
+    """A token the issuer's key really signs, with exactly `claims` (plus iss and aud when
+    `claims` is an object): what a careless issuer could produce."""
+    if isinstance(claims, dict):
+        claims = {"iss": token_issuer.issuer, "aud": token_issuer.audience, **claims}
+    header = {"alg": alg, "kid": token_issuer.kid, "typ": "JWT"}
+    key = token_issuer.key
+    signing_input = f"{part(header)}.{part(claims)}"
+    return f"{signing_input}.{b64(key.sign(signing_input.encode()))}"
+
+
+def tampered(token_issuer: TestTokenIssuer) -> str:
+    """A real token whose claims were changed after signing (another subject)."""
+    head, claims, signature = token_issuer.token("m-1").split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(claims + "=="))
+    return f"{head}.{part({**decoded, 'sub': 'm-2'})}.{signature}"
+
+
+def part(obj: object) -> str:
+    return b64(json.dumps(obj).encode())
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
 @pytest.mark.parametrize(
     ("make", "reason"),
     [
@@ -56,8 +83,42 @@ def unsigned(token_issuer: TestTokenIssuer) -> str:
         (lambda t: t.token(kid="unknown-kid"), "unknown key"),
         (unsigned, "algorithm"),
         (lambda t: "not.a.jwt", "malformed"),
+        (lambda t: "only.two", "malformed"),
+        (lambda t: signed(t, {"sub": "m-1"}), "exp"),
+        (lambda t: signed(t, {"exp": time.time() + 60}), "sub"),
+        (lambda t: signed(t, {"sub": "m-1", "exp": "tomorrow"}), "numbers"),
+        (
+            lambda t: signed(t, {"sub": "m-1", "exp": time.time() + 600, "nbf": time.time() + 300}),
+            "not valid yet",
+        ),
+        (
+            lambda t: signed(t, {"sub": "m-1", "exp": time.time() + 600, "iat": time.time() + 300}),
+            "not valid yet",
+        ),
+        (lambda t: signed(t, {"sub": "m-1", "exp": time.time() + 60, "roles": "admin"}), "roles"),
+        (lambda t: signed(t, ["not", "an", "object"]), "malformed"),
+        (tampered, "signature"),
+        (lambda t: signed(t, {"sub": "m-1", "exp": time.time() + 60}, alg="HS256"), "algorithm"),
     ],
-    ids=["expired", "audience", "issuer", "forged", "unknown-kid", "alg-none", "garbage"],
+    ids=[
+        "expired",
+        "audience",
+        "issuer",
+        "forged",
+        "unknown-kid",
+        "alg-none",
+        "garbage",
+        "two-parts",
+        "no-exp",
+        "no-sub",
+        "exp-text",
+        "nbf-future",
+        "iat-future",
+        "roles-text",
+        "claims-list",
+        "tampered",
+        "alg-hs256",
+    ],
 )
 async def test_bad_tokens_are_refused(
     verifier: JwksVerifier, token_issuer: TestTokenIssuer, make: object, reason: str
@@ -65,6 +126,7 @@ async def test_bad_tokens_are_refused(
     with pytest.raises(Unauthorized) as caught:
         await verifier.verify(make(token_issuer))  # type: ignore[operator]
     assert caught.value.status == 401
+    assert reason in caught.value.detail
 
 
 class Jwks:
@@ -122,14 +184,14 @@ async def test_a_verified_token_is_not_verified_again(
     jwks.serve(issuer)
     verifier = verifier_for(jwks, issuer)
     decodes = 0
-    real_decode = jwt.decode
+    real_verify = OKPAlgorithm.verify
 
-    def counting_decode(*args: Any, **kwargs: Any) -> Any:
+    def counting_verify(*args: Any, **kwargs: Any) -> Any:  # one per signature checked
         nonlocal decodes
         decodes += 1
-        return real_decode(*args, **kwargs)
+        return real_verify(*args, **kwargs)
 
-    monkeypatch.setattr(jwt, "decode", counting_decode)
+    monkeypatch.setattr(OKPAlgorithm, "verify", counting_verify)
     token = issuer.token("m-1", ["customer"])
     first = await verifier.verify(token)
     assert await verifier.verify(token) == first

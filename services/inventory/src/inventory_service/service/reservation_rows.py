@@ -6,17 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
 
+from chassis.db import insert_ignore
 from inventory_service.service.stock_levels import now
 from inventory_service.tables import RESERVATIONS
 
-_CLAIM_RESERVATION = {
-    "postgresql": postgresql.insert(RESERVATIONS).on_conflict_do_nothing(),
-    "sqlite": sqlite.insert(RESERVATIONS).on_conflict_do_nothing(),
-}
 _LOCK_RESERVATION = (
     select(RESERVATIONS.c.status, RESERVATIONS.c.lines, RESERVATIONS.c.reason)
     .where(RESERVATIONS.c.order_id == sa.bindparam("order_id"))
@@ -35,8 +31,7 @@ async def claim_reservation(conn: AsyncConnection, values: dict[str, Any]) -> bo
     """Insert the order's reservation unless it has one (INSERT ... ON CONFLICT DO NOTHING; a
     concurrent insert of the same order waits for the other transaction, then counts as
     taken)."""
-    result = await conn.execute(_CLAIM_RESERVATION[conn.dialect.name], values)
-    return int(result.rowcount) == 1
+    return await insert_ignore(conn, RESERVATIONS, values) == 1
 
 
 async def lock_reservation(

@@ -17,10 +17,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chassis.db import insert_ignore
 from chassis.dlq import DLQ_SUFFIX, TopicOffsets, topic_offsets
 from chassis.logging import get_logger
 from notification_service.deps import NotificationRuntime
@@ -35,11 +35,6 @@ log = get_logger(__name__)
 
 # The delivery log names this as the cause of the operators' email.
 CAUSE_TYPE = "ops.dead_letters"
-
-_FIRST_SIGHT = {
-    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(DeadLetterAlertRow).on_conflict_do_nothing()
-    for dialect in (postgresql, sqlite)
-}
 
 
 def watched_topics() -> list[str]:
@@ -67,8 +62,9 @@ async def _tell(
 ) -> int:
     """Queue the operators' email about `topic` if it is due; record what they were told."""
     settings = runtime.settings
-    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    await session.exec(_FIRST_SIGHT[dialect].values(topic=topic, written=0, notified_at=None))
+    await insert_ignore(
+        session, DeadLetterAlertRow, {"topic": topic, "written": 0, "notified_at": None}
+    )
     row = (
         await session.exec(
             select(DeadLetterAlertRow).where(DeadLetterAlertRow.topic == topic).with_for_update()

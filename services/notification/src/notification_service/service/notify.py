@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.consumer import Delivery
+from chassis.db import insert_ignore
 from chassis.logging import get_logger
 from notification_service.deps import NotificationRuntime
 from notification_service.domain.channels import Channel
@@ -40,24 +40,6 @@ from shared_events.order import OrderPlacedV1
 from shared_events.payment import PaymentRefundedV1
 
 log = get_logger(__name__)
-
-
-# INSERT ... ON CONFLICT DO NOTHING RETURNING id, built once per dialect and executed with the
-# rows as parameters: SQLAlchemy compiles it once and reuses it. (`insert(...).values(rows)`
-# is compiled anew for every event, which cost more CPU than the rest of the handling.)
-_INSERTS = {
-    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(DeliveryRow)
-    .on_conflict_do_nothing()
-    .returning(DeliveryRow.id)
-    for dialect in (postgresql, sqlite)
-}
-
-
-async def _insert_new(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
-    """Insert the rows whose (cause, channel, recipient) is not taken; how many went in."""
-    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    result = await session.exec(_INSERTS[dialect], params=rows)
-    return len(result.all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +141,7 @@ async def notify(
         return 0
     at = datetime.now(UTC)
     rows = [_row(envelope, draft, at) for draft in drafts]
-    written = await _insert_new(session, rows)
+    written = await insert_ignore(session, DeliveryRow, rows)
     log.info(
         "deliveries queued",
         event_id=str(envelope.id),
@@ -273,7 +255,7 @@ async def release_parked(delivery: NotificationDelivery, member: RecipientRow) -
         step = timedelta(microseconds=n)  # the claim order is `next_attempt_at`
         drafts = _member_messages(runtime.state.renderer, notice, member, prefs)
         rows += [_row(message.envelope, d, at + step, due=due + step) for d in drafts]
-    written = await _insert_new(session, rows) if rows else 0
+    written = await insert_ignore(session, DeliveryRow, rows) if rows else 0
     log.info(
         "parked messages released",
         member_id=member_id,

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.columns import table_of
+from chassis.db import insert_ignore
 from chassis.row_updates import update_by_key, update_params
 from chassis.rules import RuleError
 from payment_service.domain.intents import FailureReason, Intent, IntentStatus, LedgerKind
@@ -56,10 +56,6 @@ _LOCK_INTENT = (
     .where(INTENTS.c.order_id == sa.bindparam("order_id"))
     .with_for_update(of=INTENTS)
 )
-_CLAIM_INTENT = {
-    "postgresql": postgresql.insert(INTENTS).on_conflict_do_nothing(),
-    "sqlite": sqlite.insert(INTENTS).on_conflict_do_nothing(),
-}
 _STATE = ("status", "captured_amount", "refunded_amount", "updated_at")
 _SAVE_STATE = update_by_key(INTENTS, "id", *_STATE)
 _SAVE_FAILURE = update_by_key(INTENTS, "id", *_STATE, "failure_reason", "failure_message")
@@ -117,8 +113,7 @@ async def lock_intent(conn: AsyncConnection, order_id: str) -> LockedIntent | No
 async def claim_intent(conn: AsyncConnection, values: dict[str, Any]) -> bool:
     """Insert a new PENDING intent unless the order has one. A concurrent insert of the same
     order waits for the other transaction, then counts as taken."""
-    result = await conn.execute(_CLAIM_INTENT[conn.dialect.name], values)
-    return int(result.rowcount) == 1
+    return await insert_ignore(conn, INTENTS, values) == 1
 
 
 async def save_state(
