@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,8 @@ from typing import Any
 import aiohttp
 import httpx
 from yarl import URL
+
+from chassis.testing.infra import free_port
 
 BODY = json.dumps({"items": [{"sku": "TEA-1", "quantity": 2}], "note": "x" * 64}).encode()
 HEADERS = {
@@ -55,12 +56,6 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
 """
 
 Call = Callable[[str], Awaitable[tuple[int, bytes, dict[str, str]]]]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_up(url: str) -> None:
