@@ -7,6 +7,8 @@ import math
 import pytest
 import structlog
 
+from chassis import retry
+from chassis.logging import get_logger
 from chassis.retry import exponential_delay, retry_transient
 
 
@@ -78,7 +80,12 @@ async def test_one_attempt_is_no_retry_and_waits_are_capped() -> None:
     assert sleep.waits == [1.0, 2.0, 3.0, 3.0]
 
 
-async def test_each_retry_is_logged_with_its_attempt_and_error() -> None:
+async def test_each_retry_is_logged_with_its_attempt_and_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A fresh logger: the module's own may have been cached by an earlier test's logging set-up
+    # (cache_logger_on_first_use), and a cached logger writes past capture_logs.
+    monkeypatch.setattr(retry, "log", get_logger("chassis.retry"))
     with structlog.testing.capture_logs() as logs:
         await retry_transient(
             Flaky(Unavailable("provider down")),

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
-from chassis.settings import ServiceSettings
+from chassis.settings import ServiceSettings, off_path_fetch_wait
 
 # services/analytics/migrations: shipped beside the package in the image.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -19,6 +19,8 @@ class AnalyticsSettings(ServiceSettings, env_prefix="ANALYTICS_"):
 
     service_name: str = "analytics"
     port: int = 8007
+    # No order waits for this service's consumer: it fetches less often (chassis.settings).
+    kafka_fetch_max_wait_ms: int = off_path_fetch_wait()
     # Millionths of a CNY per unit of another currency: the fallback for amounts no event gives
     # in CNY (order totals, payment events older than `amount_cny`; docs/kpis.md, "Money"), so
     # they follow payment's seeded rates.

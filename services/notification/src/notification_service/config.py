@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from chassis.settings import ServiceSettings
+from chassis.settings import ServiceSettings, off_path_fetch_wait
 from notification_service.domain.delivery import RetryPolicy
 from notification_service.domain.locales import DEFAULT_LOCALE, LOCALES
 
@@ -28,6 +28,8 @@ class NotificationSettings(ServiceSettings, env_prefix="NOTIFICATION_"):
 
     service_name: str = "notification"
     port: int = 8006
+    # No order waits for this service's consumer: it fetches less often (chassis.settings).
+    kafka_fetch_max_wait_ms: int = off_path_fetch_wait()
 
     # Email through SMTP. The defaults point at a local development mail catcher.
     smtp_host: str = "127.0.0.1"
