@@ -4,12 +4,10 @@ not loaded reads inventory once, and takes exactly the units there are."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 
-from chassis.cache import create_redis
 from chassis.errors import ProblemError
 from gateway_service.service.flash_stock import FlashSaleStock
 
@@ -17,11 +15,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = create_redis(redis_url)
-    await client.ping()
-    yield client
-    await client.aclose()
+def redis(redis_client: aioredis.Redis) -> aioredis.Redis:
+    return redis_client
 
 
 async def test_a_rush_on_an_unloaded_count_reads_inventory_once(

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
 
-from chassis.cache import create_redis
 from chassis.errors import ProblemError
 from gateway_service.service import limits
 
@@ -18,11 +16,8 @@ NOW = 1_800_000_030.0  # 30 s into a window
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = create_redis(redis_url)
-    await client.ping()
-    yield client
-    await client.aclose()
+def redis(redis_client: aioredis.Redis) -> aioredis.Redis:
+    return redis_client
 
 
 @pytest.fixture

@@ -15,8 +15,10 @@ from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 from sqlalchemy.engine.url import make_url
 
+from chassis.cache import create_redis
 from chassis.testing import infra
 from chassis.testing.infra import DatabaseFactory
 from chassis.testing.service import ServersUnderTest
@@ -105,6 +107,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def redis_url() -> Iterator[str]:
     with infra.redis_url() as url:
         yield url
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client of the test Redis, as the services make theirs (chassis.cache.create_redis)."""
+    client = create_redis(redis_url)
+    await client.ping()
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture
