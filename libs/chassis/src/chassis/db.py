@@ -107,7 +107,7 @@ async def insert_new(
     again on every call (the inbox claims of every polled batch), more CPU than the handler."""
     if not rows:
         return []
-    connection = await db.connection() if isinstance(db, AsyncSession) else db
+    connection = db if isinstance(db, AsyncConnection) else await db.connection()
     statement = _insert_new_statement(table, connection.dialect.name)
     return list((await connection.execute(statement, rows)).all())
 

@@ -14,13 +14,8 @@ from gateway_service.service.flash_stock import FlashSaleStock
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def redis(redis_client: aioredis.Redis) -> aioredis.Redis:
-    return redis_client
-
-
 async def test_a_rush_on_an_unloaded_count_reads_inventory_once(
-    redis: aioredis.Redis, redis_key_prefix: str
+    redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
     reads: list[list[str]] = []
 
@@ -29,7 +24,7 @@ async def test_a_rush_on_an_unloaded_count_reads_inventory_once(
         await asyncio.sleep(0.05)  # the rush arrives while the read is on its way
         return {"FLASH-1": 7}
 
-    stock = FlashSaleStock(redis, redis_key_prefix, 30, inventory)
+    stock = FlashSaleStock(redis_client, redis_key_prefix, 30, inventory)
     outcomes = await asyncio.gather(
         *(stock.take({"FLASH-1": 1}) for _ in range(40)), return_exceptions=True
     )
@@ -41,12 +36,12 @@ async def test_a_rush_on_an_unloaded_count_reads_inventory_once(
 
 
 async def test_a_unit_given_back_is_sold_again(
-    redis: aioredis.Redis, redis_key_prefix: str
+    redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
     async def inventory(skus: list[str]) -> dict[str, int]:
         return {"FLASH-2": 1}
 
-    stock = FlashSaleStock(redis, redis_key_prefix, 30, inventory, sold_out_memory_seconds=0)
+    stock = FlashSaleStock(redis_client, redis_key_prefix, 30, inventory, sold_out_memory_seconds=0)
     assert await stock.take({"FLASH-2": 1}) is True
     with pytest.raises(ProblemError):
         await stock.take({"FLASH-2": 1})
@@ -55,10 +50,10 @@ async def test_a_unit_given_back_is_sold_again(
 
 
 async def test_a_count_inventory_cannot_give_lets_the_order_through(
-    redis: aioredis.Redis, redis_key_prefix: str
+    redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
     async def inventory(skus: list[str]) -> dict[str, int]:
         return {}  # inventory did not answer: inventory alone decides
 
-    stock = FlashSaleStock(redis, redis_key_prefix, 30, inventory)
+    stock = FlashSaleStock(redis_client, redis_key_prefix, 30, inventory)
     assert await stock.take({"FLASH-3": 1}) is False

@@ -3,16 +3,11 @@ atomically, so every gateway replica sees all of an order's flash-sale lines tak
 
 The rate limits (gateway_service.service.limits), the member's allowance
 (gateway_service.service.flash_sale) and the sale's unit count
-(gateway_service.service.flash_stock) run them, by their SHA.
+(gateway_service.service.flash_stock) run them through redis-py's `register_script`: by
+their SHA (EVALSHA), the body sent again only when Redis has forgotten it.
 """
 
 from __future__ import annotations
-
-import hashlib
-from typing import Any
-
-import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError
 
 # All keys or none: checks every SKU's running total first, then adds to each. Returns the
 # index (1-based) of the first SKU over its limit, or 0 when the claim was taken.
@@ -67,17 +62,3 @@ end
 if #KEYS > counters then replies[counters + 1] = redis.call('EXISTS', KEYS[#KEYS]) end
 return replies
 """
-
-_SHAS: dict[str, str] = {}
-
-
-async def run_script(redis: aioredis.Redis, script: str, keys: list[str], args: list[Any]) -> Any:
-    """Run `script` by its SHA (EVALSHA: the body crosses the wire only the first time Redis
-    meets it, after a restart or a SCRIPT FLUSH)."""
-    sha = _SHAS.get(script)
-    if sha is None:
-        sha = _SHAS[script] = hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
-    try:
-        return await redis.evalsha(sha, len(keys), *keys, *args)
-    except NoScriptError:
-        return await redis.eval(script, len(keys), *keys, *args)

@@ -15,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from chassis.errors import ProblemError
-from gateway_service.adapters.redis_scripts import CLAIM_SCRIPT, run_script
+from gateway_service.adapters.redis_scripts import CLAIM_SCRIPT
 
 
 def capped_quantities(body: bytes, limits: Mapping[str, int]) -> dict[str, int]:
@@ -46,6 +46,7 @@ class FlashSaleLimits:
         self.prefix = f"{prefix}gateway:flash"
         self.limits = dict(limits)
         self.window_seconds = window_seconds
+        self._claim = redis.register_script(CLAIM_SCRIPT)
 
     def _key(self, member: str, sku: str) -> str:
         return f"{self.prefix}:{sku}:{member}"
@@ -78,7 +79,7 @@ class FlashSaleLimits:
         for sku in skus:
             args += [wanted[sku], self.limits[sku]]
         keys = [self._key(member, s) for s in skus]
-        over = await run_script(self.redis, CLAIM_SCRIPT, keys, [*args, self.window_seconds])
+        over = await self._claim(keys=keys, args=[*args, self.window_seconds])
         if int(over):
             if idempotency_key is not None:
                 await self.redis.delete(self.seen_key(member, idempotency_key))

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 import redis.asyncio as aioredis
 
 from chassis.errors import ProblemError
-from gateway_service.adapters.redis_scripts import GIVE_BACK_SCRIPT, TAKE_SCRIPT, run_script
+from gateway_service.adapters.redis_scripts import GIVE_BACK_SCRIPT, TAKE_SCRIPT
 
 Loader = Callable[[list[str]], Awaitable[dict[str, int]]]
 
@@ -42,6 +42,8 @@ class FlashSaleStock:
         self.prefix = f"{prefix}gateway:flash-stock"
         self.refresh_ms = max(int(refresh_seconds * 1000), 1)
         self.load = load
+        self._take = redis.register_script(TAKE_SCRIPT)  # EVALSHA: the script is sent once
+        self._give_back = redis.register_script(GIVE_BACK_SCRIPT)
         self.sold_out_memory_seconds = sold_out_memory_seconds
         self._sold_out_until: dict[str, float] = {}
         # A count being read from inventory, by SKUs: a rush that finds the count expired
@@ -62,10 +64,7 @@ class FlashSaleStock:
         decides alone."""
         skus = sorted(wanted)
         for _ in range(2):
-            taken = await run_script(
-                self.redis, TAKE_SCRIPT, self._keys(skus), [wanted[s] for s in skus]
-            )
-            outcome = int(taken)
+            outcome = int(await self._take(keys=self._keys(skus), args=[wanted[s] for s in skus]))
             if outcome == 0:
                 return True
             if outcome > 0:
@@ -77,7 +76,7 @@ class FlashSaleStock:
 
     async def give_back(self, wanted: Mapping[str, int]) -> None:
         skus = sorted(wanted)
-        await run_script(self.redis, GIVE_BACK_SCRIPT, self._keys(skus), [wanted[s] for s in skus])
+        await self._give_back(keys=self._keys(skus), args=[wanted[s] for s in skus])
 
     async def _load(self, skus: list[str]) -> None:
         wanted = tuple(skus)

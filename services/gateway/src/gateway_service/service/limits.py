@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 from chassis.errors import ProblemError
-from gateway_service.adapters.redis_scripts import COUNT_SCRIPT, run_script
+from gateway_service.adapters.redis_scripts import COUNT_SCRIPT
 
 WINDOW_SECONDS = 60
 
@@ -43,7 +43,8 @@ async def count_and_look_up(
         keys.append(key)
     # One script, one reply: a MULTI pipeline of INCR+EXPIRE per limit cost the gateway seven
     # replies to parse per request.
-    replies = await run_script(redis, COUNT_SCRIPT, keys, [len(limits), WINDOW_SECONDS + 1])
+    count_script = redis.register_script(COUNT_SCRIPT)  # no round trip: the SHA, computed here
+    replies = await count_script(keys=keys, args=[len(limits), WINDOW_SECONDS + 1])
     return [int(n) for n in replies[: len(limits)]], key is not None and bool(replies[-1])
 
 
