@@ -5,6 +5,7 @@ of the command line."""
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -44,8 +45,14 @@ def main(
         upgrade(migrations_dir, settings.database_url)
         print(f"{settings.service_name}: database is at the latest migration")
         return
+    app = create_app(settings)
+    # What the imports and the app built (a few hundred thousand objects, all kept for the
+    # process's life) is moved out of the collector's reach: a full collection then walks only
+    # what was made since, instead of 0.1-0.5 s over the whole heap every so often.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",

@@ -161,10 +161,9 @@ class Database:
         self.engine = create_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         # The same pool, its connections in autocommit while a read session holds them.
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._read_sessions = async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-            class_=AsyncSession,
-            expire_on_commit=False,
+            self._autocommit, class_=AsyncSession, expire_on_commit=False
         )
 
     @property
@@ -187,6 +186,14 @@ class Database:
         back: writes go through `transaction()`."""
         async with self._read_sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection whose statements each commit on their own, with no BEGIN and COMMIT
+        round trips around them: for a single statement that needs no transaction of its own
+        (the outbox relay marking rows sent)."""
+        async with self._autocommit.connect() as connection:
+            yield connection
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -5,15 +5,18 @@ from memory as soon as that transaction commits.
 go in with one INSERT just before it commits, so a state change and its events commit together
 or not at all. Once it has committed, its records are handed to the service's `OutboxRelay`
 from memory, in commit order: no read of the table on the happy path. The relay sends what was
-handed over, waits for every broker acknowledgement, then marks those rows sent with one UPDATE.
+handed over and waits for every broker acknowledgement; the rows of what it sent are marked
+sent together, with one UPDATE outside a transaction at most `mark_seconds` after the first of
+them went out (`<PREFIX>_OUTBOX_MARK_SECONDS`, default 0.1 s), before any sweep and at stop.
 
 The table remains the truth. The relay sweeps it, in id order, for rows that were committed
 but not sent: at start (a crash between commit and send), after a failed send (then it stays
 on the table until it is caught up, so per-key order holds), when memory overflows, and every
 `poll_seconds` for rows older than that (`<PREFIX>_OUTBOX_POLL_SECONDS`, default 5 s: another
 replica's leftovers). A crash between send and mark re-publishes: a duplicate, never a loss
-(inboxes drop it). The `outbox_backlog` gauge is counted when /metrics is scraped
-(chassis.metrics.on_scrape), never on a timer.
+(inboxes drop it); gathering the marks widens that window to `mark_seconds`. The
+`outbox_backlog` gauge is counted when /metrics is scraped (chassis.metrics.on_scrape), never
+on a timer.
 """
 
 from __future__ import annotations
@@ -243,6 +246,7 @@ class OutboxRelay:
         service: str,
         batch_size: int = 200,
         poll_seconds: float = 5.0,  # the sweep; commits hand their records over at once
+        mark_seconds: float = 0.1,
         max_backoff_seconds: float = 5.0,
     ) -> None:
         self.database = database
@@ -251,12 +255,16 @@ class OutboxRelay:
         self.service = service
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.mark_seconds = mark_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self._task: asyncio.Task[None] | None = None
         # The event ids of the last sweep's batch. A commit that lands while a sweep reads the
         # table is both read by the sweep and handed over from memory a moment later; those
         # records are dropped from memory instead of being published twice.
         self._swept: set[uuid.UUID] = set()
+        # Sent from memory, rows not yet marked (`mark_published`), and when they are due.
+        self._unmarked: list[uuid.UUID] = []
+        self._mark_due: float | None = None
 
     async def relay_batch(self, *, older_than: float | None = None) -> int:
         """Sweep: publish one batch of unsent rows from the table, in id order (only rows older
@@ -284,17 +292,28 @@ class OutboxRelay:
         return len(rows)
 
     async def publish(self, staged: list[Staged]) -> None:
-        """Publish records handed over by commits, then mark their rows sent in one UPDATE."""
+        """Publish records handed over by commits. Their rows are marked sent later, by
+        `mark_published`: the run loop calls it once `mark_seconds` have passed."""
         if self._swept:
             staged = [item for item in staged if item[0]["event_id"] not in self._swept]
             if not staged:
                 return
         await self.producer.send_batch([record for _, record in staged])
-        async with self.database.engine.begin() as connection:
-            await self.mark_sent(
-                connection, OUTBOX.c.event_id.in_([row["event_id"] for row, _ in staged])
-            )
         EVENTS_PUBLISHED.labels(self.service).inc(len(staged))
+        self._unmarked.extend(row["event_id"] for row, _ in staged)
+        if self._mark_due is None:
+            self._mark_due = asyncio.get_running_loop().time() + self.mark_seconds
+
+    async def mark_published(self) -> None:
+        """Mark the rows of everything `publish` sent since the last call, in one UPDATE."""
+        if self._unmarked:
+            async with self.database.autocommit() as connection:
+                await self.mark_sent(connection, OUTBOX.c.event_id.in_(self._unmarked))
+        self._unmarked = []
+        self._mark_due = None
+
+    def _marks_due(self, now: float) -> bool:
+        return self._mark_due is not None and now >= self._mark_due
 
     async def mark_sent(self, connection: AsyncConnection, rows: sa.ColumnElement[bool]) -> None:
         await connection.execute(sa.update(OUTBOX).where(rows).values(sent_at=datetime.now(UTC)))
@@ -320,26 +339,30 @@ class OutboxRelay:
         next_sweep = loop.time() + self.poll_seconds
         while True:
             try:
-                if not caught_up or self.outbox.overflowed:
+                if self._marks_due(loop.time()) or (
+                    self._unmarked and (not caught_up or self.outbox.overflowed)
+                ):
+                    # Before a sweep too, which would otherwise read them as unsent.
+                    await self.mark_published()
+                elif not caught_up or self.outbox.overflowed:
                     # What was handed over is in the table too, in id order: read it from there.
                     self.outbox.overflowed = False
                     self.outbox.take()
                     caught_up = await self.relay_batch() < self.batch_size
                 elif staged := self.outbox.take():
                     await self.publish(staged)
-                elif loop.time() >= next_sweep:
+                elif loop.time() >= next_sweep and not self._unmarked:
                     # Rows no commit of this process handed over: another replica's leftovers.
                     while await self.relay_batch(older_than=self.poll_seconds) >= self.batch_size:
                         pass
                     next_sweep = loop.time() + self.poll_seconds
                 else:
-                    # Idle: sleep until a commit hands records over, or the sweep is due.
+                    # Idle: sleep until a commit hands records over, or marks or the sweep are due.
                     self.outbox.committed.clear()
                     if not self.outbox.pending:
+                        wake = next_sweep if self._mark_due is None else self._mark_due
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(
-                                self.outbox.committed.wait(), next_sweep - loop.time()
-                            )
+                            await asyncio.wait_for(self.outbox.committed.wait(), wake - loop.time())
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
@@ -361,3 +384,7 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        try:
+            await self.mark_published()  # or a restart would publish them again
+        except Exception as exc:  # the database is down: the restart's sweep re-publishes
+            log.warning("outbox rows left unmarked at stop", error=str(exc))

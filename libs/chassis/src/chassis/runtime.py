@@ -99,6 +99,7 @@ def assemble_runtime(
             service=settings.service_name,
             batch_size=settings.outbox_batch_size,
             poll_seconds=settings.outbox_poll_seconds,
+            mark_seconds=settings.outbox_mark_seconds,
         ),
         verifier=verifier_for(settings),
         state=state,

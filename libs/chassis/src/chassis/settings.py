@@ -114,6 +114,10 @@ class ServiceSettings(BaseSettings):
     # The relay is woken by each commit that staged an event; this is only the interval of its
     # sweep for rows a wake-up missed (another replica's, a restart's leftovers).
     outbox_poll_seconds: float = Field(default=5.0, gt=0)
+    # Rows published from memory are marked sent together, at most this long after the first
+    # of them was sent (one UPDATE for all, instead of a transaction per publish); 0 marks
+    # each publish at once. A crash in between re-publishes them: duplicates the inbox drops.
+    outbox_mark_seconds: float = Field(default=0.1, ge=0)
 
     # Analytics facts (chassis.beacon), at most once from memory: the queue's bound (past it a
     # fact is dropped and counted), the queued count that sends a batch at once, the tick, and

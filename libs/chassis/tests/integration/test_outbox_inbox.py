@@ -94,10 +94,71 @@ async def test_a_commit_read_by_a_sweep_is_not_published_again_from_memory(
     await relay.publish(outbox.take())  # already sent by the sweep: nothing goes out
     second = await stage_unpublished(database, outbox, product_id)
     await relay.publish(outbox.take())  # a later commit goes out from memory as usual
+    await relay.mark_published()
 
     records = await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 2)
     assert [header(r, "ce_id") for r in records] == [str(first.id), str(second.id)]
     assert await unsent(database) == 0
+
+
+async def test_rows_published_from_memory_are_marked_sent_together_in_one_statement(
+    database: Database, producer: EventProducer, kafka_bootstrap_servers: str
+) -> None:
+    await ensure_topics(kafka_bootstrap_servers, [CATALOG_EVENTS])
+    outbox = Outbox("/services/test")
+    relay = OutboxRelay(database, outbox, producer, service="test", mark_seconds=60)
+    product_id = f"p-{uuid.uuid4()}"
+    ids = []
+    for _ in range(3):  # three commits, each published from memory as it lands
+        ids.append(str((await stage_unpublished(database, outbox, product_id)).id))
+        await relay.publish(outbox.take())
+    records = await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 3)
+    assert [header(r, "ce_id") for r in records] == ids
+    assert await unsent(database) == 3  # sent, not marked yet
+
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]).split()[0])
+
+    sa.event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await relay.mark_published()
+    finally:
+        sa.event.remove(database.engine.sync_engine, "before_cursor_execute", seen)
+    assert statements == ["UPDATE"]  # one statement, no transaction around it
+    assert await unsent(database) == 0
+
+
+async def test_the_running_relay_marks_within_mark_seconds_and_at_stop(
+    database: Database, producer: EventProducer, kafka_bootstrap_servers: str
+) -> None:
+    await ensure_topics(kafka_bootstrap_servers, [CATALOG_EVENTS])
+    outbox = Outbox("/services/test")
+    quick = OutboxRelay(database, outbox, producer, service="test", mark_seconds=0.2)
+    quick.start()
+    try:
+        product_id = f"p-{uuid.uuid4()}"
+        await stage_unpublished(database, outbox, product_id)
+        await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 1)
+        for _ in range(50):
+            if await unsent(database) == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert await unsent(database) == 0
+    finally:
+        await quick.stop()
+
+    slow = OutboxRelay(database, outbox, producer, service="test", mark_seconds=600)
+    slow.start()
+    try:
+        product_id = f"p-{uuid.uuid4()}"
+        await stage_unpublished(database, outbox, product_id)
+        await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 1)
+        assert await unsent(database) == 1  # published, its mark not due for ten minutes
+    finally:
+        await slow.stop()
+    assert await unsent(database) == 0  # marked at stop: a restart does not publish it again
 
 
 async def test_crash_between_publish_and_mark_gives_a_duplicate_the_inbox_skips(
