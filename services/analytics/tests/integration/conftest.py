@@ -77,11 +77,16 @@ class Analytics:
     ) -> Envelope:
         """The event as its producer wrote it at `at` (its `time`), handed to the consumer of
         its topic as one poll's record."""
-        envelope = envelope_of(payload, event_id=event_id).model_copy(update={"time": at})
+        envelope = stamped(payload, at, event_id=event_id)
         topic = topic_of(payload)
         outcome = await self.harness.runners[topic].handle(Record.of(envelope, topic=topic))
         self.harness.outcomes.append(outcome)
         return envelope
+
+    async def deliver_poll(self, topic: str, envelopes: list[Envelope]) -> None:
+        """The envelopes as the records of one poll of `topic`: one transaction for them all."""
+        records = [Record.of(envelope, topic=topic) for envelope in envelopes]
+        await self.harness.runners[topic].handle_batch(records)
 
     async def get(self, path: str, **params: Any) -> httpx.Response:
         return await self.http.get(
@@ -92,6 +97,11 @@ class Analytics:
         response = await self.get(path, **params)
         assert response.status_code == 200, response.text
         return response.json()
+
+
+def stamped(payload: EventPayload, at: datetime, *, event_id: uuid.UUID | None = None) -> Envelope:
+    """The event's envelope as its producer wrote it at `at` (its `time`)."""
+    return envelope_of(payload, event_id=event_id).model_copy(update={"time": at})
 
 
 def api_of(runtime: AnalyticsRuntime) -> FastAPI:

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from shared_events.topics import CATALOG_VIEWS
+
 from .conftest import (
     Analytics,
     Days,
@@ -18,6 +20,8 @@ from .conftest import (
     fresh_ids,
     scripted_days,
     scripted_interest,
+    stamped,
+    viewed,
 )
 
 pytestmark = pytest.mark.integration
@@ -141,3 +145,28 @@ async def test_one_sku_from_views_to_paid_orders(analytics: Analytics) -> None:
         (r["views"], r["cart_adds"], r["units_added"], r["orders_placed"], r["orders_paid"])
         for r in table
     ] == [("0", "0", "0", "1", "1"), ("2", "2", "6", "2", "1")]
+
+
+async def test_the_views_of_one_poll_are_counted_together(analytics: Analytics) -> None:
+    days = days_before_today(9)
+    ids = fresh_ids()
+    tea, pot = ids["P-TEA"], ids["P-CUP"]
+    first = stamped(viewed(tea, [], days.at(days.second, 3), "m1"), days.at(days.second, 3))
+    poll = [
+        first,
+        stamped(viewed(tea, [], days.at(days.second, 4), None), days.at(days.second, 4)),
+        first,  # the same record twice in one poll: counted once
+        stamped(viewed(pot, [], days.at(days.second, 5), "m2"), days.at(days.second, 5)),
+        # 17:00 UTC the day before is this day in Shanghai
+        stamped(viewed(tea, [], days.at(days.first, 17), "m2"), days.at(days.first, 17)),
+        stamped(viewed(pot, [], days.at(days.first, 3), "m2"), days.at(days.first, 3)),
+    ]
+    await analytics.deliver_poll(CATALOG_VIEWS, poll)
+    assert steps(await analytics.json("/funnel", **one_day(days)))[0] == ("views", 4, None)
+    previous = {"from": days.first.isoformat(), "to": days.first.isoformat()}
+    assert steps(await analytics.json("/funnel", **previous))[0] == ("views", 1, None)
+
+    # The next poll adds to the counts the first one wrote.
+    later = stamped(viewed(pot, [], days.at(days.second, 9), None), days.at(days.second, 9))
+    await analytics.deliver_poll(CATALOG_VIEWS, [later])
+    assert steps(await analytics.json("/funnel", **one_day(days)))[0] == ("views", 5, None)

@@ -50,7 +50,7 @@ from analytics_service.tables import (
     STOCK_MOVES,
 )
 from chassis.consumer import Delivery
-from chassis.db import as_utc
+from chassis.db import as_utc, rows_before_commit
 from shared_events.catalog import ProductDetails, ProductViewedV1, SkuSnapshot
 from shared_events.inventory import (
     StockAdjustedV1,
@@ -301,7 +301,13 @@ async def record_view(delivery: AnalyticsDelivery, event: ProductViewedV1) -> No
     """One storefront view of a product on the reporting day it happened: anonymous or not,
     every view counts, a repeated one again (the inbox only drops a redelivered event)."""
     day = local_day(as_utc(event.viewed_at), delivery.runtime.settings.zone)
-    await _run(delivery, "view", {"product_id": event.product_id, "day": day, "views": 1})
+    conn: AsyncConnection = await delivery.session.connection()
+    # Counted in memory over the poll, written with its commit: one upsert per product and day.
+    views = rows_before_commit(delivery.session, statements(conn.dialect.name).view)
+    row = views.setdefault(
+        (event.product_id, day), {"product_id": event.product_id, "day": day, "views": 0}
+    )
+    row["views"] += 1
 
 
 # ---- orders --------------------------------------------------------------------------------
