@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chassis.db import rows_before_commit
 from chassis.outbox import Outbox
 from order_service.domain.saga import OrderStatus, Reason, SagaStep, State
 from order_service.tables import ORDERS, TIMELINE
@@ -86,9 +87,15 @@ def timeline_entry(
     }
 
 
-async def add_to_timeline(session: AsyncSession, *entries: dict[str, object]) -> None:
-    connection = await session.connection()
-    await connection.execute(sa.insert(TIMELINE), list(entries))
+_ADD_TO_TIMELINE = sa.insert(TIMELINE)
+
+
+def add_to_timeline(session: AsyncSession, *entries: dict[str, object]) -> None:
+    """The entries go in with the transaction's commit, with those of every other event of
+    the poll: one INSERT per poll, in the order they were added (the timeline's order)."""
+    rows = rows_before_commit(session, _ADD_TO_TIMELINE)
+    for entry in entries:
+        rows[len(rows)] = entry
 
 
 def stage_for_request(outbox: Outbox, session: AsyncSession, order: LockedOrder) -> Stage:
@@ -162,4 +169,4 @@ async def move(
     if payload is not None:
         entries.append(timeline_entry(order, payload.event_type, str(stage(payload).id)))
     if entries:
-        await add_to_timeline(session, *entries)
+        add_to_timeline(session, *entries)

@@ -23,7 +23,7 @@ async def advance(
     cause = timeline_entry(order, delivery.envelope.type, str(delivery.envelope.id))
     state = next_state(OrderStatus(order.status), SagaStep(order.saga_step), trigger)
     if state is None:
-        await add_to_timeline(session, cause)  # the state stays
+        add_to_timeline(session, cause)  # the state stays
         return
     await move(
         lambda payload: delivery.stage(payload, subject=order_id),
@@ -42,5 +42,5 @@ async def extend_timeline(delivery: Delivery[OrderRuntime], order_id: str) -> bo
     if order is None:
         return False
     entry = timeline_entry(order, delivery.envelope.type, str(delivery.envelope.id))
-    await add_to_timeline(delivery.session, entry)
+    add_to_timeline(delivery.session, entry)
     return True
