@@ -15,6 +15,7 @@ from chassis.consumer import ConsumerRunner, ServiceConsumer
 from chassis.consumer_lag import LiveLag
 from chassis.db import is_sqlite
 from chassis.dlq import DeadLetterDepth
+from chassis.offset_commits import OffsetCommits
 from chassis.poll_pace import PaceSettings, PollPace
 from chassis.settings import ServiceSettings
 
@@ -42,9 +43,9 @@ def make_broker(settings: ServiceSettings) -> KafkaBroker:
 class ConsumerGroup:
     """The service's one consumer group, over every topic its consumers read.
 
-    One Kafka consumer per service, not one per topic: one fetch loop, one group join, one
-    offset commit per poll. Its group id is the service's name; each `EventConsumer` keeps its
-    own name for the inbox and the dead letters.
+    One Kafka consumer per service, not one per topic: one fetch loop, one group join, its
+    offsets committed together (chassis.offset_commits). Its group id is the service's name;
+    each `EventConsumer` keeps its own name for the inbox and the dead letters.
     """
 
     def __init__(self, settings: ServiceSettings, runners: Sequence[ConsumerRunner]) -> None:
@@ -59,6 +60,7 @@ class ConsumerGroup:
         # The `events_consumer_lag` gauge of this group's partitions.
         self.lag = LiveLag(settings.service_name)
         self.pace: PollPace | None = None
+        self.commits = OffsetCommits(settings.kafka_commit_interval_ms / 1000)
         if runners:
             self.broker = make_broker(settings)
             self.pace = subscribe(
@@ -66,6 +68,7 @@ class ConsumerGroup:
                 self.consumer,
                 group_id=settings.service_name,
                 lag=self.lag,
+                commits=self.commits,
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 pace=pace_settings(settings),
                 batch_size=settings.consumer_batch_size,
@@ -89,6 +92,7 @@ class ConsumerGroup:
                 await self.pace.stop()
             self.dead_letters.unwatch()
             self.lag.unwatch()
+            await self.commits.stop()
             await self.broker.stop()
 
 
@@ -113,6 +117,7 @@ def subscribe(
     *,
     group_id: str,
     lag: LiveLag | None = None,
+    commits: OffsetCommits | None = None,
     session_timeout_ms: int = 10_000,
     pace: PaceSettings | None = None,
     batch_size: int = 100,
@@ -120,21 +125,24 @@ def subscribe(
 ) -> PollPace:
     """Attach the service's consumer as one batch subscriber over its topics.
 
-    NACK_ON_ERROR turns aiokafka's auto-commit off; FastStream commits the offsets after the
-    handler returns, which happens only after every record of the poll was handled (its
-    transaction committed, or it was dead-lettered): one commit per poll, not per record. If
-    `consumer.handle_batch` raises (the DLQ itself was unreachable), each partition is sought
-    back to its first record of the poll and delivered again.
+    Acknowledgement is ours (MANUAL: aiokafka's auto-commit off, FastStream commits nothing):
+    once every record of the poll was handled (its transaction committed, or it was
+    dead-lettered), their offsets go to `commits`, which commits them with those of the next
+    polls (at once when it is None or its interval 0). If `consumer.handle_batch` raises (the
+    DLQ itself was unreachable), each partition is sought back to its first record of the poll
+    and delivered again.
 
     Returns the subscriber's `PollPace`, to be started once the broker runs.
     """
     pace = pace or PaceSettings()
+    commits = commits or OffsetCommits(0)
 
     subscriber = broker.subscriber(
         *consumer.topics,
         group_id=group_id,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        ack_policy=AckPolicy.MANUAL,
+        listener=commits,  # commits what is pending before partitions are revoked
         decoder=_keep_raw,
         batch=True,
         max_records=batch_size,
@@ -153,7 +161,12 @@ def subscribe(
         paced.records_arrived()
         records = message.raw_message
         batch = records if isinstance(records, tuple) else (records,)
-        await consumer.handle_batch(batch, concurrency)
+        try:
+            await consumer.handle_batch(batch, concurrency)
+        except Exception:
+            await message.nack()  # back to the poll's first record of each partition
+            raise
+        await commits.handled(message.consumer, batch)
         if lag is not None:
             lag.follow(message.consumer)
 

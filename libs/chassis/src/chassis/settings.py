@@ -87,6 +87,11 @@ class ServiceSettings(BaseSettings):
     kafka_poll_timeout_ms: int = Field(
         default=20, ge=1, validation_alias=_env("KAFKA_POLL_TIMEOUT_MS")
     )
+    # Handled records' offsets are committed together, at most this long after the first of
+    # them (chassis/offset_commits.py); 0 commits after every poll.
+    kafka_commit_interval_ms: int = Field(
+        default=100, ge=0, validation_alias=_env("KAFKA_COMMIT_INTERVAL_MS")
+    )
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
     # Records taken per poll (applied in one transaction, offsets committed once per poll), and
