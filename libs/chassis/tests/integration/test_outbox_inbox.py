@@ -23,6 +23,7 @@ from chassis.outbox import Outbox, OutboxRecord, OutboxRelay
 from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
 from chassis.testing.kafka import header, read_keyed
+from chassis.testing.polling import eventually
 from shared_events import Envelope
 from shared_events.catalog import ProductUnpublishedV1
 from shared_events.topics import CATALOG_EVENTS
@@ -141,11 +142,7 @@ async def test_the_running_relay_marks_within_mark_seconds_and_at_stop(
         product_id = f"p-{uuid.uuid4()}"
         await stage_unpublished(database, outbox, product_id)
         await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 1)
-        for _ in range(50):
-            if await unsent(database) == 0:
-                break
-            await asyncio.sleep(0.1)
-        assert await unsent(database) == 0
+        assert await eventually(lambda: unsent(database), lambda n: n == 0) == 0
     finally:
         await quick.stop()
 
