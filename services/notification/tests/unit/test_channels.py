@@ -3,6 +3,8 @@ a webhook makes before connecting, and an SMTP server that is not there."""
 
 from __future__ import annotations
 
+from email import message_from_bytes, policy
+
 import pytest
 
 from chassis.testing.infra import free_port
@@ -35,11 +37,22 @@ async def test_sandbox_sms_sends_a_long_text_in_segments_up_to_a_limit() -> None
 
 def test_email_has_text_and_html_and_traces_back_to_its_delivery() -> None:
     message = Message("d-7", "li@example.com", "订单已确认：o-1", "您好\n", "<p>您好</p>")
-    email = build_email(message, "Shop <no-reply@shop.example>")
+    # Read back from the bytes that go on the wire, as a mail client would.
+    wire = build_email(message, "商店 <no-reply@shop.example>").as_bytes()
+    email = message_from_bytes(wire, policy=policy.default)
     assert email["To"] == "li@example.com" and email["Subject"] == "订单已确认：o-1"
+    assert email["From"] == "商店 <no-reply@shop.example>"
     assert email["X-Notification-Delivery"] == "d-7" and "d-7" in email["Message-ID"]
     assert email.get_body(("plain",)).get_content() == "您好\n"  # type: ignore[union-attr]
     assert "<p>您好</p>" in email.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert wire.isascii()  # encoded: no 8-bit data for a server without SMTPUTF8
+
+
+def test_a_text_only_email_is_one_part_and_an_ascii_subject_is_left_as_it_is() -> None:
+    wire = build_email(Message("d-8", "a@example.com", "Order o-2", "Hi\n"), "a@b.c").as_bytes()
+    email = message_from_bytes(wire, policy=policy.default)
+    assert not email.is_multipart() and email.get_content() == "Hi\n"
+    assert b"Subject: Order o-2\n" in wire
 
 
 async def test_smtp_server_down_is_a_retryable_error() -> None:
