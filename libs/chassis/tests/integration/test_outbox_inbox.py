@@ -24,6 +24,7 @@ from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
 from chassis.testing.kafka import header, read_keyed
 from chassis.testing.polling import eventually
+from chassis.testing.statements import statements_sent
 from shared_events import Envelope
 from shared_events.catalog import ProductUnpublishedV1
 from shared_events.topics import CATALOG_EVENTS
@@ -117,17 +118,9 @@ async def test_rows_published_from_memory_are_marked_sent_together_in_one_statem
     assert [header(r, "ce_id") for r in records] == ids
     assert await unsent(database) == 3  # sent, not marked yet
 
-    statements: list[str] = []
-
-    def seen(*args: object) -> None:
-        statements.append(str(args[2]).split()[0])
-
-    sa.event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(database.engine) as statements:
         await relay.mark_published()
-    finally:
-        sa.event.remove(database.engine.sync_engine, "before_cursor_execute", seen)
-    assert statements == ["UPDATE"]  # one statement, no transaction around it
+    assert [s.split()[0] for s in statements] == ["UPDATE"]  # one, no transaction around it
     assert await unsent(database) == 0
 
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from chassis.db import Database, rows_before_commit
+from chassis.testing.statements import statements_sent
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +44,7 @@ async def test_rows_are_written_by_one_statement_at_commit(database: Database) -
     async with database.engine.begin() as connection:
         await connection.run_sync(table.create)
 
-    statements: list[str] = []
-
-    def seen(*args: object) -> None:
-        statements.append(str(args[2]).split()[0])
-
-    sa.event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(database.engine) as statements:
         async with database.transaction() as session:
             for key in ["a", "b", "a", "a"]:  # four events of one poll
                 bump(rows_before_commit(session, add), key)
@@ -57,9 +52,9 @@ async def test_rows_are_written_by_one_statement_at_commit(database: Database) -
             connection = await session.connection()
             assert (await connection.execute(sa.select(sa.func.count(table.c.k)))).scalar() == 0
             statements.clear()
-    finally:
-        sa.event.remove(database.engine.sync_engine, "before_cursor_execute", seen)
-    assert statements == ["INSERT"]  # one executemany for the whole transaction
+    assert [s.split()[0] for s in statements] == [
+        "INSERT"
+    ]  # one executemany for the whole transaction
     assert await counts(database, table) == {"a": 3, "b": 1}
 
     async with database.transaction() as session:  # a later poll adds to the same rows
