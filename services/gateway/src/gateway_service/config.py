@@ -51,6 +51,9 @@ class GatewaySettings(ServiceSettings, env_prefix="GATEWAY_"):
     # How long the edge's count of a flash-sale SKU's units lives before it is read again from
     # inventory (units that came back are offered again after at most this long).
     flash_sale_stock_refresh_seconds: float = Field(default=3.0, gt=0)
+    # How long a process shows the availability it read for a product page before reading it
+    # again (service/availability.py); 0 reads it for every page.
+    availability_cache_seconds: float = Field(default=1.0, ge=0)
     # How long a process answers 409 sold-out from memory once it found a SKU sold out (the
     # rush after a sell-out costs no Redis round trip); a unit that comes back waits that long.
     flash_sale_sold_out_memory_seconds: float = Field(default=0.5, ge=0)

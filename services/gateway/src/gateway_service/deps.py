@@ -13,6 +13,7 @@ from chassis.deps import get_runtime, runtime_of
 from chassis.runtime import BaseRuntime
 from gateway_service.adapters.upstreams import Upstreams
 from gateway_service.config import GatewaySettings
+from gateway_service.service.availability import AvailabilityReads
 from gateway_service.service.flash_sale import FlashSaleLimits
 from gateway_service.service.flash_stock import FlashSaleStock
 
@@ -25,6 +26,7 @@ class GatewayState:
     upstreams: Upstreams  # the services' clients, breakers and in-flight counts
     flash_sale: FlashSaleLimits  # each member's flash-sale allowance
     flash_stock: FlashSaleStock  # each flash-sale SKU's units, counted at the edge
+    availability: AvailabilityReads  # inventory's figures for product pages, briefly kept
 
 
 GatewayRuntime = BaseRuntime[GatewaySettings, GatewayState]

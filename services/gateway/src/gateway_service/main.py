@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import replace
 
 import aiohttp
@@ -35,6 +36,10 @@ async def build_state(runtime: GatewayRuntime) -> GatewayState:
     )
     urls = settings.upstreams()
     inventory_url = urls["inventory"]
+
+    def read_inventory(skus: list[str]) -> Awaitable[dict[str, int]]:
+        return availability.fetch_available(session, inventory_url, skus)
+
     return GatewayState(
         upstreams=Upstreams(
             urls,
@@ -56,8 +61,11 @@ async def build_state(runtime: GatewayRuntime) -> GatewayState:
             runtime.redis,
             settings.redis_key_prefix,
             settings.flash_sale_stock_refresh_seconds,
-            lambda skus: availability.fetch_available(session, inventory_url, skus),
+            read_inventory,
             sold_out_memory_seconds=settings.flash_sale_sold_out_memory_seconds,
+        ),
+        availability=availability.AvailabilityReads(
+            read_inventory, settings.availability_cache_seconds
         ),
     )
 

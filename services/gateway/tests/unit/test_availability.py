@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
-from gateway_service.service.availability import fill, is_product_read, products_of, skus_of
+from gateway_service.service.availability import (
+    AvailabilityReads,
+    fill,
+    is_product_read,
+    products_of,
+    skus_of,
+)
 
 
 def product(*skus: str) -> dict[str, Any]:
@@ -37,3 +44,82 @@ def test_a_page_and_a_single_product_are_both_filled() -> None:
 def test_other_documents_have_no_products() -> None:
     assert products_of({"type": "about:blank", "status": 404}) == []
     assert products_of([1, 2]) == []
+
+
+class Inventory:
+    """Stands in for inventory's bulk read: counts the reads, answers from `stock`."""
+
+    def __init__(self, stock: dict[str, int], delay: float = 0.0) -> None:
+        self.stock = stock
+        self.delay = delay
+        self.reads: list[list[str]] = []
+
+    async def read(self, skus: list[str]) -> dict[str, int]:
+        self.reads.append(skus)
+        await asyncio.sleep(self.delay)
+        return {s: self.stock[s] for s in skus if s in self.stock}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_figure_is_kept_for_its_time_then_read_again() -> None:
+    inventory, clock = Inventory({"A": 3, "B": 5}), Clock()
+    reads = AvailabilityReads(inventory.read, 1.0, clock=clock)
+    assert await reads.available(["A", "B"]) == {"A": 3, "B": 5}
+    inventory.stock["A"] = 2
+    clock.now += 0.9
+    assert await reads.available(["B", "A"]) == {"A": 3, "B": 5}  # kept: no read
+    clock.now += 0.2
+    assert await reads.available(["A"]) == {"A": 2}
+    assert inventory.reads == [["A", "B"], ["A"]]
+
+
+async def test_only_the_missing_skus_are_read() -> None:
+    inventory, clock = Inventory({"A": 3, "B": 5, "C": 0}), Clock()
+    reads = AvailabilityReads(inventory.read, 1.0, clock=clock)
+    await reads.available(["A"])
+    assert await reads.available(["C", "A", "B", "A"]) == {"A": 3, "B": 5, "C": 0}
+    assert inventory.reads == [["A"], ["B", "C"]]
+
+
+async def test_a_rush_waits_for_the_read_in_flight() -> None:
+    inventory = Inventory({"A": 3}, delay=0.05)
+    reads = AvailabilityReads(inventory.read, 1.0)
+    pages = await asyncio.gather(*(reads.available(["A"]) for _ in range(30)))
+    assert pages == [{"A": 3}] * 30
+    assert inventory.reads == [["A"]]
+
+
+async def test_a_failed_or_unknown_read_is_not_kept() -> None:
+    inventory, clock = Inventory({}), Clock()
+    reads = AvailabilityReads(inventory.read, 1.0, clock=clock)
+    assert await reads.available(["A"]) == {}
+    inventory.stock["A"] = 4
+    assert await reads.available(["A"]) == {"A": 4}
+    assert len(inventory.reads) == 2
+
+
+async def test_zero_seconds_reads_every_time() -> None:
+    inventory = Inventory({"A": 3})
+    reads = AvailabilityReads(inventory.read, 0)
+    await reads.available(["A"])
+    await reads.available(["A"])
+    assert inventory.reads == [["A"], ["A"]]
+
+
+async def test_the_kept_figures_stay_under_their_bound() -> None:
+    inventory, clock = Inventory({f"S{i}": i for i in range(100)}), Clock()
+    reads = AvailabilityReads(inventory.read, 60.0, max_skus=10, clock=clock)
+    for i in range(100):
+        await reads.available([f"S{i}"])
+        clock.now += 0.01
+    assert len(reads._kept) <= 10
+    assert await reads.available(["S99"]) == {"S99": 99}  # the newest are kept
+    assert inventory.reads[-1] == ["S99"]
+    assert len(inventory.reads) == 100

@@ -16,7 +16,6 @@ allowance). A unit that comes back is offered again at most that much later.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
@@ -24,6 +23,7 @@ import redis.asyncio as aioredis
 
 from chassis.errors import ProblemError
 from gateway_service.adapters.redis_scripts import GIVE_BACK_SCRIPT, TAKE_SCRIPT
+from gateway_service.service.single_flight import SingleFlight
 
 Loader = Callable[[list[str]], Awaitable[dict[str, int]]]
 
@@ -48,7 +48,7 @@ class FlashSaleStock:
         self._sold_out_until: dict[str, float] = {}
         # A count being read from inventory, by SKUs: a rush that finds the count expired
         # waits for one read instead of sending inventory one each.
-        self._loading: dict[tuple[str, ...], asyncio.Future[None]] = {}
+        self._loading: SingleFlight[tuple[str, ...], None] = SingleFlight()
 
     def sold_out(self, wanted: Mapping[str, int]) -> str | None:
         """A wanted SKU this process found sold out a moment ago, if any (no round trip)."""
@@ -79,12 +79,7 @@ class FlashSaleStock:
         await self._give_back(keys=self._keys(skus), args=[wanted[s] for s in skus])
 
     async def _load(self, skus: list[str]) -> None:
-        wanted = tuple(skus)
-        loading = self._loading.get(wanted)
-        if loading is None:
-            loading = self._loading[wanted] = asyncio.ensure_future(self._read_counts(skus))
-            loading.add_done_callback(lambda _: self._loading.pop(wanted, None))
-        await asyncio.shield(loading)  # a buyer who hangs up does not cancel the others' read
+        await self._loading.run(tuple(skus), lambda: self._read_counts(skus))
 
     async def _read_counts(self, skus: list[str]) -> None:
         available = await self.load(skus)

@@ -12,9 +12,9 @@ from chassis.app import request_id_of
 from chassis.auth import JwksVerifier, Unauthorized
 from chassis.errors import ProblemError
 from chassis.forwarding import client_address, is_trusted
-from gateway_service.adapters.upstreams import Upstreams
 from gateway_service.deps import GatewayRuntime
 from gateway_service.service import availability, limits
+from gateway_service.service.availability import AvailabilityReads
 from gateway_service.service.flash_sale import capped_quantities
 from gateway_service.service.flash_stock import sold_out
 from gateway_service.service.paths import forwarded_query, page_size, parse_path
@@ -73,7 +73,7 @@ async def handle(request: Request, runtime: GatewayRuntime) -> Response:
     upstreams = runtime.state.upstreams
     response = await upstreams.forward(name, request, target, body, request_id, forwarded_for)
     if response.status_code == 200 and availability.is_product_read(request.method, path.decoded):
-        response = await add_availability(response, upstreams)
+        response = await add_availability(response, runtime.state.availability)
     return response
 
 
@@ -125,10 +125,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def add_availability(response: Response, upstreams: Upstreams) -> Response:
-    filled = await availability.with_availability(
-        bytes(response.body), upstreams.session, upstreams.urls["inventory"]
-    )
+async def add_availability(response: Response, reads: AvailabilityReads) -> Response:
+    filled = await availability.with_availability(bytes(response.body), reads)
     if filled is None:
         return response
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}

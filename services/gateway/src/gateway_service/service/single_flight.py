@@ -1,0 +1,25 @@
+"""One read in flight per key: callers that ask for a key already being read wait for that
+read instead of sending their own (a rush on one product or one flash-sale SKU costs the
+upstream one request, not one per buyer)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class SingleFlight(Generic[K, V]):
+    def __init__(self) -> None:
+        self._flying: dict[K, asyncio.Future[V]] = {}
+
+    async def run(self, key: K, read: Callable[[], Awaitable[V]]) -> V:
+        flying = self._flying.get(key)
+        if flying is None:
+            flying = self._flying[key] = asyncio.ensure_future(read())
+            flying.add_done_callback(lambda _: self._flying.pop(key, None))
+        # shield: a caller who hangs up does not cancel the read the others are waiting for.
+        return await asyncio.shield(flying)
