@@ -35,27 +35,34 @@ def create_redis(url: str) -> aioredis.Redis:
     return aioredis.Redis(connection_pool=pool)
 
 
+# The generation and the entry it names, in one round trip (run by its SHA: the script is sent
+# once). The entry's key is built inside the script, so this is for a single Redis, not a
+# cluster. A miss comes back as [generation, None].
+READ_SCRIPT = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+return {generation, redis.call('GET', ARGV[1] .. ':' .. generation .. ':' .. ARGV[2])}
+"""
+
+
 class ReadCache:
     def __init__(self, redis: aioredis.Redis, namespace: str, *, ttl_seconds: int = 60) -> None:
         self.redis = redis
         self.namespace = namespace
         self.ttl_seconds = ttl_seconds
+        self._read = redis.register_script(READ_SCRIPT)
 
     @property
     def _generation_key(self) -> str:
         return f"{self.namespace}:generation"
 
-    async def _generation(self) -> int:
-        value = await self.redis.get(self._generation_key)
-        return int(value or 0)
-
     async def get_or_load(self, key: str, load: Callable[[], Awaitable[bytes]]) -> bytes:
-        """Serve from Redis, or load and store. Redis trouble degrades to loading, never fails."""
+        """Serve from Redis (one round trip), or load and store. Redis trouble degrades to
+        loading, never fails."""
         try:
-            full_key = f"{self.namespace}:{await self._generation()}:{key}"
-            cached: Any = await self.redis.get(full_key)
-            if cached is not None:
-                return bytes(cached)
+            found: Any = await self._read(keys=[self._generation_key], args=[self.namespace, key])
+            if found[1] is not None:
+                return bytes(found[1])
+            full_key = f"{self.namespace}:{int(found[0])}:{key}"
         except aioredis.RedisError as exc:
             log.warning("cache read failed", error=str(exc))
             return await load()

@@ -20,6 +20,7 @@ import pytest
 
 from analytics_service.config import AnalyticsSettings
 from chassis.testing.infra import DatabaseFactory
+from chassis.testing.statements import statements_sent
 from chassis.testing.tokens import TestTokenIssuer
 from shared_events.catalog import ProductCreatedV1, SkuSnapshot
 from shared_events.order import OrderConfirmedV1
@@ -163,3 +164,37 @@ async def test_a_usd_order_counts_at_the_rate_its_payment_used(
         (ids["P-TEA"], 19400),
         (ids["P-CUP"], 2364),
     ]
+
+
+async def test_a_capture_of_the_amount_already_recorded_ends_at_its_upsert(
+    analytics: Analytics,
+) -> None:
+    """Authorised, then captured: the same amount at the same rate. The capture's upsert finds
+    the amount recorded and returns no row, so nothing is read or split again, and the
+    figures stay those of the authorisation."""
+    days, ids = days_before_today(1), fresh_ids()
+    day, send = days.second, analytics.deliver
+    tea, cup, m1, order = ids["TEA"], ids["CUP"], ids["m1"], ids["O1"]
+    usd_total = cny(1333, "USD")
+    lines = [(tea, ids["P-TEA"], 2, 1000), (cup, ids["P-CUP"], 1, 333)]
+    await send(placed(order, m1, lines, days.at(day, 2), currency="USD"), days.at(day, 2))
+    await send(OrderConfirmedV1(order_id=order, member_id=m1, total=usd_total), days.at(day, 3))
+    await send(
+        PaymentAuthorizedV1(order_id=order, payment_id="p", amount=usd_total, amount_cny=cny(9464)),
+        days.at(day, 3, 1),
+    )
+    one_day = {"from": day.isoformat(), "to": day.isoformat()}
+    authorised = await analytics.json("/kpis", **one_day)
+    assert authorised["totals"]["gmv"] == 9464
+
+    with statements_sent(analytics.runtime.database.engine) as sent:
+        await send(
+            PaymentCapturedV1(
+                order_id=order, payment_id="p", amount=usd_total, amount_cny=cny(9464)
+            ),
+            days.at(day, 3, 2),
+        )
+    projection = [s for s in sent if "analytics_order" in s]
+    assert len(projection) == 1 and projection[0].startswith("INSERT INTO analytics_orders")
+    assert await analytics.json("/kpis", **one_day) == authorised
+    assert set(analytics.harness.outcomes) == {"handled"}

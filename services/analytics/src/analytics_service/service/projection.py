@@ -236,7 +236,14 @@ def statements(dialect: str) -> Statements:
         points=upsert(POINTS_MOVES, ["event_id"], ()),
         view=add_to(PRODUCT_VIEW_DAYS, ["product_id", "day"], ["views"]),
         cart_add=add_to(CART_DAYS, ["sku", "day"], ["cart_adds", "units_added"]),
-        paid=upsert(ORDERS, ["order_id"], ["paid_cny"]),
+        # Returns the order's row only when the amount is new: the second of an order's two
+        # payment events (authorised, then captured: the same amount) ends there.
+        paid=upsert(
+            ORDERS,
+            ["order_id"],
+            ["paid_cny"],
+            where=lambda new: ORDERS.c.paid_cny.is_distinct_from(new.paid_cny),
+        ).returning(ORDERS.c.placed_at, ORDERS.c.confirmed_at, ORDERS.c.total_cny),
         order_total=sa.update(ORDERS)
         .where(ORDERS.c.order_id == sa.bindparam("for_order"))
         .values(total_cny=sa.bindparam("new_total")),
@@ -441,15 +448,11 @@ async def record_paid(delivery: AnalyticsDelivery, order_id: str, amount_cny: Mo
     conn: AsyncConnection = await delivery.session.connection()
     run = statements(conn.dialect.name)
     # The upsert first: it holds the order's row, so placed and confirmed wait for this one.
-    await conn.execute(run.paid, {"order_id": order_id, "paid_cny": paid_cny})
-    o, line = ORDERS.c, ORDER_LINES.c
-    order = (
-        await conn.execute(
-            sa.select(o.placed_at, o.confirmed_at, o.total_cny).where(o.order_id == order_id)
-        )
-    ).one()
-    if order.placed_at is None:
+    # No row back: the amount was recorded already (and split, if the order was placed).
+    order = (await conn.execute(run.paid, {"order_id": order_id, "paid_cny": paid_cny})).first()
+    if order is None or order.placed_at is None:
         return
+    line = ORDER_LINES.c
     if order.total_cny != paid_cny:
         await conn.execute(run.order_total, {"for_order": order_id, "new_total": paid_cny})
     stored = sorted(

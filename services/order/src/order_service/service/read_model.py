@@ -9,7 +9,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from chassis.db import as_utc, insert_ignore
 from chassis.rules import RuleError
 from order_service.domain.pricing import Benefits, CatalogPrice, Coupon
-from order_service.tables import PRODUCT_PRICES, CouponRow, MemberTierRow, ProductPriceRow
+from order_service.tables import (
+    COUPONS,
+    MEMBER_TIERS,
+    PRODUCT_PRICES,
+    CouponRow,
+    MemberTierRow,
+    ProductPriceRow,
+)
 from shared_events import catalog as events
 from shared_events import membership
 
@@ -102,13 +109,27 @@ async def add_coupon(session: AsyncSession, payload: membership.CouponIssuedV1) 
     )
 
 
+_TIER_DISCOUNT = sa.select(MEMBER_TIERS.c.discount_percent)
+_COUPON = sa.select(
+    COUPONS.c.code,
+    COUPONS.c.member_id,
+    COUPONS.c.amount_off,
+    COUPONS.c.min_spend,
+    COUPONS.c.currency,
+    COUPONS.c.valid_from,
+    COUPONS.c.valid_until,
+)
+
+
 async def benefits_for(
     session: AsyncSession, member_id: str, coupon_code: str | None, points: int
 ) -> Benefits:
-    tier = await session.get(MemberTierRow, member_id)
+    """Columns, not ORM objects: read on every order."""
+    connection = await session.connection()
+    discount = await connection.scalar(_TIER_DISCOUNT.where(MEMBER_TIERS.c.member_id == member_id))
     coupon = None
     if coupon_code:
-        row = await session.get(CouponRow, coupon_code)
+        row = (await connection.execute(_COUPON.where(COUPONS.c.code == coupon_code))).first()
         if row is None:
             raise RuleError("coupon-invalid", f"coupon {coupon_code} is not known")
         coupon = Coupon(
@@ -120,6 +141,4 @@ async def benefits_for(
             as_utc(row.valid_from),
             as_utc(row.valid_until),
         )
-    return Benefits(
-        tier_discount_percent=tier.discount_percent if tier else 0, coupon=coupon, points=points
-    )
+    return Benefits(tier_discount_percent=discount or 0, coupon=coupon, points=points)
