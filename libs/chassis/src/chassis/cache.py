@@ -6,6 +6,7 @@ cached entry at once (they expire by TTL). No key scans, no race between read an
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -45,10 +46,29 @@ return {generation, redis.call('GET', ARGV[1] .. ':' .. generation .. ':' .. ARG
 
 
 class ReadCache:
-    def __init__(self, redis: aioredis.Redis, namespace: str, *, ttl_seconds: int = 60) -> None:
+    """Entries in Redis, shared by every replica; with `local_seconds`, each entry is also kept
+    in this process's memory that long (at most `local_entries` of them): a hot key then costs
+    no round trip at all. This process's own writes clear its memory at once (`invalidate`);
+    another replica's show here within `local_seconds`."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        namespace: str,
+        *,
+        ttl_seconds: int = 60,
+        local_seconds: float = 0.0,
+        local_entries: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.redis = redis
         self.namespace = namespace
         self.ttl_seconds = ttl_seconds
+        self.local_seconds = local_seconds
+        self.local_entries = local_entries
+        self.clock = clock
+        self._local: dict[str, tuple[bytes, float]] = {}  # key -> (value, kept until)
+        self._cleared = 0  # how many times invalidate() cleared the memory
         self._read = redis.register_script(READ_SCRIPT)
 
     @property
@@ -56,8 +76,29 @@ class ReadCache:
         return f"{self.namespace}:generation"
 
     async def get_or_load(self, key: str, load: Callable[[], Awaitable[bytes]]) -> bytes:
-        """Serve from Redis (one round trip), or load and store. Redis trouble degrades to
-        loading, never fails."""
+        """Serve from memory, else from Redis (one round trip), else load and store. Redis
+        trouble degrades to loading, never fails."""
+        if self.local_seconds > 0:
+            kept = self._local.get(key)
+            if kept is not None and kept[1] > self.clock():
+                return kept[0]
+            cleared = self._cleared
+            value = await self._get_or_load(key, load)
+            if cleared == self._cleared:  # not read from before a write of this process
+                self._keep(key, value)
+            return value
+        return await self._get_or_load(key, load)
+
+    def _keep(self, key: str, value: bytes) -> None:
+        if len(self._local) >= self.local_entries:
+            now = self.clock()
+            self._local = {k: kept for k, kept in self._local.items() if kept[1] > now}
+            while len(self._local) >= self.local_entries:  # still full: the oldest go
+                del self._local[next(iter(self._local))]
+        self._local.pop(key, None)
+        self._local[key] = (value, self.clock() + self.local_seconds)
+
+    async def _get_or_load(self, key: str, load: Callable[[], Awaitable[bytes]]) -> bytes:
         try:
             found: Any = await self._read(keys=[self._generation_key], args=[self.namespace, key])
             if found[1] is not None:
@@ -76,6 +117,8 @@ class ReadCache:
     async def invalidate(self) -> None:
         """Call after the write committed. If Redis is down the write still stands; entries
         then age out within `ttl_seconds`."""
+        self._local.clear()
+        self._cleared += 1
         try:
             await self.redis.incr(self._generation_key)
         except aioredis.RedisError as exc:

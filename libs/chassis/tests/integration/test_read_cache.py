@@ -83,3 +83,69 @@ async def test_a_redis_that_does_not_answer_means_loading() -> None:
         assert load.count == 2
     finally:
         await nowhere.aclose()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_hot_key_kept_in_memory_costs_no_round_trip_for_its_time(
+    redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    clock = Clock()
+    cache = ReadCache(redis_client, f"{redis_key_prefix}catalog", local_seconds=1.0, clock=clock)
+    load = Loads(b"v1")
+    await cache.get_or_load("product:p-5", load)
+    sent = count_round_trips(redis_client)
+    clock.now += 0.9
+    assert await cache.get_or_load("product:p-5", load) == b"v1"
+    assert sent == []
+    clock.now += 0.2  # past its second: Redis again (its entry there still good)
+    assert await cache.get_or_load("product:p-5", load) == b"v1"
+    assert sent == ["EVALSHA"] and load.count == 1
+
+
+async def test_a_write_here_clears_the_memory_at_once_another_replicas_in_its_time(
+    redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    clock = Clock()
+    namespace = f"{redis_key_prefix}catalog"
+    here = ReadCache(redis_client, namespace, local_seconds=1.0, clock=clock)
+    there = ReadCache(redis_client, namespace, local_seconds=1.0, clock=clock)
+    await here.get_or_load("product:p-6", Loads(b"old"))
+    await there.get_or_load("product:p-6", Loads(b"old"))
+    await here.invalidate()  # a write on this replica
+    assert await here.get_or_load("product:p-6", Loads(b"new")) == b"new"
+    assert await there.get_or_load("product:p-6", Loads(b"new")) == b"old"
+    clock.now += 1.1
+    assert await there.get_or_load("product:p-6", Loads(b"newer")) == b"new"
+
+
+async def test_a_read_that_began_before_a_write_is_not_kept(
+    redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    cache = ReadCache(redis_client, f"{redis_key_prefix}catalog", local_seconds=60.0)
+    writes_meanwhile = cache.invalidate
+
+    async def slow_old_load() -> bytes:
+        await writes_meanwhile()  # the write commits while this read is on its way
+        return b"old"
+
+    assert await cache.get_or_load("product:p-7", slow_old_load) == b"old"
+    assert await cache.get_or_load("product:p-7", Loads(b"new")) == b"new"
+
+
+async def test_memory_keeps_at_most_its_bound(
+    redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    cache = ReadCache(
+        redis_client, f"{redis_key_prefix}catalog", local_seconds=60.0, local_entries=5
+    )
+    for i in range(12):
+        await cache.get_or_load(f"product:{i}", Loads(b"x"))
+    assert len(cache._local) <= 5
+    assert "product:11" in cache._local

@@ -19,6 +19,10 @@ class CatalogSettings(ServiceSettings, env_prefix="CATALOG_"):
     service_name: str = "catalog"
     port: int = 8001
     cache_ttl_seconds: int = 60
+    # Products and pages are also kept in each process's memory this long (0: Redis only): a
+    # hot product page costs no Redis round trip. This process's writes clear it at once;
+    # another replica's show within this time.
+    cache_local_seconds: float = Field(default=1.0, ge=0)
     max_page_size: int = Field(default=PAGE_SIZE_LIMIT, ge=1, le=PAGE_SIZE_LIMIT)
     # Categories whose products must carry food attributes (and the only ones that may), as
     # JSON: CATALOG_FOOD_CATEGORIES='["tea", "fruit"]'.

@@ -39,6 +39,7 @@ async def build_state(runtime: CatalogRuntime) -> CatalogState:
             runtime.redis,
             f"{settings.redis_key_prefix}catalog",
             ttl_seconds=settings.cache_ttl_seconds,
+            local_seconds=settings.cache_local_seconds,
         ),
         beacon=beacon,
     )
