@@ -12,6 +12,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from chassis.kept import Kept
 from chassis.logging import get_logger
 
 log = get_logger(__name__)
@@ -65,9 +66,7 @@ class ReadCache:
         self.namespace = namespace
         self.ttl_seconds = ttl_seconds
         self.local_seconds = local_seconds
-        self.local_entries = local_entries
-        self.clock = clock
-        self._local: dict[str, tuple[bytes, float]] = {}  # key -> (value, kept until)
+        self._local: Kept[str, bytes] = Kept(local_seconds, local_entries, clock=clock)
         self._cleared = 0  # how many times invalidate() cleared the memory
         self._read = redis.register_script(READ_SCRIPT)
 
@@ -80,23 +79,14 @@ class ReadCache:
         trouble degrades to loading, never fails."""
         if self.local_seconds > 0:
             kept = self._local.get(key)
-            if kept is not None and kept[1] > self.clock():
-                return kept[0]
+            if kept is not None:
+                return kept
             cleared = self._cleared
             value = await self._get_or_load(key, load)
             if cleared == self._cleared:  # not read from before a write of this process
-                self._keep(key, value)
+                self._local.put(key, value)
             return value
         return await self._get_or_load(key, load)
-
-    def _keep(self, key: str, value: bytes) -> None:
-        if len(self._local) >= self.local_entries:
-            now = self.clock()
-            self._local = {k: kept for k, kept in self._local.items() if kept[1] > now}
-            while len(self._local) >= self.local_entries:  # still full: the oldest go
-                del self._local[next(iter(self._local))]
-        self._local.pop(key, None)
-        self._local[key] = (value, self.clock() + self.local_seconds)
 
     async def _get_or_load(self, key: str, load: Callable[[], Awaitable[bytes]]) -> bytes:
         try:

@@ -137,15 +137,3 @@ async def test_a_read_that_began_before_a_write_is_not_kept(
 
     assert await cache.get_or_load("product:p-7", slow_old_load) == b"old"
     assert await cache.get_or_load("product:p-7", Loads(b"new")) == b"new"
-
-
-async def test_memory_keeps_at_most_its_bound(
-    redis_client: aioredis.Redis, redis_key_prefix: str
-) -> None:
-    cache = ReadCache(
-        redis_client, f"{redis_key_prefix}catalog", local_seconds=60.0, local_entries=5
-    )
-    for i in range(12):
-        await cache.get_or_load(f"product:{i}", Loads(b"x"))
-    assert len(cache._local) <= 5
-    assert "product:11" in cache._local

@@ -111,15 +111,3 @@ async def test_zero_seconds_reads_every_time() -> None:
     await reads.available(["A"])
     await reads.available(["A"])
     assert inventory.reads == [["A"], ["A"]]
-
-
-async def test_the_kept_figures_stay_under_their_bound() -> None:
-    inventory, clock = Inventory({f"S{i}": i for i in range(100)}), Clock()
-    reads = AvailabilityReads(inventory.read, 60.0, max_skus=10, clock=clock)
-    for i in range(100):
-        await reads.available([f"S{i}"])
-        clock.now += 0.01
-    assert len(reads._kept) <= 10
-    assert await reads.available(["S99"]) == {"S99": 99}  # the newest are kept
-    assert inventory.reads[-1] == ["S99"]
-    assert len(inventory.reads) == 100

@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 
+from chassis.kept import Kept
 from chassis.logging import get_logger
 from gateway_service.service.single_flight import SingleFlight
 
@@ -95,9 +96,7 @@ class AvailabilityReads:
     ) -> None:
         self.load = load
         self.ttl_seconds = ttl_seconds
-        self.max_skus = max_skus
-        self.clock = clock
-        self._kept: dict[str, tuple[int, float]] = {}  # sku -> (available, read until)
+        self._kept: Kept[str, int] = Kept(ttl_seconds, max_skus, clock=clock)
         self._reading: SingleFlight[tuple[str, ...], dict[str, int]] = SingleFlight()
 
     async def available(self, skus: list[str]) -> dict[str, int]:
@@ -105,15 +104,14 @@ class AvailabilityReads:
         failed, are left out: the page then shows what the catalog sent)."""
         if self.ttl_seconds <= 0:
             return await self.load(skus)
-        now = self.clock()
         found: dict[str, int] = {}
         missing: list[str] = []
         for sku in dict.fromkeys(skus):
             kept = self._kept.get(sku)
-            if kept is not None and kept[1] > now:
-                found[sku] = kept[0]
-            else:
+            if kept is None:
                 missing.append(sku)
+            else:
+                found[sku] = kept
         if missing:
             wanted = tuple(sorted(missing))
             found.update(await self._reading.run(wanted, lambda: self._read(list(wanted))))
@@ -121,21 +119,9 @@ class AvailabilityReads:
 
     async def _read(self, skus: list[str]) -> dict[str, int]:
         read = await self.load(skus)
-        until = self.clock() + self.ttl_seconds
-        if len(self._kept) + len(read) > self.max_skus:
-            self._forget(until - self.ttl_seconds)
         for sku, count in read.items():
-            self._kept.pop(sku, None)  # re-inserted last: the dict stays in reading order
-            self._kept[sku] = (count, until)
+            self._kept.put(sku, count)
         return read
-
-    def _forget(self, now: float) -> None:
-        """Make room: expired figures first, then the oldest reads."""
-        for sku in [s for s, (_, until) in self._kept.items() if until <= now]:
-            del self._kept[sku]
-        excess = len(self._kept) - self.max_skus // 2
-        for sku in list(self._kept)[: max(excess, 0)]:
-            del self._kept[sku]
 
 
 async def with_availability(body: bytes, reads: AvailabilityReads) -> bytes | None:
