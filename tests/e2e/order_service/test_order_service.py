@@ -11,6 +11,7 @@ import pytest
 from chassis.testing.events import send
 from chassis.testing.kafka import header, read_keyed
 from chassis.testing.polling import eventually
+from chassis.testing.statements import statements_sent
 from shared_events.inventory import ShortLine, StockLine, StockRejectedV1, StockReservedV1
 from shared_events.money import Money
 from shared_events.order import (
@@ -20,7 +21,7 @@ from shared_events.order import (
     OrderRejectedV1,
     PaymentRequestedV1,
 )
-from shared_events.payment import PaymentAuthorizedV1, PaymentFailedV1
+from shared_events.payment import PaymentAuthorizedV1, PaymentCapturedV1, PaymentFailedV1
 from shared_events.topics import ORDER_EVENTS
 
 from .conftest import Shop
@@ -129,6 +130,27 @@ async def test_order_is_priced_from_the_catalog_and_confirmed_by_the_saga(
     ]
     final = await read_keyed(kafka_bootstrap_servers, ORDER_EVENTS, order_id, 3)
     assert header(final[2], "ce_type") == OrderConfirmedV1.event_type
+
+    # The capture changes no state: it joins the timeline with the order's status, read by the
+    # statement that writes the entry (the order row is not read back first).
+    with statements_sent(shop.order_runtime.database.engine) as sent:
+        await send(
+            shop.producer, PaymentCapturedV1(order_id=order_id, payment_id="pay-1", amount=money)
+        )
+        captured = await eventually(
+            lambda: shop.order.get(f"/api/v1/orders/{order_id}", headers=member),
+            lambda r: len(r.json()["timeline"]) == 6,
+        )
+    last = captured.json()["timeline"][-1]
+    assert (last["type"], last["status"]) == (PaymentCapturedV1.event_type, "CONFIRMED")
+    saga = [s for s in sent if "order_timeline" in s and s.startswith("INSERT")]
+    assert len(saga) == 1 and "FROM orders WHERE orders.id" in saga[0], saga
+    locked_reads = [
+        s
+        for s in sent
+        if s.startswith("SELECT") and "WHERE orders.id = " in s and "FOR UPDATE" in s
+    ]
+    assert locked_reads == [], locked_reads
 
 
 @pytest.mark.parametrize(

@@ -46,15 +46,15 @@ class LockedOrder:
 
 
 _LOCKED_COLUMNS = [ORDERS.c[f.name] for f in fields(LockedOrder)]
+# Prebuilt: read on every saga step (no statement built and keyed per call).
+_LOCKED = (
+    sa.select(*_LOCKED_COLUMNS).where(ORDERS.c.id == sa.bindparam("order_id")).with_for_update()
+)
 
 
 async def locked(session: AsyncSession, order_id: str) -> LockedOrder | None:
     connection = await session.connection()
-    row = (
-        await connection.execute(
-            sa.select(*_LOCKED_COLUMNS).where(ORDERS.c.id == order_id).with_for_update()
-        )
-    ).first()
+    row = (await connection.execute(_LOCKED, {"order_id": order_id})).first()
     return LockedOrder(*row) if row is not None else None
 
 
@@ -88,6 +88,21 @@ def timeline_entry(
 
 
 _ADD_TO_TIMELINE = sa.insert(TIMELINE)
+# An event that changes no state goes on the timeline with the order's status and reason read
+# (the row locked) by the same statement: one round trip, no row read back.
+_NOTE_ON_TIMELINE = sa.insert(TIMELINE).from_select(
+    ["order_id", "event_type", "status", "reason", "event_id", "at"],
+    sa.select(
+        ORDERS.c.id,
+        sa.bindparam("event_type", type_=TIMELINE.c.event_type.type),
+        ORDERS.c.status,
+        ORDERS.c.reason,
+        sa.bindparam("event_id", type_=TIMELINE.c.event_id.type),
+        sa.bindparam("at", type_=TIMELINE.c.at.type),
+    )
+    .where(ORDERS.c.id == sa.bindparam("order_id"))
+    .with_for_update(),
+)
 
 
 def add_to_timeline(session: AsyncSession, *entries: dict[str, object]) -> None:
@@ -96,6 +111,19 @@ def add_to_timeline(session: AsyncSession, *entries: dict[str, object]) -> None:
     rows = rows_before_commit(session, _ADD_TO_TIMELINE)
     for entry in entries:
         rows[len(rows)] = entry
+
+
+async def note_on_timeline(
+    session: AsyncSession, order_id: str, event_type: str, event_id: str
+) -> bool:
+    """The event on the order's timeline, with the order's status and reason as they are now
+    (its `at` orders it among the poll's other entries). False when there is no such order."""
+    connection = await session.connection()
+    noted = await connection.execute(
+        _NOTE_ON_TIMELINE,
+        {"order_id": order_id, "event_type": event_type, "event_id": event_id, "at": now()},
+    )
+    return bool(noted.rowcount)
 
 
 def stage_for_request(outbox: Outbox, session: AsyncSession, order: LockedOrder) -> Stage:

@@ -6,7 +6,13 @@ from __future__ import annotations
 from chassis.consumer import Delivery
 from order_service.deps import OrderRuntime
 from order_service.domain.saga import OrderStatus, Reason, SagaStep, Trigger, next_state
-from order_service.service.order_state import add_to_timeline, locked, move, timeline_entry
+from order_service.service.order_state import (
+    add_to_timeline,
+    locked,
+    move,
+    note_on_timeline,
+    timeline_entry,
+)
 
 
 async def advance(
@@ -38,9 +44,5 @@ async def advance(
 async def extend_timeline(delivery: Delivery[OrderRuntime], order_id: str) -> bool:
     """Captures, commits, releases and restorations change no state: they only go on the
     timeline (with the order row locked). False when the order is not one of ours."""
-    order = await locked(delivery.session, order_id)
-    if order is None:
-        return False
-    entry = timeline_entry(order, delivery.envelope.type, str(delivery.envelope.id))
-    add_to_timeline(delivery.session, entry)
-    return True
+    envelope = delivery.envelope
+    return await note_on_timeline(delivery.session, order_id, envelope.type, str(envelope.id))
