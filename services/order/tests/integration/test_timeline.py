@@ -5,28 +5,17 @@ are, and an order the service does not know gets none."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from chassis.testing.harness import offline_runtime
-from chassis.testing.infra import DatabaseFactory
 from chassis.testing.statements import statements_sent
 from order_service.config import MIGRATIONS_DIR, OrderSettings
 from order_service.service.order_state import note_on_timeline
 from order_service.tables import ORDERS, TIMELINE
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def database_url(
-    request: pytest.FixtureRequest, create_database: DatabaseFactory, tmp_path: Path
-) -> str:
-    if request.param == "postgresql":
-        return await create_database("order")
-    return f"sqlite+aiosqlite:///{tmp_path / 'order.db'}"
 
 
 async def test_an_event_joins_the_timeline_with_the_orders_status(database_url: str) -> None:

@@ -31,7 +31,7 @@ async def test_a_coupon_read_back_from_sqlite_has_utc_dates_and_applies(tmp_path
                 )
             )
         async with runtime.database.sessions() as session:
-            benefits = await benefits_for(session, "m1", "WELCOME", 0)
+            benefits = await benefits_for(session, "WELCOME", 0, tier_discount_percent=0)
     assert benefits.coupon is not None
     assert benefits.coupon.valid_from == NOW - timedelta(days=1)
     assert benefits.coupon.valid_until.tzinfo is not None

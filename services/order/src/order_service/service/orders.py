@@ -36,7 +36,7 @@ from order_service.service.order_state import (
     overdue,
     stage_for_request,
 )
-from order_service.service.read_model import benefits_for, prices_for
+from order_service.service.read_model import benefits_for, prices_and_tier
 from order_service.tables import ORDER_LINES, ORDERS, TIMELINE, OrderRow, TimelineRow
 from shared_events import order as events
 
@@ -56,10 +56,13 @@ async def place_order_in(
     settings = runtime.settings
     items = [(item.sku, item.quantity) for item in data.items]
     try:
-        quote = price_order(
-            items, await prices_for(session, [sku for sku, _ in items]), data.currency
+        prices, tier_discount = await prices_and_tier(
+            session, [sku for sku, _ in items], member.subject
         )
-        benefits = await benefits_for(session, member.subject, data.coupon_code, data.points or 0)
+        quote = price_order(items, prices, data.currency)
+        benefits = await benefits_for(
+            session, data.coupon_code, data.points or 0, tier_discount_percent=tier_discount
+        )
         quote = apply_benefits(
             quote, benefits, _pricing_rules(settings), now=now(), member_id=member.subject
         )

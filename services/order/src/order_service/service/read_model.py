@@ -80,10 +80,32 @@ _PRICES = sa.select(
 
 
 async def prices_for(session: AsyncSession, skus: list[str]) -> dict[str, CatalogPrice]:
-    """Columns, not ORM objects: read on every order."""
+    """Columns, not ORM objects: read on every cart change."""
     connection = await session.connection()
     rows = await connection.execute(_PRICES.where(PRODUCT_PRICES.c.sku.in_(skus)))
     return {row.sku: CatalogPrice(*row) for row in rows}
+
+
+# Placing an order reads its SKUs' prices and the member's tier discount in one round trip:
+# the discount rides on every price row (an order with no known SKU is refused anyway).
+_PRICES_AND_TIER = _PRICES.add_columns(
+    sa.select(MEMBER_TIERS.c.discount_percent)
+    .where(MEMBER_TIERS.c.member_id == sa.bindparam("member_id"))
+    .scalar_subquery()
+    .label("tier_discount_percent")
+).where(PRODUCT_PRICES.c.sku.in_(sa.bindparam("skus", expanding=True)))
+
+
+async def prices_and_tier(
+    session: AsyncSession, skus: list[str], member_id: str
+) -> tuple[dict[str, CatalogPrice], int]:
+    """The SKUs' prices and the member's tier discount in percent (0 without a tier)."""
+    connection = await session.connection()
+    rows = (
+        await connection.execute(_PRICES_AND_TIER, {"skus": skus, "member_id": member_id})
+    ).all()
+    prices = {row.sku: CatalogPrice(*row[:-1]) for row in rows}
+    return prices, (rows[0].tier_discount_percent or 0) if rows else 0
 
 
 async def set_tier(session: AsyncSession, payload: membership.TierChangedV1) -> None:
@@ -109,7 +131,6 @@ async def add_coupon(session: AsyncSession, payload: membership.CouponIssuedV1) 
     )
 
 
-_TIER_DISCOUNT = sa.select(MEMBER_TIERS.c.discount_percent)
 _COUPON = sa.select(
     COUPONS.c.code,
     COUPONS.c.member_id,
@@ -122,11 +143,15 @@ _COUPON = sa.select(
 
 
 async def benefits_for(
-    session: AsyncSession, member_id: str, coupon_code: str | None, points: int
+    session: AsyncSession,
+    coupon_code: str | None,
+    points: int,
+    *,
+    tier_discount_percent: int,
 ) -> Benefits:
-    """Columns, not ORM objects: read on every order."""
+    """The order's benefits: the tier's discount (read with the prices), the coupon (read
+    here, as columns) and the points asked for."""
     connection = await session.connection()
-    discount = await connection.scalar(_TIER_DISCOUNT.where(MEMBER_TIERS.c.member_id == member_id))
     coupon = None
     if coupon_code:
         row = (await connection.execute(_COUPON.where(COUPONS.c.code == coupon_code))).first()
@@ -141,4 +166,4 @@ async def benefits_for(
             as_utc(row.valid_from),
             as_utc(row.valid_until),
         )
-    return Benefits(tier_discount_percent=discount or 0, coupon=coupon, points=points)
+    return Benefits(tier_discount_percent=tier_discount_percent, coupon=coupon, points=points)
