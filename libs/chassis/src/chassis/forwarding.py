@@ -11,6 +11,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -31,6 +34,11 @@ def valid_networks(trusted: Iterable[str]) -> list[str]:
         except ValueError:
             raise ValueError(f"not an address or network: {entry!r}") from None
     return entries
+
+
+# A settings field of the peers whose X-Forwarded-For is believed: a bad entry stops the
+# service at start-up with its name, instead of failing every request that reads it.
+TrustedProxies = Annotated[list[str], AfterValidator(valid_networks)]
 
 
 def is_trusted(address: str, trusted: Iterable[str]) -> bool:

@@ -5,6 +5,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from chassis.forwarding import TrustedProxies
 from chassis.settings import ServiceSettings
 
 
@@ -38,7 +39,7 @@ class GatewaySettings(ServiceSettings, env_prefix="GATEWAY_"):
     queue_seconds: float = Field(default=2.0, ge=0)
     # Peers whose X-Forwarded-For is believed (a load balancer in front of the gateway),
     # addresses or networks; anyone else is the client, whatever the header says.
-    trusted_proxies: list[str] = Field(default_factory=list)
+    trusted_proxies: TrustedProxies = Field(default_factory=list)
     # Prometheus metrics on their own listener, never on the storefront port; 0 turns it off.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9100, ge=0, le=65535)

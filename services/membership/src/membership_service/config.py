@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 
-from chassis.forwarding import valid_networks
+from chassis.forwarding import TrustedProxies
 from chassis.settings import ServiceSettings
 from membership_service.domain.accounts import PASSWORD_MIN_LENGTH
 from membership_service.domain.attempts import AttemptPolicy
@@ -62,7 +62,7 @@ class MembershipSettings(ServiceSettings, env_prefix="MEMBERSHIP_"):
     register_max_taken_per_ip: int = Field(default=5, ge=1)
     # Peers whose X-Forwarded-For is believed: the gateway. Loopback suits `make run`, where
     # the gateway is on this host; elsewhere set the gateway's addresses or networks.
-    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    trusted_proxies: TrustedProxies = Field(default_factory=lambda: ["127.0.0.1", "::1"])
 
     # Tiers by CNY spend over the rolling window, in minor units; member price in percent.
     tier_window_days: int = Field(default=365, ge=1)
@@ -105,11 +105,6 @@ class MembershipSettings(ServiceSettings, env_prefix="MEMBERSHIP_"):
                 ),
             )
         )
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, entries: list[str]) -> list[str]:
-        return valid_networks(entries)
 
     @property
     def attempt_policy(self) -> AttemptPolicy:
