@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated
+from typing import Annotated, get_args
 
 import httpx
 import pytest
@@ -30,6 +30,7 @@ from chassis.validation import (
     SkuCode,
     Text,
 )
+from shared_events.money import CURRENCIES
 
 TEXT = TypeAdapter(Text)
 MULTILINE = TypeAdapter(MultilineText)
@@ -236,3 +237,9 @@ def test_money_in_takes_integer_minor_units(currency: str) -> None:
         "amount": 0,
         "currency": currency,
     }
+
+
+def test_the_api_takes_exactly_the_currencies_the_events_know() -> None:
+    """`Currency` is a Literal for the OpenAPI document; `shared_events.money.CURRENCIES` is what
+    the services convert and format by. They must name the same currencies."""
+    assert set(get_args(Currency)) == CURRENCIES

@@ -7,11 +7,9 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
 from chassis.rules import RuleError
+from shared_events.money import MINOR_UNITS, REPORTING_CURRENCY
 
-REPORTING_CURRENCY = "CNY"
 RATE_SCALE = 1_000_000  # rates are millionths of a CNY per unit, as payment stores them
-# Minor-unit exponent of the currencies the suite prices in (all three have 2 decimals).
-MINOR_UNITS: dict[str, int] = {"CNY": 2, "USD": 2, "EUR": 2}
 
 
 def to_reporting(amount: int, currency: str, rates: Mapping[str, int]) -> int:

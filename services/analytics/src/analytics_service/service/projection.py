@@ -26,12 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from analytics_service.deps import AnalyticsRuntime
 from analytics_service.domain.kpis import MoneyBackKind, PointsKind
-from analytics_service.domain.money import (
-    REPORTING_CURRENCY,
-    allocate,
-    paid_to_reporting,
-    to_reporting,
-)
+from analytics_service.domain.money import allocate, paid_to_reporting, to_reporting
 from analytics_service.domain.period import local_day
 from analytics_service.tables import (
     CART_DAYS,
@@ -65,7 +60,7 @@ from shared_events.membership import (
     MemberRegisteredV1,
     TierChangedV1,
 )
-from shared_events.money import Money
+from shared_events.money import REPORTING_CURRENCY, Money
 from shared_events.order import CartItemChangedV1, OrderPlacedV1
 
 AnalyticsDelivery = Delivery[AnalyticsRuntime]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chassis.rules import RuleError
-
-SUPPORTED_CURRENCIES = frozenset({"CNY", "USD", "EUR"})
+from shared_events.money import CURRENCIES as SUPPORTED_CURRENCIES
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-# Minor-unit exponent per currency (the suite sells in CNY, USD and EUR).
-MINOR_UNITS: dict[str, int] = {"CNY": 2, "USD": 2, "EUR": 2, "JPY": 0}
+from shared_events import money
+
+# Minor-unit exponent per currency: the suite's, and JPY's, which has none.
+MINOR_UNITS: dict[str, int] = {**money.MINOR_UNITS, "JPY": 0}
 # Chinese readers expect a symbol; English text spells the ISO code (unambiguous: ¥ is also JPY).
 ZH_SYMBOLS: dict[str, str] = {"CNY": "¥", "USD": "US$", "EUR": "€", "JPY": "JP¥"}
 

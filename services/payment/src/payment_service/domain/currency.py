@@ -6,17 +6,15 @@ from collections.abc import Mapping
 from fractions import Fraction
 
 from chassis.rules import RuleError
+from shared_events.money import CURRENCIES as SUPPORTED_CURRENCIES
+from shared_events.money import MINOR_UNITS, REPORTING_CURRENCY
 
-# Minor-unit exponent per supported currency: all three have 2 decimals.
-MINOR_UNITS: dict[str, int] = {"CNY": 2, "USD": 2, "EUR": 2}
-SUPPORTED_CURRENCIES = frozenset(MINOR_UNITS)
 # Rates are stored as integers in millionths: 7_100_000 means 1 USD = 7.100000 CNY.
 RATE_SCALE = 1_000_000
 # Rates are kept against this currency; a cross rate goes through it.
 PIVOT_CURRENCY = "CNY"
-# The settlement and reporting currency of the events' `amount_cny`; the risk limits are in it
-# too, so the authorisation's one conversion serves both.
-REPORTING_CURRENCY = "CNY"
+# The risk limits are in the events' reporting currency, so the authorisation's one conversion
+# serves both.
 RISK_CURRENCY = REPORTING_CURRENCY
 
 # (base, quote) -> how many `quote` one `base` buys, in millionths.

@@ -23,12 +23,7 @@ from payment_service.adapters.providers import PaymentDeclined, ProviderUnavaila
 from payment_service.config import PaymentSettings
 from payment_service.deps import PaymentRuntime
 from payment_service.domain.cards import mask_token
-from payment_service.domain.currency import (
-    REPORTING_CURRENCY,
-    RISK_CURRENCY,
-    convert,
-    converted_part,
-)
+from payment_service.domain.currency import RISK_CURRENCY, convert, converted_part
 from payment_service.domain.intents import (
     Action,
     FailureReason,
@@ -42,7 +37,7 @@ from payment_service.domain.risk import risk_rejection
 from payment_service.service import intent_rows
 from payment_service.service.intent_rows import LockedIntent
 from shared_events import payment as events
-from shared_events.money import Money
+from shared_events.money import REPORTING_CURRENCY, Money
 
 log = get_logger(__name__)
 
