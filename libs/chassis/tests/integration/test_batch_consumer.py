@@ -14,12 +14,11 @@ import sqlalchemy as sa
 from aiokafka import ConsumerRecord
 from sqlalchemy import event
 
-from chassis.broker import make_broker, subscribe
-from chassis.consumer import ConsumerRunner, Delivery, EventConsumer, ServiceConsumer
+from chassis.consumer import ConsumerRunner, Delivery, EventConsumer
 from chassis.db import Database
 from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
-from chassis.testing.kafka import header, read_records
+from chassis.testing.kafka import header, read_records, subscribed
 from chassis.testing.polling import eventually
 from shared_events import to_kafka
 from shared_events.catalog import ProductUnpublishedV1
@@ -161,14 +160,7 @@ async def test_two_instances_share_the_partitions_through_a_rebalance(
             producer,
             service="test",
         )
-        broker = make_broker(settings)
-        subscribe(
-            broker,
-            ServiceConsumer([runner]),
-            group_id=group,
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-            concurrency=6,
-        )
+        broker, _ = subscribed(settings, runner, group_id=group, concurrency=6)
         return broker
 
     keys = [f"{prefix}-k{n}" for n in range(12)]

@@ -9,13 +9,13 @@ import uuid
 import pytest
 from prometheus_client import REGISTRY, generate_latest
 
-from chassis.broker import make_broker, subscribe
-from chassis.consumer import ConsumerRunner, Delivery, EventConsumer, ServiceConsumer
+from chassis.consumer import ConsumerRunner, Delivery, EventConsumer
 from chassis.consumer_lag import LiveLag, committed_lag
 from chassis.db import Database
 from chassis.metrics import refresh_on_scrape
 from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
+from chassis.testing.kafka import subscribed
 from chassis.testing.polling import eventually
 from shared_events import to_kafka
 from shared_events.catalog import ProductUnpublishedV1
@@ -57,16 +57,8 @@ async def test_the_gauge_follows_a_group_behind_then_caught_up_then_gone(
         EventConsumer(group, topic, {ProductUnpublishedV1: slow}), database, producer, service="t"
     )
     settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap_servers)
-    broker = make_broker(settings)
     lag = LiveLag(group)
-    subscribe(
-        broker,
-        ServiceConsumer([runner]),
-        group_id=group,
-        lag=lag,
-        session_timeout_ms=settings.kafka_session_timeout_ms,
-        batch_size=3,
-    )
+    broker, _ = subscribed(settings, runner, group_id=group, lag=lag, batch_size=3)
     await broker.start()
     lag.watch()
     try:

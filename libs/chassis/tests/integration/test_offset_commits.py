@@ -12,13 +12,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from faststream.kafka import KafkaBroker
 
-from chassis.broker import make_broker, subscribe
-from chassis.consumer import ConsumerRunner, Delivery, EventConsumer, ServiceConsumer
+from chassis.consumer import ConsumerRunner, Delivery, EventConsumer
 from chassis.consumer_lag import committed_lag
 from chassis.db import Database
 from chassis.offset_commits import OffsetCommits
 from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
+from chassis.testing.kafka import subscribed
 from chassis.testing.polling import eventually
 from shared_events import to_kafka
 from shared_events.catalog import ProductUnpublishedV1
@@ -50,14 +50,7 @@ def member(
     runner = ConsumerRunner(
         EventConsumer(group, topic, {ProductUnpublishedV1: apply}), database, producer, service="t"
     )
-    broker = make_broker(settings)
-    subscribe(
-        broker,
-        ServiceConsumer([runner]),
-        group_id=group,
-        commits=commits,
-        session_timeout_ms=settings.kafka_session_timeout_ms,
-    )
+    broker, _ = subscribed(settings, runner, group_id=group, commits=commits)
     return broker
 
 

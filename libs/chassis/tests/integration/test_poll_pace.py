@@ -8,12 +8,12 @@ import uuid
 
 import pytest
 
-from chassis.broker import make_broker, subscribe
-from chassis.consumer import ConsumerRunner, Delivery, EventConsumer, ServiceConsumer
+from chassis.consumer import ConsumerRunner, Delivery, EventConsumer
 from chassis.db import Database
 from chassis.poll_pace import PaceSettings, fetch_wait_of
 from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
+from chassis.testing.kafka import subscribed
 from chassis.testing.polling import eventually
 from shared_events.catalog import ProductUnpublishedV1
 
@@ -41,14 +41,7 @@ async def test_waits_rise_when_quiet_and_fall_with_the_next_record(
         EventConsumer(group, topic, {ProductUnpublishedV1: note}), database, producer, service="t"
     )
     settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap_servers)
-    broker = make_broker(settings)
-    pace = subscribe(
-        broker,
-        ServiceConsumer([runner]),
-        group_id=group,
-        session_timeout_ms=settings.kafka_session_timeout_ms,
-        pace=PACE,
-    )
+    broker, pace = subscribed(settings, runner, group_id=group, pace=PACE)
     await broker.start()
     pace.start()
     subscriber = pace.subscriber

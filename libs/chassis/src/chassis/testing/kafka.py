@@ -5,9 +5,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from faststream.kafka import KafkaBroker
 
+from chassis.broker import make_broker, subscribe
+from chassis.consumer import ConsumerRunner, ServiceConsumer
+from chassis.poll_pace import PollPace
+from chassis.settings import ServiceSettings
 from shared_events import Envelope, from_kafka
 
 
@@ -98,3 +104,20 @@ async def read_envelopes(
         timeout=timeout,
     )
     return parsed(records)
+
+
+def subscribed(
+    settings: ServiceSettings, runner: ConsumerRunner, *, group_id: str, **options: Any
+) -> tuple[KafkaBroker, PollPace]:
+    """A broker whose one subscriber runs `runner` as a service's consumer does (one group, the
+    settings' session timeout); `options` go to `chassis.broker.subscribe`. Start the broker,
+    then the returned pace."""
+    broker = make_broker(settings)
+    pace = subscribe(
+        broker,
+        ServiceConsumer([runner]),
+        group_id=group_id,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        **options,
+    )
+    return broker, pace
