@@ -5,11 +5,13 @@ counted across orders, given back when an order is refused, never counted twice 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from chassis.testing.serving import serve_app
 
@@ -221,5 +223,51 @@ async def test_after_a_sell_out_later_buyers_are_answered_from_memory_and_retrie
         assert retried.json()["order_id"] == bought.json()["order_id"]
         await redis.incrby(count, -1)  # the unit did not really come back
     await redis.aclose()
+    assert (await suite.settled(bought.json()["order_id"]))["status"] == "CONFIRMED"
+    await suite.check_invariants()
+
+
+async def test_in_a_rush_late_buyers_are_refused_before_their_token_is_checked(
+    suite: Suite,
+) -> None:
+    """Once a SKU is remembered sold out, an order for it is 409 before any signature check
+    (the rush's thousands of new tokens would each cost an Ed25519 verification): a forged or
+    missing token gets the same 409. A retry of an order that got through still gets its
+    order, and a forged token that claims that buyer and key gets 401, never the order."""
+    sku = await suite.product(price=990, stock=1)
+    gateway = gateway_for(
+        suite,
+        flash_sale_limits={sku: 1},
+        flash_sale_stock_refresh_seconds=60,
+        flash_sale_sold_out_memory_seconds=30,
+    )
+    buyer_id = str(uuid.uuid4())
+    buyer = {**suite.member(buyer_id), "Idempotency-Key": "rush-buyer"}
+    stranger = Ed25519PrivateKey.generate()
+    async with serve_app(gateway) as url, httpx.AsyncClient(base_url=url, timeout=15) as edge:
+
+        async def order(headers: dict[str, str]) -> httpx.Response:
+            return await edge.post("/api/v1/orders", json=order_body(sku, 1), headers=headers)
+
+        bought = await order(buyer)
+        assert bought.status_code == 202, bought.text
+        suite.orders.append(bought.json()["order_id"])
+        assert (await order(suite.member())).status_code == 409  # counted: now remembered
+
+        forged = {"Authorization": f"Bearer {suite.issuer.token(key=stranger)}"}
+        for late in (forged, {}, {"Authorization": "Bearer not-a-jwt"}):
+            refused = await order(late)
+            assert refused.status_code == 409, refused.text  # not 401: the token was not read
+            assert refused.json()["type"].endswith("/sold-out")
+        # A token that claims the buyer, with the buyer's key, but that the issuer never signed:
+        # the lookup finds the key, the full check refuses the token.
+        impostor = {
+            "Authorization": f"Bearer {suite.issuer.token(buyer_id, key=stranger)}",
+            "Idempotency-Key": "rush-buyer",
+        }
+        assert (await order(impostor)).status_code == 401
+        retried = await order(buyer)
+        assert retried.status_code == 202, retried.text
+        assert retried.json()["order_id"] == bought.json()["order_id"]
     assert (await suite.settled(bought.json()["order_id"]))["status"] == "CONFIRMED"
     await suite.check_invariants()

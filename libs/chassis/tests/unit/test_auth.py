@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import OKPAlgorithm
 
-from chassis.auth import JwksVerifier, Unauthorized
+from chassis.auth import JwksVerifier, Unauthorized, claimed_subject
 from chassis.testing.tokens import TestTokenIssuer
 
 
@@ -244,3 +244,17 @@ async def test_the_cache_is_bounded(jwks: Jwks) -> None:
     for token in tokens:
         await verifier.verify(token)
     assert list(verifier._verified) == tokens[-3:]  # the least recently used went first
+
+
+def test_claimed_subject_reads_the_claim_without_checking_anything(
+    token_issuer: TestTokenIssuer,
+) -> None:
+    assert claimed_subject(token_issuer.token("m-7")) == "m-7"
+    # Unsigned, or signed by nobody we know: the claim is read all the same (it grants nothing).
+    assert claimed_subject(token_issuer.token("m-8", key=Ed25519PrivateKey.generate())) == "m-8"
+    assert claimed_subject(unsigned(token_issuer)) is not None
+    assert claimed_subject(f"{part({'alg': 'none'})}.{part({'sub': 'forged'})}.x") == "forged"
+    for token in ("", "a.b", "not.a.jwt", f"x.{part(['sub'])}.y", f"x.{part({'sub': 5})}.y"):
+        assert claimed_subject(token) is None, token
+    assert claimed_subject(f"x.{part({'sub': ''})}.y") is None
+    assert claimed_subject("x.\u00e9\u00e9.y") is None  # not base64url

@@ -55,6 +55,11 @@ class FlashSaleStock:
         now = time.monotonic()
         return next((s for s in sorted(wanted) if self._sold_out_until.get(s, 0.0) > now), None)
 
+    def remembers_sold_out(self) -> bool:
+        """Whether this process found any SKU sold out a moment ago (a sale's rush is on)."""
+        now = time.monotonic()
+        return any(until > now for until in self._sold_out_until.values())
+
     def _keys(self, skus: Sequence[str]) -> list[str]:
         return [f"{self.prefix}:{sku}" for sku in skus]
 
