@@ -140,6 +140,10 @@ async def test_caps_and_unknown_routes_are_problems(edge: Edge) -> None:
     assert body.status_code == 413 and body.headers["content-type"] == PROBLEM
     nowhere = await edge.http.get("/api/v1/nowhere")
     assert nowhere.status_code == 404 and nowhere.headers["content-type"] == PROBLEM
+    # Methods the storefront API does not have: a 4xx, from the gateway or the service.
+    for method in ("HEAD", "OPTIONS", "TRACE"):
+        odd = await edge.http.request(method, "/api/v1/products")
+        assert 400 <= odd.status_code < 500, (method, odd.status_code)
 
 
 async def test_an_unavailable_service_is_a_fast_503_and_its_breaker_opens(edge: Edge) -> None:
