@@ -63,6 +63,9 @@ class FlashFigures:
     setup: str = ""  # how the buyers were set up
     all_answered_seconds: float = 0.0  # first POST to every buyer's final answer
     first_answer_p50_ms: float = 0.0  # each buyer's first answer, retried or not
+    # The last final answer of each kind: an order (2xx) and a refusal (4xx).
+    accepted_answered_seconds: float = 0.0
+    refused_answered_seconds: float = 0.0
     server_errors: int = 0  # 5xx answers seen, retried ones included
     final_server_errors: int = 0  # buyers whose last answer was a 5xx
     sold_out: int = 0  # buyers told 409 sold-out
@@ -219,12 +222,19 @@ async def flash_sale(
         setup=how,
         all_answered_seconds=max((s.answered for s in sent), default=began) - began,
         first_answer_p50_ms=percentile([f - began for f in sale.firsts], 50) * 1000,
+        accepted_answered_seconds=last_answer(sent, began, accepted=True),
+        refused_answered_seconds=last_answer(sent, began, accepted=False),
         server_errors=sum(n for status, n in sale.answers.items() if status.startswith("5")),
         final_server_errors=sum(1 for s in sent if s.status.startswith("5")),
         sold_out=sum(1 for s in sent if s.status == "409" and "sold-out" in s.detail),
     )
     figures.ok = figures.confirmed_in_db == units and figures.oversell == 0 and not undecided
     return figures, accepted
+
+
+def last_answer(sent: list[Sent], began: float, *, accepted: bool) -> float:
+    """Seconds from the first request to the last final answer with (or without) an order."""
+    return max((s.answered for s in sent if bool(s.order_id) == accepted), default=began) - began
 
 
 async def settled_stock(

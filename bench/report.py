@@ -174,6 +174,8 @@ def flash_target_table(flash: FlashFigures) -> Table:
         ("first request → every buyer answered, s", f"{flash.all_answered_seconds:.2f}"),
         (f"  within {TARGET_ANSWERED_SECONDS:g} s (target)", met),
         ("  each buyer's first answer, p50 ms", ms(flash.first_answer_p50_ms)),
+        ("  the last order (2xx) answered, s", f"{flash.accepted_answered_seconds:.2f}"),
+        ("  the last refusal (4xx) answered, s", f"{flash.refused_answered_seconds:.2f}"),
         ("first request → every order decided, s", f"{flash.all_decided_seconds:.2f}"),
         ("confirmed", str(flash.confirmed_in_db)),
         ("oversell", str(flash.oversell)),
