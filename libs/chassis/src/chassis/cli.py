@@ -16,6 +16,13 @@ from fastapi import FastAPI
 from chassis.migrations import upgrade
 from chassis.runtime import SettingsT
 
+# The collector's thresholds (Python's own: 700, 10, 10). A burst keeps thousands of requests'
+# objects alive at once (2,000 buyers of a flash sale at the gateway), and every young
+# collection walks all of them: at 700 the gateway spent 13 % of its CPU in the sale collecting
+# (0.22 of 1.67 s, measured with gc.callbacks); at 10,000 it spent 0.005 s. Most objects die by
+# reference count long before; cycles wait a little longer to be freed.
+GC_THRESHOLDS = (10_000, 20, 20)
+
 
 def main(
     create_app: Callable[[SettingsT], FastAPI],
@@ -51,6 +58,7 @@ def main(
     # what was made since, instead of 0.1-0.5 s over the whole heap every so often.
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     uvicorn.run(
         app,
         host=settings.host,

@@ -3,6 +3,7 @@ without a database."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,10 +45,18 @@ def test_migrate_with_a_database_upgrades_it(
 def test_serve_runs_the_app_with_a_graceful_shutdown(monkeypatch: pytest.MonkeyPatch) -> None:
     served: dict[str, Any] = {}
     monkeypatch.setattr("sys.argv", ["edge-service"])
-    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    monkeypatch.setattr(
+        cli.uvicorn, "run", lambda app, **kw: served.update(app=app, gc=gc.get_threshold(), **kw)
+    )
     app = FastAPI()
     settings = EdgeSettings(port=8123)
-    cli.main(lambda s: app if s is settings else FastAPI(), settings)
+    before = gc.get_threshold()
+    try:
+        cli.main(lambda s: app if s is settings else FastAPI(), settings)
+    finally:
+        gc.set_threshold(*before)
+    # A burst's live objects are not walked by a young collection every 700 allocations.
+    assert served["gc"] == cli.GC_THRESHOLDS and served["gc"][0] > before[0]
     assert served["app"] is app and served["port"] == 8123
     assert served["timeout_graceful_shutdown"] > 0  # in-flight requests finish on SIGTERM
     assert served["proxy_headers"] is False  # chassis.forwarding decides whom to believe
