@@ -12,9 +12,30 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Each service's port on a development machine, declared once: a service listens on its own,
+# the gateway's upstream URLs and the development JWKS URL point at them (and the launcher reads
+# them off each service's settings). Deployments set ports and URLs from the environment.
+DEV_HOST = "127.0.0.1"
+DEV_PORTS = {
+    "gateway": 8000,
+    "catalog": 8001,
+    "order": 8002,
+    "inventory": 8003,
+    "payment": 8004,
+    "membership": 8005,
+    "notification": 8006,
+    "analytics": 8007,
+}
+
+
+def dev_url(service: str) -> str:
+    """Where `service` listens on a development machine."""
+    return f"http://{DEV_HOST}:{DEV_PORTS[service]}"
+
+
 # Development defaults, clearly marked: production settings refuse to start with them.
 DEV_JWT_AUDIENCE = "commerce-suite"
-DEV_JWT_ISSUER = "http://127.0.0.1:8005"
+DEV_JWT_ISSUER = dev_url("membership")
 
 
 def _env(name: str) -> AliasChoices:
@@ -141,7 +162,7 @@ class ServiceSettings(BaseSettings):
     redis_key_prefix: str = ""
 
     jwks_url: str = Field(
-        default="http://127.0.0.1:8005/.well-known/jwks.json", validation_alias=_env("JWKS_URL")
+        default=f"{DEV_JWT_ISSUER}/.well-known/jwks.json", validation_alias=_env("JWKS_URL")
     )
     jwt_issuer: str = Field(default=DEV_JWT_ISSUER, validation_alias=_env("JWT_ISSUER"))
     jwt_audience: str = Field(default=DEV_JWT_AUDIENCE, validation_alias=_env("JWT_AUDIENCE"))

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
-from chassis.settings import ServiceSettings, off_path_fetch_wait
+from chassis.settings import DEV_PORTS, ServiceSettings, off_path_fetch_wait
 
 # services/analytics/migrations: shipped beside the package in the image.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -18,7 +18,7 @@ class AnalyticsSettings(ServiceSettings, env_prefix="ANALYTICS_"):
     plus the suite-wide ones."""
 
     service_name: str = "analytics"
-    port: int = 8007
+    port: int = DEV_PORTS["analytics"]
     # No order waits for this service's consumer: it fetches less often (chassis.settings).
     kafka_fetch_max_wait_ms: int = off_path_fetch_wait()
     # Millionths of a CNY per unit of another currency: the fallback for amounts no event gives

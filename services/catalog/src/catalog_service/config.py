@@ -5,7 +5,7 @@ from pathlib import Path
 from pydantic import Field
 
 from catalog_service.domain.food import DEFAULT_FOOD_CATEGORIES
-from chassis.settings import ServiceSettings
+from chassis.settings import DEV_PORTS, ServiceSettings
 
 # services/catalog/migrations: shipped beside the package in the image (see Dockerfile).
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -17,7 +17,7 @@ class CatalogSettings(ServiceSettings, env_prefix="CATALOG_"):
     """Environment variables: CATALOG_PORT, CATALOG_DATABASE_URL, ... plus the suite-wide ones."""
 
     service_name: str = "catalog"
-    port: int = 8001
+    port: int = DEV_PORTS["catalog"]
     cache_ttl_seconds: int = 60
     # Products and pages are also kept in each process's memory this long (0: Redis only): a
     # hot product page costs no Redis round trip. This process's writes clear it at once;

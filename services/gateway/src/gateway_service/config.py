@@ -6,7 +6,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from chassis.forwarding import TrustedProxies
-from chassis.settings import ServiceSettings
+from chassis.settings import DEV_PORTS, ServiceSettings, dev_url
 
 
 class GatewaySettings(ServiceSettings, env_prefix="GATEWAY_"):
@@ -15,14 +15,14 @@ class GatewaySettings(ServiceSettings, env_prefix="GATEWAY_"):
     owns_database: ClassVar[bool] = False  # Redis only
 
     service_name: str = "gateway"
-    port: int = 8000
-    catalog_url: str = "http://127.0.0.1:8001"
-    order_url: str = "http://127.0.0.1:8002"
-    inventory_url: str = "http://127.0.0.1:8003"
-    payment_url: str = "http://127.0.0.1:8004"
-    membership_url: str = "http://127.0.0.1:8005"
-    notification_url: str = "http://127.0.0.1:8006"
-    analytics_url: str = "http://127.0.0.1:8007"
+    port: int = DEV_PORTS["gateway"]
+    catalog_url: str = dev_url("catalog")
+    order_url: str = dev_url("order")
+    inventory_url: str = dev_url("inventory")
+    payment_url: str = dev_url("payment")
+    membership_url: str = dev_url("membership")
+    notification_url: str = dev_url("notification")
+    analytics_url: str = dev_url("analytics")
     upstream_timeout_seconds: float = Field(default=5.0, gt=0)
     # A breaker opens after this many consecutive failures and lets one call try again after
     # the reset time; while open, calls fail at once with 503.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from chassis.settings import ServiceSettings
+from chassis.settings import DEV_PORTS, ServiceSettings
 
 # services/inventory/migrations: shipped beside the package in the image.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -16,7 +16,7 @@ class InventorySettings(ServiceSettings, env_prefix="INVENTORY_"):
     """Environment variables: INVENTORY_PORT, INVENTORY_DATABASE_URL, ... plus suite-wide ones."""
 
     service_name: str = "inventory"
-    port: int = 8003
+    port: int = DEV_PORTS["inventory"]
     # A new SKU's safety stock; `inventory.stock.low` fires when available falls under it.
     default_safety_stock: int = Field(default=5, ge=0)
     # A reservation not confirmed (or rejected, cancelled) within this time is released.

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from chassis.forwarding import TrustedProxies
-from chassis.settings import ServiceSettings
+from chassis.settings import DEV_PORTS, ServiceSettings
 from membership_service.domain.accounts import PASSWORD_MIN_LENGTH
 from membership_service.domain.attempts import AttemptPolicy
 from membership_service.domain.tiers import Tier, TierRule, TierTable
@@ -29,7 +29,7 @@ class MembershipSettings(ServiceSettings, env_prefix="MEMBERSHIP_"):
     BOOTSTRAP_ADMIN_EMAIL / BOOTSTRAP_ADMIN_PASSWORD)."""
 
     service_name: str = "membership"
-    port: int = 8005
+    port: int = DEV_PORTS["membership"]
 
     # Access tokens: EdDSA (Ed25519). The key is a PKCS8 PEM; without one (development and
     # test only) a key is generated once and kept in the database for every replica.

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from chassis.settings import ServiceSettings, off_path_fetch_wait
+from chassis.settings import DEV_PORTS, ServiceSettings, off_path_fetch_wait
 from notification_service.domain.delivery import RetryPolicy
 from notification_service.domain.locales import DEFAULT_LOCALE, LOCALES
 
@@ -27,7 +27,7 @@ class NotificationSettings(ServiceSettings, env_prefix="NOTIFICATION_"):
     NOTIFICATION_SMTP_HOST, NOTIFICATION_OPERATOR_EMAILS, ... plus the suite-wide ones."""
 
     service_name: str = "notification"
-    port: int = 8006
+    port: int = DEV_PORTS["notification"]
     # No order waits for this service's consumer: it fetches less often (chassis.settings).
     kafka_fetch_max_wait_ms: int = off_path_fetch_wait()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from chassis.settings import ServiceSettings
+from chassis.settings import DEV_PORTS, ServiceSettings
 
 # services/order/migrations: shipped beside the package in the image.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -16,7 +16,7 @@ class OrderSettings(ServiceSettings, env_prefix="ORDER_"):
     """Environment variables: ORDER_PORT, ORDER_DATABASE_URL, ... plus the suite-wide ones."""
 
     service_name: str = "order"
-    port: int = 8002
+    port: int = DEV_PORTS["order"]
     # No answer from inventory or payment within this time: cancel and compensate.
     saga_timeout_seconds: float = 30.0
     # After-sales: a delivered order may be returned within this many days of delivery.

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from chassis.settings import ServiceSettings
+from chassis.settings import DEV_PORTS, ServiceSettings
 
 # services/payment/migrations: shipped beside the package in the image.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -15,7 +15,7 @@ class PaymentSettings(ServiceSettings, env_prefix="PAYMENT_"):
     ... plus the suite-wide ones."""
 
     service_name: str = "payment"
-    port: int = 8004
+    port: int = DEV_PORTS["payment"]
 
     # Transient provider errors are retried inside the use case, then the payment fails.
     provider_max_attempts: int = Field(default=4, ge=1)
