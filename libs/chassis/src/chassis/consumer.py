@@ -29,6 +29,7 @@ from chassis.logging import REDACTED, get_logger
 from chassis.metrics import EVENTS_DEAD_LETTERED, HANDLER_LATENCY
 from chassis.outbox import Outbox
 from chassis.producer import EventProducer
+from chassis.retry import exponential_delay
 from chassis.telemetry import consumer_span, trace_context, tracing_enabled
 from shared_events import Envelope, EnvelopeError, EventPayload, from_kafka, registry, topics
 from shared_events.envelope import HEADER_PREFIX, encode_data, parse_versions
@@ -246,10 +247,9 @@ class ConsumerRunner:
         failed_before: int = 0,
     ) -> str:
         attempt = min(failed_before, self.max_attempts - 1)
-        delay, waited = self.backoff_seconds, self.backoff_seconds
+        outages = 0  # the database unreachable: waited for, not counted as attempts
         if attempt:
-            await asyncio.sleep(delay)
-            delay *= 2
+            await asyncio.sleep(self.retry_delay(attempt))
         while True:
             try:
                 async with self.database.transaction() as session:
@@ -264,6 +264,8 @@ class ConsumerRunner:
                     # The database is down, not the event at fault: dead-lettering it would
                     # lose a good event (a PostgreSQL restart outlasts the few retries). Wait
                     # for the database, without counting attempts; the partition waits too.
+                    outages += 1
+                    waited = self.outage_delay(outages)
                     log.warning(
                         "database unavailable, event handler waiting",
                         consumer=self.consumer.name,
@@ -272,7 +274,6 @@ class ConsumerRunner:
                         retry_in=waited,
                     )
                     await asyncio.sleep(waited)
-                    waited = min(waited * 2, self.outage_backoff_cap_seconds)
                     continue
                 attempt += 1
                 if attempt >= self.max_attempts:
@@ -286,8 +287,19 @@ class ConsumerRunner:
                     attempt=attempt,
                     error=repr(exc),
                 )
-                await asyncio.sleep(delay)
-                delay *= 2
+                await asyncio.sleep(self.retry_delay(attempt))
+
+    def retry_delay(self, attempt: int) -> float:
+        """The wait after failed attempt `attempt` of a handler: the chassis' schedule."""
+        return exponential_delay(attempt, backoff_seconds=self.backoff_seconds)
+
+    def outage_delay(self, outage: int) -> float:
+        """The wait after the `outage`-th failure to reach the database, capped."""
+        return exponential_delay(
+            outage,
+            backoff_seconds=self.backoff_seconds,
+            cap_seconds=self.outage_backoff_cap_seconds,
+        )
 
     def _redacted(
         self, value: bytes | None, envelope: Envelope | None
@@ -390,7 +402,7 @@ async def apply_batch(batch: list[_Work], concurrency: int = 1) -> None:
     if not batch:
         return
     first = batch[0].runner
-    waited = first.backoff_seconds
+    outages = 0
     while True:
         failed_at: list[int] = []
         try:
@@ -398,6 +410,8 @@ async def apply_batch(batch: list[_Work], concurrency: int = 1) -> None:
             break
         except Exception as exc:
             if is_unavailable(exc):
+                outages += 1
+                waited = first.outage_delay(outages)
                 log.warning(
                     "database unavailable, event batch waiting",
                     consumer=first.consumer.name,
@@ -406,7 +420,6 @@ async def apply_batch(batch: list[_Work], concurrency: int = 1) -> None:
                     retry_in=waited,
                 )
                 await asyncio.sleep(waited)
-                waited = min(waited * 2, first.outage_backoff_cap_seconds)
                 continue
             await _one_at_a_time(batch, failed_at[0] if failed_at else None, exc, concurrency)
             return
