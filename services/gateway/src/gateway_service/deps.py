@@ -16,6 +16,7 @@ from gateway_service.config import GatewaySettings
 from gateway_service.service.availability import AvailabilityReads
 from gateway_service.service.flash_sale import FlashSaleLimits
 from gateway_service.service.flash_stock import FlashSaleStock
+from gateway_service.service.limits import RateCounter
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,7 @@ class GatewayState:
     flash_sale: FlashSaleLimits  # each member's flash-sale allowance
     flash_stock: FlashSaleStock  # each flash-sale SKU's units, counted at the edge
     availability: AvailabilityReads  # inventory's figures for product pages, briefly kept
+    rates: RateCounter  # the rate limits' counters in Redis
 
 
 GatewayRuntime = BaseRuntime[GatewaySettings, GatewayState]

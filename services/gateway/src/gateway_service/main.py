@@ -18,6 +18,7 @@ from gateway_service.deps import GatewayRuntime, GatewayState
 from gateway_service.service import availability
 from gateway_service.service.flash_sale import FlashSaleLimits
 from gateway_service.service.flash_stock import FlashSaleStock
+from gateway_service.service.limits import RateCounter
 
 
 async def build_state(runtime: GatewayRuntime) -> GatewayState:
@@ -67,6 +68,7 @@ async def build_state(runtime: GatewayRuntime) -> GatewayState:
         availability=availability.AvailabilityReads(
             read_inventory, settings.availability_cache_seconds
         ),
+        rates=RateCounter(runtime.redis),
     )
 
 

@@ -1,18 +1,26 @@
-"""The two rate limits against a real Redis: both counters move in one round trip."""
+"""The two rate limits against a real Redis: both counters move in one round trip, and a
+burst's concurrent requests share one."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from chassis.errors import ProblemError
 from gateway_service.service import limits
 
 pytestmark = pytest.mark.integration
 NOW = 1_800_000_030.0  # 30 s into a window
+
+
+@pytest.fixture
+def counter(redis_client: aioredis.Redis) -> limits.RateCounter:
+    return limits.RateCounter(redis_client)
 
 
 @pytest.fixture
@@ -31,14 +39,17 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 async def test_client_and_member_are_counted_in_one_round_trip(
-    redis_client: aioredis.Redis, redis_key_prefix: str, round_trips: list[int]
+    counter: limits.RateCounter,
+    redis_client: aioredis.Redis,
+    redis_key_prefix: str,
+    round_trips: list[int],
 ) -> None:
     client = limits.Limit(f"{redis_key_prefix}client:10.0.0.1", 5)
     member = limits.Limit(f"{redis_key_prefix}member:m-1", 3)
     await redis_client.incrby(f"{client.key}:{int(NOW // 60)}", 2)  # two earlier requests
-    await limits.count(redis_client, [limits.Limit(f"{redis_key_prefix}warm-up", 5)], NOW)
+    await counter.count([limits.Limit(f"{redis_key_prefix}warm-up", 5)], NOW)
     round_trips.clear()  # Redis knows the script now: it is run by its SHA
-    assert await limits.count(redis_client, [client, member], NOW) == [3, 1]
+    assert await counter.count([client, member], NOW) == [3, 1]
     assert len(round_trips) == 1
     window = int(NOW // 60)
     assert int(await redis_client.get(f"{client.key}:{window}")) == 3
@@ -47,35 +58,38 @@ async def test_client_and_member_are_counted_in_one_round_trip(
 
 
 async def test_a_key_is_looked_up_in_the_same_round_trip_as_the_counts(
-    redis_client: aioredis.Redis, redis_key_prefix: str, round_trips: list[int]
+    counter: limits.RateCounter,
+    redis_client: aioredis.Redis,
+    redis_key_prefix: str,
+    round_trips: list[int],
 ) -> None:
     client = limits.Limit(f"{redis_key_prefix}client:10.0.0.3", 5)
     member = limits.Limit(f"{redis_key_prefix}member:m-3", 5)
     claimed, unclaimed = f"{redis_key_prefix}seen:a", f"{redis_key_prefix}seen:b"
     await redis_client.set(claimed, b"1")
-    await limits.count(redis_client, [limits.Limit(f"{redis_key_prefix}warm-up", 5)], NOW)
+    await counter.count([limits.Limit(f"{redis_key_prefix}warm-up", 5)], NOW)
     round_trips.clear()
     both = [client, member]
-    assert await limits.count_and_look_up(redis_client, both, NOW, claimed) == ([1, 1], True)
-    assert await limits.count_and_look_up(redis_client, [client], NOW, unclaimed) == ([2], False)
-    assert await limits.count_and_look_up(redis_client, [client], NOW) == ([3], False)
+    assert await counter.count_and_look_up(both, NOW, claimed) == ([1, 1], True)
+    assert await counter.count_and_look_up([client], NOW, unclaimed) == ([2], False)
+    assert await counter.count_and_look_up([client], NOW) == ([3], False)
     assert len(round_trips) == 3
 
 
 async def test_the_script_is_sent_again_when_redis_has_forgotten_it(
-    redis_client: aioredis.Redis, redis_key_prefix: str
+    counter: limits.RateCounter, redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
     member = limits.Limit(f"{redis_key_prefix}member:m-4", 5)
-    assert await limits.count(redis_client, [member], NOW) == [1]
+    assert await counter.count([member], NOW) == [1]
     await redis_client.script_flush()  # as after a Redis restart
-    assert await limits.count(redis_client, [member], NOW) == [2]
+    assert await counter.count([member], NOW) == [2]
 
 
 async def test_over_a_limit_is_429_with_the_seconds_left_in_the_window(
-    redis_client: aioredis.Redis, redis_key_prefix: str
+    counter: limits.RateCounter, redis_key_prefix: str
 ) -> None:
     member = limits.Limit(f"{redis_key_prefix}member:m-2", 2)
-    counts = [(await limits.count(redis_client, [member], NOW))[0] for _ in range(3)]
+    counts = [(await counter.count([member], NOW))[0] for _ in range(3)]
     assert counts == [1, 2, 3]
     assert limits.over(member, counts[1], NOW) is None
     problem = limits.over(member, counts[2], NOW)
@@ -83,4 +97,38 @@ async def test_over_a_limit_is_429_with_the_seconds_left_in_the_window(
     assert problem.status == 429 and problem.code == "rate-limited"
     assert problem.headers == {"Retry-After": "31"}
     # The next window starts from zero.
-    assert await limits.count(redis_client, [member], NOW + 60) == [1]
+    assert await counter.count([member], NOW + 60) == [1]
+
+
+async def test_a_bursts_requests_are_counted_by_one_pipeline(
+    counter: limits.RateCounter, redis_key_prefix: str, round_trips: list[int]
+) -> None:
+    client = limits.Limit(f"{redis_key_prefix}client:10.0.0.9", 1000)
+    await counter.count([limits.Limit(f"{redis_key_prefix}warm-up", 5)], NOW)
+    round_trips.clear()
+    counts = await asyncio.gather(*(counter.count([client], NOW) for _ in range(50)))
+    assert sorted(c[0] for c in counts) == list(range(1, 51))  # each request counted once
+    assert len(round_trips) == 1
+    assert await counter.count([client], NOW) == [51]  # one alone goes alone
+    assert len(round_trips) == 2
+
+
+async def test_a_burst_after_redis_forgot_the_script_is_counted_all_the_same(
+    counter: limits.RateCounter, redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    client = limits.Limit(f"{redis_key_prefix}client:10.0.0.10", 1000)
+    assert await counter.count([client], NOW) == [1]
+    await redis_client.script_flush()
+    counts = await asyncio.gather(*(counter.count([client], NOW) for _ in range(10)))
+    assert sorted(c[0] for c in counts) == list(range(2, 12))
+
+
+async def test_with_redis_unreachable_every_request_of_a_burst_fails_alike() -> None:
+    unreachable = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
+    counter = limits.RateCounter(unreachable)
+    client = limits.Limit("client:10.0.0.11", 5)
+    results = await asyncio.gather(
+        *(counter.count([client], NOW) for _ in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, RedisConnectionError) for r in results), results
+    await unreachable.aclose()

@@ -45,7 +45,7 @@ async def handle(request: Request, runtime: GatewayRuntime) -> Response:
     # A retried flash-sale order must pass even once the SKU is sold out: whether its key
     # already claimed is read in this same round trip (forward_order uses it).
     seen = flash_seen_key(request, runtime, member)
-    counts, replay = await limits.count_and_look_up(runtime.redis, checks, now, seen)
+    counts, replay = await runtime.state.rates.count_and_look_up(checks, now, seen)
     # The client's limit first: a client over it gets 429 whatever token it sends.
     if problem := limits.over(checks[0], counts[0], now):
         raise problem
@@ -107,7 +107,7 @@ async def refuse_late_buyer(
     seen = None if subject is None or key is None else state.flash_sale.seen_key(subject, key)
     now = time.time()
     per_client = client_limit(settings, client)
-    counts, replay = await limits.count_and_look_up(runtime.redis, [per_client], now, seen)
+    counts, replay = await state.rates.count_and_look_up([per_client], now, seen)
     if problem := limits.over(per_client, counts[0], now):
         raise problem
     if not replay:
