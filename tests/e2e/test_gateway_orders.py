@@ -271,3 +271,38 @@ async def test_in_a_rush_late_buyers_are_refused_before_their_token_is_checked(
         assert retried.json()["order_id"] == bought.json()["order_id"]
     assert (await suite.settled(bought.json()["order_id"]))["status"] == "CONFIRMED"
     await suite.check_invariants()
+
+
+async def test_one_flash_sale_order_sent_twice_at_once_takes_its_units_and_allowance_once(
+    suite: Suite,
+) -> None:
+    """Units are taken before the allowance is claimed: when the same order (one
+    Idempotency-Key) arrives twice at once, the second finds the key claimed and gives its
+    units back, so the count at the edge and the member's cap see one order."""
+    sku = await suite.product(price=990, stock=5)
+    gateway = gateway_for(suite, flash_sale_limits={sku: 1}, flash_sale_stock_refresh_seconds=60)
+    count = f"{suite.settings['order'].redis_key_prefix}gateway:flash-stock:{sku}"
+    redis = aioredis.from_url(suite.settings["order"].redis_url)
+    member_id = str(uuid.uuid4())
+    twice = {**suite.member(member_id), "Idempotency-Key": "sent-twice"}
+    async with serve_app(gateway) as url, httpx.AsyncClient(base_url=url, timeout=15) as edge:
+
+        async def order(headers: dict[str, str]) -> httpx.Response:
+            return await edge.post("/api/v1/orders", json=order_body(sku, 1), headers=headers)
+
+        answers = await asyncio.gather(order(twice), order(twice))
+        statuses = sorted(a.status_code for a in answers)
+        # Both the order, or the second told it is in flight (the order service's 409).
+        assert statuses in ([202, 202], [202, 409]), [a.text for a in answers]
+        order_ids = {a.json()["order_id"] for a in answers if a.status_code == 202}
+        assert len(order_ids) == 1
+        suite.orders.extend(order_ids)
+        assert int(await redis.get(count)) == 4  # one unit taken at the edge, not two
+        # The member's one allowed unit is used: another order of theirs is over the cap.
+        again = await order({**suite.member(member_id), "Idempotency-Key": "another"})
+        assert again.status_code == 422, again.text
+        assert again.json()["type"].endswith("/flash-sale-limit")
+        assert int(await redis.get(count)) == 4  # and its unit went back
+    await redis.aclose()
+    assert (await suite.settled(order_ids.pop()))["status"] == "CONFIRMED"
+    await suite.check_invariants()

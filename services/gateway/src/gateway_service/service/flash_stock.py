@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import redis.asyncio as aioredis
 
+from chassis.coalesced import CoalescedScript
 from chassis.errors import ProblemError
 from gateway_service.adapters.redis_scripts import GIVE_BACK_SCRIPT, TAKE_SCRIPT
 from gateway_service.service.single_flight import SingleFlight
@@ -42,7 +43,8 @@ class FlashSaleStock:
         self.prefix = f"{prefix}gateway:flash-stock"
         self.refresh_ms = max(int(refresh_seconds * 1000), 1)
         self.load = load
-        self._take = redis.register_script(TAKE_SCRIPT)  # EVALSHA: the script is sent once
+        # EVALSHA, and a rush's concurrent takes share a round trip (one pipeline).
+        self._take = CoalescedScript(redis, TAKE_SCRIPT)
         self._give_back = redis.register_script(GIVE_BACK_SCRIPT)
         self.sold_out_memory_seconds = sold_out_memory_seconds
         self._sold_out_until: dict[str, float] = {}
@@ -69,7 +71,7 @@ class FlashSaleStock:
         decides alone."""
         skus = sorted(wanted)
         for _ in range(2):
-            outcome = int(await self._take(keys=self._keys(skus), args=[wanted[s] for s in skus]))
+            outcome = int(await self._take(self._keys(skus), [wanted[s] for s in skus]))
             if outcome == 0:
                 return True
             if outcome > 0:

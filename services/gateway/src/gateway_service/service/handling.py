@@ -194,33 +194,37 @@ async def forward_order(
     *,
     replay: bool | None = None,
 ) -> Response:
-    """`POST /orders` under the flash-sale rules: take the member's allowance and the units,
-    forward, and give both back if the order service refuses the order (4xx). A timeout or a
-    5xx leaves the order unknown (it may exist): both stay taken, so a retry under the same
-    Idempotency-Key passes to the service, which replays its answer; units also come back
-    with the next count from inventory. `replay`: whether the key already claimed, when the
-    caller read it with the rate limits (None: not read yet)."""
+    """`POST /orders` under the flash-sale rules: take the units, then the member's allowance,
+    forward, and give both back if the order service refuses the order (4xx). Units first: in
+    a rush most orders find the SKU sold out, and then cost one round trip, with no allowance
+    to claim and give back. A timeout or a 5xx leaves the order unknown (it may exist): both
+    stay taken, so a retry under the same Idempotency-Key passes to the service, which replays
+    its answer; units also come back with the next count from inventory. `replay`: whether the
+    key already claimed, when the caller read it with the rate limits (None: not read yet)."""
     state = runtime.state
     flash_sale, stock = state.flash_sale, state.flash_stock
     wanted = capped_quantities(body, runtime.settings.flash_sale_limits)
     key = request.headers.get("idempotency-key")
-    # The rush after a sell-out is answered from memory: whether it retries an order that got
-    # through was read with the rate limits (`replay`), so a late buyer costs no round trip here.
+    if wanted and replay is None:
+        replay = await flash_sale.is_replay(member, key)
+    # The rush after a sell-out is answered from memory (a retry of an order that got
+    # through, a replay, passes: its first try took the units).
     gone = stock.sold_out(wanted)
-    if gone is not None:
-        if replay is None:
-            replay = await flash_sale.is_replay(member, key)
-        if not replay:
-            raise sold_out(gone)
-    # False for an order without flash-sale SKUs, and for a replay (its first try took them).
-    claimed = await flash_sale.claim(member, wanted, key)
-    counted = False
-    if claimed:
+    if gone is not None and not replay:
+        raise sold_out(gone)
+    claimed = counted = False
+    if wanted and not replay:
+        counted = await stock.take(wanted)  # 409 when sold out; False: no count (inventory down)
         try:
-            counted = await stock.take(wanted)
-        except BaseException:  # sold out (or Redis gone): the allowance was not used
-            await flash_sale.release(member, wanted, key)
+            # False when this key claimed meanwhile (the same order sent twice at once).
+            claimed = await flash_sale.claim(member, wanted, key)
+        except BaseException:  # over the member's cap (or Redis gone): the units go back
+            if counted:
+                await stock.give_back(wanted)
             raise
+        if not claimed and counted:
+            await stock.give_back(wanted)
+            counted = False
     response = await state.upstreams.forward(
         "order", request, target, body, request_id, forwarded_for
     )
