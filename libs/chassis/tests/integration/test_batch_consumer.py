@@ -9,6 +9,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
+import anyio
 import pytest
 import sqlalchemy as sa
 from aiokafka import ConsumerRecord
@@ -197,3 +198,45 @@ async def test_two_instances_share_the_partitions_through_a_rebalance(
         key, seq = subject.rsplit(":", 1)
         by_key[key].append(seq)
     assert all(seqs == sorted(seqs) for seqs in by_key.values())  # each key in its order
+
+
+async def test_a_poll_is_handled_on_the_event_loop_without_a_worker_thread(
+    database: Database,
+    producer: EventProducer,
+    kafka_bootstrap_servers: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The subscriber takes the message as it is: nothing is injected, so no poll hops to
+    anyio's thread pool (fast_depends ran FastStream's synchronous context field there)."""
+    hops: list[object] = []
+    run_sync = anyio.to_thread.run_sync
+
+    async def counted(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(func)
+        return await run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counted)
+    topic = f"test-{uuid.uuid4().hex[:8]}.events"
+    await ensure_topics(kafka_bootstrap_servers, [topic, f"{topic}.dlq"], partitions=1)
+    prefix = uuid.uuid4().hex[:8]
+    await produce(
+        producer, kafka_bootstrap_servers, topic, [(prefix, f"{prefix}:{n}") for n in range(5)]
+    )
+    runner = ConsumerRunner(
+        EventConsumer(f"loop-{prefix}", topic, {ProductUnpublishedV1: sequenced([])}),
+        database,
+        producer,
+        service="test",
+    )
+    settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap_servers)
+    broker, _ = subscribed(settings, runner, group_id=f"loop-{prefix}")
+    await broker.start()
+    try:
+        rows = await eventually(
+            lambda: effect_rows(database, prefix), lambda rows: len(rows) >= 5, timeout=30
+        )
+    finally:
+        await broker.stop()
+
+    assert rows == [f"{prefix}:{n}" for n in range(5)]
+    assert hops == []
