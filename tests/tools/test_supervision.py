@@ -198,6 +198,10 @@ async def test_a_killed_service_comes_back_and_the_others_keep_running(
         assert set(states.values()) == {"ready"}, states
         before = suite.pids()
         assert set(before) >= {"catalog", "order", "gateway", "broker", "mail"}
+        # The services no buyer waits for yield the CPU to the others (chassis.settings).
+        niceness = {name: os.getpriority(os.PRIO_PROCESS, pid) for name, pid in before.items()}
+        assert niceness["analytics"] == niceness["notification"] == niceness["order"] + 10
+        assert niceness["gateway"] == niceness["catalog"] == niceness["order"]
         seen_order_pids: set[int] = set()
         seen_launcher_states: set[str] = set()
 

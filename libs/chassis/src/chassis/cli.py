@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -53,6 +54,8 @@ def main(
         print(f"{settings.service_name}: database is at the latest migration")
         return
     app = create_app(settings)
+    if settings.cpu_nice:
+        os.nice(settings.cpu_nice)
     # What the imports and the app built (a few hundred thousand objects, all kept for the
     # process's life) is moved out of the collector's reach: a full collection then walks only
     # what was made since, instead of 0.1-0.5 s over the whole heap every so often.

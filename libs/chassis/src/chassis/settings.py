@@ -56,6 +56,18 @@ def off_path_fetch_wait() -> Any:
     )
 
 
+# The scheduling priority of a service no buyer waits for (analytics, notification), as a nice
+# value added at start: on a machine the whole suite shares, a saturated moment (a flash sale)
+# gives the CPU to the gateway and the saga first, and these catch up after it. With nice 10 a
+# busy process still gets about a tenth of what one at 0 gets, so it keeps its group's heartbeat.
+OFF_PATH_CPU_NICE = 10
+
+
+def off_path_cpu_nice() -> Any:
+    """The `cpu_nice` field of a service off the order's path."""
+    return Field(default=OFF_PATH_CPU_NICE, ge=0, le=19)
+
+
 def _sqlite_of(settings: dict[str, Any]) -> str:
     """The development database: a SQLite file named after the service."""
     return f"sqlite+aiosqlite:///.data/{settings['service_name']}.db"
@@ -113,6 +125,10 @@ class ServiceSettings(BaseSettings):
     kafka_commit_interval_ms: int = Field(
         default=100, ge=0, validation_alias=_env("KAFKA_COMMIT_INTERVAL_MS")
     )
+    # Added to the process's nice value when it starts serving (0 leaves it as it is); a service
+    # off the order's path declares its own with `off_path_cpu_nice()` (10). Only the processes
+    # of one machine compete by it: containers are weighed by their CPU shares instead.
+    cpu_nice: int = Field(default=0, ge=0, le=19)
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
     # Records taken per poll (applied in one transaction, offsets committed once per poll), and

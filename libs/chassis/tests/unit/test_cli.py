@@ -62,6 +62,22 @@ def test_serve_runs_the_app_with_a_graceful_shutdown(monkeypatch: pytest.MonkeyP
     assert served["proxy_headers"] is False  # chassis.forwarding decides whom to believe
 
 
+@pytest.mark.parametrize("nice", [0, 10])
+def test_serve_lowers_the_priority_by_the_services_cpu_nice(
+    monkeypatch: pytest.MonkeyPatch, nice: int
+) -> None:
+    added: list[int] = []
+    monkeypatch.setattr("sys.argv", ["edge-service"])
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: None)
+    monkeypatch.setattr(cli.os, "nice", added.append)
+    before = gc.get_threshold()
+    try:
+        cli.main(lambda s: FastAPI(), EdgeSettings(cpu_nice=nice))
+    finally:
+        gc.set_threshold(*before)
+    assert added == ([nice] if nice else [])
+
+
 def test_a_service_command_gets_the_settings_and_its_own_arguments(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
