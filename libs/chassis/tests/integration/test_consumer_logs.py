@@ -11,10 +11,11 @@ from collections.abc import Sequence
 import pytest
 
 from chassis.broker import make_broker, subscribe
-from chassis.consumer import ConsumerRunner, EventConsumer, IncomingRecord, ServiceConsumer
+from chassis.consumer import ConsumerRunner, EventConsumer, IncomingRecord
 from chassis.db import Database
 from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
+from chassis.testing.kafka import subscribed
 from shared_events import to_kafka
 from shared_events.catalog import ProductUnpublishedV1
 
@@ -49,8 +50,8 @@ async def test_handled_records_log_nothing_at_info(
         producer,
         service="test",
     )
-    broker = make_broker(ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap_servers))
-    subscribe(broker, ServiceConsumer([runner]), group_id="quiet-test")
+    settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap_servers)
+    broker, _ = subscribed(settings, runner, group_id="quiet-test")
     caplog.set_level(logging.INFO)
     await broker.start()
     try:

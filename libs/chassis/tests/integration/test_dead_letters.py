@@ -10,12 +10,11 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from chassis.broker import make_broker, subscribe
-from chassis.consumer import ConsumerRunner, Delivery, EventConsumer, ServiceConsumer
+from chassis.consumer import ConsumerRunner, Delivery, EventConsumer
 from chassis.db import Database
 from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
-from chassis.testing.kafka import header, read_records
+from chassis.testing.kafka import header, read_records, subscribed
 from shared_events import Envelope, registry, schema_uri, to_kafka
 from shared_events.catalog import ProductUnpublishedV1
 from shared_events.money import Money
@@ -72,8 +71,8 @@ async def test_poison_and_failing_messages_go_to_the_dlq_and_the_next_one_is_han
         max_attempts=3,
         backoff_seconds=0.05,
     )
-    broker = make_broker(ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap_servers))
-    subscribe(broker, ServiceConsumer([runner]), group_id="dlq-test")
+    settings = ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap_servers)
+    broker, _ = subscribed(settings, runner, group_id="dlq-test")
     await broker.start()
     try:
         dead = await read_records(

@@ -15,13 +15,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 
 from chassis import dlq
-from chassis.broker import ConsumerGroup, make_broker, subscribe
-from chassis.consumer import ConsumerRunner, Delivery, EventConsumer, ServiceConsumer
+from chassis.broker import ConsumerGroup
+from chassis.consumer import ConsumerRunner, Delivery, EventConsumer
 from chassis.db import Database
 from chassis.metrics import refresh_on_scrape
 from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
-from chassis.testing.kafka import read_records
+from chassis.testing.kafka import read_records, subscribed
 from shared_events import Envelope, registry, schema_uri, to_kafka
 from shared_events.catalog import ProductUnpublishedV1
 from shared_events.money import Money
@@ -110,8 +110,8 @@ async def test_a_dead_letter_listed_shown_and_replayed_after_the_fix_applies_onc
         max_attempts=2,
         backoff_seconds=0.01,
     )
-    broker = make_broker(ServiceSettings(kafka_bootstrap_servers=bootstrap))
-    subscribe(broker, ServiceConsumer([runner]), group_id=consumer_name)
+    settings = ServiceSettings(kafka_bootstrap_servers=bootstrap)
+    broker, _ = subscribed(settings, runner, group_id=consumer_name)
 
     event = unpublished("p-broken")
     record = to_kafka(event)
