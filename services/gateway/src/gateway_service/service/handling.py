@@ -4,13 +4,14 @@ rate limits counted, the path read once and routed, the caps checked, then the c
 
 from __future__ import annotations
 
+import json
 import time
 
 from fastapi import Request, Response
 
 from chassis.app import request_id_of
 from chassis.auth import JwksVerifier, Unauthorized, claimed_subject
-from chassis.errors import ProblemError
+from chassis.errors import PROBLEM_BASE, ProblemError
 from chassis.forwarding import client_address, is_trusted
 from gateway_service.config import GatewaySettings
 from gateway_service.deps import GatewayRuntime
@@ -22,6 +23,9 @@ from gateway_service.service.paths import forwarded_query, page_size, parse_path
 from gateway_service.service.routing import upstream_for
 
 ORDERS_PATH = "/api/v1/orders"
+# The order service's 409s on `POST /orders`: another request with this Idempotency-Key is in
+# progress (or its record has just expired). The order may exist, as after a timeout.
+IN_DOUBT = frozenset(PROBLEM_BASE + code for code in ("idempotency-busy", "idempotency-retry"))
 
 
 async def handle(request: Request, runtime: GatewayRuntime) -> Response:
@@ -201,7 +205,8 @@ async def forward_order(
     a rush most orders find the SKU sold out, and then cost one round trip, with no allowance
     to claim and give back. A timeout or a 5xx leaves the order unknown (it may exist): both
     stay taken, so a retry under the same Idempotency-Key passes to the service, which replays
-    its answer; units also come back with the next count from inventory. `replay`: whether the
+    its answer (so do the service's 409s for a key in progress, `order_refused`); units also
+    come back with the next count from inventory. `replay`: whether the
     key already claimed, when the caller read it with the rate limits (None: not read yet)."""
     state = runtime.state
     flash_sale, stock = state.flash_sale, state.flash_stock
@@ -230,11 +235,27 @@ async def forward_order(
     response = await state.upstreams.forward(
         "order", request, target, body, request_id, forwarded_for
     )
-    if claimed and 400 <= response.status_code < 500:
+    if claimed and order_refused(response):
         if counted:
             await stock.give_back(wanted)
         await flash_sale.release(member, wanted, key)
     return response
+
+
+def order_refused(response: Response) -> bool:
+    """Whether the order service's answer says no order was placed: a 4xx, but not a 409 that
+    says another request with the same key is in progress. When the same order is sent twice
+    at once, the one that claimed the units at the edge may reach the service second and get
+    that 409 while the other places the order: its units and allowance must stay taken."""
+    if not 400 <= response.status_code < 500:
+        return False
+    if response.status_code != 409:
+        return True
+    try:
+        kind = json.loads(bytes(response.body)).get("type")
+    except (ValueError, AttributeError):
+        return True
+    return kind not in IN_DOUBT
 
 
 def _too_large(limit: int) -> ProblemError:
