@@ -34,16 +34,11 @@ class RateCounter:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.script = CoalescedScript(redis, COUNT_SCRIPT)
 
-    async def count(self, limits: list[Limit], now: float | None = None) -> list[int]:
-        """Count one request against every limit in this minute's window, in one round trip;
-        the counts, in the order given."""
-        counts, _ = await self.count_and_look_up(limits, now)
-        return counts
-
     async def count_and_look_up(
         self, limits: list[Limit], now: float | None = None, key: str | None = None
     ) -> tuple[list[int], bool]:
-        """`count`, and in the same round trip whether `key` exists (False when no key is
+        """Count one request against every limit in this minute's window (the counts, in the
+        order given) and, in the same round trip, whether `key` exists (False when no key is
         given): what the edge must know of a request from Redis, asked at once."""
         window = int((time.time() if now is None else now) // WINDOW_SECONDS)
         keys = [f"{limit.key}:{window}" for limit in limits]
