@@ -12,6 +12,7 @@ from rich.console import Console
 
 from chassis.testing.infra import free_port
 from tools.processes import Process, probe_readyz
+from tools.suite import infra
 from tools.suite.components import Component
 from tools.suite.launcher import Suite
 from tools.suite.places import ROOT
@@ -30,6 +31,20 @@ def test_every_service_of_the_workspace_is_launched_on_its_own_settings() -> Non
         assert row.owns_database is settings.owns_database
     assert len({row.port for row in SERVICES}) == len(SERVICES)
     assert SERVICES[0].name == "membership" and SERVICES[-1].name == "gateway"
+
+
+def test_the_embedded_broker_gets_one_partition_a_topic_unless_the_setting_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("KAFKA_TOPIC_PARTITIONS", raising=False)
+    port = free_port()
+    assert infra.broker(port).environment == {"KAFKA_TOPIC_PARTITIONS": "1"}
+    monkeypatch.setenv("KAFKA_TOPIC_PARTITIONS", "6")
+    assert infra.broker(port).environment == {"KAFKA_TOPIC_PARTITIONS": "6"}
+    # A broker of the environment's (Kafka) keeps the declared counts: nothing is said.
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"{HOST}:{port}")
+    assert infra.broker(port).environment == {}
 
 
 def test_a_moved_port_moves_the_gateway_route_and_the_jwks(

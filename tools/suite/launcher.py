@@ -92,11 +92,13 @@ class Suite:
             alternative = f"or set {row.variable('port')} to another port"
             infra.ensure_port_free(row.resolved_port(), row.name, alternative)
         mail = infra.MailServer.resolve(smtp_port)
-        broker = self.bring_up(infra.broker(broker_port))
+        broker = infra.broker(broker_port)
+        bootstrap = self.bring_up(broker)
         redis = self.bring_up(infra.redis())
         self.bring_up(infra.mail(mail))
         shared = {
-            infra.BROKER_VARIABLE: broker,
+            infra.BROKER_VARIABLE: bootstrap,
+            **broker.environment,
             infra.REDIS_VARIABLE: redis,
             **mail.environment(),
             **self.credentials.environment(),

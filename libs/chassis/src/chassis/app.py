@@ -201,7 +201,7 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
         # As declared in shared_events.topics: created if missing, configs aligned if not.
         await apply_topics(
             settings.kafka_bootstrap_servers,
-            specs_for(topics),
+            specs_for(topics, partitions=settings.kafka_topic_partitions),
             replication=settings.kafka_replication_factor,
         )
     database = Database(settings.database_url)

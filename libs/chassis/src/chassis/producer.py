@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
@@ -60,7 +60,4 @@ async def ensure_topics(
 ) -> None:
     """Create these topics as `shared_events.topics` declares them (tests' own topics get the
     defaults; `partitions` overrides the count for a test that needs fewer)."""
-    specs = specs_for(topics)
-    if partitions is not None:
-        specs = [replace(spec, partitions=partitions) for spec in specs]
-    await apply_topics(bootstrap_servers, specs)
+    await apply_topics(bootstrap_servers, specs_for(topics, partitions=partitions))

@@ -104,6 +104,13 @@ class ServiceSettings(BaseSettings):
     kafka_replication_factor: int = Field(
         default=1, validation_alias=_env("KAFKA_REPLICATION_FACTOR")
     )
+    # When set, the topics this service creates get this many partitions instead of the count
+    # declared in shared_events.topics (existing topics keep theirs): for the embedded broker,
+    # whose CPU grows with the partitions every fetch names (tools/suite/infra.py sets 1).
+    # Unset with Kafka, which gets the declared counts.
+    kafka_topic_partitions: int | None = Field(
+        default=None, ge=1, validation_alias=_env("KAFKA_TOPIC_PARTITIONS")
+    )
     # The embedded broker makes a joining member wait about half of this; tests lower it.
     kafka_session_timeout_ms: int = Field(
         default=10_000, validation_alias=_env("KAFKA_SESSION_TIMEOUT_MS")

@@ -17,7 +17,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -52,9 +52,14 @@ class TopicsApplied:
     other_partitions: dict[str, int] = field(default_factory=dict)
 
 
-def specs_for(names: Iterable[str]) -> list[TopicSpec]:
-    """The declared specs of these topics, each once, in order (defaults for undeclared ones)."""
-    return [topic_spec(name) for name in dict.fromkeys(names)]
+def specs_for(names: Iterable[str], *, partitions: int | None = None) -> list[TopicSpec]:
+    """The declared specs of these topics, each once, in order (defaults for undeclared ones);
+    with `partitions`, that many partitions for every one (a topic and its DLQ alike, so a
+    dead-lettered record keeps its partition)."""
+    specs = [topic_spec(name) for name in dict.fromkeys(names)]
+    if partitions is None:
+        return specs
+    return [replace(spec, partitions=partitions) for spec in specs]
 
 
 async def apply_topics(

@@ -93,6 +93,20 @@ async def test_a_test_topic_and_its_dlq_get_the_defaults(
     assert reported[f"{name}.dlq"]["retention.ms"] == str(DEAD_LETTER_RETENTION_MS)
 
 
+async def test_a_partition_count_given_for_the_embedded_broker_applies_to_a_topic_and_its_dlq(
+    isolated_kafka: str, admin: AIOKafkaAdminClient
+) -> None:
+    name = f"test-{uuid.uuid4().hex[:8]}.events"
+    specs = specs_for([name, f"{name}.dlq"], partitions=2)
+    assert [s.partitions for s in specs] == [2, 2]
+    assert (await apply_topics(isolated_kafka, specs)).created == [name, f"{name}.dlq"]
+    described = await admin.describe_topics([name, f"{name}.dlq"])
+    assert {t["topic"]: len(t["partitions"]) for t in described} == {name: 2, f"{name}.dlq": 2}
+    # Without it, the declared count: applying the declared specs now finds other counts.
+    applied = await apply_topics(isolated_kafka, specs_for([name, f"{name}.dlq"]))
+    assert applied.other_partitions == {name: 2, f"{name}.dlq": 2}
+
+
 def test_the_command_applies_every_topic_twice_without_a_change(isolated_kafka: str) -> None:
     command = [sys.executable, "-m", "chassis.topics", "apply", "--bootstrap-servers"]
     first = subprocess.run(  # noqa: S603
