@@ -4,8 +4,11 @@ rate limits counted, the path read once and routed, the caps checked, then the c
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 from fastapi import Request, Response
 
@@ -26,6 +29,10 @@ ORDERS_PATH = "/api/v1/orders"
 # The order service's 409s on `POST /orders`: another request with this Idempotency-Key is in
 # progress (or its record has just expired). The order may exist, as after a timeout.
 IN_DOUBT = frozenset(PROBLEM_BASE + code for code in ("idempotency-busy", "idempotency-retry"))
+# A request that took a flash sale's units and allowance and got one of those 409s asks again
+# after each of these waits (0.75 s in all), to learn whether the copy sent alongside placed the
+# order or was refused; still in progress after the last, both stay taken (in doubt).
+IN_DOUBT_WAITS = (0.05, 0.1, 0.2, 0.4)
 
 
 async def handle(request: Request, runtime: GatewayRuntime) -> Response:
@@ -205,7 +212,7 @@ async def forward_order(
     a rush most orders find the SKU sold out, and then cost one round trip, with no allowance
     to claim and give back. A timeout or a 5xx leaves the order unknown (it may exist): both
     stay taken, so a retry under the same Idempotency-Key passes to the service, which replays
-    its answer (so do the service's 409s for a key in progress, `order_refused`); units also
+    its answer (a 409 for a key in progress is asked again, `outcome`); units also
     come back with the next count from inventory. `replay`: whether the
     key already claimed, when the caller read it with the rate limits (None: not read yet)."""
     state = runtime.state
@@ -232,30 +239,48 @@ async def forward_order(
         if not claimed and counted:
             await stock.give_back(wanted)
             counted = False
-    response = await state.upstreams.forward(
-        "order", request, target, body, request_id, forwarded_for
+    forward = partial(
+        state.upstreams.forward, "order", request, target, body, request_id, forwarded_for
     )
-    if claimed and order_refused(response):
-        if counted:
-            await stock.give_back(wanted)
-        await flash_sale.release(member, wanted, key)
+    response = await forward()
+    if claimed:
+        # The same order sent twice at once: the copy that took the units here may reach the
+        # service second, while the other is placed or refused. Its answer decides.
+        response = await outcome(forward, response)
+        if order_refused(response):
+            if counted:
+                await stock.give_back(wanted)
+            await flash_sale.release(member, wanted, key)
     return response
+
+
+async def outcome(forward: Callable[[], Awaitable[Response]], response: Response) -> Response:
+    """The order service's answer once it is not "this key is in progress": asked again after
+    each of `IN_DOUBT_WAITS` (the service then replays what the other request got), or the
+    last 409 if the key is still in progress."""
+    for wait in IN_DOUBT_WAITS:
+        if not in_doubt(response):
+            break
+        await asyncio.sleep(wait)
+        response = await forward()
+    return response
+
+
+def in_doubt(response: Response) -> bool:
+    """The order service's 409 for a key in progress: the order may exist, as after a timeout."""
+    if response.status_code != 409:
+        return False
+    try:
+        kind = json.loads(bytes(response.body)).get("type")
+    except (ValueError, AttributeError):
+        return False
+    return kind in IN_DOUBT
 
 
 def order_refused(response: Response) -> bool:
     """Whether the order service's answer says no order was placed: a 4xx, but not a 409 that
-    says another request with the same key is in progress. When the same order is sent twice
-    at once, the one that claimed the units at the edge may reach the service second and get
-    that 409 while the other places the order: its units and allowance must stay taken."""
-    if not 400 <= response.status_code < 500:
-        return False
-    if response.status_code != 409:
-        return True
-    try:
-        kind = json.loads(bytes(response.body)).get("type")
-    except (ValueError, AttributeError):
-        return True
-    return kind not in IN_DOUBT
+    says another request with the same key is in progress (`in_doubt`)."""
+    return 400 <= response.status_code < 500 and not in_doubt(response)
 
 
 def _too_large(limit: int) -> ProblemError:

@@ -1,0 +1,118 @@
+"""A flash-sale order sent twice at once, against a real Redis: the request that took the units
+and the member's allowance at the edge may reach the order service while the other copy is
+still in progress. It asks again, and the answer the other copy got decides whether both go
+back. The order service is played by a scripted upstream (its 409 for a key in progress)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from fastapi import Response
+from starlette.requests import Request
+
+from chassis.errors import PROBLEM_BASE, ProblemError
+from gateway_service.service import handling
+from gateway_service.service.flash_sale import FlashSaleLimits
+from gateway_service.service.flash_stock import FlashSaleStock
+from gateway_service.service.handling import forward_order
+
+pytestmark = pytest.mark.integration
+
+SKU = "FLASH-TWICE"
+BODY = json.dumps({"items": [{"sku": SKU, "quantity": 1}], "currency": "CNY"}).encode()
+
+
+def problem(status: int, code: str) -> Response:
+    body = {"type": PROBLEM_BASE + code, "title": "x", "status": status, "detail": "x"}
+    return Response(json.dumps(body).encode(), status_code=status)
+
+
+@dataclass
+class OrderService:
+    """Answers each forwarded call with the next scripted response."""
+
+    answers: list[Response]
+    calls: int = field(default=0)
+
+    async def forward(self, name: str, *_: Any) -> Response:
+        assert name == "order"
+        answer = self.answers[min(self.calls, len(self.answers) - 1)]
+        self.calls += 1
+        return answer
+
+
+def order_request(key: str) -> Request:
+    headers = [(b"idempotency-key", key.encode()), (b"content-type", b"application/json")]
+    scope = {"type": "http", "method": "POST", "path": "/api/v1/orders", "headers": headers}
+    return Request(scope)
+
+
+async def units_left(stock: FlashSaleStock) -> int:
+    return int(await stock.redis.get(stock._keys([SKU])[0]) or 0)
+
+
+async def send(
+    redis_client: aioredis.Redis, prefix: str, answers: list[Response]
+) -> tuple[Response, OrderService, FlashSaleStock, FlashSaleLimits]:
+    async def inventory(skus: list[str]) -> dict[str, int]:
+        return {SKU: 5}
+
+    stock = FlashSaleStock(redis_client, prefix, 30, inventory, sold_out_memory_seconds=0)
+    limits = FlashSaleLimits(redis_client, prefix, {SKU: 1}, 3600)
+    service = OrderService(answers)
+    state = SimpleNamespace(flash_sale=limits, flash_stock=stock, upstreams=service)
+    runtime = SimpleNamespace(state=state, settings=SimpleNamespace(flash_sale_limits={SKU: 1}))
+    request = order_request("key-1")
+    forward = forward_order(request, runtime, "/api/v1/orders", BODY, "r-1", "127.0.0.1", "m-1")  # type: ignore[arg-type]
+    response = await forward
+    return response, service, stock, limits
+
+
+@pytest.fixture(autouse=True)
+def no_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handling, "IN_DOUBT_WAITS", (0.0, 0.0, 0.0, 0.0))
+
+
+async def test_the_other_copy_refused_gives_the_units_and_the_allowance_back(
+    redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    busy, refused = problem(409, "idempotency-busy"), problem(422, "validation-error")
+    response, service, stock, limits = await send(redis_client, redis_key_prefix, [busy, refused])
+    assert (response.status_code, service.calls) == (422, 2)
+    assert await units_left(stock) == 5
+    assert await limits.claim("m-1", {SKU: 1}, "another-key")  # the allowance is free again
+
+
+async def test_the_other_copy_placed_keeps_them_taken(
+    redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    busy = problem(409, "idempotency-busy")
+    placed = Response(b'{"order_id": "o-1", "status": "PENDING"}', status_code=202)
+    response, service, stock, limits = await send(redis_client, redis_key_prefix, [busy, placed])
+    assert (response.status_code, service.calls) == (202, 2)
+    assert await units_left(stock) == 4
+    with pytest.raises(ProblemError, match="at most 1"):
+        await limits.claim("m-1", {SKU: 1}, "another-key")
+
+
+async def test_still_in_progress_after_every_wait_leaves_them_in_doubt(
+    redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    busy = problem(409, "idempotency-busy")
+    response, service, stock, _ = await send(redis_client, redis_key_prefix, [busy])
+    assert (response.status_code, service.calls) == (409, 1 + len(handling.IN_DOUBT_WAITS))
+    assert await units_left(stock) == 4  # taken: the order may exist
+
+
+async def test_an_answer_that_is_not_in_doubt_is_not_asked_again(
+    redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    refused = problem(422, "validation-error")
+    response, service, stock, _ = await send(redis_client, redis_key_prefix, [refused])
+    assert (response.status_code, service.calls) == (422, 1)
+    assert await units_left(stock) == 5
