@@ -33,13 +33,13 @@ def test_every_service_of_the_workspace_is_launched_on_its_own_settings() -> Non
     assert SERVICES[0].name == "membership" and SERVICES[-1].name == "gateway"
 
 
-def test_the_embedded_broker_gets_one_partition_a_topic_unless_the_setting_says_otherwise(
+def test_the_embedded_broker_gets_two_partitions_a_topic_unless_the_setting_says_otherwise(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     monkeypatch.delenv("KAFKA_TOPIC_PARTITIONS", raising=False)
     port = free_port()
-    assert infra.broker(port).environment == {"KAFKA_TOPIC_PARTITIONS": "1"}
+    assert infra.broker(port).environment == {"KAFKA_TOPIC_PARTITIONS": "2"}
     monkeypatch.setenv("KAFKA_TOPIC_PARTITIONS", "6")
     assert infra.broker(port).environment == {"KAFKA_TOPIC_PARTITIONS": "6"}
     # A broker of the environment's (Kafka) keeps the declared counts: nothing is said.

@@ -23,9 +23,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from rich.console import Console
 
 from chassis.testing.polling import eventually
+from shared_events.topics import ORDER_EVENTS
 from tools.launched import LaunchedSuite, launched_suite, readiness
 from tools.processes import Process, exit_status, probe_readyz, spawn, stop_processes
-from shared_events.topics import ORDER_EVENTS
 from tools.supervisor import Backoff, Child, CrashStreak, EssentialLost, Supervisor, describe_exit
 
 # A consumer joining its group on the embedded broker waits about half a session: a short one
@@ -213,9 +213,9 @@ async def test_a_killed_service_comes_back_and_the_others_keep_running(
         niceness = {name: os.getpriority(os.PRIO_PROCESS, pid) for name, pid in before.items()}
         assert niceness["analytics"] == niceness["notification"] == niceness["order"] + 10
         assert niceness["gateway"] == niceness["catalog"] == niceness["order"]
-        # On the embedded broker every topic has one partition (tools/suite/infra.py).
+        # On the embedded broker every topic has two partitions (tools/suite/infra.py).
         topics = [ORDER_EVENTS, f"{ORDER_EVENTS}.dlq"]
-        assert await partition_counts(suite.kafka_bootstrap, topics) == dict.fromkeys(topics, 1)
+        assert await partition_counts(suite.kafka_bootstrap, topics) == dict.fromkeys(topics, 2)
         seen_order_pids: set[int] = set()
         seen_launcher_states: set[str] = set()
 

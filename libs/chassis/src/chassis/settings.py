@@ -106,7 +106,7 @@ class ServiceSettings(BaseSettings):
     )
     # When set, the topics this service creates get this many partitions instead of the count
     # declared in shared_events.topics (existing topics keep theirs): for the embedded broker,
-    # whose CPU grows with the partitions every fetch names (tools/suite/infra.py sets 1).
+    # whose CPU grows with the partitions every fetch names (tools/suite/infra.py sets 2).
     # Unset with Kafka, which gets the declared counts.
     kafka_topic_partitions: int | None = Field(
         default=None, ge=1, validation_alias=_env("KAFKA_TOPIC_PARTITIONS")
