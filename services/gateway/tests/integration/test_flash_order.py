@@ -68,9 +68,8 @@ async def send(
     state = SimpleNamespace(flash_sale=limits, flash_stock=stock, upstreams=service)
     runtime = SimpleNamespace(state=state, settings=SimpleNamespace(flash_sale_limits={SKU: 1}))
     request = order_request("key-1")
-    forward = forward_order(request, runtime, "/api/v1/orders", BODY, "r-1", "127.0.0.1", "m-1")  # type: ignore[arg-type]
-    response = await forward
-    return response, service, stock, limits
+    placing = forward_order(request, runtime, "/api/v1/orders", BODY, "r-1", "127.0.0.1", "m-1")  # type: ignore[arg-type]
+    return await placing, service, stock, limits
 
 
 @pytest.fixture(autouse=True)
