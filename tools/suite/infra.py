@@ -30,8 +30,8 @@ PARTITIONS_VARIABLE = variable(ServiceSettings, "kafka_topic_partitions")
 # fetch names, fetch after fetch, even when nothing comes (measured at a 50 ms wait: 1.3 ms per
 # fetch of 1 partition, 3.7 ms of 24); one instance of each service reads them all here anyway.
 # Two, not one: with one, a flash sale's burst was answered 0.4-0.9 s later in four same-hour
-# pairs (one partition's fetches and its batches' handling no longer overlap); with two, as
-# fast as with six. Kafka gets the counts declared in shared_events.topics (6).
+# pairs (why is not pinned down); with two, within the noise of six. Kafka gets the counts
+# declared in shared_events.topics (6).
 EMBEDDED_BROKER_PARTITIONS = 2
 DEFAULT_BROKER_PORT = int(default(ServiceSettings, "kafka_bootstrap_servers").rsplit(":", 1)[1])
 REDIS_VARIABLE = variable(ServiceSettings, "redis_url")
