@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,7 +16,7 @@ import redis.asyncio as aioredis
 from fastapi import Response
 from starlette.requests import Request
 
-from chassis.errors import PROBLEM_BASE, ProblemError
+from chassis.errors import ProblemError, problem_response
 from gateway_service.service import handling
 from gateway_service.service.flash_sale import FlashSaleLimits
 from gateway_service.service.flash_stock import FlashSaleStock
@@ -25,11 +26,6 @@ pytestmark = pytest.mark.integration
 
 SKU = "FLASH-TWICE"
 BODY = json.dumps({"items": [{"sku": SKU, "quantity": 1}], "currency": "CNY"}).encode()
-
-
-def problem(status: int, code: str) -> Response:
-    body = {"type": PROBLEM_BASE + code, "title": "x", "status": status, "detail": "x"}
-    return Response(json.dumps(body).encode(), status_code=status)
 
 
 @dataclass
@@ -50,6 +46,10 @@ def order_request(key: str) -> Request:
     headers = [(b"idempotency-key", key.encode()), (b"content-type", b"application/json")]
     scope = {"type": "http", "method": "POST", "path": "/api/v1/orders", "headers": headers}
     return Request(scope)
+
+
+# The order service's problem+json answers, as the chassis writes them.
+problem = partial(problem_response, order_request("key-1"))
 
 
 async def units_left(stock: FlashSaleStock) -> int:
@@ -80,7 +80,10 @@ def no_waits(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_the_other_copy_refused_gives_the_units_and_the_allowance_back(
     redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
-    busy, refused = problem(409, "idempotency-busy"), problem(422, "validation-error")
+    busy, refused = (
+        problem(409, "x", code="idempotency-busy"),
+        problem(422, "x", code="validation-error"),
+    )
     response, service, stock, limits = await send(redis_client, redis_key_prefix, [busy, refused])
     assert (response.status_code, service.calls) == (422, 2)
     assert await units_left(stock) == 5
@@ -90,7 +93,7 @@ async def test_the_other_copy_refused_gives_the_units_and_the_allowance_back(
 async def test_the_other_copy_placed_keeps_them_taken(
     redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
-    busy = problem(409, "idempotency-busy")
+    busy = problem(409, "x", code="idempotency-busy")
     placed = Response(b'{"order_id": "o-1", "status": "PENDING"}', status_code=202)
     response, service, stock, limits = await send(redis_client, redis_key_prefix, [busy, placed])
     assert (response.status_code, service.calls) == (202, 2)
@@ -102,7 +105,7 @@ async def test_the_other_copy_placed_keeps_them_taken(
 async def test_still_in_progress_after_every_wait_leaves_them_in_doubt(
     redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
-    busy = problem(409, "idempotency-busy")
+    busy = problem(409, "x", code="idempotency-busy")
     response, service, stock, _ = await send(redis_client, redis_key_prefix, [busy])
     assert (response.status_code, service.calls) == (409, 1 + len(handling.IN_DOUBT_WAITS))
     assert await units_left(stock) == 4  # taken: the order may exist
@@ -111,7 +114,7 @@ async def test_still_in_progress_after_every_wait_leaves_them_in_doubt(
 async def test_an_answer_that_is_not_in_doubt_is_not_asked_again(
     redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
-    refused = problem(422, "validation-error")
+    refused = problem(422, "x", code="validation-error")
     response, service, stock, _ = await send(redis_client, redis_key_prefix, [refused])
     assert (response.status_code, service.calls) == (422, 1)
     assert await units_left(stock) == 5

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
-from fastapi import Response
+from fastapi import Request, Response
 
-from chassis.errors import PROBLEM_BASE
+from chassis.errors import problem_response
 from gateway_service.service.flash_sale import capped_quantities
 from gateway_service.service.handling import order_refused
 
@@ -40,21 +41,21 @@ def test_bodies_that_are_not_orders_pass_to_the_service_untouched() -> None:
     assert capped_quantities(odd, LIMITS) == {}
 
 
-def problem(status: int, code: str) -> Response:
-    body = {"type": PROBLEM_BASE + code, "title": "x", "status": status, "detail": "x"}
-    return Response(json.dumps(body).encode(), status_code=status)
+# The order service's problem+json answers, as the chassis writes them.
+ORDER_POST = Request({"type": "http", "method": "POST", "path": "/api/v1/orders", "headers": []})
+problem = partial(problem_response, ORDER_POST)
 
 
 def test_a_409_for_a_key_in_progress_is_not_a_refusal_of_the_order() -> None:
     """The same order sent twice at once: the request that claimed the units at the edge may
     reach the order service second and be told its key is in progress while the other places
     the order. That 409 leaves the order in doubt, like a timeout: nothing is given back."""
-    assert not order_refused(problem(409, "idempotency-busy"))
-    assert not order_refused(problem(409, "idempotency-retry"))
+    assert not order_refused(problem(409, "x", code="idempotency-busy"))
+    assert not order_refused(problem(409, "x", code="idempotency-retry"))
     assert not order_refused(Response(b'{"order_id": "o-1"}', status_code=202))
-    assert not order_refused(problem(503, "upstream-unavailable"))  # in doubt too
+    assert not order_refused(problem(503, "x", code="upstream-unavailable"))  # in doubt too
     # The service refused the order: its units and the member's allowance go back.
-    assert order_refused(problem(422, "validation-error"))
-    assert order_refused(problem(422, "idempotency-key-reused"))
-    assert order_refused(problem(409, "conflict"))
+    assert order_refused(problem(422, "x", code="validation-error"))
+    assert order_refused(problem(422, "x", code="idempotency-key-reused"))
+    assert order_refused(problem(409, "x", code="conflict"))
     assert order_refused(Response(b"not json", status_code=409))
