@@ -53,7 +53,7 @@ problem = partial(problem_response, order_request("key-1"))
 
 
 async def units_left(stock: FlashSaleStock) -> int:
-    return int(await stock.redis.get(stock._keys([SKU])[0]) or 0)
+    return int(await stock.redis.get(stock.keys([SKU])[0]) or 0)
 
 
 async def send(

@@ -1,5 +1,6 @@
 """A flash sale's unit count at the edge, against a real Redis: a rush that finds the count
-not loaded reads inventory once, and takes exactly the units there are."""
+not loaded reads inventory once, and takes exactly the units there are; in the rush after a
+sell-out, late orders are judged by the count read with their rate limit."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import redis.asyncio as aioredis
 
 from chassis.errors import ProblemError
 from gateway_service.service.flash_stock import FlashSaleStock
+from gateway_service.service.limits import Limit, RateCounter
 
 pytestmark = pytest.mark.integration
 
@@ -57,3 +59,67 @@ async def test_a_count_inventory_cannot_give_lets_the_order_through(
 
     stock = FlashSaleStock(redis_client, redis_key_prefix, 30, inventory)
     assert await stock.take({"FLASH-3": 1}) is False
+
+
+async def sell_out(stock: FlashSaleStock, sku: str) -> None:
+    """Take the SKU's one unit, then find it sold out (remembered from here)."""
+    assert await stock.take({sku: 1}) is True
+    with pytest.raises(ProblemError):
+        await stock.take({sku: 1})
+
+
+async def late_order(stock: FlashSaleStock, sku: str) -> str | None:
+    """A late order for one unit, judged by the count as the rush's path reads it (with a
+    client's rate limit, in one round trip)."""
+    counter = RateCounter(stock.redis)
+    counted = [Limit(f"{stock.prefix}:test-client", 1_000)]
+    _, left = await counter.count_and_read(counted, keys=stock.keys([sku]))
+    return stock.judge_late_order({sku: 1}, {sku: left[0]})
+
+
+async def test_the_rush_renews_the_memory_while_the_count_says_sold_out(
+    redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    async def inventory(skus: list[str]) -> dict[str, int]:
+        return {"FLASH-4": 1}
+
+    stock = FlashSaleStock(
+        redis_client, redis_key_prefix, 30, inventory, sold_out_memory_seconds=0.2
+    )
+    await sell_out(stock, "FLASH-4")
+    for _ in range(4):  # 0.4 s of late buyers: twice the memory's length
+        await asyncio.sleep(0.1)
+        assert await late_order(stock, "FLASH-4") == "FLASH-4"
+    assert stock.sold_out({"FLASH-4": 1}) == "FLASH-4"  # renewed by each refusal
+    await asyncio.sleep(0.25)
+    assert stock.sold_out({"FLASH-4": 1}) is None  # no buyer came: it lapses
+
+
+async def test_a_unit_back_in_the_count_is_sold_at_once_in_the_rush(
+    redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    async def inventory(skus: list[str]) -> dict[str, int]:
+        return {"FLASH-5": 1}
+
+    stock = FlashSaleStock(
+        redis_client, redis_key_prefix, 30, inventory, sold_out_memory_seconds=30
+    )
+    await sell_out(stock, "FLASH-5")
+    await stock.give_back({"FLASH-5": 1})  # a declined card
+    assert await late_order(stock, "FLASH-5") is None  # the count has it: the full path
+    assert stock.sold_out({"FLASH-5": 1}) is None  # forgotten, though remembered for 30 s
+    assert await stock.take({"FLASH-5": 1}) is True
+
+
+async def test_without_a_count_the_memory_answers_the_rush(
+    redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    async def inventory(skus: list[str]) -> dict[str, int]:
+        return {"FLASH-6": 1}
+
+    stock = FlashSaleStock(
+        redis_client, redis_key_prefix, 30, inventory, sold_out_memory_seconds=30
+    )
+    await sell_out(stock, "FLASH-6")
+    await redis_client.delete(*stock.keys(["FLASH-6"]))  # the count expired
+    assert await late_order(stock, "FLASH-6") == "FLASH-6"

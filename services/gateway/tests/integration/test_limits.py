@@ -25,7 +25,7 @@ def counter(redis_client: aioredis.Redis) -> limits.RateCounter:
 
 async def count(counter: limits.RateCounter, counted: list[limits.Limit], now: float) -> list[int]:
     """One request counted against `counted`: the counts, without a key to look up."""
-    counts, _ = await counter.count_and_look_up(counted, now)
+    counts, _ = await counter.count_and_read(counted, now)
     return counts
 
 
@@ -63,7 +63,7 @@ async def test_client_and_member_are_counted_in_one_round_trip(
     assert 0 < await redis_client.ttl(f"{member.key}:{window}") <= 61
 
 
-async def test_a_key_is_looked_up_in_the_same_round_trip_as_the_counts(
+async def test_keys_are_read_in_the_same_round_trip_as_the_counts(
     counter: limits.RateCounter,
     redis_client: aioredis.Redis,
     redis_key_prefix: str,
@@ -72,13 +72,16 @@ async def test_a_key_is_looked_up_in_the_same_round_trip_as_the_counts(
     client = limits.Limit(f"{redis_key_prefix}client:10.0.0.3", 5)
     member = limits.Limit(f"{redis_key_prefix}member:m-3", 5)
     claimed, unclaimed = f"{redis_key_prefix}seen:a", f"{redis_key_prefix}seen:b"
+    units = f"{redis_key_prefix}flash-stock:S"
     await redis_client.set(claimed, b"1")
+    await redis_client.set(units, 7)
     await count(counter, [limits.Limit(f"{redis_key_prefix}warm-up", 5)], NOW)
     round_trips.clear()
     both = [client, member]
-    assert await counter.count_and_look_up(both, NOW, claimed) == ([1, 1], True)
-    assert await counter.count_and_look_up([client], NOW, unclaimed) == ([2], False)
-    assert await counter.count_and_look_up([client], NOW) == ([3], False)
+    assert await counter.count_and_read(both, NOW, [claimed]) == ([1, 1], [b"1"])
+    # A key that does not exist reads None, wherever it stands among the others.
+    assert await counter.count_and_read([client], NOW, [unclaimed, units]) == ([2], [None, b"7"])
+    assert await counter.count_and_read([client], NOW) == ([3], [])
     assert len(round_trips) == 3
 
 

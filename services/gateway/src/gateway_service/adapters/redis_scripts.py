@@ -49,8 +49,8 @@ end
 return 0
 """
 # The rate limits' counters of this window, each counted once (its expiry set when the window's
-# first request makes it), then, when there is one more key than ARGV[1] counters, whether that
-# key exists. Returns the counts, then 1 or 0 for the key.
+# first request makes it), then the values of the keys after the first ARGV[1] (false, a nil
+# reply, where one does not exist). Returns the counts, then those values.
 COUNT_SCRIPT = """
 local counters = tonumber(ARGV[1])
 local replies = {}
@@ -59,6 +59,6 @@ for i = 1, counters do
   if n == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2]) end
   replies[i] = n
 end
-if #KEYS > counters then replies[counters + 1] = redis.call('EXISTS', KEYS[#KEYS]) end
+for i = counters + 1, #KEYS do replies[i] = redis.call('GET', KEYS[i]) end
 return replies
 """

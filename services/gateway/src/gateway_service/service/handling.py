@@ -56,7 +56,8 @@ async def handle(request: Request, runtime: GatewayRuntime) -> Response:
     # A retried flash-sale order must pass even once the SKU is sold out: whether its key
     # already claimed is read in this same round trip (forward_order uses it).
     seen = flash_seen_key(request, runtime, member)
-    counts, replay = await runtime.state.rates.count_and_look_up(checks, now, seen)
+    counts, read = await runtime.state.rates.count_and_read(checks, now, [seen] if seen else [])
+    replay = bool(read) and read[0] is not None
     # The client's limit first: a client over it gets 429 whatever token it sends.
     if problem := limits.over(checks[0], counts[0], now):
         raise problem
@@ -104,26 +105,35 @@ async def refuse_late_buyer(
     request: Request, runtime: GatewayRuntime, client: str, body: bytes
 ) -> None:
     """A sale's rush, answered before the token's signature is checked: an order for a SKU
-    this process just found sold out is 409 `sold-out` whoever sends it, unless it is a retry
-    of an order that got through. That is asked of Redis under the member the token claims,
-    unverified, with the client's rate limit in the same round trip: the lookup grants
-    nothing (a forged claim that finds a key goes on to the full check below, which refuses
-    it), and 2,000 late buyers then cost no Ed25519 verification each (~0.25 ms). Returns when
-    the order must take the usual path, where its client is counted once more."""
+    this process found sold out a moment ago is judged by the units left, read in the client's
+    rate limit's round trip (`FlashSaleStock.judge_late_order`): 409 `sold-out` whoever sends
+    it while the count is short, unless it is a retry of an order that got through. That is
+    read in the same round trip under the member the token claims, unverified: the lookup
+    grants nothing (a forged claim that finds a key goes on to the full check below, which
+    refuses it), and 2,000 late buyers then cost no Ed25519 verification each (~0.25 ms).
+    Returns when the order must take the usual path (a retry, or units back), where its client
+    is counted once more."""
     settings, state = runtime.settings, runtime.state
-    gone = state.flash_stock.sold_out(capped_quantities(body, settings.flash_sale_limits))
-    if gone is None:
+    wanted = capped_quantities(body, settings.flash_sale_limits)
+    if state.flash_stock.sold_out(wanted) is None:
         return
     token = bearer_token(request)
     subject = None if token is None else claimed_subject(token)
     key = request.headers.get("idempotency-key")
-    seen = None if subject is None or key is None else state.flash_sale.seen_key(subject, key)
+    seen = [] if subject is None or key is None else [state.flash_sale.seen_key(subject, key)]
+    skus = sorted(wanted)
     now = time.time()
     per_client = client_limit(settings, client)
-    counts, replay = await state.rates.count_and_look_up([per_client], now, seen)
+    read_keys = [*seen, *state.flash_stock.keys(skus)]
+    counts, read = await state.rates.count_and_read([per_client], now, read_keys)
     if problem := limits.over(per_client, counts[0], now):
         raise problem
-    if not replay:
+    if seen and read[0] is not None:
+        return
+    gone = state.flash_stock.judge_late_order(
+        wanted, dict(zip(skus, read[len(seen) :], strict=True))
+    )
+    if gone is not None:
         raise sold_out(gone)
 
 

@@ -2,14 +2,16 @@
 
 A request is counted against its client and, when it carries a verified token, its member:
 both counters move in one Lua script (one round trip, one reply), not one round trip each. An
-order to a flash sale also asks, in that same round trip, whether its Idempotency-Key already
-claimed units (gateway_service.service.flash_sale), so the sale's late buyers cost one round trip,
-which concurrent requests share (one pipeline for a burst).
+order to a flash sale also reads, in that same round trip, whether its Idempotency-Key already
+claimed units (gateway_service.service.flash_sale) and, in a sale's rush, the units left
+(gateway_service.service.flash_stock), so a late buyer costs one round trip, which concurrent
+requests share (one pipeline for a burst).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -34,20 +36,18 @@ class RateCounter:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.script = CoalescedScript(redis, COUNT_SCRIPT)
 
-    async def count_and_look_up(
-        self, limits: list[Limit], now: float | None = None, key: str | None = None
-    ) -> tuple[list[int], bool]:
+    async def count_and_read(
+        self, limits: list[Limit], now: float | None = None, keys: Sequence[str] = ()
+    ) -> tuple[list[int], list[bytes | None]]:
         """Count one request against every limit in this minute's window (the counts, in the
-        order given) and, in the same round trip, whether `key` exists (False when no key is
-        given): what the edge must know of a request from Redis, asked at once."""
+        order given) and, in the same round trip, read `keys` (None where one does not exist):
+        what the edge must know of a request from Redis, asked at once."""
         window = int((time.time() if now is None else now) // WINDOW_SECONDS)
-        keys = [f"{limit.key}:{window}" for limit in limits]
-        if key is not None:
-            keys.append(key)
+        counters = [f"{limit.key}:{window}" for limit in limits]
         # One script, one reply: a MULTI pipeline of INCR+EXPIRE per limit cost the gateway
         # seven replies to parse per request.
-        replies = await self.script(keys, [len(limits), WINDOW_SECONDS + 1])
-        return [int(n) for n in replies[: len(limits)]], key is not None and bool(replies[-1])
+        replies = await self.script([*counters, *keys], [len(limits), WINDOW_SECONDS + 1])
+        return [int(n) for n in replies[: len(limits)]], list(replies[len(limits) :])
 
 
 def over(limit: Limit, counted: int, now: float | None = None) -> ProblemError | None:
