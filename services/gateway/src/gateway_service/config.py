@@ -55,8 +55,8 @@ class GatewaySettings(ServiceSettings, env_prefix="GATEWAY_"):
     # How long a process shows the availability it read for a product page before reading it
     # again (service/availability.py); 0 reads it for every page.
     availability_cache_seconds: float = Field(default=1.0, ge=0)
-    # How long a process answers 409 sold-out from memory once it found a SKU sold out (the
-    # rush after a sell-out costs no Redis round trip); a unit that comes back waits that long.
+    # How long after a process found a SKU sold out its orders take the rush's short path (no
+    # token verified; the units left read with the rate limit), renewed by each refusal there.
     flash_sale_sold_out_memory_seconds: float = Field(default=0.5, ge=0)
     # The event catalog's pages, served at /events/: the repository's docs/events, which
     # `make docs` writes and the gateway's image copies to the same place (/app/docs/events).
