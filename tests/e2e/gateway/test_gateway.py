@@ -18,6 +18,7 @@ from chassis.cache import create_redis
 from chassis.testing.infra import DatabaseFactory, free_port
 from chassis.testing.serving import serve_app
 from chassis.testing.tokens import TestTokenIssuer
+from gateway_service import api
 from gateway_service.config import GatewaySettings
 from gateway_service.main import create_app as create_gateway
 
@@ -280,3 +281,30 @@ async def test_metrics_are_not_on_the_storefront_port(edge: Edge) -> None:
     async with httpx.AsyncClient(timeout=5) as scraper:
         private = await scraper.get(edge.metrics_url)
     assert private.status_code == 200 and "python_gc" in private.text
+
+
+async def test_storefront_calls_skip_the_router_and_keep_their_ids_and_metrics(
+    edge: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/api/v1` calls go from the middleware straight to the gateway's handling: the route
+    is never run (it would fail here), yet the answers, their request ids, their problem+json
+    and the metrics' route label are those the route gave."""
+
+    async def not_taken(*_: Any) -> None:
+        raise AssertionError("the router ran an /api/v1 call")
+
+    monkeypatch.setattr(api.API_ROUTE, "handle", not_taken)
+    listed = await edge.http.get("/api/v1/products", headers={"X-Request-Id": "direct-1"})
+    assert listed.status_code == 200 and listed.headers["x-request-id"] == "direct-1"
+    nowhere = await edge.http.get("/api/v1/nowhere", headers={"X-Request-Id": "direct-2"})
+    assert nowhere.status_code == 404 and nowhere.headers["content-type"] == PROBLEM
+    assert nowhere.headers["x-request-id"] == "direct-2"
+    assert nowhere.json()["instance"].endswith("/api/v1/nowhere")
+    too_big = await edge.http.get("/api/v1/products", params={"size": 500})
+    assert too_big.status_code == 422 and too_big.json()["type"].endswith("/page-size-too-large")
+    async with httpx.AsyncClient(timeout=5) as scraper:
+        metrics = (await scraper.get(edge.metrics_url)).text
+    label = 'route="/api/v1/{path:path}",service="gateway",status="404"'
+    assert any(
+        line.startswith("http_requests_total{") and label in line for line in metrics.splitlines()
+    )

@@ -8,11 +8,13 @@ from dataclasses import replace
 import aiohttp
 import httpx
 from fastapi import FastAPI
+from fastapi.middleware import Middleware
 from fastapi.middleware.cors import CORSMiddleware
 
 from chassis.app import create_service_app
 from chassis.service import Service
 from gateway_service.adapters.upstreams import Upstreams
+from gateway_service.api import DirectApiRoute
 from gateway_service.config import GatewaySettings
 from gateway_service.deps import GatewayRuntime, GatewayState
 from gateway_service.service import availability
@@ -98,6 +100,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         metrics_listener=(settings.metrics_host, settings.metrics_port),
     )
     app = create_service_app(spec)
+    # Innermost of the middleware: inside the request id, metrics and trace context.
+    app.user_middleware.append(Middleware(DirectApiRoute, handlers=app.exception_handlers))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
