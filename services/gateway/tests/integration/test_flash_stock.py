@@ -61,11 +61,19 @@ async def test_a_count_inventory_cannot_give_lets_the_order_through(
     assert await stock.take({"FLASH-3": 1}) is False
 
 
-async def sell_out(stock: FlashSaleStock, sku: str) -> None:
-    """Take the SKU's one unit, then find it sold out (remembered from here)."""
+async def sold_out_stock(
+    redis: aioredis.Redis, prefix: str, sku: str, memory_seconds: float
+) -> FlashSaleStock:
+    """A count of one unit for `sku`, taken, then found sold out (remembered from here)."""
+
+    async def inventory(skus: list[str]) -> dict[str, int]:
+        return {sku: 1}
+
+    stock = FlashSaleStock(redis, prefix, 30, inventory, sold_out_memory_seconds=memory_seconds)
     assert await stock.take({sku: 1}) is True
     with pytest.raises(ProblemError):
         await stock.take({sku: 1})
+    return stock
 
 
 async def late_order(stock: FlashSaleStock, sku: str) -> str | None:
@@ -80,13 +88,7 @@ async def late_order(stock: FlashSaleStock, sku: str) -> str | None:
 async def test_the_rush_renews_the_memory_while_the_count_says_sold_out(
     redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
-    async def inventory(skus: list[str]) -> dict[str, int]:
-        return {"FLASH-4": 1}
-
-    stock = FlashSaleStock(
-        redis_client, redis_key_prefix, 30, inventory, sold_out_memory_seconds=0.2
-    )
-    await sell_out(stock, "FLASH-4")
+    stock = await sold_out_stock(redis_client, redis_key_prefix, "FLASH-4", 0.2)
     for _ in range(4):  # 0.4 s of late buyers: twice the memory's length
         await asyncio.sleep(0.1)
         assert await late_order(stock, "FLASH-4") == "FLASH-4"
@@ -98,13 +100,7 @@ async def test_the_rush_renews_the_memory_while_the_count_says_sold_out(
 async def test_a_unit_back_in_the_count_is_sold_at_once_in_the_rush(
     redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
-    async def inventory(skus: list[str]) -> dict[str, int]:
-        return {"FLASH-5": 1}
-
-    stock = FlashSaleStock(
-        redis_client, redis_key_prefix, 30, inventory, sold_out_memory_seconds=30
-    )
-    await sell_out(stock, "FLASH-5")
+    stock = await sold_out_stock(redis_client, redis_key_prefix, "FLASH-5", 30)
     await stock.give_back({"FLASH-5": 1})  # a declined card
     assert await late_order(stock, "FLASH-5") is None  # the count has it: the full path
     assert stock.sold_out({"FLASH-5": 1}) is None  # forgotten, though remembered for 30 s
@@ -114,12 +110,6 @@ async def test_a_unit_back_in_the_count_is_sold_at_once_in_the_rush(
 async def test_without_a_count_the_memory_answers_the_rush(
     redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
-    async def inventory(skus: list[str]) -> dict[str, int]:
-        return {"FLASH-6": 1}
-
-    stock = FlashSaleStock(
-        redis_client, redis_key_prefix, 30, inventory, sold_out_memory_seconds=30
-    )
-    await sell_out(stock, "FLASH-6")
+    stock = await sold_out_stock(redis_client, redis_key_prefix, "FLASH-6", 30)
     await redis_client.delete(*stock.keys(["FLASH-6"]))  # the count expired
     assert await late_order(stock, "FLASH-6") == "FLASH-6"
