@@ -82,7 +82,7 @@ async def late_order(stock: FlashSaleStock, sku: str) -> str | None:
     counter = RateCounter(stock.redis)
     counted = [Limit(f"{stock.prefix}:test-client", 1_000)]
     _, left = await counter.count_and_read(counted, keys=stock.keys([sku]))
-    return stock.judge_late_order({sku: 1}, {sku: left[0]})
+    return stock.judge_late_order({sku: 1}, left)
 
 
 async def test_the_rush_renews_the_memory_while_the_count_says_sold_out(

@@ -73,24 +73,27 @@ class FlashSaleStock:
         return [f"{self.prefix}:{sku}" for sku in skus]
 
     def judge_late_order(
-        self, wanted: Mapping[str, int], left: Mapping[str, bytes | None]
+        self, wanted: Mapping[str, int], left: Sequence[bytes | None]
     ) -> str | None:
-        """A late order, judged by the counts read with its rate limit (`left`, None for a
-        count that is not loaded): the first SKU with fewer units than wanted, remembered
-        again; or, for a SKU without a count, the memory's word. None when every count has the
-        units: the SKUs are forgotten as sold out and the order takes the full path."""
+        """A late order, judged by the counts read with its rate limit (`left`, at
+        `keys(sorted(wanted))`; None for a count that is not loaded): the first SKU with fewer
+        units than wanted, remembered again; or, for a SKU without a count, the memory's word.
+        None when every count has the units: the SKUs are forgotten as sold out and the order
+        takes the full path."""
         now = time.monotonic()
-        for sku in sorted(wanted):
-            count = left.get(sku)
+        for sku, count in zip(sorted(wanted), left, strict=True):
             if count is None:
                 if self._sold_out_until.get(sku, 0.0) > now:
                     return sku
             elif int(count) < wanted[sku]:
-                self._sold_out_until[sku] = now + self.sold_out_memory_seconds
+                self._remember_sold_out(sku, now)
                 return sku
         for sku in wanted:
             self._sold_out_until.pop(sku, None)
         return None
+
+    def _remember_sold_out(self, sku: str, now: float) -> None:
+        self._sold_out_until[sku] = now + self.sold_out_memory_seconds
 
     async def take(self, wanted: Mapping[str, int]) -> bool:
         """Take the order's units from the counts, or raise 409 `sold-out`. False when a count
@@ -103,7 +106,7 @@ class FlashSaleStock:
                 return True
             if outcome > 0:
                 sku = skus[outcome - 1]
-                self._sold_out_until[sku] = time.monotonic() + self.sold_out_memory_seconds
+                self._remember_sold_out(sku, time.monotonic())
                 raise sold_out(sku)
             await self._load(skus)
         return False

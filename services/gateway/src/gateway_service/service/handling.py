@@ -130,9 +130,7 @@ async def refuse_late_buyer(
         raise problem
     if seen and read[0] is not None:
         return
-    gone = state.flash_stock.judge_late_order(
-        wanted, dict(zip(skus, read[len(seen) :], strict=True))
-    )
+    gone = state.flash_stock.judge_late_order(wanted, read[len(seen) :])
     if gone is not None:
         raise sold_out(gone)
 
