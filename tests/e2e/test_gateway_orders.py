@@ -166,6 +166,21 @@ async def eventually_accepted(
         await asyncio.sleep(0.5)
 
 
+async def answered_once_not_busy(
+    send: Callable[[], Awaitable[httpx.Response]], timeout: float = 15
+) -> httpx.Response:
+    """The first answer that is not the order service's 409 `idempotency-busy` (another
+    request with the same key in progress), asking again every 0.2 s as a client would."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        response = await send()
+        busy = response.status_code == 409 and response.json()["type"].endswith("/idempotency-busy")
+        if not busy or loop.time() > deadline:
+            return response
+        await asyncio.sleep(0.2)
+
+
 async def test_an_order_lost_in_a_timeout_keeps_its_unit_for_the_retry(suite: Suite) -> None:
     """A POST that times out at the gateway may still have become an order: its unit and
     allowance stay taken, and the buyer's retry under the same key gets the order."""
@@ -184,7 +199,11 @@ async def test_an_order_lost_in_a_timeout_keeps_its_unit_for_the_retry(suite: Su
         assert lost.status_code == 503, lost.text
         other = await edge.post("/api/v1/orders", json=order_body(sku, 1), headers=suite.member())
         assert other.status_code == 409, other.text  # the unit waits for the unknown order
-        retried = await edge.post("/api/v1/orders", json=order_body(sku, 1), headers=buyer)
+        # The lost request may still be in progress at the order service: a client told
+        # `idempotency-busy` asks again (any other answer, a sold-out above all, is final).
+        retried = await answered_once_not_busy(
+            lambda: edge.post("/api/v1/orders", json=order_body(sku, 1), headers=buyer)
+        )
         assert retried.status_code == 202, retried.text
     suite.orders.append(retried.json()["order_id"])
     assert (await suite.settled(retried.json()["order_id"]))["status"] == "CONFIRMED"
