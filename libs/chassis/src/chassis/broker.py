@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,6 +78,7 @@ class ConsumerGroup:
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 pace=pace_settings(settings),
                 batch_size=settings.consumer_batch_size,
+                linger_ms=settings.kafka_batch_linger_ms,
                 # SQLite has one writer: concurrent partitions would only wait for its lock.
                 concurrency=1
                 if is_sqlite(settings.database_url)
@@ -127,6 +130,7 @@ def subscribe(
     pace: PaceSettings | None = None,
     batch_size: int = 100,
     concurrency: int = 1,
+    linger_ms: int = 0,
 ) -> PollPace:
     """Attach the service's consumer as one batch subscriber over its topics.
 
@@ -136,6 +140,13 @@ def subscribe(
     polls (at once when it is None or its interval 0). If `consumer.handle_batch` raises (the
     DLQ itself was unreachable), each partition is sought back to its first record of the poll
     and delivered again.
+
+    `linger_ms`: a poll that brought less than `batch_size` records is followed by the next
+    no sooner than this after it began. The handler waits, so the poll after it takes what
+    the partition gathered meanwhile: aiokafka fetches a partition again only once its
+    buffered records were taken, so each fetch brings the records of a whole linger, in one
+    transaction, for a latency of up to about two lingers. A full batch (a backlog) is
+    followed at once.
 
     Returns the subscriber's `PollPace`, to be started once the broker runs.
     """
@@ -162,7 +173,10 @@ def subscribe(
     )
     paced = PollPace(subscriber, pace)
 
+    linger = linger_ms / 1000
+
     async def on_records(message: KafkaMessage) -> None:
+        began = time.monotonic()
         paced.records_arrived()
         records = message.raw_message
         batch = records if isinstance(records, tuple) else (records,)
@@ -174,6 +188,8 @@ def subscribe(
         await commits.handled(message.consumer, batch)
         if lag is not None:
             lag.follow(message.consumer)
+        if linger and len(batch) < batch_size:
+            await asyncio.sleep(max(0.0, began + linger - time.monotonic()))
 
     subscriber(on_records)
     return paced

@@ -56,6 +56,20 @@ def off_path_fetch_wait() -> Any:
     )
 
 
+# The least time between two polls of such a service while records flow: a poll that took
+# less than a full batch waits out the rest, so the next one finds the records of that whole
+# time, applied in one transaction (one inbox claim, one commit, one fetch per partition)
+# instead of a few at a time. Its events are applied up to about twice this much later.
+OFF_PATH_BATCH_LINGER_MS = 250
+
+
+def off_path_batch_linger() -> Any:
+    """The `kafka_batch_linger_ms` field of a service off the order's path."""
+    return Field(
+        default=OFF_PATH_BATCH_LINGER_MS, ge=0, validation_alias=_env("KAFKA_BATCH_LINGER_MS")
+    )
+
+
 # The scheduling priority of a service no buyer waits for (analytics, notification), as a nice
 # value added at start: on a machine the whole suite shares, a saturated moment (a flash sale)
 # gives the CPU to the gateway and the saga first, and these catch up after it. With nice 10 a
@@ -126,6 +140,12 @@ class ServiceSettings(BaseSettings):
     # sleeps as long again, so this bounds what a record arriving then waits (see broker.py).
     kafka_poll_timeout_ms: int = Field(
         default=20, ge=1, validation_alias=_env("KAFKA_POLL_TIMEOUT_MS")
+    )
+    # The least time between two polls while records flow (0: none); a poll that brought a
+    # full batch (`consumer_batch_size`) is followed at once. A service off the order's path
+    # declares its own with `off_path_batch_linger()` (250; chassis/broker.py).
+    kafka_batch_linger_ms: int = Field(
+        default=0, ge=0, validation_alias=_env("KAFKA_BATCH_LINGER_MS")
     )
     # Handled records' offsets are committed together, at most this long after the first of
     # them (chassis/offset_commits.py); 0 commits after every poll.

@@ -7,7 +7,13 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
-from chassis.settings import DEV_PORTS, ServiceSettings, off_path_cpu_nice, off_path_fetch_wait
+from chassis.settings import (
+    DEV_PORTS,
+    ServiceSettings,
+    off_path_batch_linger,
+    off_path_cpu_nice,
+    off_path_fetch_wait,
+)
 
 # services/analytics/migrations: shipped beside the package in the image.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -19,9 +25,10 @@ class AnalyticsSettings(ServiceSettings, env_prefix="ANALYTICS_"):
 
     service_name: str = "analytics"
     port: int = DEV_PORTS["analytics"]
-    # No order waits for this service: it fetches less often and yields the CPU to those an
-    # order waits for (chassis.settings).
+    # No order waits for this service: it fetches less often, takes its records in larger
+    # batches and yields the CPU to those an order waits for (chassis.settings).
     kafka_fetch_max_wait_ms: int = off_path_fetch_wait()
+    kafka_batch_linger_ms: int = off_path_batch_linger()
     cpu_nice: int = off_path_cpu_nice()
     # Millionths of a CNY per unit of another currency: the fallback for amounts no event gives
     # in CNY (order totals, payment events older than `amount_cny`; docs/kpis.md, "Money"), so

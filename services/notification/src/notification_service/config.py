@@ -9,7 +9,13 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from chassis.settings import DEV_PORTS, ServiceSettings, off_path_cpu_nice, off_path_fetch_wait
+from chassis.settings import (
+    DEV_PORTS,
+    ServiceSettings,
+    off_path_batch_linger,
+    off_path_cpu_nice,
+    off_path_fetch_wait,
+)
 from notification_service.domain.delivery import RetryPolicy
 from notification_service.domain.locales import DEFAULT_LOCALE, LOCALES
 
@@ -28,9 +34,10 @@ class NotificationSettings(ServiceSettings, env_prefix="NOTIFICATION_"):
 
     service_name: str = "notification"
     port: int = DEV_PORTS["notification"]
-    # No order waits for this service: it fetches less often and yields the CPU to those an
-    # order waits for (chassis.settings).
+    # No order waits for this service: it fetches less often, takes its records in larger
+    # batches and yields the CPU to those an order waits for (chassis.settings).
     kafka_fetch_max_wait_ms: int = off_path_fetch_wait()
+    kafka_batch_linger_ms: int = off_path_batch_linger()
     cpu_nice: int = off_path_cpu_nice()
 
     # Email through SMTP. The defaults point at a local development mail catcher.
