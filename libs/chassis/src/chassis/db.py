@@ -189,7 +189,7 @@ def is_unavailable(error: BaseException) -> bool:
 
 class Database:
     """An engine plus a session factory; `transaction()` is the unit of work, `reads()` a
-    session for reads alone."""
+    session for reads alone, `snapshot()` one for a view read in several statements."""
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = url
@@ -199,6 +199,15 @@ class Database:
         self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._read_sessions = async_sessionmaker(
             self._autocommit, class_=AsyncSession, expire_on_commit=False
+        )
+        # The same pool again, for reads of several statements that must agree (`snapshot`).
+        snapshots = self.engine
+        if self.dialect == "postgresql":
+            snapshots = self.engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        self._snapshot_sessions = async_sessionmaker(
+            snapshots, class_=AsyncSession, expire_on_commit=False
         )
 
     @property
@@ -220,6 +229,20 @@ class Database:
         COMMITTED transaction would on PostgreSQL. Nothing written through it can be rolled
         back: writes go through `transaction()`."""
         async with self._read_sessions() as session:
+            yield session
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncSession]:
+        """A session for a read of several statements that must agree with each other (an
+        order, its lines, their lots and its timeline): one read-only transaction whose
+        statements all see the database as it was at its first one, so a commit landing between
+        two of them is seen by neither. `reads()` would show a status from before a commit and
+        a timeline from after it. REPEATABLE READ on PostgreSQL; on SQLite an explicit BEGIN
+        (the driver opens transactions only for writes), whose read transaction is a snapshot
+        in WAL mode. It costs a BEGIN and a COMMIT more than `reads()`."""
+        async with self._snapshot_sessions() as session, session.begin():
+            if self.dialect == "sqlite":
+                await (await session.connection()).exec_driver_sql("BEGIN")
             yield session
 
     @asynccontextmanager

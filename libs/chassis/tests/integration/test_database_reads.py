@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import Database
 
@@ -49,3 +50,63 @@ async def test_reads_on_sqlite(tmp_path: Path) -> None:
             assert (await session.execute(text("SELECT sum(n) FROM read_probe"))).scalar_one() == 7
     finally:
         await database.dispose()
+
+
+async def run(session: AsyncSession, sql: str) -> None:
+    await (await session.connection()).execute(text(sql))
+
+
+async def probes(session: AsyncSession) -> int:
+    connection = await session.connection()
+    count: int = (
+        await connection.execute(text("SELECT count(*) FROM snapshot_probe"))
+    ).scalar_one()
+    return count
+
+
+async def writes_between(database: Database, session_reads: list[int]) -> None:
+    """Within one snapshot: read, let another transaction commit a row, read again."""
+    async with database.snapshot() as session:
+        session_reads.append(await probes(session))
+        async with database.transaction() as other:
+            await run(other, "INSERT INTO snapshot_probe VALUES (1)")
+        session_reads.append(await probes(session))
+    async with database.reads() as session:
+        session_reads.append(await probes(session))
+
+
+async def test_a_snapshot_does_not_see_a_commit_between_its_statements(
+    database: Database,
+) -> None:
+    async with database.transaction() as session:
+        await run(session, "CREATE TABLE snapshot_probe (n int)")
+    counts: list[int] = []
+    await writes_between(database, counts)
+    assert counts == [0, 0, 1]  # the commit is seen after the snapshot, not inside it
+    # reads() has no snapshot: its second statement sees the commit.
+    async with database.reads() as session:
+        before = await probes(session)
+        async with database.transaction() as other:
+            await run(other, "INSERT INTO snapshot_probe VALUES (2)")
+        after = await probes(session)
+    assert (before, after) == (1, 2)
+
+
+async def test_a_snapshot_on_sqlite(tmp_path: Path) -> None:
+    database = Database(f"sqlite+aiosqlite:///{tmp_path}/snapshot.db")
+    try:
+        async with database.transaction() as session:
+            await run(session, "CREATE TABLE snapshot_probe (n int)")
+        counts: list[int] = []
+        await writes_between(database, counts)
+        assert counts == [0, 0, 1]
+    finally:
+        await database.dispose()
+
+
+async def test_a_snapshot_writes_nothing(database: Database) -> None:
+    async with database.transaction() as session:
+        await run(session, "CREATE TABLE IF NOT EXISTS snapshot_ro (n int)")
+    with pytest.raises(Exception, match="read-only"):
+        async with database.snapshot() as session:
+            await run(session, "INSERT INTO snapshot_ro VALUES (1)")

@@ -24,7 +24,7 @@ async def get_product(
     runtime: CatalogRuntime, product_id: str, *, published_only: bool
 ) -> ProductPublic:
     async def load() -> bytes:
-        async with runtime.database.reads() as session:
+        async with runtime.database.snapshot() as session:
             product, skus = await load_product(session, product_id)
         return to_public(product, skus).model_dump_json().encode()
 
@@ -88,7 +88,7 @@ async def list_products(
             .where(*filters)
             .order_by(col(ProductRow.created_at).desc(), col(ProductRow.id))
         )
-        async with runtime.database.reads() as session:
+        async with runtime.database.snapshot() as session:
             found = await paginate(
                 session,
                 query,

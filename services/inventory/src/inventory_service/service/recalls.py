@@ -165,7 +165,7 @@ async def _recall_row(conn: AsyncConnection, sku: str, lot: str) -> Any | None:
 
 async def recall_report(runtime: InventoryRuntime, sku: str, lot: str) -> RecallReport:
     """What happened to every unit of a recalled lot."""
-    async with runtime.database.reads() as session:
+    async with runtime.database.snapshot() as session:
         conn = await session.connection()
         recall = await _recall_row(conn, sku, lot)
         if recall is None:

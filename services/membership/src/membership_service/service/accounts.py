@@ -139,7 +139,7 @@ async def bootstrap_admin(runtime: MembershipRuntime) -> None:
 async def get_me(runtime: MembershipRuntime, principal: Principal) -> Me:
     settings = runtime.settings
     at = datetime.now(UTC)
-    async with runtime.database.reads() as session:
+    async with runtime.database.snapshot() as session:
         member = await queries.member(session, principal.subject)
         if member is None:
             raise NotFound("no member with this token's subject")

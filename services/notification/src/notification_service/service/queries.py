@@ -60,7 +60,7 @@ async def _page(
         .where(*filters)
         .order_by(col(DeliveryRow.created_at).desc(), col(DeliveryRow.id))
     )
-    async with runtime.database.reads() as session:
+    async with runtime.database.snapshot() as session:
         return await paginate(
             session, statement, page=page, size=size, shape=lambda rows: [shape(r) for r in rows]
         )

@@ -86,7 +86,7 @@ async def _public(session: AsyncSession, orders: list[OrderRow]) -> list[OrderPu
 
 
 async def get_order(runtime: OrderRuntime, viewer: Principal, order_id: str) -> OrderPublic:
-    async with runtime.database.reads() as session:
+    async with runtime.database.snapshot() as session:
         order = await session.get(OrderRow, order_id)
         if order is None or (order.member_id != viewer.subject and not viewer.is_admin):
             raise NotFound(f"order {order_id} does not exist")
@@ -100,7 +100,7 @@ async def list_orders(
     newest_first = (
         select(OrderRow).where(*filters).order_by(col(OrderRow.created_at).desc(), col(OrderRow.id))
     )
-    async with runtime.database.reads() as session:
+    async with runtime.database.snapshot() as session:
         return await paginate(
             session,
             newest_first,

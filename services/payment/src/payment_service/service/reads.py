@@ -21,7 +21,7 @@ from payment_service.tables import LedgerEntryRow, PaymentIntentRow
 async def _load_with_ledger(
     runtime: PaymentRuntime, order_id: str
 ) -> tuple[PaymentIntentRow, list[LedgerEntryRow]]:
-    async with runtime.database.reads() as session:
+    async with runtime.database.snapshot() as session:
         query = select(PaymentIntentRow).where(PaymentIntentRow.order_id == order_id)
         row = (await session.exec(query)).first()
         if row is None:
