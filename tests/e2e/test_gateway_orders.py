@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from chassis.testing.polling import eventually
 from chassis.testing.serving import serve_app
 
 from .conftest import Suite, gateway_for, order_body
@@ -166,19 +167,10 @@ async def eventually_accepted(
         await asyncio.sleep(0.5)
 
 
-async def answered_once_not_busy(
-    send: Callable[[], Awaitable[httpx.Response]], timeout: float = 15
-) -> httpx.Response:
-    """The first answer that is not the order service's 409 `idempotency-busy` (another
-    request with the same key in progress), asking again every 0.2 s as a client would."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        response = await send()
-        busy = response.status_code == 409 and response.json()["type"].endswith("/idempotency-busy")
-        if not busy or loop.time() > deadline:
-            return response
-        await asyncio.sleep(0.2)
+def not_busy(response: httpx.Response) -> bool:
+    """Not the order service's 409 `idempotency-busy` (another request with the same key in
+    progress), which tells a client to ask again."""
+    return response.status_code != 409 or not response.json()["type"].endswith("/idempotency-busy")
 
 
 async def test_an_order_lost_in_a_timeout_keeps_its_unit_for_the_retry(suite: Suite) -> None:
@@ -201,8 +193,11 @@ async def test_an_order_lost_in_a_timeout_keeps_its_unit_for_the_retry(suite: Su
         assert other.status_code == 409, other.text  # the unit waits for the unknown order
         # The lost request may still be in progress at the order service: a client told
         # `idempotency-busy` asks again (any other answer, a sold-out above all, is final).
-        retried = await answered_once_not_busy(
-            lambda: edge.post("/api/v1/orders", json=order_body(sku, 1), headers=buyer)
+        retried = await eventually(
+            lambda: edge.post("/api/v1/orders", json=order_body(sku, 1), headers=buyer),
+            not_busy,
+            timeout=15,
+            every=0.2,
         )
         assert retried.status_code == 202, retried.text
     suite.orders.append(retried.json()["order_id"])
