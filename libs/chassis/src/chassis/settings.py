@@ -49,13 +49,6 @@ def _env(name: str) -> AliasChoices:
 OFF_PATH_FETCH_MAX_WAIT_MS = 250
 
 
-def off_path_fetch_wait() -> Any:
-    """The `kafka_fetch_max_wait_ms` field of a service off the order's path."""
-    return Field(
-        default=OFF_PATH_FETCH_MAX_WAIT_MS, ge=1, validation_alias=_env("KAFKA_FETCH_MAX_WAIT_MS")
-    )
-
-
 # The least time between two polls of such a service while records flow: a poll that took
 # less than a full batch waits out the rest, so the next one finds the records of that whole
 # time, applied in one transaction (one inbox claim, one commit, one fetch per partition)
@@ -63,23 +56,11 @@ def off_path_fetch_wait() -> Any:
 OFF_PATH_BATCH_LINGER_MS = 250
 
 
-def off_path_batch_linger() -> Any:
-    """The `kafka_batch_linger_ms` field of a service off the order's path."""
-    return Field(
-        default=OFF_PATH_BATCH_LINGER_MS, ge=0, validation_alias=_env("KAFKA_BATCH_LINGER_MS")
-    )
-
-
 # The scheduling priority of a service no buyer waits for (analytics, notification), as a nice
 # value added at start: on a machine the whole suite shares, a saturated moment (a flash sale)
 # gives the CPU to the gateway and the saga first, and these catch up after it. With nice 10 a
 # busy process still gets about a tenth of what one at 0 gets, so it keeps its group's heartbeat.
 OFF_PATH_CPU_NICE = 10
-
-
-def off_path_cpu_nice() -> Any:
-    """The `cpu_nice` field of a service off the order's path."""
-    return Field(default=OFF_PATH_CPU_NICE, ge=0, le=19)
 
 
 def _sqlite_of(settings: dict[str, Any]) -> str:
@@ -132,7 +113,7 @@ class ServiceSettings(BaseSettings):
     # How long the broker may hold an empty fetch. Under the suite's load the embedded broker
     # answers only when it runs out (placed->reserved p50 504 ms at 500, 25 ms at 50), so it
     # bounds each hop's latency; Kafka answers as soon as data arrives (compose sets 500). A
-    # service off the order's path declares its own with `off_path_fetch_wait()` (250).
+    # service off the order's path has 250 (`OffPathSettings`).
     kafka_fetch_max_wait_ms: int = Field(
         default=50, ge=1, validation_alias=_env("KAFKA_FETCH_MAX_WAIT_MS")
     )
@@ -143,7 +124,7 @@ class ServiceSettings(BaseSettings):
     )
     # The least time between two polls while records flow (0: none); a poll that brought a
     # full batch (`consumer_batch_size`) is followed at once. A service off the order's path
-    # declares its own with `off_path_batch_linger()` (250; chassis/broker.py).
+    # has 250 (`OffPathSettings`; chassis/broker.py).
     kafka_batch_linger_ms: int = Field(
         default=0, ge=0, validation_alias=_env("KAFKA_BATCH_LINGER_MS")
     )
@@ -153,7 +134,7 @@ class ServiceSettings(BaseSettings):
         default=100, ge=0, validation_alias=_env("KAFKA_COMMIT_INTERVAL_MS")
     )
     # Added to the process's nice value when it starts serving (0 leaves it as it is); a service
-    # off the order's path declares its own with `off_path_cpu_nice()` (10). Only the processes
+    # off the order's path has 10 (`OffPathSettings`). Only the processes
     # of one machine compete by it: containers are weighed by their CPU shares instead.
     cpu_nice: int = Field(default=0, ge=0, le=19)
     consumer_max_attempts: int = 5
@@ -262,3 +243,18 @@ class ServiceSettings(BaseSettings):
     @property
     def shop_zone(self) -> ZoneInfo:
         return ZoneInfo(self.shop_time_zone)
+
+
+class OffPathSettings(ServiceSettings):
+    """Base of the Settings of a service no order waits for (analytics, notification): it
+    fetches less often, takes its records in larger batches and yields the CPU to the services
+    an order waits for (the constants above say why). The same environment variables still
+    override each value."""
+
+    kafka_fetch_max_wait_ms: int = Field(
+        default=OFF_PATH_FETCH_MAX_WAIT_MS, ge=1, validation_alias=_env("KAFKA_FETCH_MAX_WAIT_MS")
+    )
+    kafka_batch_linger_ms: int = Field(
+        default=OFF_PATH_BATCH_LINGER_MS, ge=0, validation_alias=_env("KAFKA_BATCH_LINGER_MS")
+    )
+    cpu_nice: int = Field(default=OFF_PATH_CPU_NICE, ge=0, le=19)

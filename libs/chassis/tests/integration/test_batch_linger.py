@@ -22,7 +22,7 @@ from chassis.consumer import (
 )
 from chassis.db import Database
 from chassis.producer import EventProducer, ensure_topics
-from chassis.settings import OFF_PATH_BATCH_LINGER_MS, ServiceSettings, off_path_batch_linger
+from chassis.settings import OFF_PATH_BATCH_LINGER_MS, OffPathSettings, ServiceSettings
 from chassis.testing.polling import eventually
 from shared_events.catalog import ProductUnpublishedV1
 
@@ -109,10 +109,6 @@ async def test_a_full_batch_is_followed_at_once(
         assert starts[-1] - starts[0] < 3.0, log.batches
     finally:
         await broker.stop()
-
-
-class OffPathSettings(ServiceSettings):
-    kafka_batch_linger_ms: int = off_path_batch_linger()
 
 
 def test_a_service_off_the_orders_path_lingers_unless_told_otherwise(

@@ -7,29 +7,18 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
-from chassis.settings import (
-    DEV_PORTS,
-    ServiceSettings,
-    off_path_batch_linger,
-    off_path_cpu_nice,
-    off_path_fetch_wait,
-)
+from chassis.settings import DEV_PORTS, OffPathSettings
 
 # services/analytics/migrations: shipped beside the package in the image.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
 
-class AnalyticsSettings(ServiceSettings, env_prefix="ANALYTICS_"):
+class AnalyticsSettings(OffPathSettings, env_prefix="ANALYTICS_"):
     """Environment variables: ANALYTICS_PORT, ANALYTICS_DATABASE_URL, ...
     plus the suite-wide ones."""
 
     service_name: str = "analytics"
     port: int = DEV_PORTS["analytics"]
-    # No order waits for this service: it fetches less often, takes its records in larger
-    # batches and yields the CPU to those an order waits for (chassis.settings).
-    kafka_fetch_max_wait_ms: int = off_path_fetch_wait()
-    kafka_batch_linger_ms: int = off_path_batch_linger()
-    cpu_nice: int = off_path_cpu_nice()
     # Millionths of a CNY per unit of another currency: the fallback for amounts no event gives
     # in CNY (order totals, payment events older than `amount_cny`; docs/kpis.md, "Money"), so
     # they follow payment's seeded rates.

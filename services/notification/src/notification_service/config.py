@@ -9,13 +9,7 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from chassis.settings import (
-    DEV_PORTS,
-    ServiceSettings,
-    off_path_batch_linger,
-    off_path_cpu_nice,
-    off_path_fetch_wait,
-)
+from chassis.settings import DEV_PORTS, OffPathSettings
 from notification_service.domain.delivery import RetryPolicy
 from notification_service.domain.locales import DEFAULT_LOCALE, LOCALES
 
@@ -28,17 +22,12 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 EnvList = Annotated[list[str], NoDecode]
 
 
-class NotificationSettings(ServiceSettings, env_prefix="NOTIFICATION_"):
+class NotificationSettings(OffPathSettings, env_prefix="NOTIFICATION_"):
     """Environment variables: NOTIFICATION_PORT, NOTIFICATION_DATABASE_URL,
     NOTIFICATION_SMTP_HOST, NOTIFICATION_OPERATOR_EMAILS, ... plus the suite-wide ones."""
 
     service_name: str = "notification"
     port: int = DEV_PORTS["notification"]
-    # No order waits for this service: it fetches less often, takes its records in larger
-    # batches and yields the CPU to those an order waits for (chassis.settings).
-    kafka_fetch_max_wait_ms: int = off_path_fetch_wait()
-    kafka_batch_linger_ms: int = off_path_batch_linger()
-    cpu_nice: int = off_path_cpu_nice()
 
     # Email through SMTP. The defaults point at a local development mail catcher.
     smtp_host: str = "127.0.0.1"

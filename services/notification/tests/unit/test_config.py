@@ -16,8 +16,9 @@ def test_defaults() -> None:
     assert settings.webhook_allowed_hosts == ["127.0.0.1", "localhost"]
     assert (settings.webhook_max_attempts, settings.webhook_backoff_seconds) == (5, 0.2)
     assert settings.operator_emails == []
-    # No order waits for it: larger, later batches (chassis.settings.off_path_batch_linger).
-    assert settings.kafka_batch_linger_ms == 250
+    # No order waits for it: larger, later batches (chassis.settings.OffPathSettings).
+    assert (settings.kafka_batch_linger_ms, settings.kafka_fetch_max_wait_ms) == (250, 250)
+    assert settings.cpu_nice == 10
 
 
 def test_lists_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
