@@ -265,6 +265,8 @@ class OutboxRelay:
         # Sent from memory, rows not yet marked (`mark_published`), and when they are due.
         self._unmarked: list[uuid.UUID] = []
         self._mark_due: float | None = None
+        # Set by `stop`: the run loop publishes what is handed over, then returns when idle.
+        self._stopping = False
 
     async def relay_batch(self, *, older_than: float | None = None) -> int:
         """Sweep: publish one batch of unsent rows from the table, in id order (only rows older
@@ -351,11 +353,13 @@ class OutboxRelay:
                     caught_up = await self.relay_batch() < self.batch_size
                 elif staged := self.outbox.take():
                     await self.publish(staged)
-                elif loop.time() >= next_sweep and not self._unmarked:
+                elif loop.time() >= next_sweep and not self._unmarked and not self._stopping:
                     # Rows no commit of this process handed over: another replica's leftovers.
                     while await self.relay_batch(older_than=self.poll_seconds) >= self.batch_size:
                         pass
                     next_sweep = loop.time() + self.poll_seconds
+                elif self._stopping:
+                    return  # everything handed over is published; `stop` marks it
                 else:
                     # Idle: sleep until a commit hands records over, or marks or the sweep are due.
                     self.outbox.committed.clear()
@@ -377,13 +381,23 @@ class OutboxRelay:
             self._task = asyncio.create_task(self.run(), name=f"{self.service}-outbox-relay")
         on_scrape(f"outbox_backlog:{self.service}", self.backlog)
 
-    async def stop(self) -> None:
+    async def stop(self, drain_seconds: float = 5.0) -> None:
+        """Publish what commits have handed over, letting a send in flight finish (at most
+        `drain_seconds`: past that, or with the broker down, the rest stays in the table for
+        the next start's sweep), then mark it all sent. Called once nothing commits any more
+        (the consumers and requests have stopped), so a deploy's last events go out now, not
+        after the restart, and none goes out twice."""
         on_scrape(f"outbox_backlog:{self.service}", None)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping = True
+            self.outbox.committed.set()  # wake an idle loop
+            try:
+                await asyncio.wait_for(task, drain_seconds)  # cancels it when time is up
+            except TimeoutError:
+                log.warning("outbox relay stopped before it had published everything")
+            finally:
+                self._stopping = False
         try:
             await self.mark_published()  # or a restart would publish them again
         except Exception as exc:  # the database is down: the restart's sweep re-publishes

@@ -20,7 +20,7 @@ from chassis.consumer import (
 )
 from chassis.db import Database
 from chassis.outbox import Outbox, OutboxRecord, OutboxRelay
-from chassis.producer import EventProducer, ensure_topics
+from chassis.producer import EventProducer, OutgoingRecord, ensure_topics
 from chassis.settings import ServiceSettings
 from chassis.testing.kafka import header, read_keyed
 from chassis.testing.polling import eventually
@@ -141,16 +141,85 @@ async def test_the_running_relay_marks_within_mark_seconds_and_at_stop(
     finally:
         await quick.stop()
 
+    product_id = f"p-{uuid.uuid4()}"
+    await stage_unpublished(database, outbox, product_id)  # the start's sweep sends and marks it
     slow = OutboxRelay(database, outbox, producer, service="test", mark_seconds=600)
     slow.start()
     try:
-        product_id = f"p-{uuid.uuid4()}"
-        await stage_unpublished(database, outbox, product_id)
         await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 1)
+        await stage_unpublished(database, outbox, product_id)  # the sweep is over: from memory
+        await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 2)
         assert await unsent(database) == 1  # published, its mark not due for ten minutes
     finally:
         await slow.stop()
     assert await unsent(database) == 0  # marked at stop: a restart does not publish it again
+
+
+def hold_sends(
+    monkeypatch: pytest.MonkeyPatch, producer: EventProducer
+) -> tuple[asyncio.Event, asyncio.Event]:
+    """From now on the broker acknowledges nothing until the first returned event is set;
+    sends wait for it. The second is set once a send has begun."""
+    acknowledge, begun = asyncio.Event(), asyncio.Event()
+    send_batch = producer.send_batch
+
+    async def held(records: list[OutgoingRecord]) -> None:
+        begun.set()
+        await acknowledge.wait()
+        await send_batch(records)
+
+    monkeypatch.setattr(producer, "send_batch", held)
+    return acknowledge, begun
+
+
+async def test_a_stop_finishes_the_send_in_flight_and_publishes_what_was_handed_over(
+    database: Database,
+    producer: EventProducer,
+    kafka_bootstrap_servers: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await ensure_topics(kafka_bootstrap_servers, [CATALOG_EVENTS])
+    outbox = Outbox("/services/test")
+    relay = OutboxRelay(database, outbox, producer, service="test", mark_seconds=600)
+    relay.start()
+    product_id = f"p-{uuid.uuid4()}"
+    first = await stage_unpublished(database, outbox, product_id)
+    await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 1)
+
+    acknowledge, begun = hold_sends(monkeypatch, producer)
+    second = await stage_unpublished(database, outbox, product_id)
+    await asyncio.wait_for(begun.wait(), 10)  # its send is in flight
+    third = await stage_unpublished(database, outbox, product_id)  # handed over behind it
+    asyncio.get_running_loop().call_later(0.3, acknowledge.set)  # after the stop began
+    await relay.stop()
+
+    # Both went out at the stop, in commit order, and are marked: a restart sends neither again.
+    records = await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 3)
+    assert [header(r, "ce_id") for r in records] == [str(e.id) for e in (first, second, third)]
+    assert await unsent(database) == 0
+
+
+async def test_a_stop_with_the_broker_silent_leaves_the_rest_to_the_next_sweep(
+    database: Database,
+    producer: EventProducer,
+    kafka_bootstrap_servers: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await ensure_topics(kafka_bootstrap_servers, [CATALOG_EVENTS])
+    outbox = Outbox("/services/test")
+    relay = OutboxRelay(database, outbox, producer, service="test")
+    relay.start()
+    hold_sends(monkeypatch, producer)  # never acknowledged
+    product_id = f"p-{uuid.uuid4()}"
+    envelope = await stage_unpublished(database, outbox, product_id)
+    await asyncio.wait_for(relay.stop(drain_seconds=0.2), 10)  # gives up on the drain
+    assert await unsent(database) == 1
+
+    monkeypatch.undo()  # the broker answers again; the next start's sweep sends the row
+    restarted = OutboxRelay(database, outbox, producer, service="test")
+    assert await restarted.relay_batch() == 1
+    records = await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 1)
+    assert [header(r, "ce_id") for r in records] == [str(envelope.id)]
 
 
 async def test_crash_between_publish_and_mark_gives_a_duplicate_the_inbox_skips(
