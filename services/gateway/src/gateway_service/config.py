@@ -25,9 +25,11 @@ class GatewaySettings(ServiceSettings, env_prefix="GATEWAY_"):
     analytics_url: str = dev_url("analytics")
     upstream_timeout_seconds: float = Field(default=5.0, gt=0)
     # A breaker opens after this many consecutive failures and lets one call try again after
-    # the reset time; while open, calls fail at once with 503.
+    # the reset time (one at a time); while open, calls fail at once with 503. Short, so that
+    # a restarted service is reached again within it: one trial call per window is all a
+    # service that is down still gets.
     breaker_failures: int = Field(default=5, ge=1)
-    breaker_reset_seconds: float = Field(default=10.0, gt=0)
+    breaker_reset_seconds: float = Field(default=2.0, gt=0)
     # Requests per minute, counted in Redis so every replica shares them.
     rate_per_client_per_minute: int = Field(default=600, ge=1)
     rate_per_member_per_minute: int = Field(default=300, ge=1)

@@ -47,10 +47,20 @@ def test_breaker_opens_after_consecutive_failures_and_half_opens() -> None:
     breaker.record(False, now=2)
     assert not breaker.allows(now=5) and breaker.retry_after(now=5) == 8
     assert breaker.allows(now=12)  # half-open: one try
-    breaker.record(False, now=12)  # the try failed: open again
-    assert not breaker.allows(now=13)
-    breaker.record(True, now=30)
-    assert breaker.allows(now=30) and breaker.consecutive == 0
+    assert not breaker.allows(now=12.5) and breaker.retry_after(now=12.5) == 1  # only one
+    breaker.record(False, now=13)  # the try failed: open again
+    assert not breaker.allows(now=14)
+    assert breaker.allows(now=23)  # the next window's try
+    breaker.record(True, now=23.5)
+    assert breaker.allows(now=23.5) and breaker.allows(now=23.6) and breaker.consecutive == 0
+
+
+def test_a_trial_that_never_reports_is_replaced_after_another_window() -> None:
+    breaker = CircuitBreaker(failures=1, reset_seconds=10)
+    breaker.record(False, now=0)
+    assert breaker.allows(now=10)  # the trial, then cancelled: no outcome recorded
+    assert not breaker.allows(now=19)
+    assert breaker.allows(now=20)
 
 
 def test_a_success_resets_the_count() -> None:

@@ -45,29 +45,41 @@ DROP = frozenset(
 @dataclass
 class CircuitBreaker:
     """Closed: calls pass. After `failures` consecutive failures: open for `reset_seconds`,
-    calls fail at once. Then half-open: one call tries; success closes, failure re-opens."""
+    calls fail at once. Then half-open: one call (the trial) goes through while the others
+    still fail at once; its success closes the breaker, its failure opens it again. A trial
+    that never reports back (cancelled, shed) is replaced after another `reset_seconds`."""
 
     failures: int
     reset_seconds: float
     consecutive: int = 0
     opened_at: float | None = None
+    trial_at: float | None = None
 
     def allows(self, now: float) -> bool:
+        """Whether a call may go; while half-open, True only for the one that becomes the
+        trial (the caller must `record` its outcome)."""
         if self.opened_at is None:
             return True
-        return now - self.opened_at >= self.reset_seconds
+        if now - self.opened_at < self.reset_seconds:
+            return False
+        if self.trial_at is not None and now - self.trial_at < self.reset_seconds:
+            return False  # a trial is in flight
+        self.trial_at = now
+        return True
 
     def record(self, ok: bool, now: float) -> None:
         if ok:
-            self.consecutive, self.opened_at = 0, None
+            self.consecutive, self.opened_at, self.trial_at = 0, None, None
             return
         self.consecutive += 1
         if self.consecutive >= self.failures or self.opened_at is not None:
-            self.opened_at = now
+            self.opened_at, self.trial_at = now, None
 
     def retry_after(self, now: float) -> int:
         if self.opened_at is None:
             return 0
+        if self.trial_at is not None:
+            return 1  # the trial decides soon
         return max(1, int(self.reset_seconds - (now - self.opened_at)) + 1)
 
 
