@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from unittest.mock import patch
 
 import pytest
 import sqlalchemy as sa
@@ -155,11 +157,16 @@ async def test_the_running_relay_marks_within_mark_seconds_and_at_stop(
     assert await unsent(database) == 0  # marked at stop: a restart does not publish it again
 
 
-def hold_sends(
-    monkeypatch: pytest.MonkeyPatch, producer: EventProducer
-) -> tuple[asyncio.Event, asyncio.Event]:
-    """From now on the broker acknowledges nothing until the first returned event is set;
-    sends wait for it. The second is set once a send has begun."""
+async def catalog_outbox(kafka_bootstrap_servers: str) -> Outbox:
+    """A test service's outbox, with the topic its events go to."""
+    await ensure_topics(kafka_bootstrap_servers, [CATALOG_EVENTS])
+    return Outbox("/services/test")
+
+
+@contextmanager
+def held_sends(producer: EventProducer) -> Iterator[tuple[asyncio.Event, asyncio.Event]]:
+    """Inside, the broker acknowledges nothing until the first event is set; sends wait for
+    it. The second is set once a send has begun."""
     acknowledge, begun = asyncio.Event(), asyncio.Event()
     send_batch = producer.send_batch
 
@@ -168,58 +175,41 @@ def hold_sends(
         await acknowledge.wait()
         await send_batch(records)
 
-    monkeypatch.setattr(producer, "send_batch", held)
-    return acknowledge, begun
+    with patch.object(producer, "send_batch", held):
+        yield acknowledge, begun
 
 
-async def test_a_stop_finishes_the_send_in_flight_and_publishes_what_was_handed_over(
-    database: Database,
-    producer: EventProducer,
-    kafka_bootstrap_servers: str,
-    monkeypatch: pytest.MonkeyPatch,
+async def test_a_stop_drains_what_was_handed_over_for_at_most_its_drain_time(
+    database: Database, producer: EventProducer, kafka_bootstrap_servers: str
 ) -> None:
-    await ensure_topics(kafka_bootstrap_servers, [CATALOG_EVENTS])
-    outbox = Outbox("/services/test")
+    outbox = await catalog_outbox(kafka_bootstrap_servers)
     relay = OutboxRelay(database, outbox, producer, service="test", mark_seconds=600)
     relay.start()
     product_id = f"p-{uuid.uuid4()}"
     first = await stage_unpublished(database, outbox, product_id)
     await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 1)
-
-    acknowledge, begun = hold_sends(monkeypatch, producer)
-    second = await stage_unpublished(database, outbox, product_id)
-    await asyncio.wait_for(begun.wait(), 10)  # its send is in flight
-    third = await stage_unpublished(database, outbox, product_id)  # handed over behind it
-    asyncio.get_running_loop().call_later(0.3, acknowledge.set)  # after the stop began
-    await relay.stop()
-
+    with held_sends(producer) as (acknowledge, begun):
+        second = await stage_unpublished(database, outbox, product_id)
+        await asyncio.wait_for(begun.wait(), 10)  # its send is in flight
+        third = await stage_unpublished(database, outbox, product_id)  # handed over behind it
+        asyncio.get_running_loop().call_later(0.3, acknowledge.set)  # after the stop began
+        await relay.stop()
     # Both went out at the stop, in commit order, and are marked: a restart sends neither again.
     records = await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 3)
     assert [header(r, "ce_id") for r in records] == [str(e.id) for e in (first, second, third)]
     assert await unsent(database) == 0
 
-
-async def test_a_stop_with_the_broker_silent_leaves_the_rest_to_the_next_sweep(
-    database: Database,
-    producer: EventProducer,
-    kafka_bootstrap_servers: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    await ensure_topics(kafka_bootstrap_servers, [CATALOG_EVENTS])
-    outbox = Outbox("/services/test")
-    relay = OutboxRelay(database, outbox, producer, service="test")
-    relay.start()
-    hold_sends(monkeypatch, producer)  # never acknowledged
-    product_id = f"p-{uuid.uuid4()}"
-    envelope = await stage_unpublished(database, outbox, product_id)
-    await asyncio.wait_for(relay.stop(drain_seconds=0.2), 10)  # gives up on the drain
-    assert await unsent(database) == 1
-
-    monkeypatch.undo()  # the broker answers again; the next start's sweep sends the row
-    restarted = OutboxRelay(database, outbox, producer, service="test")
-    assert await restarted.relay_batch() == 1
-    records = await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 1)
-    assert [header(r, "ce_id") for r in records] == [str(envelope.id)]
+    # The broker silent past the drain time: the stop gives up, the row stays in the table.
+    silent = OutboxRelay(database, outbox, producer, service="test")
+    silent.start()
+    with held_sends(producer):
+        fourth = await stage_unpublished(database, outbox, product_id)
+        await asyncio.wait_for(silent.stop(drain_seconds=0.2), 10)
+        assert await unsent(database) == 1
+    # The broker answers again: the next start's sweep sends it, once.
+    assert await OutboxRelay(database, outbox, producer, service="test").relay_batch() == 1
+    records = await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 4)
+    assert [header(r, "ce_id") for r in records[3:]] == [str(fourth.id)]
 
 
 async def test_crash_between_publish_and_mark_gives_a_duplicate_the_inbox_skips(
