@@ -134,8 +134,8 @@ class ServiceSettings(BaseSettings):
         default=100, ge=0, validation_alias=_env("KAFKA_COMMIT_INTERVAL_MS")
     )
     # Added to the process's nice value when it starts serving (0 leaves it as it is); a service
-    # off the order's path has 10 (`OffPathSettings`). Only the processes
-    # of one machine compete by it: containers are weighed by their CPU shares instead.
+    # off the order's path has 10 (`OffPathSettings`). Only the processes of one machine compete
+    # by it: containers are weighed by their CPU shares instead.
     cpu_nice: int = Field(default=0, ge=0, le=19)
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
