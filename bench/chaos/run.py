@@ -31,6 +31,7 @@ from bench.tracker import OrderTracker
 from chassis.producer import EventProducer
 from tools.invariants import TERMINAL
 from tools.launched import LaunchedSuite, launched_suite
+from tools.suite.infra import EMBEDDED_BROKER_SESSION_TIMEOUT_MS
 
 
 @dataclass
@@ -45,7 +46,8 @@ class Options:
     after_seconds: float = 2.0  # load after the suite has recovered
     recovery_timeout: float = 90.0  # give up waiting for an order confirmed after the fault
     drain_timeout: float = 120.0  # the saga timeout (30 s) and then some
-    session_timeout_ms: int = 6_000  # KAFKA_SESSION_TIMEOUT_MS for the run (broker fault)
+    # KAFKA_SESSION_TIMEOUT_MS for the run: the launcher's (the broker fault outlasts it).
+    session_timeout_ms: int = EMBEDDED_BROKER_SESSION_TIMEOUT_MS
     keep: bool = False
     env: dict[str, str] = field(default_factory=dict)
 

@@ -33,15 +33,22 @@ def test_every_service_of_the_workspace_is_launched_on_its_own_settings() -> Non
     assert SERVICES[0].name == "membership" and SERVICES[-1].name == "gateway"
 
 
-def test_the_embedded_broker_gets_two_partitions_a_topic_unless_the_setting_says_otherwise(
+def test_the_embedded_broker_gets_two_partitions_and_short_sessions_unless_told_otherwise(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
-    monkeypatch.delenv("KAFKA_TOPIC_PARTITIONS", raising=False)
+    for name in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_TOPIC_PARTITIONS", "KAFKA_SESSION_TIMEOUT_MS"):
+        monkeypatch.delenv(name, raising=False)
     port = free_port()
-    assert infra.broker(port).environment == {"KAFKA_TOPIC_PARTITIONS": "2"}
+    assert infra.broker(port).environment == {
+        "KAFKA_TOPIC_PARTITIONS": "2",
+        "KAFKA_SESSION_TIMEOUT_MS": "3000",
+    }
     monkeypatch.setenv("KAFKA_TOPIC_PARTITIONS", "6")
-    assert infra.broker(port).environment == {"KAFKA_TOPIC_PARTITIONS": "6"}
+    monkeypatch.setenv("KAFKA_SESSION_TIMEOUT_MS", "1500")
+    assert infra.broker(port).environment == {
+        "KAFKA_TOPIC_PARTITIONS": "6",
+        "KAFKA_SESSION_TIMEOUT_MS": "1500",
+    }
     # A broker of the environment's (Kafka) keeps the declared counts: nothing is said.
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", f"{HOST}:{port}")
     assert infra.broker(port).environment == {}

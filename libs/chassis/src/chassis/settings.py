@@ -106,7 +106,8 @@ class ServiceSettings(BaseSettings):
     kafka_topic_partitions: int | None = Field(
         default=None, ge=1, validation_alias=_env("KAFKA_TOPIC_PARTITIONS")
     )
-    # The embedded broker makes a joining member wait about half of this; tests lower it.
+    # The embedded broker makes a joining member wait about half of this: the launcher sets 3 s
+    # for it (tools/suite/infra.py), the tests 1.5 s.
     kafka_session_timeout_ms: int = Field(
         default=10_000, validation_alias=_env("KAFKA_SESSION_TIMEOUT_MS")
     )
