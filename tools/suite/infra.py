@@ -89,9 +89,11 @@ def broker(port: int) -> Server:
     argv: tuple[str, ...] = (tansu_binary(), "broker", "--listener-url", listener)
     argv += ("--advertised-listener-url", listener, "--storage-engine", "memory://tansu/")
     ready = partial(tcp_open, HOST, port)
-    # An explicit setting wins.
-    partitions = os.environ.get(PARTITIONS_VARIABLE, str(EMBEDDED_BROKER_PARTITIONS))
-    session = os.environ.get(SESSION_VARIABLE, str(EMBEDDED_BROKER_SESSION_TIMEOUT_MS))
+    embedded = {
+        PARTITIONS_VARIABLE: EMBEDDED_BROKER_PARTITIONS,
+        SESSION_VARIABLE: EMBEDDED_BROKER_SESSION_TIMEOUT_MS,
+    }
+    environment = {name: os.environ.get(name, str(value)) for name, value in embedded.items()}
     return Server(
         "broker",
         f"{HOST}:{port}",
@@ -99,8 +101,8 @@ def broker(port: int) -> Server:
         port=port,
         ready=ready,
         essential=BROKER_LOSS,
-        data=f"memory, {partitions} partition(s) a topic",
-        environment={PARTITIONS_VARIABLE: partitions, SESSION_VARIABLE: session},
+        data=f"memory, {environment[PARTITIONS_VARIABLE]} partition(s) a topic",
+        environment=environment,  # an explicit setting wins
     )
 
 

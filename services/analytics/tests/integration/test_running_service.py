@@ -124,8 +124,8 @@ async def test_published_events_show_in_the_running_service_kpis(
                     t["new_members"],
                 )
 
-            # The events travel on four topics, each read by its own consumer, so they are
-            # applied in no set order: wait for all of them, not for the last one sent.
+            # The events travel on four topics, and order holds only within a partition, so
+            # they are applied in no set order: wait for all of them, not the last one sent.
             expected = (8000, 5000, 1, 3000, 1)
             figures = await eventually(totals, lambda t: kpis(t) == expected, 20)
             assert kpis(figures) == expected
