@@ -55,7 +55,12 @@ def _count_kafka() -> None:
 
 
 def _write_every_second(folder: Path) -> None:
-    time.sleep(2)  # the service's imports are done: install the counters
+    # Install the counters once the service has imported what they patch and started serving:
+    # importing SQLAlchemy here while the main thread is still importing it (migrations at
+    # start, on a slow machine) fails on a partly initialised module.
+    while not {"aiokafka.conn", "sqlalchemy.ext.asyncio", "uvicorn.server"} <= sys.modules.keys():
+        time.sleep(0.5)
+    time.sleep(3)
     _count_sql()
     _count_kafka()
     name = Path(sys.argv[0]).parent.name  # .../<name>_service/__main__.py
