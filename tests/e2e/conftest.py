@@ -310,16 +310,15 @@ async def suite(
 
 
 def gateway_for(suite: Suite, **settings: Any) -> FastAPI:
-    """The gateway in front of the suite's services, on the suite's broker, Redis and keys."""
+    """The gateway in front of the suite's services, on the suite's broker, Redis and keys
+    unless `settings` name others."""
     base = suite.settings["order"]
-    return create_gateway(
-        GatewaySettings(
-            **{f"{name}_url": url for name, url in suite.urls.items()},
-            kafka_bootstrap_servers=base.kafka_bootstrap_servers,
-            redis_url=base.redis_url,
-            redis_key_prefix=base.redis_key_prefix,
-            jwks_url=base.jwks_url,
-            environment="test",
-            **settings,
-        )
-    )
+    shared = {
+        "kafka_bootstrap_servers": base.kafka_bootstrap_servers,
+        "redis_url": base.redis_url,
+        "redis_key_prefix": base.redis_key_prefix,
+        "jwks_url": base.jwks_url,
+        "environment": "test",
+    }
+    upstreams = {f"{name}_url": url for name, url in suite.urls.items()}
+    return create_gateway(GatewaySettings(**{**upstreams, **shared, **settings}))

@@ -1,6 +1,7 @@
 """`POST /orders` through the gateway, in front of the real order-to-cash services (PostgreSQL,
-Redis, the broker): Idempotency-Key semantics end to end, and the per-member flash-sale cap,
-counted across orders, given back when an order is refused, never counted twice for a replay."""
+Redis, the broker): Idempotency-Key semantics end to end, the per-member flash-sale cap,
+counted across orders, given back when an order is refused, never counted twice for a replay,
+and what the gateway does while its Redis is down."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import pytest
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from chassis.testing.infra import free_port, start_redis_server
 from chassis.testing.polling import eventually
 from chassis.testing.serving import serve_app
+from gateway_service.service.limits import RETRY_SECONDS
 
 from .conftest import Suite, gateway_for, order_body
 
@@ -325,4 +328,62 @@ async def test_one_flash_sale_order_sent_twice_at_once_takes_its_units_and_allow
         assert int(await redis.get(count)) == 4  # and its unit went back
     await redis.aclose()
     assert (await suite.settled(order_ids.pop()))["status"] == "CONFIRMED"
+    await suite.check_invariants()
+
+
+async def test_with_its_redis_down_the_gateway_takes_orders_but_refuses_flash_sale_orders(
+    suite: Suite,
+) -> None:
+    """Redis holds the rate limits' counters and the flash-sale allowances. While it is down
+    the gateway stays ready (degraded) and lets orders and reads through uncounted, but refuses
+    a flash-sale order with a 503 (its allowance cannot be claimed); once Redis is back the
+    sale sells again and the limits count again."""
+    plain = await suite.product(price=990, stock=10)
+    capped = await suite.product(price=990, stock=10)
+    port = free_port()
+    redis_server = start_redis_server(port)
+    gateway = gateway_for(
+        suite,
+        redis_url=f"redis://127.0.0.1:{port}/0",
+        flash_sale_limits={capped: 1},
+        rate_per_member_per_minute=2,
+    )
+    buyer = suite.member()
+
+    try:
+        async with serve_app(gateway) as url, httpx.AsyncClient(base_url=url, timeout=15) as edge:
+
+            async def order(sku: str) -> httpx.Response:
+                response = await edge.post("/api/v1/orders", json=order_body(sku), headers=buyer)
+                if response.status_code == 202:
+                    suite.orders.append(response.json()["order_id"])
+                return response
+
+            assert (await edge.get("/readyz")).json()["status"] == "ready"
+            redis_server.terminate()
+            redis_server.wait(10)
+            ready = await edge.get("/readyz")
+            assert (ready.status_code, ready.json()["status"]) == (200, "degraded")
+            assert ready.json()["checks"]["redis"].startswith("unavailable")
+            for _ in range(3):  # one more than the buyer's limit a minute: nothing is counted
+                placed = await order(plain)
+                assert placed.status_code == 202, placed.text
+            assert (await edge.get("/api/v1/products")).status_code == 200
+            flash = await order(capped)
+            assert flash.status_code == 503, flash.text
+            assert flash.headers["content-type"] == "application/problem+json"
+            assert flash.headers["retry-after"] == "1"
+
+            redis_server = start_redis_server(port)  # back on its port, empty
+            await asyncio.sleep(RETRY_SECONDS + 0.1)  # the gateway asks Redis again
+            await eventually_accepted(lambda: order(capped))
+            statuses = [(await edge.get("/api/v1/orders", headers=buyer)).status_code]
+            statuses += [(await edge.get("/api/v1/orders", headers=buyer)).status_code]
+            assert statuses[-1] == 429  # counted again: the third request of the minute
+    finally:
+        redis_server.terminate()
+        redis_server.wait(10)
+    assert len(suite.orders) == 4
+    for order_id in suite.orders:
+        assert (await suite.settled(order_id))["status"] == "CONFIRMED"
     await suite.check_invariants()

@@ -1,5 +1,6 @@
 """`/healthz` (the process is alive), `/readyz` (what the runtime depends on is reachable:
-database, broker, Redis), `/metrics`."""
+database and broker; Redis is reported, and its absence makes the service `degraded`, not
+unready: see `BaseRuntime.degraded_probes`), `/metrics`."""
 
 from __future__ import annotations
 
@@ -34,19 +35,19 @@ async def _check(probe: Probe) -> str:
 
 @probes.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    # The runtime names what it depends on: database, broker and Redis, or Redis alone for a
-    # service without a database (chassis.runtime.BaseRuntime). None while starting/stopping.
+    # The runtime names what it depends on: database and broker (none for a service without a
+    # database), then Redis, which it serves without. None while starting/stopping.
     runtime: AnyBaseRuntime | None = getattr(request.app.state, "runtime", None)
     if runtime is None:
         return JSONResponse({"status": "starting"}, status_code=503)
-    wanted = runtime.readiness_probes()
-    results = await asyncio.gather(*(_check(probe) for probe in wanted.values()))
-    checks = dict(zip(wanted, results, strict=True))
-    ready = all(v == "ok" for v in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    needed, optional = runtime.readiness_probes(), runtime.degraded_probes()
+    probes = {**needed, **optional}
+    results = await asyncio.gather(*(_check(probe) for probe in probes.values()))
+    checks = dict(zip(probes, results, strict=True))
+    ready = all(checks[name] == "ok" for name in needed)
+    whole = all(v == "ok" for v in checks.values())
+    status = "ready" if whole else "degraded" if ready else "not ready"
+    return JSONResponse({"status": status, "checks": checks}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics")

@@ -40,7 +40,15 @@ class BaseRuntime(Generic[SettingsT, StateT]):
     state: StateT = None  # type: ignore[assignment]
 
     def readiness_probes(self) -> dict[str, Probe]:
-        """What `/readyz` checks: the dependencies the service cannot answer without."""
+        """What `/readyz` needs before it answers 200: the dependencies the service cannot
+        answer without."""
+        return {}
+
+    def degraded_probes(self) -> dict[str, Probe]:
+        """What `/readyz` reports but is ready without: Redis. Only some routes need it (rate
+        limits and flash-sale caps at the gateway, caches, login backoff, admin create keys);
+        those answer 503 while it is away, the rest serve. Failing readiness on it would take
+        every replica of every service out of its load balancer at once, over a cache."""
         return {"redis": self._ping_redis}
 
     async def _ping_redis(self) -> None:
@@ -55,11 +63,7 @@ class Runtime(BaseRuntime[SettingsT, StateT]):
     relay: OutboxRelay
 
     def readiness_probes(self) -> dict[str, Probe]:
-        return {
-            "database": self.database.ping,
-            "broker": self.producer.ping,
-            **super().readiness_probes(),
-        }
+        return {"database": self.database.ping, "broker": self.producer.ping}
 
 
 AnyRuntime = Runtime[Any, Any]

@@ -1,5 +1,5 @@
 """The app factory for a service without a database (the gateway's shape) on a real Redis and
-uvicorn: a `BaseRuntime` with the service's typed state, readiness from Redis alone, `on_stop`
+uvicorn: a `BaseRuntime` with the service's typed state, ready without Redis (degraded), `on_stop`
 hooks, no OpenAPI of its own when asked, and `/metrics` on a listener of its own."""
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ class EdgeState:
 
 EdgeRuntime = BaseRuntime[EdgeSettings, EdgeState]
 router = APIRouter()
+
+
+async def named(runtime: EdgeRuntime) -> EdgeState:
+    return EdgeState(name=runtime.settings.service_name)
 
 
 @router.get("/state")
@@ -80,16 +84,23 @@ async def test_a_service_without_a_database_runs_on_redis_and_its_own_state(
     assert app.state.runtime is None
 
 
-async def test_readiness_says_which_dependency_is_missing() -> None:
+async def test_without_redis_the_service_is_ready_but_says_it_is_degraded() -> None:
+    """Redis serves rate limits, caches and backoff gates, not every route: a replica without
+    it stays in its load balancer (an outage of Redis must not unready every replica of every
+    service at once) and says what is missing."""
     dead = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     app = create_service_app(
-        ServiceSpec(settings=EdgeSettings(redis_url=dead), title="edge", routers=[])
+        ServiceSpec(
+            settings=EdgeSettings(redis_url=dead), title="edge", routers=[router], state=named
+        )
     )
     async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as http:
         ready = await http.get("/readyz")
-    assert ready.status_code == 503
-    assert ready.json()["status"] == "not ready"
+        served = await http.get("/state")
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
     assert ready.json()["checks"]["redis"].startswith("unavailable")
+    assert served.status_code == 200
 
 
 async def test_a_route_between_stop_and_start_is_a_503_problem() -> None:

@@ -33,6 +33,9 @@ class GatewaySettings(ServiceSettings, env_prefix="GATEWAY_"):
     # Requests per minute, counted in Redis so every replica shares them.
     rate_per_client_per_minute: int = Field(default=600, ge=1)
     rate_per_member_per_minute: int = Field(default=300, ge=1)
+    # While Redis cannot be reached, requests pass uncounted (true) or get a 503 (false). A
+    # flash-sale order needs Redis either way (its allowance is claimed there): 503.
+    rate_limits_fail_open: bool = True
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     # Calls in flight to one service from this replica; beyond it a call waits its turn up to
     # queue_seconds, at most max_queued_per_service of them; past either, 503 + Retry-After.

@@ -70,7 +70,7 @@ async def build_state(runtime: GatewayRuntime) -> GatewayState:
         availability=availability.AvailabilityReads(
             read_inventory, settings.availability_cache_seconds
         ),
-        rates=RateCounter(runtime.redis),
+        rates=RateCounter(runtime.redis, fail_open=settings.rate_limits_fail_open),
     )
 
 

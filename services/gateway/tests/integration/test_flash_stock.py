@@ -81,8 +81,9 @@ async def late_order(stock: FlashSaleStock, sku: str) -> str | None:
     client's rate limit, in one round trip)."""
     counter = RateCounter(stock.redis)
     counted = [Limit(f"{stock.prefix}:test-client", 1_000)]
-    _, left = await counter.count_and_read(counted, keys=stock.keys([sku]))
-    return stock.judge_late_order({sku: 1}, left)
+    result = await counter.count_and_read(counted, keys=stock.keys([sku]))
+    assert result is not None, "Redis is up: the count is read"
+    return stock.judge_late_order({sku: 1}, result[1])
 
 
 async def test_the_rush_renews_the_memory_while_the_count_says_sold_out(

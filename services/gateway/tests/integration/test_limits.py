@@ -1,5 +1,5 @@
-"""The two rate limits against a real Redis: both counters move in one round trip, and a
-burst's concurrent requests share one."""
+"""The two rate limits against a real Redis: both counters move in one round trip, a burst's
+concurrent requests share one, and while the Redis server is down requests pass uncounted."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from chassis.cache import create_redis
 from chassis.errors import ProblemError
+from chassis.testing.infra import free_port, start_redis_server
 from gateway_service.service import limits
 
 pytestmark = pytest.mark.integration
@@ -25,8 +27,9 @@ def counter(redis_client: aioredis.Redis) -> limits.RateCounter:
 
 async def count(counter: limits.RateCounter, counted: list[limits.Limit], now: float) -> list[int]:
     """One request counted against `counted`: the counts, without a key to look up."""
-    counts, _ = await counter.count_and_read(counted, now)
-    return counts
+    result = await counter.count_and_read(counted, now)
+    assert result is not None, "Redis is up: the request is counted"
+    return result[0]
 
 
 @pytest.fixture
@@ -125,9 +128,45 @@ async def test_a_bursts_requests_are_counted_by_one_pipeline(
     assert len(round_trips) == 2
 
 
-async def test_with_redis_unreachable_every_request_of_a_burst_fails_alike() -> None:
+async def test_with_redis_down_requests_pass_uncounted_until_it_is_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Failing open: a Redis server stopped in the middle makes the counts None (the request
+    passes), asks Redis at most once per `RETRY_SECONDS` meanwhile, and counts again once the
+    server is back on its port."""
+    monkeypatch.setattr(limits, "RETRY_SECONDS", 0.3)
+    port = free_port()
+    server = start_redis_server(port)
+    redis = create_redis(f"redis://127.0.0.1:{port}/0")
+    counter = limits.RateCounter(redis)
+    client = limits.Limit("client:10.0.0.12", 5)
+    try:
+        assert await count_or_none(counter, client) == [1]
+        server.terminate()
+        server.wait(10)
+        assert await count_or_none(counter, client) is None  # Redis asked, refused
+        asked = counter.script.round_trips
+        burst = await asyncio.gather(*(count_or_none(counter, client) for _ in range(20)))
+        assert burst == [None] * 20
+        assert counter.script.round_trips == asked  # within the window: not asked at all
+        server = start_redis_server(port)  # back, empty, on the same port
+        await asyncio.sleep(0.35)
+        assert await count_or_none(counter, client) == [1]
+        assert await count_or_none(counter, client) == [2]
+    finally:
+        server.terminate()
+        server.wait(10)
+        await redis.aclose()
+
+
+async def count_or_none(counter: limits.RateCounter, limit: limits.Limit) -> list[int] | None:
+    counted = await counter.count_and_read([limit], NOW)
+    return None if counted is None else counted[0]
+
+
+async def test_not_failing_open_every_request_of_a_burst_fails_alike() -> None:
     unreachable = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=1)
-    counter = limits.RateCounter(unreachable)
+    counter = limits.RateCounter(unreachable, fail_open=False)
     client = limits.Limit("client:10.0.0.11", 5)
     results = await asyncio.gather(
         *(count(counter, [client], NOW) for _ in range(5)), return_exceptions=True

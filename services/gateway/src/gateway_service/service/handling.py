@@ -56,14 +56,17 @@ async def handle(request: Request, runtime: GatewayRuntime) -> Response:
     # A retried flash-sale order must pass even once the SKU is sold out: whether its key
     # already claimed is read in this same round trip (forward_order uses it).
     seen = flash_seen_key(request, runtime, member)
-    counts, read = await runtime.state.rates.count_and_read(checks, now, [seen] if seen else [])
-    replay = bool(read) and read[0] is not None
+    counted = await runtime.state.rates.count_and_read(checks, now, [seen] if seen else [])
+    # None: Redis is away and the limits fail open; whether the key claimed is then unknown
+    # (forward_order asks Redis itself, and a flash-sale order is refused with its 503).
+    counts, read = counted or ([], [])
+    replay = None if counted is None else bool(read) and read[0] is not None
     # The client's limit first: a client over it gets 429 whatever token it sends.
-    if problem := limits.over(checks[0], counts[0], now):
+    if counts and (problem := limits.over(checks[0], counts[0], now)):
         raise problem
     if refused is not None:
         raise refused
-    if member is not None and (problem := limits.over(checks[1], counts[1], now)):
+    if member is not None and counts and (problem := limits.over(checks[1], counts[1], now)):
         raise problem
     path = parse_path(request.scope.get("raw_path") or request.url.path.encode())
     name = upstream_for(path.decoded)
@@ -125,7 +128,10 @@ async def refuse_late_buyer(
     now = time.time()
     per_client = client_limit(settings, client)
     read_keys = [*seen, *state.flash_stock.keys(skus)]
-    counts, read = await state.rates.count_and_read([per_client], now, read_keys)
+    counted = await state.rates.count_and_read([per_client], now, read_keys)
+    if counted is None:  # Redis away: the usual path decides (a flash-sale order gets its 503)
+        return
+    counts, read = counted
     if problem := limits.over(per_client, counts[0], now):
         raise problem
     if seen and read[0] is not None:

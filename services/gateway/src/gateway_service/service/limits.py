@@ -6,6 +6,11 @@ order to a flash sale also reads, in that same round trip, whether its Idempoten
 claimed units (gateway_service.service.flash_sale) and, in a sale's rush, the units left
 (gateway_service.service.flash_stock), so a late buyer costs one round trip, which concurrent
 requests share (one pipeline for a burst).
+
+While Redis cannot be reached the limits fail open (`GATEWAY_RATE_LIMITS_FAIL_OPEN`, on by
+default): requests pass uncounted rather than every storefront call failing with Redis. The
+caps that protect the services (in-flight calls, the queue, the breakers) are in memory and
+still hold; a flash-sale order, whose allowance only Redis can claim, is still refused (503).
 """
 
 from __future__ import annotations
@@ -15,12 +20,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chassis.coalesced import CoalescedScript
 from chassis.errors import ProblemError
+from chassis.logging import get_logger
 from gateway_service.adapters.redis_scripts import COUNT_SCRIPT
 
+log = get_logger(__name__)
+
 WINDOW_SECONDS = 60
+# After Redis failed a count, requests pass uncounted this long before one asks it again: a
+# Redis that is down costs a failed connection a second, not one (or a socket timeout) per
+# request.
+RETRY_SECONDS = 1.0
+
+Counted = tuple[list[int], list[bytes | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,22 +47,40 @@ class Limit:
 
 class RateCounter:
     """The limits' counters in Redis, through one script whose concurrent calls share a round
-    trip (`chassis.coalesced`): a burst's requests are counted by one pipeline."""
+    trip (`chassis.coalesced`): a burst's requests are counted by one pipeline. With
+    `fail_open`, a Redis that cannot be reached lets requests pass uncounted (see above)."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, *, fail_open: bool = True) -> None:
         self.script = CoalescedScript(redis, COUNT_SCRIPT)
+        self.fail_open = fail_open
+        self._retry_at = 0.0  # monotonic: while ahead of now, Redis is not asked
+        self._failing = False
 
     async def count_and_read(
         self, limits: list[Limit], now: float | None = None, keys: Sequence[str] = ()
-    ) -> tuple[list[int], list[bytes | None]]:
+    ) -> Counted | None:
         """Count one request against every limit in this minute's window (the counts, in the
         order given) and, in the same round trip, read `keys` (None where one does not exist):
-        what the edge must know of a request from Redis, asked at once."""
+        what the edge must know of a request from Redis, asked at once. None when Redis cannot
+        be reached and the limits fail open: nothing was counted or read."""
+        if self._failing and time.monotonic() < self._retry_at:
+            return None
         window = int((time.time() if now is None else now) // WINDOW_SECONDS)
         counters = [f"{limit.key}:{window}" for limit in limits]
-        # One script, one reply: a MULTI pipeline of INCR+EXPIRE per limit cost the gateway
-        # seven replies to parse per request.
-        replies = await self.script([*counters, *keys], [len(limits), WINDOW_SECONDS + 1])
+        try:
+            # One script, one reply: a MULTI pipeline of INCR+EXPIRE per limit cost the
+            # gateway seven replies to parse per request.
+            replies = await self.script([*counters, *keys], [len(limits), WINDOW_SECONDS + 1])
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if not self.fail_open:
+                raise
+            if not self._failing:  # once per outage, not once per request
+                log.warning("Redis unreachable: requests pass without rate limits", error=str(exc))
+            self._failing, self._retry_at = True, time.monotonic() + RETRY_SECONDS
+            return None
+        if self._failing:
+            self._failing = False
+            log.info("Redis reachable again: rate limits counted")
         return [int(n) for n in replies[: len(limits)]], list(replies[len(limits) :])
 
 
