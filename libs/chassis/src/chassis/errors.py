@@ -172,9 +172,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     async def on_redis_down(request: Request, exc: Exception) -> JSONResponse:
-        # Rate limits, caches and most services' idempotency keys live in Redis, the rest in
-        # the database:
-        # without one, say so and let the client retry, rather than answer 500.
+        # Redis holds the flash-sale allowances, login backoff gates and admin create keys (rate
+        # limits and caches go without it); the database everything else: a route that needs
+        # one that is away says so and lets the client retry, rather than answer 500.
         log.warning("backing store unavailable", path=request.url.path, error=repr(exc))
         return problem_response(
             request,
