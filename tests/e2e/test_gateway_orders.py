@@ -14,10 +14,10 @@ import pytest
 import redis.asyncio as aioredis
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from chassis.redis_outage import RETRY_SECONDS
 from chassis.testing.infra import free_port, start_redis_server
 from chassis.testing.polling import eventually
 from chassis.testing.serving import serve_app
-from gateway_service.service.limits import RETRY_SECONDS
 
 from .conftest import Suite, gateway_for, order_body
 

@@ -14,6 +14,7 @@ import redis.asyncio as aioredis
 
 from chassis.kept import Kept
 from chassis.logging import get_logger
+from chassis.redis_outage import UNREACHABLE, RedisOutage
 
 log = get_logger(__name__)
 
@@ -69,6 +70,8 @@ class ReadCache:
         self._local: Kept[str, bytes] = Kept(local_seconds, local_entries, clock=clock)
         self._cleared = 0  # how many times invalidate() cleared the memory
         self._read = redis.register_script(READ_SCRIPT)
+        # While Redis does not answer, reads load without asking it (and log it once).
+        self.outage = RedisOutage(f"read cache {namespace}", clock=clock)
 
     @property
     def _generation_key(self) -> str:
@@ -89,17 +92,26 @@ class ReadCache:
         return await self._get_or_load(key, load)
 
     async def _get_or_load(self, key: str, load: Callable[[], Awaitable[bytes]]) -> bytes:
+        if self.outage.skipping():
+            return await load()
         try:
             found: Any = await self._read(keys=[self._generation_key], args=[self.namespace, key])
             if found[1] is not None:
+                self.outage.answered()
                 return bytes(found[1])
             full_key = f"{self.namespace}:{int(found[0])}:{key}"
+        except UNREACHABLE as exc:
+            self.outage.failed(exc)
+            return await load()
         except aioredis.RedisError as exc:
             log.warning("cache read failed", error=str(exc))
             return await load()
+        self.outage.answered()
         value = await load()
         try:
             await self.redis.set(full_key, value, ex=self.ttl_seconds)
+        except UNREACHABLE as exc:
+            self.outage.failed(exc)
         except aioredis.RedisError as exc:
             log.warning("cache write failed", error=str(exc))
         return value

@@ -1,5 +1,6 @@
 """The Redis read cache against a real Redis: a hit is one round trip, a write's invalidation
-makes the next read load again, and a Redis that does not answer degrades to loading."""
+makes the next read load again, and a Redis that does not answer degrades to loading (and is
+not asked again for a moment)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from chassis.cache import ReadCache, create_redis
+from chassis.redis_outage import RETRY_SECONDS
 from chassis.testing.infra import free_port
 
 pytestmark = pytest.mark.integration
@@ -73,24 +75,32 @@ async def test_the_read_survives_a_flushed_script_cache(
     assert load.count == 1
 
 
-async def test_a_redis_that_does_not_answer_means_loading() -> None:
-    nowhere = create_redis(f"redis://127.0.0.1:{free_port()}/0")
-    try:
-        cache = ReadCache(nowhere, "catalog", ttl_seconds=30)
-        load = Loads(b"from the database")
-        assert await cache.get_or_load("product:p-4", load) == b"from the database"
-        assert await cache.get_or_load("product:p-4", load) == b"from the database"
-        assert load.count == 2
-    finally:
-        await nowhere.aclose()
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = 50.0
 
     def __call__(self) -> float:
         return self.now
+
+
+async def test_a_redis_that_does_not_answer_means_loading_without_asking_it_for_a_moment() -> None:
+    nowhere = create_redis(f"redis://127.0.0.1:{free_port()}/0")
+    clock = Clock()
+    try:
+        cache = ReadCache(nowhere, "catalog", ttl_seconds=30, clock=clock)
+        asked = count_round_trips(nowhere)
+        load = Loads(b"from the database")
+        assert await cache.get_or_load("product:p-4", load) == b"from the database"
+        assert len(asked) == 1  # tried, refused: loaded
+        assert await cache.get_or_load("product:p-4", load) == b"from the database"
+        assert await cache.get_or_load("product:p-5", load) == b"from the database"
+        assert len(asked) == 1  # within the retry time: not asked again
+        clock.now += RETRY_SECONDS
+        assert await cache.get_or_load("product:p-4", load) == b"from the database"
+        assert len(asked) == 2  # asked again after it
+        assert load.count == 4
+    finally:
+        await nowhere.aclose()
 
 
 async def test_a_hot_key_kept_in_memory_costs_no_round_trip_for_its_time(

@@ -20,21 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chassis.coalesced import CoalescedScript
 from chassis.errors import ProblemError
-from chassis.logging import get_logger
+from chassis.redis_outage import RETRY_SECONDS, UNREACHABLE, RedisOutage
 from gateway_service.adapters.redis_scripts import COUNT_SCRIPT
 
-log = get_logger(__name__)
-
 WINDOW_SECONDS = 60
-# After Redis failed a count, requests pass uncounted this long before one asks it again: a
-# Redis that is down costs a failed connection a second, not one (or a socket timeout) per
-# request.
-RETRY_SECONDS = 1.0
 
 Counted = tuple[list[int], list[bytes | None]]
 
@@ -50,11 +42,16 @@ class RateCounter:
     trip (`chassis.coalesced`): a burst's requests are counted by one pipeline. With
     `fail_open`, a Redis that cannot be reached lets requests pass uncounted (see above)."""
 
-    def __init__(self, redis: aioredis.Redis, *, fail_open: bool = True) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        fail_open: bool = True,
+        retry_seconds: float = RETRY_SECONDS,
+    ) -> None:
         self.script = CoalescedScript(redis, COUNT_SCRIPT)
         self.fail_open = fail_open
-        self._retry_at = 0.0  # monotonic: while ahead of now, Redis is not asked
-        self._failing = False
+        self.outage = RedisOutage("rate limits", retry_seconds=retry_seconds)
 
     async def count_and_read(
         self, limits: list[Limit], now: float | None = None, keys: Sequence[str] = ()
@@ -63,7 +60,7 @@ class RateCounter:
         order given) and, in the same round trip, read `keys` (None where one does not exist):
         what the edge must know of a request from Redis, asked at once. None when Redis cannot
         be reached and the limits fail open: nothing was counted or read."""
-        if self._failing and time.monotonic() < self._retry_at:
+        if self.outage.skipping():
             return None
         window = int((time.time() if now is None else now) // WINDOW_SECONDS)
         counters = [f"{limit.key}:{window}" for limit in limits]
@@ -71,16 +68,12 @@ class RateCounter:
             # One script, one reply: a MULTI pipeline of INCR+EXPIRE per limit cost the
             # gateway seven replies to parse per request.
             replies = await self.script([*counters, *keys], [len(limits), WINDOW_SECONDS + 1])
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except UNREACHABLE as exc:
             if not self.fail_open:
                 raise
-            if not self._failing:  # once per outage, not once per request
-                log.warning("Redis unreachable: requests pass without rate limits", error=str(exc))
-            self._failing, self._retry_at = True, time.monotonic() + RETRY_SECONDS
+            self.outage.failed(exc)  # requests pass uncounted for a moment
             return None
-        if self._failing:
-            self._failing = False
-            log.info("Redis reachable again: rate limits counted")
+        self.outage.answered()
         return [int(n) for n in replies[: len(limits)]], list(replies[len(limits) :])
 
 

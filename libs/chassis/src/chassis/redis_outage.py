@@ -1,0 +1,55 @@
+"""Going without Redis for a moment, for callers that can: a read cache, the rate limits.
+
+After Redis fails to answer (it refused the connection, or a command timed out), such a caller
+skips it for `retry_seconds`, then asks again: a Redis that is down costs one failed connection
+(or one socket timeout) a second, not one per request. The outage is logged once when it
+starts and once when it ends, not on every request that went without.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from chassis.logging import get_logger
+
+log = get_logger(__name__)
+
+# What "Redis did not answer" is; any other error (a script's, a wrong type) is a bug to raise.
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+RETRY_SECONDS = 1.0
+
+
+class RedisOutage:
+    """Whether Redis is worth asking now, for the use named `what` (it goes in the logs)."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        retry_seconds: float = RETRY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.what = what
+        self.retry_seconds = retry_seconds
+        self.clock = clock
+        self.failing = False
+        self._retry_at = 0.0
+
+    def skipping(self) -> bool:
+        """True while the last failure is younger than `retry_seconds`: go without Redis."""
+        return self.failing and self.clock() < self._retry_at
+
+    def failed(self, error: BaseException) -> None:
+        if not self.failing:
+            log.warning("Redis unreachable: going without it", use=self.what, error=str(error))
+        self.failing = True
+        self._retry_at = self.clock() + self.retry_seconds
+
+    def answered(self) -> None:
+        if self.failing:
+            self.failing = False
+            log.info("Redis reachable again", use=self.what)

@@ -1,0 +1,50 @@
+"""`RedisOutage`: after a failure Redis is skipped for the retry time, then asked again; the
+outage is logged when it starts and when it ends, not for every caller that went without."""
+
+from __future__ import annotations
+
+import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from chassis.redis_outage import RedisOutage
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_skipped_for_the_retry_time_after_a_failure_then_asked_again() -> None:
+    clock = Clock()
+    outage = RedisOutage("test", retry_seconds=1.0, clock=clock)
+    assert not outage.skipping()
+    outage.failed(RedisConnectionError("refused"))
+    assert outage.skipping()
+    clock.now += 0.99
+    assert outage.skipping()
+    clock.now += 0.01
+    assert not outage.skipping()  # one caller asks again
+    outage.failed(RedisConnectionError("refused"))  # still down: another second
+    assert outage.skipping()
+    clock.now += 1.0
+    outage.answered()
+    assert not outage.skipping()
+
+
+def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends() -> None:
+    clock = Clock()
+    outage = RedisOutage("rate limits", clock=clock)
+    with structlog.testing.capture_logs() as logs:
+        outage.answered()  # up all along: nothing to say
+        for _ in range(5):
+            outage.failed(RedisConnectionError("refused"))
+            clock.now += 2.0
+        outage.answered()
+        outage.answered()
+    assert [(e["log_level"], e["event"], e["use"]) for e in logs] == [
+        ("warning", "Redis unreachable: going without it", "rate limits"),
+        ("info", "Redis reachable again", "rate limits"),
+    ]
