@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from chassis.cache import ReadCache, create_redis
 from chassis.redis_outage import RETRY_SECONDS
+from chassis.testing.clock import ManualClock
 from chassis.testing.infra import free_port
 
 pytestmark = pytest.mark.integration
@@ -75,17 +76,9 @@ async def test_the_read_survives_a_flushed_script_cache(
     assert load.count == 1
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_a_redis_that_does_not_answer_means_loading_without_asking_it_for_a_moment() -> None:
     nowhere = create_redis(f"redis://127.0.0.1:{free_port()}/0")
-    clock = Clock()
+    clock = ManualClock()
     try:
         cache = ReadCache(nowhere, "catalog", ttl_seconds=30, clock=clock)
         asked = count_round_trips(nowhere)
@@ -106,7 +99,7 @@ async def test_a_redis_that_does_not_answer_means_loading_without_asking_it_for_
 async def test_a_hot_key_kept_in_memory_costs_no_round_trip_for_its_time(
     redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = ReadCache(redis_client, f"{redis_key_prefix}catalog", local_seconds=1.0, clock=clock)
     load = Loads(b"v1")
     await cache.get_or_load("product:p-5", load)
@@ -122,7 +115,7 @@ async def test_a_hot_key_kept_in_memory_costs_no_round_trip_for_its_time(
 async def test_a_write_here_clears_the_memory_at_once_another_replicas_in_its_time(
     redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
-    clock = Clock()
+    clock = ManualClock()
     namespace = f"{redis_key_prefix}catalog"
     here = ReadCache(redis_client, namespace, local_seconds=1.0, clock=clock)
     there = ReadCache(redis_client, namespace, local_seconds=1.0, clock=clock)

@@ -1,18 +1,11 @@
 from __future__ import annotations
 
 from chassis.kept import Kept
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 10.0
-
-    def __call__(self) -> float:
-        return self.now
+from chassis.testing.clock import ManualClock
 
 
 def test_a_value_is_kept_for_its_seconds() -> None:
-    clock = Clock()
+    clock = ManualClock()
     kept: Kept[str, int] = Kept(1.0, 10, clock=clock)
     kept.put("a", 1)
     clock.now += 0.99
@@ -23,7 +16,7 @@ def test_a_value_is_kept_for_its_seconds() -> None:
 
 
 def test_when_full_the_expired_go_first_then_the_oldest() -> None:
-    clock = Clock()
+    clock = ManualClock()
     kept: Kept[str, int] = Kept(1.0, 3, clock=clock)
     kept.put("old", 0)
     clock.now += 0.5
@@ -37,7 +30,7 @@ def test_when_full_the_expired_go_first_then_the_oldest() -> None:
 
 
 def test_putting_again_renews_the_time_and_the_place() -> None:
-    clock = Clock()
+    clock = ManualClock()
     kept: Kept[str, int] = Kept(1.0, 2, clock=clock)
     kept.put("a", 1)
     kept.put("b", 2)

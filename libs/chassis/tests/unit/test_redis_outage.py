@@ -7,18 +7,11 @@ import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from chassis.redis_outage import RedisOutage
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from chassis.testing.clock import ManualClock
 
 
 def test_skipped_for_the_retry_time_after_a_failure_then_asked_again() -> None:
-    clock = Clock()
+    clock = ManualClock()
     outage = RedisOutage("test", retry_seconds=1.0, clock=clock)
     assert not outage.skipping()
     outage.failed(RedisConnectionError("refused"))
@@ -35,7 +28,7 @@ def test_skipped_for_the_retry_time_after_a_failure_then_asked_again() -> None:
 
 
 def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends() -> None:
-    clock = Clock()
+    clock = ManualClock()
     outage = RedisOutage("rate limits", clock=clock)
     with structlog.testing.capture_logs() as logs:
         outage.answered()  # up all along: nothing to say

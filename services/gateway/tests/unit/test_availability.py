@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from chassis.testing.clock import ManualClock
 from gateway_service.service.availability import (
     AvailabilityReads,
     fill,
@@ -60,16 +61,8 @@ class Inventory:
         return {s: self.stock[s] for s in skus if s in self.stock}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_a_figure_is_kept_for_its_time_then_read_again() -> None:
-    inventory, clock = Inventory({"A": 3, "B": 5}), Clock()
+    inventory, clock = Inventory({"A": 3, "B": 5}), ManualClock()
     reads = AvailabilityReads(inventory.read, 1.0, clock=clock)
     assert await reads.available(["A", "B"]) == {"A": 3, "B": 5}
     inventory.stock["A"] = 2
@@ -81,7 +74,7 @@ async def test_a_figure_is_kept_for_its_time_then_read_again() -> None:
 
 
 async def test_only_the_missing_skus_are_read() -> None:
-    inventory, clock = Inventory({"A": 3, "B": 5, "C": 0}), Clock()
+    inventory, clock = Inventory({"A": 3, "B": 5, "C": 0}), ManualClock()
     reads = AvailabilityReads(inventory.read, 1.0, clock=clock)
     await reads.available(["A"])
     assert await reads.available(["C", "A", "B", "A"]) == {"A": 3, "B": 5, "C": 0}
@@ -97,7 +90,7 @@ async def test_a_rush_waits_for_the_read_in_flight() -> None:
 
 
 async def test_a_failed_or_unknown_read_is_not_kept() -> None:
-    inventory, clock = Inventory({}), Clock()
+    inventory, clock = Inventory({}), ManualClock()
     reads = AvailabilityReads(inventory.read, 1.0, clock=clock)
     assert await reads.available(["A"]) == {}
     inventory.stock["A"] = 4

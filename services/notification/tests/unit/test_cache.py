@@ -11,17 +11,10 @@ import pytest
 
 from chassis.db import Database
 from chassis.migrations import upgrade_async
+from chassis.testing.clock import ManualClock
 from notification_service.config import MIGRATIONS_DIR
 from notification_service.service import preferences
 from notification_service.service.cache import NotificationCache, preferences_key
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -69,7 +62,7 @@ async def test_a_commit_is_seen_at_once(database: Database) -> None:
 
 
 async def test_without_a_feed_a_write_elsewhere_shows_after_the_ttl(database: Database) -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache = NotificationCache(ttl_seconds=5, clock=clock)
     elsewhere = NotificationCache()  # another replica: this cache is not told
     assert await consent(database, cache, "m-3") is False
