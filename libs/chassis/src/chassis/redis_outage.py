@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -23,21 +24,15 @@ UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 RETRY_SECONDS = 1.0
 
 
+@dataclass
 class RedisOutage:
     """Whether Redis is worth asking now, for the use named `what` (it goes in the logs)."""
 
-    def __init__(
-        self,
-        what: str,
-        *,
-        retry_seconds: float = RETRY_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.what = what
-        self.retry_seconds = retry_seconds
-        self.clock = clock
-        self.failing = False
-        self._retry_at = 0.0
+    what: str
+    retry_seconds: float = RETRY_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    failing: bool = field(default=False, init=False)
+    _retry_at: float = field(default=0.0, init=False)
 
     def skipping(self) -> bool:
         """True while the last failure is younger than `retry_seconds`: go without Redis."""
