@@ -1,9 +1,11 @@
 """Going without Redis for a moment, for callers that can: a read cache, the rate limits.
 
-After Redis fails to answer (it refused the connection, or a command timed out), such a caller
-skips it for `retry_seconds`, then asks again: a Redis that is down costs one failed connection
-(or one socket timeout) a second, not one per request. The outage is logged once when it
-starts and once when it ends, not on every request that went without.
+After Redis fails to answer (it refused the connection, or a command timed out), such callers
+skip it for `retry_seconds`; then one of them asks again while the others still go without
+until it has its answer: a Redis that is down costs one failed connection a second, and one
+that hangs (a partition, a stopped process) makes one caller a second wait for the socket
+timeout, not every caller. The outage is logged once when it starts and once when it ends, not
+on every request that went without.
 """
 
 from __future__ import annotations
@@ -35,8 +37,17 @@ class RedisOutage:
     _retry_at: float = field(default=0.0, init=False)
 
     def skipping(self) -> bool:
-        """True while the last failure is younger than `retry_seconds`: go without Redis."""
-        return self.failing and self.clock() < self._retry_at
+        """True while Redis is known to be away: go without it. Past `retry_seconds` after the
+        last failure, the first caller gets False and asks; the window starts again at once,
+        so the others keep going without until that caller reports (`failed`, `answered`), or
+        for another window should it never report."""
+        if not self.failing:
+            return False
+        now = self.clock()
+        if now < self._retry_at:
+            return True
+        self._retry_at = now + self.retry_seconds
+        return False
 
     def failed(self, error: BaseException) -> None:
         if not self.failing:

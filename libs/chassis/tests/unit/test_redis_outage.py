@@ -23,7 +23,27 @@ def test_skipped_for_the_retry_time_after_a_failure_then_asked_again() -> None:
     outage.failed(RedisConnectionError("refused"))  # still down: another second
     assert outage.skipping()
     clock.now += 1.0
+    assert not outage.skipping()
     outage.answered()
+    assert not outage.skipping()
+
+
+def test_while_one_caller_asks_again_the_others_still_go_without() -> None:
+    """A Redis that hangs makes the caller that asks wait for the socket timeout: one caller a
+    window, not every caller that comes while it waits."""
+    clock = ManualClock()
+    outage = RedisOutage("test", retry_seconds=1.0, clock=clock)
+    outage.failed(RedisConnectionError("timed out"))
+    clock.now += 1.0
+    assert not outage.skipping()  # this one asks
+    assert outage.skipping()  # and these do not, while it waits
+    clock.now += 0.5
+    assert outage.skipping()
+    clock.now += 0.5  # it never reported (cancelled): another asks after a window
+    assert not outage.skipping()
+    assert outage.skipping()
+    outage.answered()  # Redis is back: everyone asks again
+    assert not outage.skipping()
     assert not outage.skipping()
 
 
