@@ -164,6 +164,25 @@ class RedisDown:
 
 
 @dataclass
+class RedisPause:
+    """SIGSTOP the private Redis (it takes connections and answers nothing, as behind a network
+    partition), keep it stopped, then SIGCONT."""
+
+    name: str = "Redis hung 10 s"
+    stopped_seconds: float = 10.0
+
+    async def inject(self, target: Target) -> None:
+        process = target.redis.process
+        if process is None:
+            raise FaultError("the private Redis is not running")
+        os.kill(process.pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(self.stopped_seconds)
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+
+
+@dataclass
 class Duplicate:
     """For `seconds`, re-produce a random `share` of the records seen on each domain topic,
     unchanged (key, value and every header, `ce_id` included), as a producer retry would."""
@@ -239,12 +258,13 @@ def envelope_headers(event_type: str, subject: str) -> list[tuple[str, bytes]]:
 
 def all_faults(services: list[str]) -> dict[str, Fault]:
     """Every fault by its short name (the --faults option): kill-<service>, broker, postgres,
-    redis, duplicate, poison."""
+    redis, redis-hang, duplicate, poison."""
     faults: dict[str, Fault] = {f"kill-{s}": Kill(s) for s in services}
     faults |= {
         "broker": BrokerPause(),
         "postgres": PostgresRestart(),
         "redis": RedisDown(),
+        "redis-hang": RedisPause(),
         "duplicate": Duplicate(),
         "poison": Poison(),
     }

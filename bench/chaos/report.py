@@ -17,11 +17,12 @@ from bench.report import console, plain, write_json
 COLUMNS = (
     "fault",
     "runs",
-    "orders",
+    "orders accepted / sent",
     "lost",
     "duplicated effects",
     "invariant breaks",
     "fault lasted (s)",
+    "slowest answer (s)",
     "recovery (s)",
 )
 
@@ -39,6 +40,7 @@ class RunResult:
     recovery_s: float | None  # None: no order sent after the fault was confirmed in time
     drained_s: float
     fault_s: float  # how long the fault lasted (a kill: until the service was back and ready)
+    slowest_answer_s: float = 0.0  # the longest a POST /orders of the run waited for its answer
     outcomes: dict[str, int] = field(default_factory=dict)
     http_errors: dict[str, int] = field(default_factory=dict)
     broken: list[Check] = field(default_factory=list)
@@ -67,11 +69,12 @@ def rows(results: Sequence[RunResult]) -> list[list[str]]:
         [
             fault,
             str(len(runs)),
-            str(sum(r.accepted for r in runs)),
+            f"{sum(r.accepted for r in runs)} / {sum(r.sent for r in runs)}",
             str(sum(r.lost for r in runs)),
             str(sum(r.duplicated_effects for r in runs)),
             str(sum(r.breaks for r in runs)),
             seconds([r.fault_s for r in runs]),
+            seconds([r.slowest_answer_s for r in runs]),
             seconds([r.recovery_s for r in runs]),
         ]
         for fault, runs in by_fault.items()

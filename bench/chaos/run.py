@@ -145,6 +145,7 @@ class Chaos:
             recovery_s=recovery,
             drained_s=drained,
             fault_s=cleared - began,
+            slowest_answer_s=max((s.answered - s.started for s in load.sent), default=0.0),
             outcomes=self.outcomes(accepted),
             http_errors=dict(Counter(s.status for s in load.sent if not s.order_id)),
             broken=[c for c in checks if not c.ok],
