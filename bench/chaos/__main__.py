@@ -1,8 +1,8 @@
 """`make chaos`: the fault suite. Every fault (each service SIGKILLed in turn, the broker
 SIGSTOPped past the session timeout, PostgreSQL restarted, Redis down 10 s, Redis SIGSTOPped
 10 s, 10% of the records duplicated, poison records) three times under a steady order load
-through the gateway, each followed by a drain and the invariants. Prints a table and writes bench/results/chaos.json and
-chaos.md; exits 1 when an order was lost or an invariant broke.
+through the gateway, each followed by a drain and the invariants. Prints a table and writes
+bench/results/chaos.json and chaos.md; exits 1 when an order was lost or an invariant broke.
 
     python -m bench.chaos                        # the whole run (~20 minutes)
     python -m bench.chaos --quick                # one run per fault
