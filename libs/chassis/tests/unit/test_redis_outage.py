@@ -3,9 +3,10 @@ outage is logged when it starts and when it ends, not for every caller that went
 
 from __future__ import annotations
 
-import structlog
+import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from chassis import redis_outage
 from chassis.redis_outage import RedisOutage
 from chassis.testing.clock import ManualClock
 
@@ -47,17 +48,33 @@ def test_while_one_caller_asks_again_the_others_still_go_without() -> None:
     assert not outage.skipping()
 
 
-def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends() -> None:
+class Lines:
+    """Stands in for the module's logger: the (level, event, use) of each line."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str, object]] = []
+
+    def warning(self, event: str, **fields: object) -> None:
+        self.lines.append(("warning", event, fields["use"]))
+
+    def info(self, event: str, **fields: object) -> None:
+        self.lines.append(("info", event, fields["use"]))
+
+
+def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    logged = Lines()
+    monkeypatch.setattr(redis_outage, "log", logged)
     clock = ManualClock()
     outage = RedisOutage("rate limits", clock=clock)
-    with structlog.testing.capture_logs() as logs:
-        outage.answered()  # up all along: nothing to say
-        for _ in range(5):
-            outage.failed(RedisConnectionError("refused"))
-            clock.now += 2.0
-        outage.answered()
-        outage.answered()
-    assert [(e["log_level"], e["event"], e["use"]) for e in logs] == [
+    outage.answered()  # up all along: nothing to say
+    for _ in range(5):
+        outage.failed(RedisConnectionError("refused"))
+        clock.now += 2.0
+    outage.answered()
+    outage.answered()
+    assert logged.lines == [
         ("warning", "Redis unreachable: going without it", "rate limits"),
         ("info", "Redis reachable again", "rate limits"),
     ]
