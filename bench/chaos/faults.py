@@ -164,7 +164,7 @@ class RedisDown:
 
 
 @dataclass
-class RedisPause:
+class RedisHang:
     """SIGSTOP the private Redis (it takes connections and answers nothing, as behind a network
     partition), keep it stopped, then SIGCONT."""
 
@@ -264,7 +264,7 @@ def all_faults(services: list[str]) -> dict[str, Fault]:
         "broker": BrokerPause(),
         "postgres": PostgresRestart(),
         "redis": RedisDown(),
-        "redis-hang": RedisPause(),
+        "redis-hang": RedisHang(),
         "duplicate": Duplicate(),
         "poison": Poison(),
     }

@@ -2,8 +2,9 @@
 
 A service with a database (`ServiceSettings.owns_database`) gets the whole runtime: migrations,
 topics, the producer, the outbox relay and its consumers. One without (the gateway) gets a
-`BaseRuntime` (settings, Redis, the token verifier, its own state), and its readiness is Redis
-alone; the middleware, problem+json errors, probes and metrics are the same for both.
+`BaseRuntime` (settings, Redis, the token verifier, its own state), and is ready without a
+database or broker to wait for; the middleware, problem+json errors, probes and metrics are
+the same for both.
 """
 
 from __future__ import annotations

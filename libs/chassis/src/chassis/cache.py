@@ -33,6 +33,8 @@ def create_redis(url: str) -> aioredis.Redis:
         max_connections=REDIS_MAX_CONNECTIONS,
         timeout=REDIS_WAIT_SECONDS,
         socket_timeout=2.0,
+        # A partition (no answer to the SYN) waits this long, not redis-py's default of 5 s.
+        socket_connect_timeout=2.0,
         decode_responses=False,
     )
     return aioredis.Redis(connection_pool=pool)
@@ -103,7 +105,8 @@ class ReadCache:
         except UNREACHABLE as exc:
             self.outage.failed(exc)
             return await load()
-        except aioredis.RedisError as exc:
+        except aioredis.RedisError as exc:  # Redis answered, with an error
+            self.outage.answered()
             log.warning("cache read failed", error=str(exc))
             return await load()
         self.outage.answered()

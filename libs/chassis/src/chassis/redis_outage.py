@@ -3,9 +3,9 @@
 After Redis fails to answer (it refused the connection, or a command timed out), such callers
 skip it for `retry_seconds`; then one of them asks again while the others still go without
 until it has its answer: a Redis that is down costs one failed connection a second, and one
-that hangs (a partition, a stopped process) makes one caller a second wait for the socket
-timeout, not every caller. The outage is logged once when it starts and once when it ends, not
-on every request that went without.
+that hangs (a partition, a stopped process) makes one caller wait for the socket timeout (2 s,
+`chassis.cache.create_redis`) about every 3 s, not every caller. The outage is logged once
+when it starts and once when it ends, not on every request that went without.
 """
 
 from __future__ import annotations

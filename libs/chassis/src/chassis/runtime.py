@@ -41,15 +41,17 @@ class BaseRuntime(Generic[SettingsT, StateT]):
 
     def readiness_probes(self) -> dict[str, Probe]:
         """What `/readyz` needs before it answers 200: the dependencies the service cannot
-        answer without."""
-        return {}
+        answer without (Redis only for a service that does not serve without it)."""
+        return {} if self.settings.serves_without_redis else {"redis": self._ping_redis}
 
     def degraded_probes(self) -> dict[str, Probe]:
-        """What `/readyz` reports but is ready without: Redis. Only some routes need it (rate
-        limits and flash-sale caps at the gateway, caches, login backoff, admin create keys);
-        those answer 503 while it is away, the rest serve. Failing readiness on it would take
-        every replica of every service out of its load balancer at once, over a cache."""
-        return {"redis": self._ping_redis}
+        """What `/readyz` reports but is ready without: Redis, for a service that serves
+        without it (`ServiceSettings.serves_without_redis`). Only some routes need it (the
+        gateway's flash-sale allowances, login backoff, admin create keys; rate limits and
+        caches go without); those answer 503 while it is away, the rest serve. Failing
+        readiness on it would take every replica of every service out of its load balancer at
+        once, over a counter store and a cache."""
+        return {"redis": self._ping_redis} if self.settings.serves_without_redis else {}
 
     async def _ping_redis(self) -> None:
         await self.redis.ping()
@@ -63,7 +65,11 @@ class Runtime(BaseRuntime[SettingsT, StateT]):
     relay: OutboxRelay
 
     def readiness_probes(self) -> dict[str, Probe]:
-        return {"database": self.database.ping, "broker": self.producer.ping}
+        return {
+            "database": self.database.ping,
+            "broker": self.producer.ping,
+            **super().readiness_probes(),
+        }
 
 
 AnyRuntime = Runtime[Any, Any]

@@ -78,6 +78,13 @@ class ServiceSettings(BaseSettings):
     # ask it for a database URL.
     owns_database: ClassVar[bool] = True
 
+    @property
+    def serves_without_redis(self) -> bool:
+        """Whether the service answers most of its routes while Redis is away, so `/readyz`
+        reports Redis without failing on it (chassis.runtime). True for every service; the
+        gateway says False when its rate limits are told not to fail open."""
+        return True
+
     service_name: str = "service"
     environment: Literal["development", "test", "production"] = Field(
         default="development", validation_alias=_env("ENVIRONMENT")

@@ -103,6 +103,24 @@ async def test_without_redis_the_service_is_ready_but_says_it_is_degraded() -> N
     assert served.status_code == 200
 
 
+class EdgeNeedingRedis(EdgeSettings):
+    @property
+    def serves_without_redis(self) -> bool:
+        return False  # as the gateway whose rate limits must not fail open
+
+
+async def test_a_service_that_cannot_serve_without_redis_is_not_ready_without_it() -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_service_app(
+        ServiceSpec(settings=EdgeNeedingRedis(redis_url=dead), title="edge", routers=[])
+    )
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as http:
+        ready = await http.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "not ready"
+    assert ready.json()["checks"]["redis"].startswith("unavailable")
+
+
 async def test_a_route_between_stop_and_start_is_a_503_problem() -> None:
     app = create_service_app(ServiceSpec(settings=EdgeSettings(), title="edge", routers=[router]))
     transport = httpx.ASGITransport(app=app)  # no lifespan: the runtime is not there

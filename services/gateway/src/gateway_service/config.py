@@ -33,8 +33,9 @@ class GatewaySettings(ServiceSettings, env_prefix="GATEWAY_"):
     # Requests per minute, counted in Redis so every replica shares them.
     rate_per_client_per_minute: int = Field(default=600, ge=1)
     rate_per_member_per_minute: int = Field(default=300, ge=1)
-    # While Redis cannot be reached, requests pass uncounted (true) or get a 503 (false). A
-    # flash-sale order needs Redis either way (its allowance is claimed there): 503.
+    # While Redis cannot be reached, requests pass uncounted (true) or get a 503 (false: then
+    # /readyz fails without Redis too). A flash-sale order needs Redis either way (its
+    # allowance is claimed there): 503.
     rate_limits_fail_open: bool = True
     max_body_bytes: int = Field(default=1_048_576, ge=1)
     # Calls in flight to one service from this replica; beyond it a call waits its turn up to
@@ -77,3 +78,7 @@ class GatewaySettings(ServiceSettings, env_prefix="GATEWAY_"):
             "notification": self.notification_url,
             "analytics": self.analytics_url,
         }
+
+    @property
+    def serves_without_redis(self) -> bool:
+        return self.rate_limits_fail_open

@@ -21,6 +21,7 @@ from gateway_service.service import handling
 from gateway_service.service.flash_sale import FlashSaleLimits
 from gateway_service.service.flash_stock import FlashSaleStock
 from gateway_service.service.handling import forward_order
+from gateway_service.service.limits import RateCounter
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +66,8 @@ async def send(
     stock = FlashSaleStock(redis_client, prefix, 30, inventory, sold_out_memory_seconds=0)
     limits = FlashSaleLimits(redis_client, prefix, {SKU: 1}, 3600)
     service = OrderService(answers)
-    state = SimpleNamespace(flash_sale=limits, flash_stock=stock, upstreams=service)
+    rates = RateCounter(redis_client)  # Redis is up: its outage is not failing
+    state = SimpleNamespace(flash_sale=limits, flash_stock=stock, upstreams=service, rates=rates)
     runtime = SimpleNamespace(state=state, settings=SimpleNamespace(flash_sale_limits={SKU: 1}))
     request = order_request("key-1")
     placing = forward_order(request, runtime, "/api/v1/orders", BODY, "r-1", "127.0.0.1", "m-1")  # type: ignore[arg-type]

@@ -33,6 +33,13 @@ IN_DOUBT = frozenset(PROBLEM_BASE + code for code in ("idempotency-busy", "idemp
 # after each of these waits (0.75 s in all), to learn whether the copy sent alongside placed the
 # order or was refused; still in progress after the last, both stay taken (in doubt).
 IN_DOUBT_WAITS = (0.05, 0.1, 0.2, 0.4)
+# A flash-sale order while Redis is away: the same answer as for any route that needs it.
+REDIS_AWAY = ProblemError(
+    503,
+    "a backing store is unavailable; retry later",
+    code="unavailable",
+    headers={"Retry-After": "1"},
+)
 
 
 async def handle(request: Request, runtime: GatewayRuntime) -> Response:
@@ -232,6 +239,10 @@ async def forward_order(
     state = runtime.state
     flash_sale, stock = state.flash_sale, state.flash_stock
     wanted = capped_quantities(body, runtime.settings.flash_sale_limits)
+    if wanted and state.rates.outage.failing:
+        # Redis is away (the rate limits found it so): the allowance cannot be claimed. Said
+        # at once, rather than after a connection attempt or a socket timeout per order.
+        raise REDIS_AWAY
     key = request.headers.get("idempotency-key")
     if wanted and replay is None:
         replay = await flash_sale.is_replay(member, key)

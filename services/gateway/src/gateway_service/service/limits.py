@@ -16,7 +16,7 @@ still hold; a flash-sale order, whose allowance only Redis can claim, is still r
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -48,10 +48,11 @@ class RateCounter:
         *,
         fail_open: bool = True,
         retry_seconds: float = RETRY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.script = CoalescedScript(redis, COUNT_SCRIPT)
         self.fail_open = fail_open
-        self.outage = RedisOutage("rate limits", retry_seconds=retry_seconds)
+        self.outage = RedisOutage("rate limits", retry_seconds=retry_seconds, clock=clock)
 
     async def count_and_read(
         self, limits: list[Limit], now: float | None = None, keys: Sequence[str] = ()
