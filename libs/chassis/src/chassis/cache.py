@@ -98,10 +98,6 @@ class ReadCache:
             return await load()
         try:
             found: Any = await self._read(keys=[self._generation_key], args=[self.namespace, key])
-            if found[1] is not None:
-                self.outage.answered()
-                return bytes(found[1])
-            full_key = f"{self.namespace}:{int(found[0])}:{key}"
         except UNREACHABLE as exc:
             self.outage.failed(exc)
             return await load()
@@ -110,6 +106,9 @@ class ReadCache:
             log.warning("cache read failed", error=str(exc))
             return await load()
         self.outage.answered()
+        if found[1] is not None:
+            return bytes(found[1])
+        full_key = f"{self.namespace}:{int(found[0])}:{key}"
         value = await load()
         try:
             await self.redis.set(full_key, value, ex=self.ttl_seconds)

@@ -91,6 +91,18 @@ class ProblemError(Exception):
         self.extra = extra
 
 
+class BackingStoreUnavailable(ProblemError):
+    """503 while a store the route needs (Redis, the database) is away: retry in a second."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            503,
+            "a backing store is unavailable; retry later",
+            code="unavailable",
+            headers={"Retry-After": "1"},
+        )
+
+
 class NotFound(ProblemError):
     def __init__(self, detail: str = "not found") -> None:
         super().__init__(404, detail, code="not-found")
@@ -176,13 +188,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         # limits and caches go without it); the database everything else: a route that needs
         # one that is away says so and lets the client retry, rather than answer 500.
         log.warning("backing store unavailable", path=request.url.path, error=repr(exc))
-        return problem_response(
-            request,
-            503,
-            "a backing store is unavailable; retry later",
-            code="unavailable",
-            headers={"Retry-After": "1"},
-        )
+        return await on_problem(request, BackingStoreUnavailable())
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         if is_unavailable(exc):  # the database restarting: nothing the client did

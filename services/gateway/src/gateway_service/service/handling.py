@@ -14,7 +14,7 @@ from fastapi import Request, Response
 
 from chassis.app import request_id_of
 from chassis.auth import JwksVerifier, Unauthorized, claimed_subject
-from chassis.errors import PROBLEM_BASE, ProblemError
+from chassis.errors import PROBLEM_BASE, BackingStoreUnavailable, ProblemError
 from chassis.forwarding import client_address, is_trusted
 from gateway_service.config import GatewaySettings
 from gateway_service.deps import GatewayRuntime
@@ -33,13 +33,6 @@ IN_DOUBT = frozenset(PROBLEM_BASE + code for code in ("idempotency-busy", "idemp
 # after each of these waits (0.75 s in all), to learn whether the copy sent alongside placed the
 # order or was refused; still in progress after the last, both stay taken (in doubt).
 IN_DOUBT_WAITS = (0.05, 0.1, 0.2, 0.4)
-# A flash-sale order while Redis is away: the same answer as for any route that needs it.
-REDIS_AWAY = ProblemError(
-    503,
-    "a backing store is unavailable; retry later",
-    code="unavailable",
-    headers={"Retry-After": "1"},
-)
 
 
 async def handle(request: Request, runtime: GatewayRuntime) -> Response:
@@ -241,8 +234,9 @@ async def forward_order(
     wanted = capped_quantities(body, runtime.settings.flash_sale_limits)
     if wanted and state.rates.outage.failing:
         # Redis is away (the rate limits found it so): the allowance cannot be claimed. Said
-        # at once, rather than after a connection attempt or a socket timeout per order.
-        raise REDIS_AWAY
+        # at once, rather than after a connection attempt or a socket timeout per order; the
+        # same answer as any route that needs Redis gets.
+        raise BackingStoreUnavailable()
     key = request.headers.get("idempotency-key")
     if wanted and replay is None:
         replay = await flash_sale.is_replay(member, key)
