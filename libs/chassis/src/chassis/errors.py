@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chassis.db import is_unavailable
 from chassis.logging import get_logger
+from chassis.redis_outage import RedisAway
 from chassis.rules import RuleError
 
 log = get_logger(__name__)
@@ -187,7 +188,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         # Redis holds the flash-sale allowances, login backoff gates and admin create keys (rate
         # limits and caches go without it); the database everything else: a route that needs
         # one that is away says so and lets the client retry, rather than answer 500.
-        log.warning("backing store unavailable", path=request.url.path, error=repr(exc))
+        if not isinstance(exc, RedisAway):  # an outage already logged when it began
+            log.warning("backing store unavailable", path=request.url.path, error=repr(exc))
         return await on_problem(request, BackingStoreUnavailable())
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:

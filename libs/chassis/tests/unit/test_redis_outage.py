@@ -75,6 +75,6 @@ def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
     outage.answered()
     outage.answered()
     assert logged.lines == [
-        ("warning", "Redis unreachable: going without it", "rate limits"),
+        ("warning", "Redis unreachable", "rate limits"),
         ("info", "Redis reachable again", "rate limits"),
     ]

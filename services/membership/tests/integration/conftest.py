@@ -143,6 +143,7 @@ def start_membership(
         port = free_port()
         values: dict[str, Any] = {
             "database_url": await create_database("membership"),
+            "redis_url": redis_url,
             "redis_key_prefix": redis_key_prefix,
             "jwks_url": f"http://127.0.0.1:{port}/.well-known/jwks.json",
             "bootstrap_admin_email": ADMIN_EMAIL,
@@ -152,7 +153,6 @@ def start_membership(
         settings = settings_under_test(
             MembershipSettings,
             kafka_bootstrap_servers=isolated_kafka,
-            redis_url=redis_url,
             **values,
         )
         app = create_app(settings)

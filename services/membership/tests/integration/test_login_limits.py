@@ -5,6 +5,8 @@ X-Forwarded-For counts only from a trusted peer; the `make run` seed gets in aft
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from chassis.redis_outage import RETRY_SECONDS
+from chassis.testing.infra import free_port, start_redis_server
 from tools.seed import Gateway
 
 from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, Membership, Starter
@@ -195,3 +199,39 @@ async def test_the_make_run_seed_logs_in_after_a_fuzzer_hammered_the_admin(
             assert await fuzz() == {401, 429}  # the fuzzer was slowed down
             waits = await asyncio.to_thread(seed_login)
             assert sum(waits) <= 3, waits  # at most the cap per gate it met
+
+
+async def test_with_its_redis_hung_a_login_is_refused_with_503_at_once_after_the_first(
+    start_membership: Starter,
+) -> None:
+    """The gates live in Redis: without them a login is refused (closed, not open), with a
+    503 the client may retry. A Redis that hangs (a stopped process, a partition) costs the
+    first login its socket timeout (2 s); the next ones are refused at once instead of each
+    waiting as long, until Redis answers again."""
+    port = free_port()
+    server = start_redis_server(port)
+    try:
+        async with start_membership(redis_url=f"redis://127.0.0.1:{port}/0") as membership:
+            member = await membership.register()
+            os.kill(server.pid, signal.SIGSTOP)
+            first = await login_from(membership, OWNER_ADDRESS, member["email"], PASSWORD)
+            began = time.monotonic()
+            then = [
+                await login_from(membership, OWNER_ADDRESS, member["email"], PASSWORD)
+                for _ in range(5)
+            ]
+            refused_in = time.monotonic() - began
+            for answer in [first, *then]:
+                assert answer.status_code == 503, answer.text
+                assert answer.headers["content-type"] == "application/problem+json"
+                assert answer.json()["type"].endswith("unavailable")
+                assert answer.headers["Retry-After"] == "1"
+            assert refused_in < 2.0  # five refusals, none waited for the socket timeout
+            os.kill(server.pid, signal.SIGCONT)
+            await asyncio.sleep(RETRY_SECONDS)
+            back = await login_from(membership, OWNER_ADDRESS, member["email"], PASSWORD)
+            assert back.status_code == 200, back.text
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+        server.terminate()
+        server.wait()

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 import redis.asyncio as aioredis
 
-from chassis.errors import ProblemError
+from chassis.errors import BackingStoreUnavailable, ProblemError
 from chassis.logging import get_logger
+from chassis.redis_outage import RedisAway
 from membership_service.deps import MembershipRuntime
 from membership_service.domain.attempts import AttemptPolicy, Gate, retry_after_seconds
 
@@ -150,9 +151,11 @@ class AttemptLimiter:
 
     @staticmethod
     def _unavailable(exc: Exception) -> ProblemError:
-        # Closed, not open: without its counters the limiter cannot protect the accounts.
-        log.error("attempt limiter unavailable", error=str(exc))
-        return ProblemError(503, "cannot check attempts now; try again", code="unavailable")
+        # Closed, not open: without its counters the limiter cannot protect the accounts. While
+        # Redis is known to be away the check fails at once (RedisAway), logged once by then.
+        if not isinstance(exc, RedisAway):
+            log.error("attempt limiter unavailable", error=str(exc))
+        return BackingStoreUnavailable()
 
 
 def attempt_limiter(runtime: MembershipRuntime) -> AttemptLimiter:
