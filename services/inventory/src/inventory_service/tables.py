@@ -8,7 +8,14 @@ from typing import Any, get_args
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from chassis.columns import check_one_of, not_negative, surrogate_key, table_of, utc_timestamp
+from chassis.columns import (
+    big_integer,
+    check_one_of,
+    not_negative,
+    surrogate_key,
+    table_of,
+    utc_timestamp,
+)
 from inventory_service.domain.lots import AllocationStatus, LotStatus
 from inventory_service.domain.reservations import ReservationStatus
 from inventory_service.domain.stock import MovementKind
@@ -95,7 +102,7 @@ class LotRow(SQLModel, table=True):
     status: str = Field(max_length=20)
     on_hand: int = 0
     reserved: int = 0
-    received: int = 0  # every unit ever received into the lot
+    received: int = big_integer(default=0)  # every unit ever received into the lot
     origin_country: str | None = Field(default=None, max_length=2)
     origin_region: str | None = Field(default=None, max_length=100)
     producer: str | None = Field(default=None, max_length=200)
