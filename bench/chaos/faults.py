@@ -151,6 +151,28 @@ class PostgresRestart:
 
 
 @dataclass
+class PostgresHang:
+    """SIGSTOP the private PostgreSQL, its postmaster and every backend (connections and
+    statements in flight get no answer, new connections wait in the listen queue, as behind a
+    network partition), keep it stopped, then SIGCONT."""
+
+    name: str = "PostgreSQL hung 5 s"
+    stopped_seconds: float = 5.0
+
+    async def inject(self, target: Target) -> None:
+        processes = target.postgres.processes()
+        if not processes:
+            raise FaultError("the private PostgreSQL is not running")
+        for pid in processes:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(self.stopped_seconds)
+        finally:
+            for pid in processes:
+                os.kill(pid, signal.SIGCONT)
+
+
+@dataclass
 class RedisDown:
     """Stop the private Redis, keep it down, start it again on the same port (empty)."""
 
@@ -258,11 +280,12 @@ def envelope_headers(event_type: str, subject: str) -> list[tuple[str, bytes]]:
 
 def all_faults(services: list[str]) -> dict[str, Fault]:
     """Every fault by its short name (the --faults option): kill-<service>, broker, postgres,
-    redis, redis-hang, duplicate, poison."""
+    postgres-hang, redis, redis-hang, duplicate, poison."""
     faults: dict[str, Fault] = {f"kill-{s}": Kill(s) for s in services}
     faults |= {
         "broker": BrokerPause(),
         "postgres": PostgresRestart(),
+        "postgres-hang": PostgresHang(),
         "redis": RedisDown(),
         "redis-hang": RedisHang(),
         "duplicate": Duplicate(),
