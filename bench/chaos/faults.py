@@ -138,6 +138,28 @@ class BrokerPause:
 
 
 @dataclass
+class Hang:
+    """SIGSTOP one service for `stopped_seconds`, then SIGCONT: a process that is alive but does
+    nothing (a long GC pause, a stuck host), longer than its consumer's session, so the broker
+    gives its partitions to no one until it comes back and finds its generation over."""
+
+    service: str
+    stopped_seconds: float = 10.0
+
+    @property
+    def name(self) -> str:
+        return f"SIGSTOP {self.service} {self.stopped_seconds:g} s"
+
+    async def inject(self, target: Target) -> None:
+        pid = target.suite.pids()[self.service]
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(self.stopped_seconds)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+
+@dataclass
 class PostgresRestart:
     """Stop the private PostgreSQL (every connection dropped), keep it down, start it again."""
 
@@ -282,6 +304,7 @@ def all_faults(services: list[str]) -> dict[str, Fault]:
     """Every fault by its short name (the --faults option): kill-<service>, broker, postgres,
     postgres-hang, redis, redis-hang, duplicate, poison."""
     faults: dict[str, Fault] = {f"kill-{s}": Kill(s) for s in services}
+    faults |= {f"hang-{s}": Hang(s) for s in services}
     faults |= {
         "broker": BrokerPause(),
         "postgres": PostgresRestart(),
