@@ -8,9 +8,8 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StrictInt, field_validator, model_validator
 
 from chassis.validation import SKU_PATTERN, Day, Moment, RequestModel, Text
+from inventory_service.domain.stock import MAX_UNITS
 from shared_events.inventory import DEFAULT_LOT, StorageClass
-
-MAX_UNITS = 1_000_000_000  # on_hand is an int4 column
 
 Units = Annotated[StrictInt, Field(ge=0, le=MAX_UNITS)]
 

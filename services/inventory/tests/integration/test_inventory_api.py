@@ -12,6 +12,7 @@ from sqlmodel import select
 from chassis.outbox import OutboxRecord
 from chassis.testing.tokens import TestTokenIssuer
 from inventory_service.domain.reservations import ReservationStatus
+from inventory_service.domain.stock import MAX_UNITS
 from inventory_service.tables import MOVEMENTS, STOCK
 
 from .conftest import (
@@ -161,6 +162,22 @@ async def test_on_hand_never_goes_below_what_is_reserved(inventory: Inventory) -
     assert (exact["on_hand"], exact["reserved"], exact["available"]) == (3, 3, 0)
     public = await inventory.http.get(url(code, admin=False))
     assert public.json() == {"sku": code, "available": 0}
+
+
+async def test_on_hand_never_goes_past_what_a_sku_can_hold(inventory: Inventory) -> None:
+    """Two adjustments of a billion units each would pass the INTEGER column: the second is a
+    409 naming the rule, never a value the database refuses."""
+    code = sku("crate")
+    await put(inventory, code, on_hand=MAX_UNITS - 5)
+    assert (await adjust(inventory, code, 5)).status_code == 201
+    before = await snapshot(inventory, code)
+    for delta in (1, MAX_UNITS):
+        refused = await adjust(inventory, code, delta)
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+        assert refused.json()["type"].endswith("/too-many-units")
+    assert await snapshot(inventory, code) == before
+    assert (await adjust(inventory, code, -MAX_UNITS)).status_code == 201
 
 
 def forged(issuer: TestTokenIssuer) -> dict[str, str]:

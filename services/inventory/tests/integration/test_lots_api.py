@@ -15,7 +15,7 @@ from chassis.db import Database
 from chassis.migrations import upgrade, upgrade_async
 from chassis.testing.infra import DatabaseFactory
 from inventory_service.config import MIGRATIONS_DIR
-from inventory_service.schemas import MAX_UNITS
+from inventory_service.domain.stock import MAX_UNITS
 from inventory_service.tables import ALLOCATIONS, LOTS, MOVEMENTS
 
 from .conftest import Inventory, has, inventory_events, sku

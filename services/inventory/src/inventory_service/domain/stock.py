@@ -8,6 +8,10 @@ from enum import StrEnum
 
 from chassis.rules import RuleError
 
+# The most units one SKU (or lot) holds: `on_hand` is an INTEGER column, and a sum of two
+# counts must still fit in it.
+MAX_UNITS = 1_000_000_000
+
 
 class MovementKind(StrEnum):
     RECEIVE = "RECEIVE"  # an admin set the counted on-hand quantity
@@ -29,7 +33,8 @@ class StockRuleError(RuleError):
 @dataclass(frozen=True, slots=True)
 class StockLevel:
     """One SKU's stock. Invariants (also CHECK constraints in the database):
-    0 <= reserved <= on_hand, so available = on_hand - reserved is never negative."""
+    0 <= reserved <= on_hand, so available = on_hand - reserved is never negative; and
+    on_hand <= MAX_UNITS."""
 
     on_hand: int
     reserved: int = 0
@@ -47,6 +52,8 @@ class StockLevel:
             )
         if self.safety_stock < 0:
             raise StockRuleError("negative-safety-stock", "safety stock cannot be negative")
+        if self.on_hand > MAX_UNITS:
+            raise StockRuleError("too-many-units", f"a SKU holds at most {MAX_UNITS} units")
 
     @property
     def available(self) -> int:

@@ -15,8 +15,8 @@ from chassis.errors import Conflict, NotFound
 from chassis.staging import session_stage
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import DEFAULT_LOT, LotStatus, is_expired, shop_today
-from inventory_service.domain.stock import MovementKind
-from inventory_service.schemas import MAX_UNITS, LotAdmin, LotList, LotReceive, OriginPublic
+from inventory_service.domain.stock import MAX_UNITS, MovementKind
+from inventory_service.schemas import LotAdmin, LotList, LotReceive, OriginPublic
 from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.lot_levels import change_lots
 from inventory_service.service.stock_levels import (

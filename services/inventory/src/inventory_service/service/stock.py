@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from functools import partial
 
+import sqlalchemy as sa
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,7 +14,7 @@ from chassis.db import as_utc, insert_ignore
 from chassis.errors import Conflict, NotFound
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import DEFAULT_LOT
-from inventory_service.domain.stock import MovementKind, StockLevel, StockRuleError
+from inventory_service.domain.stock import MAX_UNITS, MovementKind, StockLevel, StockRuleError
 from inventory_service.schemas import AdjustmentCreate, StockAdmin, StockPublic, StockSet
 from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.lot_levels import adjust_lot
@@ -108,7 +109,10 @@ async def adjust_stock(runtime: InventoryRuntime, sku: str, data: AdjustmentCrea
     lots); never below what is reserved for orders, in the SKU or in the lot."""
     lot = data.lot or DEFAULT_LOT
     async with runtime.database.transaction() as session:
-        fits = STOCK.c.on_hand + data.delta >= STOCK.c.reserved
+        fits = sa.and_(
+            STOCK.c.on_hand + data.delta >= STOCK.c.reserved,
+            STOCK.c.on_hand + data.delta <= MAX_UNITS,
+        )
         after = await change_stock(session, sku, data.delta, 0, when=fits)
         if after is None:
             current = await read_level(session, sku)
