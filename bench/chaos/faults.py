@@ -120,6 +120,18 @@ async def ready(http: httpx.AsyncClient, url: str) -> bool:
         return False
 
 
+async def stopped(pids: list[int], seconds: float) -> None:
+    """SIGSTOP the processes, wait, SIGCONT them (also when the wait is cancelled): alive, with
+    their sockets open, and answering nothing meanwhile."""
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
 @dataclass
 class BrokerPause:
     """SIGSTOP the broker for longer than the consumers' session timeout, then SIGCONT: every
@@ -129,12 +141,7 @@ class BrokerPause:
     factor: float = 1.5  # of the session timeout
 
     async def inject(self, target: Target) -> None:
-        pid = target.suite.pids()["broker"]
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            await asyncio.sleep(target.session_timeout_s * self.factor)
-        finally:
-            os.kill(pid, signal.SIGCONT)
+        await stopped([target.suite.pids()["broker"]], target.session_timeout_s * self.factor)
 
 
 @dataclass
@@ -151,12 +158,7 @@ class Hang:
         return f"SIGSTOP {self.service} {self.stopped_seconds:g} s"
 
     async def inject(self, target: Target) -> None:
-        pid = target.suite.pids()[self.service]
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            await asyncio.sleep(self.stopped_seconds)
-        finally:
-            os.kill(pid, signal.SIGCONT)
+        await stopped([target.suite.pids()[self.service]], self.stopped_seconds)
 
 
 @dataclass
@@ -185,13 +187,7 @@ class PostgresHang:
         processes = target.postgres.processes()
         if not processes:
             raise FaultError("the private PostgreSQL is not running")
-        for pid in processes:
-            os.kill(pid, signal.SIGSTOP)
-        try:
-            await asyncio.sleep(self.stopped_seconds)
-        finally:
-            for pid in processes:
-                os.kill(pid, signal.SIGCONT)
+        await stopped(processes, self.stopped_seconds)
 
 
 @dataclass
@@ -219,11 +215,7 @@ class RedisHang:
         process = target.redis.process
         if process is None:
             raise FaultError("the private Redis is not running")
-        os.kill(process.pid, signal.SIGSTOP)
-        try:
-            await asyncio.sleep(self.stopped_seconds)
-        finally:
-            os.kill(process.pid, signal.SIGCONT)
+        await stopped([process.pid], self.stopped_seconds)
 
 
 @dataclass
