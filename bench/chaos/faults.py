@@ -8,6 +8,7 @@ kill fault exists to find out whether it does it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -120,16 +121,20 @@ async def ready(http: httpx.AsyncClient, url: str) -> bool:
         return False
 
 
+def send(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):  # a process that ended meanwhile
+            os.kill(pid, sig)
+
+
 async def stopped(pids: list[int], seconds: float) -> None:
     """SIGSTOP the processes, wait, SIGCONT them (also when the wait is cancelled): alive, with
     their sockets open, and answering nothing meanwhile."""
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
     try:
+        send(pids, signal.SIGSTOP)
         await asyncio.sleep(seconds)
     finally:
-        for pid in pids:
-            os.kill(pid, signal.SIGCONT)
+        send(pids, signal.SIGCONT)
 
 
 @dataclass
@@ -158,7 +163,10 @@ class Hang:
         return f"SIGSTOP {self.service} {self.stopped_seconds:g} s"
 
     async def inject(self, target: Target) -> None:
-        await stopped([target.suite.pids()[self.service]], self.stopped_seconds)
+        pid = target.suite.pids().get(self.service)
+        if pid is None:
+            raise FaultError(f"{self.service} is not running")
+        await stopped([pid], self.stopped_seconds)
 
 
 @dataclass
@@ -184,10 +192,15 @@ class PostgresHang:
     stopped_seconds: float = 5.0
 
     async def inject(self, target: Target) -> None:
-        processes = target.postgres.processes()
-        if not processes:
+        postmaster = target.postgres.postmaster()
+        if postmaster is None:
             raise FaultError("the private PostgreSQL is not running")
-        await stopped(processes, self.stopped_seconds)
+        # The postmaster first, so that no backend is forked after the others were listed.
+        try:
+            send([postmaster], signal.SIGSTOP)
+            await stopped(target.postgres.children(postmaster), self.stopped_seconds)
+        finally:
+            send([postmaster], signal.SIGCONT)
 
 
 @dataclass

@@ -89,15 +89,16 @@ class PrivatePostgres:
     def running(self) -> bool:
         return port_open(HOST, self.port)
 
-    def processes(self) -> list[int]:
-        """The postmaster's pid and its children's (backends, checkpointer, WAL writer, ...);
-        none when it is not running."""
+    def postmaster(self) -> int | None:
+        """The postmaster's pid, or None when it is not running."""
         pid_file = self.data / "postmaster.pid"
-        if not pid_file.exists():
-            return []
-        postmaster = int(pid_file.read_text().split()[0])
+        return int(pid_file.read_text().split()[0]) if pid_file.exists() else None
+
+    @staticmethod
+    def children(postmaster: int) -> list[int]:
+        """The postmaster's children: backends, checkpointer, WAL writer, ..."""
         children = Path(f"/proc/{postmaster}/task/{postmaster}/children")
-        return [postmaster, *(int(p) for p in children.read_text().split())]
+        return [int(pid) for pid in children.read_text().split()]
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from chassis.kept import Kept
 from chassis.logging import get_logger
-from chassis.redis_outage import UNREACHABLE, OutageAwareRedis, RedisOutage
+from chassis.redis_outage import UNREACHABLE, RedisOutage
 
 log = get_logger(__name__)
 
@@ -37,7 +37,7 @@ def create_redis(url: str) -> aioredis.Redis:
         socket_connect_timeout=2.0,
         decode_responses=False,
     )
-    return OutageAwareRedis(connection_pool=pool)
+    return aioredis.Redis(connection_pool=pool)
 
 
 # The generation and the entry it names, in one round trip (run by its SHA: the script is sent

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from chassis.errors import ProblemError
+from chassis.redis_outage import RedisOutage
 
 if TYPE_CHECKING:
     from chassis.runtime import AnyRuntime
@@ -41,11 +42,15 @@ class IdempotencyStore:
         *,
         ttl_seconds: int = DAY,
         lock_seconds: int = 60,
+        outage: RedisOutage | None = None,
     ) -> None:
         self.redis = redis
         self.namespace = namespace
         self.ttl_seconds = ttl_seconds
         self.lock_seconds = lock_seconds
+        # Asked before the operation runs (the claim, a replay); what follows a run that
+        # happened (its answer stored, its key freed) is always tried.
+        self.outage = outage or RedisOutage("idempotency keys")
 
     async def run(
         self,
@@ -65,8 +70,10 @@ class IdempotencyStore:
             )
         redis_key = f"{self.namespace}:{scope}:{hashlib.sha256(key.encode()).hexdigest()}"
         body_print = fingerprint(body)
-        claimed = await self.redis.set(
-            redis_key, json.dumps({"fingerprint": body_print}), nx=True, ex=self.lock_seconds
+        claimed = await self.outage.ask(
+            lambda: self.redis.set(
+                redis_key, json.dumps({"fingerprint": body_print}), nx=True, ex=self.lock_seconds
+            )
         )
         if not claimed:
             return await self._replay(redis_key, body_print)
@@ -99,7 +106,7 @@ class IdempotencyStore:
         await self.redis.set(redis_key, json.dumps(record), ex=self.ttl_seconds)
 
     async def _replay(self, redis_key: str, body_print: str) -> JSONResponse:
-        raw = await self.redis.get(redis_key)
+        raw = await self.outage.ask(lambda: self.redis.get(redis_key))
         if raw is None:  # expired between our SET and GET: rare, and safe to ask for a retry
             raise ProblemError(409, "retry the request", code="idempotency-retry")
         record = json.loads(raw)
@@ -138,5 +145,7 @@ def idempotency_store(runtime: AnyRuntime) -> IdempotencyStore:
     """The service's store: keys live under `<prefix><service>:idem:` in its Redis."""
     settings = runtime.settings
     return IdempotencyStore(
-        runtime.redis, f"{settings.redis_key_prefix}{settings.service_name}:idem"
+        runtime.redis,
+        f"{settings.redis_key_prefix}{settings.service_name}:idem",
+        outage=runtime.redis_outage,
     )

@@ -1,29 +1,26 @@
-"""Going without Redis for a moment: for callers that can (a read cache, the rate limits), and
-for the client itself (`OutageAwareRedis`), whose commands fail at once while Redis is away.
+"""Redis away for a moment: after it fails to answer (it refused the connection, or a command
+timed out), a caller skips it for `retry_seconds`; then one caller asks again while the others
+still skip it until that one has its answer. A Redis that is down costs one failed connection a
+second, and one that hangs (a partition, a stopped process) makes one caller wait for the
+socket timeout (2 s, `chassis.cache.create_redis`) about every 3 s, not every caller. The outage
+is logged once when it starts and once when it ends, not on every request it turned away.
 
-After Redis fails to answer (it refused the connection, or a command timed out), such callers
-skip it for `retry_seconds`; then one of them asks again while the others still go without
-until it has its answer: a Redis that is down costs one failed connection a second, and one
-that hangs (a partition, a stopped process) makes one caller wait for the socket timeout (2 s,
-`chassis.cache.create_redis`) about every 3 s, not every caller. The outage is logged once
-when it starts and once when it ends, not on every request that went without.
-
-Callers that cannot go without Redis (login backoff gates, idempotency keys, flash-sale
-allowances) answer 503 while it is away. Through `OutageAwareRedis` (what
-`chassis.cache.create_redis` makes) they get that answer at once during an outage instead of
-each waiting for the socket timeout on a Redis that hangs.
+Each use keeps its own `RedisOutage`. Those that can go without Redis (the read cache, the
+gateway's rate limits) skip it and go on. Those that cannot (login backoff gates, the claim of
+an idempotency key) share the runtime's `redis_outage` and call through `ask`, which fails at
+once with `RedisAway` while Redis is being skipped: their routes answer 503 at once instead of
+each waiting for the socket timeout.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar
 
-import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from chassis.logging import get_logger
@@ -33,6 +30,8 @@ log = get_logger(__name__)
 # What "Redis did not answer" is; any other error (a script's, a wrong type) is a bug to raise.
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
 RETRY_SECONDS = 1.0
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -69,32 +68,25 @@ class RedisOutage:
             self.failing = False
             log.info("Redis reachable again", use=self.what)
 
-
-class RedisAway(RedisConnectionError):
-    """A command not sent: Redis failed to answer a moment ago (`OutageAwareRedis`). A
-    `ConnectionError`, so every caller's handling of an unreachable Redis applies."""
-
-
-class OutageAwareRedis(aioredis.Redis):
-    """A Redis client whose single commands (GET, SET, scripts, PING) fail at once with
-    `RedisAway` while `outage` skips Redis, instead of each waiting for its socket timeout.
-    Pipelines are sent as they come: their users keep their own `RedisOutage` (the gateway's
-    rate limits)."""
-
-    def __init__(self, *args: Any, outage: RedisOutage | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.outage = outage or RedisOutage("commands")
-
-    async def execute_command(self, *args: Any, **options: Any) -> Any:
-        if self.outage.skipping():
+    async def ask(self, call: Callable[[], Awaitable[T]]) -> T:
+        """`call()`, unless Redis is being skipped: then `RedisAway` at once, without asking.
+        Its outcome counts: no answer starts (or extends) the outage, any answer ends it, an
+        error Redis sent back included."""
+        if self.skipping():
             raise RedisAway("Redis did not answer a moment ago; not asked again yet")
         try:
-            result = await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            result = await call()
         except UNREACHABLE as exc:
-            self.outage.failed(exc)
+            self.failed(exc)
             raise
-        except RedisError:  # an answer, if an error (a script's, a wrong type)
-            self.outage.answered()
+        except ResponseError:
+            self.answered()
             raise
-        self.outage.answered()
+        self.answered()
         return result
+
+
+class RedisAway(RedisConnectionError):
+    """A command not sent: Redis failed to answer a moment ago (`RedisOutage.ask`). A
+    `ConnectionError`, so every handling of an unreachable Redis applies (the chassis answers
+    503 with `Retry-After: 1`)."""

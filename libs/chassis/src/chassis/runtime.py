@@ -14,7 +14,7 @@ for a database it does not have.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
@@ -23,6 +23,7 @@ from chassis.auth import JwksVerifier
 from chassis.db import Database
 from chassis.outbox import Outbox, OutboxRelay
 from chassis.producer import EventProducer
+from chassis.redis_outage import RedisOutage
 from chassis.settings import ServiceSettings
 
 SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
@@ -38,6 +39,9 @@ class BaseRuntime(Generic[SettingsT, StateT]):
     verifier: JwksVerifier
     # Built by the service's `ServiceSpec.state` right after the rest (None when it has none).
     state: StateT = None  # type: ignore[assignment]
+    # For the routes that cannot go without Redis (login backoff gates, idempotency keys):
+    # while it is away they are refused at once (`RedisOutage.ask`), one outage per process.
+    redis_outage: RedisOutage = field(default_factory=lambda: RedisOutage("routes that need it"))
 
     def readiness_probes(self) -> dict[str, Probe]:
         """What `/readyz` needs before it answers 200: the dependencies the service cannot

@@ -196,8 +196,8 @@ async def test_a_sku_counted_up_and_down_again_keeps_counting_what_its_lot_recei
     inventory: Inventory,
 ) -> None:
     """Each stock take that finds more counts the difference as received into the implicit
-    lot: three counts of a billion units apart pass INTEGER's range (a fuzzer's find: the
-    fourth count was refused by the database)."""
+    lot: three counts of a billion units up pass INTEGER's range (a fuzzer's find: the third
+    count up, the fifth in all, was refused by the database)."""
     code = sku("bulk")
     for on_hand in (MAX_UNITS, 0, MAX_UNITS, 0, MAX_UNITS):
         put = await inventory.http.put(

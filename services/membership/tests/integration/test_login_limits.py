@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from chassis.redis_outage import RETRY_SECONDS
+from chassis.redis_outage import RETRY_SECONDS, RedisOutage
+from chassis.testing.clock import ManualClock
 from chassis.testing.infra import free_port, start_redis_server
 from tools.seed import Gateway
 
@@ -206,12 +207,15 @@ async def test_with_its_redis_hung_a_login_is_refused_with_503_at_once_after_the
 ) -> None:
     """The gates live in Redis: without them a login is refused (closed, not open), with a
     503 the client may retry. A Redis that hangs (a stopped process, a partition) costs the
-    first login its socket timeout (2 s); the next ones are refused at once instead of each
-    waiting as long, until Redis answers again."""
+    first login its socket timeout (2 s); the next ones are refused at once (`RedisOutage.ask`,
+    on a clock of the test's so that none of them is the one that asks again), until Redis
+    answers again."""
     port = free_port()
     server = start_redis_server(port)
+    clock = ManualClock()
     try:
         async with start_membership(redis_url=f"redis://127.0.0.1:{port}/0") as membership:
+            membership.runtime.redis_outage = RedisOutage("test", clock=clock)
             member = await membership.register()
             os.kill(server.pid, signal.SIGSTOP)
             first = await login_from(membership, OWNER_ADDRESS, member["email"], PASSWORD)
@@ -228,7 +232,7 @@ async def test_with_its_redis_hung_a_login_is_refused_with_503_at_once_after_the
                 assert answer.headers["Retry-After"] == "1"
             assert refused_in < 2.0  # five refusals, none waited for the socket timeout
             os.kill(server.pid, signal.SIGCONT)
-            await asyncio.sleep(RETRY_SECONDS)
+            clock.now += RETRY_SECONDS
             back = await login_from(membership, OWNER_ADDRESS, member["email"], PASSWORD)
             assert back.status_code == 200, back.text
     finally:

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from chassis.errors import BackingStoreUnavailable, ProblemError
 from chassis.logging import get_logger
-from chassis.redis_outage import RedisAway
+from chassis.redis_outage import RedisAway, RedisOutage
 from membership_service.deps import MembershipRuntime
 from membership_service.domain.attempts import AttemptPolicy, Gate, retry_after_seconds
 
@@ -84,10 +84,18 @@ class TooManyAttempts(ProblemError):
 
 
 class AttemptLimiter:
-    def __init__(self, redis: aioredis.Redis, namespace: str, policy: AttemptPolicy) -> None:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        namespace: str,
+        policy: AttemptPolicy,
+        outage: RedisOutage | None = None,
+    ) -> None:
         self.redis = redis
         self.namespace = namespace
         self.policy = policy
+        # Shared with the service's other routes that need Redis (`BaseRuntime.redis_outage`).
+        self.outage = outage or RedisOutage("login backoff")
         self._check = redis.register_script(CHECK)
         self._failed = redis.register_script(FAILED)
 
@@ -127,10 +135,9 @@ class AttemptLimiter:
         args: list[int | float] = [*self._delays()]
         for gate in gates:
             args += [gate.free, int(gate.exempt_when_proven)]
+        keys = [proven_key, *(self._key(g.key) for g in gates)]
         try:
-            verdict = await self._check(
-                keys=[proven_key, *(self._key(g.key) for g in gates)], args=args
-            )
+            verdict = await self.outage.ask(lambda: self._check(keys=keys, args=args))
         except aioredis.RedisError as exc:
             raise self._unavailable(exc) from None
         if verdict[0]:
@@ -141,7 +148,9 @@ class AttemptLimiter:
     async def _record(self, gates: Sequence[Gate]) -> None:
         args = [*self._delays(), self.policy.memory_seconds, *(g.free for g in gates)]
         try:
-            await self._failed(keys=[self._key(g.key) for g in gates], args=args)
+            await self.outage.ask(
+                lambda: self._failed(keys=[self._key(g.key) for g in gates], args=args)
+            )
         except aioredis.RedisError as exc:
             raise self._unavailable(exc) from None
 
@@ -161,5 +170,8 @@ class AttemptLimiter:
 def attempt_limiter(runtime: MembershipRuntime) -> AttemptLimiter:
     settings = runtime.settings
     return AttemptLimiter(
-        runtime.redis, f"{settings.redis_key_prefix}membership:attempts", settings.attempt_policy
+        runtime.redis,
+        f"{settings.redis_key_prefix}membership:attempts",
+        settings.attempt_policy,
+        runtime.redis_outage,
     )
