@@ -38,12 +38,20 @@ async def own_redis() -> AsyncIterator[tuple[aioredis.Redis, int]]:
         server.wait()
 
 
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def outage(clock: ManualClock) -> RedisOutage:
+    return RedisOutage("test", clock=clock)
+
+
 async def test_a_hung_redis_costs_one_timeout_then_calls_fail_at_once_until_it_answers(
-    own_redis: tuple[aioredis.Redis, int],
+    own_redis: tuple[aioredis.Redis, int], outage: RedisOutage, clock: ManualClock
 ) -> None:
     client, pid = own_redis
-    clock = ManualClock()
-    outage = RedisOutage("test", clock=clock)
     await client.set("k", b"v")
     os.kill(pid, signal.SIGSTOP)
     with pytest.raises(RedisTimeoutError):
@@ -68,11 +76,9 @@ async def test_a_hung_redis_costs_one_timeout_then_calls_fail_at_once_until_it_a
 
 
 async def test_an_error_redis_answers_is_raised_and_ends_an_outage(
-    own_redis: tuple[aioredis.Redis, int],
+    own_redis: tuple[aioredis.Redis, int], outage: RedisOutage, clock: ManualClock
 ) -> None:
     client, _ = own_redis
-    clock = ManualClock()
-    outage = RedisOutage("test", clock=clock)
     outage.failed(RedisTimeoutError("a moment ago"))
     clock.now += RETRY_SECONDS
     await client.set("text", b"not a number")
@@ -86,14 +92,13 @@ class Created(BaseModel):
 
 
 async def test_an_idempotency_key_on_a_hung_redis_is_refused_at_once_and_nothing_runs(
-    own_redis: tuple[aioredis.Redis, int],
+    own_redis: tuple[aioredis.Redis, int], outage: RedisOutage, clock: ManualClock
 ) -> None:
     """An admin create with an `Idempotency-Key` needs its key claimed first: while Redis is
     away the create is refused (503 through the chassis) before it runs, at once after the
     first."""
     client, pid = own_redis
-    clock = ManualClock()
-    store = IdempotencyStore(client, "test:idem", outage=RedisOutage("test", clock=clock))
+    store = IdempotencyStore(client, "test:idem", outage=outage)
     ran: list[str] = []
 
     def create(key: str) -> Awaitable[JSONResponse]:
