@@ -198,7 +198,11 @@ class PostgresHang:
         # The postmaster first, so that no backend is forked after the others were listed.
         try:
             send([postmaster], signal.SIGSTOP)
-            await stopped(target.postgres.children(postmaster), self.stopped_seconds)
+            try:
+                children = target.postgres.children(postmaster)
+            except OSError as exc:  # a postmaster.pid left by a server that is gone
+                raise FaultError(f"PostgreSQL's postmaster {postmaster} is not running") from exc
+            await stopped(children, self.stopped_seconds)
         finally:
             send([postmaster], signal.SIGCONT)
 
@@ -306,8 +310,8 @@ def envelope_headers(event_type: str, subject: str) -> list[tuple[str, bytes]]:
 
 
 def all_faults(services: list[str]) -> dict[str, Fault]:
-    """Every fault by its short name (the --faults option): kill-<service>, broker, postgres,
-    postgres-hang, redis, redis-hang, duplicate, poison."""
+    """Every fault by its short name (the --faults option): kill-<service>, hang-<service>,
+    broker, postgres, postgres-hang, redis, redis-hang, duplicate, poison."""
     faults: dict[str, Fault] = {f"kill-{s}": Kill(s) for s in services}
     faults |= {f"hang-{s}": Hang(s) for s in services}
     faults |= {

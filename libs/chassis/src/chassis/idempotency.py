@@ -42,15 +42,16 @@ class IdempotencyStore:
         *,
         ttl_seconds: int = DAY,
         lock_seconds: int = 60,
-        outage: RedisOutage | None = None,
+        outage: RedisOutage,
     ) -> None:
         self.redis = redis
         self.namespace = namespace
         self.ttl_seconds = ttl_seconds
         self.lock_seconds = lock_seconds
-        # Asked before the operation runs (the claim, a replay); what follows a run that
-        # happened (its answer stored, its key freed) is always tried.
-        self.outage = outage or RedisOutage("idempotency keys")
+        # Shared with the service's other routes that need Redis (`BaseRuntime.redis_outage`):
+        # the claim and a replay are refused at once while Redis is away; what follows an
+        # operation that ran (its answer stored, its key freed) is always tried.
+        self.outage = outage
 
     async def run(
         self,
@@ -81,12 +82,12 @@ class IdempotencyStore:
             result = await operation()
         except ProblemError as problem:
             if problem.status >= 500:
-                await self.redis.delete(redis_key)
+                await self.outage.ask(lambda: self.redis.delete(redis_key), skip=False)
             else:
                 await self._store(redis_key, body_print, problem.status, None, problem)
             raise
         except BaseException:
-            await self.redis.delete(redis_key)
+            await self.outage.ask(lambda: self.redis.delete(redis_key), skip=False)
             raise
         payload = result.model_dump(mode="json")
         await self._store(redis_key, body_print, status_code, payload, None)
@@ -103,7 +104,9 @@ class IdempotencyStore:
         record: dict[str, Any] = {"fingerprint": body_print, "status": status, "body": payload}
         if problem is not None:
             record["problem"] = {"detail": problem.detail, "code": problem.code, **problem.extra}
-        await self.redis.set(redis_key, json.dumps(record), ex=self.ttl_seconds)
+        await self.outage.ask(
+            lambda: self.redis.set(redis_key, json.dumps(record), ex=self.ttl_seconds), skip=False
+        )
 
     async def _replay(self, redis_key: str, body_print: str) -> JSONResponse:
         raw = await self.outage.ask(lambda: self.redis.get(redis_key))

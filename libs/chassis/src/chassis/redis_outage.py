@@ -5,11 +5,11 @@ second, and one that hangs (a partition, a stopped process) makes one caller wai
 socket timeout (2 s, `chassis.cache.create_redis`) about every 3 s, not every caller. The outage
 is logged once when it starts and once when it ends, not on every request it turned away.
 
-Each use keeps its own `RedisOutage`. Those that can go without Redis (the read cache, the
-gateway's rate limits) skip it and go on. Those that cannot (login backoff gates, the claim of
-an idempotency key) share the runtime's `redis_outage` and call through `ask`, which fails at
-once with `RedisAway` while Redis is being skipped: their routes answer 503 at once instead of
-each waiting for the socket timeout.
+The uses that can go without Redis (the read cache, the gateway's rate limits) each keep a
+`RedisOutage` of their own, skip Redis and go on. The routes that cannot (login backoff gates,
+the claim of an idempotency key) share one per process, the runtime's `redis_outage`, and call
+through `ask`, which fails at once with `RedisAway` while Redis is being skipped: they answer
+503 at once instead of each waiting for the socket timeout.
 """
 
 from __future__ import annotations
@@ -68,11 +68,12 @@ class RedisOutage:
             self.failing = False
             log.info("Redis reachable again", use=self.what)
 
-    async def ask(self, call: Callable[[], Awaitable[T]]) -> T:
-        """`call()`, unless Redis is being skipped: then `RedisAway` at once, without asking.
-        Its outcome counts: no answer starts (or extends) the outage, any answer ends it, an
-        error Redis sent back included."""
-        if self.skipping():
+    async def ask(self, call: Callable[[], Awaitable[T]], *, skip: bool = True) -> T:
+        """`call()`, unless Redis is being skipped: then `RedisAway` at once, without asking
+        (`skip=False`: always asked, for a write that must be tried, such as the answer of an
+        operation that ran). Its outcome counts: no answer starts (or extends) the outage, any
+        answer ends it, an error Redis sent back included."""
+        if skip and self.skipping():
             raise RedisAway("Redis did not answer a moment ago; not asked again yet")
         try:
             result = await call()

@@ -28,7 +28,7 @@ async def own_redis() -> AsyncIterator[tuple[aioredis.Redis, int]]:
     """A client of a throwaway redis-server this test may stop, and the server's pid."""
     port = free_port()
     server = start_redis_server(port)
-    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=0.5)
+    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=2.0)
     try:
         yield client, server.pid
     finally:

@@ -3,7 +3,7 @@ with orders reserving and confirming: every answer is a 2xx or a problem (never 
 value the database refused), and the stock rules hold after each sequence.
 
 The fuzzing sends requests one at a time, each on its own; the overflow of a lot's `received`
-count it found took four counts in a row of one SKU. These sequences go after such sums: the
+count it found took five counts in a row of one SKU. These sequences go after such sums: the
 same two SKUs (one stocked without lots, one by lot) are counted, adjusted and received into
 at the edges again and again. Each seed is a fixed sequence, so a failure replays."""
 

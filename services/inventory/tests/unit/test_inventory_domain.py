@@ -16,6 +16,7 @@ from inventory_service.domain.reservations import (
     plan_reservation,
 )
 from inventory_service.domain.stock import (
+    MAX_UNITS,
     MovementKind,
     StockLevel,
     StockRuleError,
@@ -76,6 +77,18 @@ def test_adjustments_keep_reserved_units_on_the_shelf(
     with pytest.raises(StockRuleError) as caught:
         level.adjusted(delta)
     assert caught.value.code == code
+
+
+def test_no_increase_takes_a_sku_past_its_ceiling_and_down_is_always_allowed() -> None:
+    assert StockLevel(MAX_UNITS - 1).adjusted(1) == StockLevel(MAX_UNITS)
+    with pytest.raises(StockRuleError) as caught:
+        StockLevel(MAX_UNITS).adjusted(1)
+    assert caught.value.code == "too-many-units"
+    # A level past the ceiling from before it was a rule is read, and can only come down.
+    past = StockLevel(2 * MAX_UNITS)
+    assert past.adjusted(-1) == StockLevel(2 * MAX_UNITS - 1)
+    with pytest.raises(StockRuleError):
+        past.adjusted(1)
 
 
 def test_before_undoes_a_change() -> None:

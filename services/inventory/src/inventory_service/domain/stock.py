@@ -33,8 +33,8 @@ class StockRuleError(RuleError):
 @dataclass(frozen=True, slots=True)
 class StockLevel:
     """One SKU's stock. Invariants (also CHECK constraints in the database):
-    0 <= reserved <= on_hand, so available = on_hand - reserved is never negative. A change
-    never takes on_hand past MAX_UNITS (`adjusted`; a count is held to it by its schema)."""
+    0 <= reserved <= on_hand, so available = on_hand - reserved is never negative. No increase
+    takes on_hand past MAX_UNITS (`adjusted`; a count is held to it by its schema)."""
 
     on_hand: int
     reserved: int = 0
@@ -79,7 +79,7 @@ class StockLevel:
     def adjusted(self, delta: int) -> StockLevel:
         if delta == 0:
             raise StockRuleError("zero-delta", "an adjustment must change the stock")
-        if self.on_hand + delta > MAX_UNITS:
+        if delta > 0 and self.on_hand + delta > MAX_UNITS:  # down is always allowed
             raise StockRuleError("too-many-units", f"a SKU holds at most {MAX_UNITS} units")
         return replace(self, on_hand=self.on_hand + delta)
 

@@ -109,10 +109,9 @@ async def adjust_stock(runtime: InventoryRuntime, sku: str, data: AdjustmentCrea
     lots); never below what is reserved for orders, in the SKU or in the lot."""
     lot = data.lot or DEFAULT_LOT
     async with runtime.database.transaction() as session:
-        fits = sa.and_(
-            STOCK.c.on_hand + data.delta >= STOCK.c.reserved,
-            STOCK.c.on_hand + data.delta <= MAX_UNITS,
-        )
+        fits = STOCK.c.on_hand + data.delta >= STOCK.c.reserved
+        if data.delta > 0:
+            fits = sa.and_(fits, STOCK.c.on_hand + data.delta <= MAX_UNITS)
         after = await change_stock(session, sku, data.delta, 0, when=fits)
         if after is None:
             current = await read_level(session, sku)

@@ -89,13 +89,13 @@ class AttemptLimiter:
         redis: aioredis.Redis,
         namespace: str,
         policy: AttemptPolicy,
-        outage: RedisOutage | None = None,
+        outage: RedisOutage,
     ) -> None:
         self.redis = redis
         self.namespace = namespace
         self.policy = policy
         # Shared with the service's other routes that need Redis (`BaseRuntime.redis_outage`).
-        self.outage = outage or RedisOutage("login backoff")
+        self.outage = outage
         self._check = redis.register_script(CHECK)
         self._failed = redis.register_script(FAILED)
 
@@ -112,7 +112,8 @@ class AttemptLimiter:
     async def login_succeeded(self, email: str, address: str) -> None:
         """Clear this address's failures for the account and remember the address as proven."""
         pair = self.policy.login_gates(email, address)[0]
-        try:
+
+        async def record() -> None:
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.delete(self._key(pair.key))
                 pipe.set(
@@ -121,6 +122,9 @@ class AttemptLimiter:
                     ex=self.policy.proven_seconds,
                 )
                 await pipe.execute()
+
+        try:
+            await self.outage.ask(record, skip=False)  # the login happened: always tried
         except aioredis.RedisError as exc:  # the login stands; the next one may wait longer
             log.warning("could not record the successful login", error=str(exc))
 
