@@ -5,7 +5,7 @@ records) three times under a steady order load
 through the gateway, each followed by a drain and the invariants. Prints a table and writes
 bench/results/chaos.json and chaos.md; exits 1 when an order was lost or an invariant broke.
 
-    python -m bench.chaos                        # the whole run (~20 minutes)
+    python -m bench.chaos                        # the whole run (~12 minutes)
     python -m bench.chaos --quick                # one run per fault
     python -m bench.chaos --faults postgres,redis --runs 1
 """
