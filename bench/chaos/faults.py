@@ -100,7 +100,7 @@ class Kill:
 
     async def inject(self, target: Target) -> None:
         suite = target.suite
-        pid = suite.pids()[self.service]
+        pid = service_pid(target, self.service)
         os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + self.restart_timeout
         async with httpx.AsyncClient(timeout=2, trust_env=False) as http:
@@ -119,6 +119,13 @@ async def ready(http: httpx.AsyncClient, url: str) -> bool:
         return (await http.get(f"{url}/readyz")).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def service_pid(target: Target, service: str) -> int:
+    pid = target.suite.pids().get(service)
+    if pid is None:
+        raise FaultError(f"{service} is not running")
+    return pid
 
 
 def send(pids: list[int], sig: signal.Signals) -> None:
@@ -163,10 +170,7 @@ class Hang:
         return f"SIGSTOP {self.service} {self.stopped_seconds:g} s"
 
     async def inject(self, target: Target) -> None:
-        pid = target.suite.pids().get(self.service)
-        if pid is None:
-            raise FaultError(f"{self.service} is not running")
-        await stopped([pid], self.stopped_seconds)
+        await stopped([service_pid(target, self.service)], self.stopped_seconds)
 
 
 @dataclass

@@ -94,26 +94,25 @@ class ReadCache:
         return await self._get_or_load(key, load)
 
     async def _get_or_load(self, key: str, load: Callable[[], Awaitable[bytes]]) -> bytes:
-        if self.outage.skipping():
-            return await load()
         try:
-            found: Any = await self._read(keys=[self._generation_key], args=[self.namespace, key])
-        except UNREACHABLE as exc:
-            self.outage.failed(exc)
+            found: Any = await self.outage.ask(
+                lambda: self._read(keys=[self._generation_key], args=[self.namespace, key])
+            )
+        except UNREACHABLE:  # away, or skipped while it is: load without it
             return await load()
         except aioredis.RedisError as exc:  # Redis answered, with an error
-            self.outage.answered()
             log.warning("cache read failed", error=str(exc))
             return await load()
-        self.outage.answered()
         if found[1] is not None:
             return bytes(found[1])
         full_key = f"{self.namespace}:{int(found[0])}:{key}"
         value = await load()
         try:
-            await self.redis.set(full_key, value, ex=self.ttl_seconds)
-        except UNREACHABLE as exc:
-            self.outage.failed(exc)
+            await self.outage.ask(
+                lambda: self.redis.set(full_key, value, ex=self.ttl_seconds), skip=False
+            )
+        except UNREACHABLE:
+            pass  # the outage has noted it
         except aioredis.RedisError as exc:
             log.warning("cache write failed", error=str(exc))
         return value
