@@ -1,6 +1,6 @@
 """Lots, trace codes and recalls through the whole suite, started as `make run` starts it
 (tools.launched) on fresh PostgreSQL databases, the local Redis and the launcher's broker: a
-recall in the middle of a load of orders, the v1 and v2 consumers of
+recall in the middle of a load of orders (then its lot disposed of), the v1 and v2 consumers of
 `inventory.stock.committed` over the same orders, a recalled item returned after the window,
 and the public trace lookup through the gateway. Every request goes through the gateway; the
 databases are read to check what no route shows (allocations, deliveries, invariants)."""
@@ -553,12 +553,26 @@ async def test_a_recall_in_the_middle_of_a_load_of_orders(shop: Storefront) -> N
         "received": 20,
         "sold": 2,
         "quarantined": lot["on_hand"],
+        "disposed": 0,
         "reallocated": sum(quantities[o] for o in reallocated),
         "cancelled": 7,
         "returned": 0,
     }
     assert lot["on_hand"] == 20 - 2  # every unit but the two shipped is back in quarantine
     assert report["notified_members"] == 2
+
+    # The quarantined units are destroyed: they leave the lot for good, the report counts them.
+    disposed = await ok(
+        await shop.http.post(
+            f"/api/v1/admin/inventory/{tea}/lots/{lot_a}/disposals",
+            json={"reason": "destroyed under supervision"},
+            headers=shop.admin,
+        ),
+        201,
+    )
+    assert (disposed["status"], disposed["on_hand"], disposed["disposed"]) == ("QUARANTINED", 0, 18)
+    after = (await recall_report(shop, tea, lot_a))["units"]
+    assert (after["quarantined"], after["disposed"]) == (0, 18)
     await check_invariants(shop)
 
 

@@ -196,6 +196,20 @@ class LotRecalledV1(EventPayload):
     recalled_at: datetime
 
 
+@registry.event("inventory.lot.disposed", 1, key="SKU")
+class LotDisposedV1(EventPayload):
+    """An admin disposed of units of a lot out of sale (expired or recalled): destroyed or sent
+    back to the supplier. They leave the lot's `on_hand` (never its SKU's stock, which they had
+    already left); `disposed` is every unit of the lot disposed of so far."""
+
+    sku: str
+    lot: str
+    quantity: int = Field(gt=0)
+    disposed: int
+    reason: str
+    disposed_at: datetime
+
+
 @registry.event("inventory.stock.reallocated", 1, key="order id")
 class StockReallocatedV1(EventPayload):
     """Units an order held in a withdrawn lot now come from other lots (first expired, first

@@ -14,6 +14,7 @@ from inventory_service.deps import RuntimeDep
 from inventory_service.schemas import (
     AdjustmentCreate,
     AvailabilityList,
+    DisposalCreate,
     LotAdmin,
     LotCode,
     LotList,
@@ -25,7 +26,7 @@ from inventory_service.schemas import (
     StockSet,
     TracePublic,
 )
-from inventory_service.service import lots, recalls, stock, trace
+from inventory_service.service import disposals, lots, recalls, stock, trace
 
 router = APIRouter(prefix="/api/v1")
 
@@ -131,3 +132,21 @@ async def recall_lot(
 @router.get("/admin/inventory/{sku}/lots/{lot}/recall", response_model=RecallReport, tags=["admin"])
 async def get_recall_report(runtime: RuntimeDep, _: Admin, sku: Sku, lot: Lot) -> RecallReport:
     return await recalls.recall_report(runtime, sku, lot)
+
+
+@create_route(router, "/admin/inventory/{sku}/lots/{lot}/disposals", LotAdmin, tags=["admin"])
+async def dispose_of_lot(
+    runtime: RuntimeDep,
+    admin: Admin,
+    sku: Sku,
+    lot: Lot,
+    body: DisposalCreate,
+    create: IdempotentCreate,
+) -> JSONResponse:
+    """Units of a lot out of sale (expired or recalled) destroyed or sent back: they leave the
+    lot for good. A sellable lot is 409 `lot-sellable` (adjust its stock instead)."""
+    return await create(
+        f"{admin.subject}:{sku}:{lot}:disposals",
+        body,
+        lambda: disposals.dispose_of_lot(runtime, sku, lot, body),
+    )

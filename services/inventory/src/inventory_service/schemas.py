@@ -111,6 +111,7 @@ class LotAdmin(BaseModel):
     reserved: int
     available: int
     received: int
+    disposed: int  # ever disposed of (a lot out of sale only)
     origin: OriginPublic | None
     production_date: date | None
     expiry_date: date | None
@@ -131,10 +132,19 @@ class RecallCreate(RequestModel):
     reason: Annotated[Text, Field(min_length=1, max_length=500)]
 
 
+class DisposalCreate(RequestModel):
+    """`POST /admin/inventory/{sku}/lots/{lot}/disposals`: units of a lot out of sale destroyed
+    or sent back; without `quantity`, every unit no order holds."""
+
+    reason: Annotated[Text, Field(min_length=1, max_length=200)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=MAX_UNITS)] | None = None
+
+
 class RecallUnits(BaseModel):
     received: int  # ever received into the lot
     sold: int  # shipped to customers
     quarantined: int  # in the warehouse, out of sale
+    disposed: int  # destroyed or sent back since (POST .../disposals)
     reallocated: int  # orders' units replaced from other lots
     cancelled: int  # orders' units that nothing could replace (those orders are cancelled)
     returned: int  # came back from customers

@@ -1,5 +1,6 @@
 """Lots on the embedded default (`make run`), SQLite: first expired first out, the lot job
-withdrawing an expired lot, and a recall moving a held order to another lot."""
+withdrawing an expired lot, a recall moving a held order to another lot, and the recalled
+lot disposed of."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import pytest
 from chassis.testing.harness import offline_runtime
 from inventory_service.config import MIGRATIONS_DIR, InventorySettings
 from inventory_service.deps import InventoryRuntime
-from inventory_service.schemas import LotReceive
+from inventory_service.schemas import DisposalCreate, LotReceive
 from inventory_service.service import lots
+from inventory_service.service.disposals import dispose_of_lot
 from inventory_service.service.lot_jobs import check_lots
-from inventory_service.service.recalls import recall_lot
+from inventory_service.service.recalls import recall_lot, recall_report
 
 from .conftest import new_order_id
 from .lot_support import age_lot, allocations_of, assert_invariants, confirm, place
@@ -83,4 +85,13 @@ async def test_fefo_expiry_and_recall_on_sqlite(runtime: InventoryRuntime) -> No
         ("TEA-1", "LATE", 2, "MOVED"),
         ("TEA-1", "UNDATED", 2, "HELD"),
     ]
+    await assert_invariants(runtime.database, ["TEA-1"])
+
+    # The quarantined units are destroyed: they leave LATE for good, the SKU's stock stays.
+    before = await lots.list_lots(runtime, "TEA-1")
+    disposed = await dispose_of_lot(runtime, "TEA-1", "LATE", DisposalCreate(reason="destroyed"))
+    assert (disposed.status, disposed.on_hand, disposed.disposed) == ("QUARANTINED", 0, 5)
+    after = await lots.list_lots(runtime, "TEA-1")
+    assert [lot.available for lot in after.items] == [lot.available for lot in before.items]
+    assert (await recall_report(runtime, "TEA-1", "LATE")).units.disposed == 5
     await assert_invariants(runtime.database, ["TEA-1"])

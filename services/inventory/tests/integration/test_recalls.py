@@ -96,6 +96,7 @@ async def test_a_recall_reallocates_releases_and_notifies_then_reports(
         "received": 10,
         "sold": 1,
         "quarantined": 9,
+        "disposed": 0,
         "reallocated": 5,
         "cancelled": 0,
         "returned": 0,

@@ -1,5 +1,5 @@
 """Lot rules without I/O: first expired first out, the expiry calendar in the shop's time zone,
-the expiring-soon window and trace codes."""
+the expiring-soon window, trace codes and what a disposal may take."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from inventory_service.domain.lots import (
+    LotStatus,
     LotStock,
     allocate_fefo,
     days_left,
@@ -17,7 +18,9 @@ from inventory_service.domain.lots import (
     new_trace_code,
     parse_trace_code,
     shop_today,
+    units_to_dispose,
 )
+from inventory_service.domain.stock import StockRuleError
 
 LOTS = [
     LotStock("UNDATED", 10, None),
@@ -91,3 +94,20 @@ def test_trace_codes_are_random_and_read_leniently() -> None:
 @pytest.mark.parametrize("text", ["", "SHORT", "U" * 16, "0" * 17, "7K3M9QX2D4F8HJ6!"])
 def test_malformed_trace_codes_are_none(text: str) -> None:
     assert parse_trace_code(text) is None
+
+
+def test_a_disposal_takes_the_free_units_of_a_lot_out_of_sale_and_no_more() -> None:
+    for status in (LotStatus.EXPIRED, LotStatus.QUARANTINED):
+        assert units_to_dispose(status, 10, 3, None) == 7  # what no order holds
+        assert units_to_dispose(status, 10, 3, 7) == 7
+        assert units_to_dispose(status, 10, 0, 1) == 1
+    refusals = [
+        (LotStatus.SELLABLE, 10, 0, 1, "lot-sellable"),
+        (LotStatus.QUARANTINED, 10, 3, 8, "not-enough-units"),
+        (LotStatus.QUARANTINED, 3, 3, None, "nothing-to-dispose"),
+        (LotStatus.EXPIRED, 0, 0, None, "nothing-to-dispose"),
+    ]
+    for status, on_hand, reserved, asked, code in refusals:
+        with pytest.raises(StockRuleError) as refused:
+            units_to_dispose(status, on_hand, reserved, asked)
+        assert (refused.value.code, refused.value.status) == (code, 409)

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from inventory_service.domain.stock import StockRuleError
 from shared_events.inventory import DEFAULT_LOT
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "new_trace_code",
     "parse_trace_code",
     "shop_today",
+    "units_to_dispose",
 ]
 
 
@@ -74,6 +76,25 @@ def allocate_fefo(quantity: int, lots: Sequence[LotStock]) -> list[tuple[str, in
             taken.append((lot.code, units))
             wanted -= units
     return taken if wanted == 0 else None
+
+
+def units_to_dispose(status: str, on_hand: int, reserved: int, asked: int | None) -> int:
+    """How many units a disposal takes out of a lot: `asked`, or (None) every unit no order
+    holds. Only a lot out of sale is disposed of: a sellable lot's stock is corrected with an
+    adjustment, which its SKU's stock follows."""
+    if status == LotStatus.SELLABLE:
+        raise StockRuleError(
+            "lot-sellable", "only a lot out of sale (expired or recalled) can be disposed of"
+        )
+    free = on_hand - reserved
+    quantity = free if asked is None else asked
+    if quantity <= 0:
+        raise StockRuleError("nothing-to-dispose", "the lot has no units to dispose of")
+    if quantity > free:
+        raise StockRuleError(
+            "not-enough-units", f"the lot has {free} units that no order holds, not {quantity}"
+        )
+    return quantity
 
 
 def shop_today(timezone: ZoneInfo, now: datetime) -> date:

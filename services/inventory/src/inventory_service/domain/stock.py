@@ -21,6 +21,7 @@ class MovementKind(StrEnum):
     RELEASE = "RELEASE"
     WITHDRAW = "WITHDRAW"  # a lot left sale: expired or recalled
     REALLOCATE = "REALLOCATE"  # an order's units moved from a withdrawn lot to another
+    DISPOSE = "DISPOSE"  # units of a lot out of sale were destroyed or sent back to the supplier
 
 
 class StockRuleError(RuleError):

@@ -89,3 +89,22 @@ async def adjust_lot(conn: AsyncConnection, sku: str, lot: str, delta: int) -> b
     Returns whether it applied (the caller has locked the SKU's stock row)."""
     params = {"b_sku": sku, "b_lot": lot, "delta": delta, "at": datetime.now(UTC)}
     return int((await conn.execute(_ADJUST, params)).rowcount) == 1
+
+
+_DISPOSE = (
+    sa.update(LOTS)
+    .where(LOTS.c.sku == sa.bindparam("b_sku"), LOTS.c.code == sa.bindparam("b_lot"))
+    .values(
+        on_hand=LOTS.c.on_hand - sa.bindparam("quantity", type_=sa.Integer),
+        disposed=LOTS.c.disposed + sa.bindparam("quantity"),
+        updated_at=sa.bindparam("at"),
+    )
+    .returning(LOTS.c.disposed)
+)
+
+
+async def dispose_units(conn: AsyncConnection, sku: str, lot: str, quantity: int) -> int:
+    """Take `quantity` units out of a lot out of sale for good; the lot's units disposed of so
+    far (the caller has locked the SKU's stock row and checked the rule)."""
+    params = {"b_sku": sku, "b_lot": lot, "quantity": quantity, "at": datetime.now(UTC)}
+    return int((await conn.execute(_DISPOSE, params)).scalar_one())

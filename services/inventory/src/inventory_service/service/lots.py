@@ -36,6 +36,7 @@ _LOT_COLUMNS = (
     LOTS.c.on_hand,
     LOTS.c.reserved,
     LOTS.c.received,
+    LOTS.c.disposed,
     LOTS.c.origin_country,
     LOTS.c.origin_region,
     LOTS.c.producer,

@@ -172,7 +172,7 @@ async def recall_report(runtime: InventoryRuntime, sku: str, lot: str) -> Recall
             raise NotFound(f"lot {lot} of {sku} has not been recalled")
         lot_row = (
             await conn.execute(
-                sa.select(LOTS.c.received, LOTS.c.on_hand).where(
+                sa.select(LOTS.c.received, LOTS.c.on_hand, LOTS.c.disposed).where(
                     LOTS.c.sku == sku, LOTS.c.code == lot
                 )
             )
@@ -210,6 +210,7 @@ async def recall_report(runtime: InventoryRuntime, sku: str, lot: str) -> Recall
             received=int(lot_row.received),
             sold=sum(int(a.quantity) for a in allocations if a.shipped),
             quarantined=int(lot_row.on_hand),
+            disposed=int(lot_row.disposed),
             reallocated=sum(int(a.quantity) for a in moved),
             cancelled=sum(int(a.quantity) for a in gone),
             returned=sum(int(a.quantity) for a in allocations if a.returned),
