@@ -72,6 +72,13 @@ VIOLATIONS: tuple[tuple[str, str, str], ...] = (
         "WHERE a.status = 'COMMITTED' AND l.code IS NULL",
     ),
     (
+        "inventory",
+        "a lot's disposed units are its DISPOSE movements, recorded once",
+        "SELECT count(*) FROM lots l LEFT JOIN (SELECT sku, lot, -sum(delta_on_hand) AS units "
+        "FROM stock_movements WHERE kind = 'DISPOSE' GROUP BY sku, lot) m "
+        "ON m.sku = l.sku AND m.lot = l.code WHERE l.disposed <> coalesce(m.units, 0)",
+    ),
+    (
         "payment",
         "captured <= authorized, refunded <= captured",
         "SELECT count(*) FROM payment_intents "
