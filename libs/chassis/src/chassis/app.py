@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIServer
@@ -49,7 +50,8 @@ from chassis.logging import configure_logging, get_logger
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from chassis.migrations import upgrade_async
 from chassis.producer import EventProducer
-from chassis.runtime import AnyBaseRuntime, BaseRuntime, assemble_runtime, verifier_for
+from chassis.retention import delete_old_inbox_rows, delete_sent_outbox_rows
+from chassis.runtime import AnyBaseRuntime, AnyRuntime, BaseRuntime, assemble_runtime, verifier_for
 from chassis.settings import ServiceSettings
 from chassis.telemetry import configure_tracing, fastapi_telemetry
 from chassis.topics import apply_topics, specs_for
@@ -304,8 +306,29 @@ async def _run_hooks(hooks: Sequence[Hook], runtime: AnyBaseRuntime) -> None:
         await hook(runtime)
 
 
+def retention_jobs(spec: ServiceSpec) -> list[Job]:
+    """The chassis' own housekeeping (chassis/retention.py): old inbox rows of a service that
+    consumes, sent outbox rows of one that publishes."""
+    settings = spec.settings
+    inbox_keep = timedelta(days=settings.inbox_keep_days)
+    outbox_keep = timedelta(hours=settings.outbox_keep_sent_hours)
+
+    async def inbox(runtime: AnyRuntime) -> None:
+        await delete_old_inbox_rows(runtime.database, keep=inbox_keep)
+
+    async def outbox(runtime: AnyRuntime) -> None:
+        await delete_sent_outbox_rows(runtime.database, keep=outbox_keep)
+
+    every = settings.retention_check_seconds
+    return [
+        *([Job("inbox-retention", every, inbox)] if spec.consumers else []),
+        *([Job("outbox-retention", every, outbox)] if spec.publishes else []),
+    ]
+
+
 def _start_jobs(spec: ServiceSpec, runtime: AnyBaseRuntime) -> list[asyncio.Task[None]]:
-    return [asyncio.create_task(_run_job(job, runtime), name=job.name) for job in spec.jobs]
+    jobs = [*spec.jobs, *retention_jobs(spec)] if spec.settings.owns_database else spec.jobs
+    return [asyncio.create_task(_run_job(job, runtime), name=job.name) for job in jobs]
 
 
 async def _stop_jobs(jobs: list[asyncio.Task[None]]) -> None:

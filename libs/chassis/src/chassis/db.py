@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,6 +121,31 @@ async def insert_ignore(
 
 
 _ROWS_BEFORE_COMMIT = "rows_before_commit"
+
+
+async def delete_in_batches(
+    database: Database,
+    table: sa.Table,
+    key: Sequence[sa.ColumnElement[Any]],
+    where: sa.ColumnElement[bool],
+    *,
+    batch_size: int,
+    max_batches: int,
+) -> int:
+    """Delete the rows `where` holds, `batch_size` per transaction (rows another transaction
+    has locked are skipped: a replica doing the same, a writer), until a batch comes back short
+    or `max_batches` ran; returns how many went."""
+    chosen = sa.select(*key).where(where).limit(batch_size).with_for_update(skip_locked=True)
+    target = key[0] if len(key) == 1 else sa.tuple_(*key)
+    statement = sa.delete(table).where(target.in_(chosen))
+    total = 0
+    for _ in range(max_batches):
+        async with database.transaction() as session:
+            deleted = int((await session.exec(statement)).rowcount)
+        total += deleted
+        if deleted < batch_size:
+            break
+    return total
 
 
 def rows_before_commit(session: AsyncSession, statement: Any) -> dict[Hashable, dict[str, Any]]:

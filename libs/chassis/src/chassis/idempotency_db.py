@@ -60,7 +60,7 @@ from sqlalchemy.dialects import sqlite
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chassis.db import Database, as_utc
+from chassis.db import Database, as_utc, delete_in_batches
 from chassis.errors import ProblemError
 from chassis.idempotency import DAY, MAX_KEY_LENGTH, fingerprint
 
@@ -307,24 +307,11 @@ async def delete_expired(
 ) -> int:
     """Delete records older than `ttl_seconds`, `batch_size` rows per short transaction (a
     claim of an expired key waits at most for one batch); returns how many went."""
-    total = 0
-    for _ in range(max_batches):
-        cutoff = datetime.now(UTC) - timedelta(seconds=ttl_seconds)
-        oldest = (
-            sa.select(_T.c.scope, _T.c.key_hash)
-            .where(_T.c.created_at < cutoff)
-            .limit(batch_size)
-            .with_for_update(skip_locked=True)  # PostgreSQL; nothing on SQLite
-        )
-        async with database.transaction() as session:
-            result = await session.exec(
-                sa.delete(_T).where(sa.tuple_(_T.c.scope, _T.c.key_hash).in_(oldest))
-            )
-        deleted = int(result.rowcount)
-        total += deleted
-        if deleted < batch_size:
-            break
-    return total
+    cutoff = datetime.now(UTC) - timedelta(seconds=ttl_seconds)
+    key = (_T.c.scope, _T.c.key_hash)
+    return await delete_in_batches(
+        database, _T, key, _T.c.created_at < cutoff, batch_size=batch_size, max_batches=max_batches
+    )
 
 
 def idempotency_records(runtime: AnyRuntime) -> DatabaseIdempotency:

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared_events.topics import LONGEST_RETENTION_MS
+
 # Each service's port on a development machine, declared once: a service listens on its own,
 # the gateway's upstream URLs and the development JWKS URL point at them (and the launcher reads
 # them off each service's settings). Deployments set ports and URLs from the environment.
@@ -176,6 +178,12 @@ class ServiceSettings(BaseSettings):
     # of them was sent (one UPDATE for all, instead of a transaction per publish); 0 marks
     # each publish at once. A crash in between re-publishes them: duplicates the inbox drops.
     outbox_mark_seconds: float = Field(default=0.1, ge=0)
+    # Retention of the chassis' tables (chassis/retention.py). An inbox row must outlive every
+    # redelivery of its event: longer than any topic's retention, the dead-letter topics' 30
+    # days included (a dead letter replayed twice, weeks apart, is still applied once).
+    inbox_keep_days: float = Field(default=31.0, gt=LONGEST_RETENTION_MS / 86_400_000)
+    outbox_keep_sent_hours: float = Field(default=1.0, ge=0)
+    retention_check_seconds: float = Field(default=600.0, gt=0)
 
     # Analytics facts (chassis.beacon), at most once from memory: the queue's bound (past it a
     # fact is dropped and counted), the queued count that sends a batch at once, the tick, and

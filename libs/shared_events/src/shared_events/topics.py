@@ -38,6 +38,9 @@ DOMAIN_RETENTION_MS = 14 * DAY_MS
 VIEWS_RETENTION_MS = 3 * DAY_MS
 # Dead letters: a month, so an operator back from leave can still inspect and replay them.
 DEAD_LETTER_RETENTION_MS = 30 * DAY_MS
+# How long a record may still come (back) to a consumer: an inbox dropping redeliveries keeps
+# its rows longer than this.
+LONGEST_RETENTION_MS = max(DOMAIN_RETENTION_MS, VIEWS_RETENTION_MS, DEAD_LETTER_RETENTION_MS)
 
 CleanupPolicy = Literal["delete", "compact", "compact,delete"]
 
