@@ -73,7 +73,7 @@ VIOLATIONS: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "inventory",
-        "a lot's disposed units are its DISPOSE movements, recorded once",
+        "a lot's disposed count agrees with its DISPOSE movements",
         "SELECT count(*) FROM lots l LEFT JOIN (SELECT sku, lot, -sum(delta_on_hand) AS units "
         "FROM stock_movements WHERE kind = 'DISPOSE' GROUP BY sku, lot) m "
         "ON m.sku = l.sku AND m.lot = l.code WHERE l.disposed <> coalesce(m.units, 0)",

@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chassis import health, telemetry
 from chassis.broker import ConsumerGroup
 from chassis.cache import create_redis
-from chassis.consumer import ConsumerRunner, EventConsumer
+from chassis.consumer import DEDUPE_MARGIN, ConsumerRunner, EventConsumer
 from chassis.db import Database
 from chassis.errors import (
     PROBLEM_RESPONSES,
@@ -50,7 +50,11 @@ from chassis.logging import configure_logging, get_logger
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from chassis.migrations import upgrade_async
 from chassis.producer import EventProducer
-from chassis.retention import delete_old_inbox_rows, delete_sent_outbox_rows
+from chassis.retention import (
+    RETENTION_FIRST_AFTER_SECONDS,
+    delete_old_inbox_rows,
+    delete_sent_outbox_rows,
+)
 from chassis.runtime import AnyBaseRuntime, AnyRuntime, BaseRuntime, assemble_runtime, verifier_for
 from chassis.settings import ServiceSettings
 from chassis.telemetry import configure_tracing, fastapi_telemetry
@@ -75,11 +79,16 @@ class Job:
     name: str
     every_seconds: float
     run: Hook
+    # The first round's wait, when not `every_seconds` (a job that must run even in a
+    # service restarted more often than its interval).
+    first_after_seconds: float | None = None
 
 
 async def _run_job(job: Job, runtime: AnyBaseRuntime) -> None:
+    wait = job.every_seconds if job.first_after_seconds is None else job.first_after_seconds
     while True:
-        await asyncio.sleep(job.every_seconds)
+        await asyncio.sleep(wait)
+        wait = job.every_seconds
         try:
             await job.run(runtime)
         except Exception as exc:  # the next round retries; nothing is lost by waiting
@@ -228,6 +237,7 @@ async def _lifespan(app: FastAPI, spec: ServiceSpec) -> AsyncIterator[None]:
                 runtime=runtime,
                 max_attempts=settings.consumer_max_attempts,
                 backoff_seconds=settings.consumer_backoff_seconds,
+                dedupe_window=timedelta(days=settings.inbox_keep_days) - DEDUPE_MARGIN,
                 after_commit=(
                     _kill_after_commit(settings.fault_kill_after_commit)
                     if settings.fault_kill_after_commit
@@ -320,9 +330,10 @@ def retention_jobs(spec: ServiceSpec) -> list[Job]:
         await delete_sent_outbox_rows(runtime.database, keep=outbox_keep)
 
     every = settings.retention_check_seconds
+    first = min(every, RETENTION_FIRST_AFTER_SECONDS)
     return [
-        *([Job("inbox-retention", every, inbox)] if spec.consumers else []),
-        *([Job("outbox-retention", every, outbox)] if spec.publishes else []),
+        *([Job("inbox-retention", every, inbox, first)] if spec.consumers else []),
+        *([Job("outbox-retention", every, outbox, first)] if spec.publishes else []),
     ]
 
 

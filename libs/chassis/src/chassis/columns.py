@@ -30,10 +30,13 @@ def utc_timestamp(*, nullable: bool = False, index: bool = False) -> Any:
     return Field(default=None, sa_column=column) if nullable else Field(sa_column=column)
 
 
-def big_integer(*, nullable: bool = False, default: int | None = None) -> Any:
+def big_integer(
+    *, nullable: bool = False, default: int | None = None, server_default: str | None = None
+) -> Any:
     """A BIGINT column (money in minor units, points): an INTEGER may overflow on sums.
-    Required unless nullable (then it defaults to None) or `default` is given."""
-    column = sa.Column(sa.BigInteger, nullable=nullable)
+    Required unless nullable (then it defaults to None) or `default` is given;
+    `server_default` for a column a migration adds to rows that exist."""
+    column = sa.Column(sa.BigInteger, nullable=nullable, server_default=server_default)
     if nullable or default is not None:
         return Field(default=default, sa_column=column)
     return Field(sa_column=column)

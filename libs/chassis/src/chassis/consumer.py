@@ -19,11 +19,12 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from chassis.db import Database, is_unavailable
+from chassis.db import Database, as_utc, is_unavailable
 from chassis.inbox import claim, claim_many
 from chassis.logging import REDACTED, get_logger
 from chassis.metrics import EVENTS_DEAD_LETTERED, HANDLER_LATENCY
@@ -119,6 +120,16 @@ class _Work:
     started: float
 
 
+# Clock skew between a producer and a consumer, and the time an event waits before it is
+# handled, kept off the inbox's retention when judging an event's age.
+DEDUPE_MARGIN = timedelta(days=1)
+
+
+class OutsideDedupeWindow(EnvelopeError):
+    """An event older than the inbox's memory (`ConsumerRunner.dedupe_window`): dead-lettered at
+    once, like a poison message, since applying it could apply it twice."""
+
+
 @dataclass
 class EventConsumer:
     """One consumer group on one topic, with a handler per event payload model."""
@@ -156,6 +167,10 @@ class ConsumerRunner:
     outage_backoff_cap_seconds: float = 2.0  # while the database is unreachable
     # Fault injection for crash tests: called after a commit, before the offset is committed.
     after_commit: Callable[[Envelope], None] | None = None
+    # How old an event may be and still be told apart from one handled before: the inbox's
+    # retention less `DEDUPE_MARGIN` (chassis/retention.py). None: no limit (an inbox kept
+    # for ever).
+    dedupe_window: timedelta | None = None
 
     async def handle_batch(self, records: Sequence[IncomingRecord], concurrency: int = 1) -> None:
         """One poll's records of this consumer's topic, in one transaction (`apply_batch`)."""
@@ -204,10 +219,23 @@ class ConsumerRunner:
                 return "ignored"
             model, fn = entry
             payload = self.consumer.registry.parse(envelope, model.event_version)
+            self._check_age(envelope)
         except EnvelopeError as exc:
             await self.dead_letter(record, exc, attempts=1, envelope=envelope)
             return "dead-lettered"
         return _Work(self, record, envelope, fn, payload, started)
+
+    def _check_age(self, envelope: Envelope) -> None:
+        """An event older than the inbox remembers may have been handled already: it goes to
+        the dead letters for an operator to judge, never applied a second time."""
+        if self.dedupe_window is None:
+            return
+        at = as_utc(envelope.time)  # an offset-less time is read as UTC
+        if at < datetime.now(UTC) - self.dedupe_window:
+            raise OutsideDedupeWindow(
+                f"the event is from {at.isoformat()}, older than the inbox's "
+                f"{self.dedupe_window.days} days: it may have been handled already"
+            )
 
     def _context(self, envelope: Envelope) -> AbstractContextManager[object]:
         """A consumer span when spans are exported; otherwise only the producer's trace

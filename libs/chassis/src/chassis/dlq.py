@@ -12,7 +12,8 @@ A consumer that cannot handle a record sends it to `<topic>.dlq` (chassis.consum
   each to its original topic with its original key and headers, without the `dlq_*` ones, plus
   `ce_replayof` (`<dlq topic>/<partition>/<offset>`) and `replayed-at`. The record keeps its
   event id, so the consumers' inbox applies it once however often it is replayed; a consumer
-  that handled it before skips it as a duplicate.
+  that handled it before skips it as a duplicate. An event older than the inbox's window
+  (chassis/retention.py) is dead-lettered again instead: the inbox may have forgotten it.
 
 Reading a DLQ disturbs nothing: no consumer group (the partitions are assigned, read from the
 beginning to the end offsets taken when the command starts), so no offset is committed.

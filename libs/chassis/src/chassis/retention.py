@@ -4,21 +4,24 @@ Without it the inbox and the outbox grow with every event for as long as a servi
 nine inbox rows and seven outbox rows a confirmed order), and the inbox's primary key, random
 UUIDs, grows past what stays in memory: every claim on the hot path gets slower with age.
 
-- **Inbox**: a row drops redeliveries of one event. A record comes (back) to a consumer at the
-  latest within its topic's retention: a consumer group reset to its earliest offset (14 days
-  on the domain topics), a dead letter replayed (30 days on the dead-letter topics, and
-  possibly replayed twice). So a row is kept `inbox_keep_days` (31), which the settings hold
-  above the longest retention. A BRIN index on `processed_at` (a few pages for the whole
-  table, next to nothing per insert) finds the old rows without reading the table.
+- **Inbox**: a row drops redeliveries of one event. It is kept `inbox_keep_days` (31), which
+  the settings hold above the longest retention of a topic (the dead letters' 30 days). A
+  record can still come back later than that (a dead letter replayed weeks after its event,
+  then re-read from its topic; Kafka deletes whole segments, so records outlive their
+  retention): the consumer dead-letters a record whose event is older than the window less a
+  day (`chassis.consumer`), since the inbox may have forgotten it, rather than apply it twice.
+  A B-tree index on `processed_at` finds the old rows without reading the table (its inserts
+  land on its right edge: 0.4 µs a row).
 - **Outbox**: a sent row has no use left (the broker holds the event for its topic's
-  retention); it is kept `outbox_keep_sent_hours` (1) for a look, then deleted. An unsent row
-  is never deleted. The old rows are found through the primary key: walking it back from the
-  newest row over the kept window gives the newest old id, and the rows below it go.
+  retention); it is kept `outbox_keep_sent_hours` (1) after it was both staged and sent, then
+  deleted. An unsent row is never deleted. The old rows are found through the primary key:
+  walking it back from the newest row over the kept window gives the newest old id, and the
+  sent rows below it that were sent before the cutoff go.
 
-Each service with consumers or publications runs the jobs every `retention_check_seconds`
-(600), deleting `RETENTION_BATCH` rows per short transaction (other writers wait at most for
-one batch; replicas skip each other's rows) and at most `RETENTION_MAX_BATCHES` a round, so a
-large backlog is worked off over several rounds.
+Each service with consumers or publications runs the jobs a minute after it starts, then every
+`retention_check_seconds` (600): `RETENTION_BATCH` rows per short transaction (other writers
+wait at most for one batch; replicas skip each other's rows), until a batch comes back short,
+or `RETENTION_MAX_BATCHES` (5 million rows, about 45 s) in one round.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ from chassis.outbox import OUTBOX
 
 log = get_logger(__name__)
 
+RETENTION_FIRST_AFTER_SECONDS = 60.0
 RETENTION_BATCH = 5_000
-RETENTION_MAX_BATCHES = 20
+RETENTION_MAX_BATCHES = 1_000
 
 
 async def delete_old_inbox_rows(
@@ -80,7 +84,7 @@ async def delete_sent_outbox_rows(
         newest_old = (await connection.execute(_NEWEST_OLD, {"cutoff": cutoff})).scalar()
     if newest_old is None:
         return 0
-    sent_and_old = sa.and_(OUTBOX.c.id <= newest_old, OUTBOX.c.sent_at.is_not(None))
+    sent_and_old = sa.and_(OUTBOX.c.id <= newest_old, OUTBOX.c.sent_at < cutoff)
     deleted = await delete_in_batches(
         database,
         OUTBOX,

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared_events.topics import LONGEST_RETENTION_MS
+from shared_events.topics import DAY_MS, LONGEST_RETENTION_MS
 
 # Each service's port on a development machine, declared once: a service listens on its own,
 # the gateway's upstream URLs and the development JWKS URL point at them (and the launcher reads
@@ -181,7 +181,7 @@ class ServiceSettings(BaseSettings):
     # Retention of the chassis' tables (chassis/retention.py). An inbox row must outlive every
     # redelivery of its event: longer than any topic's retention, the dead-letter topics' 30
     # days included (a dead letter replayed twice, weeks apart, is still applied once).
-    inbox_keep_days: float = Field(default=31.0, gt=LONGEST_RETENTION_MS / 86_400_000)
+    inbox_keep_days: float = Field(default=31.0, gt=LONGEST_RETENTION_MS / DAY_MS)
     outbox_keep_sent_hours: float = Field(default=1.0, ge=0)
     retention_check_seconds: float = Field(default=600.0, gt=0)
 

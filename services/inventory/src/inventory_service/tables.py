@@ -103,10 +103,8 @@ class LotRow(SQLModel, table=True):
     on_hand: int = 0
     reserved: int = 0
     received: int = big_integer(default=0)  # every unit ever received into the lot
-    # Every unit disposed of (out of sale, then gone); a server default for the rows before it.
-    disposed: int = Field(
-        default=0, sa_column=sa.Column(sa.BigInteger, nullable=False, server_default="0")
-    )
+    # Every unit disposed of (out of sale, then gone).
+    disposed: int = big_integer(default=0, server_default="0")
     origin_country: str | None = Field(default=None, max_length=2)
     origin_region: str | None = Field(default=None, max_length=100)
     producer: str | None = Field(default=None, max_length=200)

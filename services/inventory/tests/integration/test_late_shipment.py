@@ -71,3 +71,39 @@ async def test_a_shipment_the_recall_missed_is_put_back_out_and_its_member_told(
     assert report["orders"]["notified"] == [order_id]
     assert (report["units"]["sold"], report["units"]["quarantined"]) == (2, 3)
     await assert_invariants(inventory.database, [honey, cups])
+
+
+async def test_a_shipment_the_recall_missed_after_the_lot_was_disposed_of_is_counted_not_refused(
+    inventory: Inventory,
+) -> None:
+    # The recall put the order's units back into quarantine, and an admin disposed of every
+    # unit there before the shipment was read: two of them had in fact shipped. The shipment
+    # still applies (never a lot below zero, never a dead letter); the two units are logged for
+    # a stock take.
+    jam, runtime = sku("jam"), inventory.runtime
+    await receive_lot(inventory, jam, "J1", 5, today(inventory) + timedelta(days=200))
+    order_id = new_order_id()
+    await place(runtime, order_id, [(jam, 2)], "member-8")
+    await confirm(runtime, order_id)
+    recalled = await inventory.http.post(
+        f"/api/v1/admin/inventory/{jam}/lots/J1/recall",
+        json={"reason": "glass fragments in a retained jar"},
+        headers=inventory.admin,
+    )
+    assert recalled.status_code == 201, recalled.text
+    disposed = await inventory.http.post(
+        f"/api/v1/admin/inventory/{jam}/lots/J1/disposals",
+        json={"reason": "destroyed"},
+        headers=inventory.admin,
+    )
+    assert (disposed.status_code, disposed.json()["disposed"]) == (201, 5), disposed.text
+
+    await ship(runtime, order_id, "member-8")
+
+    assert await reservation_status(inventory.database, order_id) == "COMMITTED"
+    assert await lot_levels(inventory, jam) == {"J1": ("QUARANTINED", 0, 0)}
+    assert {status for *_, status in await allocations_of(inventory.database, order_id)} == {
+        "COMMITTED"
+    }
+    assert (await inventory.staged(order_id)).count(AFFECTED) == 1
+    await assert_invariants(inventory.database, [jam])

@@ -4,17 +4,19 @@ lot disposed of."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from chassis.errors import Conflict
 from chassis.testing.harness import offline_runtime
 from inventory_service.config import MIGRATIONS_DIR, InventorySettings
 from inventory_service.deps import InventoryRuntime
 from inventory_service.schemas import DisposalCreate, LotReceive
-from inventory_service.service import lots
+from inventory_service.service import lots, stock
 from inventory_service.service.disposals import dispose_of_lot
 from inventory_service.service.lot_jobs import check_lots
 from inventory_service.service.recalls import recall_lot, recall_report
@@ -88,10 +90,31 @@ async def test_fefo_expiry_and_recall_on_sqlite(runtime: InventoryRuntime) -> No
     await assert_invariants(runtime.database, ["TEA-1"])
 
     # The quarantined units are destroyed: they leave LATE for good, the SKU's stock stays.
-    before = await lots.list_lots(runtime, "TEA-1")
+    before = await stock.get_stock(runtime, "TEA-1")
     disposed = await dispose_of_lot(runtime, "TEA-1", "LATE", DisposalCreate(reason="destroyed"))
     assert (disposed.status, disposed.on_hand, disposed.disposed) == ("QUARANTINED", 0, 5)
-    after = await lots.list_lots(runtime, "TEA-1")
-    assert [lot.available for lot in after.items] == [lot.available for lot in before.items]
+    after = await stock.get_stock(runtime, "TEA-1")
+    assert (after.on_hand, after.reserved) == (before.on_hand, before.reserved)
     assert (await recall_report(runtime, "TEA-1", "LATE")).units.disposed == 5
+    await assert_invariants(runtime.database, ["TEA-1"])
+
+
+async def test_two_disposals_of_the_same_units_at_once_on_sqlite(runtime: InventoryRuntime) -> None:
+    # SQLite takes no row lock: the second disposal meets the rule in its UPDATE (or reads
+    # after the first committed) and is refused with a 409, never a constraint error.
+    await receive(runtime, "LOT-X", 4, in_days(5))
+    await age_lot(runtime.database, "TEA-1", "LOT-X", in_days(-1))
+    await check_lots(runtime)
+    both = await asyncio.gather(
+        *(
+            dispose_of_lot(runtime, "TEA-1", "LOT-X", DisposalCreate(reason="destroyed"))
+            for _ in "ab"
+        ),
+        return_exceptions=True,
+    )
+    refused = [outcome for outcome in both if isinstance(outcome, Conflict)]
+    done = [outcome for outcome in both if not isinstance(outcome, BaseException)]
+    assert (len(done), len(refused)) == (1, 1), both
+    assert refused[0].status == 409
+    assert (await lots.get_lot(runtime, "TEA-1", "LOT-X")).disposed == 4
     await assert_invariants(runtime.database, ["TEA-1"])

@@ -66,9 +66,8 @@ async def test_the_service_deletes_old_inbox_rows_and_sent_outbox_rows(
                     )
                 ).scalars()
             )
-            outbox = (
-                await conn.execute(sa.select(sa.func.count()).select_from(OUTBOX))
-            ).scalar_one()
+            of_the_sku = sa.select(sa.func.count()).where(OUTBOX.c.subject == code)
+            outbox = (await conn.execute(of_the_sku)).scalar_one()
         return inbox, int(outbox)
 
     assert await eventually(left, lambda found: found == ({recent}, 0), timeout=10) == ({recent}, 0)

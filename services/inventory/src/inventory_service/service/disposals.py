@@ -42,6 +42,8 @@ async def dispose_of_lot(
             # A ProblemError, so that the Idempotency-Key store keeps the refusal.
             raise Conflict(refusal.detail, code=refusal.code) from None
         disposed = await dispose_units(conn, sku, lot, quantity)
+        if disposed is None:
+            raise Conflict("the lot changed meanwhile; try again", code="concurrent-change")
         await write_movements(
             conn, [movement(sku, MovementKind.DISPOSE, -quantity, 0, data.reason, lot=lot)]
         )

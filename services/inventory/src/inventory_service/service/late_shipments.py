@@ -7,7 +7,8 @@ reading that event, inventory takes the order for unshipped: it releases the ord
 When the shipment then arrives, the units are put back where they really are, out of the
 warehouse: the order's released allocations are committed and shipped again, its reservation
 is COMMITTED, and for a recall the member is told like every member who received the lot.
-Units that other orders took meanwhile cannot be taken back: those are logged for a stock take.
+Units that other orders took meanwhile, or that a disposal of the lot counted as destroyed,
+cannot be taken back: those are logged for a stock take.
 """
 
 from __future__ import annotations
@@ -90,26 +91,27 @@ async def reinstate_shipped(
     lot_changes: list[tuple[str, str, int, int]] = []
     movements: list[dict[str, Any]] = []
     shipped: list[Any] = []
+    # What the lots and the SKUs can still give, lowered as this order's rows take from them.
+    free = {(row.sku, row.lot): row.lot_on_hand - row.lot_reserved for row in rows}
+    available = {code: level.available for code, level in levels.items()}
     for row in rows:
         quantity = int(row.quantity)
         sellable = row.lot_status == LotStatus.SELLABLE.value
-        level = levels.get(row.sku)
-        if sellable and (
-            level is None
-            or level.available < quantity
-            or row.lot_on_hand - row.lot_reserved < quantity
-        ):
-            # Sold again meanwhile: the shelf holds fewer units than the books say.
+        if free[row.sku, row.lot] < quantity or (sellable and available.get(row.sku, 0) < quantity):
+            # Sold again, or disposed of, meanwhile: the books hold fewer units than they say.
             log.warning(
-                "shipped units were sold again after a withdrawal; count the stock",
+                "shipped units are no longer in their lot (sold again or disposed of after a "
+                "withdrawal); count the stock",
                 order_id=order_id,
                 sku=row.sku,
                 lot=row.lot,
                 units=quantity,
             )
         else:
+            free[row.sku, row.lot] -= quantity
             lot_changes.append((row.sku, row.lot, -quantity, 0))
             if sellable:
+                available[row.sku] -= quantity
                 stock.append((row.sku, -quantity, 0))
         movements.append(
             movement(row.sku, MovementKind.COMMIT, -quantity, 0, "SHIPPED", order_id, lot=row.lot)

@@ -93,9 +93,16 @@ async def adjust_lot(conn: AsyncConnection, sku: str, lot: str, delta: int) -> b
 
 _DISPOSE = (
     sa.update(LOTS)
-    .where(LOTS.c.sku == sa.bindparam("b_sku"), LOTS.c.code == sa.bindparam("b_lot"))
+    .where(
+        LOTS.c.sku == sa.bindparam("b_sku"),
+        LOTS.c.code == sa.bindparam("b_lot"),
+        # The rule again, in the statement: SQLite takes no row lock, so a concurrent
+        # disposal may have taken the units since they were read.
+        LOTS.c.status != LotStatus.SELLABLE.value,
+        LOTS.c.on_hand - LOTS.c.reserved >= sa.bindparam("quantity", type_=sa.Integer),
+    )
     .values(
-        on_hand=LOTS.c.on_hand - sa.bindparam("quantity", type_=sa.Integer),
+        on_hand=LOTS.c.on_hand - sa.bindparam("quantity"),
         disposed=LOTS.c.disposed + sa.bindparam("quantity"),
         updated_at=sa.bindparam("at"),
     )
@@ -103,8 +110,10 @@ _DISPOSE = (
 )
 
 
-async def dispose_units(conn: AsyncConnection, sku: str, lot: str, quantity: int) -> int:
-    """Take `quantity` units out of a lot out of sale for good; the lot's units disposed of so
-    far (the caller has locked the SKU's stock row and checked the rule)."""
+async def dispose_units(conn: AsyncConnection, sku: str, lot: str, quantity: int) -> int | None:
+    """Take `quantity` units out of a lot out of sale for good: the lot's units disposed of so
+    far, or None when the lot no longer has them free (the caller has locked the SKU's stock
+    row on PostgreSQL and checked the rule; SQLite writers may still meet here)."""
     params = {"b_sku": sku, "b_lot": lot, "quantity": quantity, "at": datetime.now(UTC)}
-    return int((await conn.execute(_DISPOSE, params)).scalar_one())
+    disposed = (await conn.execute(_DISPOSE, params)).scalar_one_or_none()
+    return None if disposed is None else int(disposed)
