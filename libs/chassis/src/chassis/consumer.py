@@ -7,7 +7,8 @@ Delivery rules (the README's "Delivery guarantees"):
 - while the database cannot be reached the handler waits and retries without counting
   attempts: an outage is not the event's fault, and dead-lettering would lose the event;
 - then the message, its headers and the error go to `<topic>.dlq` and the partition moves on;
-- a message that is not a valid envelope (a poison message) goes to the DLQ at once;
+- a message that is not a valid envelope (a poison message) goes to the DLQ at once, and so
+  does an event older than the inbox remembers (`dedupe_window`), which it might apply twice;
 - if even the DLQ cannot be written, the error propagates and the message is redelivered.
 """
 
@@ -231,10 +232,10 @@ class ConsumerRunner:
         if self.dedupe_window is None:
             return
         at = as_utc(envelope.time)  # an offset-less time is read as UTC
-        if at < datetime.now(UTC) - self.dedupe_window:
+        if datetime.now(UTC) - at > self.dedupe_window:  # ages: no date arithmetic to overflow
             raise OutsideDedupeWindow(
-                f"the event is from {at.isoformat()}, older than the inbox's "
-                f"{self.dedupe_window.days} days: it may have been handled already"
+                f"the event is from {at.isoformat()}, older than the {self.dedupe_window.days} "
+                "days the inbox vouches for: it may have been handled already"
             )
 
     def _context(self, envelope: Envelope) -> AbstractContextManager[object]:

@@ -181,7 +181,9 @@ class ServiceSettings(BaseSettings):
     # Retention of the chassis' tables (chassis/retention.py). An inbox row must outlive every
     # redelivery of its event: longer than any topic's retention, the dead-letter topics' 30
     # days included (a dead letter replayed twice, weeks apart, is still applied once).
-    inbox_keep_days: float = Field(default=31.0, gt=LONGEST_RETENTION_MS / DAY_MS)
+    # At least a day more than that: the consumer judges an event's age against the window
+    # less a day (chassis.consumer.DEDUPE_MARGIN). At most ten years.
+    inbox_keep_days: float = Field(default=31.0, ge=LONGEST_RETENTION_MS / DAY_MS + 1, le=3650)
     outbox_keep_sent_hours: float = Field(default=1.0, ge=0)
     retention_check_seconds: float = Field(default=600.0, gt=0)
 
