@@ -153,7 +153,7 @@ class BrokerPause:
     factor: float = 1.5  # of the session timeout
 
     async def inject(self, target: Target) -> None:
-        await stopped([target.suite.pids()["broker"]], target.session_timeout_s * self.factor)
+        await stopped([service_pid(target, "broker")], target.session_timeout_s * self.factor)
 
 
 @dataclass

@@ -338,7 +338,8 @@ def retention_jobs(spec: ServiceSpec) -> list[Job]:
 
 
 def _start_jobs(spec: ServiceSpec, runtime: AnyBaseRuntime) -> list[asyncio.Task[None]]:
-    jobs = [*spec.jobs, *retention_jobs(spec)] if spec.settings.owns_database else spec.jobs
+    # Only a service with a database consumes or publishes (build_app checks).
+    jobs = [*spec.jobs, *retention_jobs(spec)]
     return [asyncio.create_task(_run_job(job, runtime), name=job.name) for job in jobs]
 
 

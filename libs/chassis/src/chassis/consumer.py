@@ -32,6 +32,7 @@ from chassis.metrics import EVENTS_DEAD_LETTERED, HANDLER_LATENCY
 from chassis.outbox import Outbox
 from chassis.producer import EventProducer
 from chassis.retry import exponential_delay
+from chassis.settings import DEDUPE_MARGIN_DAYS
 from chassis.telemetry import consumer_span, trace_context, tracing_enabled
 from shared_events import Envelope, EnvelopeError, EventPayload, from_kafka, registry, topics
 from shared_events.envelope import HEADER_PREFIX, encode_data, parse_versions
@@ -121,9 +122,7 @@ class _Work:
     started: float
 
 
-# Clock skew between a producer and a consumer, and the time an event waits before it is
-# handled, kept off the inbox's retention when judging an event's age.
-DEDUPE_MARGIN = timedelta(days=1)
+DEDUPE_MARGIN = timedelta(days=DEDUPE_MARGIN_DAYS)
 
 
 class OutsideDedupeWindow(EnvelopeError):

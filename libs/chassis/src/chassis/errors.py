@@ -114,6 +114,14 @@ class Conflict(ProblemError):
         super().__init__(409, detail, code=code)
 
 
+def as_problem(refusal: ProblemError | RuleError) -> ProblemError:
+    """A domain rule's refusal as the ProblemError it is answered with (install_problem_handlers),
+    for code that keeps refusals, such as the Idempotency-Key stores."""
+    if isinstance(refusal, ProblemError):
+        return refusal
+    return ProblemError(refusal.status, refusal.detail, code=refusal.code)
+
+
 def problem_response(
     request: Request,
     status: int,

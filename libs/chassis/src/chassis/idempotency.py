@@ -19,8 +19,9 @@ from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from chassis.errors import ProblemError
+from chassis.errors import ProblemError, as_problem
 from chassis.redis_outage import RedisOutage
+from chassis.rules import RuleError
 
 if TYPE_CHECKING:
     from chassis.runtime import AnyRuntime
@@ -80,7 +81,8 @@ class IdempotencyStore:
             return await self._replay(redis_key, body_print)
         try:
             result = await operation()
-        except ProblemError as problem:
+        except (ProblemError, RuleError) as refusal:
+            problem = as_problem(refusal)
             if problem.status >= 500:
                 await self.outage.ask(lambda: self.redis.delete(redis_key), skip=False)
             else:

@@ -61,8 +61,9 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import Database, as_utc, delete_in_batches
-from chassis.errors import ProblemError
+from chassis.errors import ProblemError, as_problem
 from chassis.idempotency import DAY, MAX_KEY_LENGTH, fingerprint
+from chassis.rules import RuleError
 
 if TYPE_CHECKING:
     from chassis.app import Job
@@ -247,7 +248,8 @@ class DatabaseIdempotency:
                     raise _Taken(held)  # rolls the retry's own work back
         except _Taken as taken:
             return await self._answer(claim, taken.held)
-        except ProblemError as problem:
+        except (ProblemError, RuleError) as refused:
+            problem = as_problem(refused)
             if problem.status >= 500:
                 raise
             # The refused work is rolled back already: the problem is all there is to commit.

@@ -15,6 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from chassis.columns import table_of, utc_timestamp
 from chassis.db import insert_ignore, insert_new
 
+RETENTION_INDEX = "ix_inbox_processed_at"
+
 
 class InboxRecord(SQLModel, table=True):
     __tablename__ = "inbox"
@@ -22,7 +24,7 @@ class InboxRecord(SQLModel, table=True):
         # How the retention job finds old rows (chassis/retention.py). A B-tree: its inserts all
         # land on its right edge (0.4 µs a row, measured), and it stays exact after deletes,
         # where a BRIN index's ranges widen as freed pages take new rows.
-        sa.Index("ix_inbox_processed_at", "processed_at"),
+        sa.Index(RETENTION_INDEX, "processed_at"),
     )
 
     consumer: str = Field(primary_key=True, max_length=200)
@@ -46,12 +48,12 @@ def create_inbox_table(op: Operations) -> None:
 
 
 def create_inbox_retention_index(op: Operations) -> None:
-    """Called from a migration of each service that has an inbox (`ix_inbox_processed_at`)."""
-    op.create_index("ix_inbox_processed_at", "inbox", ["processed_at"])
+    """Called from a migration of each service that has an inbox (`RETENTION_INDEX`)."""
+    op.create_index(RETENTION_INDEX, "inbox", ["processed_at"])
 
 
 def drop_inbox_retention_index(op: Operations) -> None:
-    op.drop_index("ix_inbox_processed_at", table_name="inbox")
+    op.drop_index(RETENTION_INDEX, table_name="inbox")
 
 
 async def claim(session: AsyncSession, consumer: str, event_id: uuid.UUID, event_type: str) -> bool:

@@ -3,8 +3,10 @@
 A domain function raises `RuleError("code", "detail")` (or a service's subclass of it); the
 handler installed by `chassis.errors.install_problem_handlers` answers it with the same
 problem+json as `ProblemError(status, detail, code=code)`, so a use case no longer converts it
-by hand. `status` is 422 (the request breaks a rule); a subclass may change the default, and
-one refusal may name its own (409 for a transition the current state does not allow).
+by hand, and the Idempotency-Key stores keep it like one (`chassis.errors.as_problem`), so a
+retry is answered with the same refusal. `status` is 422 (the request breaks a rule); a
+subclass may change the default, and one refusal may name its own (409 for a transition the
+current state does not allow).
 """
 
 from __future__ import annotations

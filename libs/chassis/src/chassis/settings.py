@@ -14,6 +14,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared_events.topics import DAY_MS, LONGEST_RETENTION_MS
 
+# Clock skew between a producer and a consumer, and the time an event waits before it is
+# handled, kept off the inbox's retention when the consumer judges an event's age
+# (chassis.consumer.DEDUPE_MARGIN).
+DEDUPE_MARGIN_DAYS = 1
+
 # Each service's port on a development machine, declared once: a service listens on its own,
 # the gateway's upstream URLs and the development JWKS URL point at them (and the launcher reads
 # them off each service's settings). Deployments set ports and URLs from the environment.
@@ -182,8 +187,10 @@ class ServiceSettings(BaseSettings):
     # redelivery of its event: longer than any topic's retention, the dead-letter topics' 30
     # days included (a dead letter replayed twice, weeks apart, is still applied once).
     # At least a day more than that: the consumer judges an event's age against the window
-    # less a day (chassis.consumer.DEDUPE_MARGIN). At most ten years.
-    inbox_keep_days: float = Field(default=31.0, ge=LONGEST_RETENTION_MS / DAY_MS + 1, le=3650)
+    # less a day (DEDUPE_MARGIN_DAYS). At most ten years.
+    inbox_keep_days: float = Field(
+        default=31.0, ge=LONGEST_RETENTION_MS / DAY_MS + DEDUPE_MARGIN_DAYS, le=3650
+    )
     outbox_keep_sent_hours: float = Field(default=1.0, ge=0)
     retention_check_seconds: float = Field(default=600.0, gt=0)
 

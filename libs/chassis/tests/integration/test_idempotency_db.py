@@ -26,6 +26,7 @@ from chassis.idempotency_db import (
     _store,
     delete_expired,
 )
+from chassis.rules import RuleError
 from chassis.testing.infra import DatabaseFactory
 
 from .conftest import effects, effects_metadata
@@ -59,7 +60,7 @@ async def database(create_database: DatabaseFactory) -> AsyncIterator[Database]:
 
 
 def writer(
-    subject: str, *, pause: float = 0.0, fail: ProblemError | None = None
+    subject: str, *, pause: float = 0.0, fail: ProblemError | RuleError | None = None
 ) -> Callable[[Order], Callable[[AsyncSession], Awaitable[Made]]]:
     """An operation that writes one effect row under `subject` in the given session."""
 
@@ -162,6 +163,28 @@ async def test_a_stored_refusal_is_replayed_even_if_the_retry_would_succeed(
     replayed = again.value
     assert (replayed.status, replayed.code, replayed.detail) == (409, "sold-out", "out of stock")
     assert replayed.extra == {"sku": "TEA-1"}
+    assert replayed.headers == {"Idempotent-Replayed": "true"}
+    assert await written(database, subject) == 0
+
+
+async def test_a_domain_rule_refusal_is_stored_and_replayed_like_a_problem(
+    database: Database,
+) -> None:
+    """A use case lets its domain's RuleError through (no conversion by hand): the store keeps it
+    as the problem it is answered with."""
+    store, subject = DatabaseIdempotency(database), str(uuid.uuid4())
+    refusal = RuleError("not-enough-stock", "only 2 units left", status=409)
+    with pytest.raises(RuleError) as first:
+        await place(store, "k-3", Order(quantity=1), writer(subject, fail=refusal))
+    assert first.value is refusal
+    with pytest.raises(ProblemError) as again:
+        await place(store, "k-3", Order(quantity=1), writer(subject))
+    replayed = again.value
+    assert (replayed.status, replayed.code, replayed.detail) == (
+        409,
+        "not-enough-stock",
+        "only 2 units left",
+    )
     assert replayed.headers == {"Idempotent-Replayed": "true"}
     assert await written(database, subject) == 0
 

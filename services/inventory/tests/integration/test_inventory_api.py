@@ -275,3 +275,23 @@ async def test_a_retried_adjustment_with_its_idempotency_key_applies_once(
     assert again.headers["idempotent-replayed"] == "true"
     stock = (await inventory.http.get(url(code), headers=inventory.admin)).json()
     assert stock["on_hand"] == 7
+
+
+async def test_a_refused_adjustment_is_answered_again_on_a_retry_with_its_key(
+    inventory: Inventory,
+) -> None:
+    """The stock rule's refusal is kept with the key (Redis store): a retry gets the same 409,
+    even once the stock would allow it, and changes nothing."""
+    code = sku()
+    await put(inventory, code, on_hand=2)
+    headers = {**inventory.admin, "Idempotency-Key": new_order_id()}
+    body = {"delta": -3, "reason": "breakage"}
+    first = await inventory.http.post(f"{url(code)}/adjustments", json=body, headers=headers)
+    assert first.status_code == 409 and first.json()["type"].endswith("/negative-on-hand")
+    await put(inventory, code, on_hand=10)
+    again = await inventory.http.post(f"{url(code)}/adjustments", json=body, headers=headers)
+    assert (again.status_code, again.headers["content-type"]) == (409, PROBLEM)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["type"] == first.json()["type"]
+    stock = (await inventory.http.get(url(code), headers=inventory.admin)).json()
+    assert stock["on_hand"] == 10

@@ -15,7 +15,7 @@ from chassis.errors import Conflict, NotFound
 from chassis.staging import session_stage
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import DEFAULT_LOT, LotStatus, is_expired, shop_today
-from inventory_service.domain.stock import MovementKind, StockRuleError
+from inventory_service.domain.stock import MovementKind
 from inventory_service.schemas import LotAdmin, LotList, LotReceive, OriginPublic
 from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.lot_levels import change_lots
@@ -134,11 +134,7 @@ async def receive_lot(runtime: InventoryRuntime, sku: str, data: LotReceive) -> 
         conn = await session.connection()
         # Every lot writer locks its SKU's stock row first.
         [level] = (await lock_levels(conn, [sku])).values()
-        try:
-            level.adjusted(data.quantity)  # the SKU's ceiling
-        except StockRuleError as refusal:
-            # A ProblemError, so that the Idempotency-Key store keeps the refusal.
-            raise Conflict(refusal.detail, code=refusal.code) from None
+        level.adjusted(data.quantity)  # the SKU's ceiling
         known = (
             await conn.execute(
                 sa.select(*_LOT_COLUMNS).where(LOTS.c.sku == sku, LOTS.c.code == data.lot)

@@ -14,7 +14,7 @@ from chassis.db import as_utc, insert_ignore
 from chassis.errors import Conflict, NotFound
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import DEFAULT_LOT
-from inventory_service.domain.stock import MAX_UNITS, MovementKind, StockLevel, StockRuleError
+from inventory_service.domain.stock import MAX_UNITS, MovementKind, StockLevel
 from inventory_service.schemas import AdjustmentCreate, StockAdmin, StockPublic, StockSet
 from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.lot_levels import adjust_lot
@@ -117,12 +117,7 @@ async def adjust_stock(runtime: InventoryRuntime, sku: str, data: AdjustmentCrea
             current = await read_level(session, sku)
             if current is None:
                 raise NotFound(f"SKU {sku} has no stock record")
-            try:
-                current.adjusted(data.delta)  # names the rule the adjustment breaks
-            except StockRuleError as refusal:
-                # The Idempotency-Key store keeps a refusal only as a ProblemError (a
-                # RuleError would pass through unstored): answered again on a retry.
-                raise Conflict(refusal.detail, code=refusal.code) from None
+            current.adjusted(data.delta)  # names the rule the adjustment breaks
             raise Conflict("the stock changed meanwhile; try again", code="concurrent-change")
         conn = await session.connection()
         if data.lot is None and await stocked_by_lot(conn, sku):

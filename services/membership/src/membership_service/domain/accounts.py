@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
+from chassis.rules import RuleError
+
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 128  # argon2 hashes anything, but a bound keeps the work per request bounded
 EMAIL_MAX_LENGTH = 254
@@ -22,13 +24,8 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-class AccountRuleError(Exception):
+class AccountRuleError(RuleError):
     """Input that breaks an account rule; `code` is stable."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 def normalise_email(email: str) -> str:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from chassis.rules import RuleError
+
 COUPON_CURRENCY = "CNY"
 # Human-typable: no 0/O, 1/I/L; upper case; read out in groups of four.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -36,11 +38,8 @@ class CouponStatus(StrEnum):
     EXPIRED = "EXPIRED"  # shown, never stored
 
 
-class CouponRuleError(Exception):
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+class CouponRuleError(RuleError):
+    """A coupon's terms or use that break a coupon rule: 422."""
 
 
 def new_code(choice: Callable[[str], str] = secrets.choice) -> str:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from chassis.rules import RuleError
 from membership_service.domain.tiers import SPEND_CURRENCY
 
 
@@ -34,11 +35,8 @@ class LedgerKind(StrEnum):
 USING_KINDS = (LedgerKind.HOLD, LedgerKind.RESTORE, LedgerKind.REVOKE)
 
 
-class PointsRuleError(Exception):
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+class PointsRuleError(RuleError):
+    """A points change that breaks a points rule: 422."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import as_utc
-from chassis.errors import NotFound, ProblemError
+from chassis.errors import NotFound
 from chassis.logging import get_logger
 from chassis.staging import Stage, session_stage
 from membership_service.config import MembershipSettings
@@ -19,7 +19,6 @@ from membership_service.deps import MembershipRuntime
 from membership_service.domain.coupons import (
     Coupon,
     CouponKind,
-    CouponRuleError,
     CouponStatus,
     CouponTerms,
     new_code,
@@ -133,15 +132,12 @@ def issue(
 
 
 async def issue_by_admin(runtime: MembershipRuntime, data: CouponCreate) -> CouponAdmin:
-    try:
-        terms = CouponTerms(
-            CouponKind.SPEND_THRESHOLD,
-            minor_units(data.amount_off),
-            minor_units(data.min_spend),
-            data.valid_days,
-        )
-    except CouponRuleError as error:
-        raise ProblemError(422, error.detail, code=error.code) from None
+    terms = CouponTerms(
+        CouponKind.SPEND_THRESHOLD,
+        minor_units(data.amount_off),
+        minor_units(data.min_spend),
+        data.valid_days,
+    )
     at = datetime.now(UTC)
     async with runtime.database.transaction() as session:
         if await queries.member(session, data.member_id) is None:

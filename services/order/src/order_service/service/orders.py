@@ -11,8 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.auth import Principal
 from chassis.db import as_utc
-from chassis.errors import NotFound, ProblemError
-from chassis.rules import RuleError
+from chassis.errors import NotFound
 from order_service.config import OrderSettings
 from order_service.deps import OrderRuntime
 from order_service.domain.pricing import PricingRules, apply_benefits, price_order
@@ -55,21 +54,16 @@ async def place_order_in(
     Idempotency-Key, chassis.idempotency_db); writes only through `session`."""
     settings = runtime.settings
     items = [(item.sku, item.quantity) for item in data.items]
-    try:
-        prices, tier_discount = await prices_and_tier(
-            session, [sku for sku, _ in items], member.subject
-        )
-        quote = price_order(items, prices, data.currency)
-        benefits = await benefits_for(
-            session, data.coupon_code, data.points or 0, tier_discount_percent=tier_discount
-        )
-        quote = apply_benefits(
-            quote, benefits, _pricing_rules(settings), now=now(), member_id=member.subject
-        )
-    except RuleError as refusal:
-        # The Idempotency-Key store keeps a refusal only as a ProblemError (a RuleError would
-        # pass through unstored): answered again on a retry, like the first time.
-        raise ProblemError(refusal.status, refusal.detail, code=refusal.code) from None
+    prices, tier_discount = await prices_and_tier(
+        session, [sku for sku, _ in items], member.subject
+    )
+    quote = price_order(items, prices, data.currency)
+    benefits = await benefits_for(
+        session, data.coupon_code, data.points or 0, tier_discount_percent=tier_discount
+    )
+    quote = apply_benefits(
+        quote, benefits, _pricing_rules(settings), now=now(), member_id=member.subject
+    )
     placed_at = now()
     uses_benefits = quote.coupon_code is not None or quote.points > 0
     order_id, status = str(uuid.uuid4()), OrderStatus.PENDING.value
