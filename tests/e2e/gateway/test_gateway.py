@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -87,6 +88,10 @@ async def edge(
             )
 
 
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def product(prefix: str) -> dict[str, Any]:
     return {
         "name": "Longjing",
@@ -123,8 +128,10 @@ async def test_requests_pass_through_with_their_token_and_ids(edge: Edge) -> Non
         (lambda t: t.token(roles=["admin"], expires_in=-120), 401),
         (lambda t: t.token(roles=["admin"], audience="elsewhere"), 401),
         (lambda t: "garbage", 401),
+        # A header that is JSON nested 3,000 deep: once a RecursionError, a 500.
+        (lambda t: f"{_b64url(b'[' * 3000)}.e30.AA", 401),
     ],
-    ids=["expired", "wrong-audience", "garbage"],
+    ids=["expired", "wrong-audience", "garbage", "nested-json"],
 )
 async def test_bad_tokens_stop_at_the_gateway(edge: Edge, make: Any, status: int) -> None:
     response = await edge.http.get(
@@ -308,3 +315,28 @@ async def test_storefront_calls_skip_the_router_and_keep_their_ids_and_metrics(
     assert any(
         line.startswith("http_requests_total{") and label in line for line in metrics.splitlines()
     )
+
+
+async def test_a_checked_header_sent_twice_is_400(edge: Edge) -> None:
+    """The gateway would check one copy and the service act on the other: refused."""
+    token = edge.admin["Authorization"]
+    for headers in (
+        [("Authorization", "x"), ("Authorization", token)],
+        [("Authorization", token), ("Idempotency-Key", "k1"), ("Idempotency-Key", "k2")],
+        [("Content-Type", "text/plain"), ("Content-Type", "application/json")],
+    ):
+        response = await edge.http.post("/api/v1/admin/products", content=b"{}", headers=headers)
+        assert response.status_code == 400, (headers, response.text)
+        assert response.headers["content-type"] == PROBLEM
+        assert response.json()["type"].endswith("/repeated-header")
+    # One copy each passes on as before.
+    single = await edge.http.get("/api/v1/admin/products", headers=[("Authorization", token)])
+    assert single.status_code == 200
+
+
+async def test_odd_sizes_and_catalog_pages_are_4xx(edge: Edge) -> None:
+    huge = await edge.http.get(f"/api/v1/products?size={'9' * 5000}")
+    assert huge.status_code == 422 and huge.headers["content-type"] == PROBLEM
+    for path in ("/events/a%00.html", f"/events/{'x' * 300}.html", f"/events/{'x/' * 40}.html"):
+        page = await edge.http.get(path)
+        assert page.status_code == 404, (path, page.text)

@@ -187,7 +187,7 @@ def claimed_subject(token: str) -> str | None:
         return None
     try:
         claims = json.loads(_base64url(parts[1]))
-    except (ValueError, binascii.Error):
+    except _UNREADABLE:
         return None
     subject = claims.get("sub") if isinstance(claims, dict) else None
     return subject if isinstance(subject, str) and subject else None
@@ -201,11 +201,16 @@ def _split(token: str) -> tuple[bytes, dict[str, Any], bytes, bytes]:
     try:
         header = json.loads(_base64url(parts[0]))
         payload, signature = _base64url(parts[1]), _base64url(parts[2])
-    except (ValueError, binascii.Error):
+    except _UNREADABLE:
         raise Unauthorized("malformed token") from None
     if not isinstance(header, dict):
         raise Unauthorized("malformed token")
     return f"{parts[0]}.{parts[1]}".encode(), header, payload, signature
+
+
+# What a token part that is not base64url JSON raises; RecursionError: JSON nested a thousand
+# deep, which fits in 1.4 KB of token.
+_UNREADABLE = (ValueError, binascii.Error, RecursionError)
 
 
 def _base64url(text: str) -> bytes:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator
+
+if TYPE_CHECKING:
+    from starlette.datastructures import Headers
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -47,6 +50,12 @@ def is_trusted(address: str, trusted: Iterable[str]) -> bool:
     except ValueError:
         return False
     return any(ip in network for network in _networks(tuple(trusted)))
+
+
+def forwarded_chain(headers: Headers) -> str | None:
+    """The request's X-Forwarded-For as one list: a proxy may add a line of its own rather than
+    append to the client's, and several lines are one list, in order (RFC 9110 section 5.3)."""
+    return ", ".join(headers.getlist("x-forwarded-for")) or None
 
 
 def client_address(peer: str | None, forwarded_for: str | None, trusted: Iterable[str]) -> str:

@@ -84,6 +84,7 @@ def b64(data: bytes) -> str:
         (unsigned, "algorithm"),
         (lambda t: "not.a.jwt", "malformed"),
         (lambda t: "only.two", "malformed"),
+        (lambda t: f"{b64(b'[' * 3000)}.e30.AA", "malformed"),
         (lambda t: signed(t, {"sub": "m-1"}), "exp"),
         (lambda t: signed(t, {"exp": time.time() + 60}), "sub"),
         (lambda t: signed(t, {"sub": "m-1", "exp": "tomorrow"}), "numbers"),
@@ -109,6 +110,7 @@ def b64(data: bytes) -> str:
         "alg-none",
         "garbage",
         "two-parts",
+        "nested-header",
         "no-exp",
         "no-sub",
         "exp-text",
@@ -254,7 +256,15 @@ def test_claimed_subject_reads_the_claim_without_checking_anything(
     assert claimed_subject(token_issuer.token("m-8", key=Ed25519PrivateKey.generate())) == "m-8"
     assert claimed_subject(unsigned(token_issuer)) is not None
     assert claimed_subject(f"{part({'alg': 'none'})}.{part({'sub': 'forged'})}.x") == "forged"
-    for token in ("", "a.b", "not.a.jwt", f"x.{part(['sub'])}.y", f"x.{part({'sub': 5})}.y"):
+    nested = b64(b"[" * 3000)  # JSON nested 3,000 deep: a RecursionError to json.loads
+    for token in (
+        "",
+        "a.b",
+        "not.a.jwt",
+        f"x.{part(['sub'])}.y",
+        f"x.{part({'sub': 5})}.y",
+        f"x.{nested}.y",
+    ):
         assert claimed_subject(token) is None, token
     assert claimed_subject(f"x.{part({'sub': ''})}.y") is None
     assert claimed_subject("x.\u00e9\u00e9.y") is None  # not base64url

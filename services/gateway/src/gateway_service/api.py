@@ -25,13 +25,19 @@ router = APIRouter()
 @router.get("/openapi.json", include_in_schema=False)
 async def openapi(running: RuntimeDep) -> JSONResponse:
     upstreams = running.state.upstreams
-    return JSONResponse(await merged_openapi(upstreams.client, upstreams.urls))
+    merged = await running.state.openapi.get(
+        lambda: merged_openapi(upstreams.client, upstreams.urls)
+    )
+    return JSONResponse(merged)
 
 
 @router.get("/asyncapi.json", include_in_schema=False)
 async def asyncapi(running: RuntimeDep) -> JSONResponse:
     upstreams = running.state.upstreams
-    return JSONResponse(await merged_asyncapi(upstreams.client, upstreams.urls))
+    merged = await running.state.asyncapi.get(
+        lambda: merged_asyncapi(upstreams.client, upstreams.urls)
+    )
+    return JSONResponse(merged)
 
 
 @router.get("/docs", include_in_schema=False)

@@ -4,8 +4,8 @@ layers"). The gateway has no database and no broker: it runs on the chassis' `Ba
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -17,6 +17,9 @@ from gateway_service.service.availability import AvailabilityReads
 from gateway_service.service.flash_sale import FlashSaleLimits
 from gateway_service.service.flash_stock import FlashSaleStock
 from gateway_service.service.limits import RateCounter
+from gateway_service.service.single_flight import KeptRead
+
+DOCUMENT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,9 @@ class GatewayState:
     flash_stock: FlashSaleStock  # each flash-sale SKU's units, counted at the edge
     availability: AvailabilityReads  # inventory's figures for product pages, briefly kept
     rates: RateCounter  # the rate limits' counters in Redis
+    # The merged /openapi.json and /asyncapi.json, read from the services once per window.
+    openapi: KeptRead[dict[str, Any]] = field(default_factory=lambda: KeptRead(DOCUMENT_SECONDS))
+    asyncapi: KeptRead[dict[str, Any]] = field(default_factory=lambda: KeptRead(DOCUMENT_SECONDS))
 
 
 GatewayRuntime = BaseRuntime[GatewaySettings, GatewayState]

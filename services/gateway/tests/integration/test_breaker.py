@@ -83,10 +83,10 @@ async def test_a_service_back_up_is_reached_again_within_the_reset_window() -> N
 
 
 async def test_half_open_lets_one_call_try_while_the_others_fail_fast() -> None:
-    service = OrderService(status=500)
+    service = OrderService(status=503)
     port = free_port()
     async with serve_app(service.app, port), upstreams(port) as edge:
-        assert [await status_of(edge) for _ in range(2)] == [500, 500]  # two 5xx: open
+        assert [await status_of(edge) for _ in range(2)] == [503, 503]  # two 503s: open
         await asyncio.sleep(RESET)
         service.status = 200
         service.answer.clear()  # the service is slow to answer the trial
@@ -98,3 +98,15 @@ async def test_half_open_lets_one_call_try_while_the_others_fail_fast() -> None:
         service.answer.set()
         assert await trial == 200  # the trial closes the breaker
         assert [await status_of(edge) for _ in range(2)] == [200, 200]
+
+
+async def test_a_service_answering_500_is_still_reached() -> None:
+    """A 500 is one request's bug, not the service's absence: a client that can provoke one
+    must not open the breaker for every other client."""
+    service = OrderService(status=500)
+    port = free_port()
+    async with serve_app(service.app, port), upstreams(port) as edge:
+        assert [await status_of(edge) for _ in range(4)] == [500] * 4
+        service.status = 200
+        assert await status_of(edge) == 200
+        assert service.calls == 5  # every call reached it

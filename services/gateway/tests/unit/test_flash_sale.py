@@ -25,6 +25,16 @@ def test_only_flash_sale_skus_count_and_repeated_lines_add_up() -> None:
     assert capped_quantities(body, LIMITS) == {"FLASH-1": 3}
 
 
+def test_a_sku_is_read_as_the_order_service_reads_it_trimmed() -> None:
+    body = order({"sku": " FLASH-1\u00a0", "quantity": 2}, {"sku": "\tFLASH-2 ", "quantity": 1})
+    assert capped_quantities(body, LIMITS) == {"FLASH-1": 2, "FLASH-2": 1}
+
+
+def test_a_body_nested_thousands_deep_is_not_an_order() -> None:
+    assert capped_quantities(b"[" * 100_000, LIMITS) == {}
+    assert capped_quantities(b'{"items": ' + b"[" * 100_000, LIMITS) == {}
+
+
 def test_no_limits_configured_reads_nothing() -> None:
     assert capped_quantities(order({"sku": "FLASH-1", "quantity": 1}), {}) == {}
 

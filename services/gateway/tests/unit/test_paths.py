@@ -51,7 +51,17 @@ def test_paths_that_could_change_shape_are_refused(raw: bytes, status: int) -> N
 
 
 @pytest.mark.parametrize(
-    ("value", "size"), [("20", 20), ("¹", None), ("٣", None), ("-1", None), ("", None)]
+    ("value", "size"),
+    [
+        ("20", 20),
+        ("¹", None),
+        ("٣", None),
+        ("-1", None),
+        ("", None),
+        ("0020", 20),
+        ("9" * 5000, 10**9),  # past int()'s 4,300 digits: over any page, never a ValueError
+        ("0" * 5000 + "7", 7),
+    ],
 )
 def test_page_size_is_ascii_digits_only(value: str, size: int | None) -> None:
     assert page_size(value) == size

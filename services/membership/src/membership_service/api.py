@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
 from chassis.deps import IdempotentCreate, create_route
-from chassis.forwarding import client_address
+from chassis.forwarding import client_address, forwarded_chain
 from membership_service.deps import MembershipRuntime, RuntimeDep
 from membership_service.schemas import (
     CouponAdmin,
@@ -35,7 +35,7 @@ def _client(runtime: MembershipRuntime, request: Request) -> str:
     """The client's address; X-Forwarded-For only from MEMBERSHIP_TRUSTED_PROXIES."""
     return client_address(
         request.client.host if request.client else None,
-        request.headers.get("x-forwarded-for"),
+        forwarded_chain(request.headers),
         runtime.settings.trusted_proxies,
     )
 

@@ -21,6 +21,10 @@ from chassis.errors import ProblemError
 from chassis.telemetry import current_traceparent
 from gateway_service.adapters.admission import Admission
 
+# A service's answers that say it is away, overloaded or cut off from its database (the
+# chassis answers 503; a proxy in front of it 502 or 504): what the breaker counts.
+UNAVAILABLE_STATUSES = frozenset({502, 503, 504})
+
 # Hop-by-hop headers (RFC 9110 section 7.6.1) and ones the gateway sets itself.
 DROP = frozenset(
     {
@@ -153,8 +157,11 @@ class Upstreams:
             raise _unavailable(name, breaker.retry_after(time.monotonic()) or 1) from None
         finally:
             admission.leave()
-        # Only the service's own failures count: a client's 4xx says nothing about its health.
-        breaker.record(status < 500, time.monotonic())
+        # Only the service's own unavailability counts: a client's 4xx says nothing about its
+        # health, nor does a 500 (a bug one input may trigger: one client could otherwise open
+        # the breaker for everyone). Down, overloaded or without its database, a service
+        # answers 503 (the chassis), or its proxy 502/504, or nothing.
+        breaker.record(status not in UNAVAILABLE_STATUSES, time.monotonic())
         passed: dict[str, str] = {}
         for key, value in received:
             if key.lower() in DROP or self._internal_location(key, value):

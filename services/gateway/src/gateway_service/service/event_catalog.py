@@ -16,8 +16,12 @@ def catalog_page(root: Path, path: str) -> Response:
     if path in ("", "index.html"):
         path = "index.html"
     base = root.resolve()
-    page = (base / path).resolve()
-    if page.suffix != ".html" or not page.is_relative_to(base) or not page.is_file():
+    try:
+        page = (base / path).resolve()
+        found = page.suffix == ".html" and page.is_relative_to(base) and page.is_file()
+    except (ValueError, OSError):  # a NUL byte in the path, a name longer than the system's
+        found = False
+    if not found:
         raise NotFound(f"no event catalog page {path!r} (the catalog is built by `make docs`)")
     return FileResponse(page, media_type="text/html; charset=utf-8")
 

@@ -20,12 +20,15 @@ from gateway_service.adapters.redis_scripts import CLAIM_SCRIPT
 
 def capped_quantities(body: bytes, limits: Mapping[str, int]) -> dict[str, int]:
     """The flash-sale SKUs an order body asks for, with their summed quantities. A body that
-    is not an order passes untouched: the order service answers it with its own 422."""
+    is not an order passes untouched: the order service answers it with its own 4xx. A SKU is
+    read as the order service reads it, surrounding white space trimmed (`RequestModel`), so
+    `" TEA-1 "` is counted as `TEA-1`; Python's `strip` trims all that pydantic's does, and a
+    few control characters more, which the service then refuses (the claim is given back)."""
     if not limits:
         return {}
     try:
         document: Any = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         return {}
     items = document.get("items") if isinstance(document, dict) else None
     wanted: dict[str, int] = {}
@@ -33,7 +36,9 @@ def capped_quantities(body: bytes, limits: Mapping[str, int]) -> dict[str, int]:
         if not isinstance(item, dict):
             continue
         sku, quantity = item.get("sku"), item.get("quantity")
-        if isinstance(sku, str) and sku in limits and isinstance(quantity, int) and quantity > 0:
+        if not isinstance(sku, str) or (sku := sku.strip()) not in limits:
+            continue
+        if isinstance(quantity, int) and quantity > 0:
             wanted[sku] = wanted.get(sku, 0) + quantity
     return wanted
 

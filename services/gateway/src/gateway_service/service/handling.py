@@ -15,7 +15,7 @@ from fastapi import Request, Response
 from chassis.app import request_id_of
 from chassis.auth import JwksVerifier, Unauthorized, claimed_subject
 from chassis.errors import PROBLEM_BASE, BackingStoreUnavailable, ProblemError
-from chassis.forwarding import client_address, is_trusted
+from chassis.forwarding import client_address, forwarded_chain, is_trusted
 from gateway_service.config import GatewaySettings
 from gateway_service.deps import GatewayRuntime
 from gateway_service.service import availability, limits
@@ -33,13 +33,18 @@ IN_DOUBT = frozenset(PROBLEM_BASE + code for code in ("idempotency-busy", "idemp
 # after each of these waits (0.75 s in all), to learn whether the copy sent alongside placed the
 # order or was refused; still in progress after the last, both stay taken (in doubt).
 IN_DOUBT_WAITS = (0.05, 0.1, 0.2, 0.4)
+# Headers the gateway reads to decide (the member, the flash-sale claim, the body): a second
+# copy could be the one the service acts on, so a request may carry each once (ASGI servers
+# hand header names over in lower case).
+CHECKED_ONCE = frozenset({b"authorization", b"idempotency-key", b"content-type"})
 
 
 async def handle(request: Request, runtime: GatewayRuntime) -> Response:
     settings = runtime.settings
+    refuse_repeated_headers(request)
     request_id = request_id_of(request.scope)  # chosen by the chassis' RequestObserver
     peer = request.client.host if request.client else "unknown"
-    forwarded = request.headers.get("x-forwarded-for")
+    forwarded = forwarded_chain(request.headers)
     client = client_address(peer, forwarded, settings.trusted_proxies)
     body: bytes | None = None
     if runtime.state.flash_stock.remembers_sold_out() and is_order(request):
@@ -97,6 +102,18 @@ async def handle(request: Request, runtime: GatewayRuntime) -> Response:
     if response.status_code == 200 and availability.is_product_read(request.method, path.decoded):
         response = await add_availability(response, runtime.state.availability)
     return response
+
+
+def refuse_repeated_headers(request: Request) -> None:
+    """400 for a second copy of a header the gateway decides by (`CHECKED_ONCE`)."""
+    seen: set[bytes] = set()
+    for name, _ in request.scope["headers"]:
+        if name in CHECKED_ONCE:
+            if name in seen:
+                raise ProblemError(
+                    400, f"the {name.decode()} header may be sent once", code="repeated-header"
+                )
+            seen.add(name)
 
 
 def is_order(request: Request) -> bool:

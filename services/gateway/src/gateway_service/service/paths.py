@@ -19,6 +19,8 @@ from chassis.errors import ProblemError
 
 # RFC 3986 pchar minus the unreserved characters `quote` keeps anyway.
 SEGMENT_SAFE = "!$&'()*+,;=:@"
+# A page size with more digits than this is over any maximum (no int built from it).
+MAX_SIZE_DIGITS = 9
 # Characters that reorder how text is displayed (Trojan Source); never part of an id or a SKU.
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
@@ -65,10 +67,12 @@ def parse_path(raw_path: bytes) -> Path:
 
 def page_size(value: str | None) -> int | None:
     """`size` as the services read it, or None when they will refuse it themselves (422).
-    `str.isdigit` is true for `¹` and `٣`, which `int` then rejects, so ASCII only."""
+    `str.isdigit` is true for `¹` and `٣`, which `int` then rejects, so ASCII only. Past
+    `MAX_SIZE_DIGITS` digits it is larger than any page (and `int` refuses 4,301 digits)."""
     if value is None or not (value.isascii() and value.isdigit()):
         return None
-    return int(value)
+    digits = value.lstrip("0") or "0"
+    return int(digits) if len(digits) <= MAX_SIZE_DIGITS else int(10**MAX_SIZE_DIGITS)
 
 
 def forwarded_query(raw: bytes) -> str:

@@ -5,6 +5,7 @@ upstream one request, not one per buyer)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
@@ -23,3 +24,21 @@ class SingleFlight(Generic[K, V]):
             flying.add_done_callback(lambda _: self._flying.pop(key, None))
         # shield: a caller who hangs up does not cancel the read the others are waiting for.
         return await asyncio.shield(flying)
+
+
+class KeptRead(Generic[V]):
+    """One value read once for all the callers waiting on it and kept for `seconds` (the
+    merged API documents: public, unauthenticated, and each read asks every service)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._flight: SingleFlight[str, V] = SingleFlight()
+        self._kept: tuple[float, V] | None = None
+
+    async def get(self, read: Callable[[], Awaitable[V]]) -> V:
+        if self._kept is not None and self.clock() < self._kept[0]:
+            return self._kept[1]
+        value = await self._flight.run("value", read)
+        self._kept = (self.clock() + self.seconds, value)
+        return value
