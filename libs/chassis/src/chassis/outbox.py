@@ -39,6 +39,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.columns import BIG_ID, partial_index, surrogate_key, table_of, utc_timestamp
 from chassis.db import Database
+from chassis.errors import ProblemError
 from chassis.logging import get_logger
 from chassis.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, on_scrape
 from chassis.producer import EventProducer, OutgoingRecord
@@ -46,6 +47,7 @@ from chassis.telemetry import current_traceparent
 from shared_events import Envelope, EventPayload, registry, to_kafka
 from shared_events.envelope import encode_data
 from shared_events.registry import EventRegistry
+from shared_events.topics import MAX_RECORD_BYTES
 
 log = get_logger(__name__)
 
@@ -99,6 +101,18 @@ def create_outbox_table(op: Operations) -> None:
 # A session's staged events: (outbox row, Kafka record), in staging order.
 _STAGED = "outbox_staged"
 Staged = tuple[dict[str, Any], OutgoingRecord]
+
+
+class EventTooLarge(ProblemError):
+    """A change whose event would be larger than a record may be: 422, nothing written."""
+
+    def __init__(self, event_type: str, size: int) -> None:
+        super().__init__(
+            422,
+            f"the change would publish {event_type} as {size:,} bytes; an event is at most "
+            f"{MAX_RECORD_BYTES:,} bytes: make it smaller (fewer or shorter fields)",
+            code="event-too-large",
+        )
 
 
 class Outbox:
@@ -162,6 +176,11 @@ class Outbox:
         )
         value = encode_data(envelope.data)
         record = to_kafka(envelope, value)
+        size = len(value) + len(record.key) + sum(len(k) + len(v) for k, v in record.headers)
+        if size > MAX_RECORD_BYTES:
+            # Refused now, in the writer's transaction: committed, the broker would refuse it
+            # on every try, and the relay, which sends in order, would send nothing after it.
+            raise EventTooLarge(spec.type, size)
         row = {
             "event_id": envelope.id,
             "topic": spec.topic,

@@ -21,7 +21,7 @@ from chassis.consumer import (
     ServiceConsumer,
 )
 from chassis.db import Database
-from chassis.outbox import Outbox, OutboxRecord, OutboxRelay
+from chassis.outbox import EventTooLarge, Outbox, OutboxRecord, OutboxRelay
 from chassis.producer import EventProducer, OutgoingRecord, ensure_topics
 from chassis.settings import ServiceSettings
 from chassis.testing.kafka import header, read_keyed
@@ -29,7 +29,7 @@ from chassis.testing.polling import eventually
 from chassis.testing.statements import statements_sent
 from shared_events import Envelope
 from shared_events.catalog import ProductUnpublishedV1
-from shared_events.topics import CATALOG_EVENTS
+from shared_events.topics import CATALOG_EVENTS, MAX_RECORD_BYTES
 
 from .conftest import effects, handler_outcomes
 
@@ -70,6 +70,31 @@ async def test_relay_down_after_commit_loses_nothing(
         await relay.stop()
     assert [header(r, "ce_id") for r in records] == [str(envelope.id)]
     assert await relay.backlog() == 0
+
+
+async def test_an_event_larger_than_a_record_may_be_is_refused_and_nothing_is_written(
+    database: Database, producer: EventProducer, kafka_bootstrap_servers: str
+) -> None:
+    """Committed, the broker would refuse it on every try and the relay, sending in order,
+    would send nothing after it: the writer's transaction gets a 422 instead."""
+    await ensure_topics(kafka_bootstrap_servers, [CATALOG_EVENTS])
+    outbox = Outbox("/services/test")
+    before = await unsent(database)
+    huge = "p-" + "x" * (MAX_RECORD_BYTES // 2)  # in the key and in the data: past the cap
+    with pytest.raises(EventTooLarge) as refused:
+        await stage_unpublished(database, outbox, huge)
+    assert (refused.value.status, refused.value.code) == (422, "event-too-large")
+    assert await unsent(database) == before and outbox.pending == []
+    # The next event goes out as usual.
+    relay = OutboxRelay(database, outbox, producer, service="test", poll_seconds=0.05)
+    relay.start()
+    try:
+        product_id = f"p-{uuid.uuid4()}"
+        envelope = await stage_unpublished(database, outbox, product_id)
+        records = await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 1)
+    finally:
+        await relay.stop()
+    assert [header(r, "ce_id") for r in records] == [str(envelope.id)]
 
 
 async def test_relay_keeps_an_aggregates_events_in_order(

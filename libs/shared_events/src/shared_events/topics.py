@@ -42,6 +42,11 @@ DEAD_LETTER_RETENTION_MS = 30 * DAY_MS
 # its rows longer than this.
 LONGEST_RETENTION_MS = max(DOMAIN_RETENTION_MS, VIEWS_RETENTION_MS, DEAD_LETTER_RETENTION_MS)
 
+# The largest record an event may make (value, key and headers): under Kafka's default
+# `message.max.bytes` (1,048,588) and a producer's default `max_request_size` (1 MiB), with room
+# for the batch's framing. A larger one would be refused by the broker on every try.
+MAX_RECORD_BYTES = 1_000_000
+
 CleanupPolicy = Literal["delete", "compact", "compact,delete"]
 
 
