@@ -149,6 +149,18 @@ def is_data_exception(exc: DBAPIError) -> bool:
     return isinstance(sqlstate, str) and sqlstate.startswith("22")
 
 
+# SQLite's extended result codes for a broken PRIMARY KEY or UNIQUE constraint.
+_SQLITE_UNIQUE = frozenset({1555, 2067})
+
+
+def is_unique_violation(exc: DBAPIError) -> bool:
+    """SQLSTATE 23505 (or SQLite's unique codes): the row a request inserts exists already."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    if isinstance(sqlstate, str):
+        return sqlstate == "23505"
+    return getattr(exc.orig, "sqlite_errorcode", None) in _SQLITE_UNIQUE
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
@@ -208,6 +220,17 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DBAPIError)
+        if is_unique_violation(exc):
+            # Two requests created the same row at once (a check-then-insert both passed):
+            # the loser's transaction is rolled back whole, and a retry sees the winner's row.
+            log.warning("concurrent insert refused", path=request.url.path)
+            return problem_response(
+                request,
+                409,
+                "another request changed the same record at the same moment; try again",
+                code="concurrent-change",
+                title="Conflict",
+            )
         if not is_data_exception(exc):
             return await on_unexpected(request, exc)
         # A backstop, not the rule: request models refuse what PostgreSQL cannot hold (NUL,

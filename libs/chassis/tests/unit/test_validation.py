@@ -189,10 +189,13 @@ def test_a_problem_that_echoes_a_lone_surrogate_still_renders() -> None:
     assert json.loads(body) == {"detail": "unknown event type 'x?'"}
 
 
-async def test_a_value_the_database_cannot_hold_is_a_422_and_other_database_errors_a_500() -> None:
+async def test_database_refusals_a_client_caused_are_4xx_and_other_database_errors_a_500() -> None:
     out_of_range = await _call("GET", "/overflow/22003")
     assert out_of_range.status_code == 422
     assert out_of_range.json()["type"].endswith("/unstorable-value")
+    duplicate = await _call("GET", "/overflow/23505")
+    assert duplicate.status_code == 409
+    assert duplicate.json()["type"].endswith("/concurrent-change")
     deadlock = await _call("GET", "/overflow/40P01")
     assert deadlock.status_code == 500
     assert "on_hand" not in deadlock.text  # no SQL, no stack trace
