@@ -289,3 +289,27 @@ async def test_no_unit_of_a_recalled_lot_is_committed_after_the_recall(
     rng = random.Random(13)
     for _ in range(3):
         await _recall_under_load(inventory, rng)
+
+
+async def test_a_stock_take_after_the_implicit_lot_was_recalled_is_refused(
+    inventory: Inventory,
+) -> None:
+    """Units received without a lot were recalled: a count of sellable stock cannot be put back
+    into their quarantined lot (the stock would show units no order can be given)."""
+    code = sku("bulk")
+    put = await inventory.http.put(
+        f"/api/v1/admin/inventory/{code}", json={"on_hand": 30}, headers=inventory.admin
+    )
+    assert put.status_code in (200, 201), put.text
+    assert (await recall(inventory, code, "DEFAULT")).status_code in (200, 201, 202)
+    again = await inventory.http.put(
+        f"/api/v1/admin/inventory/{code}", json={"on_hand": 50}, headers=inventory.admin
+    )
+    assert again.status_code == 409 and again.json()["type"].endswith("/default-lot-withdrawn")
+    assert await stock_levels(inventory, code) == (0, 0, 0)
+    assert (await lot_levels(inventory, code))["DEFAULT"] == ("QUARANTINED", 30, 0)
+    await assert_invariants(inventory.database, [code])
+    # New units come in as a named lot, and sell.
+    await receive_lot(inventory, code, "B2", 50, None)
+    assert await stock_levels(inventory, code) == (50, 0, 50)
+    await assert_invariants(inventory.database, [code])

@@ -87,14 +87,26 @@ async def stocked_by_lot(conn: AsyncConnection, sku: str) -> bool:
 
 async def set_default_lot(session: AsyncSession, sku: str, on_hand: int, at: datetime) -> None:
     """The implicit lot follows a stock take of a SKU received without lots (what the count
-    found beyond the lot's units counts as received)."""
+    found beyond the lot's units counts as received). Only while it is sellable: once recalled
+    or expired its units are out of sale, and a count of sellable stock cannot be put back
+    into it (409; new units come in as a named lot)."""
     await insert_ignore(session, LOTS, [_lot_row(sku, DEFAULT_LOT, 0, at)])
     found = sa.case((LOTS.c.on_hand < on_hand, on_hand - LOTS.c.on_hand), else_=0)
-    await (await session.connection()).execute(
+    taken = await (await session.connection()).execute(
         sa.update(LOTS)
-        .where(LOTS.c.sku == sku, LOTS.c.code == DEFAULT_LOT)
+        .where(
+            LOTS.c.sku == sku,
+            LOTS.c.code == DEFAULT_LOT,
+            LOTS.c.status == LotStatus.SELLABLE.value,
+        )
         .values(received=LOTS.c.received + found, on_hand=on_hand, updated_at=at)
     )
+    if taken.rowcount == 0:
+        raise Conflict(
+            f"the units of SKU {sku} received without a lot were recalled or expired: receive "
+            "new units into a named lot (POST .../lots)",
+            code="default-lot-withdrawn",
+        )
 
 
 def _lot_row(sku: str, code: str, quantity: int, at: datetime, **attributes: Any) -> dict[str, Any]:
