@@ -4,7 +4,8 @@ Delivery rules (the README's "Delivery guarantees"):
 - the offset is committed only after `handle()` returns, i.e. after the handler's transaction
   committed (or the message was dead-lettered);
 - a handler that raises is retried with exponential backoff, `max_attempts` times in all;
-- while the database cannot be reached the handler waits and retries without counting
+- while the database cannot be reached (or a handler reports another dependency's outage,
+  `chassis.db.DependencyUnavailable`) the handler waits and retries without counting
   attempts: an outage is not the event's fault, and dead-lettering would lose the event;
 - then the message, its headers and the error go to `<topic>.dlq` and the partition moves on;
 - a message that is not a valid envelope (a poison message) goes to the DLQ at once, and so
@@ -295,7 +296,7 @@ class ConsumerRunner:
                     outages += 1
                     waited = self.outage_delay(outages)
                     log.warning(
-                        "database unavailable, event handler waiting",
+                        "database or dependency unavailable, event handler waiting",
                         consumer=self.consumer.name,
                         event_id=str(envelope.id),
                         error=repr(exc),
@@ -441,7 +442,7 @@ async def apply_batch(batch: list[_Work], concurrency: int = 1) -> None:
                 outages += 1
                 waited = first.outage_delay(outages)
                 log.warning(
-                    "database unavailable, event batch waiting",
+                    "database or dependency unavailable, event batch waiting",
                     consumer=first.consumer.name,
                     events=len(batch),
                     error=repr(exc),

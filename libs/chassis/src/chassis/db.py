@@ -179,9 +179,18 @@ def _forget_rows_before_commit(session: Session) -> None:
     session.info.pop(_ROWS_BEFORE_COMMIT, None)
 
 
+class DependencyUnavailable(Exception):
+    """A system a use case needs besides the database (a payment provider, ...) cannot answer
+    now, after the use case's own retries: waiting cures it, as it cures a database outage.
+    A consumer waits and tries the event again without counting attempts (a refund must not
+    be dead-lettered because the provider was down for ten seconds); a request gets 503."""
+
+
 # Failures of the connection to the server, not of the statement: refused or dropped
-# connections, a server starting up or shutting down (an administrator's restart).
+# connections, a server starting up or shutting down (an administrator's restart); and a
+# dependency's outage a use case reports.
 _OUTAGES: tuple[type[BaseException], ...] = (
+    DependencyUnavailable,
     OSError,  # ConnectionRefusedError, ConnectionResetError, ...
     TimeoutError,
     asyncpg.PostgresConnectionError,
@@ -194,9 +203,9 @@ _OUTAGES: tuple[type[BaseException], ...] = (
 
 
 def is_unavailable(error: BaseException) -> bool:
-    """Whether `error` says the database could not be reached (an outage, which waiting cures)
-    rather than that the work itself failed; SQLAlchemy's wrappers and causes are looked
-    through."""
+    """Whether `error` says the database (or a `DependencyUnavailable`) could not be reached
+    (an outage, which waiting cures) rather than that the work itself failed; SQLAlchemy's
+    wrappers and causes are looked through."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:

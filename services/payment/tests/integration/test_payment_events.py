@@ -16,7 +16,9 @@ import sqlalchemy as sa
 from sqlmodel import col, func, select
 
 from chassis.inbox import InboxRecord
+from chassis.testing.polling import eventually
 from chassis.testing.tokens import bearer
+from payment_service.adapters.providers import ProviderUnavailable
 from payment_service.tables import FxRateRow
 from shared_events import Envelope, registry
 from shared_events.order import OrderRejectedV1
@@ -197,6 +199,44 @@ async def test_cancel_after_capture_refunds(payment: PaymentService) -> None:
         headers=bearer(payment.issuer.admin_token()),
     )
     assert ledger.json()["entries"][-1]["id"] == refunded.data["refund_id"]
+
+
+async def test_a_refund_waits_for_a_provider_that_is_down_and_is_never_dead_lettered(
+    payment: PaymentService,
+) -> None:
+    """The provider down past every retry (the use case's and the consumer's): the refund waits
+    for it, as for the database, and goes through once it answers. It was dead-lettered after
+    five tries: the customer's money stayed captured for a cancelled order."""
+    order_id = new_order_id()
+    await payment.request(order_id, amount=9_900)
+    await payment.events_until(order_id, AUTHORIZED)
+    await payment.confirm(order_id)
+    await payment.events_until(order_id, CAPTURED)
+    real_refund, calls, down = payment.sandbox.refund, [0], [True]
+
+    async def refund(**call: Any) -> str:
+        calls[0] += 1
+        if down[0]:
+            raise ProviderUnavailable("provider down")
+        return await real_refund(**call)
+
+    settings = payment.settings
+    tries_before = settings.provider_max_attempts * settings.consumer_max_attempts
+    payment.sandbox.refund = refund  # type: ignore[method-assign]
+    try:
+        await payment.cancel(order_id, was_confirmed=True)
+
+        async def tried() -> int:
+            return calls[0]
+
+        assert await eventually(tried, lambda n: n > tries_before + 4) > tries_before + 4
+        down[0] = False
+        events = await payment.events_until(order_id, REFUNDED)
+    finally:
+        del payment.sandbox.refund
+    assert [e.type for e in events] == [AUTHORIZED, CAPTURED, REFUNDED]
+    intent = await payment.intent(order_id)
+    assert intent is not None and intent.status == "REFUNDED"
 
 
 async def set_usd_rate(payment: PaymentService, micros: int) -> None:

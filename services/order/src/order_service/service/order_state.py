@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import rows_before_commit
+from chassis.errors import Conflict
 from chassis.outbox import Outbox
 from order_service.domain.saga import OrderStatus, Reason, SagaStep, State
 from order_service.tables import ORDERS, TIMELINE
@@ -20,6 +21,15 @@ from shared_events.money import Money
 
 # Stages an event of the order in the current transaction.
 Stage = Callable[[EventPayload], Envelope]
+
+
+class ConcurrentChange(Conflict):
+    """The order changed between its read and its move (SQLite only: PostgreSQL locks it)."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(
+            f"order {order_id} changed meanwhile; read it again", code="concurrent-change"
+        )
 
 
 def now() -> datetime:
@@ -174,8 +184,12 @@ async def move(
 ) -> None:
     """Enter `state` with one UPDATE; publish and record the event it means, if any. `cause`
     (a `timeline_entry` of the event that led here) goes on the timeline first, in the same
-    INSERT."""
+    INSERT. The UPDATE takes the row only in the state it was read in: on PostgreSQL the read
+    locked it, so it always is; SQLite has no row locks (its transaction starts at the first
+    write), and a state another transaction committed in between is never overwritten
+    (`ConcurrentChange`: a request gets 409, a consumer's batch is tried again)."""
     was_confirmed = order.status == OrderStatus.CONFIRMED.value
+    read_in = (ORDERS.c.status == order.status, ORDERS.c.saga_step == order.saga_step)
     entries = [cause] if cause is not None else []
     order.status, order.saga_step = state[0].value, state[1].value
     if reason is not None:
@@ -193,7 +207,11 @@ async def move(
     if order.payment_token != token:
         changes["payment_token"] = order.payment_token  # cleared once payment is requested
     connection = await session.connection()
-    await connection.execute(sa.update(ORDERS).where(ORDERS.c.id == order.id).values(changes))
+    moved = await connection.execute(
+        sa.update(ORDERS).where(ORDERS.c.id == order.id, *read_in).values(changes)
+    )
+    if moved.rowcount == 0:
+        raise ConcurrentChange(order.id)
     if payload is not None:
         entries.append(timeline_entry(order, payload.event_type, str(stage(payload).id)))
     if entries:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from chassis.db import DependencyUnavailable
 from payment_service.domain.intents import FailureReason
 
 
@@ -25,8 +26,10 @@ class PaymentDeclined(Exception):
         self.message = message
 
 
-class ProviderUnavailable(Exception):
-    """The provider could not answer (timeout, 5xx, processing error); try again later."""
+class ProviderUnavailable(DependencyUnavailable):
+    """The provider could not answer (timeout, 5xx, processing error); try again later. Still
+    so after the use case's retries, a capture, void or refund waits for the provider in the
+    consumer (never dead-lettered for it); an authorisation fails the payment instead."""
 
 
 class PaymentProvider(Protocol):
