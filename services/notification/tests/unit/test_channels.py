@@ -3,6 +3,8 @@ a webhook makes before connecting, and an SMTP server that is not there."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from email import message_from_bytes, policy
 
 import pytest
@@ -97,3 +99,22 @@ async def test_an_allowed_name_on_a_private_address_is_refused_before_connecting
     with pytest.raises(DeliveryError) as refused:
         await sender.send(Message("d-1", url, "t", "{}", secret="whsec_x"))
     assert refused.value.permanent and "refused address" in refused.value.reason
+
+
+async def test_an_idn_host_is_resolved_as_it_was_allow_listed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`xn--strae-oqa.example` (straße) is resolved under that name, never as `strasse.example`
+    (IDNA 2003's reading of the Unicode form: another domain, another owner)."""
+    asked: list[str] = []
+
+    async def getaddrinfo(host: str, port: int, **_: object) -> list[tuple[object, ...]]:
+        asked.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.1", port))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    host = "xn--strae-oqa.example"
+    sender = WebhookSender(allowed_hosts=frozenset({host}), timeout_seconds=1)
+    with pytest.raises(DeliveryError) as refused:  # 10.0.0.1 is private: refused, not sent
+        await sender.send(Message("d-1", f"https://{host}/hook", "t", "{}", secret="s"))
+    assert refused.value.permanent and asked == [host]

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 import pytest
 
+from chassis.testing.orders import order_placed
 from notification_service.domain.channels import Channel, mask_phone
 from notification_service.domain.delivery import DeliveryStatus, RetryPolicy
 from notification_service.domain.locales import resolve_locale
@@ -11,6 +13,8 @@ from notification_service.domain.notices import is_upgrade, notice_for
 from notification_service.domain.preferences import Preferences
 from notification_service.domain.templates import Category, Template
 from notification_service.domain.webhooks import address_allowed, event_category, host_allowed
+from notification_service.service.notify import webhook_body
+from shared_events import registry
 from shared_events.inventory import LotExpiringV1, RecallCustomerAffectedV1, StockLowV1
 from shared_events.membership import CouponIssuedV1, TierChangedV1
 from shared_events.money import Money
@@ -211,6 +215,13 @@ def test_notices_for_events() -> None:
         ("::1", False, True),
         ("fd00::1", False, True),
         ("::ffff:127.0.0.1", False, True),  # IPv4-mapped loopback
+        # IPv4 inside IPv6 is judged as that IPv4: NAT64, IPv4-compatible, 6to4.
+        ("64:ff9b::a00:5", False, True),  # 10.0.0.5 behind a NAT64 gateway
+        ("64:ff9b::808:808", True, True),  # 8.8.8.8 behind it
+        ("::7f00:1", False, True),  # 127.0.0.1, IPv4-compatible
+        ("2002:7f00:1::", False, True),  # 6to4 of 127.0.0.1
+        ("fec0::1", False, False),  # deprecated site-local
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False, False),  # Teredo: a hidden tunnel
         ("0.0.0.0", False, False),  # noqa: S104 - an address to refuse, not to bind
         ("224.0.0.1", False, False),
         ("not-an-address", False, False),
@@ -219,3 +230,14 @@ def test_notices_for_events() -> None:
 def test_webhook_addresses(address: str, public_only: bool, with_private: bool) -> None:
     assert address_allowed(address, allow_private=False) is public_only
     assert address_allowed(address, allow_private=True) is with_private
+
+
+def test_a_webhook_gets_the_event_without_its_coupon_code() -> None:
+    """The coupon is the member's to spend: `order.order.placed` goes to subscribers without
+    the code it used, everything else as published."""
+    placed = order_placed("o-1", coupon_code="K7QM-3XPA-9RTD", discount=500, subtotal=9_900)
+    envelope = registry.envelope(placed, subject="o-1")
+    body = json.loads(webhook_body(envelope))
+    assert "coupon_code" not in body["data"]
+    assert body["data"] == {k: v for k, v in envelope.data.items() if k != "coupon_code"}
+    assert (body["id"], body["type"]) == (str(envelope.id), "order.order.placed")

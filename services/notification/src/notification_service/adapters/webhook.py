@@ -58,29 +58,41 @@ class WebhookSender:
             SIGNATURE_HEADER: signature_header(message.secret, int(self.clock()), body),
         }
         url = httpx.URL(message.to)
-        address = await self._checked_address(url)
+        # The host as it goes on the wire (IDNA, `xn--...`): the name that was allow-listed is
+        # the name resolved and checked in TLS (`url.host` is Unicode, which the resolver and
+        # TLS would encode by IDNA 2003: `straße` as `strasse`, another domain).
+        host = url.raw_host.decode("ascii")
+        address = await self._checked_address(url, host)
         headers["Host"] = url.netloc.decode("ascii")
         pinned = url.copy_with(host=address)
         try:
-            response = await self.client.post(
-                pinned,
-                content=body,
-                headers=headers,
-                timeout=httpx.Timeout(self.timeout_seconds),
-                extensions={"sni_hostname": url.host},
-            )
+            # One deadline for the whole exchange (httpx's timeouts are per read: a receiver
+            # sending a byte every few seconds would hold the dispatch round for ever), and the
+            # answer's body is never read (an endless one would fill memory).
+            async with asyncio.timeout(self.timeout_seconds):
+                async with self.client.stream(
+                    "POST",
+                    pinned,
+                    content=body,
+                    headers=headers,
+                    timeout=httpx.Timeout(self.timeout_seconds),
+                    extensions={"sni_hostname": host},
+                ) as response:
+                    status = response.status_code
+        except TimeoutError as exc:
+            raise DeliveryError("webhook did not answer in time") from exc
         except httpx.HTTPError as exc:
             raise DeliveryError(f"webhook unreachable: {type(exc).__name__}") from exc
-        if not response.is_success:
-            raise DeliveryError(f"webhook answered HTTP {response.status_code}")
+        if not 200 <= status < 300:
+            raise DeliveryError(f"webhook answered HTTP {status}")
 
-    async def _checked_address(self, url: httpx.URL) -> str:
-        """The address to connect to: the first the host resolves to, once every one of them
+    async def _checked_address(self, url: httpx.URL, host: str) -> str:
+        """The address to connect to: the first `host` resolves to, once every one of them
         has passed `address_allowed`."""
         port = url.port or (443 if url.scheme == "https" else 80)
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
-                url.host, port, type=socket.SOCK_STREAM
+                host, port, type=socket.SOCK_STREAM
             )
         except OSError as exc:
             raise DeliveryError(f"webhook host does not resolve: {exc.strerror}") from exc

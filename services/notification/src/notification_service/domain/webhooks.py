@@ -38,6 +38,10 @@ WEBHOOK_EVENT_TYPES = frozenset(
     )
 )
 
+# Fields of an offered event that are not passed on: a coupon code is the member's to spend
+# (`order.order.placed` names the one it used).
+WITHHELD_FIELDS = frozenset({"coupon_code"})
+
 # How an event forwarded to webhooks counts for the member it concerns.
 EVENT_CATEGORIES: dict[str, Category] = {
     TierChangedV1.event_type: Category.MARKETING,
@@ -62,6 +66,23 @@ def host_allowed(url: str, allowed_hosts: list[str] | frozenset[str]) -> bool:
     return host.lower() in {h.lower() for h in allowed_hosts}
 
 
+_SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
+# Prefixes whose last 32 bits are an IPv4 address: NAT64 (RFC 6052, 8215), IPv4-compatible.
+_IPV4_IN_LAST_32_BITS = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+    ipaddress.IPv6Network("::/96"),
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.is_unspecified or ip.is_loopback:
+        return None  # `::` and `::1` are themselves
+    if any(ip in network for network in _IPV4_IN_LAST_32_BITS):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def address_allowed(address: str, *, allow_private: bool) -> bool:
     """Whether a webhook may be sent to this resolved IP address. An allow-listed name can
     still resolve (or be re-pointed) to the loopback, the private network or the cloud's
@@ -71,8 +92,13 @@ def address_allowed(address: str, *, allow_private: bool) -> bool:
         ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone id
     except ValueError:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.teredo is not None or ip in _SITE_LOCAL:
+            return False  # a tunnel to an address we cannot see; deprecated site-local
+        # An IPv4 address carried inside an IPv6 one (mapped, NAT64, 6to4, the deprecated
+        # IPv4-compatible form) is judged as that IPv4 address: `64:ff9b::a00:5` is 10.0.0.5
+        # behind a NAT64 gateway.
+        ip = ip.ipv4_mapped or ip.sixtofour or _embedded_ipv4(ip) or ip
     if ip.is_multicast or ip.is_unspecified:
         return False
     if ip.is_global:

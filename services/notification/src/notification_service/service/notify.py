@@ -29,7 +29,11 @@ from notification_service.domain.locales import resolve_locale
 from notification_service.domain.notices import Notice, for_refund, notice_for
 from notification_service.domain.preferences import Preferences
 from notification_service.domain.templates import Template
-from notification_service.domain.webhooks import WEBHOOK_EVENT_TYPES, event_category
+from notification_service.domain.webhooks import (
+    WEBHOOK_EVENT_TYPES,
+    WITHHELD_FIELDS,
+    event_category,
+)
 from notification_service.service import parking, preferences, recalls, recipients, webhooks
 from notification_service.service.masking import display_recipient
 from notification_service.service.rendering import Rendered, Renderer
@@ -57,14 +61,15 @@ class Draft:
 
 
 def webhook_body(envelope: Envelope) -> str:
-    """What subscribers receive: the event, not our rendering of it."""
+    """What subscribers receive: the event, not our rendering of it, less `WITHHELD_FIELDS`."""
+    data = {k: v for k, v in envelope.data.items() if k not in WITHHELD_FIELDS}
     return json.dumps(
         {
             "id": str(envelope.id),
             "type": envelope.type,
             "subject": envelope.subject,
             "time": envelope.time.isoformat(),
-            "data": envelope.data,
+            "data": data,
         },
         separators=(",", ":"),
         ensure_ascii=False,
