@@ -327,6 +327,12 @@ def test_emails_are_lower_case_and_checked() -> None:
     for bad in ("alice", "alice@", "@example.com", "a b@example.com", "alice@example"):
         with pytest.raises(AccountRuleError):
             normalise_email(bad)
+    # What would make a To header a list or a display name: two recipients to a mailer.
+    for listed in ("ceo,me@attacker.com", "a;b@example.com", "<a@example.com>", '"a"@x.com'):
+        with pytest.raises(AccountRuleError):
+            normalise_email(listed)
+    assert normalise_email("li.wei+tag@example.co.uk") == "li.wei+tag@example.co.uk"
+    assert normalise_email("用户@例子.广告") == "用户@例子.广告"
 
 
 # The benefits of an order

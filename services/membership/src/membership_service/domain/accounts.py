@@ -10,8 +10,11 @@ from chassis.rules import RuleError
 PASSWORD_MIN_LENGTH = 10
 PASSWORD_MAX_LENGTH = 128  # argon2 hashes anything, but a bound keeps the work per request bounded
 EMAIL_MAX_LENGTH = 254
-# Deliberately plain: one @, a dot in the domain, no spaces. Deliverability is the mailer's job.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
+# Deliberately plain: one @, a dot in the domain, no spaces, and none of the characters that
+# make a header an address list or a display name (`,` `;` `<` `>` `(` `)` `[` `]` `"` `:` `\`):
+# `ceo,me@attacker.com` would be two recipients to a mailer. Deliverability is its job.
+_ATOM = r"[^@\s,;<>()\[\]\"\\:]"
+_EMAIL = re.compile(rf"^{_ATOM}{{1,64}}@{_ATOM}+\.[^@\s.,;<>()\[\]\"\\:]{{2,}}$")
 
 
 class Locale(StrEnum):

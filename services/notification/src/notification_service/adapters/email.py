@@ -95,7 +95,7 @@ class SmtpEmail:
             smtp = self._reusable()
             if smtp is not None:
                 try:
-                    await self._transact(smtp, email)
+                    await self._transact(smtp, email, message.to)
                     return
                 except ConnectionError:
                     pass  # it died while idle (a restart): once more on a fresh connection
@@ -103,14 +103,16 @@ class SmtpEmail:
                     raise _failure(exc) from exc
             smtp = await self._connect()
             try:
-                await self._transact(smtp, email)
+                await self._transact(smtp, email, message.to)
             except BROKEN as exc:
                 raise _failure(exc) from exc
 
-    async def _transact(self, smtp: aiosmtplib.SMTP, email: MimeMessage) -> None:
+    async def _transact(self, smtp: aiosmtplib.SMTP, email: MimeMessage, to: str) -> None:
         """One message on `smtp`; the connection goes back to the pool if it is still good."""
         try:
-            await smtp.send_message(email)
+            # The envelope's recipient is the one address, never read back from the To header
+            # (a header can hold a list).
+            await smtp.send_message(email, recipients=[to])
         except BROKEN:
             smtp.close()
             raise
