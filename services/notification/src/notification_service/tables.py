@@ -40,6 +40,9 @@ class RecipientRow(SQLModel, table=True):
     name: str = Field(max_length=200)
     locale: str = Field(max_length=16)
     phone: str | None = Field(default=None, max_length=32)  # E.164 or none: email only
+    # The marketing consent membership last told (`membership.member.updated`); None before
+    # its first word. Only a change of it is applied to the preferences (service/recipients.py).
+    membership_consent: bool | None = None
     updated_at: datetime = utc_timestamp()
 
 

@@ -95,3 +95,38 @@ async def test_tier_upgrade_is_marketing_and_needs_consent(notification: Notific
         "/api/v1/notifications/preferences", headers=notification.member(member_id)
     )
     assert preferences.json()["marketing_consent"] is True
+
+
+async def test_a_withdrawal_here_survives_a_profile_edit_at_membership(
+    notification: Notification,
+) -> None:
+    """Consent given in the profile, withdrawn here (membership never hears of it), then the
+    name changed: the profile event repeats the old consent and must not bring marketing
+    back. A later change of consent at membership is applied again."""
+    member_id = new_id("m")
+    address = f"{member_id}@example.com"
+    await notification.register(member_id, address, "en", "Erin")
+    await notification.mail.wait_for(address)  # the welcome
+    url, member = "/api/v1/notifications/preferences", notification.member(member_id)
+
+    def profile(name: str, consent: bool) -> MemberUpdatedV1:
+        return MemberUpdatedV1(
+            member_id=member_id, name=name, locale="en", marketing_consent=consent
+        )
+
+    await notification.handled(await notification.publish(profile("Erin", True), member_id))
+    assert (await notification.http.get(url, headers=member)).json()["marketing_consent"] is True
+    withdrawn = await notification.http.put(url, json={"marketing_consent": False}, headers=member)
+    assert withdrawn.json()["marketing_consent"] is False
+    renamed = await notification.publish(profile("Erin Li", True), member_id)
+    await notification.handled(renamed)
+    assert (await notification.http.get(url, headers=member)).json()["marketing_consent"] is False
+    upgrade = await notification.publish(tier_changed(member_id, "SILVER", "GOLD"), member_id)
+    await notification.handled(upgrade)
+    assert await notification.deliveries(cause_event_id=str(upgrade.id)) == []
+    # Membership's own change of consent still counts, both ways.
+    for consent in (False, True):
+        changed = await notification.publish(profile("Erin Li", consent), member_id)
+        await notification.handled(changed)
+        got = (await notification.http.get(url, headers=member)).json()
+        assert got["marketing_consent"] is consent

@@ -51,16 +51,22 @@ async def update_member(
     session: AsyncSession, event: MemberUpdatedV1, cache: NotificationCache
 ) -> None:
     """Name, locale and phone change the recipient; consent goes to the preferences owned
-    here."""
+    here, but only when membership's consent changed. The member also sets it here
+    (`PUT /notifications/preferences`), which membership never hears of: every profile edit
+    repeats membership's old value, and applying it would undo a withdrawal made here (a
+    member who said no would get marketing again after changing their name). So the latest
+    change wins, on either side."""
     row = await session.get(RecipientRow, event.member_id)
+    told = event.marketing_consent
+    changed = row is None or row.membership_consent != told
     if row is not None:
         row.name, row.locale, row.updated_at = event.name, event.locale, datetime.now(UTC)
         if _tells_phone(event):
             row.phone = event.phone
+        row.membership_consent = told
         session.add(row)
-    await preferences.change(
-        session, event.member_id, {"marketing_consent": event.marketing_consent}, cache
-    )
+    if changed:
+        await preferences.change(session, event.member_id, {"marketing_consent": told}, cache)
 
 
 async def recipient(session: AsyncSession, member_id: str) -> RecipientRow | None:
