@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from chassis.auth import Admin, Member
@@ -65,6 +65,13 @@ async def login(runtime: RuntimeDep, body: LoginRequest, request: Request) -> JS
 async def refresh(runtime: RuntimeDep, body: RefreshRequest) -> JSONResponse:
     pair = await tokens.refresh(runtime, body)
     return JSONResponse(pair.model_dump(mode="json"), headers=NO_STORE)
+
+
+@router.post("/auth/logout", status_code=204, tags=["auth"])
+async def logout(runtime: RuntimeDep, body: RefreshRequest) -> Response:
+    """Ends the session of `refresh_token` (its family revoked); 204 whether it was known."""
+    await tokens.logout(runtime, body)
+    return Response(status_code=204)
 
 
 @router.get("/me", response_model=Me, tags=["storefront"])

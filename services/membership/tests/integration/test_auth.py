@@ -279,3 +279,26 @@ async def test_the_signing_key_and_the_admin_survive_a_restart(
         async with second.runtime.database.sessions() as session:
             admins = (await session.exec(select(MemberRow).where(MemberRow.role == "admin"))).all()
         assert len(admins) == 1
+
+
+async def test_logout_ends_the_session_and_answers_alike_for_any_token(
+    membership: Membership,
+) -> None:
+    member = await membership.register()
+    first = await membership.login(member["email"])
+    second = (await refresh(membership, first["refresh_token"])).json()
+    other = await membership.login(member["email"])  # another device: its own session
+    out = await membership.http.post(
+        "/api/v1/auth/logout", json={"refresh_token": second["refresh_token"]}
+    )
+    assert out.status_code == 204 and out.content == b""
+    # Neither the token nor the one it was rotated from refreshes again; the other session does.
+    assert (await refresh(membership, second["refresh_token"])).status_code == 401
+    assert (await refresh(membership, first["refresh_token"])).status_code == 401
+    assert (await refresh(membership, other["refresh_token"])).status_code == 200
+    # An unknown or already revoked token gets the same answer: no oracle.
+    for token in ("made-up", second["refresh_token"]):
+        again = await membership.http.post("/api/v1/auth/logout", json={"refresh_token": token})
+        assert again.status_code == 204
+    bad = await membership.http.post("/api/v1/auth/logout", json={"refresh_token": ""})
+    assert bad.status_code == 422

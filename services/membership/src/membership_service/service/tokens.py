@@ -214,14 +214,7 @@ async def refresh(runtime: MembershipRuntime, data: RefreshRequest) -> TokenPair
             elif member is not None:
                 pair = await _issue(session, runtime, member, row.family_id)
         if row is not None and outcome is RefreshOutcome.REUSED:
-            await session.exec(
-                sa.update(REFRESH_TOKENS)
-                .where(
-                    REFRESH_TOKENS.c.family_id == row.family_id,
-                    REFRESH_TOKENS.c.revoked_at.is_(None),
-                )
-                .values(revoked_at=now)
-            )
+            await _revoke_family(session, row.family_id, now)
             log.warning(
                 "refresh token reused: family revoked",
                 member_id=row.member_id,
@@ -230,3 +223,26 @@ async def refresh(runtime: MembershipRuntime, data: RefreshRequest) -> TokenPair
     if pair is None:
         raise InvalidCredentials(BAD_REFRESH)
     return pair
+
+
+async def logout(runtime: MembershipRuntime, data: RefreshRequest) -> None:
+    """End the session the refresh token belongs to: every token of its family is revoked, so
+    neither it nor any it was rotated into refreshes again (the access token lives out its 15
+    minutes). The same answer whether the token was known, used or revoked: no oracle."""
+    token_hash = hash_refresh_token(data.refresh_token)
+    async with runtime.database.transaction() as session:
+        query = sa.select(REFRESH_TOKENS.c.family_id, REFRESH_TOKENS.c.member_id).where(
+            REFRESH_TOKENS.c.token_hash == token_hash
+        )
+        family = (await (await session.connection()).execute(query)).first()
+        if family is not None:
+            await _revoke_family(session, family.family_id, datetime.now(UTC))
+            log.info("member logged out", member_id=family.member_id)
+
+
+async def _revoke_family(session: AsyncSession, family_id: str, at: datetime) -> None:
+    await session.exec(
+        sa.update(REFRESH_TOKENS)
+        .where(REFRESH_TOKENS.c.family_id == family_id, REFRESH_TOKENS.c.revoked_at.is_(None))
+        .values(revoked_at=at)
+    )
