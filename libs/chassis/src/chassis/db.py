@@ -187,10 +187,8 @@ class DependencyUnavailable(Exception):
 
 
 # Failures of the connection to the server, not of the statement: refused or dropped
-# connections, a server starting up or shutting down (an administrator's restart); and a
-# dependency's outage a use case reports.
+# connections, a server starting up or shutting down (an administrator's restart).
 _OUTAGES: tuple[type[BaseException], ...] = (
-    DependencyUnavailable,
     OSError,  # ConnectionRefusedError, ConnectionResetError, ...
     TimeoutError,
     asyncpg.PostgresConnectionError,
@@ -206,6 +204,11 @@ def is_unavailable(error: BaseException) -> bool:
     """Whether `error` says the database (or a `DependencyUnavailable`) could not be reached
     (an outage, which waiting cures) rather than that the work itself failed; SQLAlchemy's
     wrappers and causes are looked through."""
+    reported: BaseException | None = error
+    while reported is not None:  # raised, or raised *from*: not an error met while handling one
+        if isinstance(reported, DependencyUnavailable):
+            return True
+        reported = reported.__cause__
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:

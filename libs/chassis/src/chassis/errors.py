@@ -114,6 +114,23 @@ class Conflict(ProblemError):
         super().__init__(409, detail, code=code)
 
 
+class ConcurrentChange(Conflict):
+    """409 `concurrent-change`: the record changed between this request's read and its write;
+    the same request again may well pass. Transient: an Idempotency-Key store does not keep it
+    (a retry under the key runs again instead of being told "try again" for a day)."""
+
+    transient = True
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, code="concurrent-change")
+
+
+def kept_with_key(problem: ProblemError) -> bool:
+    """Whether an Idempotency-Key store keeps this refusal as the key's answer: a client's
+    4xx, but not a server error nor a transient conflict (`ConcurrentChange`)."""
+    return problem.status < 500 and not getattr(problem, "transient", False)
+
+
 def as_problem(refusal: ProblemError | RuleError) -> ProblemError:
     """A domain rule's refusal as the ProblemError it is answered with (install_problem_handlers),
     for code that keeps refusals, such as the Idempotency-Key stores."""
@@ -221,14 +238,21 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DBAPIError)
         if is_unique_violation(exc):
-            # Two requests created the same row at once (a check-then-insert both passed):
-            # the loser's transaction is rolled back whole, and a retry sees the winner's row.
-            log.warning("concurrent insert refused", path=request.url.path)
+            # Mostly two requests that created the same row at once (a check-then-insert both
+            # passed): the loser's transaction is rolled back whole, and a retry sees the
+            # winner's row. Logged as an error all the same, with the constraint: a use case
+            # that inserts without checking first would show here every time.
+            log.error(
+                "unique constraint refused an insert",
+                path=request.url.path,
+                constraint=getattr(exc.orig, "constraint_name", None),
+            )
             return problem_response(
                 request,
                 409,
-                "another request changed the same record at the same moment; try again",
-                code="concurrent-change",
+                "the record exists already (another request may have created it at the same "
+                "moment); read it, or try again",
+                code="already-exists",
                 title="Conflict",
             )
         if not is_data_exception(exc):

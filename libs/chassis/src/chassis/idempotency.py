@@ -19,7 +19,7 @@ from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from chassis.errors import ProblemError, as_problem
+from chassis.errors import ProblemError, as_problem, kept_with_key
 from chassis.redis_outage import RedisOutage
 from chassis.rules import RuleError
 
@@ -83,7 +83,7 @@ class IdempotencyStore:
             result = await operation()
         except (ProblemError, RuleError) as refusal:
             problem = as_problem(refusal)
-            if problem.status >= 500:
+            if not kept_with_key(problem):
                 await self.outage.ask(lambda: self.redis.delete(redis_key), skip=False)
             else:
                 await self._store(redis_key, body_print, problem.status, None, problem)

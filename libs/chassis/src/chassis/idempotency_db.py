@@ -61,7 +61,7 @@ from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import Database, as_utc, delete_in_batches
-from chassis.errors import ProblemError, as_problem
+from chassis.errors import ProblemError, as_problem, kept_with_key
 from chassis.idempotency import DAY, MAX_KEY_LENGTH, fingerprint
 from chassis.rules import RuleError
 
@@ -250,7 +250,7 @@ class DatabaseIdempotency:
             return await self._answer(claim, taken.held)
         except (ProblemError, RuleError) as refused:
             problem = as_problem(refused)
-            if problem.status >= 500:
+            if not kept_with_key(problem):
                 raise
             # The refused work is rolled back already: the problem is all there is to commit.
             refusal = {"detail": problem.detail, "code": problem.code, "title": problem.title}

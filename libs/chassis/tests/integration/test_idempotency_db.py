@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import Database
-from chassis.errors import ProblemError
+from chassis.errors import ConcurrentChange, ProblemError
 from chassis.idempotency import fingerprint
 from chassis.idempotency_db import (
     DatabaseIdempotency,
@@ -187,6 +187,21 @@ async def test_a_domain_rule_refusal_is_stored_and_replayed_like_a_problem(
     )
     assert replayed.headers == {"Idempotent-Replayed": "true"}
     assert await written(database, subject) == 0
+
+
+async def test_a_transient_conflict_is_not_stored_and_the_retry_runs_again(
+    database: Database,
+) -> None:
+    """`ConcurrentChange` says "try again": a retry under the key must run, not be told so for
+    a day."""
+    store, subject = DatabaseIdempotency(database), str(uuid.uuid4())
+    with pytest.raises(ConcurrentChange):
+        await place(
+            store, "k-4", Order(quantity=1), writer(subject, fail=ConcurrentChange("changed"))
+        )
+    retried = await place(store, "k-4", Order(quantity=1), writer(subject))
+    assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers
+    assert await written(database, subject) == 1
 
 
 async def test_server_errors_are_not_stored(database: Database) -> None:

@@ -1,5 +1,5 @@
 """Two requests that create the same row at once (a check-then-insert both passed): the loser
-gets 409 `concurrent-change`, never a 500, on PostgreSQL and on SQLite."""
+gets 409 `already-exists`, never a 500, on PostgreSQL and on SQLite."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ async def _creates_twice(database: Database) -> None:
     assert first.status_code == 200
     assert second.status_code == 409, second.text
     assert second.headers["content-type"] == "application/problem+json"
-    assert second.json()["type"].endswith("/concurrent-change")
+    assert second.json()["type"].endswith("/already-exists")
     assert "unique_rows" not in second.text  # no SQL leaks out
 
 

@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from chassis.db import Database
+from chassis.db import Database, DependencyUnavailable, is_unavailable
 from chassis.errors import install_problem_handlers
 from chassis.testing.infra import free_port
 
@@ -32,3 +32,23 @@ async def test_an_unreachable_database_is_a_503_problem_with_retry_after() -> No
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"] == "1"
     assert response.json()["type"].endswith("/unavailable")
+
+
+def test_a_dependency_outage_counts_when_raised_or_raised_from_not_when_met_in_handling() -> None:
+    down = DependencyUnavailable("provider down")
+    assert is_unavailable(down)
+    try:
+        try:
+            raise down
+        except DependencyUnavailable as exc:
+            raise RuntimeError("reported as another error") from exc
+    except RuntimeError as wrapped:
+        assert is_unavailable(wrapped)
+    try:
+        try:
+            raise down
+        except DependencyUnavailable:
+            raise ValueError("a bug in the fallback")  # noqa: B904 - the point of the test
+    except ValueError as bug:
+        # Met while handling the outage, not caused by it: a failure, never waited out.
+        assert not is_unavailable(bug)

@@ -195,7 +195,7 @@ async def test_database_refusals_a_client_caused_are_4xx_and_other_database_erro
     assert out_of_range.json()["type"].endswith("/unstorable-value")
     duplicate = await _call("GET", "/overflow/23505")
     assert duplicate.status_code == 409
-    assert duplicate.json()["type"].endswith("/concurrent-change")
+    assert duplicate.json()["type"].endswith("/already-exists")
     deadlock = await _call("GET", "/overflow/40P01")
     assert deadlock.status_code == 500
     assert "on_hand" not in deadlock.text  # no SQL, no stack trace

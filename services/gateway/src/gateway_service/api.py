@@ -17,7 +17,7 @@ from gateway_service.deps import RuntimeDep, runtime
 from gateway_service.service.asyncapi import merged_asyncapi
 from gateway_service.service.event_catalog import catalog_page, catalog_root_redirect
 from gateway_service.service.handling import handle
-from gateway_service.service.openapi import merged_openapi
+from gateway_service.service.openapi import is_complete, merged_openapi
 
 router = APIRouter()
 
@@ -26,7 +26,7 @@ router = APIRouter()
 async def openapi(running: RuntimeDep) -> JSONResponse:
     upstreams = running.state.upstreams
     merged = await running.state.openapi.get(
-        lambda: merged_openapi(upstreams.client, upstreams.urls)
+        lambda: merged_openapi(upstreams.client, upstreams.urls), complete=is_complete
     )
     return JSONResponse(merged)
 
@@ -35,7 +35,7 @@ async def openapi(running: RuntimeDep) -> JSONResponse:
 async def asyncapi(running: RuntimeDep) -> JSONResponse:
     upstreams = running.state.upstreams
     merged = await running.state.asyncapi.get(
-        lambda: merged_asyncapi(upstreams.client, upstreams.urls)
+        lambda: merged_asyncapi(upstreams.client, upstreams.urls), complete=is_complete
     )
     return JSONResponse(merged)
 

@@ -24,3 +24,18 @@ async def test_one_read_serves_every_caller_until_the_window_ends() -> None:
     assert await kept.get(read) == 1 and reads == 1
     now[0] += 0.2
     assert await kept.get(read) == 2 and reads == 2
+
+
+async def test_an_incomplete_value_is_given_but_not_kept() -> None:
+    kept: KeptRead[dict[str, list[str]]] = KeptRead(10.0, clock=lambda: 0.0)
+    answers = iter([{"missing": ["analytics"]}, {"missing": []}, {"missing": ["order"]}])
+
+    async def read() -> dict[str, list[str]]:
+        return next(answers)
+
+    def complete(value: dict[str, list[str]]) -> bool:
+        return not value["missing"]
+
+    assert await kept.get(read, complete) == {"missing": ["analytics"]}  # not kept
+    assert await kept.get(read, complete) == {"missing": []}  # read again, kept
+    assert await kept.get(read, complete) == {"missing": []}

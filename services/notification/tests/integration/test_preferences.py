@@ -130,3 +130,22 @@ async def test_a_withdrawal_here_survives_a_profile_edit_at_membership(
         await notification.handled(changed)
         got = (await notification.http.get(url, headers=member)).json()
         assert got["marketing_consent"] is consent
+
+
+async def test_an_opt_in_here_survives_a_profile_edit_that_keeps_the_default(
+    notification: Notification,
+) -> None:
+    """Membership registers every member without consent; a member who opts in here and then
+    edits their name at membership (consent still the default there) stays opted in."""
+    member_id = new_id("m")
+    address = f"{member_id}@example.com"
+    await notification.register(member_id, address, "en", "Finn")
+    await notification.mail.wait_for(address)
+    url, member = "/api/v1/notifications/preferences", notification.member(member_id)
+    opted_in = await notification.http.put(url, json={"marketing_consent": True}, headers=member)
+    assert opted_in.json()["marketing_consent"] is True
+    renamed = MemberUpdatedV1(
+        member_id=member_id, name="Finn Wu", locale="en", marketing_consent=False
+    )
+    await notification.handled(await notification.publish(renamed, member_id))
+    assert (await notification.http.get(url, headers=member)).json()["marketing_consent"] is True

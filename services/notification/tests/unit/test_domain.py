@@ -218,6 +218,7 @@ def test_notices_for_events() -> None:
         # IPv4 inside IPv6 is judged as that IPv4: NAT64, IPv4-compatible, 6to4.
         ("64:ff9b::a00:5", False, True),  # 10.0.0.5 behind a NAT64 gateway
         ("64:ff9b::808:808", True, True),  # 8.8.8.8 behind it
+        ("64:ff9b:1:0:a:0:500:0", False, True),  # local-use NAT64: where the IPv4 is, unknown
         ("::7f00:1", False, True),  # 127.0.0.1, IPv4-compatible
         ("2002:7f00:1::", False, True),  # 6to4 of 127.0.0.1
         ("fec0::1", False, False),  # deprecated site-local

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from chassis.testing.harness import offline_runtime
 from order_service.config import MIGRATIONS_DIR, OrderSettings
 from order_service.domain.saga import OrderStatus, Reason, SagaStep, cancellation
-from order_service.service.order_state import ConcurrentChange, locked, move
+from order_service.service.order_state import OrderChanged, locked, move
 from order_service.tables import ORDERS
 from shared_events import Envelope, EventPayload
 
@@ -64,10 +64,11 @@ async def test_a_cancel_read_before_a_confirm_committed_does_not_overwrite_it(
                 )
             )
         state = cancellation(OrderStatus(stale.status), SagaStep(stale.saga_step))
-        with pytest.raises(ConcurrentChange) as refused:
+        with pytest.raises(OrderChanged) as refused:
             async with database.transaction() as session:
                 await move(_no_stage, session, stale, state, Reason.CANCELLED_BY_CUSTOMER)
         assert (refused.value.status, refused.value.code) == (409, "concurrent-change")
+        assert (stale.status, stale.saga_step) == (pending["status"], pending["saga_step"])
         async with database.sessions() as session:
             row = (
                 await (await session.connection()).execute(

@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from gateway_service.service.openapi import NOT_ANSWERING
+
 Document = dict[str, Any]
 
 
@@ -53,7 +55,7 @@ def merge(documents: dict[str, Document], missing: list[str]) -> Document:
         ),
     }
     if missing:
-        info["x-services-not-answering"] = sorted(missing)
+        info[NOT_ANSWERING] = sorted(missing)
     return {
         "asyncapi": "3.0.0",
         "info": info,

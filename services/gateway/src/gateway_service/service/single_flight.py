@@ -28,7 +28,8 @@ class SingleFlight(Generic[K, V]):
 
 class KeptRead(Generic[V]):
     """One value read once for all the callers waiting on it and kept for `seconds` (the
-    merged API documents: public, unauthenticated, and each read asks every service)."""
+    merged API documents: public, unauthenticated, and each read asks every service); a value
+    `complete` says is not is given to its waiters but not kept (a service did not answer)."""
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
@@ -36,9 +37,12 @@ class KeptRead(Generic[V]):
         self._flight: SingleFlight[str, V] = SingleFlight()
         self._kept: tuple[float, V] | None = None
 
-    async def get(self, read: Callable[[], Awaitable[V]]) -> V:
+    async def get(
+        self, read: Callable[[], Awaitable[V]], complete: Callable[[V], bool] = lambda _: True
+    ) -> V:
         if self._kept is not None and self.clock() < self._kept[0]:
             return self._kept[1]
         value = await self._flight.run("value", read)
-        self._kept = (self.clock() + self.seconds, value)
+        if complete(value):
+            self._kept = (self.clock() + self.seconds, value)
         return value

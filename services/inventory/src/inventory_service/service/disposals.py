@@ -4,7 +4,7 @@ change: the units left it when the lot left sale."""
 
 from __future__ import annotations
 
-from chassis.errors import Conflict
+from chassis.errors import ConcurrentChange
 from chassis.staging import session_stage
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import units_to_dispose
@@ -32,7 +32,7 @@ async def dispose_of_lot(
         )
         disposed = await dispose_units(conn, sku, lot, quantity)
         if disposed is None:
-            raise Conflict("the lot changed meanwhile; try again", code="concurrent-change")
+            raise ConcurrentChange("the lot changed meanwhile; try again")
         await write_movements(
             conn, [movement(sku, MovementKind.DISPOSE, -quantity, 0, data.reason, lot=lot)]
         )

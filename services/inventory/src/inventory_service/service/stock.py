@@ -11,7 +11,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import as_utc, insert_ignore
-from chassis.errors import Conflict, NotFound
+from chassis.errors import ConcurrentChange, Conflict, NotFound
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import DEFAULT_LOT
 from inventory_service.domain.stock import MAX_UNITS, MovementKind, StockLevel
@@ -118,7 +118,7 @@ async def adjust_stock(runtime: InventoryRuntime, sku: str, data: AdjustmentCrea
             if current is None:
                 raise NotFound(f"SKU {sku} has no stock record")
             current.adjusted(data.delta)  # names the rule the adjustment breaks
-            raise Conflict("the stock changed meanwhile; try again", code="concurrent-change")
+            raise ConcurrentChange("the stock changed meanwhile; try again")
         conn = await session.connection()
         if data.lot is None and await stocked_by_lot(conn, sku):
             raise _STOCKED_BY_LOT

@@ -231,8 +231,12 @@ async def logout(runtime: MembershipRuntime, data: RefreshRequest) -> None:
     minutes). The same answer whether the token was known, used or revoked: no oracle."""
     token_hash = hash_refresh_token(data.refresh_token)
     async with runtime.database.transaction() as session:
-        query = sa.select(REFRESH_TOKENS.c.family_id, REFRESH_TOKENS.c.member_id).where(
-            REFRESH_TOKENS.c.token_hash == token_hash
+        # Locked as a refresh locks it: a refresh of this token in flight commits its new
+        # token first, and the revoke below sees that one too.
+        query = (
+            sa.select(REFRESH_TOKENS.c.family_id, REFRESH_TOKENS.c.member_id)
+            .where(REFRESH_TOKENS.c.token_hash == token_hash)
+            .with_for_update()
         )
         family = (await (await session.connection()).execute(query)).first()
         if family is not None:

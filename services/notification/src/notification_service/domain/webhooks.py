@@ -67,12 +67,12 @@ def host_allowed(url: str, allowed_hosts: list[str] | frozenset[str]) -> bool:
 
 
 _SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
-# Prefixes whose last 32 bits are an IPv4 address: NAT64 (RFC 6052, 8215), IPv4-compatible.
-_IPV4_IN_LAST_32_BITS = (
-    ipaddress.IPv6Network("64:ff9b::/96"),
-    ipaddress.IPv6Network("64:ff9b:1::/48"),
-    ipaddress.IPv6Network("::/96"),
-)
+# NAT64 for a local network (RFC 8215): where in it the IPv4 address sits depends on the prefix
+# length the network chose, so it cannot be judged; private.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+# Prefixes whose last 32 bits are an IPv4 address: the well-known NAT64 prefix (RFC 6052),
+# IPv4-compatible.
+_IPV4_IN_LAST_32_BITS = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -95,6 +95,8 @@ def address_allowed(address: str, *, allow_private: bool) -> bool:
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.teredo is not None or ip in _SITE_LOCAL:
             return False  # a tunnel to an address we cannot see; deprecated site-local
+        if ip in _LOCAL_NAT64:
+            return allow_private
         # An IPv4 address carried inside an IPv6 one (mapped, NAT64, 6to4, the deprecated
         # IPv4-compatible form) is judged as that IPv4 address: `64:ff9b::a00:5` is 10.0.0.5
         # behind a NAT64 gateway.

@@ -31,6 +31,7 @@ async def record_member(session: AsyncSession, event: MemberRegisteredV1) -> Rec
             name=event.name,
             locale=event.locale,
             phone=event.phone,
+            membership_consent=False,  # what membership registers every member with
             updated_at=datetime.now(UTC),
         )
     else:

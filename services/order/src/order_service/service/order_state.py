@@ -4,14 +4,14 @@ next state with one UPDATE, and the event and timeline entries that move means."
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import rows_before_commit
-from chassis.errors import Conflict
+from chassis.errors import ConcurrentChange
 from chassis.outbox import Outbox
 from order_service.domain.saga import OrderStatus, Reason, SagaStep, State
 from order_service.tables import ORDERS, TIMELINE
@@ -23,13 +23,11 @@ from shared_events.money import Money
 Stage = Callable[[EventPayload], Envelope]
 
 
-class ConcurrentChange(Conflict):
+class OrderChanged(ConcurrentChange):
     """The order changed between its read and its move (SQLite only: PostgreSQL locks it)."""
 
     def __init__(self, order_id: str) -> None:
-        super().__init__(
-            f"order {order_id} changed meanwhile; read it again", code="concurrent-change"
-        )
+        super().__init__(f"order {order_id} changed meanwhile; try again")
 
 
 def now() -> datetime:
@@ -190,6 +188,7 @@ async def move(
     (`ConcurrentChange`: a request gets 409, a consumer's batch is tried again)."""
     was_confirmed = order.status == OrderStatus.CONFIRMED.value
     read_in = (ORDERS.c.status == order.status, ORDERS.c.saga_step == order.saga_step)
+    as_read = replace(order)  # given back to `order` if the move is refused
     entries = [cause] if cause is not None else []
     order.status, order.saga_step = state[0].value, state[1].value
     if reason is not None:
@@ -211,7 +210,9 @@ async def move(
         sa.update(ORDERS).where(ORDERS.c.id == order.id, *read_in).values(changes)
     )
     if moved.rowcount == 0:
-        raise ConcurrentChange(order.id)
+        for column in fields(order):
+            setattr(order, column.name, getattr(as_read, column.name))
+        raise OrderChanged(order.id)
     if payload is not None:
         entries.append(timeline_entry(order, payload.event_type, str(stage(payload).id)))
     if entries:

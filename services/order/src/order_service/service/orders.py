@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime, timedelta
 
@@ -28,6 +29,7 @@ from order_service.domain.saga import (
 )
 from order_service.schemas import OrderAccepted, OrderCreate
 from order_service.service.order_state import (
+    OrderChanged,
     locked,
     money,
     move,
@@ -218,5 +220,6 @@ async def cancel_overdue(runtime: OrderRuntime, limit: int = 100) -> int:
             )
             if state is not None:
                 stage = stage_for_request(runtime.outbox, session, order)
-                await move(stage, session, order, state, Reason.TIMEOUT)
+                with contextlib.suppress(OrderChanged):  # answered meanwhile (SQLite): not late
+                    await move(stage, session, order, state, Reason.TIMEOUT)
     return len(late)
