@@ -4,8 +4,6 @@ after the read is never overwritten."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 import sqlalchemy as sa
 
@@ -16,29 +14,9 @@ from order_service.service.order_state import OrderChanged, locked, move
 from order_service.tables import ORDERS
 from shared_events import Envelope, EventPayload
 
+from .conftest import order_row
+
 pytestmark = pytest.mark.integration
-
-
-def _order(status: str, step: str) -> dict[str, object]:
-    now = datetime.now(UTC)
-    return {
-        "id": "o-1",
-        "member_id": "m-1",
-        "status": status,
-        "saga_step": step,
-        "reason": None,
-        "currency": "CNY",
-        "subtotal": 100,
-        "discount": 0,
-        "tier_discount": 0,
-        "coupon_discount": 0,
-        "points": 0,
-        "points_discount": 0,
-        "total": 100,
-        "shipping_address": {},
-        "created_at": now,
-        "updated_at": now,
-    }
 
 
 def _no_stage(payload: EventPayload) -> Envelope:
@@ -51,7 +29,7 @@ async def test_a_cancel_read_before_a_confirm_committed_does_not_overwrite_it(
     settings = OrderSettings(database_url=database_url)
     async with offline_runtime(settings, None, migrations=MIGRATIONS_DIR) as runtime:
         database = runtime.database
-        pending = _order(OrderStatus.PENDING.value, SagaStep.AWAITING_PAYMENT.value)
+        pending = order_row(OrderStatus.PENDING.value, SagaStep.AWAITING_PAYMENT.value)
         async with database.transaction() as session:
             await (await session.connection()).execute(sa.insert(ORDERS), pending)
         async with database.transaction() as session:  # the customer's cancel reads the order

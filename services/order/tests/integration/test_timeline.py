@@ -4,8 +4,6 @@ are, and an order the service does not know gets none."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 import sqlalchemy as sa
 
@@ -15,29 +13,13 @@ from order_service.config import MIGRATIONS_DIR, OrderSettings
 from order_service.service.order_state import note_on_timeline
 from order_service.tables import ORDERS, TIMELINE
 
+from .conftest import order_row
+
 pytestmark = pytest.mark.integration
 
 
 async def test_an_event_joins_the_timeline_with_the_orders_status(database_url: str) -> None:
-    now = datetime.now(UTC)
-    order = {
-        "id": "o-1",
-        "member_id": "m-1",
-        "status": "CANCELLED",
-        "saga_step": "DONE",
-        "reason": "CUSTOMER_CANCELLED",
-        "currency": "CNY",
-        "subtotal": 100,
-        "discount": 0,
-        "tier_discount": 0,
-        "coupon_discount": 0,
-        "points": 0,
-        "points_discount": 0,
-        "total": 100,
-        "shipping_address": {},
-        "created_at": now,
-        "updated_at": now,
-    }
+    order = order_row("CANCELLED", "DONE", "CUSTOMER_CANCELLED")
     settings = OrderSettings(database_url=database_url)
     async with offline_runtime(settings, None, migrations=MIGRATIONS_DIR) as runtime:
         async with runtime.database.transaction() as session:
