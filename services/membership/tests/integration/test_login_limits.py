@@ -239,3 +239,38 @@ async def test_with_its_redis_hung_a_login_is_refused_with_503_at_once_after_the
         os.kill(server.pid, signal.SIGCONT)
         server.terminate()
         server.wait()
+
+
+async def test_guesses_sent_together_get_no_more_than_the_free_tries(
+    start_membership: Starter,
+) -> None:
+    """A failure is counted only once its password check is done (tens of ms): thirty guesses
+    sent at once used to pass the check before the first was counted. Each now holds one of
+    the gate's free tries until its outcome is known."""
+    async with start_membership(login_backoff_base_seconds=30) as membership:
+        member = await membership.register()
+        free = membership.settings.login_max_failures_per_ip_and_email
+        attacker = ATTACKERS[0]
+        answers = await asyncio.gather(
+            *(login_from(membership, attacker, member["email"], WRONG) for _ in range(30))
+        )
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses == [401] * free + [429] * (30 - free), statuses
+        # Every hold was given back with its failure.
+        redis = membership.runtime.redis
+        ours = f"{membership.settings.redis_key_prefix}membership:attempts:login:*"
+        gates = [key async for key in redis.scan_iter(match=ours, _type="HASH")]
+        assert len(gates) == 3  # the address+email, address and email gates
+        assert [int(await redis.hget(gate, "inflight") or 0) for gate in gates] == [0, 0, 0]
+
+
+async def test_many_members_behind_one_address_log_in_at_once(start_membership: Starter) -> None:
+    """The per-address gate holds nothing: more members than its free failures, behind one
+    office's address, log in at the same moment."""
+    async with start_membership() as membership:
+        count = membership.settings.login_max_failures_per_ip + 4
+        members = [await membership.register() for _ in range(count)]
+        answers = await asyncio.gather(
+            *(login_from(membership, OWNER_ADDRESS, m["email"], PASSWORD) for m in members)
+        )
+        assert [a.status_code for a in answers] == [200] * count

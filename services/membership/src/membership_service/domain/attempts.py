@@ -37,6 +37,10 @@ class Gate:
     key: str  # the key's suffix: digests only, never an email or an address
     free: int  # failures before the first delay
     exempt_when_proven: bool
+    # An attempt holds one of the free failures until its outcome is known (guesses sent
+    # together at one account); not the per-address gate, which many members behind one
+    # address (an office, a NAT) pass at once.
+    held: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +79,10 @@ class AttemptPolicy:
                 f"login:pair:{digest(email, client)}",
                 self.per_address_and_email,
                 False,
+                held=True,
             ),
             Gate("address", f"login:address:{digest(client)}", self.per_address, True),
-            Gate("email", f"login:email:{digest(email)}", self.per_email, True),
+            Gate("email", f"login:email:{digest(email)}", self.per_email, True, held=True),
         )
 
     def proven_key(self, email: str, address: str) -> str:

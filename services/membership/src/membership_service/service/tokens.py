@@ -162,13 +162,17 @@ async def login(runtime: MembershipRuntime, data: LoginRequest, client: str) -> 
     email = data.email.strip().lower()
     limits = attempt_limiter(runtime)
     await limits.check_login(email, client)
-    async with runtime.database.sessions() as session:
-        member = await queries.member_by_email(session, email)
-        credential = await session.get(CredentialRow, member.id) if member else None
-    if member is None or credential is None:
-        valid = await verify_unknown(data.password)
-    else:
-        valid = await verify_password(credential.password_hash, data.password)
+    try:
+        async with runtime.database.sessions() as session:
+            member = await queries.member_by_email(session, email)
+            credential = await session.get(CredentialRow, member.id) if member else None
+        if member is None or credential is None:
+            valid = await verify_unknown(data.password)
+        else:
+            valid = await verify_password(credential.password_hash, data.password)
+    except BaseException:  # no outcome (the database away, a cancelled request): hold back
+        await limits.login_abandoned(email, client)
+        raise
     if not valid or member is None or credential is None:
         await limits.login_failed(email, client)
         log.info("login failed", known=member is not None)
