@@ -26,8 +26,9 @@ async def test_one_read_serves_every_caller_until_the_window_ends() -> None:
     assert await kept.get(read) == 2 and reads == 2
 
 
-async def test_an_incomplete_value_is_given_but_not_kept() -> None:
-    kept: KeptRead[dict[str, list[str]]] = KeptRead(10.0, clock=lambda: 0.0)
+async def test_an_incomplete_value_is_kept_for_a_moment_only() -> None:
+    now = [0.0]
+    kept: KeptRead[dict[str, list[str]]] = KeptRead(10.0, clock=lambda: now[0])
     answers = iter([{"missing": ["analytics"]}, {"missing": []}, {"missing": ["order"]}])
 
     async def read() -> dict[str, list[str]]:
@@ -36,6 +37,10 @@ async def test_an_incomplete_value_is_given_but_not_kept() -> None:
     def complete(value: dict[str, list[str]]) -> bool:
         return not value["missing"]
 
-    assert await kept.get(read, complete) == {"missing": ["analytics"]}  # not kept
-    assert await kept.get(read, complete) == {"missing": []}  # read again, kept
+    assert await kept.get(read, complete) == {"missing": ["analytics"]}
+    now[0] = 1.9
+    assert await kept.get(read, complete) == {"missing": ["analytics"]}  # kept 2 s
+    now[0] = 2.1
+    assert await kept.get(read, complete) == {"missing": []}  # read again, kept 10 s
+    now[0] = 12.0
     assert await kept.get(read, complete) == {"missing": []}

@@ -17,6 +17,7 @@ import pytest
 from chassis.redis_outage import RETRY_SECONDS, RedisOutage
 from chassis.testing.clock import ManualClock
 from chassis.testing.infra import free_port, start_redis_server
+from membership_service.service import limits
 from tools.seed import Gateway
 
 from .conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, Membership, Starter
@@ -256,12 +257,10 @@ async def test_guesses_sent_together_get_no_more_than_the_free_tries(
         )
         statuses = sorted(a.status_code for a in answers)
         assert statuses == [401] * free + [429] * (30 - free), statuses
-        # Every hold was given back with its failure.
+        # Every hold was given back once its failure was counted: none is left.
         redis = membership.runtime.redis
-        ours = f"{membership.settings.redis_key_prefix}membership:attempts:login:*"
-        gates = [key async for key in redis.scan_iter(match=ours, _type="HASH")]
-        assert len(gates) == 3  # the address+email, address and email gates
-        assert [int(await redis.hget(gate, "inflight") or 0) for gate in gates] == [0, 0, 0]
+        ours = f"{membership.settings.redis_key_prefix}membership:attempts:login:*:held"
+        assert [key async for key in redis.scan_iter(match=ours)] == []
 
 
 async def test_many_members_behind_one_address_log_in_at_once(start_membership: Starter) -> None:
@@ -274,3 +273,24 @@ async def test_many_members_behind_one_address_log_in_at_once(start_membership: 
             *(login_from(membership, OWNER_ADDRESS, m["email"], PASSWORD) for m in members)
         )
         assert [a.status_code for a in answers] == [200] * count
+
+
+async def test_a_hold_never_given_back_lapses_and_a_login_gives_back_only_its_own(
+    start_membership: Starter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "HOLD_MS", 600)
+    async with start_membership() as membership:
+        limiter = limits.attempt_limiter(membership.runtime)
+        email, free = "held@example.com", membership.settings.login_max_failures_per_ip_and_email
+        crashed = [await limiter.check_login(email, OWNER_ADDRESS) for _ in range(free)]
+        with pytest.raises(limits.TooManyAttempts):  # every free try is held
+            await limiter.check_login(email, OWNER_ADDRESS)
+        # A login that was refused gives back nothing of the others' holds.
+        await limiter.release_login(email, OWNER_ADDRESS, "not-an-attempt-of-theirs")
+        with pytest.raises(limits.TooManyAttempts):
+            await limiter.check_login(email, OWNER_ADDRESS)
+        await limiter.release_login(email, OWNER_ADDRESS, crashed[0])  # its own: one frees
+        freed = await limiter.check_login(email, OWNER_ADDRESS)
+        await asyncio.sleep(0.7)  # the holds never given back lapse
+        again = [await limiter.check_login(email, OWNER_ADDRESS) for _ in range(free)]
+        assert len({freed, *again}) == free + 1

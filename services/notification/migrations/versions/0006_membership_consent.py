@@ -15,14 +15,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # NULL for existing members: what membership last told is not known (the next profile
+    # event is then applied only if it withdraws consent, service/recipients.py).
     op.add_column("recipients", sa.Column("membership_consent", sa.Boolean(), nullable=True))
-    # What membership last told is not known for existing members: the consent in force here
-    # (from either side, the latest) is the best guess, and so the next profile edit changes
-    # nothing unless the profile's consent really differs from it.
-    op.execute(
-        "UPDATE recipients SET membership_consent = COALESCE((SELECT marketing_consent FROM"
-        " preferences WHERE preferences.member_id = recipients.member_id), false)"
-    )
 
 
 def downgrade() -> None:

@@ -29,10 +29,17 @@ class SingleFlight(Generic[K, V]):
 class KeptRead(Generic[V]):
     """One value read once for all the callers waiting on it and kept for `seconds` (the
     merged API documents: public, unauthenticated, and each read asks every service); a value
-    `complete` says is not is given to its waiters but not kept (a service did not answer)."""
+    `complete` says is not (a service did not answer) is kept `incomplete_seconds` only, so
+    the missing part is asked for again soon, but not by every request while it is down."""
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+        incomplete_seconds: float = 2.0,
+    ) -> None:
         self.seconds = seconds
+        self.incomplete_seconds = incomplete_seconds
         self.clock = clock
         self._flight: SingleFlight[str, V] = SingleFlight()
         self._kept: tuple[float, V] | None = None
@@ -43,6 +50,6 @@ class KeptRead(Generic[V]):
         if self._kept is not None and self.clock() < self._kept[0]:
             return self._kept[1]
         value = await self._flight.run("value", read)
-        if complete(value):
-            self._kept = (self.clock() + self.seconds, value)
+        kept_for = self.seconds if complete(value) else min(self.seconds, self.incomplete_seconds)
+        self._kept = (self.clock() + kept_for, value)
         return value

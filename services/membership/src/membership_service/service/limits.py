@@ -5,14 +5,17 @@ A gate is a hash {failures, next_at, inflight}: `next_at` (ms, Redis' clock, sha
 replica) is when the next attempt may go. The check passes only when every gate that applies is
 open, and then *claims* the gates in backoff (moves their `next_at` on by the current delay), so
 that a thousand attempts arriving together while a gate opens get one guess, not a thousand.
-Below a gate's free failures a login *holds* one of them (`inflight`) until its outcome is
-recorded: a failure is known only once the password was checked (tens of ms), and guesses sent
-together would otherwise all pass before the first is counted (dozens instead of five). A held
-attempt a crash never settles is forgotten with the gate.
+Below a gate's free failures a login *holds* one of them until its outcome is recorded: a
+failure is known only once the password was checked (tens of ms), and guesses sent together
+would otherwise all pass before the first is counted (dozens instead of five). The holds are a
+sorted set beside the gate (`<gate>:held`), one member per login attempt, scored by when it
+lapses (`HOLD_MS`): a login gives back only its own hold, and one never given back (a crash,
+Redis away at that moment) lapses by itself.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 import redis.asyncio as aioredis
@@ -34,59 +37,63 @@ local function delay(failures, free)  -- ARGV[2..n+1]: the delays in ms, the las
 end
 """
 
-# KEYS[1]: the proven marker; KEYS[2..]: the gates. ARGV: n, the n delays, then per gate its
-# free failures, 1 if it is lifted for a proven address and 1 if the attempt holds one of its
-# free failures, then how long a gate is remembered (s). {0}: go on; {1, gate, ms}: wait.
+# How long a login's hold on a free failure lasts at most: a login's outcome is known within a
+# second; one never given back lapses after this.
+HOLD_MS = 10_000
+
+# KEYS[1]: the proven marker; KEYS[2..g+1]: the g gates; KEYS[g+2..2g+1]: their holds. ARGV:
+# n, the n delays, then per gate its free failures, 1 if it is lifted for a proven address and
+# 1 if a login holds one of its free failures, then the attempt's id and HOLD_MS.
+# {0}: go on; {1, gate, ms}: wait.
 CHECK = (
     _NOW
     + """
-local memory = tonumber(ARGV[n + 3 * (#KEYS - 1) + 2])
+local g = (#KEYS - 1) / 2
+local attempt = ARGV[n + 3 * g + 2]
+local hold_ms = tonumber(ARGV[n + 3 * g + 3])
 local proven = nil
 local claims = {}
 local holds = {}
-for i = 2, #KEYS do
+for i = 2, g + 1 do
   local free = tonumber(ARGV[n + 3 * i - 4])
   local exempt = ARGV[n + 3 * i - 3] == '1'
   local hold = ARGV[n + 3 * i - 2] == '1'
   if exempt and proven == nil then proven = redis.call('EXISTS', KEYS[1]) == 1 end
   if not (exempt and proven) then
-    local state = redis.call('HMGET', KEYS[i], 'failures', 'next_at', 'inflight')
+    local state = redis.call('HMGET', KEYS[i], 'failures', 'next_at')
     local failures = tonumber(state[1] or '0')
     if failures >= free then
       local wait = tonumber(state[2] or '0') - now
       if wait > 0 then return {1, i - 2, wait} end
       claims[#claims + 1] = {KEYS[i], now + delay(failures, free)}
     elseif hold then
-      -- The free failures left are held by attempts in flight: wait for their outcome.
-      if failures + tonumber(state[3] or '0') >= free then return {1, i - 2, 1000} end
-      holds[#holds + 1] = KEYS[i]
+      -- The free failures left are held by logins in flight: wait for their outcome.
+      local held = KEYS[i + g]
+      redis.call('ZREMRANGEBYSCORE', held, '-inf', now)
+      if failures + redis.call('ZCARD', held) >= free then return {1, i - 2, 1000} end
+      holds[#holds + 1] = held
     end
   end
 end
 for _, claim in ipairs(claims) do redis.call('HSET', claim[1], 'next_at', claim[2]) end
-for _, key in ipairs(holds) do
-  redis.call('HINCRBY', key, 'inflight', 1)
-  redis.call('EXPIRE', key, memory)
+for _, held in ipairs(holds) do
+  redis.call('ZADD', held, now + hold_ms, attempt)
+  redis.call('PEXPIRE', held, hold_ms)
 end
 return {0}
 """
 )
 
-# The attempt's outcome is known: KEYS, the gates it may hold a free failure of.
-_RELEASE = """
-for i = 1, #KEYS do
-  if tonumber(redis.call('HGET', KEYS[i], 'inflight') or '0') > 0 then
-    redis.call('HINCRBY', KEYS[i], 'inflight', -1)
-  end
-end
+# KEYS: the holds of a login's gates; ARGV[1]: the attempt's id. Only its own hold goes.
+RELEASE = """
+for i = 1, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+return 0
 """
-RELEASE = _RELEASE + "return 0\n"
 
 # KEYS: the gates. ARGV: n, the n delays, how long failures are remembered (s), then per gate
 # its free failures. Every gate counts the failure, lifted or not.
 FAILED = (
     _NOW
-    + _RELEASE
     + """
 local memory = tonumber(ARGV[n + 2])
 for i = 1, #KEYS do
@@ -130,27 +137,32 @@ class AttemptLimiter:
     def _key(self, suffix: str) -> str:
         return f"{self.namespace}:{suffix}"
 
-    async def check_login(self, email: str, address: str) -> None:
-        """Pass, or 429; a login that passes holds a free failure of its gates until
-        `login_failed`, `login_succeeded` or `login_abandoned` says how it went."""
+    async def check_login(self, email: str, address: str) -> str:
+        """Pass, or 429. A login that passes holds a free failure of its gates until
+        `release_login` (after its outcome is recorded); returns the attempt's id for it."""
+        attempt = uuid.uuid4().hex
         proven = self._key(self.policy.proven_key(email, address))
-        await self._pass(self.policy.login_gates(email, address), proven)
+        await self._pass(self.policy.login_gates(email, address), proven, attempt)
+        return attempt
 
-    async def login_abandoned(self, email: str, address: str) -> None:
-        """The login ended without an outcome (the database away, ...): its hold is given back."""
-        keys = [self._key(g.key) for g in self.policy.login_gates(email, address) if g.held]
+    async def release_login(self, email: str, address: str, attempt: str) -> None:
+        """Give back the attempt's holds (its failure, if any, is recorded by then); one that
+        cannot be given back lapses after HOLD_MS."""
+        keys = [self._held(g) for g in self.policy.login_gates(email, address) if g.held]
         try:
-            await self.outage.ask(lambda: self._release(keys=keys), skip=False)
-        except aioredis.RedisError as exc:  # forgotten with the gate
+            await self.outage.ask(lambda: self._release(keys=keys, args=[attempt]), skip=False)
+        except aioredis.RedisError as exc:
             log.warning("could not release a login attempt", error=str(exc))
+
+    def _held(self, gate: Gate) -> str:
+        return self._key(f"{gate.key}:held")
 
     async def login_failed(self, email: str, address: str) -> None:
         await self._record(self.policy.login_gates(email, address))
 
     async def login_succeeded(self, email: str, address: str) -> None:
-        """Clear this address's failures for the account and remember the address as proven;
-        the attempt's holds on the other gates are given back."""
-        pair, *others = self.policy.login_gates(email, address)
+        """Clear this address's failures for the account and remember the address as proven."""
+        pair = self.policy.login_gates(email, address)[0]
 
         async def record() -> None:
             async with self.redis.pipeline(transaction=True) as pipe:
@@ -161,7 +173,6 @@ class AttemptLimiter:
                     ex=self.policy.proven_seconds,
                 )
                 await pipe.execute()
-            await self._release(keys=[self._key(g.key) for g in others if g.held])
 
         try:
             await self.outage.ask(record, skip=False)  # the login happened: always tried
@@ -175,12 +186,12 @@ class AttemptLimiter:
     async def registration_taken(self, address: str) -> None:
         await self._record(self.policy.registration_gates(address))
 
-    async def _pass(self, gates: Sequence[Gate], proven_key: str) -> None:
-        args: list[int | float] = [*self._delays()]
+    async def _pass(self, gates: Sequence[Gate], proven_key: str, attempt: str = "") -> None:
+        args: list[int | float | str] = [*self._delays()]
         for gate in gates:
-            args += [gate.free, int(gate.exempt_when_proven), int(gate.held)]
-        args.append(self.policy.memory_seconds)
-        keys = [proven_key, *(self._key(g.key) for g in gates)]
+            args += [gate.free, int(gate.exempt_when_proven), int(gate.held and bool(attempt))]
+        args += [attempt, HOLD_MS]
+        keys = [proven_key, *(self._key(g.key) for g in gates), *(self._held(g) for g in gates)]
         try:
             verdict = await self.outage.ask(lambda: self._check(keys=keys, args=args))
         except aioredis.RedisError as exc:

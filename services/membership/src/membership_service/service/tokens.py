@@ -161,7 +161,7 @@ async def _issue(
 async def login(runtime: MembershipRuntime, data: LoginRequest, client: str) -> TokenPair:
     email = data.email.strip().lower()
     limits = attempt_limiter(runtime)
-    await limits.check_login(email, client)
+    attempt = await limits.check_login(email, client)
     try:
         async with runtime.database.sessions() as session:
             member = await queries.member_by_email(session, email)
@@ -170,14 +170,13 @@ async def login(runtime: MembershipRuntime, data: LoginRequest, client: str) -> 
             valid = await verify_unknown(data.password)
         else:
             valid = await verify_password(credential.password_hash, data.password)
-    except BaseException:  # no outcome (the database away, a cancelled request): hold back
-        await limits.login_abandoned(email, client)
-        raise
-    if not valid or member is None or credential is None:
-        await limits.login_failed(email, client)
-        log.info("login failed", known=member is not None)
-        raise InvalidCredentials(BAD_LOGIN)
-    await limits.login_succeeded(email, client)
+        if not valid or member is None or credential is None:
+            await limits.login_failed(email, client)
+            log.info("login failed", known=member is not None)
+            raise InvalidCredentials(BAD_LOGIN)
+        await limits.login_succeeded(email, client)
+    finally:  # the outcome is recorded (or there is none): the hold goes
+        await limits.release_login(email, client, attempt)
     async with runtime.database.transaction() as session:
         if needs_rehash(credential.password_hash):  # the parameters were raised since
             credential.password_hash = await hash_password(data.password)

@@ -59,7 +59,12 @@ async def update_member(
     change wins, on either side."""
     row = await session.get(RecipientRow, event.member_id)
     told = event.marketing_consent
-    changed = row is None or row.membership_consent != told
+    if row is None:
+        changed = True
+    elif row.membership_consent is None:  # a member from before the column: only a withdrawal
+        changed = not told
+    else:
+        changed = row.membership_consent != told
     if row is not None:
         row.name, row.locale, row.updated_at = event.name, event.locale, datetime.now(UTC)
         if _tells_phone(event):
