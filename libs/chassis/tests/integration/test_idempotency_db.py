@@ -150,41 +150,28 @@ async def test_sqlite_too(tmp_path: Path) -> None:
         await db.dispose()
 
 
+@pytest.mark.parametrize(
+    ("refusal", "extra"),
+    [
+        (ProblemError(409, "out of stock", code="sold-out", sku="TEA-1"), {"sku": "TEA-1"}),
+        # A use case lets its domain's RuleError through (no conversion by hand): the store
+        # keeps it as the problem it is answered with.
+        (RuleError("sold-out", "out of stock", status=409), {}),
+    ],
+    ids=["problem", "domain-rule"],
+)
 async def test_a_stored_refusal_is_replayed_even_if_the_retry_would_succeed(
-    database: Database,
+    database: Database, refusal: ProblemError | RuleError, extra: dict[str, str]
 ) -> None:
     store, subject = DatabaseIdempotency(database), str(uuid.uuid4())
-    refusal = ProblemError(409, "out of stock", code="sold-out", sku="TEA-1")
-    with pytest.raises(ProblemError) as first:
+    with pytest.raises(type(refusal)) as first:
         await place(store, "k-2", Order(quantity=1), writer(subject, fail=refusal))
     assert first.value is refusal
     with pytest.raises(ProblemError) as again:
         await place(store, "k-2", Order(quantity=1), writer(subject))
     replayed = again.value
     assert (replayed.status, replayed.code, replayed.detail) == (409, "sold-out", "out of stock")
-    assert replayed.extra == {"sku": "TEA-1"}
-    assert replayed.headers == {"Idempotent-Replayed": "true"}
-    assert await written(database, subject) == 0
-
-
-async def test_a_domain_rule_refusal_is_stored_and_replayed_like_a_problem(
-    database: Database,
-) -> None:
-    """A use case lets its domain's RuleError through (no conversion by hand): the store keeps it
-    as the problem it is answered with."""
-    store, subject = DatabaseIdempotency(database), str(uuid.uuid4())
-    refusal = RuleError("not-enough-stock", "only 2 units left", status=409)
-    with pytest.raises(RuleError) as first:
-        await place(store, "k-3", Order(quantity=1), writer(subject, fail=refusal))
-    assert first.value is refusal
-    with pytest.raises(ProblemError) as again:
-        await place(store, "k-3", Order(quantity=1), writer(subject))
-    replayed = again.value
-    assert (replayed.status, replayed.code, replayed.detail) == (
-        409,
-        "not-enough-stock",
-        "only 2 units left",
-    )
+    assert replayed.extra == extra
     assert replayed.headers == {"Idempotent-Replayed": "true"}
     assert await written(database, subject) == 0
 

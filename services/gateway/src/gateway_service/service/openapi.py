@@ -14,7 +14,7 @@ NOT_ANSWERING = "x-services-not-answering"
 
 
 def is_complete(document: dict[str, Any]) -> bool:
-    """Whether every service's document is in the merge (only such a merge is kept)."""
+    """Whether every service's document is in the merge (such a merge is kept the longest)."""
     return NOT_ANSWERING not in document.get("info", {})
 
 
