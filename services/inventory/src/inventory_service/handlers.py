@@ -51,7 +51,9 @@ SETTLEMENTS: dict[type[OrderSettled], ReservationAction] = {
 
 
 async def on_order_settled(delivery: Delivery[InventoryRuntime], event: OrderSettled) -> None:
-    await reservations.settle_reservation(delivery, event.order_id, SETTLEMENTS[type(event)])
+    await reservations.settle_reservation(
+        delivery, event.order_id, SETTLEMENTS[type(event)], member_id=event.member_id
+    )
 
 
 async def on_order_shipped(delivery: Delivery[InventoryRuntime], event: OrderShippedV1) -> None:

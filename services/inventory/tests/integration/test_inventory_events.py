@@ -205,6 +205,32 @@ async def test_cancelled_before_confirmation_releases(
     assert await levels(inventory, code) == (5, 0, 5)
 
 
+async def test_an_order_cancelled_before_its_placed_event_arrives_reserves_nothing(
+    inventory: Inventory, producer: EventProducer
+) -> None:
+    # The order service's relay sent `placed` late (a replica died between commit and send)
+    # while another replica had already decided the order.
+    code, order_id = sku(), new_order_id()
+    await receive(inventory, code, 5)
+    cancel = OrderCancelledV1(
+        order_id=order_id, member_id="m", reason="CANCELLED_BY_CUSTOMER", was_confirmed=False
+    )
+    await inventory.handled(await send(producer, cancel))
+    await inventory.handled(await place(producer, order_id, [(code, 4)]))
+
+    assert await levels(inventory, code) == (5, 0, 5)  # not held until the reservation's TTL
+    assert await inventory.staged(order_id) == []  # nobody waits for an answer
+    async with inventory.database.sessions() as session:
+        status, reason = (
+            await session.exec(
+                select(RESERVATIONS.c.status, RESERVATIONS.c.reason).where(
+                    RESERVATIONS.c.order_id == order_id
+                )
+            )
+        ).one()
+    assert (status, reason) == ("RELEASED", "ORDER_CANCELLED")
+
+
 async def test_a_short_line_rejects_the_whole_order(
     inventory: Inventory, producer: EventProducer, kafka_bootstrap_servers: str
 ) -> None:

@@ -61,7 +61,9 @@ async def test_reservation_lifecycle_on_sqlite(
     assert await reserve_directly(database, order_id, [("A-1", 2)]) is None
     async with database.transaction() as session:
         delivery = Delivery(session, envelope_of(confirmed(order_id)), runtime.outbox, runtime)
-        assert await reservations.settle_reservation(delivery, order_id, ReservationAction.COMMIT)
+        assert await reservations.settle_reservation(
+            delivery, order_id, ReservationAction.COMMIT, member_id="member-1"
+        )
     assert await levels(database, "A-1") == (3, 0)
 
     assert await reserve_directly(database, new_order_id(), [("A-1", 3)], ttl_seconds=1) == (

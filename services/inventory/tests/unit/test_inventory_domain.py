@@ -11,6 +11,7 @@ from inventory_service.domain.reservations import (
     ReservationAction,
     ReservationStatus,
     Shortage,
+    decided_before_placed,
     merge_lines,
     next_step,
     plan_reservation,
@@ -178,6 +179,13 @@ def test_every_other_action_changes_nothing(
     if (status, action) in TRANSITIONS:
         return
     assert next_step(status, action) is None
+
+
+def test_only_a_cancellation_can_come_before_the_order_is_placed() -> None:
+    # Every other outcome answers the reservation, so it follows `placed` on the partition.
+    assert decided_before_placed(ReservationAction.CANCEL) is ReleaseReason.ORDER_CANCELLED
+    others = [action for action in ReservationAction if action is not ReservationAction.CANCEL]
+    assert [decided_before_placed(action) for action in others] == [None] * len(others)
 
 
 def test_committed_units_restocked_balance_out() -> None:

@@ -135,6 +135,29 @@ async def test_a_rejected_order_gives_everything_back(membership: Membership) ->
     assert types(await membership.events_until(again, HELD)) == [POINTS_HELD, HELD]
 
 
+async def test_an_order_cancelled_before_its_placed_event_arrives_holds_nothing(
+    membership: Membership,
+) -> None:
+    # The order service's relay sent `placed` late (a replica died between commit and send)
+    # while another replica had already cancelled the order.
+    member, token, codes = await member_with_points(membership, total=30_000)
+    coupon, order_id = codes["WELCOME_GIFT"], new_order_id()
+    cancel = OrderCancelledV1(
+        order_id=order_id, member_id=member["id"], reason="TIMEOUT", was_confirmed=False
+    )
+    await membership.handled(await membership.send(cancel, order_id=order_id))
+    _, placed = await membership.place(member["id"], coupon=coupon, points=300, order_id=order_id)
+    await membership.handled(placed)
+
+    assert await membership.staged(order_id) == []  # nothing held, nobody waits for an answer
+    me = await membership.me(token)
+    assert (me["points_balance"], me["points_held"]) == (300, 0)
+    assert {c["code"]: c["status"] for c in me["coupons"]}[coupon] == "ACTIVE"
+    # The coupon and the points are there for the member's next order.
+    again, _ = await membership.place(member["id"], coupon=coupon, points=300)
+    assert types(await membership.events_until(again, HELD)) == [POINTS_HELD, HELD]
+
+
 async def test_invalid_benefits_are_rejected_and_nothing_is_held(membership: Membership) -> None:
     member, token, codes = await member_with_points(membership, total=10_000)
     other, _ = await membership.member_token()

@@ -115,3 +115,14 @@ TRANSITIONS: dict[tuple[ReservationStatus, ReservationAction], Step] = {
 def next_step(status: ReservationStatus, action: ReservationAction) -> Step | None:
     """The step to apply, or None when the action does nothing in this status."""
     return TRANSITIONS.get((status, action))
+
+
+def decided_before_placed(action: ReservationAction) -> ReleaseReason | None:
+    """An order cancelled before its `order.order.placed` reached inventory (the relay sent
+    `placed` late, after a replica died between its commit and its send, while another replica
+    cancelled the order): the reason to record it as released with nothing held, so that the
+    late `placed` reserves nothing. None for the other actions, which answer a reservation and
+    so always come after `placed` on the order's partition."""
+    if action is ReservationAction.CANCEL:
+        return ReleaseReason.ORDER_CANCELLED
+    return None

@@ -33,6 +33,7 @@ from inventory_service.domain.reservations import (
     ReservationStatus,
     Shortage,
     Step,
+    decided_before_placed,
     merge_lines,
     next_step,
     plan_reservation,
@@ -285,18 +286,22 @@ async def _apply(
 
 
 async def settle_reservation(
-    delivery: Delivery[InventoryRuntime], order_id: str, action: ReservationAction
+    delivery: Delivery[InventoryRuntime],
+    order_id: str,
+    action: ReservationAction,
+    *,
+    member_id: str,
 ) -> bool:
     """`order.order.confirmed` (commit), `.rejected` (release), `.cancelled` (release, or
     restock once committed), `.returned` (restock). Returns whether anything changed: a
-    reservation that is missing or past this step is left alone. A commit that finds units in
-    a lot withdrawn meanwhile replaces them from other lots first, or releases the order
-    (`withdrawals.replace_withdrawn`): no unit of a withdrawn lot is ever committed."""
+    reservation past this step is left alone. A cancellation of an order not seen yet is
+    recorded as released with nothing held (`decided_before_placed`). A commit that
+    finds units in a lot withdrawn meanwhile replaces them from other lots first, or releases
+    the order (`withdrawals.replace_withdrawn`): no unit of a withdrawn lot is ever committed."""
     conn = await delivery.session.connection()
     row = await lock_reservation(conn, order_id)
     if row is None:
-        log.info("no reservation for this order", order_id=order_id, action=action.value)
-        return False
+        return await _record_decided_before_placed(conn, order_id, member_id, action)
     status, lines, reason = row
     step = next_step(ReservationStatus(status), action)
     if step is None:
@@ -337,6 +342,36 @@ async def settle_reservation(
         locked=locked,
     )
     return True
+
+
+async def _record_decided_before_placed(
+    conn: AsyncConnection, order_id: str, member_id: str, action: ReservationAction
+) -> bool:
+    reason = decided_before_placed(action)
+    if reason is None:
+        log.info("no reservation for this order", order_id=order_id, action=action.value)
+        return False
+    at = now()
+    claimed = await claim_reservation(
+        conn,
+        {
+            "order_id": order_id,
+            "status": ReservationStatus.RELEASED.value,
+            "member_id": member_id,
+            "lines": [],
+            "reason": reason.value,
+            "expires_at": at,
+            "created_at": at,
+            "updated_at": at,
+        },
+    )
+    if claimed:
+        log.warning(
+            "order decided before it was placed here; nothing will be reserved",
+            order_id=order_id,
+            action=action.value,
+        )
+    return claimed
 
 
 async def release_expired(runtime: InventoryRuntime, *, at: datetime | None = None) -> int:

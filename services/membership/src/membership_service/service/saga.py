@@ -41,6 +41,9 @@ from shared_events.order import OrderCompletedV1, OrderPlacedV1
 
 log = get_logger(__name__)
 
+# The currency of an order known only by its cancellation (the event carries none).
+UNKNOWN_CURRENCY = ""
+
 
 async def _coupon_problem(
     conn: AsyncConnection, order: OrderPlacedV1, member: LockedMember
@@ -235,9 +238,15 @@ async def settle_benefits(
         return  # not one of our members (a development token): nothing to hold or count
     row = await member_rows.lock_order(conn, order_id)
     if row is None:
-        if trigger is not Trigger.CONFIRMED or currency is None:
+        if trigger is Trigger.CANCELLED:
+            # Cancelled before its `placed` reached us (the relay sent it late after a replica
+            # died between commit and send): the order's row, final, makes the late `placed`
+            # hold nothing. Any other outcome answers the saga, so `placed` came first.
+            row = MemberOrder.new(order_id, member_id, UNKNOWN_CURRENCY, at)
+        elif trigger is not Trigger.CONFIRMED or currency is None:
             return  # an order without benefits that never counted: nothing to undo
-        row = MemberOrder.new(order_id, member_id, currency, at)
+        else:
+            row = MemberOrder.new(order_id, member_id, currency, at)
     step = benefit_step(Benefits(row.benefits), trigger)
     if step is not None:
         benefits_after, action, reason = step
