@@ -24,10 +24,11 @@ EFFECTS_ONCE: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "inventory",
-        "each stock movement (reserve, commit, release) at most once per order, SKU and lot",
-        "SELECT count(*) FROM (SELECT order_id, sku, lot, kind FROM stock_movements "
-        "WHERE order_id IS NOT NULL GROUP BY order_id, sku, lot, kind HAVING count(*) > 1)"
-        " AS twice",
+        "each stock movement (reserve, commit, release) at most once per order, SKU, lot and"
+        " reason",
+        "SELECT count(*) FROM (SELECT order_id, sku, lot, kind, reason FROM stock_movements "
+        "WHERE order_id IS NOT NULL GROUP BY order_id, sku, lot, kind, reason "
+        "HAVING count(*) > 1) AS twice",
     ),
     (
         "membership",

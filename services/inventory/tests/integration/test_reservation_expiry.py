@@ -35,7 +35,13 @@ async def inventory(
         yield running
 
 
-async def test_unconfirmed_reservations_expire_and_late_confirmations_change_nothing(
+async def stock_of(inventory: Inventory, code: str) -> tuple[int, int, int]:
+    response = await inventory.http.get(f"/api/v1/admin/inventory/{code}", headers=inventory.admin)
+    stock = response.json()
+    return stock["on_hand"], stock["reserved"], stock["available"]
+
+
+async def test_unconfirmed_reservations_expire_and_a_late_confirmation_takes_the_units_if_left(
     inventory: Inventory, producer: EventProducer, kafka_bootstrap_servers: str
 ) -> None:
     code, orders = sku("flash"), [new_order_id() for _ in range(3)]
@@ -53,13 +59,27 @@ async def test_unconfirmed_reservations_expire_and_late_confirmations_change_not
         assert types_of(published) == ["inventory.stock.reserved", "inventory.stock.released"]
         assert published[1].data["reason"] == "EXPIRED"
         assert published[1].correlationid == order_id
-    stock = (
-        await inventory.http.get(f"/api/v1/admin/inventory/{code}", headers=inventory.admin)
-    ).json()
-    assert (stock["on_hand"], stock["reserved"], stock["available"]) == (6, 0, 6)
+    assert await stock_of(inventory, code) == (6, 0, 6)
 
+    # Confirmed after the TTL (the confirmation was held up): the units are still there, so
+    # they are reserved again and committed; the order service gets its commit.
     await inventory.handled(await send(producer, confirmed(orders[0])))
-    assert await inventory.staged(orders[0]) == [
+    committed = await inventory_events(
+        kafka_bootstrap_servers, orders[0], until=has("inventory.stock.committed")
+    )
+    # v2, then v1 while its deprecation window lasts (INVENTORY_PUBLISH_COMMITTED_V1).
+    assert set(types_of(committed)[2:]) == {"inventory.stock.committed"}
+    assert committed[2].data["lines"][0]["quantity"] == 2
+    assert await stock_of(inventory, code) == (4, 0, 4)
+
+    # Sold to others meanwhile (a stock take leaves one): nothing is committed.
+    response = await inventory.http.put(
+        f"/api/v1/admin/inventory/{code}", json={"on_hand": 1}, headers=inventory.admin
+    )
+    assert response.status_code == 200, response.text
+    await inventory.handled(await send(producer, confirmed(orders[1])))
+    assert await inventory.staged(orders[1]) == [
         "inventory.stock.reserved",
         "inventory.stock.released",
     ]
+    assert await stock_of(inventory, code) == (1, 0, 1)

@@ -8,8 +8,10 @@ outcome that does not apply to the reservation's status changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -70,14 +72,31 @@ from shared_events.order import OrderPlacedV1
 log = get_logger(__name__)
 
 OUT_OF_STOCK = "OUT_OF_STOCK"
+# The reason of the reserve movements of an order confirmed after its reservation expired.
+RESERVATION_RETAKEN = "RESERVATION_RETAKEN"
 
 
 def _stock_lines(lines: Sequence[Line]) -> list[events.StockLine]:
     return [events.StockLine(sku=line.sku, quantity=line.quantity) for line in lines]
 
 
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Whose units a reservation holds, and why (the movements' reason)."""
+
+    order_id: str
+    member_id: str
+    names: Mapping[str, str]  # SKU -> product name, kept on the allocations for recalls
+    reason: str
+
+    @classmethod
+    def placed(cls, order: OrderPlacedV1) -> Holder:
+        names = {item.sku: item.name for item in order.items}
+        return cls(order.order_id, order.member_id, names, "ORDER_PLACED")
+
+
 async def _allocate(
-    conn: AsyncConnection, order: OrderPlacedV1, lines: list[Line], today: date, at: datetime
+    conn: AsyncConnection, holder: Holder, lines: list[Line], today: date, at: datetime
 ) -> list[Shortage]:
     """First expired, first out: each line's units from the sellable lots that expire first,
     the stock rows already locked by the caller. Writes the lots and the allocations, or
@@ -92,21 +111,20 @@ async def _allocate(
     ]
     if short:
         return short
-    names = {item.sku: item.name for item in order.items}
     rows, lot_changes, movements = [], [], []
     for line in lines:
         for lot, units in plans[line.sku] or ():
             lot_changes.append((line.sku, lot, 0, units))
             rows.append(
                 new_allocation(
-                    order.order_id,
+                    holder.order_id,
                     line.sku,
                     lot,
                     units,
                     AllocationStatus.HELD,
                     at,
-                    member_id=order.member_id,
-                    product_name=names.get(line.sku),
+                    member_id=holder.member_id,
+                    product_name=holder.names.get(line.sku),
                 )
             )
             movements.append(
@@ -115,8 +133,8 @@ async def _allocate(
                     MovementKind.RESERVE,
                     0,
                     units,
-                    "ORDER_PLACED",
-                    order.order_id,
+                    holder.reason,
+                    holder.order_id,
                     lot=lot,
                 )
             )
@@ -127,7 +145,7 @@ async def _allocate(
 
 
 async def _hold(
-    conn: AsyncConnection, order: OrderPlacedV1, lines: list[Line], today: date, at: datetime
+    conn: AsyncConnection, holder: Holder, lines: list[Line], today: date, at: datetime
 ) -> tuple[dict[str, StockLevel], list[Shortage]]:
     """Reserve every line or none, from the lots that expire first. Returns the levels after,
     or the short lines.
@@ -162,7 +180,7 @@ async def _hold(
                 changes, await change_levels(conn, changes), strict=True
             )
         }
-    short = await _allocate(conn, order, lines, today, at)
+    short = await _allocate(conn, holder, lines, today, at)
     if short:  # give the stock rows back: nothing was allocated
         await change_levels(conn, [(line.sku, 0, -line.quantity) for line in lines])
         return {}, short
@@ -198,7 +216,7 @@ async def reserve_stock(
     shortages = plan_reservation(lines, await available_of(conn, [x.sku for x in lines]))
     levels: dict[str, StockLevel] = {}
     if not shortages:
-        levels, shortages = await _hold(conn, order, lines, today, at)
+        levels, shortages = await _hold(conn, Holder.placed(order), lines, today, at)
     if shortages:
         await set_status(conn, order_id, ReservationStatus.REJECTED.value, OUT_OF_STOCK)
         short = [
@@ -303,12 +321,18 @@ async def settle_reservation(
     if row is None:
         return await _record_decided_before_placed(conn, order_id, member_id, action)
     status, lines, reason = row
-    step = next_step(ReservationStatus(status), action)
-    if step is None:
-        if action is ReservationAction.COMMIT and reason == ReleaseReason.EXPIRED:
-            log.warning("order confirmed after its reservation expired", order_id=order_id)
-        return False
     settings = delivery.runtime.settings
+    step = next_step(ReservationStatus(status), action)
+    if step is None and action is ReservationAction.COMMIT and reason == ReleaseReason.EXPIRED:
+        today = shop_today(settings.shop_zone, now())
+        if not await _retake_expired(conn, order_id, member_id, lines, today):
+            return False
+        status, step = (
+            ReservationStatus.RESERVED.value,
+            next_step(ReservationStatus.RESERVED, action),
+        )
+    if step is None:
+        return False
     # The order's stock rows are locked before its allocations are read, as every lot writer
     # locks them first: a lot withdrawn by a concurrent recall is then seen withdrawn, never
     # committed or released as if it were still on sale.
@@ -340,6 +364,35 @@ async def settle_reservation(
         action=action,
         publish_committed_v1=settings.publish_committed_v1,
         locked=locked,
+    )
+    return True
+
+
+async def _retake_expired(
+    conn: AsyncConnection,
+    order_id: str,
+    member_id: str,
+    lines: Sequence[dict[str, Any]],
+    today: date,
+) -> bool:
+    """An order confirmed after its reservation expired (the confirmation held up longer than
+    the TTL: the broker or the order service down): its units are reserved again, all or none,
+    so that the commit that follows takes them. Returns False, with a WARNING, when some are no
+    longer there (sold to someone else meanwhile): nothing is committed for the order."""
+    wanted = merge_lines((line["sku"], line["quantity"]) for line in lines)
+    holder = Holder(order_id, member_id, {}, RESERVATION_RETAKEN)
+    _, short = await _hold(conn, holder, wanted, today, now())
+    if short:
+        log.warning(
+            "order confirmed after its reservation expired, and its units were sold meanwhile;"
+            " nothing committed",
+            order_id=order_id,
+            short=[s.sku for s in short],
+        )
+        return False
+    await set_status(conn, order_id, ReservationStatus.RESERVED.value, None)
+    log.warning(
+        "order confirmed after its reservation expired; its units reserved again", order_id=order_id
     )
     return True
 
