@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, StrictInt
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StrictInt
 
 from catalog_service.domain import food
 from catalog_service.domain.products import ProductStatus
@@ -13,8 +13,25 @@ from chassis.validation import MoneyIn, MoneyPublic, MultilineText, RequestModel
 Category = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")]
 # Keys are stored in jsonb too: the same rules as values, and a length.
 AttributeName = Annotated[Text, Field(max_length=100)]
+
+
+def _distinct_names(value: Any) -> Any:
+    """Names are trimmed like every text: two that differ only by surrounding spaces would
+    become one, silently keeping the last value."""
+    if isinstance(value, dict):
+        seen: set[str] = set()
+        for name in value:
+            trimmed = name.strip() if isinstance(name, str) else name
+            if trimmed in seen:
+                raise ValueError(f"attribute {trimmed!r} is named twice")
+            seen.add(trimmed)
+    return value
+
+
 AttributeMap = Annotated[
-    dict[AttributeName, Annotated[Text, Field(max_length=200)]], Field(max_length=50)
+    dict[AttributeName, Annotated[Text, Field(max_length=200)]],
+    Field(max_length=50),
+    BeforeValidator(_distinct_names),
 ]
 ImageList = Annotated[list[Annotated[Text, Field(max_length=500)]], Field(max_length=20)]
 Name = Annotated[Text, Field(min_length=1, max_length=200)]

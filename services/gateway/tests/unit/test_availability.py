@@ -3,11 +3,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 
 from chassis.testing.clock import ManualClock
 from gateway_service.service.availability import (
     AvailabilityReads,
+    fetch_available,
     fill,
     is_product_read,
     products_of,
@@ -104,3 +107,31 @@ async def test_zero_seconds_reads_every_time() -> None:
     await reads.available(["A"])
     await reads.available(["A"])
     assert inventory.reads == [["A"], ["A"]]
+
+
+async def test_a_page_naming_more_skus_than_inventory_reads_at_once_is_read_in_parts() -> None:
+    # A stand-in for inventory's bulk read on a real socket, with its 200-SKU cap.
+    reads: list[int] = []
+
+    async def bulk_read(request: web.Request) -> web.Response:
+        skus = request.query.getall("sku")
+        reads.append(len(skus))
+        if len(skus) > 200:
+            return web.json_response({"status": 422}, status=422)
+        return web.json_response({"items": [{"sku": s, "available": len(s)} for s in skus]})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/inventory", bulk_read)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    skus = [f"SKU-{i}" for i in range(450)]
+    try:
+        async with aiohttp.ClientSession() as session:
+            found = await fetch_available(session, f"http://127.0.0.1:{port}", skus)
+    finally:
+        await runner.cleanup()
+    assert found == {s: len(s) for s in skus}
+    assert sorted(reads) == [50, 100, 100, 100, 100]

@@ -51,7 +51,9 @@ async def register(
     # Outside the idempotent operation: a 429 must not be stored and replayed for a day.
     await accounts.check_registration(runtime, client)
     return await create(
-        "register", body.without_password(), lambda: accounts.register(runtime, body, client)
+        accounts.registration_scope(body.email),
+        body.without_password(),
+        lambda: accounts.register(runtime, body, client),
     )
 
 

@@ -143,6 +143,26 @@ async def test_register_replays_with_an_idempotency_key(membership: Membership) 
     assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
 
 
+async def test_two_people_who_choose_the_same_idempotency_key_both_register(
+    membership: Membership,
+) -> None:
+    headers = {"Idempotency-Key": "1"}  # a poor key, chosen by two apps
+    responses = [
+        await membership.http.post(
+            "/api/v1/auth/register",
+            json={"email": f"{who}-same-key@example.com", "password": PASSWORD, "name": who},
+            headers=headers,
+        )
+        for who in ("ann", "bob")
+    ]
+    assert [r.status_code for r in responses] == [201, 201], responses[1].text
+    assert "Idempotent-Replayed" not in responses[1].headers
+    assert [r.json()["email"] for r in responses] == [
+        "ann-same-key@example.com",
+        "bob-same-key@example.com",
+    ]
+
+
 async def test_taken_emails_slow_down_registrations_from_that_address(
     start_membership: Starter,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -98,9 +99,19 @@ async def list_products(
             )
         return found.model_dump_json().encode()
 
-    key = f"list:{status}:{category}:{q}:{page}:{size}"
+    key = list_key(status, category, q, page, size)
     cached = await runtime.state.cache.get_or_load(key, load)
     return Page[ProductPublic].model_validate_json(cached)
+
+
+def list_key(
+    status: ProductStatus | None, category: str | None, q: str | None, page: int, size: int
+) -> str:
+    """The cache key of a listing: one key per distinct query and never one for two. JSON keeps
+    a filter's text apart from "no filter" (`?category=None`) and from its neighbours (a `:`
+    inside `q`); an empty filter is no filter, as `load` reads it."""
+    query = [status.value if status else None, category or None, q or None, page, size]
+    return "list:" + json.dumps(query, ensure_ascii=False, separators=(",", ":"))
 
 
 async def _with_skus(session: AsyncSession, products: Sequence[ProductRow]) -> list[ProductPublic]:

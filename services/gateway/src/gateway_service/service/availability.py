@@ -16,6 +16,7 @@ that old; the order itself is decided by inventory, never by the page.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -61,10 +62,26 @@ def fill(products: list[dict[str, Any]], available: Mapping[str, int]) -> None:
                 sku["available"] = available[sku["sku"]]
 
 
+# Inventory's bulk read takes at most 200 SKUs (`GET /api/v1/inventory?sku=...`); a page of
+# large products names more, so it is read in parts, at once. 100 keeps each URL under 7 KB.
+SKUS_PER_READ = 100
+
+
 async def fetch_available(
     session: aiohttp.ClientSession, inventory_url: str, skus: list[str]
 ) -> dict[str, int]:
-    """One bulk read from inventory; empty when it does not answer (logged, not raised)."""
+    """Bulk reads from inventory, `SKUS_PER_READ` SKUs each, sent together; a part that does
+    not answer is left out (logged, not raised)."""
+    parts = [skus[i : i + SKUS_PER_READ] for i in range(0, len(skus), SKUS_PER_READ)]
+    found: dict[str, int] = {}
+    for part in await asyncio.gather(*(_read(session, inventory_url, p) for p in parts)):
+        found.update(part)
+    return found
+
+
+async def _read(
+    session: aiohttp.ClientSession, inventory_url: str, skus: list[str]
+) -> dict[str, int]:
     try:
         async with session.get(
             f"{inventory_url}/api/v1/inventory",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +69,12 @@ def member_public(row: MemberRow) -> MemberPublic:
         phone=row.phone,
         created_at=as_utc(row.created_at),
     )
+
+
+def registration_scope(email: str) -> str:
+    """The Idempotency-Key scope of a registration: its email (normalised), hashed. Two people
+    whose apps chose the same key do not share it, and Redis's keys name no address."""
+    return "register:" + hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
 async def check_registration(runtime: MembershipRuntime, client: str) -> None:

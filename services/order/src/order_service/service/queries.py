@@ -73,10 +73,12 @@ async def _public(session: AsyncSession, orders: list[OrderRow]) -> list[OrderPu
                 points_discount=MoneyPublic(amount=order.points_discount, currency=currency),
                 total=MoneyPublic(amount=order.total, currency=currency),
                 shipping_address=order.shipping_address,
-                created_at=order.created_at,
+                created_at=as_utc(order.created_at),
                 recalled_at=as_utc(order.recalled_at),
                 timeline=[
-                    TimelineEntry(type=t.event_type, status=t.status, reason=t.reason, at=t.at)
+                    TimelineEntry(
+                        type=t.event_type, status=t.status, reason=t.reason, at=as_utc(t.at)
+                    )
                     for t in timeline
                     if t.order_id == order.id
                 ],

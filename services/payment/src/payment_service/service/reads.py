@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import col, select
 
 from chassis.auth import Principal
+from chassis.db import as_utc
 from chassis.errors import NotFound
 from chassis.validation import MoneyPublic
 from payment_service.deps import PaymentRuntime
@@ -41,7 +42,7 @@ def _entry(entry: LedgerEntryRow) -> dict[str, object]:
         "id": entry.entry_id,
         "kind": LedgerKind(entry.kind),
         "amount": MoneyPublic(amount=entry.amount, currency=entry.currency),
-        "at": entry.at,
+        "at": as_utc(entry.at),
     }
 
 
@@ -63,8 +64,8 @@ async def get_payment(
         refunded=MoneyPublic(amount=row.refunded_amount, currency=row.currency),
         reason=row.failure_reason,
         card=row.token_hint,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        created_at=as_utc(row.created_at),
+        updated_at=as_utc(row.updated_at),
         ledger=[LedgerEntryPublic.model_validate(_entry(e)) for e in entries],
     )
 
