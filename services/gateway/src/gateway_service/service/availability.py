@@ -1,5 +1,6 @@
 """Product reads carry each SKU's availability: the catalog owns products and prices, inventory
-owns stock, and the gateway joins the two for the storefront (one inventory read per page).
+owns stock, and the gateway joins the two for the storefront (one inventory read per page, or
+per 100 SKUs of a larger page).
 
 When inventory does not answer in time the products still go out, with `available` as the
 catalog sent it (null): a listing without stock figures beats no listing.
