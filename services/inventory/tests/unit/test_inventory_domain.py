@@ -181,11 +181,13 @@ def test_every_other_action_changes_nothing(
     assert next_step(status, action) is None
 
 
-def test_only_a_cancellation_can_come_before_the_order_is_placed() -> None:
-    # Every other outcome answers the reservation, so it follows `placed` on the partition.
+def test_a_cancellation_or_rejection_can_come_before_the_order_is_placed() -> None:
     assert decided_before_placed(ReservationAction.CANCEL) is ReleaseReason.ORDER_CANCELLED
-    others = [action for action in ReservationAction if action is not ReservationAction.CANCEL]
-    assert [decided_before_placed(action) for action in others] == [None] * len(others)
+    assert decided_before_placed(ReservationAction.REJECT) is ReleaseReason.ORDER_REJECTED
+    # A commit or a return answers a reservation, so it follows `placed`.
+    assert decided_before_placed(ReservationAction.COMMIT) is None
+    assert decided_before_placed(ReservationAction.RETURN) is None
+    assert decided_before_placed(ReservationAction.EXPIRE) is None
 
 
 def test_committed_units_restocked_balance_out() -> None:

@@ -120,9 +120,12 @@ class NotificationSettings(OffPathSettings, env_prefix="NOTIFICATION_"):
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> NotificationSettings:
+        # A round's sends are given up RECORD_SECONDS (5) before its lease ends.
         longest = max(self.smtp_timeout_seconds, self.webhook_timeout_seconds)
-        if self.dispatch_lease_seconds <= longest:
-            raise ValueError("dispatch_lease_seconds must exceed the SMTP and webhook timeouts")
+        if self.dispatch_lease_seconds <= longest + 5:
+            raise ValueError(
+                "dispatch_lease_seconds must exceed the SMTP and webhook timeouts by 5 s"
+            )
         return self
 
     def production_problems(self) -> list[str]:

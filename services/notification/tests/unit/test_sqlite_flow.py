@@ -4,6 +4,7 @@ dispatch job with in-memory channels (failures on demand), retries and published
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -28,7 +29,7 @@ from notification_service.domain.notices import notice_for
 from notification_service.handlers import CONSUMERS
 from notification_service.service import notify, parking, preferences
 from notification_service.service.cache import NotificationCache
-from notification_service.service.dispatch import send_due
+from notification_service.service.dispatch import LEASE_RAN_OUT, send_due
 from notification_service.service.rendering import Renderer
 from notification_service.tables import DeliveryRow, ParkedMessageRow, RecipientRow
 from shared_events import EventPayload
@@ -103,6 +104,49 @@ async def flow(tmp_path: Path) -> AsyncIterator[Flow]:
     )
     async with offline_runtime(settings, state, migrations=MIGRATIONS_DIR) as runtime:
         yield Flow(Harness.of(runtime, CONSUMERS), email, sms)
+
+
+@dataclass
+class SlowEmail(FakeEmail):
+    """Takes `seconds` for every message (a mail server that has slowed down)."""
+
+    seconds: float = 0.5
+
+    async def send(self, message: Message) -> None:
+        await asyncio.sleep(self.seconds)
+        await super().send(message)
+
+
+async def test_no_send_outlasts_the_rounds_lease(tmp_path: Path) -> None:
+    # Sends end RECORD_SECONDS (5) before the lease: here 0.8 s into the round. One message at
+    # a time, 0.5 s each: the first is sent, the rest are given up as failed attempts, so no
+    # other replica can take a row again while this one is still sending it.
+    settings = NotificationSettings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'notification.db'}",
+        smtp_timeout_seconds=0.5,
+        webhook_timeout_seconds=0.5,
+        dispatch_lease_seconds=5.8,
+        dispatch_concurrency=1,
+    )
+    email = SlowEmail()
+    state = NotificationState(
+        cache=NotificationCache(ttl_seconds=settings.cache_ttl_seconds),
+        renderer=Renderer(),
+        channels={Channel.EMAIL: email},
+    )
+    async with offline_runtime(settings, state, migrations=MIGRATIONS_DIR) as runtime:
+        flow = Flow(Harness.of(runtime, CONSUMERS), email, SandboxSms())
+        await flow.deliver(registered("m-9"))
+        for n in range(4):
+            await flow.deliver(confirmed(f"o-9{n}", "m-9"))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await send_due(runtime) == 4
+        assert loop.time() - started < settings.dispatch_lease_seconds
+        rows = await flow.rows()
+    assert len(email.sent) == 1
+    assert sorted((row.status, row.attempts) for row in rows) == [("RETRY", 1)] * 3 + [("SENT", 1)]
+    assert {row.last_error for row in rows if row.status == "RETRY"} == {LEASE_RAN_OUT}
 
 
 def registered(member_id: str, locale: str = "en", phone: str | None = None) -> MemberRegisteredV1:

@@ -29,14 +29,14 @@ async def on_confirmed(delivery: Delivery[PaymentRuntime], event: order.OrderCon
 
 
 async def on_rejected(delivery: Delivery[PaymentRuntime], event: order.OrderRejectedV1) -> None:
-    await payments.release(delivery, event.order_id, cancelled=False)
+    await payments.release(delivery, event.order_id, event.member_id, cancelled=False)
 
 
 async def on_cancelled(
     delivery: Delivery[PaymentRuntime], event: order.OrderCancelledV1 | order.OrderReturnedV1
 ) -> None:
     # A return is paid back like a cancellation after capture: a refund of what is left.
-    await payments.release(delivery, event.order_id, cancelled=True)
+    await payments.release(delivery, event.order_id, event.member_id, cancelled=True)
 
 
 CONSUMERS = [

@@ -321,3 +321,23 @@ async def test_cancel_without_money_taken_does_nothing(
     expected: list[Any] = [FAILED] if before == "failed" else []
     assert await payment.staged(order_id) == expected
     assert await payment.ledger(order_id) == []
+
+
+async def test_a_cancel_that_overtakes_the_payment_request_leaves_nothing_authorised(
+    payment: PaymentService,
+) -> None:
+    # Two order replicas: one commits the payment request, the other then cancels the order,
+    # and the second's relay sends first. The late request must not authorise anything.
+    order_id = new_order_id()
+    await payment.handled(await payment.cancel(order_id, was_confirmed=False), timeout=8.0)
+    await payment.handled(await payment.request(order_id), timeout=8.0)
+
+    assert await payment.staged(order_id) == []  # no authorisation, nothing to void later
+    assert await payment.ledger(order_id) == []
+    intent = await payment.intent(order_id)
+    assert intent is not None
+    assert (intent.status, intent.amount, intent.failure_reason) == (
+        "VOIDED",
+        0,
+        "ORDER_ENDED_FIRST",
+    )

@@ -118,11 +118,14 @@ def next_step(status: ReservationStatus, action: ReservationAction) -> Step | No
 
 
 def decided_before_placed(action: ReservationAction) -> ReleaseReason | None:
-    """An order cancelled before its `order.order.placed` reached inventory (the relay sent
-    `placed` late, after a replica died between its commit and its send, while another replica
-    cancelled the order): the reason to record it as released with nothing held, so that the
-    late `placed` reserves nothing. None for the other actions, which answer a reservation and
-    so always come after `placed` on the order's partition."""
+    """An order cancelled or rejected before its `order.order.placed` reached inventory: the
+    reason to record it as released with nothing held, so that the late `placed` reserves
+    nothing. A cancellation overtakes `placed` when the relay sends it late (a replica died
+    between its commit and its send); a rejection, when inventory's `placed` was dead-lettered
+    and is replayed after the order was rejected for its benefits. None for a commit or a
+    return, which answer a reservation."""
     if action is ReservationAction.CANCEL:
         return ReleaseReason.ORDER_CANCELLED
+    if action is ReservationAction.REJECT:
+        return ReleaseReason.ORDER_REJECTED
     return None

@@ -312,8 +312,8 @@ async def settle_reservation(
 ) -> bool:
     """`order.order.confirmed` (commit), `.rejected` (release), `.cancelled` (release, or
     restock once committed), `.returned` (restock). Returns whether anything changed: a
-    reservation past this step is left alone. A cancellation of an order not seen yet is
-    recorded as released with nothing held (`decided_before_placed`). A commit that
+    reservation past this step is left alone. A cancellation or rejection of an order not
+    seen yet is recorded as released with nothing held (`decided_before_placed`). A commit that
     finds units in a lot withdrawn meanwhile replaces them from other lots first, or releases
     the order (`withdrawals.replace_withdrawn`): no unit of a withdrawn lot is ever committed."""
     conn = await delivery.session.connection()

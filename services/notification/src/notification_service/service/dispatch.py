@@ -11,9 +11,11 @@ outcome is recorded in a transaction of its own, so one bad row costs no other i
 Webhook targets are read from the database at claim time (one query per round, not cached),
 so a subscription deleted before the round is never sent to.
 
-A process that dies between sending and recording leaves the rows leased; once the lease runs
-out they are due again and sent again: at least once at the channel boundary, which SMTP
-and HTTP cannot do better than (webhook receivers dedupe on the event `id`).
+No send outlasts the round's lease: one still running `RECORD_SECONDS` before it ends is
+given up and counted as a failed attempt. A process that dies between sending and recording
+leaves the rows leased, as does a database that refuses the round's record; once the lease
+runs out they are due again and sent again: at least once at the channel boundary, which
+SMTP and HTTP cannot do better than (webhook receivers dedupe on the event `id`).
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ from shared_events.notification import DeliveryFailedV1, DeliverySentV1
 log = get_logger(__name__)
 
 DUE = [status.value for status in DUE_STATUSES]
+# Kept from a round's lease to record its outcomes (NotificationSettings checks the lease).
+RECORD_SECONDS = 5.0
+LEASE_RAN_OUT = "the round's lease ran out before the send finished"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,11 @@ class Outcome:
 
 async def send_due(runtime: NotificationRuntime) -> int:
     """One round (the chassis job calls it every `dispatch_interval_seconds`)."""
+    loop = asyncio.get_running_loop()
+    # The round's sends end while its lease holds, with RECORD_SECONDS left to record them: a
+    # send still running then (a slow mail server, rows queued behind the pool) is given up as
+    # a failed attempt, so no other replica takes and sends a row this one is still sending.
+    lease_ends = loop.time() + runtime.settings.dispatch_lease_seconds - RECORD_SECONDS
     claims = await claim(runtime)
     if not claims:
         return 0
@@ -68,7 +78,12 @@ async def send_due(runtime: NotificationRuntime) -> int:
 
     async def attempt(claim: Claim) -> Outcome:
         async with gate:
-            return await send(runtime, claim)  # never raises: failures are outcomes
+            try:
+                async with asyncio.timeout_at(lease_ends):
+                    return await send(runtime, claim)  # never raises: failures are outcomes
+            except TimeoutError:
+                policy = retry_policy(runtime.settings, Channel(claim.row.channel))
+                return _failed(policy, claim, LEASE_RAN_OUT, permanent=False)
 
     outcomes = await asyncio.gather(*(attempt(c) for c in claims))
     await record_round(runtime, list(zip(claims, outcomes, strict=True)))

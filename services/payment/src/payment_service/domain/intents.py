@@ -47,6 +47,10 @@ class FailureReason(StrEnum):
     PAYMENT_FAILED = "PAYMENT_FAILED"
 
 
+# The reason kept on the final intent (VOIDED, amount 0) that a cancellation leaves when it
+# overtakes the order's payment request: nothing was asked of the provider, nothing taken.
+ENDED_BEFORE_REQUEST = "ORDER_ENDED_FIRST"
+
 # The intent lifecycle as a table: (from, action) -> to. A refund that leaves part of the
 # captured amount unrefunded ends in PARTIALLY_REFUNDED instead (see `Intent.refund`).
 TRANSITIONS: dict[tuple[IntentStatus, Action], IntentStatus] = {

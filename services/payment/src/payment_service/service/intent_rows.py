@@ -21,7 +21,13 @@ from chassis.columns import table_of
 from chassis.db import insert_ignore
 from chassis.row_updates import update_by_key, update_params
 from chassis.rules import RuleError
-from payment_service.domain.intents import FailureReason, Intent, IntentStatus, LedgerKind
+from payment_service.domain.intents import (
+    ENDED_BEFORE_REQUEST,
+    FailureReason,
+    Intent,
+    IntentStatus,
+    LedgerKind,
+)
 from payment_service.tables import FxRateRow, LedgerEntryRow, PaymentIntentRow
 
 INTENTS = table_of(PaymentIntentRow)
@@ -76,7 +82,9 @@ _RECENT = (
         INTENTS.c.id != sa.bindparam("besides"),
         sa.or_(
             INTENTS.c.failure_reason.is_(None),
-            INTENTS.c.failure_reason != FailureReason.RISK_REJECTED.value,
+            INTENTS.c.failure_reason.not_in(
+                [FailureReason.RISK_REJECTED.value, ENDED_BEFORE_REQUEST]
+            ),
         ),
     )
 )
@@ -199,7 +207,7 @@ async def recent_payments(
     conn: AsyncConnection, member_id: str, window_seconds: int, now: datetime, *, besides: str
 ) -> int:
     """The member's payment attempts in the window, the intent `besides` left out; risk
-    rejections do not count."""
+    rejections and orders cancelled before their request do not count."""
     params = {
         "member_id": member_id,
         "since": now - timedelta(seconds=window_seconds),

@@ -25,6 +25,7 @@ from payment_service.deps import PaymentRuntime
 from payment_service.domain.cards import mask_token
 from payment_service.domain.currency import RISK_CURRENCY, convert, converted_part
 from payment_service.domain.intents import (
+    ENDED_BEFORE_REQUEST,
     Action,
     FailureReason,
     Intent,
@@ -240,17 +241,47 @@ async def capture(delivery: Delivery[PaymentRuntime], order_id: str) -> None:
     log.info("payment captured", order_id=order_id, payment_id=intent.id)
 
 
-async def release(delivery: Delivery[PaymentRuntime], order_id: str, *, cancelled: bool) -> None:
+async def release(
+    delivery: Delivery[PaymentRuntime], order_id: str, member_id: str, *, cancelled: bool
+) -> None:
     """The order ended without completing: void the authorisation or refund the capture."""
     conn = await delivery.session.connection()
     intent = await intent_rows.lock_intent(conn, order_id)
     if intent is None:
-        return  # rejected or cancelled before payment was requested: nothing was taken
+        # Rejected or cancelled before payment was requested: nothing was taken. A rejection
+        # always comes before any request; a cancellation may overtake one that is on its way
+        # (another replica's relay sends it later), so it leaves a final intent that the late
+        # request finds taken, and nothing is authorised for a cancelled order.
+        if cancelled:
+            await _record_ended_first(conn, order_id, member_id)
+        return
     action = compensation(intent.state.status, order_was_cancelled=cancelled)
     if action is Action.VOID:
         await _void(delivery, conn, intent)
     elif action is Action.REFUND:
         await _refund(delivery, conn, intent)
+
+
+async def _record_ended_first(conn: AsyncConnection, order_id: str, member_id: str) -> None:
+    now = datetime.now(UTC)
+    recorded = await intent_rows.claim_intent(
+        conn,
+        {
+            "id": str(uuid.uuid5(PAYMENT_NAMESPACE, order_id)),
+            "order_id": order_id,
+            "member_id": member_id,
+            "currency": REPORTING_CURRENCY,
+            "amount": 0,
+            "captured_amount": 0,
+            "refunded_amount": 0,
+            "status": IntentStatus.VOIDED.value,
+            "failure_reason": ENDED_BEFORE_REQUEST,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    if recorded:
+        log.info("order ended before its payment was requested", order_id=order_id)
 
 
 async def _void(
