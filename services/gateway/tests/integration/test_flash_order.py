@@ -17,6 +17,7 @@ from fastapi import Response
 from starlette.requests import Request
 
 from chassis.errors import ProblemError, problem_response
+from gateway_service.adapters.upstreams import NotForwarded
 from gateway_service.service import handling
 from gateway_service.service.flash_sale import FlashSaleLimits
 from gateway_service.service.flash_stock import FlashSaleStock
@@ -120,3 +121,82 @@ async def test_an_answer_that_is_not_in_doubt_is_not_asked_again(
     response, service, stock, _ = await send(redis_client, redis_key_prefix, [refused])
     assert (response.status_code, service.calls) == (422, 1)
     assert await units_left(stock) == 5
+
+
+@dataclass
+class Unreachable:
+    """An order service the gateway could not reach: its own 503, the request never sent."""
+
+    calls: int = field(default=0)
+
+    async def forward(self, name: str, *_: Any) -> Response:
+        self.calls += 1
+        raise ProblemError(503, "order is not answering", code="unavailable")
+
+
+async def test_a_retry_under_the_same_key_must_ask_for_the_same_units(
+    redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    # The first try took the units and the allowance, then got the gateway's own 503: the
+    # order service never saw it. A retry under the key passes as a replay (nothing claimed
+    # again), so it must be the same order: other quantities would pass the cap unclaimed.
+    async def inventory(skus: list[str]) -> dict[str, int]:
+        return {SKU: 500}
+
+    stock = FlashSaleStock(redis_client, redis_key_prefix, 30, inventory, sold_out_memory_seconds=0)
+    limits = FlashSaleLimits(redis_client, redis_key_prefix, {SKU: 1}, 3600)
+    rates = RateCounter(redis_client)
+    settings = SimpleNamespace(flash_sale_limits={SKU: 1})
+
+    async def place(upstream: Any, body: bytes) -> Response:
+        state = SimpleNamespace(
+            flash_sale=limits, flash_stock=stock, upstreams=upstream, rates=rates
+        )
+        runtime = SimpleNamespace(state=state, settings=settings)
+        request = order_request("key-503")
+        return await forward_order(
+            request, runtime, "/api/v1/orders", body, "r", "127.0.0.1", "m-9"
+        )  # type: ignore[arg-type]
+
+    with pytest.raises(ProblemError, match="not answering"):
+        await place(Unreachable(), BODY)
+    greedy = json.dumps({"items": [{"sku": SKU, "quantity": 99}] * 50, "currency": "CNY"})
+    service = OrderService([Response(b"{}", status_code=202)])
+    with pytest.raises(ProblemError) as refused:
+        await place(service, greedy.encode())
+    assert (refused.value.status, refused.value.code) == (422, "idempotency-key-reused")
+    assert service.calls == 0
+    assert (await place(service, BODY)).status_code == 202  # the same order: a replay
+    assert service.calls == 1
+    assert await units_left(stock) == 499  # taken once, by the first try
+
+
+@dataclass
+class AtCapacity:
+    """The gateway's own shedding: refused before anything is sent."""
+
+    async def forward(self, name: str, *_: Any) -> Response:
+        raise NotForwarded(503, "the order service is at capacity", code="overloaded")
+
+
+async def test_a_503_decided_before_sending_gives_the_units_and_the_allowance_back(
+    redis_client: aioredis.Redis, redis_key_prefix: str
+) -> None:
+    async def inventory(skus: list[str]) -> dict[str, int]:
+        return {SKU: 5}
+
+    stock = FlashSaleStock(redis_client, redis_key_prefix, 30, inventory, sold_out_memory_seconds=0)
+    limits = FlashSaleLimits(redis_client, redis_key_prefix, {SKU: 1}, 3600)
+    state = SimpleNamespace(
+        flash_sale=limits,
+        flash_stock=stock,
+        upstreams=AtCapacity(),
+        rates=RateCounter(redis_client),
+    )
+    runtime = SimpleNamespace(state=state, settings=SimpleNamespace(flash_sale_limits={SKU: 1}))
+    with pytest.raises(NotForwarded):
+        await forward_order(
+            order_request("key-shed"), runtime, "/api/v1/orders", BODY, "r", "127.0.0.1", "m-8"
+        )  # type: ignore[arg-type]
+    assert await units_left(stock) == 5
+    assert await limits.claim("m-8", {SKU: 1}, "a-new-key")  # the buyer may try again

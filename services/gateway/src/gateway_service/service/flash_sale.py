@@ -3,7 +3,9 @@
 A member may buy at most `limit` units of a flash-sale SKU during the sale window, across all
 of their orders. The gateway claims the units before it forwards `POST /orders` and gives the
 claim back when the order service refuses the order, so a refused order does not use up the
-allowance. A replay under the same `Idempotency-Key` claims nothing again.
+allowance. A replay under the same `Idempotency-Key` claims nothing again: the key's marker
+holds the quantities it claimed, and the key sent with other quantities is a 422 (otherwise a
+retry after a 503, whose order the service never saw, could carry any quantity past the cap).
 """
 
 from __future__ import annotations
@@ -43,6 +45,30 @@ def capped_quantities(body: bytes, limits: Mapping[str, int]) -> dict[str, int]:
     return wanted
 
 
+# A marker written before markers held quantities (a rolling upgrade): taken for a replay.
+LEGACY_MARK = b"1"
+
+
+def claim_mark(wanted: Mapping[str, int]) -> bytes:
+    """What an Idempotency-Key's marker holds: the flash-sale quantities it claimed."""
+    return json.dumps(sorted(wanted.items()), separators=(",", ":")).encode()
+
+
+def is_retry(mark: object, wanted: Mapping[str, int]) -> bool:
+    """Whether a request whose key's marker is `mark` (None: the key claimed nothing) retries
+    the order that claimed; a 422 when the key claimed for other quantities."""
+    if mark is None:
+        return False
+    found = mark if isinstance(mark, bytes) else str(mark).encode()
+    if found not in (LEGACY_MARK, claim_mark(wanted)):
+        raise ProblemError(
+            422,
+            "this Idempotency-Key was used for an order of other flash-sale quantities",
+            code="idempotency-key-reused",
+        )
+    return True
+
+
 class FlashSaleLimits:
     def __init__(
         self, redis: aioredis.Redis, prefix: str, limits: Mapping[str, int], window_seconds: int
@@ -61,12 +87,12 @@ class FlashSaleLimits:
         exist); the edge reads it in the rate limits' round trip."""
         return f"{self.prefix}:seen:{member}:{idempotency_key}"
 
-    async def is_replay(self, member: str, idempotency_key: str | None) -> bool:
-        """Whether this Idempotency-Key already claimed (its order may exist), asked alone:
-        for an order whose lookup did not ride with the rate limits."""
+    async def mark_of(self, member: str, idempotency_key: str | None) -> object:
+        """What this Idempotency-Key claimed (`claim_mark`; None: nothing), asked alone: for
+        an order whose lookup did not ride with the rate limits."""
         if idempotency_key is None:
-            return False
-        return bool(await self.redis.exists(self.seen_key(member, idempotency_key)))
+            return None
+        return await self.redis.get(self.seen_key(member, idempotency_key))
 
     async def claim(
         self, member: str, wanted: Mapping[str, int], idempotency_key: str | None
@@ -77,7 +103,10 @@ class FlashSaleLimits:
             return False
         if idempotency_key is not None:
             seen = self.seen_key(member, idempotency_key)
-            if not await self.redis.set(seen, b"1", nx=True, ex=self.window_seconds):
+            if not await self.redis.set(seen, claim_mark(wanted), nx=True, ex=self.window_seconds):
+                # Claimed meanwhile under this key: the same order sent twice at once passes
+                # unclaimed (the other copy holds its units); another order is refused.
+                is_retry(await self.redis.get(seen), wanted)
                 return False
         skus = sorted(wanted)
         args: list[int] = []

@@ -16,14 +16,18 @@ from chassis.app import request_id_of
 from chassis.auth import JwksVerifier, Unauthorized, claimed_subject
 from chassis.errors import PROBLEM_BASE, BackingStoreUnavailable, ProblemError
 from chassis.forwarding import client_address, forwarded_chain, is_trusted
+from gateway_service.adapters.upstreams import NotForwarded
 from gateway_service.config import GatewaySettings
 from gateway_service.deps import GatewayRuntime
 from gateway_service.service import availability, limits
 from gateway_service.service.availability import AvailabilityReads
-from gateway_service.service.flash_sale import capped_quantities
+from gateway_service.service.flash_sale import capped_quantities, is_retry
 from gateway_service.service.flash_stock import sold_out
 from gateway_service.service.paths import forwarded_query, page_size, parse_path
 from gateway_service.service.routing import upstream_for
+
+# What an Idempotency-Key claimed, not read from Redis yet (forward_order reads it itself).
+UNREAD = object()
 
 ORDERS_PATH = "/api/v1/orders"
 # The order service's 409s on `POST /orders`: another request with this Idempotency-Key is in
@@ -62,10 +66,9 @@ async def handle(request: Request, runtime: GatewayRuntime) -> Response:
     # already claimed is read in this same round trip (forward_order uses it).
     seen = flash_seen_key(request, runtime, member)
     counted = await runtime.state.rates.count_and_read(checks, now, [seen] if seen else [])
-    # None: Redis is away and the limits fail open; whether the key claimed is then unknown
+    # None: Redis is away and the limits fail open; what the key claimed is then unknown
     # (forward_order asks Redis itself, and a flash-sale order is refused with its 503).
     counts, read = counted or ([], [])
-    replay = None if counted is None else bool(read) and read[0] is not None
     # The client's limit first: a client over it gets 429 whatever token it sends.
     if counts and (problem := limits.over(checks[0], counts[0], now)):
         raise problem
@@ -93,9 +96,9 @@ async def handle(request: Request, runtime: GatewayRuntime) -> Response:
     )
     if member is not None and request.method == "POST" and path.decoded == ORDERS_PATH:
         # Not read with the limits (an odd spelling of the path): forward_order asks itself.
-        known = replay if seen is not None else None
+        mark = read[0] if seen is not None and counted is not None else UNREAD
         return await forward_order(
-            request, runtime, target, body, request_id, forwarded_for, member, replay=known
+            request, runtime, target, body, request_id, forwarded_for, member, mark=mark
         )
     upstreams = runtime.state.upstreams
     response = await upstreams.forward(name, request, target, body, request_id, forwarded_for)
@@ -236,7 +239,7 @@ async def forward_order(
     forwarded_for: str,
     member: str,
     *,
-    replay: bool | None = None,
+    mark: object = UNREAD,
 ) -> Response:
     """`POST /orders` under the flash-sale rules: take the units, then the member's allowance,
     forward, and give both back if the order service refuses the order (4xx). Units first: in
@@ -244,8 +247,9 @@ async def forward_order(
     to claim and give back. A timeout or a 5xx leaves the order unknown (it may exist): both
     stay taken, so a retry under the same Idempotency-Key passes to the service, which replays
     its answer (a 409 for a key in progress is asked again, `outcome`); units also
-    come back with the next count from inventory. `replay`: whether the
-    key already claimed, when the caller read it with the rate limits (None: not read yet)."""
+    come back with the next count from inventory. `mark`: what the Idempotency-Key already
+    claimed (`flash_sale.claim_mark`, None: nothing), when the caller read it with the rate
+    limits (UNREAD: not read yet). The key sent again with other quantities is a 422."""
     state = runtime.state
     flash_sale, stock = state.flash_sale, state.flash_stock
     wanted = capped_quantities(body, runtime.settings.flash_sale_limits)
@@ -255,8 +259,9 @@ async def forward_order(
         # same answer as any route that needs Redis gets.
         raise BackingStoreUnavailable()
     key = request.headers.get("idempotency-key")
-    if wanted and replay is None:
-        replay = await flash_sale.is_replay(member, key)
+    if wanted and mark is UNREAD:
+        mark = await flash_sale.mark_of(member, key)
+    replay = bool(wanted) and is_retry(None if mark is UNREAD else mark, wanted)
     # The rush after a sell-out is answered from memory (a retry of an order that got
     # through, a replay, passes: its first try took the units).
     gone = stock.sold_out(wanted)
@@ -278,7 +283,14 @@ async def forward_order(
     forward = partial(
         state.upstreams.forward, "order", request, target, body, request_id, forwarded_for
     )
-    response = await forward()
+    try:
+        response = await forward()
+    except NotForwarded:  # never sent (breaker open, at capacity): nothing of it can exist
+        if counted:
+            await stock.give_back(wanted)
+        if claimed:
+            await flash_sale.release(member, wanted, key)
+        raise
     if claimed:
         # The same order sent twice at once: the copy that took the units here may reach the
         # service second, while the other is placed or refused. Its answer decides.
