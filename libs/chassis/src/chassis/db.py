@@ -54,7 +54,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """One engine (one pool) per process, created in the app lifespan."""
     if is_sqlite(url):
         ensure_sqlite_dir(url)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping: it cost a BEGIN / SELECT / ROLLBACK round trip before every transaction.
@@ -65,8 +65,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     # consumers wait and retry, the relay retries, an HTTP request gets a 503.
     # asyncpg's statements stay prepared and cached per connection: the dialect's
     # `prepared_statement_cache_size` (100 by default) is left alone.
+    # hide_parameters: a statement's error (logged with its traceback) names no value of it
+    # (a payment token, an address, a password hash).
     engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False, hide_parameters=True
     )
     event.listen(engine.sync_engine, "checkout", _drop_closed)
     return engine

@@ -44,6 +44,16 @@ def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
     return event_dict
 
 
+def redact_exception(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The rendered traceback (`format_exc_info` runs after `redact`): emails and bearer
+    tokens in an exception's text are masked like any other value."""
+    if isinstance(event_dict.get("exception"), str):
+        event_dict["exception"] = _scrub(event_dict["exception"])
+    return event_dict
+
+
 def add_trace_ids(
     _: Any, __: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
@@ -79,6 +89,7 @@ def configure_logging(service: str, level: str = "INFO", as_json: bool = True) -
             foreign_pre_chain=shared,
             processors=[
                 structlog.processors.format_exc_info,
+                redact_exception,
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 renderer,
             ],

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.db import Database
@@ -110,3 +111,23 @@ async def test_a_snapshot_writes_nothing(database: Database) -> None:
     with pytest.raises(Exception, match="read-only"):
         async with database.snapshot() as session:
             await run(session, "INSERT INTO snapshot_ro VALUES (1)")
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
+async def test_a_failed_statements_error_names_none_of_its_values(
+    database: Database, tmp_path: Path, kind: str
+) -> None:
+    # Its text goes into a logged traceback: a payment token or an address must not.
+    db = database if kind == "postgresql" else Database(f"sqlite+aiosqlite:///{tmp_path}/x.db")
+    try:
+        with pytest.raises(DBAPIError) as failed:
+            async with db.transaction() as session:
+                await session.execute(
+                    text("SELECT * FROM no_such_table WHERE token = :token"),
+                    {"token": "tok_secret_4242"},
+                )
+    finally:
+        if db is not database:
+            await db.dispose()
+    assert "no_such_table" in str(failed.value)
+    assert "tok_secret_4242" not in str(failed.value)

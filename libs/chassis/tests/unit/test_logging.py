@@ -45,3 +45,17 @@ def test_json_lines_carry_service_and_never_the_password(
     assert lines[0]["password"] == REDACTED
     assert "s3cret" not in json.dumps(lines)
     assert lines[1]["event"] == "plain c***@example.org"
+
+
+def test_an_exceptions_text_is_masked_too(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("order", "INFO", as_json=True)
+    try:
+        raise ValueError("no member dave@example.org for Bearer eyJhbGciOi.secret.sig")
+    except ValueError:
+        get_logger("t").exception("lookup failed")
+        logging.getLogger("stdlib").exception("lookup failed")
+    out = capsys.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines() if line]
+    assert len(lines) == 2 and all("ValueError" in line["exception"] for line in lines)
+    assert "dave@example.org" not in out and "d***@example.org" in out
+    assert "eyJhbGciOi" not in out
