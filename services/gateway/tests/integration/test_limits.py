@@ -4,6 +4,7 @@ concurrent requests share one, and while the Redis server is down requests pass 
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from chassis.errors import ProblemError
 from chassis.testing.clock import ManualClock
 from chassis.testing.infra import free_port, start_redis_server
 from gateway_service.service import limits
+from gateway_service.service.handling import client_limit
 
 pytestmark = pytest.mark.integration
 NOW = 1_800_000_030.0  # 30 s into a window
@@ -172,3 +174,18 @@ async def test_not_failing_open_every_request_of_a_burst_fails_alike() -> None:
     )
     assert all(isinstance(r, RedisConnectionError) for r in results), results
     await unreachable.aclose()
+
+
+async def test_an_ipv6_client_is_counted_once_for_its_whole_64(
+    counter: limits.RateCounter, redis_key_prefix: str
+) -> None:
+    # A subscriber holds a /64 and could send each request from a new address of it.
+    settings: Any = SimpleNamespace(redis_key_prefix=redis_key_prefix, rate_per_client_per_minute=3)
+    addresses = [f"2001:db8:77:1::{n:x}" for n in range(1, 5)]
+    counts = [
+        (await count(counter, [client_limit(settings, address)], NOW))[0] for address in addresses
+    ]
+    assert counts == [1, 2, 3, 4]
+    assert limits.over(client_limit(settings, addresses[-1]), counts[-1], NOW) is not None
+    other = await count(counter, [client_limit(settings, "2001:db8:77:2::1")], NOW)
+    assert other == [1]  # the next /64 is another subscriber

@@ -8,7 +8,6 @@ from pydantic import ValidationError
 from membership_service.config import MembershipSettings
 from membership_service.domain.attempts import (
     AttemptPolicy,
-    address_bucket,
     retry_after_seconds,
 )
 from tools.seed import RETRY_BUDGET_SECONDS
@@ -87,20 +86,6 @@ def test_keys_hold_digests_never_an_email_or_an_address() -> None:
     assert other["email"] == mine["email"]
     assert other["address"] != mine["address"] and other["address+email"] != mine["address+email"]
     assert p.proven_key(EMAIL, "198.51.100.8") != p.proven_key(EMAIL, "198.51.100.7")
-
-
-@pytest.mark.parametrize(
-    ("address", "bucket"),
-    [
-        ("198.51.100.7", "198.51.100.7"),
-        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
-        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),  # the same subscriber
-        ("::ffff:198.51.100.7", "198.51.100.7"),
-        ("unknown", "unknown"),
-    ],
-)
-def test_ipv6_clients_are_counted_per_64(address: str, bucket: str) -> None:
-    assert address_bucket(address) == bucket
 
 
 def test_retry_after_is_whole_seconds_rounded_up() -> None:

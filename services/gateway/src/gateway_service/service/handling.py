@@ -15,7 +15,7 @@ from fastapi import Request, Response
 from chassis.app import request_id_of
 from chassis.auth import JwksVerifier, Unauthorized, claimed_subject
 from chassis.errors import PROBLEM_BASE, BackingStoreUnavailable, ProblemError
-from chassis.forwarding import client_address, forwarded_chain, is_trusted
+from chassis.forwarding import address_bucket, client_address, forwarded_chain, is_trusted
 from gateway_service.adapters.upstreams import NotForwarded
 from gateway_service.config import GatewaySettings
 from gateway_service.deps import GatewayRuntime
@@ -178,8 +178,10 @@ def rate_prefix(settings: GatewaySettings) -> str:
 
 
 def client_limit(settings: GatewaySettings, client: str) -> limits.Limit:
+    """Counted per address bucket: an IPv6 client's whole /64 is one client."""
     return limits.Limit(
-        f"{rate_prefix(settings)}:client:{client}", settings.rate_per_client_per_minute
+        f"{rate_prefix(settings)}:client:{address_bucket(client)}",
+        settings.rate_per_client_per_minute,
     )
 
 

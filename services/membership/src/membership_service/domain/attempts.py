@@ -24,11 +24,10 @@ the block one subscriber usually holds. No I/O here: `service.limits` keeps the 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
 from dataclasses import dataclass
 
-IPV6_SUBSCRIBER_PREFIX = 64
+from chassis.forwarding import address_bucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,20 +94,6 @@ class AttemptPolicy:
 
 def digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
-
-
-def address_bucket(address: str) -> str:
-    """What one client is counted as: an IPv4 address, the /64 of an IPv6 one (a subscriber
-    gets a whole /64 and could rotate through it), anything else as it is."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv4Address):
-        return str(ip)
-    if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d is the IPv4 client a.b.c.d
-        return str(ip.ipv4_mapped)
-    return str(ipaddress.ip_network(f"{ip}/{IPV6_SUBSCRIBER_PREFIX}", strict=False))
 
 
 def retry_after_seconds(wait_ms: int) -> int:
