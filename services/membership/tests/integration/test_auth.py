@@ -302,3 +302,24 @@ async def test_logout_ends_the_session_and_answers_alike_for_any_token(
         assert again.status_code == 204
     bad = await membership.http.post("/api/v1/auth/logout", json={"refresh_token": ""})
     assert bad.status_code == 422
+
+
+async def test_a_token_the_family_revocation_missed_does_not_refresh(
+    membership: Membership,
+) -> None:
+    # A refresh running while the owner logs out commits its new token after the logout's
+    # revoke has read the family: that token is left unrevoked. Here it is left so by hand.
+    member = await membership.register()
+    first = await membership.login(member["email"])
+    second = (await refresh(membership, first["refresh_token"])).json()
+    out = await membership.http.post(
+        "/api/v1/auth/logout", json={"refresh_token": first["refresh_token"]}
+    )
+    assert out.status_code == 204
+    async with membership.database.transaction() as session:
+        row = await session.get(RefreshTokenRow, hash_refresh_token(second["refresh_token"]))
+        assert row is not None and row.revoked_at is not None
+        row.revoked_at = None  # what the race leaves
+        session.add(row)
+
+    assert (await refresh(membership, second["refresh_token"])).status_code == 401

@@ -189,7 +189,9 @@ async def login(runtime: MembershipRuntime, data: LoginRequest, client: str) -> 
 
 async def refresh(runtime: MembershipRuntime, data: RefreshRequest) -> TokenPair:
     """Rotate: the presented token becomes used and the next of its family is issued. A used
-    token presented again revokes its whole family (committed, then 401)."""
+    token presented again revokes its whole family (committed, then 401). A token whose family
+    was revoked is revoked too, even if the revocation missed it: a logout's revoke does not
+    see a token that a refresh running at the same moment issued."""
     token_hash = hash_refresh_token(data.refresh_token)
     now = datetime.now(UTC)
     pair: TokenPair | None = None
@@ -197,9 +199,8 @@ async def refresh(runtime: MembershipRuntime, data: RefreshRequest) -> TokenPair
         row = await session.get(RefreshTokenRow, token_hash, with_for_update=True)
         state = None
         if row is not None:
-            state = RefreshState(
-                as_utc(row.expires_at), row.used_at is not None, row.revoked_at is not None
-            )
+            revoked = row.revoked_at is not None or await _family_revoked(session, row.family_id)
+            state = RefreshState(as_utc(row.expires_at), row.used_at is not None, revoked)
         outcome = refresh_outcome(state, now)
         if row is not None and outcome is RefreshOutcome.ROTATE:
             claimed = await session.exec(
@@ -245,6 +246,15 @@ async def logout(runtime: MembershipRuntime, data: RefreshRequest) -> None:
         if family is not None:
             await _revoke_family(session, family.family_id, datetime.now(UTC))
             log.info("member logged out", member_id=family.member_id)
+
+
+async def _family_revoked(session: AsyncSession, family_id: str) -> bool:
+    query = (
+        sa.select(REFRESH_TOKENS.c.token_hash)
+        .where(REFRESH_TOKENS.c.family_id == family_id, REFRESH_TOKENS.c.revoked_at.is_not(None))
+        .limit(1)
+    )
+    return (await (await session.connection()).execute(query)).first() is not None
 
 
 async def _revoke_family(session: AsyncSession, family_id: str, at: datetime) -> None:
