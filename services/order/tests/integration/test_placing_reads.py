@@ -3,16 +3,23 @@ discount, in one round trip."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
 
+from chassis.rules import RuleError
 from chassis.testing.harness import offline_runtime
 from chassis.testing.statements import statements_sent
 from order_service.config import MIGRATIONS_DIR, OrderSettings
-from order_service.service.read_model import prices_and_tier
+from order_service.domain.pricing import Benefits, Coupon, PricingRules, Quote, apply_benefits
+from order_service.service.read_model import benefits_for, prices_and_tier
 from order_service.tables import MEMBER_TIERS, PRODUCT_PRICES
 
 pytestmark = pytest.mark.integration
+
+SINCE = datetime(2026, 12, 1, tzinfo=UTC)
+FOREIGN = Coupon("SOMEONES-CODE", "someone", 1000, 0, "CNY", SINCE, SINCE + timedelta(days=30))
 
 
 def price(sku: str, amount: int) -> dict[str, object]:
@@ -46,3 +53,25 @@ async def test_prices_and_the_members_tier_in_one_statement(database_url: str) -
     assert len(sent) == 1
     assert ({s: p.amount for s, p in untiered[0].items()}, untiered[1]) == ({"B": 250}, 0)
     assert unknown == ({}, 0)  # refused as unknown by pricing: no discount is needed
+
+
+async def test_an_unknown_coupon_is_refused_as_another_members_is(database_url: str) -> None:
+    # The same words for both: the answer does not tell a member which codes exist.
+    settings = OrderSettings(database_url=database_url)
+    async with (
+        offline_runtime(settings, None, migrations=MIGRATIONS_DIR) as runtime,
+        runtime.database.sessions() as session,
+    ):
+        with pytest.raises(RuleError) as unknown:
+            await benefits_for(session, "NO-SUCH-CODE", 0, tier_discount_percent=0)
+    with pytest.raises(RuleError) as foreign:
+        apply_benefits(
+            Quote(lines=(), currency="CNY", subtotal=20_000),
+            Benefits(coupon=FOREIGN),
+            PricingRules(),
+            now=FOREIGN.valid_from,
+            member_id="me",
+        )
+    assert unknown.value.code == foreign.value.code == "coupon-invalid"
+    assert unknown.value.detail == "coupon NO-SUCH-CODE cannot be used"
+    assert foreign.value.detail == "coupon SOMEONES-CODE cannot be used"

@@ -156,7 +156,8 @@ async def benefits_for(
     if coupon_code:
         row = (await connection.execute(_COUPON.where(COUPONS.c.code == coupon_code))).first()
         if row is None:
-            raise RuleError("coupon-invalid", f"coupon {coupon_code} is not known")
+            # Worded as for a coupon of another member: the answer must not tell which codes exist.
+            raise RuleError("coupon-invalid", f"coupon {coupon_code} cannot be used")
         coupon = Coupon(
             row.code,
             row.member_id,
