@@ -124,6 +124,37 @@ async def test_an_answer_that_is_not_in_doubt_is_not_asked_again(
 
 
 @dataclass
+class Edge:
+    """The gateway's flash-sale state on the real Redis (`units` of SKU, 1 per member), placing
+    orders through `forward_order` to a given order service."""
+
+    stock: FlashSaleStock
+    limits: FlashSaleLimits
+    rates: RateCounter
+
+    @classmethod
+    def on(cls, redis_client: aioredis.Redis, prefix: str, units: int) -> Edge:
+        async def inventory(skus: list[str]) -> dict[str, int]:
+            return {SKU: units}
+
+        stock = FlashSaleStock(redis_client, prefix, 30, inventory, sold_out_memory_seconds=0)
+        limits = FlashSaleLimits(redis_client, prefix, {SKU: 1}, 3600)
+        return cls(stock, limits, RateCounter(redis_client))
+
+    async def place(self, upstream: Any, body: bytes, *, key: str, member: str) -> Response:
+        state = SimpleNamespace(
+            flash_sale=self.limits, flash_stock=self.stock, upstreams=upstream, rates=self.rates
+        )
+        runtime: Any = SimpleNamespace(
+            state=state, settings=SimpleNamespace(flash_sale_limits={SKU: 1})
+        )
+        request = order_request(key)
+        return await forward_order(
+            request, runtime, "/api/v1/orders", body, "r", "127.0.0.1", member
+        )
+
+
+@dataclass
 class Unreachable:
     """An order service the gateway could not reach: its own 503, the request never sent."""
 
@@ -140,35 +171,18 @@ async def test_a_retry_under_the_same_key_must_ask_for_the_same_units(
     # The first try took the units and the allowance, then got the gateway's own 503: the
     # order service never saw it. A retry under the key passes as a replay (nothing claimed
     # again), so it must be the same order: other quantities would pass the cap unclaimed.
-    async def inventory(skus: list[str]) -> dict[str, int]:
-        return {SKU: 500}
-
-    stock = FlashSaleStock(redis_client, redis_key_prefix, 30, inventory, sold_out_memory_seconds=0)
-    limits = FlashSaleLimits(redis_client, redis_key_prefix, {SKU: 1}, 3600)
-    rates = RateCounter(redis_client)
-    settings = SimpleNamespace(flash_sale_limits={SKU: 1})
-
-    async def place(upstream: Any, body: bytes) -> Response:
-        state = SimpleNamespace(
-            flash_sale=limits, flash_stock=stock, upstreams=upstream, rates=rates
-        )
-        runtime = SimpleNamespace(state=state, settings=settings)
-        request = order_request("key-503")
-        return await forward_order(
-            request, runtime, "/api/v1/orders", body, "r", "127.0.0.1", "m-9"
-        )  # type: ignore[arg-type]
-
+    edge = Edge.on(redis_client, redis_key_prefix, units=500)
     with pytest.raises(ProblemError, match="not answering"):
-        await place(Unreachable(), BODY)
+        await edge.place(Unreachable(), BODY, key="key-503", member="m-9")
     greedy = json.dumps({"items": [{"sku": SKU, "quantity": 99}] * 50, "currency": "CNY"})
     service = OrderService([Response(b"{}", status_code=202)])
     with pytest.raises(ProblemError) as refused:
-        await place(service, greedy.encode())
+        await edge.place(service, greedy.encode(), key="key-503", member="m-9")
     assert (refused.value.status, refused.value.code) == (422, "idempotency-key-reused")
     assert service.calls == 0
-    assert (await place(service, BODY)).status_code == 202  # the same order: a replay
-    assert service.calls == 1
-    assert await units_left(stock) == 499  # taken once, by the first try
+    replay = await edge.place(service, BODY, key="key-503", member="m-9")
+    assert (replay.status_code, service.calls) == (202, 1)  # the same order passes
+    assert await units_left(edge.stock) == 499  # taken once, by the first try
 
 
 @dataclass
@@ -182,21 +196,8 @@ class AtCapacity:
 async def test_a_503_decided_before_sending_gives_the_units_and_the_allowance_back(
     redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
-    async def inventory(skus: list[str]) -> dict[str, int]:
-        return {SKU: 5}
-
-    stock = FlashSaleStock(redis_client, redis_key_prefix, 30, inventory, sold_out_memory_seconds=0)
-    limits = FlashSaleLimits(redis_client, redis_key_prefix, {SKU: 1}, 3600)
-    state = SimpleNamespace(
-        flash_sale=limits,
-        flash_stock=stock,
-        upstreams=AtCapacity(),
-        rates=RateCounter(redis_client),
-    )
-    runtime = SimpleNamespace(state=state, settings=SimpleNamespace(flash_sale_limits={SKU: 1}))
+    edge = Edge.on(redis_client, redis_key_prefix, units=5)
     with pytest.raises(NotForwarded):
-        await forward_order(
-            order_request("key-shed"), runtime, "/api/v1/orders", BODY, "r", "127.0.0.1", "m-8"
-        )  # type: ignore[arg-type]
-    assert await units_left(stock) == 5
-    assert await limits.claim("m-8", {SKU: 1}, "a-new-key")  # the buyer may try again
+        await edge.place(AtCapacity(), BODY, key="key-shed", member="m-8")
+    assert await units_left(edge.stock) == 5
+    assert await edge.limits.claim("m-8", {SKU: 1}, "a-new-key")  # the buyer may try again
