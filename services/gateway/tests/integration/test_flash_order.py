@@ -17,7 +17,6 @@ from fastapi import Response
 from starlette.requests import Request
 
 from chassis.errors import ProblemError, problem_response
-from gateway_service.adapters.upstreams import NotForwarded
 from gateway_service.service import handling
 from gateway_service.service.flash_sale import FlashSaleLimits
 from gateway_service.service.flash_stock import FlashSaleStock
@@ -185,19 +184,20 @@ async def test_a_retry_under_the_same_key_must_ask_for_the_same_units(
     assert await units_left(edge.stock) == 499  # taken once, by the first try
 
 
-@dataclass
-class AtCapacity:
-    """The gateway's own shedding: refused before anything is sent."""
-
-    async def forward(self, name: str, *_: Any) -> Response:
-        raise NotForwarded(503, "the order service is at capacity", code="overloaded")
-
-
-async def test_a_503_decided_before_sending_gives_the_units_and_the_allowance_back(
+async def test_a_marker_given_back_between_the_two_reads_is_written_again(
     redis_client: aioredis.Redis, redis_key_prefix: str
 ) -> None:
+    # Request A under the key is refused and gives its claim back just as request B finds the
+    # key taken: B must claim for itself, never pass on a claim nobody holds.
     edge = Edge.on(redis_client, redis_key_prefix, units=5)
-    with pytest.raises(NotForwarded):
-        await edge.place(AtCapacity(), BODY, key="key-shed", member="m-8")
-    assert await units_left(edge.stock) == 5
-    assert await edge.limits.claim("m-8", {SKU: 1}, "a-new-key")  # the buyer may try again
+    seen = edge.limits.seen_key("m-7", "key-gone")
+    await redis_client.set(seen, b"[]")  # A's marker
+    real_get = redis_client.get
+
+    async def get_after_a_gave_back(key: str) -> Any:
+        await redis_client.delete(seen)
+        return await real_get(key)
+
+    edge.limits.redis = SimpleNamespace(set=redis_client.set, get=get_after_a_gave_back)  # type: ignore[assignment]
+    assert await edge.limits.claim("m-7", {SKU: 1}, "key-gone")  # claimed: B holds it now
+    assert await redis_client.get(seen) == b'[["FLASH-TWICE",1]]'

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlmodel import select
 
 from chassis.producer import EventProducer
 from chassis.testing.events import send
 from chassis.testing.tokens import TestTokenIssuer
+from inventory_service.tables import ALLOCATIONS
 
 from .conftest import (
     Inventory,
@@ -61,6 +63,7 @@ async def test_unconfirmed_reservations_expire_and_a_late_confirmation_takes_the
         assert published[1].correlationid == order_id
     assert await stock_of(inventory, code) == (6, 0, 6)
 
+    lows = (await inventory.staged(code)).count("inventory.stock.low")
     # Confirmed after the TTL (the confirmation was held up): the units are still there, so
     # they are reserved again and committed; the order service gets its commit.
     await inventory.handled(await send(producer, confirmed(orders[0])))
@@ -71,6 +74,19 @@ async def test_unconfirmed_reservations_expire_and_a_late_confirmation_takes_the
     assert set(types_of(committed)[2:]) == {"inventory.stock.committed"}
     assert committed[2].data["lines"][0]["quantity"] == 2
     assert await stock_of(inventory, code) == (4, 0, 4)
+    # Reserved again under the name the order was placed with (recall notices show it), and
+    # the SKU crossing its safety stock (5) on the way is announced.
+    async with inventory.database.sessions() as session:
+        names = (
+            await session.exec(
+                select(ALLOCATIONS.c.status, ALLOCATIONS.c.product_name).where(
+                    ALLOCATIONS.c.order_id == orders[0]
+                )
+            )
+        ).all()
+    assert sorted(names) == [("COMMITTED", names[0][1]), ("RELEASED", names[0][1])]
+    assert names[0][1] is not None
+    assert (await inventory.staged(code)).count("inventory.stock.low") == lows + 1
 
     # Sold to others meanwhile (a stock take leaves one): nothing is committed.
     response = await inventory.http.put(

@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from chassis.settings import DEV_PORTS, OffPathSettings
-from notification_service.domain.delivery import RetryPolicy
+from notification_service.domain.delivery import RECORD_SECONDS, RetryPolicy
 from notification_service.domain.locales import DEFAULT_LOCALE, LOCALES
 
 # services/notification/migrations: shipped beside the package in the image.
@@ -120,11 +120,12 @@ class NotificationSettings(OffPathSettings, env_prefix="NOTIFICATION_"):
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> NotificationSettings:
-        # A round's sends are given up RECORD_SECONDS (5) before its lease ends.
+        # A round's sends are given up RECORD_SECONDS before its lease ends.
         longest = max(self.smtp_timeout_seconds, self.webhook_timeout_seconds)
-        if self.dispatch_lease_seconds <= longest + 5:
+        if self.dispatch_lease_seconds <= longest + RECORD_SECONDS:
             raise ValueError(
-                "dispatch_lease_seconds must exceed the SMTP and webhook timeouts by 5 s"
+                "dispatch_lease_seconds must exceed the SMTP and webhook timeouts by "
+                f"{RECORD_SECONDS:g} s"
             )
         return self
 

@@ -200,6 +200,21 @@ def test_benefits_that_do_not_apply_are_refused(
     assert caught.value.code == code
 
 
+def test_another_members_coupon_is_refused_before_the_currency_is_looked_at() -> None:
+    # An order in USD: the member's own coupon gets the currency rule, anyone else's gets the
+    # words an unknown code gets, so the answer tells nothing of which codes exist.
+    usd = Quote(lines=quote(20000).lines, currency="USD", subtotal=20000)
+    with pytest.raises(RuleError) as foreign:
+        apply_benefits(usd, Benefits(coupon=WELCOME), RULES, now=NOW, member_id="someone-else")
+    assert (foreign.value.code, foreign.value.detail) == (
+        "coupon-invalid",
+        "coupon WELCOME cannot be used",
+    )
+    with pytest.raises(RuleError) as own:
+        apply_benefits(usd, Benefits(coupon=WELCOME), RULES, now=NOW, member_id="m1")
+    assert own.value.code == "benefits-currency"
+
+
 def test_points_may_cover_half_of_what_is_left() -> None:
     priced = apply_benefits(quote(10000), Benefits(points=5000), RULES, now=NOW, member_id="m1")
     assert priced.total == 5000

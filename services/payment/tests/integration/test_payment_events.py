@@ -341,3 +341,7 @@ async def test_a_cancel_that_overtakes_the_payment_request_leaves_nothing_author
         0,
         "ORDER_ENDED_FIRST",
     )
+    # No payment to show: the order never asked for one.
+    admin = bearer(payment.issuer.admin_token())
+    shown = await payment.http.get(f"/api/v1/payments/{order_id}", headers=admin)
+    assert shown.status_code == 404, shown.text

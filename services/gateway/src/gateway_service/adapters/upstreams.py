@@ -131,7 +131,7 @@ class Upstreams:
         breaker = self.breaker(name)
         now = time.monotonic()
         if not breaker.allows(now):
-            raise _unavailable(name, breaker.retry_after(now), sent=False)
+            raise _unavailable(name, breaker.retry_after(now))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in DROP}
         headers["x-request-id"] = request_id
         headers["x-forwarded-for"] = forwarded_for
@@ -177,13 +177,8 @@ class Upstreams:
         )
 
 
-class NotForwarded(ProblemError):
-    """A 503 decided before anything was sent (breaker open, at capacity): the service never
-    saw the request, so what the gateway took for it may be given back."""
-
-
 def _overloaded(name: str) -> ProblemError:
-    return NotForwarded(
+    return ProblemError(
         503,
         f"the {name} service is at capacity; retry shortly",
         code="overloaded",
@@ -191,8 +186,8 @@ def _overloaded(name: str) -> ProblemError:
     )
 
 
-def _unavailable(name: str, retry_after: int, *, sent: bool = True) -> ProblemError:
-    return (ProblemError if sent else NotForwarded)(
+def _unavailable(name: str, retry_after: int) -> ProblemError:
+    return ProblemError(
         503,
         f"the {name} service is unavailable; retry later",
         code="upstream-unavailable",

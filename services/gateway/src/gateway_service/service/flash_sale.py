@@ -45,6 +45,8 @@ def capped_quantities(body: bytes, limits: Mapping[str, int]) -> dict[str, int]:
     return wanted
 
 
+# Tries at writing a key's marker while other requests under the key claim and give back.
+MARK_TRIES = 3
 # A marker written before markers held quantities (a rolling upgrade): taken for a replay.
 LEGACY_MARK = b"1"
 
@@ -101,13 +103,10 @@ class FlashSaleLimits:
         taken because this Idempotency-Key already took it (a replay)."""
         if not wanted:
             return False
-        if idempotency_key is not None:
-            seen = self.seen_key(member, idempotency_key)
-            if not await self.redis.set(seen, claim_mark(wanted), nx=True, ex=self.window_seconds):
-                # Claimed meanwhile under this key: the same order sent twice at once passes
-                # unclaimed (the other copy holds its units); another order is refused.
-                is_retry(await self.redis.get(seen), wanted)
-                return False
+        if idempotency_key is not None and not await self._mark(member, idempotency_key, wanted):
+            # Claimed meanwhile under this key: the same order sent twice at once passes
+            # unclaimed (the other copy holds its units); another order was refused.
+            return False
         skus = sorted(wanted)
         args: list[int] = []
         for sku in skus:
@@ -124,6 +123,24 @@ class FlashSaleLimits:
                 code="flash-sale-limit",
             )
         return True
+
+    async def _mark(self, member: str, idempotency_key: str, wanted: Mapping[str, int]) -> bool:
+        """Write the key's marker; False when the key holds one for these quantities already
+        (422 for others). A marker gone between the two reads (its claim refused and given
+        back meanwhile) is written again: a request never passes on a claim nobody holds."""
+        seen, mark = self.seen_key(member, idempotency_key), claim_mark(wanted)
+        for _ in range(MARK_TRIES):
+            if await self.redis.set(seen, mark, nx=True, ex=self.window_seconds):
+                return True
+            found = await self.redis.get(seen)
+            if found is not None:
+                is_retry(found, wanted)  # 422 for other quantities
+                return False
+        raise ProblemError(
+            409,
+            "another request with this Idempotency-Key is in progress; retry",
+            code="idempotency-busy",
+        )
 
     async def release(
         self, member: str, wanted: Mapping[str, int], idempotency_key: str | None

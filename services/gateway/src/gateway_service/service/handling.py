@@ -16,7 +16,6 @@ from chassis.app import request_id_of
 from chassis.auth import JwksVerifier, Unauthorized, claimed_subject
 from chassis.errors import PROBLEM_BASE, BackingStoreUnavailable, ProblemError
 from chassis.forwarding import address_bucket, client_address, forwarded_chain, is_trusted
-from gateway_service.adapters.upstreams import NotForwarded
 from gateway_service.config import GatewaySettings
 from gateway_service.deps import GatewayRuntime
 from gateway_service.service import availability, limits
@@ -285,14 +284,7 @@ async def forward_order(
     forward = partial(
         state.upstreams.forward, "order", request, target, body, request_id, forwarded_for
     )
-    try:
-        response = await forward()
-    except NotForwarded:  # never sent (breaker open, at capacity): nothing of it can exist
-        if counted:
-            await stock.give_back(wanted)
-        if claimed:
-            await flash_sale.release(member, wanted, key)
-        raise
+    response = await forward()
     if claimed:
         # The same order sent twice at once: the copy that took the units here may reach the
         # service second, while the other is placed or refused. Its answer decides.

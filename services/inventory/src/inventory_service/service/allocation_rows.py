@@ -123,6 +123,14 @@ def new_allocation(
     }
 
 
+async def product_names(conn: AsyncConnection, order_id: str) -> dict[str, str]:
+    """The product name each SKU of the order's allocations (any status) was sold under."""
+    query = sa.select(ALLOCATIONS.c.sku, ALLOCATIONS.c.product_name).where(
+        ALLOCATIONS.c.order_id == order_id, ALLOCATIONS.c.product_name.is_not(None)
+    )
+    return {row.sku: row.product_name for row in await conn.execute(query)}
+
+
 async def insert_allocations(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         await conn.execute(_INSERT, list(rows))

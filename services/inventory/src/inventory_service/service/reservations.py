@@ -49,6 +49,7 @@ from inventory_service.service.allocation_rows import (
     allocation_change,
     insert_allocations,
     new_allocation,
+    product_names,
 )
 from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.lot_levels import change_lots, fefo_lots
@@ -325,7 +326,7 @@ async def settle_reservation(
     step = next_step(ReservationStatus(status), action)
     if step is None and action is ReservationAction.COMMIT and reason == ReleaseReason.EXPIRED:
         today = shop_today(settings.shop_zone, now())
-        if not await _retake_expired(conn, order_id, member_id, lines, today):
+        if not await _retake_expired(conn, delivery.stage, order_id, member_id, lines, today):
             return False
         status, step = (
             ReservationStatus.RESERVED.value,
@@ -370,6 +371,7 @@ async def settle_reservation(
 
 async def _retake_expired(
     conn: AsyncConnection,
+    stage: Stage,
     order_id: str,
     member_id: str,
     lines: Sequence[dict[str, Any]],
@@ -380,8 +382,9 @@ async def _retake_expired(
     so that the commit that follows takes them. Returns False, with a WARNING, when some are no
     longer there (sold to someone else meanwhile): nothing is committed for the order."""
     wanted = merge_lines((line["sku"], line["quantity"]) for line in lines)
-    holder = Holder(order_id, member_id, {}, RESERVATION_RETAKEN)
-    _, short = await _hold(conn, holder, wanted, today, now())
+    names = await product_names(conn, order_id)  # kept for recall notices, as at `placed`
+    holder = Holder(order_id, member_id, names, RESERVATION_RETAKEN)
+    levels, short = await _hold(conn, holder, wanted, today, now())
     if short:
         log.warning(
             "order confirmed after its reservation expired, and its units were sold meanwhile;"
@@ -391,6 +394,9 @@ async def _retake_expired(
         )
         return False
     await set_status(conn, order_id, ReservationStatus.RESERVED.value, None)
+    for line in wanted:
+        after = levels[line.sku]
+        signal_low(stage, line.sku, after.before(0, line.quantity), after)
     log.warning(
         "order confirmed after its reservation expired; its units reserved again", order_id=order_id
     )

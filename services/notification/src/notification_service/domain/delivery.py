@@ -16,6 +16,8 @@ class DeliveryStatus(StrEnum):
 
 
 DUE_STATUSES = frozenset({DeliveryStatus.PENDING, DeliveryStatus.RETRY})
+# Kept from a dispatch round's lease to record its outcomes: no send runs into it.
+RECORD_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,12 @@ Webhook targets are read from the database at claim time (one query per round, n
 so a subscription deleted before the round is never sent to.
 
 No send outlasts the round's lease: one still running `RECORD_SECONDS` before it ends is
-given up and counted as a failed attempt. A process that dies between sending and recording
-leaves the rows leased, as does a database that refuses the round's record; once the lease
-runs out they are due again and sent again: at least once at the channel boundary, which
-SMTP and HTTP cannot do better than (webhook receivers dedupe on the event `id`).
+given up and counted as a failed attempt; one whose turn comes after that (queued behind the
+round's concurrency) is given back as it was, not counted, and due again at once. A process
+that dies between sending and recording leaves the rows leased, as does a database that
+refuses the round's record; once the lease runs out they are due again and sent again: at
+least once at the channel boundary, which SMTP and HTTP cannot do better than (webhook
+receivers dedupe on the event `id`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ from notification_service.adapters.channel import DeliveryError, Message
 from notification_service.config import NotificationSettings
 from notification_service.deps import NotificationRuntime
 from notification_service.domain.channels import Channel
-from notification_service.domain.delivery import DUE_STATUSES, DeliveryStatus, RetryPolicy
+from notification_service.domain.delivery import (
+    DUE_STATUSES,
+    RECORD_SECONDS,
+    DeliveryStatus,
+    RetryPolicy,
+)
 from notification_service.service.masking import display_recipient, error_text
 from notification_service.tables import DeliveryRow, WebhookSubscriptionRow
 from shared_events.notification import DeliveryFailedV1, DeliverySentV1
@@ -42,8 +49,6 @@ from shared_events.notification import DeliveryFailedV1, DeliverySentV1
 log = get_logger(__name__)
 
 DUE = [status.value for status in DUE_STATUSES]
-# Kept from a round's lease to record its outcomes (NotificationSettings checks the lease).
-RECORD_SECONDS = 5.0
 LEASE_RAN_OUT = "the round's lease ran out before the send finished"
 
 
@@ -62,6 +67,11 @@ class Outcome:
     status: DeliveryStatus
     error: str | None = None
     next_attempt_at: datetime | None = None
+    # Its turn came too late in the round to start: not an attempt, due again at once.
+    given_back: bool = False
+
+
+GIVEN_BACK = Outcome(DeliveryStatus.PENDING, given_back=True)
 
 
 async def send_due(runtime: NotificationRuntime) -> int:
@@ -78,6 +88,8 @@ async def send_due(runtime: NotificationRuntime) -> int:
 
     async def attempt(claim: Claim) -> Outcome:
         async with gate:
+            if loop.time() >= lease_ends:
+                return GIVEN_BACK
             try:
                 async with asyncio.timeout_at(lease_ends):
                     return await send(runtime, claim)  # never raises: failures are outcomes
@@ -193,14 +205,14 @@ async def record_round(runtime: NotificationRuntime, results: list[tuple[Claim, 
                 )
         return
     for (claim, outcome), stored in zip(results, kept, strict=True):
-        if stored:
+        if stored and not outcome.given_back:
             _log(claim, outcome)
 
 
 async def record(runtime: NotificationRuntime, claim: Claim, outcome: Outcome) -> None:
     async with runtime.database.transaction() as session:
         stored = await _store(session, runtime, claim, outcome)
-    if stored:
+    if stored and not outcome.given_back:
         _log(claim, outcome)
 
 
@@ -208,12 +220,16 @@ async def _store(
     session: AsyncSession, runtime: NotificationRuntime, claim: Claim, outcome: Outcome
 ) -> bool:
     row, at = claim.row, datetime.now(UTC)
-    values: dict[str, object] = {
-        "status": outcome.status.value,
-        "updated_at": at,
-        "next_attempt_at": outcome.next_attempt_at,
-        "last_error": outcome.error,
-    }
+    values: dict[str, object]
+    if outcome.given_back:  # as it was before the claim, due now
+        values = {"attempts": claim.attempts - 1, "next_attempt_at": at, "updated_at": at}
+    else:
+        values = {
+            "status": outcome.status.value,
+            "updated_at": at,
+            "next_attempt_at": outcome.next_attempt_at,
+            "last_error": outcome.error,
+        }
     if outcome.status is DeliveryStatus.SENT:
         values["sent_at"] = at
     # Only while the lease is ours: same attempt count, still due.

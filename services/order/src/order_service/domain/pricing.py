@@ -93,7 +93,15 @@ def apply_benefits(
     coupon (fixed amount off when what is left reaches its minimum spend), then points (1 point
     per 1/points_per_yuan CNY, at most `points_max_share_percent` % of what is left). Each step
     works on what the previous left; the total never goes below zero."""
-    uses = benefits.coupon is not None or benefits.points > 0
+    coupon = benefits.coupon
+    # Whose the coupon is comes before any other rule: another member's code is refused as an
+    # unknown one is (read_model.benefits_for), whatever the order, so no code's existence
+    # shows through another refusal.
+    if coupon is not None and (
+        coupon.member_id != member_id or not coupon.valid_from <= now <= coupon.valid_until
+    ):
+        raise RuleError("coupon-invalid", f"coupon {coupon.code} cannot be used")
+    uses = coupon is not None or benefits.points > 0
     if uses and quote.currency != rules.benefits_currency:
         raise RuleError(
             "benefits-currency", f"coupons and points apply to {rules.benefits_currency} orders"
@@ -101,11 +109,7 @@ def apply_benefits(
     tier = percent_of(quote.subtotal, benefits.tier_discount_percent)
     left = quote.subtotal - tier
     coupon_discount, code = 0, None
-    if benefits.coupon is not None:
-        coupon = benefits.coupon
-        valid = coupon.valid_from <= now <= coupon.valid_until
-        if coupon.member_id != member_id or not valid:
-            raise RuleError("coupon-invalid", f"coupon {coupon.code} cannot be used")
+    if coupon is not None:
         if left < coupon.min_spend:
             raise RuleError(
                 "coupon-invalid", f"coupon {coupon.code} needs a spend of {coupon.min_spend}"

@@ -9,7 +9,7 @@ from chassis.db import as_utc
 from chassis.errors import NotFound
 from chassis.validation import MoneyPublic
 from payment_service.deps import PaymentRuntime
-from payment_service.domain.intents import IntentStatus, LedgerKind
+from payment_service.domain.intents import ENDED_BEFORE_REQUEST, IntentStatus, LedgerKind
 from payment_service.schemas import (
     LedgerEntryAdmin,
     LedgerEntryPublic,
@@ -25,7 +25,9 @@ async def _load_with_ledger(
     async with runtime.database.snapshot() as session:
         query = select(PaymentIntentRow).where(PaymentIntentRow.order_id == order_id)
         row = (await session.exec(query)).first()
-        if row is None:
+        # An order cancelled before it asked for payment keeps a final intent that only stops
+        # a late request (`payments.release`): no payment to show.
+        if row is None or row.failure_reason == ENDED_BEFORE_REQUEST:
             raise NotFound(f"order {order_id} has no payment")
         entries = (
             await session.exec(
