@@ -1,10 +1,10 @@
-"""Who a per-address limit counts as one client (chassis.forwarding.address_bucket)."""
+"""Who a per-address limit counts as one client (chassis.addresses.address_bucket)."""
 
 from __future__ import annotations
 
 import pytest
 
-from chassis.forwarding import address_bucket
+from chassis.addresses import address_bucket
 
 
 @pytest.mark.parametrize(

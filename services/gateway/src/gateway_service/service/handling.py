@@ -12,10 +12,11 @@ from functools import partial
 
 from fastapi import Request, Response
 
+from chassis.addresses import address_bucket
 from chassis.app import request_id_of
 from chassis.auth import JwksVerifier, Unauthorized, claimed_subject
 from chassis.errors import PROBLEM_BASE, BackingStoreUnavailable, ProblemError
-from chassis.forwarding import address_bucket, client_address, forwarded_chain, is_trusted
+from chassis.forwarding import client_address, forwarded_chain, is_trusted
 from gateway_service.config import GatewaySettings
 from gateway_service.deps import GatewayRuntime
 from gateway_service.service import availability, limits

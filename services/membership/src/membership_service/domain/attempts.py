@@ -27,7 +27,7 @@ import hashlib
 import math
 from dataclasses import dataclass
 
-from chassis.forwarding import address_bucket
+from chassis.addresses import address_bucket
 
 
 @dataclass(frozen=True, slots=True)
