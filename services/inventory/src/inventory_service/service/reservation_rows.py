@@ -3,6 +3,7 @@ by every later step, so that steps of one order never interleave."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,10 +28,30 @@ _SET_STATUS = (
 )
 
 
-async def claim_reservation(conn: AsyncConnection, values: dict[str, Any]) -> bool:
+async def claim_reservation(
+    conn: AsyncConnection,
+    order_id: str,
+    *,
+    member_id: str,
+    status: str,
+    lines: list[dict[str, Any]],
+    reason: str | None,
+    expires_at: datetime,
+    at: datetime,
+) -> bool:
     """Insert the order's reservation unless it has one (INSERT ... ON CONFLICT DO NOTHING; a
     concurrent insert of the same order waits for the other transaction, then counts as
     taken)."""
+    values = {
+        "order_id": order_id,
+        "status": status,
+        "member_id": member_id,
+        "lines": lines,
+        "reason": reason,
+        "expires_at": expires_at,
+        "created_at": at,
+        "updated_at": at,
+    }
     return await insert_ignore(conn, RESERVATIONS, values) == 1
 
 

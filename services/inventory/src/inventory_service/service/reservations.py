@@ -199,16 +199,13 @@ async def reserve_stock(
     expires_at = at + timedelta(seconds=ttl_seconds)
     claimed = await claim_reservation(
         conn,
-        {
-            "order_id": order_id,
-            "status": ReservationStatus.RESERVED.value,
-            "member_id": order.member_id,
-            "lines": [{"sku": line.sku, "quantity": line.quantity} for line in lines],
-            "reason": None,
-            "expires_at": expires_at,
-            "created_at": at,
-            "updated_at": at,
-        },
+        order_id,
+        member_id=order.member_id,
+        status=ReservationStatus.RESERVED.value,
+        lines=[{"sku": line.sku, "quantity": line.quantity} for line in lines],
+        reason=None,
+        expires_at=expires_at,
+        at=at,
     )
     if not claimed:
         log.info("order already decided; placed event ignored", order_id=order_id)
@@ -413,16 +410,13 @@ async def _record_decided_before_placed(
     at = now()
     claimed = await claim_reservation(
         conn,
-        {
-            "order_id": order_id,
-            "status": ReservationStatus.RELEASED.value,
-            "member_id": member_id,
-            "lines": [],
-            "reason": reason.value,
-            "expires_at": at,
-            "created_at": at,
-            "updated_at": at,
-        },
+        order_id,
+        member_id=member_id,
+        status=ReservationStatus.RELEASED.value,
+        lines=[],
+        reason=reason.value,
+        expires_at=at,
+        at=at,
     )
     if claimed:
         log.warning(

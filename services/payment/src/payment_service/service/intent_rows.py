@@ -118,9 +118,35 @@ async def lock_intent(conn: AsyncConnection, order_id: str) -> LockedIntent | No
     return LockedIntent(intent_id, order, currency, state, amount_cny, *references)
 
 
-async def claim_intent(conn: AsyncConnection, values: dict[str, Any]) -> bool:
-    """Insert a new PENDING intent unless the order has one. A concurrent insert of the same
-    order waits for the other transaction, then counts as taken."""
+async def claim_intent(
+    conn: AsyncConnection,
+    intent_id: str,
+    order_id: str,
+    *,
+    member_id: str,
+    currency: str,
+    amount: int,
+    status: IntentStatus,
+    at: datetime,
+    token_hint: str | None = None,
+    failure_reason: str | None = None,
+) -> bool:
+    """Insert the order's intent unless it has one. A concurrent insert of the same order
+    waits for the other transaction, then counts as taken."""
+    values = {
+        "id": intent_id,
+        "order_id": order_id,
+        "member_id": member_id,
+        "currency": currency,
+        "amount": amount,
+        "captured_amount": 0,
+        "refunded_amount": 0,
+        "status": status.value,
+        "token_hint": token_hint,
+        "failure_reason": failure_reason,
+        "created_at": at,
+        "updated_at": at,
+    }
     return await insert_ignore(conn, INTENTS, values) == 1
 
 

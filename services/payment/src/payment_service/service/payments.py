@@ -81,6 +81,11 @@ def _cny(intent: LockedIntent, upto: int, *, after: int = 0) -> Money | None:
     return Money(amount=part, currency=REPORTING_CURRENCY)
 
 
+def intent_id(order_id: str) -> str:
+    """One intent per order, its id derived from the order's: a second request finds it."""
+    return str(uuid.uuid5(PAYMENT_NAMESPACE, order_id))
+
+
 async def authorize(
     delivery: Delivery[PaymentRuntime],
     *,
@@ -95,26 +100,21 @@ async def authorize(
     conn = await delivery.session.connection()
     now = datetime.now(UTC)
     intent = LockedIntent(
-        id=str(uuid.uuid5(PAYMENT_NAMESPACE, order_id)),
+        id=intent_id(order_id),
         order_id=order_id,
         currency=amount.currency,
         state=Intent(IntentStatus.PENDING, amount.amount),
     )
     claimed = await intent_rows.claim_intent(
         conn,
-        {
-            "id": intent.id,
-            "order_id": order_id,
-            "member_id": member_id,
-            "currency": amount.currency,
-            "amount": amount.amount,
-            "captured_amount": 0,
-            "refunded_amount": 0,
-            "status": IntentStatus.PENDING.value,
-            "token_hint": mask_token(token),
-            "created_at": now,
-            "updated_at": now,
-        },
+        intent.id,
+        order_id,
+        member_id=member_id,
+        currency=amount.currency,
+        amount=amount.amount,
+        status=IntentStatus.PENDING,
+        at=now,
+        token_hint=mask_token(token),
     )
     if not claimed:
         return  # this order's payment was already requested: its outcome is published
@@ -263,22 +263,16 @@ async def release(
 
 
 async def _record_ended_first(conn: AsyncConnection, order_id: str, member_id: str) -> None:
-    now = datetime.now(UTC)
     recorded = await intent_rows.claim_intent(
         conn,
-        {
-            "id": str(uuid.uuid5(PAYMENT_NAMESPACE, order_id)),
-            "order_id": order_id,
-            "member_id": member_id,
-            "currency": REPORTING_CURRENCY,
-            "amount": 0,
-            "captured_amount": 0,
-            "refunded_amount": 0,
-            "status": IntentStatus.VOIDED.value,
-            "failure_reason": ENDED_BEFORE_REQUEST,
-            "created_at": now,
-            "updated_at": now,
-        },
+        intent_id(order_id),
+        order_id,
+        member_id=member_id,
+        currency=REPORTING_CURRENCY,
+        amount=0,
+        status=IntentStatus.VOIDED,
+        at=datetime.now(UTC),
+        failure_reason=ENDED_BEFORE_REQUEST,
     )
     if recorded:
         log.info("order ended before its payment was requested", order_id=order_id)
