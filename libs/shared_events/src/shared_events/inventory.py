@@ -50,7 +50,9 @@ class StockReservedV1(EventPayload):
 
 @registry.event("inventory.stock.rejected", 1, key="order id")
 class StockRejectedV1(EventPayload):
-    """Nothing was reserved: at least one line was short (or its SKU unknown)."""
+    """Nothing was reserved: at least one line was short (or its SKU unknown). Also sent for an
+    order confirmed after its reservation expired whose units could not be reserved again:
+    nothing was committed, and the order is cancelled (OUT_OF_STOCK)."""
 
     order_id: str
     short: list[ShortLine]

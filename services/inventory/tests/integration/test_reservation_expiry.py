@@ -9,6 +9,7 @@ from sqlmodel import select
 
 from chassis.producer import EventProducer
 from chassis.testing.events import send
+from chassis.testing.orders import order_cancelled
 from chassis.testing.tokens import TestTokenIssuer
 from inventory_service.tables import ALLOCATIONS
 
@@ -88,14 +89,35 @@ async def test_unconfirmed_reservations_expire_and_a_late_confirmation_takes_the
     assert names[0][1] is not None
     assert (await inventory.staged(code)).count("inventory.stock.low") == lows + 1
 
-    # Sold to others meanwhile (a stock take leaves one): nothing is committed.
+    # Sold to others meanwhile (a stock take leaves one): nothing is committed, and the order
+    # service is told the stock is short (it cancels the confirmed order, which refunds it).
     response = await inventory.http.put(
         f"/api/v1/admin/inventory/{code}", json={"on_hand": 1}, headers=inventory.admin
     )
     assert response.status_code == 200, response.text
     await inventory.handled(await send(producer, confirmed(orders[1])))
+    rejected = await inventory_events(
+        kafka_bootstrap_servers, orders[1], until=has("inventory.stock.rejected")
+    )
+    assert types_of(rejected) == [
+        "inventory.stock.reserved",
+        "inventory.stock.released",
+        "inventory.stock.rejected",
+    ]
+    assert rejected[2].data["short"] == [{"sku": code, "requested": 2, "available": 1}]
+    assert await stock_of(inventory, code) == (1, 0, 1)
+
+    # The order's cancellation that follows, and a confirmation sent again once stock is back,
+    # change nothing: the reservation was rejected.
+    response = await inventory.http.put(
+        f"/api/v1/admin/inventory/{code}", json={"on_hand": 6}, headers=inventory.admin
+    )
+    assert response.status_code == 200, response.text
+    await inventory.handled(await send(producer, order_cancelled(orders[1], reason="OUT_OF_STOCK")))
+    await inventory.handled(await send(producer, confirmed(orders[1])))
     assert await inventory.staged(orders[1]) == [
         "inventory.stock.reserved",
         "inventory.stock.released",
+        "inventory.stock.rejected",
     ]
-    assert await stock_of(inventory, code) == (1, 0, 1)
+    assert await stock_of(inventory, code) == (6, 0, 6)

@@ -58,6 +58,7 @@ ALLOWED = {
         for trigger in (T.TIMEOUT, T.CUSTOMER_CANCEL)
     },
     (C, DONE, T.CUSTOMER_CANCEL): (X, DONE),
+    (C, DONE, T.STOCK_REJECTED): (X, DONE),
     **{(P, step, T.STOCK_WITHDRAWN): (X, DONE) for step in (BOTH, STOCK, BEN, PAY)},
     (C, DONE, T.STOCK_WITHDRAWN): (X, DONE),
     (C, DONE, T.SHIP): (SH, DONE),
@@ -90,6 +91,13 @@ def test_terminal_or_shipped_orders_cannot_be_cancelled(status: OrderStatus) -> 
 
 def test_a_late_authorisation_after_timeout_changes_nothing() -> None:
     assert next_state(X, DONE, Trigger.PAYMENT_AUTHORIZED) is None
+
+
+@pytest.mark.parametrize("status", [R, X, SH, DL, CO, OrderStatus.REFUNDED])
+def test_stock_rejected_after_confirmation_leaves_shipped_or_terminal_orders_alone(
+    status: OrderStatus,
+) -> None:
+    assert next_state(status, DONE, Trigger.STOCK_REJECTED) is None
 
 
 @pytest.mark.parametrize("status", [R, X, SH, DL, CO, OrderStatus.REFUNDED])

@@ -216,12 +216,7 @@ async def reserve_stock(
     if not shortages:
         levels, shortages = await _hold(conn, Holder.placed(order), lines, today, at)
     if shortages:
-        await set_status(conn, order_id, ReservationStatus.REJECTED.value, OUT_OF_STOCK)
-        short = [
-            events.ShortLine(sku=s.sku, requested=s.requested, available=s.available)
-            for s in shortages
-        ]
-        delivery.stage(events.StockRejectedV1(order_id=order_id, short=short), subject=order_id)
+        await _reject(conn, delivery.stage, order_id, shortages)
         return ReservationStatus.REJECTED
     delivery.stage(
         events.StockReservedV1(order_id=order_id, lines=_stock_lines(lines), expires_at=expires_at),
@@ -376,16 +371,19 @@ async def _retake_expired(
 ) -> bool:
     """An order confirmed after its reservation expired (the confirmation held up longer than
     the TTL: the broker or the order service down): its units are reserved again, all or none,
-    so that the commit that follows takes them. Returns False, with a WARNING, when some are no
-    longer there (sold to someone else meanwhile): nothing is committed for the order."""
+    so that the commit that follows takes them. Returns False when some are no longer there
+    (sold to someone else meanwhile): nothing is committed, the reservation is rejected and
+    `inventory.stock.rejected` tells the order service, which cancels the confirmed order (its
+    payment is refunded or voided like any cancellation's)."""
     wanted = merge_lines((line["sku"], line["quantity"]) for line in lines)
     names = await product_names(conn, order_id)  # kept for recall notices, as at `placed`
     holder = Holder(order_id, member_id, names, RESERVATION_RETAKEN)
     levels, short = await _hold(conn, holder, wanted, today, now())
     if short:
+        await _reject(conn, stage, order_id, short)
         log.warning(
             "order confirmed after its reservation expired, and its units were sold meanwhile;"
-            " nothing committed",
+            " nothing committed, the order is told its stock is short",
             order_id=order_id,
             short=[s.sku for s in short],
         )
@@ -398,6 +396,17 @@ async def _retake_expired(
         "order confirmed after its reservation expired; its units reserved again", order_id=order_id
     )
     return True
+
+
+async def _reject(
+    conn: AsyncConnection, stage: Stage, order_id: str, shortages: Sequence[Shortage]
+) -> None:
+    """The order's reservation rejected for its short lines, and `inventory.stock.rejected`."""
+    await set_status(conn, order_id, ReservationStatus.REJECTED.value, OUT_OF_STOCK)
+    short = [
+        events.ShortLine(sku=s.sku, requested=s.requested, available=s.available) for s in shortages
+    ]
+    stage(events.StockRejectedV1(order_id=order_id, short=short), subject=order_id)
 
 
 async def _record_decided_before_placed(

@@ -108,6 +108,10 @@ TRANSITIONS: dict[tuple[OrderStatus, SagaStep, Trigger], State] = {
         for trigger in (Trigger.TIMEOUT, Trigger.CUSTOMER_CANCEL)
     },
     (*done(OrderStatus.CONFIRMED), Trigger.CUSTOMER_CANCEL): done(OrderStatus.CANCELLED),
+    # Confirmed after its reservation expired (an outage longer than inventory's TTL) and its
+    # units sold meanwhile: inventory could not take them again, so the order is cancelled
+    # (OUT_OF_STOCK) and payment refunds or voids it.
+    (*done(OrderStatus.CONFIRMED), Trigger.STOCK_REJECTED): done(OrderStatus.CANCELLED),
     # A withdrawn lot (recall, expiry) cancels an order that has not shipped, whatever it
     # waits for; once shipped, the recall notice and the return are the remedy.
     **{
