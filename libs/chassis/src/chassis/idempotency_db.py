@@ -63,6 +63,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from chassis.db import Database, as_utc, delete_in_batches
 from chassis.errors import ProblemError, as_problem, kept_with_key
 from chassis.idempotency import DAY, MAX_KEY_LENGTH, fingerprint
+from chassis.locks import lock_key
 from chassis.rules import RuleError
 
 if TYPE_CHECKING:
@@ -122,8 +123,7 @@ class _Key(NamedTuple):
     @property
     def lock_id(self) -> int:
         """The advisory lock of this key: 64 bits of a hash, signed as PostgreSQL's bigint."""
-        digest = hashlib.sha256(f"{TABLE}\0{self.scope}\0{self.key_hash}".encode()).digest()
-        return int.from_bytes(digest[:8], "big", signed=True)
+        return lock_key(f"{TABLE}\0{self.scope}\0{self.key_hash}")
 
 
 class _Taken(Exception):

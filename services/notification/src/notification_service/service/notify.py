@@ -169,7 +169,10 @@ async def _messages(
         return _drafts([(Channel.EMAIL, a) for a in operators], notice, locale, rendered)
     member = await recipients.recipient(session, notice.member_id)
     if member is None:
-        # Their registration has not been handled here yet (another topic): keep the message.
+        # Their registration has not been handled here yet (another topic): keep the message,
+        # unless it committed meanwhile (read again under the member's lock, see parking).
+        member = await parking.recipient_or_lock(session, notice.member_id)
+    if member is None:
         parked = await parking.park(
             session,
             notice.member_id,

@@ -6,6 +6,12 @@ before the member's `membership.member.registered`. Its message is parked here (
 in the handler's transaction) instead of being lost; recording the registration takes the
 member's parked messages back with one DELETE ... RETURNING (`notify.release_parked`), in
 that transaction too. Nothing here runs for a member who is known (the normal case).
+
+A message parked while the registration's transaction is open would be missed by its DELETE
+(the parked row is not committed yet) and kept until it expires. Both sides take the member's
+lock (`chassis.locks`) first: the parking side reads the recipient again under it, so either
+the registration committed first and the message is not parked, or the parked row committed
+first and the registration's DELETE, which waited, takes it.
 """
 
 from __future__ import annotations
@@ -20,10 +26,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.columns import table_of
 from chassis.db import as_utc, insert_ignore
+from chassis.locks import lock_name
 from chassis.logging import get_logger
 from notification_service.deps import NotificationRuntime
 from notification_service.domain.templates import Template
-from notification_service.tables import ParkedMessageRow
+from notification_service.tables import ParkedMessageRow, RecipientRow
 from shared_events import Envelope
 
 log = get_logger(__name__)
@@ -64,8 +71,21 @@ async def park(
     return await insert_ignore(session, ParkedMessageRow, row) == 1
 
 
+def _lock_name(member_id: str) -> str:
+    return f"parked-messages:{member_id}"
+
+
+async def recipient_or_lock(session: AsyncSession, member_id: str) -> RecipientRow | None:
+    """The member's recipient row read again under the member's lock, which this transaction
+    then holds: a registration committing meanwhile is seen, or waits for this one to end."""
+    await lock_name(await session.connection(), _lock_name(member_id))
+    return await session.get(RecipientRow, member_id, populate_existing=True)
+
+
 async def take(session: AsyncSession, member_id: str) -> list[Parked]:
-    """Delete the member's parked messages and return them, oldest first."""
+    """Delete the member's parked messages and return them, oldest first (under the member's
+    lock: a message being parked now is committed first, then taken)."""
+    await lock_name(await session.connection(), _lock_name(member_id))
     result = await session.exec(
         sa.delete(_T)
         .where(_T.c.member_id == member_id)

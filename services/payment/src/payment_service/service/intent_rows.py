@@ -9,7 +9,6 @@ it).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from chassis.columns import table_of
 from chassis.db import insert_ignore
+from chassis.locks import lock_name
 from chassis.row_updates import update_by_key, update_params
 from chassis.rules import RuleError
 from payment_service.domain.intents import (
@@ -72,7 +72,6 @@ _REFERENCE = sa.select(LEDGER.c.provider_reference).where(
     LEDGER.c.intent_id == sa.bindparam("intent_id"), LEDGER.c.kind == sa.bindparam("kind")
 )
 _RATES = sa.select(RATES.c.base, RATES.c.quote, RATES.c.rate_micros)
-_LOCK_MEMBER = sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("key", type_=sa.BigInteger)))
 _RECENT = (
     sa.select(sa.func.count())
     .select_from(INTENTS)
@@ -221,12 +220,9 @@ async def provider_reference(
 
 
 async def lock_member(conn: AsyncConnection, member_id: str) -> None:
-    """On PostgreSQL, serialise one member's payment requests so the velocity count is exact
-    across replicas (SQLite serialises writers anyway)."""
-    if conn.dialect.name != "postgresql":
-        return
-    key = int.from_bytes(hashlib.sha256(member_id.encode()).digest()[:8], "big", signed=True)
-    await conn.execute(_LOCK_MEMBER, {"key": key})
+    """Serialise one member's payment requests so the velocity count is exact across
+    replicas."""
+    await lock_name(conn, member_id)
 
 
 async def recent_payments(
