@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from chassis.consumer import Delivery
 from chassis.db import Database
 from chassis.testing.events import envelope_of
+from chassis.testing.orders import order_cancelled
 from inventory_service import handlers
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import shop_today
@@ -114,6 +115,12 @@ async def place(
 async def confirm(runtime: InventoryRuntime, order_id: str) -> None:
     """The `order.order.confirmed` handler, in its own transaction, no broker."""
     await _deliver(runtime, confirmed(order_id), handlers.on_order_settled, order_id)
+
+
+async def cancel(runtime: InventoryRuntime, order_id: str) -> None:
+    """The `order.order.cancelled` handler (before confirmation), in its own transaction."""
+    payload = order_cancelled(order_id, reason="CANCELLED_BY_CUSTOMER", was_confirmed=False)
+    await _deliver(runtime, payload, handlers.on_order_settled, order_id)
 
 
 async def ship(runtime: InventoryRuntime, order_id: str, member_id: str) -> None:

@@ -19,6 +19,7 @@ _LOCK_RESERVATION = (
     .where(RESERVATIONS.c.order_id == sa.bindparam("order_id"))
     .with_for_update()  # serialises with the expiry job
 )
+_LINES = select(RESERVATIONS.c.lines).where(RESERVATIONS.c.order_id == sa.bindparam("order_id"))
 _SET_STATUS = (
     sa.update(RESERVATIONS)
     .where(RESERVATIONS.c.order_id == sa.bindparam("b_order_id"))
@@ -64,6 +65,13 @@ async def lock_reservation(
         return None
     status, lines, reason = tuple(row)
     return status, lines, reason
+
+
+async def reservation_skus(conn: AsyncConnection, order_id: str) -> list[str]:
+    """The SKUs of the order's reservation lines (fixed when it is placed), read without a
+    lock: what a writer locks the stock rows of before it locks the reservation."""
+    lines = (await conn.execute(_LINES, {"order_id": order_id})).scalar()
+    return sorted({line["sku"] for line in lines or []})
 
 
 async def set_status(conn: AsyncConnection, order_id: str, status: str, reason: str | None) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chassis.locks import hold_write_lock
 from chassis.staging import Stage
 from inventory_service.domain.stock import StockLevel, became_low
 from inventory_service.tables import STOCK
@@ -101,7 +102,11 @@ async def available_of(db: AsyncSession | AsyncConnection, skus: Sequence[str]) 
 
 
 async def lock_levels(conn: AsyncConnection, skus: Sequence[str]) -> dict[str, StockLevel]:
-    """The levels of the known SKUs among `skus`, their rows locked in SKU order."""
+    """The levels of the known SKUs among `skus`, their rows locked in SKU order. Every writer
+    of stock, lots and allocations takes these locks first: what it reads after them (a lot's
+    status, an order's allocations) cannot change under it. On SQLite, where FOR UPDATE locks
+    nothing, the database's write lock is taken instead (`chassis.locks.hold_write_lock`)."""
+    await hold_write_lock(conn)
     rows = (await conn.execute(_LOCK_LEVELS, {"skus": sorted(set(skus))})).all()
     return {row[0]: StockLevel(row[1], row[2], row[3]) for row in rows}
 

@@ -19,8 +19,11 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis.locks import is_deadlock
+from chassis.logging import get_logger
 from chassis.staging import Stage, session_stage
 from inventory_service.deps import InventoryRuntime
 from inventory_service.domain.lots import (
@@ -45,7 +48,11 @@ from inventory_service.service.allocation_rows import (
 )
 from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.lot_levels import LotChange, change_lots, fefo_lots
-from inventory_service.service.reservation_rows import lock_reservation, set_status
+from inventory_service.service.reservation_rows import (
+    lock_reservation,
+    reservation_skus,
+    set_status,
+)
 from inventory_service.service.stock_levels import change_levels, lock_levels, now, signal_low
 from inventory_service.tables import ALLOCATIONS, LOTS
 from shared_events import inventory as events
@@ -75,6 +82,10 @@ _HOLDERS = (
     .distinct()
     .order_by(ALLOCATIONS.c.order_id)
 )
+
+log = get_logger(__name__)
+
+DEADLOCK_TRIES = 3
 
 _STATUS_FOR = {
     WithdrawalReason.RECALLED: LotStatus.QUARANTINED,
@@ -334,22 +345,39 @@ async def settle_holders(runtime: InventoryRuntime, sku: str, lot: str) -> int:
         order_ids = await holders_of(await session.connection(), sku, lot)
     settled = 0
     for order_id in order_ids:
-        async with runtime.database.transaction() as session:
-            conn = await session.connection()
-            row = await lock_reservation(conn, order_id)
-            if row is None:
-                continue
-            held = (await active_allocations(conn, [order_id])).get(order_id, [])
-            today = shop_today(runtime.settings.shop_zone, now())
-            status = ReservationStatus(row[0])
-            if any(not a.sellable and not a.shipped for a in held):
-                await replace_withdrawn(
-                    conn,
-                    session_stage(runtime.outbox, session, correlate=True),
-                    order_id,
-                    status,
-                    held,
-                    today,
-                )
-                settled += 1
+        for attempt in range(1, DEADLOCK_TRIES + 1):
+            try:
+                settled += await _settle_holder(runtime, order_id)
+                break
+            except DBAPIError as error:
+                # A consumer's batch locks stock and reservations record by record, in no
+                # order a job can share: PostgreSQL breaks the rare cycle by aborting one side.
+                if not is_deadlock(error) or attempt == DEADLOCK_TRIES:
+                    raise
+                log.info("deadlock settling a holder, trying again", order_id=order_id)
     return settled
+
+
+async def _settle_holder(runtime: InventoryRuntime, order_id: str) -> int:
+    """One order's phase two in its own transaction: 1 when it was settled, else 0. The stock
+    rows of every SKU the order holds are locked before its allocations are read, as every
+    lot writer locks them: a sibling lot withdrawn by a concurrent recall is then seen
+    withdrawn, never released as if it were still on sale."""
+    async with runtime.database.transaction() as session:
+        conn = await session.connection()
+        await lock_levels(conn, await reservation_skus(conn, order_id))
+        row = await lock_reservation(conn, order_id)
+        if row is None:
+            return 0
+        held = (await active_allocations(conn, [order_id])).get(order_id, [])
+        if not any(not a.sellable and not a.shipped for a in held):
+            return 0
+        await replace_withdrawn(
+            conn,
+            session_stage(runtime.outbox, session, correlate=True),
+            order_id,
+            ReservationStatus(row[0]),
+            held,
+            shop_today(runtime.settings.shop_zone, now()),
+        )
+        return 1
