@@ -18,7 +18,7 @@ from shared_events.catalog import (
 )
 from shared_events.inventory import (
     StockAdjustedV1,
-    StockCommittedV1,
+    StockCommittedV2,
     StockLowV1,
     StockReleasedV1,
 )
@@ -111,6 +111,7 @@ async def on_order_cancelled(delivery: AnalyticsDelivery, event: OrderCancelledV
         event.member_id,
         cancelled_at=projection.event_time(delivery),
         cancel_reason=event.reason[:50],
+        cancelled_after_payment=event.was_confirmed,
     )
     if event.was_confirmed:  # the paid units come back
         await projection.record_units_back(delivery, event.order_id)
@@ -175,7 +176,9 @@ async def on_stock_low(delivery: AnalyticsDelivery, event: StockLowV1) -> None:
     await projection.record_safety_stock(delivery, event)
 
 
-async def on_stock_committed(delivery: AnalyticsDelivery, event: StockCommittedV1) -> None:
+async def on_stock_committed(delivery: AnalyticsDelivery, event: StockCommittedV2) -> None:
+    """Read as v2, which inventory publishes for good: a stored v1 record is upcast, and the
+    v1 twin of a commit published in both (`ce_dataversions`) is skipped by the consumer."""
     await projection.record_committed(delivery, event)
 
 
@@ -267,7 +270,7 @@ CONSUMERS = [
         {
             StockAdjustedV1: on_stock_adjusted,
             StockLowV1: on_stock_low,
-            StockCommittedV1: on_stock_committed,
+            StockCommittedV2: on_stock_committed,
             StockReleasedV1: on_stock_released,
         },
     ),

@@ -41,6 +41,9 @@ class OrderFactRow(SQLModel, table=True):
     reject_reason: str | None = Field(default=None, max_length=50)
     cancelled_at: datetime | None = utc_timestamp(nullable=True, index=True)
     cancel_reason: str | None = Field(default=None, max_length=50)
+    # The cancellation's `was_confirmed`: its units came back, to be counted when the lines
+    # are known (a `placed` applied after the cancellation counts them then).
+    cancelled_after_payment: bool | None = None
     returned_at: datetime | None = utc_timestamp(nullable=True, index=True)
 
 

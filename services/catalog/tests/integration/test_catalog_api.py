@@ -205,6 +205,32 @@ async def test_patch_cannot_set_status_or_reach_foreign_skus(catalog: Catalog) -
     assert await counts(catalog) == before
 
 
+async def test_a_sku_named_twice_is_refused_at_creation_and_in_a_price_change(
+    catalog: Catalog,
+) -> None:
+    product = await create(catalog, publish=False)
+    sku = product["skus"][0]["sku"]
+    before = await counts(catalog)
+    url = f"/api/v1/admin/products/{product['id']}"
+    twice = [
+        {"sku": sku, "price": {"amount": 5900, "currency": "CNY"}},
+        {"sku": sku, "price": {"amount": 7900, "currency": "CNY"}},
+    ]
+    patched = await catalog.http.patch(url, json={"prices": twice}, headers=catalog.admin)
+    body = product_body(f"two-{uuid.uuid4().hex[:6]}")
+    body["skus"][1]["sku"] = body["skus"][0]["sku"]
+    created = await catalog.http.post("/api/v1/admin/products", json=body, headers=catalog.admin)
+    for refused in (patched, created):
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == PROBLEM
+        assert refused.json()["type"].endswith("/duplicate-sku")
+    # Nothing stored or published: the price and version are as created, no event staged.
+    assert await counts(catalog) == before
+    now = await catalog.http.get(f"/api/v1/admin/products/{product['id']}", headers=catalog.admin)
+    assert now.status_code == 200, now.text
+    assert (now.json()["version"], now.json()["skus"][0]["price"]["amount"]) == (1, 6800)
+
+
 @pytest.mark.parametrize("params", [{"size": 101}, {"size": 0}, {"page": 0}, {"size": "ten"}])
 async def test_bad_paging_is_a_problem(catalog: Catalog, params: dict[str, Any]) -> None:
     response = await catalog.http.get("/api/v1/products", params=params)

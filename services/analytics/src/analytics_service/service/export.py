@@ -1,6 +1,7 @@
 """The reports as CSV (`?format=csv`): one row per bucket, step, day or SKU, the columns the
 JSON fields of that row. Money stays in fen and rates in fractions, as in the JSON, so a
-spreadsheet and the API never disagree by a rounding."""
+spreadsheet and the API never disagree by a rounding. Text that a spreadsheet would run as a
+formula (a product name such as `=HYPERLINK(...)`) goes out with a leading `'`."""
 
 from __future__ import annotations
 
@@ -21,15 +22,32 @@ from analytics_service.schemas import (
     TopProducts,
 )
 
+# A text cell starting with one of these is read by spreadsheets as a formula (OWASP, "CSV
+# injection"): a product name such as `=HYPERLINK(...)` would run on the operator's machine.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: Any) -> Any:
+    """A value as written: text that would start a formula gets a leading `'`, so it shows as
+    the text it is; numbers stay numbers (a negative amount is no formula)."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
 
 def _table(columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> str:
     out = io.StringIO()
+    # CRLF (RFC 4180): the writer then quotes any cell holding a CR or LF. Python 3.11's
+    # writer with "\n" left a lone CR unquoted, and a spreadsheet starts a new row there, so
+    # the text after it would be a cell of its own, a formula again.
     writer = csv.DictWriter(
-        out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n"
+        out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\r\n"
     )
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: _cell(v) for k, v in row.items()})
     return out.getvalue()
 
 

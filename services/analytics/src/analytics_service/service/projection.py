@@ -49,7 +49,7 @@ from chassis.db import as_utc, rows_before_commit
 from shared_events.catalog import ProductDetails, ProductViewedV1, SkuSnapshot
 from shared_events.inventory import (
     StockAdjustedV1,
-    StockCommittedV1,
+    StockCommittedV2,
     StockLowV1,
     StockReleasedV1,
 )
@@ -79,7 +79,7 @@ PLACED_COLUMNS = (
 STEP_COLUMNS = {
     "confirmed": ("confirmed_at",),
     "rejected": ("rejected_at", "reject_reason"),
-    "cancelled": ("cancelled_at", "cancel_reason"),
+    "cancelled": ("cancelled_at", "cancel_reason", "cancelled_after_payment"),
     "returned": ("returned_at",),
 }
 
@@ -193,9 +193,17 @@ def statements(dialect: str) -> Statements:
         ),
         sku=upsert(SKUS, ["sku"], ["product_id"]),
         new_stock=upsert(STOCK, ["sku"], ()),
-        placed=upsert(ORDERS, ["order_id"], PLACED_COLUMNS),
+        # Returns the steps applied before it: their line facts wait for these lines.
+        placed=upsert(ORDERS, ["order_id"], PLACED_COLUMNS).returning(
+            ORDERS.c.paid_cny,
+            ORDERS.c.confirmed_at,
+            ORDERS.c.returned_at,
+            ORDERS.c.cancelled_at,
+            ORDERS.c.cancelled_after_payment,
+        ),
         steps={step: upsert(ORDERS, ["order_id"], cols) for step, cols in STEP_COLUMNS.items()},
-        lines=upsert(ORDER_LINES, ["order_id", "sku"], ()),
+        # Returns the lines it inserted: none when this order's lines are already known.
+        lines=upsert(ORDER_LINES, ["order_id", "sku"], ()).returning(ORDER_LINES.c.sku),
         units_sold=add_units(sold=True),
         units_back=add_units(sold=False),
         last_sold=last_sold.on_conflict_do_update(
@@ -326,26 +334,26 @@ async def record_placed(delivery: AnalyticsDelivery, event: OrderPlacedV1) -> No
         line[2] += item.line_total.amount
     conn: AsyncConnection = await delivery.session.connection()
     run = statements(conn.dialect.name)
-    await conn.execute(
-        run.placed,
-        {
-            "order_id": event.order_id,
-            "member_id": event.member_id,
-            "currency": event.currency,
-            "total": event.total.amount,
-            "total_cny": total_cny,
-            "coupon_code": event.coupon_code,
-            "points": event.points,
-            "placed_at": event.placed_at.astimezone(UTC),
-        },
-    )
-    # Read after the upsert, which holds the order's row until commit: a payment event applied
-    # concurrently either committed before (seen here) or waits and then sees these lines.
-    paid_cny = await conn.scalar(
-        sa.select(ORDERS.c.paid_cny).where(ORDERS.c.order_id == event.order_id)
-    )
-    if paid_cny is not None and paid_cny != total_cny:
-        total_cny = paid_cny
+    # The upsert holds the order's row until commit and returns it as it is now: a payment or
+    # a step applied concurrently either committed before (returned here) or waits for this
+    # transaction and then sees these lines.
+    order = (
+        await conn.execute(
+            run.placed,
+            {
+                "order_id": event.order_id,
+                "member_id": event.member_id,
+                "currency": event.currency,
+                "total": event.total.amount,
+                "total_cny": total_cny,
+                "coupon_code": event.coupon_code,
+                "points": event.points,
+                "placed_at": event.placed_at.astimezone(UTC),
+            },
+        )
+    ).one()
+    if order.paid_cny is not None and order.paid_cny != total_cny:
+        total_cny = order.paid_cny
         await conn.execute(run.order_total, {"for_order": event.order_id, "new_total": total_cny})
     skus = sorted(merged)  # the order record_paid splits in, so both give the same fen
     shares = allocate(total_cny, [merged[sku][2] for sku in skus])
@@ -361,7 +369,27 @@ async def record_placed(delivery: AnalyticsDelivery, event: OrderPlacedV1) -> No
             }
             for sku, share in zip(skus, shares, strict=True)
         ]
-        await conn.execute(run.lines, rows)
+        if (await conn.execute(run.lines, rows)).all():  # new lines, not a repeated `placed`
+            await _count_earlier_steps(delivery, event.order_id, order)
+
+
+async def _count_earlier_steps(
+    delivery: AnalyticsDelivery, order_id: str, order: sa.Row[Any]
+) -> None:
+    """The line facts of the steps applied before `placed` (a dead-lettered `placed` replayed
+    late, a rebuild beside the live service): they found no lines then, so they are counted
+    now, each on its own step's day, as that step would have. Only here: a step applied after
+    `placed` finds the lines itself, so each is counted once."""
+    zone = delivery.runtime.settings.zone
+    confirmed_at = as_utc(order.confirmed_at)
+    if confirmed_at is not None:
+        await _run(
+            delivery, "units_sold", {"order_id": order_id, "day": local_day(confirmed_at, zone)}
+        )
+        await _run(delivery, "last_sold", {"order_id": order_id, "at": confirmed_at})
+    back = [order.returned_at, order.cancelled_at if order.cancelled_after_payment else None]
+    for at in (as_utc(at) for at in back if at is not None):
+        await _run(delivery, "units_back", {"order_id": order_id, "day": local_day(at, zone)})
 
 
 async def record_order_step(
@@ -374,7 +402,8 @@ async def record_order_step(
 
 
 async def record_confirmed(delivery: AnalyticsDelivery, order_id: str, member_id: str) -> None:
-    """The order is paid: its units count as sold on this day, their SKUs' last sale moves."""
+    """The order is paid: its units count as sold on this day, their SKUs' last sale moves.
+    Lines not there yet (`placed` comes later) are counted by record_placed."""
     at = event_time(delivery)
     await record_order_step(delivery, "confirmed", order_id, member_id, confirmed_at=at)
     day = local_day(at, delivery.runtime.settings.zone)
@@ -383,7 +412,8 @@ async def record_confirmed(delivery: AnalyticsDelivery, order_id: str, member_id
 
 
 async def record_units_back(delivery: AnalyticsDelivery, order_id: str) -> None:
-    """A paid order's units came back (returned, or cancelled after payment)."""
+    """A paid order's units came back (returned, or cancelled after payment). Lines not there
+    yet (`placed` comes later) are counted by record_placed."""
     day = local_day(event_time(delivery), delivery.runtime.settings.zone)
     await _run(delivery, "units_back", {"order_id": order_id, "day": day})
 
@@ -494,8 +524,9 @@ async def record_safety_stock(delivery: AnalyticsDelivery, event: StockLowV1) ->
     await _run(delivery, "safety_stock", row)
 
 
-async def record_committed(delivery: AnalyticsDelivery, event: StockCommittedV1) -> None:
-    """Units left the shelf for good: a COMMIT move per SKU."""
+async def record_committed(delivery: AnalyticsDelivery, event: StockCommittedV2) -> None:
+    """Units left the shelf for good: a COMMIT move per SKU (the lots they came from do not
+    change a figure). Keyed by order and SKU, so a commit applied twice moves them once."""
     at = event_time(delivery)
     moves: dict[str, int] = {}
     for line in event.lines:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 from chassis.rules import RuleError
@@ -35,3 +36,10 @@ def next_status(current: ProductStatus, action: str, *, sku_count: int) -> Produ
 def changed_fields(before: dict[str, object], after: dict[str, object]) -> list[str]:
     """Names of the fields whose value differs, in a stable order."""
     return sorted(name for name, value in after.items() if before.get(name) != value)
+
+
+def check_distinct_skus(codes: Sequence[str]) -> None:
+    """A request names each SKU of a product once: two SKUs of one code at creation, or two
+    prices for one SKU in a change (one of them would be published but never stored)."""
+    if len(set(codes)) != len(codes):
+        raise RuleError("duplicate-sku", "SKU codes must be unique within a product")

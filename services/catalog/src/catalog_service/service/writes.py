@@ -12,7 +12,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from catalog_service.deps import CatalogRuntime
 from catalog_service.domain.food import check_food_fits_category
 from catalog_service.domain.prices import Price
-from catalog_service.domain.products import ProductStatus, changed_fields, next_status
+from catalog_service.domain.products import (
+    ProductStatus,
+    changed_fields,
+    check_distinct_skus,
+    next_status,
+)
 from catalog_service.schemas import ProductCreate, ProductPatch, ProductPublic
 from catalog_service.service.product_rows import load_product, to_public
 from catalog_service.tables import ProductRow, SkuRow
@@ -61,8 +66,7 @@ async def create_product(runtime: CatalogRuntime, data: ProductCreate) -> Produc
         has_food=data.food is not None,
         food_categories=runtime.settings.food_categories,
     )
-    if len(set(codes)) != len(codes):
-        raise ProblemError(422, "SKU codes must be unique within a product", code="duplicate-sku")
+    check_distinct_skus(codes)
     now = datetime.now(UTC)
     product = ProductRow(
         id=str(uuid.uuid4()),
@@ -147,6 +151,7 @@ def _stage_price_changes(
 async def update_product(
     runtime: CatalogRuntime, product_id: str, patch: ProductPatch
 ) -> ProductPublic:
+    check_distinct_skus([change.sku for change in patch.prices or []])
     async with runtime.database.transaction() as session:
         product, skus = await load_product(session, product_id, for_update=True)
         before = {name: getattr(product, name) for name in DESCRIPTIVE_FIELDS}
