@@ -68,6 +68,12 @@ VIOLATIONS: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "inventory",
+        "units are held only for a reservation that is still reserved",
+        "SELECT count(*) FROM allocations a LEFT JOIN reservations r ON r.order_id = a.order_id "
+        "WHERE a.status = 'HELD' AND (r.status IS NULL OR r.status <> 'RESERVED')",
+    ),
+    (
+        "inventory",
         "every committed unit belongs to exactly one lot",
         "SELECT count(*) FROM allocations a LEFT JOIN lots l ON l.sku = a.sku AND l.code = a.lot "
         "WHERE a.status = 'COMMITTED' AND l.code IS NULL",
