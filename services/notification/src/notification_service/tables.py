@@ -133,7 +133,7 @@ class ParkedMessageRow(SQLModel, table=True):
     """A message to a member whose `membership.member.registered` has not been handled here
     yet (other topics are not ordered after it). The event is kept whole, to be rendered
     for the member when the registration is recorded; then the row goes. Rows older than
-    the retention are deleted (a member that never registers here)."""
+    the retention are deleted (a member that never registers here), safety notices excepted."""
 
     __tablename__ = "parked_messages"
     __table_args__ = (

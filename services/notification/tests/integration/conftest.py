@@ -169,6 +169,32 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4()}"
 
 
+async def notification_settings(
+    servers_under_test: ServersUnderTest, kafka: str, smtp_port: int, **overrides: Any
+) -> NotificationSettings:
+    """The settings the `notification` fixture runs with, on a database of its own."""
+    values: dict[str, Any] = {
+        "smtp_port": smtp_port,
+        "mail_from": MAIL_FROM,
+        "operator_emails": [OPERATOR],
+        "operator_locale": "en",
+        "dispatch_interval_seconds": 0.05,
+        "webhook_max_attempts": MAX_ATTEMPTS,
+        "webhook_backoff_seconds": BACKOFF,
+        "message_backoff_seconds": 0.1,
+        # Entries never age out during a test: only invalidation (this replica's writes, the
+        # change feed) can make a change visible, which is what the tests check.
+        "cache_ttl_seconds": 300,
+        "cache_check_seconds": CACHE_CHECK,
+    }
+    return await servers_under_test.settings(
+        NotificationSettings,
+        "notification",
+        kafka_bootstrap_servers=kafka,
+        **{**values, **overrides},
+    )
+
+
 @pytest.fixture
 async def notification(
     servers_under_test: ServersUnderTest,
@@ -177,23 +203,7 @@ async def notification(
     smtp: tuple[MailCatcher, int],
 ) -> AsyncIterator[Notification]:
     catcher, smtp_port = smtp
-    settings = await servers_under_test.settings(
-        NotificationSettings,
-        "notification",
-        kafka_bootstrap_servers=isolated_kafka,
-        smtp_port=smtp_port,
-        mail_from=MAIL_FROM,
-        operator_emails=[OPERATOR],
-        operator_locale="en",
-        dispatch_interval_seconds=0.05,
-        webhook_max_attempts=MAX_ATTEMPTS,
-        webhook_backoff_seconds=BACKOFF,
-        message_backoff_seconds=0.1,
-        # Entries never age out during a test: only invalidation (this replica's writes, the
-        # change feed) can make a change visible, which is what the tests check.
-        cache_ttl_seconds=300,
-        cache_check_seconds=CACHE_CHECK,
-    )
+    settings = await notification_settings(servers_under_test, isolated_kafka, smtp_port)
     app = create_app(settings)
     async with started_producer(isolated_kafka) as producer, serve_with_client(app) as http:
         yield Notification(app, http, settings, producer, token_issuer, catcher)

@@ -10,10 +10,12 @@ from collections.abc import Awaitable
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from notification_service.adapters.sms import SandboxSms, SentSms
 from notification_service.domain.channels import Channel
-from notification_service.tables import RecipientRow
+from notification_service.service import parking
+from notification_service.tables import ParkedMessageRow, RecipientRow
 from shared_events import Envelope
 from shared_events.inventory import (
     LotExpiredV1,
@@ -24,7 +26,7 @@ from shared_events.inventory import (
 )
 from shared_events.membership import MemberUpdatedV1
 
-from .conftest import OPERATOR, Notification, new_id
+from .conftest import OPERATOR, Notification, confirmed, coupon, new_id
 from .servers import eventually, text_of
 
 pytestmark = pytest.mark.integration
@@ -247,6 +249,45 @@ async def test_a_recall_notice_to_a_member_not_known_yet_waits_and_goes_once(
     assert "韩梅梅，您好" in text_of(notice) and order_id in text_of(notice)
     [row] = await notification.deliveries(member_id=member, template="recall_notice")
     assert row.cause_event_id == str(first.id)
+
+
+async def test_a_parked_recall_notice_outlives_the_retention_and_reaches_its_member(
+    notification: Notification,
+) -> None:
+    """A member not known here for longer than the parking retention (their registration
+    dead-lettered, replayed a week later): their order's message expires, their recall notice
+    does not, and goes out once they register. Dropping it would leave them never told, as
+    the (recall, order) claim also stops a re-run of the recall."""
+    member, recall_id, order_id = new_id("m"), new_id("rc"), new_id("o")
+    address = f"{member}@example.com"
+    notice = await notification.publish(affected(member, order_id, recall_id), order_id)
+    await notification.handled(notice)
+    await notification.handled(await notification.publish(confirmed(order_id, member), order_id))
+    days = notification.settings.parked_retention_days
+    async with notification.runtime.database.transaction() as session:
+        await session.exec(
+            sa.update(ParkedMessageRow)
+            .where(ParkedMessageRow.member_id == member)  # type: ignore[arg-type]
+            .values(created_at=datetime.now(UTC) - timedelta(days=days, hours=1))
+        )
+
+    assert await parking.expire(notification.runtime) == 1  # the order confirmation only
+    rerun = await notification.publish(affected(member, order_id, recall_id), order_id)
+    await notification.handled(rerun)  # already claimed: nothing more is parked or sent
+
+    await notification.register(member, address, "en", "Hana")
+    mails = await notification.mail.wait_for(address, count=2)
+    await notification.handled(
+        await notification.publish(coupon(member, "FIRST_ORDER", "FIRST-H"), member)
+    )  # a marker behind the welcome on the member's partition (marketing: not sent)
+    assert sorted(m["Subject"] for m in mails) == [
+        "Safety recall: please stop using Jasmine tea (lot L2401)",
+        "Welcome, Hana! Your welcome gift is here",
+    ]
+    rows = await notification.deliveries(member_id=member)
+    assert sorted(r.template for r in rows) == ["recall_notice", "welcome"]
+    [told] = [r for r in rows if r.template == "recall_notice"]
+    assert told.cause_event_id == str(notice.id)
 
 
 async def test_a_recall_notice_goes_by_sms_to_the_number_the_member_registered_or_set(

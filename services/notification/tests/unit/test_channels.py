@@ -118,3 +118,25 @@ async def test_an_idn_host_is_resolved_as_it_was_allow_listed(
     with pytest.raises(DeliveryError) as refused:  # 10.0.0.1 is private: refused, not sent
         await sender.send(Message("d-1", f"https://{host}/hook", "t", "{}", secret="s"))
     assert refused.value.permanent and asked == [host]
+
+
+async def test_a_stalled_name_resolution_fails_at_the_webhooks_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A DNS server that does not answer: the send gives up at the webhook's own deadline,
+    retryable, instead of holding the dispatch round (every message of the replica) for as
+    long as the resolver keeps waiting. Here the resolver never answers."""
+    never = asyncio.Event()
+
+    async def stalled_getaddrinfo(*_: object, **__: object) -> list[tuple[object, ...]]:
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", stalled_getaddrinfo)
+    host = "hooks.example"
+    sender = WebhookSender(allowed_hosts=frozenset({host}), timeout_seconds=0.2)
+    message = Message("d-1", f"https://{host}/hook", "t", "{}", secret="s")
+    with pytest.raises(DeliveryError) as failed:
+        # The outer bound only ends the test should the deadline not hold (it hung before).
+        await asyncio.wait_for(sender.send(message), 30)
+    assert not failed.value.permanent and "in time" in failed.value.reason

@@ -221,6 +221,12 @@ def test_notices_for_events() -> None:
         ("64:ff9b:1:0:a:0:500:0", False, True),  # local-use NAT64: where the IPv4 is, unknown
         ("::7f00:1", False, True),  # 127.0.0.1, IPv4-compatible
         ("2002:7f00:1::", False, True),  # 6to4 of 127.0.0.1
+        # IPv4-translated (SIIT, ::ffff:0:0:0/96), not the mapped form.
+        ("::ffff:0:7f00:1", False, True),  # 127.0.0.1
+        ("::ffff:0:a9fe:a9fe", False, True),  # 169.254.169.254, the metadata service
+        ("::ffff:0:a00:5", False, True),  # 10.0.0.5
+        ("::ffff:0:808:808", True, True),  # 8.8.8.8
+        ("::ffff:0:0:0", False, False),  # 0.0.0.0
         ("fec0::1", False, False),  # deprecated site-local
         ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False, False),  # Teredo: a hidden tunnel
         ("0.0.0.0", False, False),  # noqa: S104 - an address to refuse, not to bind

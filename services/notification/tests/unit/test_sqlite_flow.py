@@ -20,6 +20,7 @@ from chassis.consumer import Delivery
 from chassis.db import as_utc
 from chassis.testing.events import Record, envelope_of
 from chassis.testing.harness import Harness, offline_runtime
+from chassis.testing.statements import statements_sent
 from notification_service.adapters.channel import DeliveryError, Message
 from notification_service.adapters.sms import SandboxSms
 from notification_service.config import MIGRATIONS_DIR, NotificationSettings
@@ -203,6 +204,22 @@ async def test_one_row_per_cause_channel_recipient_even_past_the_inbox(flow: Flo
     [(kind, data)] = await flow.harness.published()
     assert kind == "notification.delivery.sent"
     assert data["recipient"] == "m***@example.com" and data["cause_event_id"] == str(event_id)
+
+
+async def test_a_round_leases_and_records_its_rows_with_one_update_each(flow: Flow) -> None:
+    """However many messages a round sends, it writes the deliveries twice: the claim's lease
+    and the record of the rows sent (a failure, the rare case, is one UPDATE of its own)."""
+    await flow.deliver(registered("m-10"))
+    for n in range(5):
+        await flow.deliver(confirmed(f"o-10{n}", "m-10"))
+    with statements_sent(flow.runtime.database.engine) as sent:
+        assert await send_due(flow.runtime) == 5
+    assert len(flow.email.sent) == 5
+    assert [s.split(" SET ")[0] for s in sent if s.startswith("UPDATE")] == [
+        "UPDATE deliveries",
+        "UPDATE deliveries",
+    ]
+    assert {row.status for row in await flow.rows()} == {"SENT"}
 
 
 async def test_retries_with_backoff_then_failed(flow: Flow) -> None:

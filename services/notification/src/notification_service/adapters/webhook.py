@@ -62,14 +62,15 @@ class WebhookSender:
         # the name resolved and checked in TLS (`url.host` is Unicode, which the resolver and
         # TLS would encode by IDNA 2003: `straße` as `strasse`, another domain).
         host = url.raw_host.decode("ascii")
-        address = await self._checked_address(url, host)
         headers["Host"] = url.netloc.decode("ascii")
-        pinned = url.copy_with(host=address)
         try:
-            # One deadline for the whole exchange (httpx's timeouts are per read: a receiver
-            # sending a byte every few seconds would hold the dispatch round for ever), and the
-            # answer's body is never read (an endless one would fill memory).
+            # One deadline for the whole exchange, the name's resolution included (a stalled
+            # DNS server would hold the dispatch round as long as the resolver's own retries;
+            # httpx's timeouts are per read: a receiver sending a byte every few seconds would
+            # hold it for ever), and the answer's body is never read (an endless one would
+            # fill memory).
             async with asyncio.timeout(self.timeout_seconds):
+                pinned = url.copy_with(host=await self._checked_address(url, host))
                 async with self.client.stream(
                     "POST",
                     pinned,
@@ -80,7 +81,7 @@ class WebhookSender:
                 ) as response:
                     status = response.status_code
         except TimeoutError as exc:
-            raise DeliveryError("webhook did not answer in time") from exc
+            raise DeliveryError("webhook did not resolve or answer in time") from exc
         except httpx.HTTPError as exc:
             raise DeliveryError(f"webhook unreachable: {type(exc).__name__}") from exc
         if not 200 <= status < 300:
@@ -88,7 +89,8 @@ class WebhookSender:
 
     async def _checked_address(self, url: httpx.URL, host: str) -> str:
         """The address to connect to: the first `host` resolves to, once every one of them
-        has passed `address_allowed`."""
+        has passed `address_allowed`. Awaited within the send's deadline, which fails the
+        send (to be retried) without waiting for a stalled resolver's thread to finish."""
         port = url.port or (443 if url.scheme == "https" else 80)
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(

@@ -16,7 +16,8 @@ class DeliveryStatus(StrEnum):
 
 
 DUE_STATUSES = frozenset({DeliveryStatus.PENDING, DeliveryStatus.RETRY})
-# Kept from a dispatch round's lease to record its outcomes: no send runs into it.
+# Kept from a dispatch round's lease to record its outcomes: no send runs into it. Also how
+# long a stop (shutdown) waits for a round it interrupted to be recorded.
 RECORD_SECONDS = 5.0
 
 

@@ -55,3 +55,7 @@ _OPERATIONAL = frozenset(
         Template.DEAD_LETTERS,
     }
 )
+
+# Kept when parked past the retention (service/parking.py): telling a buyer of a recalled batch
+# is a legal duty that no retention setting may drop.
+SAFETY_TEMPLATES = frozenset(t for t in Template if t.category is Category.SAFETY)

@@ -71,8 +71,13 @@ _SITE_LOCAL = ipaddress.IPv6Network("fec0::/10")
 # length the network chose, so it cannot be judged; private.
 _LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
 # Prefixes whose last 32 bits are an IPv4 address: the well-known NAT64 prefix (RFC 6052),
-# IPv4-compatible.
-_IPV4_IN_LAST_32_BITS = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+# IPv4-compatible, and IPv4-translated (SIIT, RFC 2765: `::ffff:0:7f00:1` is 127.0.0.1; not the
+# mapped form `::ffff:7f00:1`, which `ipv4_mapped` unwraps).
+_IPV4_IN_LAST_32_BITS = (
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("::/96"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+)
 
 
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -97,9 +102,9 @@ def address_allowed(address: str, *, allow_private: bool) -> bool:
             return False  # a tunnel to an address we cannot see; deprecated site-local
         if ip in _LOCAL_NAT64:
             return allow_private
-        # An IPv4 address carried inside an IPv6 one (mapped, NAT64, 6to4, the deprecated
-        # IPv4-compatible form) is judged as that IPv4 address: `64:ff9b::a00:5` is 10.0.0.5
-        # behind a NAT64 gateway.
+        # An IPv4 address carried inside an IPv6 one (mapped, translated, NAT64, 6to4, the
+        # deprecated IPv4-compatible form) is judged as that IPv4 address: `64:ff9b::a00:5`
+        # is 10.0.0.5 behind a NAT64 gateway.
         ip = ip.ipv4_mapped or ip.sixtofour or _embedded_ipv4(ip) or ip
     if ip.is_multicast or ip.is_unspecified:
         return False

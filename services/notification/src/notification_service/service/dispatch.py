@@ -2,22 +2,31 @@
 
 A round takes up to `dispatch_batch_size` due rows (PENDING or RETRY, `next_attempt_at`
 passed) in one short transaction, with `FOR UPDATE SKIP LOCKED` on PostgreSQL so replicas
-share the work, counts the attempt and leases each row for `dispatch_lease_seconds`. It then
-sends them concurrently (`dispatch_concurrency` at a time; emails over the SMTP adapter's
-kept-open connections) with no transaction open, and records the round's outcomes in one
-transaction: SENT, RETRY after the backoff, or FAILED after the last attempt, together with
-`notification.delivery.sent` / `.failed` in the outbox. Should that transaction fail, each
-outcome is recorded in a transaction of its own, so one bad row costs no other its record.
-Webhook targets are read from the database at claim time (one query per round, not cached),
-so a subscription deleted before the round is never sent to.
+share the work, counts the attempt and leases the rows for `dispatch_lease_seconds` (one
+UPDATE). It then sends them concurrently (`dispatch_concurrency` at a time; emails over the
+SMTP adapter's kept-open connections) with no transaction open, and records the round's
+outcomes in one transaction: SENT (one UPDATE for every row sent), RETRY after the backoff, or
+FAILED after the last attempt (one UPDATE each), together with `notification.delivery.sent` /
+`.failed` in the outbox. Should that transaction fail, each outcome is recorded in a
+transaction of its own, so one bad row costs no other its record. Webhook targets are read
+from the database at claim time (one query per round, not cached), so a subscription deleted
+before the round is never sent to.
 
 No send outlasts the round's lease: one still running `RECORD_SECONDS` before it ends is
 given up and counted as a failed attempt; one whose turn comes after that (queued behind the
-round's concurrency) is given back as it was, not counted, and due again at once. A process
-that dies between sending and recording leaves the rows leased, as does a database that
-refuses the round's record; once the lease runs out they are due again and sent again: at
+round's concurrency) is given back as it was, not counted, and due again at once.
+
+A stop (the chassis cancels the job at shutdown) ends the round the same way: the sends still
+running are cancelled and counted as failed attempts (whether the channel took the message is
+unknown), those not started are given back, and the round, what it sent included, is
+recorded before the stop goes on (at most `RECORD_SECONDS` more). A cancel arriving while the
+round is being recorded does not roll the record back.
+
+A process that dies between sending and recording leaves the rows leased, as does a database
+that refuses the round's record; once the lease runs out they are due again and sent again: at
 least once at the channel boundary, which SMTP and HTTP cannot do better than (webhook
-receivers dedupe on the event `id`).
+receivers dedupe on the event `id`). A row that comes due with no attempt left (its last
+round was never recorded) is marked FAILED by the claim instead of being sent again.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from chassis.columns import table_of
 from chassis.logging import get_logger
 from chassis.retry import exponential_delay
 from notification_service.adapters.channel import DeliveryError, Message
@@ -48,8 +58,11 @@ from shared_events.notification import DeliveryFailedV1, DeliverySentV1
 
 log = get_logger(__name__)
 
+_T = table_of(DeliveryRow)
 DUE = [status.value for status in DUE_STATUSES]
 LEASE_RAN_OUT = "the round's lease ran out before the send finished"
+INTERRUPTED = "the service stopped during the send"
+NOT_RECORDED = "no attempt left, and the last one's outcome was never recorded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,22 +100,76 @@ async def send_due(runtime: NotificationRuntime) -> int:
     gate = asyncio.Semaphore(runtime.settings.dispatch_concurrency)
 
     async def attempt(claim: Claim) -> Outcome:
-        async with gate:
-            if loop.time() >= lease_ends:
-                return GIVEN_BACK
-            try:
+        policy = retry_policy(runtime.settings, Channel(claim.row.channel))
+        started = False
+        try:
+            async with gate:
+                if loop.time() >= lease_ends:
+                    return GIVEN_BACK
+                started = True
                 async with asyncio.timeout_at(lease_ends):
                     return await send(runtime, claim)  # never raises: failures are outcomes
-            except TimeoutError:
-                policy = retry_policy(runtime.settings, Channel(claim.row.channel))
-                return _failed(policy, claim, LEASE_RAN_OUT, permanent=False)
+        except TimeoutError:
+            return _failed(policy, claim, LEASE_RAN_OUT, permanent=False)
+        except asyncio.CancelledError:  # the round is stopping (`_interrupt`): an outcome too
+            return _failed(policy, claim, INTERRUPTED, permanent=False) if started else GIVEN_BACK
 
-    outcomes = await asyncio.gather(*(attempt(c) for c in claims))
-    await record_round(runtime, list(zip(claims, outcomes, strict=True)))
+    sends = [asyncio.create_task(attempt(claim)) for claim in claims]
+    try:
+        await asyncio.wait(sends)
+    except asyncio.CancelledError:
+        # The job is stopped mid-round (the service shutting down, e.g. a rolling deploy):
+        # what was sent is recorded before the stop goes on, or it would be sent again once
+        # the lease runs out.
+        await _interrupt(sends)
+        await _let_finish(asyncio.create_task(record_round(runtime, _results(claims, sends))))
+        raise
+    await _record_despite_stop(runtime, _results(claims, sends))
     return len(claims)
 
 
+async def _interrupt(sends: list[asyncio.Task[Outcome]]) -> None:
+    """Cancel the sends still running or waiting for their turn; each ends with an outcome."""
+    for task in sends:
+        task.cancel()
+    await asyncio.wait(sends)
+
+
+def _results(
+    claims: list[Claim], sends: list[asyncio.Task[Outcome]]
+) -> list[tuple[Claim, Outcome]]:
+    # A task cancelled before it ran a step never started its send: given back.
+    return [
+        (claim, GIVEN_BACK if task.cancelled() else task.result())
+        for claim, task in zip(claims, sends, strict=True)
+    ]
+
+
+async def _record_despite_stop(
+    runtime: NotificationRuntime, results: list[tuple[Claim, Outcome]]
+) -> None:
+    """Record the round in a task of its own: the job cancelled meanwhile (the service
+    stopping) must not roll back the record of sends that happened."""
+    recording = asyncio.create_task(record_round(runtime, results))
+    try:
+        await asyncio.shield(recording)
+    except asyncio.CancelledError:
+        await _let_finish(recording)
+        raise
+
+
+async def _let_finish(recording: asyncio.Task[None]) -> None:
+    """At shutdown, wait for the round's record, at most RECORD_SECONDS: a database that does
+    not answer leaves the rows to their lease rather than hold the stop."""
+    await asyncio.wait([recording], timeout=RECORD_SECONDS)
+
+
 async def claim(runtime: NotificationRuntime) -> list[Claim]:
+    """Take up to `dispatch_batch_size` due rows for this round: count the attempt and lease
+    them (one UPDATE). Rows that already had every attempt their channel allows are not sent
+    again but marked FAILED (one UPDATE): their last round's outcomes were never recorded (a
+    process killed mid-round, a database that refused the record), and each such round would
+    otherwise send them once more, for ever."""
     settings, at = runtime.settings, datetime.now(UTC)
     async with runtime.database.transaction() as session:
         rows = (
@@ -117,13 +184,56 @@ async def claim(runtime: NotificationRuntime) -> list[Claim]:
                 .with_for_update(skip_locked=True)
             )
         ).all()
-        for row in rows:
-            row.attempts += 1
-            row.next_attempt_at = at + timedelta(seconds=settings.dispatch_lease_seconds)
-            row.updated_at = at
-            session.add(row)
-        targets = await _webhook_targets(session, [r for r in rows if r.channel == Channel.WEBHOOK])
-    return [_claim(row, targets.get(row.recipient)) for row in rows]
+        spent = [row for row in rows if not _attempts_left(settings, row)]
+        taken = [row for row in rows if _attempts_left(settings, row)]
+        await _give_up(session, runtime, spent, at)
+        await _lease(session, taken, at, at + timedelta(seconds=settings.dispatch_lease_seconds))
+        targets = await _webhook_targets(
+            session, [row for row in taken if row.channel == Channel.WEBHOOK]
+        )
+    return [_claim(row, targets.get(row.recipient)) for row in taken]
+
+
+def _attempts_left(settings: NotificationSettings, row: DeliveryRow) -> bool:
+    return row.attempts < retry_policy(settings, Channel(row.channel)).max_attempts
+
+
+async def _lease(
+    session: AsyncSession, rows: list[DeliveryRow], at: datetime, until: datetime
+) -> None:
+    """Count the round's attempt and lease the rows until `until` (they are locked: no other
+    round changes them meanwhile). The rows in memory keep the count before it (`_claim`)."""
+    if rows:
+        await session.exec(
+            sa.update(_T)
+            .where(_T.c.id.in_([row.id for row in rows]))
+            .values(attempts=_T.c.attempts + 1, next_attempt_at=until, updated_at=at)
+        )
+
+
+async def _give_up(
+    session: AsyncSession, runtime: NotificationRuntime, rows: list[DeliveryRow], at: datetime
+) -> None:
+    """FAILED without another send, with `notification.delivery.failed` as for any failure."""
+    if not rows:
+        return
+    await session.exec(
+        sa.update(_T)
+        .where(_T.c.id.in_([row.id for row in rows]))
+        .values(
+            status=DeliveryStatus.FAILED.value,
+            last_error=NOT_RECORDED,
+            next_attempt_at=None,
+            updated_at=at,
+        )
+    )
+    gave_up = Outcome(DeliveryStatus.FAILED, NOT_RECORDED)
+    for row in rows:
+        _stage(session, runtime, row, _event(row, gave_up, row.attempts))
+    log.warning(
+        "deliveries failed: their last attempts' outcomes were never recorded",
+        delivery_ids=[row.id for row in rows],
+    )
 
 
 async def _webhook_targets(
@@ -146,7 +256,7 @@ def _claim(row: DeliveryRow, subscription: WebhookSubscriptionRow | None) -> Cla
         else:
             to, secret = subscription.url, subscription.secret
     message = Message(row.id, to, row.subject, row.body, row.html, secret)
-    return Claim(row, row.attempts, message, problem)
+    return Claim(row, row.attempts + 1, message, problem)  # `_lease` counted this attempt
 
 
 def retry_policy(settings: NotificationSettings, channel: Channel) -> RetryPolicy:
@@ -193,68 +303,98 @@ async def record_round(runtime: NotificationRuntime, results: list[tuple[Claim, 
     """Every outcome of a round in one transaction; one by one if that fails."""
     try:
         async with runtime.database.transaction() as session:
-            kept = [await _store(session, runtime, c, o) for c, o in results]
+            stored = await _store(session, runtime, results)
     except Exception as exc:
         log.warning("recording a dispatch round failed, one by one", error=repr(exc))
-        for claim, outcome in results:
+        stored = []
+        for result in results:
             try:
-                await record(runtime, claim, outcome)
+                async with runtime.database.transaction() as session:
+                    stored += await _store(session, runtime, [result])
             except Exception as one:  # the lease brings it back
                 log.error(
-                    "delivery outcome not recorded", delivery_id=claim.row.id, error=repr(one)
+                    "delivery outcome not recorded", delivery_id=result[0].row.id, error=repr(one)
                 )
-        return
-    for (claim, outcome), stored in zip(results, kept, strict=True):
-        if stored and not outcome.given_back:
+    for claim, outcome in stored:
+        if not outcome.given_back:
             _log(claim, outcome)
 
 
-async def record(runtime: NotificationRuntime, claim: Claim, outcome: Outcome) -> None:
-    async with runtime.database.transaction() as session:
-        stored = await _store(session, runtime, claim, outcome)
-    if stored and not outcome.given_back:
-        _log(claim, outcome)
-
-
 async def _store(
-    session: AsyncSession, runtime: NotificationRuntime, claim: Claim, outcome: Outcome
-) -> bool:
-    row, at = claim.row, datetime.now(UTC)
-    values: dict[str, object]
+    session: AsyncSession, runtime: NotificationRuntime, results: list[tuple[Claim, Outcome]]
+) -> list[tuple[Claim, Outcome]]:
+    """Write the outcomes whose lease is still ours, with their events; return those."""
+    at = datetime.now(UTC)
+    stored: list[tuple[Claim, Outcome]] = []
+    for batch in _batches(results):
+        ours = await _update_leased(
+            session, [claim for claim, _ in batch], _values(batch[0][1], at)
+        )
+        for claim, outcome in batch:
+            if claim.row.id not in ours:
+                log.warning("delivery lease lost, outcome dropped", delivery_id=claim.row.id)
+                continue
+            stored.append((claim, outcome))
+            if outcome.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
+                _stage(session, runtime, claim.row, _event(claim.row, outcome, claim.attempts))
+    return stored
+
+
+def _batches(results: list[tuple[Claim, Outcome]]) -> list[list[tuple[Claim, Outcome]]]:
+    """The outcomes one UPDATE records together: every row sent (usually the whole round),
+    every row given back, then each failed attempt alone (its error and retry time are its
+    own; failures are the rare case)."""
+    sent = [(c, o) for c, o in results if o.status is DeliveryStatus.SENT]
+    given_back = [(c, o) for c, o in results if o.given_back]
+    failed = [
+        [(c, o)] for c, o in results if o.status is not DeliveryStatus.SENT and not o.given_back
+    ]
+    return [batch for batch in (sent, given_back) if batch] + failed
+
+
+def _values(outcome: Outcome, at: datetime) -> dict[str, object]:
+    """The columns an outcome sets; the same for every row sent, and every row given back."""
     if outcome.given_back:  # as it was before the claim, due now
-        values = {"attempts": claim.attempts - 1, "next_attempt_at": at, "updated_at": at}
-    else:
-        values = {
-            "status": outcome.status.value,
-            "updated_at": at,
-            "next_attempt_at": outcome.next_attempt_at,
-            "last_error": outcome.error,
-        }
+        return {"attempts": _T.c.attempts - 1, "next_attempt_at": at, "updated_at": at}
+    values: dict[str, object] = {
+        "status": outcome.status.value,
+        "updated_at": at,
+        "next_attempt_at": outcome.next_attempt_at,
+        "last_error": outcome.error,
+    }
     if outcome.status is DeliveryStatus.SENT:
         values["sent_at"] = at
-    # Only while the lease is ours: same attempt count, still due.
+    return values
+
+
+async def _update_leased(
+    session: AsyncSession, claims: list[Claim], values: dict[str, object]
+) -> set[str]:
+    """Set `values` on the claimed rows still leased to this round (same attempt count, still
+    due); the ids of those."""
+    leased = [(claim.row.id, claim.attempts) for claim in claims]
     result = await session.exec(
-        sa.update(DeliveryRow)
-        .where(
-            col(DeliveryRow.id) == row.id,
-            col(DeliveryRow.attempts) == claim.attempts,
-            col(DeliveryRow.status).in_(DUE),
-        )
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        sa.update(_T)
+        .where(sa.tuple_(_T.c.id, _T.c.attempts).in_(leased), _T.c.status.in_(DUE))
+        .values(values)
+        .returning(_T.c.id)
     )
-    if result.rowcount != 1:
-        log.warning("delivery lease lost, outcome dropped", delivery_id=row.id)
-        return False
-    if outcome.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
-        runtime.outbox.stage(
-            session,
-            _event(claim, outcome),
-            subject=row.id,
-            correlation_id=row.correlation_id,
-            causation_id=row.cause_event_id,
-        )
-    return True
+    return set(result.scalars().all())
+
+
+def _stage(
+    session: AsyncSession,
+    runtime: NotificationRuntime,
+    row: DeliveryRow,
+    event: DeliverySentV1 | DeliveryFailedV1,
+) -> None:
+    runtime.outbox.stage(
+        session,
+        event,
+        subject=row.id,
+        correlation_id=row.correlation_id,
+        causation_id=row.cause_event_id,
+    )
 
 
 def _log(claim: Claim, outcome: Outcome) -> None:
@@ -271,8 +411,7 @@ def _log(claim: Claim, outcome: Outcome) -> None:
     )
 
 
-def _event(claim: Claim, outcome: Outcome) -> DeliverySentV1 | DeliveryFailedV1:
-    row = claim.row
+def _event(row: DeliveryRow, outcome: Outcome, attempts: int) -> DeliverySentV1 | DeliveryFailedV1:
     common = {
         "delivery_id": row.id,
         "channel": row.channel,
@@ -283,4 +422,4 @@ def _event(claim: Claim, outcome: Outcome) -> DeliverySentV1 | DeliveryFailedV1:
     }
     if outcome.status is DeliveryStatus.SENT:
         return DeliverySentV1(**common)
-    return DeliveryFailedV1(**common, attempts=claim.attempts, error=outcome.error or "")
+    return DeliveryFailedV1(**common, attempts=attempts, error=outcome.error or "")

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from chassis.columns import table_of
@@ -29,7 +30,7 @@ from chassis.db import as_utc, insert_ignore
 from chassis.locks import lock_name
 from chassis.logging import get_logger
 from notification_service.deps import NotificationRuntime
-from notification_service.domain.templates import Template
+from notification_service.domain.templates import SAFETY_TEMPLATES, Template
 from notification_service.tables import ParkedMessageRow, RecipientRow
 from shared_events import Envelope
 
@@ -101,15 +102,30 @@ async def take(session: AsyncSession, member_id: str) -> list[Parked]:
 
 async def expire(runtime: NotificationRuntime) -> int:
     """The job: delete messages parked longer than the retention (their member never
-    registered here); how many went."""
+    registered here), except safety notices; how many went.
+
+    A recall notice is kept however long it waits, and the operators are warned about it at
+    every check: its member may still register here (a registration dead-lettered and
+    replayed late) and must then be told, and the (recall, order) claim taken when it was
+    parked (service/recalls.py) would stop a re-run of the recall from telling them again."""
     cutoff = datetime.now(UTC) - timedelta(days=runtime.settings.parked_retention_days)
+    overdue = _T.c.created_at < cutoff
+    safety = _T.c.template.in_([template.value for template in SAFETY_TEMPLATES])
     async with runtime.database.transaction() as session:
         result = await session.exec(
             sa.delete(_T)
-            .where(_T.c.created_at < cutoff)
+            .where(overdue, sa.not_(safety))
             .returning(_T.c.member_id, _T.c.cause_event_type)
         )
         gone: list[Any] = list(result.all())
+        waiting = select(_T.c.member_id, _T.c.cause_event_id).where(overdue, safety)
+        kept: list[Any] = list((await session.exec(waiting)).all())
+    _warn_expired(runtime, gone)
+    _warn_kept(runtime, kept)
+    return len(gone)
+
+
+def _warn_expired(runtime: NotificationRuntime, gone: list[Any]) -> None:
     if gone:
         log.warning(
             "parked messages expired: their members never registered here",
@@ -118,4 +134,15 @@ async def expire(runtime: NotificationRuntime) -> int:
             event_types=sorted({event_type for _, event_type in gone}),
             retention_days=runtime.settings.parked_retention_days,
         )
-    return len(gone)
+
+
+def _warn_kept(runtime: NotificationRuntime, kept: list[Any]) -> None:
+    """An error at every check while they wait: someone has to reach these members."""
+    if kept:
+        log.error(
+            "safety notices parked past the retention, kept: their members are not known here",
+            messages=len(kept),
+            member_ids=sorted({member_id for member_id, _ in kept}),
+            event_ids=sorted(event_id for _, event_id in kept),
+            retention_days=runtime.settings.parked_retention_days,
+        )

@@ -4,7 +4,8 @@ The inbox and the deliveries' unique key stop a second handling of the same even
 re-run by inventory, or a notice published again under a new event id, is another event for
 both: the claim here, in the handler's transaction, is what keeps the member from being told
 twice. It is taken for a parked notice too (the member not known here yet), so the release
-sends it once.
+sends it once; a parked recall notice never expires (`parking.expire`), so no claim is left
+standing for a notice that was dropped.
 """
 
 from __future__ import annotations
