@@ -96,6 +96,10 @@ class NotificationSettings(OffPathSettings, env_prefix="NOTIFICATION_"):
     parked_retention_days: int = Field(default=7, ge=1)
     parked_check_seconds: float = Field(default=3600.0, gt=0)
 
+    # A delivery that is final (SENT, FAILED) is kept this long after its last change, then
+    # deleted with its message (service/retention.py), every `retention_check_seconds`.
+    delivery_keep_days: int = Field(default=90, ge=1)
+
     @field_validator("operator_emails", "webhook_allowed_hosts", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from chassis.app import Job
+from chassis.retention import RETENTION_FIRST_AFTER_SECONDS
 from chassis.runtime import Runtime
 from chassis.service import Service
 from notification_service.adapters.channel import Channels
@@ -16,7 +17,7 @@ from notification_service.adapters.webhook import WebhookSender
 from notification_service.config import NotificationSettings
 from notification_service.deps import NotificationRuntime, NotificationState
 from notification_service.domain.channels import Channel
-from notification_service.service import dead_letters, parking
+from notification_service.service import dead_letters, parking, retention
 from notification_service.service.cache import NotificationCache
 from notification_service.service.dispatch import send_due
 from notification_service.service.rendering import Renderer
@@ -74,6 +75,12 @@ NOTIFICATION = Service(
         Job("notification-dispatch", settings.dispatch_interval_seconds, send_due),
         Job("notification-parked-expiry", settings.parked_check_seconds, parking.expire),
         Job("notification-dead-letters", settings.dead_letter_check_seconds, dead_letters.watch),
+        Job(
+            "notification-delivery-retention",
+            settings.retention_check_seconds,
+            retention.delete_old_deliveries,
+            min(settings.retention_check_seconds, RETENTION_FIRST_AFTER_SECONDS),
+        ),
     ],
 )
 create_app = NOTIFICATION.create_app

@@ -106,6 +106,8 @@ class DeliveryRow(SQLModel, table=True):
         partial_index(
             "ix_deliveries_due", "next_attempt_at", where="status IN ('PENDING', 'RETRY')"
         ),
+        # The rows the retention job deletes (service/retention.py).
+        partial_index("ix_deliveries_final", "updated_at", where="status IN ('SENT', 'FAILED')"),
     )
 
     id: str = Field(primary_key=True, max_length=36)
