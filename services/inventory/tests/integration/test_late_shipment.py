@@ -8,6 +8,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
+
+from inventory_service.tables import MOVEMENTS
 
 from .conftest import Inventory, new_order_id, sku
 from .lot_support import (
@@ -26,6 +29,15 @@ from .lot_support import (
 pytestmark = pytest.mark.integration
 
 AFFECTED = "inventory.recall.customer_affected"
+
+
+async def shipped_movements(inventory: Inventory, order_id: str) -> list[tuple[str, str, int]]:
+    """(sku, lot, units) of the ledger's rows for units a late shipment took out of a lot."""
+    query = sa.select(MOVEMENTS.c.sku, MOVEMENTS.c.lot, MOVEMENTS.c.delta_on_hand).where(
+        MOVEMENTS.c.order_id == order_id, MOVEMENTS.c.reason == "SHIPPED"
+    )
+    async with inventory.database.sessions() as session:
+        return [tuple(row) for row in (await session.exec(query)).all()]  # type: ignore[misc]
 
 
 async def test_a_shipment_the_recall_missed_is_put_back_out_and_its_member_told(
@@ -58,6 +70,9 @@ async def test_a_shipment_the_recall_missed_is_put_back_out_and_its_member_told(
 
     assert await reservation_status(inventory.database, order_id) == "COMMITTED"
     assert await stock_levels(inventory, cups) == (9, 0, 9)
+    assert sorted(await shipped_movements(inventory, order_id)) == sorted(
+        [(honey, "H1", -2), (cups, "DEFAULT", -1)]
+    )
     assert await lot_levels(inventory, honey) == {"H1": ("QUARANTINED", 3, 0)}
     assert {status for *_, status in await allocations_of(inventory.database, order_id)} == {
         "COMMITTED"
@@ -106,4 +121,6 @@ async def test_a_shipment_the_recall_missed_after_the_lot_was_disposed_of_is_cou
         "COMMITTED"
     }
     assert (await inventory.staged(order_id)).count(AFFECTED) == 1
+    # Nothing was taken out of the lot, so the ledger says so: no SHIPPED movement.
+    assert await shipped_movements(inventory, order_id) == []
     await assert_invariants(inventory.database, [jam])

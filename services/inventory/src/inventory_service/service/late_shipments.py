@@ -113,9 +113,12 @@ async def reinstate_shipped(
             if sellable:
                 available[row.sku] -= quantity
                 stock.append((row.sku, -quantity, 0))
-        movements.append(
-            movement(row.sku, MovementKind.COMMIT, -quantity, 0, "SHIPPED", order_id, lot=row.lot)
-        )
+            # The ledger moves only the units taken out of the lot: its rows add up to the lot.
+            movements.append(
+                movement(
+                    row.sku, MovementKind.COMMIT, -quantity, 0, "SHIPPED", order_id, lot=row.lot
+                )
+            )
         shipped.append(row)
     if stock:
         await change_levels(conn, sorted(stock), locked=levels)
