@@ -5,16 +5,17 @@ broker; inventory's side is in services/inventory/tests/integration/test_reserva
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from chassis.testing.events import send
 from shared_events.inventory import ShortLine, StockRejectedV1
-from shared_events.order import OrderCancelledV1
 
 from .conftest import Shop
-from .test_lots_and_recalls import confirmed, published, until_in_timeline
+from .test_lots_and_recalls import (
+    assert_cancelled_once,
+    confirmed,
+    send_three_times,
+    until_in_timeline,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -27,22 +28,9 @@ async def test_stock_rejected_after_confirmation_cancels_the_order_once(
     rejected = StockRejectedV1(
         order_id=order_id, short=[ShortLine(sku=sku, requested=3, available=1)]
     )
-    first = uuid.uuid4()
-    await send(shop.producer, rejected, event_id=first)
-    await send(shop.producer, rejected, event_id=first)  # redelivered
-    await send(shop.producer, rejected)  # the same news again, as a new event
+    await send_three_times(shop, rejected)
 
     order = await until_in_timeline(shop, order_id, member, StockRejectedV1.event_type, times=2)
-    assert (order["status"], order["reason"]) == ("CANCELLED", "OUT_OF_STOCK")
-    types = [e["type"] for e in order["timeline"]]
-    assert types.count(StockRejectedV1.event_type) == 2  # the redelivery was dropped
-    assert types.count(OrderCancelledV1.event_type) == 1
-    cancellations = await published(kafka_bootstrap_servers, order_id, OrderCancelledV1.event_type)
-    assert cancellations == [
-        {
-            "order_id": order_id,
-            "member_id": order["member_id"],
-            "reason": "OUT_OF_STOCK",
-            "was_confirmed": True,  # payment refunds what it captured
-        }
-    ]
+    await assert_cancelled_once(
+        kafka_bootstrap_servers, order, StockRejectedV1.event_type, "OUT_OF_STOCK"
+    )

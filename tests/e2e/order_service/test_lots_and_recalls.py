@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from chassis.testing.events import send
 from chassis.testing.kafka import read_keyed, read_records
 from chassis.testing.polling import eventually
-from shared_events import from_kafka
+from shared_events import EventPayload, from_kafka
 from shared_events.inventory import (
     CommittedLine,
     LotAllocation,
@@ -117,6 +117,34 @@ async def published(bootstrap: str, order_id: str, event_type: str) -> list[dict
     return [dict(e.data) for e in envelopes if e.type == event_type]
 
 
+async def send_three_times(shop: Shop, payload: EventPayload) -> None:
+    """`payload` sent, redelivered under the same event id, then sent again as a new event."""
+    first = uuid.uuid4()
+    await send(shop.producer, payload, event_id=first)
+    await send(shop.producer, payload, event_id=first)  # redelivered
+    await send(shop.producer, payload)  # the same news again, as a new event
+
+
+async def assert_cancelled_once(
+    bootstrap: str, order: dict[str, Any], cause: str, reason: str
+) -> None:
+    """The order CANCELLED with `reason` after a confirmation: `cause` twice in its timeline
+    (the redelivery dropped), one cancellation, published once, as a confirmed order's."""
+    assert (order["status"], order["reason"]) == ("CANCELLED", reason)
+    types = [e["type"] for e in order["timeline"]]
+    assert types.count(cause) == 2
+    assert types.count(OrderCancelledV1.event_type) == 1
+    cancellations = await published(bootstrap, order["id"], OrderCancelledV1.event_type)
+    assert cancellations == [
+        {
+            "order_id": order["id"],
+            "member_id": order["member_id"],
+            "reason": reason,
+            "was_confirmed": True,  # payment refunds what it captured
+        }
+    ]
+
+
 async def test_commit_v2_keeps_trace_codes_and_a_reallocation_replaces_them(
     shop: Shop, kafka_bootstrap_servers: str
 ) -> None:
@@ -190,10 +218,7 @@ async def test_a_withdrawn_lot_cancels_a_confirmed_order_once(
     withdrawn = StockWithdrawnV1(
         order_id=order_id, sku=sku, lot="LOT-A", quantity=3, reason="RECALLED"
     )
-    first = uuid.uuid4()
-    await send(shop.producer, withdrawn, event_id=first)
-    await send(shop.producer, withdrawn, event_id=first)  # redelivered
-    await send(shop.producer, withdrawn)  # the same news again, as a new event
+    await send_three_times(shop, withdrawn)
     await send(
         shop.producer,
         StockReleasedV1(
@@ -201,19 +226,9 @@ async def test_a_withdrawn_lot_cancels_a_confirmed_order_once(
         ),
     )
     order = await until_in_timeline(shop, order_id, member, StockReleasedV1.event_type)
-    assert (order["status"], order["reason"]) == ("CANCELLED", "RECALLED")
-    types = [e["type"] for e in order["timeline"]]
-    assert types.count(StockWithdrawnV1.event_type) == 2  # the redelivery was dropped
-    assert types.count(OrderCancelledV1.event_type) == 1
-    cancellations = await published(kafka_bootstrap_servers, order_id, OrderCancelledV1.event_type)
-    assert cancellations == [
-        {
-            "order_id": order_id,
-            "member_id": order["member_id"],
-            "reason": "RECALLED",
-            "was_confirmed": True,
-        }
-    ]
+    await assert_cancelled_once(
+        kafka_bootstrap_servers, order, StockWithdrawnV1.event_type, "RECALLED"
+    )
 
 
 async def test_a_withdrawn_lot_cancels_an_order_awaiting_payment_and_a_late_answer_changes_nothing(

@@ -141,6 +141,25 @@ async def analytics_on(
             )
 
 
+@pytest.fixture
+async def served_settings(
+    create_database: DatabaseFactory,
+    isolated_kafka: str,
+    redis_url: str,
+    token_issuer: TestTokenIssuer,
+) -> AnalyticsSettings:
+    """Settings of an analytics service served with its consumers: a new PostgreSQL database,
+    the test's own broker, Redis and the test token issuer's keys."""
+    return AnalyticsSettings(
+        database_url=await create_database("analytics"),
+        kafka_bootstrap_servers=isolated_kafka,
+        redis_url=redis_url,
+        jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
+        environment="test",
+        consumer_backoff_seconds=0.05,
+    )
+
+
 @pytest.fixture(params=["postgresql", "sqlite"])
 async def analytics(
     request: pytest.FixtureRequest,

@@ -18,7 +18,6 @@ from analytics_service.config import AnalyticsSettings
 from analytics_service.main import create_app
 from chassis.producer import EventProducer, OutgoingRecord
 from chassis.testing.events import send
-from chassis.testing.infra import DatabaseFactory
 from chassis.testing.polling import eventually
 from chassis.testing.serving import serve_app
 from chassis.testing.tokens import TestTokenIssuer
@@ -63,19 +62,9 @@ def dead_lettered() -> float:
 
 
 async def test_commits_in_v1_v2_or_both_count_once(
-    create_database: DatabaseFactory,
-    isolated_kafka: str,
-    redis_url: str,
-    token_issuer: TestTokenIssuer,
+    served_settings: AnalyticsSettings, isolated_kafka: str, token_issuer: TestTokenIssuer
 ) -> None:
-    settings = AnalyticsSettings(
-        database_url=await create_database("analytics"),
-        kafka_bootstrap_servers=isolated_kafka,
-        redis_url=redis_url,
-        jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
-        environment="test",
-        consumer_backoff_seconds=0.05,
-    )
+    settings = served_settings
     tag = uuid.uuid4().hex[:8]
     sku, twins, stored, alone = f"SKU-{tag}", f"A-{tag}", f"B-{tag}", f"C-{tag}"
     dead_before = dead_lettered()

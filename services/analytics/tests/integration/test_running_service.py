@@ -15,7 +15,6 @@ from analytics_service.handlers import CONSUMERS
 from analytics_service.main import create_app
 from chassis.producer import EventProducer
 from chassis.testing.events import send
-from chassis.testing.infra import DatabaseFactory
 from chassis.testing.polling import eventually
 from chassis.testing.serving import serve_app
 from chassis.testing.tokens import TestTokenIssuer
@@ -52,19 +51,9 @@ def test_one_consumer_per_topic_it_reads() -> None:
 
 
 async def test_published_events_show_in_the_running_service_kpis(
-    create_database: DatabaseFactory,
-    isolated_kafka: str,
-    redis_url: str,
-    token_issuer: TestTokenIssuer,
+    served_settings: AnalyticsSettings, isolated_kafka: str, token_issuer: TestTokenIssuer
 ) -> None:
-    settings = AnalyticsSettings(
-        database_url=await create_database("analytics"),
-        kafka_bootstrap_servers=isolated_kafka,
-        redis_url=redis_url,
-        jwks_url=token_issuer.jwks_url,  # type: ignore[attr-defined]
-        environment="test",
-        consumer_backoff_seconds=0.05,
-    )
+    settings = served_settings
     producer = EventProducer(isolated_kafka)
     await producer.start()
     tag = uuid.uuid4().hex[:8]
