@@ -67,13 +67,6 @@ async def lock_reservation(
     return status, lines, reason
 
 
-async def reservation_skus(conn: AsyncConnection, order_id: str) -> list[str]:
-    """The SKUs of the order's reservation lines (fixed when it is placed), read without a
-    lock: what a writer locks the stock rows of before it locks the reservation."""
-    lines = (await conn.execute(_LINES, {"order_id": order_id})).scalar()
-    return sorted({line["sku"] for line in lines or []})
-
-
 async def set_status(conn: AsyncConnection, order_id: str, status: str, reason: str | None) -> None:
     params = {"b_order_id": order_id, "status": status, "reason": reason, "at": now()}
     await conn.execute(_SET_STATUS, params)

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from chassis.locks import is_deadlock
+from chassis.locks import hold_write_lock, is_deadlock
 from chassis.logging import get_logger
 from chassis.staging import Stage, session_stage
 from inventory_service.deps import InventoryRuntime
@@ -48,11 +48,7 @@ from inventory_service.service.allocation_rows import (
 )
 from inventory_service.service.ledger import movement, write_movements
 from inventory_service.service.lot_levels import LotChange, change_lots, fefo_lots
-from inventory_service.service.reservation_rows import (
-    lock_reservation,
-    reservation_skus,
-    set_status,
-)
+from inventory_service.service.reservation_rows import lock_reservation, set_status
 from inventory_service.service.stock_levels import change_levels, lock_levels, now, signal_low
 from inventory_service.tables import ALLOCATIONS, LOTS
 from shared_events import inventory as events
@@ -359,16 +355,18 @@ async def settle_holders(runtime: InventoryRuntime, sku: str, lot: str) -> int:
 
 
 async def _settle_holder(runtime: InventoryRuntime, order_id: str) -> int:
-    """One order's phase two in its own transaction: 1 when it was settled, else 0. The stock
-    rows of every SKU the order holds are locked before its allocations are read, as every
-    lot writer locks them: a sibling lot withdrawn by a concurrent recall is then seen
-    withdrawn, never released as if it were still on sale."""
+    """One order's phase two in its own transaction: 1 when it was settled, else 0. Locks in
+    the order `settle_reservation` takes them (the reservation, then its SKUs' stock rows), and
+    the allocations are read only after both, as every lot writer reads them: a sibling lot
+    withdrawn by a concurrent recall is then seen withdrawn, never released as if it were still
+    on sale."""
     async with runtime.database.transaction() as session:
         conn = await session.connection()
-        await lock_levels(conn, await reservation_skus(conn, order_id))
+        await hold_write_lock(conn)  # SQLite: the reservation is read under the write lock too
         row = await lock_reservation(conn, order_id)
         if row is None:
             return 0
+        await lock_levels(conn, [line["sku"] for line in row[1]])
         held = (await active_allocations(conn, [order_id])).get(order_id, [])
         if not any(not a.sellable and not a.shipped for a in held):
             return 0
