@@ -18,9 +18,11 @@ Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
 class EventPayload(BaseModel):
     """Base of every event payload. Consumers ignore fields they do not know yet, because a
-    version may gain optional fields."""
+    version may gain optional fields. A validation error names the fields at fault, never
+    their values: it reaches logs and dead-letter headers, and a payload may carry a payment
+    token or an address."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
 
     event_type: ClassVar[str]
     event_version: ClassVar[int]

@@ -3,8 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from shared_events import Envelope, EventPayload, EventRegistry, schema_uri
+from shared_events.order import PaymentRequestedV1
 from shared_events.registry import UnknownEventError
 
 
@@ -88,3 +90,14 @@ def test_missing_upcaster_is_reported() -> None:
     )
     with pytest.raises(UnknownEventError, match="upcaster"):
         reg.parse(e)
+
+
+def test_a_validation_error_names_the_field_not_the_values() -> None:
+    """A consumer logs the error of a payload it cannot read, and dead-letters it with the
+    error in a header: the payment token beside the missing field must not be in it."""
+    data = {"order_id": "o-1", "member_id": "m-1", "payment_token": "tok_SECRET_4242"}
+    with pytest.raises(ValidationError) as caught:
+        PaymentRequestedV1.model_validate(data)
+    text = f"{caught.value!r} {caught.value}"
+    assert "amount" in text
+    assert "tok_SECRET_4242" not in text
