@@ -3,6 +3,7 @@ consumer path (envelope -> inbox -> handler -> outbox, one transaction) without 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -23,13 +24,15 @@ from chassis.migrations import upgrade_async
 from chassis.outbox import Outbox, OutboxRecord
 from chassis.producer import EventProducer
 from chassis.runtime import assemble_runtime
+from chassis.testing.pauses import pause_statement
 from membership_service.adapters.signing import KeyRing, SigningKey
 from membership_service.config import MIGRATIONS_DIR, MembershipSettings
 from membership_service.deps import MembershipState
 from membership_service.domain.coupons import CouponKind
 from membership_service.handlers import CONSUMERS
 from membership_service.service import coupons
-from membership_service.tables import LOTS, MemberRow, PointsLedgerRow
+from membership_service.service.tiers import review_tiers
+from membership_service.tables import LOTS, MEMBERS, MemberRow, PointsLedgerRow
 from shared_events import Envelope, EventPayload, registry, to_kafka
 from shared_events.money import Money
 from shared_events.order import (
@@ -353,3 +356,31 @@ async def test_points_given_back_to_an_expired_lot_expire_at_once(harness: Harne
         ("RESTORE", 100, -100, 100),
         ("EXPIRE", -100, 0, 0),
     ]
+
+
+async def test_the_tier_job_racing_a_points_hold_keeps_the_hold(harness: Harness) -> None:
+    """On SQLite, whose FOR UPDATE locks nothing: the tier job read the member, then a hold of
+    200 points committed before the job wrote the member back. The job takes the database's
+    write lock before it reads (`member_rows.lock_member`), so the hold waits for it and the
+    balance keeps the hold; before, the job wrote back the balance it had read."""
+    member_id, _ = await harness.new_member()
+    await harness.complete(member_id, 50_000)  # 500 points, SILVER
+    async with harness.database.transaction() as session:
+        await session.exec(
+            sa.update(MEMBERS)
+            .where(MEMBERS.c.id == member_id)
+            .values(tier_reviewed_at=datetime.now(UTC) - timedelta(days=2))
+        )
+    runtime = harness.runner.runtime
+    assert runtime is not None
+    with pause_statement(harness.database, lambda sql: sql.startswith("UPDATE members")) as pause:
+        job = asyncio.create_task(review_tiers(runtime))  # type: ignore[arg-type]
+        await pause.reached.wait()
+        hold = asyncio.create_task(harness.place(member_id, points=200))
+        await asyncio.wait([hold], timeout=1.0)
+        pause.go.set()
+        await job
+        await hold
+    row = await harness.member(member_id)
+    assert (row.points_balance, row.points_held) == (300, 200)
+    assert harness.outcomes[-1] == "handled"

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from chassis.locks import hold_write_lock
 from chassis.row_updates import update_by_key, update_params
 from membership_service.domain.coupons import Coupon
 from membership_service.domain.orders import COUNTED_ORDERS, Benefits, OrderStatus
@@ -178,7 +179,11 @@ async def lock_member(
     conn: AsyncConnection, member_id: str, *, lots_due_at: datetime | None = None
 ) -> LockedMember | None:
     """The member's row, locked; with `lots_due_at`, also the points of their lots due then
-    (`due_lot_points` at that time reads no more)."""
+    (`due_lot_points` at that time reads no more). On SQLite, whose FOR UPDATE locks nothing
+    and whose driver begins a transaction only at its first write, the database's write lock
+    is taken first: a job's read-then-write of the balance would otherwise write back what a
+    hold committed meanwhile had changed."""
+    await hold_write_lock(conn)
     if lots_due_at is None:
         row = (await conn.execute(_LOCK_MEMBER, {"member_id": member_id})).first()
     else:
