@@ -7,7 +7,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -19,7 +19,7 @@ from sqlmodel import col, select
 
 from chassis.cache import create_redis
 from chassis.consumer import ConsumerRunner
-from chassis.db import Database
+from chassis.db import Database, as_utc
 from chassis.migrations import upgrade_async
 from chassis.outbox import Outbox, OutboxRecord
 from chassis.producer import EventProducer
@@ -31,6 +31,7 @@ from membership_service.deps import MembershipState
 from membership_service.domain.coupons import CouponKind
 from membership_service.handlers import CONSUMERS
 from membership_service.service import coupons
+from membership_service.service.member_jobs import each_member
 from membership_service.service.tiers import review_tiers
 from membership_service.tables import LOTS, MEMBERS, MemberRow, PointsLedgerRow
 from shared_events import Envelope, EventPayload, registry, to_kafka
@@ -384,3 +385,55 @@ async def test_the_tier_job_racing_a_points_hold_keeps_the_hold(harness: Harness
     row = await harness.member(member_id)
     assert (row.points_balance, row.points_held) == (300, 200)
     assert harness.outcomes[-1] == "handled"
+
+
+async def stale_silver_members(harness: Harness, count: int) -> list[str]:
+    """`count` SILVER members (400 spent, 500 earned points) whose tier is due for review."""
+    members = []
+    for _ in range(count):
+        member_id, _ = await harness.new_member()
+        await harness.complete(member_id, 50_000)
+        members.append(member_id)
+    async with harness.database.transaction() as session:
+        await session.exec(
+            sa.update(MEMBERS)
+            .where(MEMBERS.c.id.in_(members))
+            .values(tier_reviewed_at=datetime.now(UTC) - timedelta(days=2))
+        )
+    return members
+
+
+async def test_the_tier_job_reviews_every_due_member_in_one_round(harness: Harness) -> None:
+    """Batches of 2, five members due: one round reviews all five (it took one batch a round,
+    so a shop with more members due than a batch an hour fell behind for good)."""
+    members = await stale_silver_members(harness, 5)
+    runtime = harness.runner.runtime
+    assert runtime is not None
+    small_batches = replace(runtime, settings=SETTINGS.model_copy(update={"job_batch_size": 2}))
+    await review_tiers(small_batches)  # type: ignore[arg-type]
+    reviewed = [(await harness.member(m)).tier_reviewed_at for m in members]
+    assert all(as_utc(at) > datetime.now(UTC) - timedelta(hours=1) for at in reviewed)
+
+
+async def test_a_member_whose_review_fails_is_left_for_the_next_round(harness: Harness) -> None:
+    members = await stale_silver_members(harness, 3)
+    runtime = harness.runner.runtime
+    assert runtime is not None
+    failing = sorted(members)[1]
+
+    async def review(conn: Any, stage: Any, member: Any) -> int:
+        if member.id == failing:
+            raise RuntimeError("a broken row")
+        member.tier_reviewed_at, member.changed = datetime.now(UTC), True
+        return 1
+
+    def pick(after: str | None, limit: int) -> Any:
+        query = sa.select(MEMBERS.c.id).where(MEMBERS.c.id.in_(members))
+        if after is not None:
+            query = query.where(MEMBERS.c.id > after)
+        return query.order_by(MEMBERS.c.id).limit(limit)
+
+    assert await each_member(runtime, "test", pick, review) == 2  # type: ignore[arg-type]
+    fresh = datetime.now(UTC) - timedelta(hours=1)
+    reviewed = {m: as_utc((await harness.member(m)).tier_reviewed_at) > fresh for m in members}
+    assert reviewed == {m: m != failing for m in members}

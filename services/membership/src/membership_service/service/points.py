@@ -5,18 +5,20 @@ runs for a member before their points are held)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import col, select
 
 from chassis.logging import get_logger
-from chassis.staging import Stage, session_stage
+from chassis.staging import Stage
 from membership_service.config import MembershipSettings
 from membership_service.deps import MembershipRuntime
 from membership_service.domain.points import USING_KINDS, Change, PointsRules, due_to_expire
 from membership_service.service import member_rows
+from membership_service.service.member_jobs import each_member
 from membership_service.service.member_rows import LockedMember
-from membership_service.tables import PointsLotRow
+from membership_service.tables import LOTS
 from shared_events import membership as events
 
 log = get_logger(__name__)
@@ -81,27 +83,17 @@ async def expire_due(
 
 
 async def expire_points(runtime: MembershipRuntime) -> int:
-    """The expiry job: members with lots that came due since the last run, a batch at a
-    time, each in its own transaction. Returns how many points expired."""
-    settings = runtime.settings
+    """The expiry job: members with lots that came due since the last run
+    (`member_jobs.each_member`). Returns how many points expired."""
     at = datetime.now(UTC)
-    async with runtime.database.sessions() as session:
-        members = (
-            await session.exec(
-                select(PointsLotRow.member_id)
-                .where(~col(PointsLotRow.settled), col(PointsLotRow.expires_at) <= at)
-                .distinct()
-                .limit(settings.job_batch_size)
-            )
-        ).all()
-    expired = 0
-    for member_id in members:
-        async with runtime.database.transaction() as session:
-            conn = await session.connection()
-            member = await member_rows.lock_member(conn, member_id)
-            if member is not None:
-                expired += await expire_due(
-                    conn, session_stage(runtime.outbox, session), member, at
-                )
-                await member_rows.save_member(conn, member)
-    return expired
+
+    def pick(after: str | None, limit: int) -> sa.Select[Any]:
+        query = sa.select(LOTS.c.member_id).where(~LOTS.c.settled, LOTS.c.expires_at <= at)
+        if after is not None:
+            query = query.where(LOTS.c.member_id > after)
+        return query.distinct().order_by(LOTS.c.member_id).limit(limit)
+
+    async def expire(conn: AsyncConnection, stage: Stage, member: LockedMember) -> int:
+        return await expire_due(conn, stage, member, at)
+
+    return await each_member(runtime, "points-expiry", pick, expire)

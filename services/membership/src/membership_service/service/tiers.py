@@ -4,18 +4,20 @@ spend changes, and by a job for tiers whose spend aged out of the window."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import col, select
 
 from chassis.logging import get_logger
-from chassis.staging import Stage, session_stage
+from chassis.staging import Stage
 from membership_service.config import MembershipSettings
 from membership_service.deps import MembershipRuntime
 from membership_service.domain.tiers import SPEND_CURRENCY, Tier
 from membership_service.service import member_rows
+from membership_service.service.member_jobs import each_member
 from membership_service.service.member_rows import LockedMember
-from membership_service.tables import MemberRow
+from membership_service.tables import MEMBERS
 from shared_events import membership as events
 from shared_events.money import Money
 
@@ -52,34 +54,23 @@ async def recompute(
 
 
 async def review_tiers(runtime: MembershipRuntime) -> int:
-    """The tier job: members above the lowest tier not reviewed for a while, a batch at a time.
-    Returns how many tiers changed."""
+    """The tier job: members above the lowest tier not reviewed for a while
+    (`member_jobs.each_member`). Returns how many tiers changed."""
     settings = runtime.settings
     at = datetime.now(UTC)
     stale = at - timedelta(seconds=settings.tier_review_after_seconds)
-    async with runtime.database.sessions() as session:
-        members = (
-            await session.exec(
-                select(MemberRow.id)
-                .where(
-                    MemberRow.tier != Tier.BRONZE.value,
-                    col(MemberRow.tier_reviewed_at) <= stale,
-                )
-                .order_by(col(MemberRow.tier_reviewed_at))
-                .limit(settings.job_batch_size)
-            )
-        ).all()
-    changed = 0
-    for member_id in members:
-        async with runtime.database.transaction() as session:
-            conn = await session.connection()
-            member = await member_rows.lock_member(conn, member_id)
-            if member is None:
-                continue
-            before = member.tier
-            after = await recompute(
-                conn, session_stage(runtime.outbox, session), member, settings, at
-            )
-            await member_rows.save_member(conn, member)
-            changed += after.value != before
-    return changed
+
+    def pick(after: str | None, limit: int) -> sa.Select[Any]:
+        query = sa.select(MEMBERS.c.id).where(
+            MEMBERS.c.tier != Tier.BRONZE.value, MEMBERS.c.tier_reviewed_at <= stale
+        )
+        if after is not None:
+            query = query.where(MEMBERS.c.id > after)
+        return query.order_by(MEMBERS.c.id).limit(limit)
+
+    async def review(conn: AsyncConnection, stage: Stage, member: LockedMember) -> int:
+        before = member.tier
+        after = await recompute(conn, stage, member, settings, at)
+        return int(after.value != before)
+
+    return await each_member(runtime, "tier-review", pick, review)
