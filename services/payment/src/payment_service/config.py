@@ -20,6 +20,10 @@ class PaymentSettings(ServiceSettings, env_prefix="PAYMENT_"):
     # Transient provider errors are retried inside the use case, then the payment fails.
     provider_max_attempts: int = Field(default=4, ge=1)
     provider_backoff_seconds: float = Field(default=0.05, ge=0)
+    # Each provider call's deadline: a hung provider would otherwise hold the event's
+    # transaction and row locks for ever. A call past it counts as the provider unavailable.
+    # With the retries, an authorisation is decided within about 20 s, inside the saga's 30.
+    provider_timeout_seconds: float = Field(default=5.0, gt=0)
 
     # Risk rules. The order amount, converted to CNY, must not exceed the maximum
     # (minor units: 5_000_000 is 50,000.00 CNY).

@@ -15,6 +15,7 @@ from payment_service.domain.intents import (
     IntentStatus,
     already_done,
     compensation,
+    ended_first,
     next_status,
 )
 from payment_service.domain.risk import RiskLimits, risk_rejection
@@ -225,3 +226,12 @@ def test_the_risk_limit_applies_to_the_converted_amount() -> None:
 )
 def test_tokens_are_masked(token: str, hint: str) -> None:
     assert mask_token(token) == hint
+
+
+@pytest.mark.parametrize("current", list(IntentStatus))
+def test_a_capture_after_the_payment_ended_is_moot(current: Status) -> None:
+    """A confirmation delivered after the void (or failure) is dropped, not refused."""
+    moot = ended_first(current, Action.CAPTURE)
+    assert moot == (current in (Status.VOIDED, Status.FAILED))
+    assert not (moot and already_done(current, Action.CAPTURE))
+    assert not ended_first(current, Action.REFUND)

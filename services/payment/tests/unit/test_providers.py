@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
+from pydantic import ValidationError
 
 from chassis.retry import retry_transient
 from payment_service.adapters.providers import (
@@ -138,3 +140,47 @@ async def test_a_call_given_as_a_lambda_is_awaited() -> None:
     flaky = Flaky(failures=1)
     assert await call_provider(settings, lambda: flaky()) == "ok"
     assert flaky.calls == 2
+
+
+class Hung:
+    """A provider call that never answers (an event never set), counting its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_a_hung_provider_call_times_out_as_unavailable_and_is_retried() -> None:
+    settings = PaymentSettings(
+        provider_max_attempts=3, provider_backoff_seconds=0, provider_timeout_seconds=0.01
+    )
+    hung = Hung()
+    with pytest.raises(ProviderUnavailable):
+        # The guard only keeps a failing test from hanging.
+        await asyncio.wait_for(call_provider(settings, hung), 30)
+    assert hung.calls == 3
+
+
+async def test_an_adapters_own_timeout_is_transient() -> None:
+    """A bare TimeoutError would be taken by the consumer for a database outage."""
+    settings = PaymentSettings(provider_max_attempts=3, provider_backoff_seconds=0)
+    calls = 0
+
+    async def times_out() -> str:
+        nonlocal calls
+        calls += 1
+        raise TimeoutError("read timeout")
+
+    with pytest.raises(ProviderUnavailable):
+        await call_provider(settings, times_out)
+    assert calls == 3
+
+
+def test_the_provider_timeout_is_positive() -> None:
+    assert PaymentSettings().provider_timeout_seconds == 5.0
+    with pytest.raises(ValidationError):
+        PaymentSettings(provider_timeout_seconds=0)

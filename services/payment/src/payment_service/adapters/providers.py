@@ -5,7 +5,12 @@ Errors a provider raises:
 - `ProviderUnavailable`: transient; the caller retries with backoff.
 
 Every call carries the payment id (and, for a refund, its refund id) so that a real adapter
-can pass them as the provider's idempotency key: a retried call then has its effect once.
+can derive the provider's idempotency key from them: a retried call then has its effect once.
+One key per operation, never the bare payment id for all of them: a provider that caches the
+answer per key (Stripe-style) would otherwise answer the capture with the authorisation it
+cached. Use `f"{payment_id}:authorize"`, `f"{payment_id}:capture"`, `f"{payment_id}:void"`,
+and the refund id for a refund (one per refund: a second refund of the same payment is a new
+operation). Each method's docstring names its key.
 Messages never contain the card token.
 """
 
@@ -38,23 +43,28 @@ class PaymentProvider(Protocol):
     name: str
 
     async def authorize(self, *, payment_id: str, token: str, amount: int, currency: str) -> str:
-        """Hold `amount` on the card behind the single-use `token`."""
+        """Hold `amount` on the card behind the single-use `token`. Idempotency key:
+        `f"{payment_id}:authorize"`."""
         ...
 
     async def capture(
         self, *, payment_id: str, authorization: str, amount: int, currency: str
     ) -> str:
-        """Take `amount` of the authorisation `authorization`."""
+        """Take `amount` of the authorisation `authorization`. Idempotency key:
+        `f"{payment_id}:capture"` (not the authorisation's key, whose cached answer a
+        provider would return instead of capturing)."""
         ...
 
     async def void(self, *, payment_id: str, authorization: str) -> str:
-        """Release an authorisation that was not captured."""
+        """Release an authorisation that was not captured. Idempotency key:
+        `f"{payment_id}:void"`."""
         ...
 
     async def refund(
         self, *, payment_id: str, refund_id: str, capture: str, amount: int, currency: str
     ) -> str:
-        """Give back `amount` of the capture `capture`."""
+        """Give back `amount` of the capture `capture`. Idempotency key: `refund_id` (one
+        per refund; the payment id would make a second refund of it the first one again)."""
         ...
 
 

@@ -72,6 +72,13 @@ ALREADY_DONE: dict[Action, frozenset[IntentStatus]] = {
     Action.REFUND: frozenset({IntentStatus.REFUNDED}),
 }
 
+# States in which an action can no longer apply though nothing is wrong: the payment ended
+# first. Two order replicas may deliver `cancelled` (the void) before `confirmed`; that
+# capture is dropped, not refused (a refusal is retried, then dead-lettered).
+ENDED_FIRST: dict[Action, frozenset[IntentStatus]] = {
+    Action.CAPTURE: frozenset({IntentStatus.VOIDED, IntentStatus.FAILED}),
+}
+
 
 def next_status(current: IntentStatus, action: Action) -> IntentStatus:
     target = TRANSITIONS.get((current, action))
@@ -84,6 +91,11 @@ def next_status(current: IntentStatus, action: Action) -> IntentStatus:
 
 def already_done(current: IntentStatus, action: Action) -> bool:
     return current in ALREADY_DONE.get(action, frozenset())
+
+
+def ended_first(current: IntentStatus, action: Action) -> bool:
+    """The payment ended before `action` was asked for: it is moot, not an error."""
+    return current in ENDED_FIRST.get(action, frozenset())
 
 
 def compensation(current: IntentStatus, *, order_was_cancelled: bool) -> Action | None:

@@ -16,7 +16,7 @@ def risk_rejection(amount_cny: int, recent_payments: int, limits: RiskLimits) ->
     """Why a payment is refused before it reaches the provider, or None to go ahead.
 
     `amount_cny` is the order amount converted with `convert`; `recent_payments` counts the
-    member's payment attempts in the window, this one excluded.
+    member's payment attempts in the window that the provider answered, this one excluded.
     """
     if amount_cny > limits.max_amount_cny:
         return f"amount {amount_cny} CNY minor units exceeds the limit of {limits.max_amount_cny}"

@@ -81,8 +81,15 @@ _RECENT = (
         INTENTS.c.id != sa.bindparam("besides"),
         sa.or_(
             INTENTS.c.failure_reason.is_(None),
+            # Only attempts the provider answered count: not risk rejections, not orders
+            # that ended first, not PAYMENT_FAILED (provider unavailable or timed out, or a
+            # currency without a rate), so retrying through an outage is not "velocity".
             INTENTS.c.failure_reason.not_in(
-                [FailureReason.RISK_REJECTED.value, ENDED_BEFORE_REQUEST]
+                [
+                    FailureReason.RISK_REJECTED.value,
+                    FailureReason.PAYMENT_FAILED.value,
+                    ENDED_BEFORE_REQUEST,
+                ]
             ),
         ),
     )
@@ -228,8 +235,10 @@ async def lock_member(conn: AsyncConnection, member_id: str) -> None:
 async def recent_payments(
     conn: AsyncConnection, member_id: str, window_seconds: int, now: datetime, *, besides: str
 ) -> int:
-    """The member's payment attempts in the window, the intent `besides` left out; risk
-    rejections and orders cancelled before their request do not count."""
+    """The member's payment attempts in the window that the provider answered (or may still
+    answer), the intent `besides` left out: risk rejections, orders cancelled before their
+    request and PAYMENT_FAILED (the provider unavailable or timed out, or no rate for the
+    currency) do not count. Declines do."""
     params = {
         "member_id": member_id,
         "since": now - timedelta(seconds=window_seconds),

@@ -2,13 +2,15 @@
 chassis commits the inbox row, the state change, the ledger rows and the outbox rows together).
 
 Holding that transaction open during the provider call is acceptable here because the sandbox
-provider is in-process and answers at once. A remote provider would need the PENDING intent
-committed first, the call made outside any transaction (with the payment id as idempotency
-key) and its answer applied in a second transaction.
+provider is in-process and answers at once, and every call has a deadline
+(PAYMENT_PROVIDER_TIMEOUT_SECONDS). A remote provider would need the PENDING intent committed
+first, the call made outside any transaction (with one idempotency key per operation, see
+`adapters.providers`) and its answer applied in a second transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -33,6 +35,7 @@ from payment_service.domain.intents import (
     LedgerKind,
     already_done,
     compensation,
+    ended_first,
 )
 from payment_service.domain.risk import risk_rejection
 from payment_service.service import intent_rows
@@ -42,9 +45,10 @@ from shared_events.money import REPORTING_CURRENCY, Money
 
 log = get_logger(__name__)
 
-# Payment and refund ids are derived, not random: they are the provider's idempotency keys, so
-# a handler that is retried after the provider answered (its transaction rolled back) asks for
-# the same authorisation or refund again instead of a second one.
+# Payment and refund ids are derived, not random: the provider's idempotency keys are made from
+# them (one per operation, `adapters.providers`), so a handler that is retried after the
+# provider answered (its transaction rolled back) asks for the same authorisation or refund
+# again instead of a second one.
 PAYMENT_NAMESPACE = uuid.UUID("0c9e4b0a-3f55-4a53-9d2e-6b1f3c7a8e21")
 REFUND_NAMESPACE = uuid.UUID("6f1c2d4e-8a57-4f0e-9b43-2f7a9d1c5e60")
 
@@ -52,15 +56,30 @@ REFUND_NAMESPACE = uuid.UUID("6f1c2d4e-8a57-4f0e-9b43-2f7a9d1c5e60")
 async def call_provider(settings: PaymentSettings, call: Callable[[], Awaitable[str]]) -> str:
     """Retry transient provider errors (`ProviderUnavailable`) with exponential backoff, as
     PAYMENT_PROVIDER_MAX_ATTEMPTS and PAYMENT_PROVIDER_BACKOFF_SECONDS say; a decline is not
-    retried, and the last transient error propagates."""
+    retried, and the last transient error propagates. Each attempt has
+    PAYMENT_PROVIDER_TIMEOUT_SECONDS to answer (see `_within_deadline`)."""
 
     return await retry_transient(
-        call,
+        lambda: _within_deadline(settings.provider_timeout_seconds, call),
         transient=ProviderUnavailable,
         attempts=settings.provider_max_attempts,
         backoff_seconds=settings.provider_backoff_seconds,
         message="payment provider unavailable, retrying",
     )
+
+
+async def _within_deadline(seconds: float, call: Callable[[], Awaitable[str]]) -> str:
+    """One provider call, given up after `seconds`. A timeout (ours, or the adapter's own
+    `TimeoutError`) is the provider unavailable: retried, then handled as an outage of the
+    provider. Left a bare `TimeoutError`, it was not retried, and the consumer took it for a
+    database outage and waited for ever, even for an authorisation that should fail."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await call()
+    except TimeoutError as error:
+        raise ProviderUnavailable(
+            f"the payment provider timed out (deadline {seconds} s)"
+        ) from error
 
 
 def _entry_id() -> str:
@@ -209,6 +228,16 @@ async def capture(delivery: Delivery[PaymentRuntime], order_id: str) -> None:
     conn = await delivery.session.connection()
     intent = await _existing(conn, order_id)
     if already_done(intent.state.status, Action.CAPTURE):
+        return
+    if ended_first(intent.state.status, Action.CAPTURE):
+        # Another order replica's cancellation was delivered first and the authorisation is
+        # voided (or it failed): nothing to capture, and retrying would not change that.
+        log.warning(
+            "order confirmed after its payment ended",
+            order_id=order_id,
+            payment_id=intent.id,
+            status=str(intent.state.status),
+        )
         return
     captured = intent.state.capture()  # refuses anything but AUTHORIZED
     authorization = await intent_rows.provider_reference(
