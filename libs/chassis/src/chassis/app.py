@@ -10,6 +10,7 @@ the same for both.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import signal
@@ -284,7 +285,8 @@ async def _serving(
     close_last: Sequence[Callable[[], Awaitable[object]]],
 ) -> AsyncIterator[None]:
     """Jobs and the metrics listener run and routes see the runtime while the app serves; at
-    shutdown: jobs, then `stop_first`, the `on_stop` hooks, then `close_last`, in that order."""
+    shutdown: jobs, then `stop_first`, the `on_stop` hooks, then `close_last`, in that order,
+    each even when one before it failed."""
     settings = spec.settings
     jobs = _start_jobs(spec, runtime)
     metrics = _serve_metrics(spec.metrics_listener)
@@ -294,15 +296,29 @@ async def _serving(
         yield
     finally:
         app.state.runtime = None
-        await _stop_jobs(jobs)
-        for stop in stop_first:
-            await stop()
-        await _run_hooks(spec.on_stop, runtime)
-        for close in close_last:
-            await close()
-        if metrics is not None:
-            metrics.shutdown()
-        log.info("service stopped")
+        hooks = [functools.partial(hook, runtime) for hook in spec.on_stop]
+        try:
+            await _run_each([functools.partial(_stop_jobs, jobs), *stop_first, *hooks, *close_last])
+        finally:
+            if metrics is not None:
+                metrics.shutdown()
+            log.info("service stopped")
+
+
+async def _run_each(steps: Sequence[Callable[[], Awaitable[object]]]) -> None:
+    """Run every stop step in order, even after one failed (the consumers' stop must not keep
+    the relay from draining, nor the database from closing); each failure is logged, the
+    first is raised once all have run."""
+    failure: BaseException | None = None
+    for step in steps:
+        try:
+            await step()
+        except BaseException as exc:
+            name = getattr(getattr(step, "func", step), "__qualname__", repr(step))
+            log.error("stop step failed", step=name, error=repr(exc))
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 async def _start(spec: ServiceSpec, runtime: AnyBaseRuntime) -> None:

@@ -95,12 +95,14 @@ class ConsumerGroup:
 
     async def stop(self) -> None:
         if self.broker is not None:
-            if self.pace is not None:
-                await self.pace.stop()
-            self.dead_letters.unwatch()
-            self.lag.unwatch()
-            await self.commits.stop()
-            await self.broker.stop()
+            try:
+                if self.pace is not None:
+                    await self.pace.stop()
+                self.dead_letters.unwatch()
+                self.lag.unwatch()
+                await self.commits.stop()  # bounded: a hung broker does not hold the stop
+            finally:
+                await self.broker.stop()  # whatever failed before
 
 
 def pace_settings(settings: ServiceSettings) -> PaceSettings:

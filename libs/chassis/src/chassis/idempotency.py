@@ -18,13 +18,17 @@ import redis.asyncio as aioredis
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 
 from chassis.errors import ProblemError, as_problem, kept_with_key
+from chassis.logging import get_logger
 from chassis.redis_outage import RedisOutage
 from chassis.rules import RuleError
 
 if TYPE_CHECKING:
     from chassis.runtime import AnyRuntime
+
+log = get_logger(__name__)
 
 DAY = 24 * 3600
 MAX_KEY_LENGTH = 255
@@ -79,6 +83,8 @@ class IdempotencyStore:
         )
         if not claimed:
             return await self._replay(redis_key, body_print)
+        # Only what `operation()` itself raised frees the key: once it has returned, its work
+        # is done, and a cancellation or a Redis failure must not let a retry run it again.
         try:
             result = await operation()
         except (ProblemError, RuleError) as refusal:
@@ -106,9 +112,15 @@ class IdempotencyStore:
         record: dict[str, Any] = {"fingerprint": body_print, "status": status, "body": payload}
         if problem is not None:
             record["problem"] = {"detail": problem.detail, "code": problem.code, **problem.extra}
-        await self.outage.ask(
-            lambda: self.redis.set(redis_key, json.dumps(record), ex=self.ttl_seconds), skip=False
-        )
+        try:
+            await self.outage.ask(
+                lambda: self.redis.set(redis_key, json.dumps(record), ex=self.ttl_seconds),
+                skip=False,
+            )
+        except RedisError as exc:
+            # The operation ran: its answer goes to the client all the same. A 503 would invite
+            # a retry that, once the claim expires, runs the operation a second time.
+            log.warning("idempotency answer not stored", status=status, error=str(exc))
 
     async def _replay(self, redis_key: str, body_print: str) -> JSONResponse:
         raw = await self.outage.ask(lambda: self.redis.get(redis_key))

@@ -26,6 +26,9 @@ from chassis.logging import get_logger
 
 log = get_logger(__name__)
 
+# How long a stop waits for its last commit (a broker that hangs would make it wait for ever).
+STOP_COMMIT_SECONDS = 2.0
+
 
 class OffsetCommits(ConsumerRebalanceListener):  # type: ignore[misc]
     """The next offsets of handled records, per partition, waiting to be committed."""
@@ -78,13 +81,19 @@ class OffsetCommits(ConsumerRebalanceListener):  # type: ignore[misc]
             for partition, offset in offsets.items():
                 self.pending[partition] = max(self.pending.get(partition, 0), offset)
 
-    async def stop(self) -> None:
-        """Before the consumer stops: commit what is pending now."""
+    async def stop(self, timeout: float = STOP_COMMIT_SECONDS) -> None:
+        """Before the consumer stops: commit what is pending now, for at most `timeout`
+        seconds. aiokafka retries a commit to an unreachable coordinator for ever, and the
+        service's other stop steps (the relay's drain) must not wait on it: what is left
+        uncommitted is delivered again after the restart, and the inbox drops it."""
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
-        await self.commit()
+        try:
+            await asyncio.wait_for(self.commit(), timeout)
+        except TimeoutError:
+            log.warning("offset commit at stop gave up; the records will be redelivered")
 
     # ConsumerRebalanceListener: called by aiokafka before it gives partitions up.
     async def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:

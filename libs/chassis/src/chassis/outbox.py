@@ -11,7 +11,9 @@ them went out (`<PREFIX>_OUTBOX_MARK_SECONDS`, default 0.1 s), before any sweep 
 
 The table remains the truth. The relay sweeps it, in id order, for rows that were committed
 but not sent: at start (a crash between commit and send), after a failed send (then it stays
-on the table until it is caught up, so per-key order holds), when memory overflows, and every
+on the table until it is caught up, so per-key order holds), when memory overflows or a COMMIT
+failed (the server may have made it, its answer lost: no hand-over, but rows in the table that
+later commits of the same keys must not overtake), and every
 `poll_seconds` for rows older than that (`<PREFIX>_OUTBOX_POLL_SECONDS`, default 5 s: another
 replica's leftovers). A crash between send and mark re-publishes: a duplicate, never a loss
 (inboxes drop it); gathering the marks widens that window to `mark_seconds`. The
@@ -100,6 +102,8 @@ def create_outbox_table(op: Operations) -> None:
 
 # A session's staged events: (outbox row, Kafka record), in staging order.
 _STAGED = "outbox_staged"
+# Set once a transaction's rows are written and its COMMIT is about to be sent.
+_COMMITTING = "outbox_committing"
 Staged = tuple[dict[str, Any], OutgoingRecord]
 
 
@@ -201,13 +205,14 @@ class Outbox:
             sync = session.sync_session
             event.listen(sync, "before_commit", _write_rows)
             event.listen(sync, "after_commit", self._hand_over)
-            event.listen(sync, "after_rollback", _forget)
+            event.listen(sync, "after_rollback", self._forget)
         return staged
 
     def _hand_over(self, session: Session) -> None:
         """After commit, in the committing task: the records join the relay's queue in commit
         order (transactions on one aggregate lock it, so they commit in causal order)."""
         staged = session.info.pop(_STAGED, None)
+        session.info.pop(_COMMITTING, None)
         if not staged:
             return
         if len(self.pending) + len(staged) > self.max_pending:
@@ -216,6 +221,16 @@ class Outbox:
         else:
             self.pending.extend(staged)
         self.committed.set()
+
+    def _forget(self, session: Session) -> None:
+        """After a rollback. One that follows a failed COMMIT may follow a commit the server
+        made (its acknowledgement lost with the connection): those rows are in the table,
+        unsent, and later commits of the same keys must not go out before them. The relay is
+        sent to the table, in id order, before it sends anything more from memory."""
+        staged = session.info.pop(_STAGED, None)
+        if session.info.pop(_COMMITTING, False) and staged:
+            self.overflowed = True
+            self.committed.set()
 
     def take(self) -> list[Staged]:
         pending, self.pending = self.pending, []
@@ -229,10 +244,7 @@ def _write_rows(session: Session) -> None:
     staged: list[Staged] | None = session.info.get(_STAGED)
     if staged:
         session.connection().execute(sa.insert(OUTBOX), [row for row, _ in staged])
-
-
-def _forget(session: Session) -> None:
-    session.info.pop(_STAGED, None)
+        session.info[_COMMITTING] = True  # the COMMIT goes next: from here, it may land
 
 
 _UNSENT_COLUMNS = (

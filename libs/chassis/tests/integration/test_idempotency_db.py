@@ -258,3 +258,23 @@ async def test_keys_expire_after_a_day(database: Database) -> None:
     async with database.engine.connect() as conn:
         left = (await conn.execute(sa.select(RECORDS.c.key_hash))).scalars().all()
     assert left == [hashed("k-8")]
+
+
+async def test_one_expiry_round_keeps_up_with_more_keys_than_ten_thousand(
+    database: Database,
+) -> None:
+    """The job's round goes on until a batch comes back short (the retention jobs' limits): at
+    10 batches of 1,000 per 600 s, keys made faster than 16.7 a second piled up for ever."""
+    expired = datetime.now(UTC) - timedelta(hours=25)
+    async with database.transaction() as session:
+        await session.exec(  # type: ignore[call-overload]
+            sa.text(
+                "INSERT INTO idempotency_keys"
+                " (scope, key_hash, fingerprint, status, created_at)"
+                " SELECT 'bulk', md5(n::text), 'f', 201, :expired"
+                " FROM generate_series(1, 10500) AS n"
+            ).bindparams(expired=expired)
+        )
+    assert await delete_expired(database) == 10_500
+    async with database.engine.connect() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(RECORDS))).scalar() == 0

@@ -5,6 +5,8 @@ partitions away (the new owner gets nothing the old one handled)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import uuid
 from typing import Any
 
@@ -18,6 +20,7 @@ from chassis.db import Database
 from chassis.offset_commits import OffsetCommits
 from chassis.producer import EventProducer, ensure_topics
 from chassis.settings import ServiceSettings
+from chassis.testing.infra import TansuBroker, free_port
 from chassis.testing.kafka import subscribed
 from chassis.testing.polling import eventually
 from shared_events import to_kafka
@@ -140,3 +143,32 @@ async def test_a_rebalance_commits_what_was_handled_before_partitions_move(
     outcomes = handler_outcomes(group)
     assert outcomes.get("duplicate", 0) == 0
     assert outcomes.get("handled") == 2 * len(keys)
+
+
+async def test_a_stop_gives_up_its_commit_when_the_broker_hangs(database: Database) -> None:
+    """aiokafka retries a commit to a coordinator that never answers for ever: the stop gives
+    up after a moment (the records come again after the restart, the inbox drops them), so
+    the service's other stop steps still run. On a broker of its own, stopped (SIGSTOP)."""
+    kafka = TansuBroker(free_port())
+    kafka.start()
+    assert kafka.process is not None
+    producer = EventProducer(kafka.bootstrap)
+    await producer.start()
+    topic = f"test-{uuid.uuid4().hex[:8]}.events"
+    await ensure_topics(kafka.bootstrap, [topic, f"{topic}.dlq"], partitions=1)
+    settings = ServiceSettings(kafka_bootstrap_servers=kafka.bootstrap)
+    commits = OffsetCommits(interval_seconds=600)  # only the stop commits
+    seen: list[str] = []
+    broker = member(database, producer, settings, topic, "hung", commits, seen)
+    await broker.start()
+    try:
+        await produce(producer, topic, ["k1"])
+        await eventually(lambda: asyncio.sleep(0, len(seen)), lambda n: n == 1)
+        os.kill(kafka.process.pid, signal.SIGSTOP)
+        # Unbounded, this waits for ever (the outer bound only keeps a failure from hanging).
+        await asyncio.wait_for(commits.stop(timeout=0.5), 30)
+    finally:
+        os.kill(kafka.process.pid, signal.SIGCONT)
+        await broker.stop()
+        await producer.stop()
+        kafka.stop()

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -306,3 +307,48 @@ async def test_crash_between_publish_and_mark_gives_a_duplicate_the_inbox_skips(
             )
         ).all()
     assert [row[0] for row in applied] == [str(envelope.id)]
+
+
+@contextmanager
+def commit_answer_lost(db: Database) -> Iterator[None]:
+    """Inside, each COMMIT of `db` is made by the server, then its connection drops before
+    the answer arrives: the client sees a disconnect, as when a network fails at that moment."""
+    dialect = db.engine.sync_engine.dialect
+    commit = dialect.do_commit
+
+    def commit_then_drop(dbapi_connection: Any) -> None:
+        commit(dbapi_connection)
+        dbapi_connection.driver_connection.terminate()
+        raise dialect.loaded_dbapi.InterfaceError("connection is closed")
+
+    with patch.object(dialect, "do_commit", commit_then_drop):
+        yield
+
+
+async def test_a_commit_whose_answer_was_lost_is_not_overtaken_by_later_ones(
+    database: Database, producer: EventProducer, kafka_bootstrap_servers: str
+) -> None:
+    """The commit landed but its hand-over never ran: the relay reads the table, in id order,
+    before sending anything more from memory, so the aggregate's events keep their order
+    (not the lost one after the next commit, at the next sweep)."""
+    outbox = await catalog_outbox(kafka_bootstrap_servers)
+    relay = OutboxRelay(database, outbox, producer, service="test", poll_seconds=0.5)
+    relay.start()
+    writer = Database(database.url)  # the connection that fails; the relay's are fine
+    product_id = f"p-{uuid.uuid4()}"
+    try:
+        first = await stage_unpublished(writer, outbox, product_id)
+        await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 1)
+        with commit_answer_lost(writer), pytest.raises(sa.exc.DBAPIError):
+            await stage_unpublished(writer, outbox, product_id)
+        third = await stage_unpublished(writer, outbox, product_id)
+        records = await read_keyed(kafka_bootstrap_servers, CATALOG_EVENTS, product_id, 3)
+    finally:
+        await relay.stop()
+        await writer.dispose()
+    async with database.sessions() as session:
+        rows = select(OutboxRecord.event_id).where(OutboxRecord.subject == product_id)
+        lost = (await session.exec(rows.order_by(col(OutboxRecord.id)))).all()
+    assert len(lost) == 3  # committed after all
+    ids = [str(first.id), str(lost[1]), str(third.id)]
+    assert [header(r, "ce_id") for r in records] == ids
