@@ -42,9 +42,15 @@ async def lock_name(conn: AsyncConnection, name: str) -> None:
 async def hold_write_lock(conn: AsyncConnection) -> None:
     """On SQLite, take the database's write lock now (waiting for another writer to commit),
     so that what this transaction reads from here on is current. Nothing on PostgreSQL, whose
-    row locks (`SELECT ... FOR UPDATE`) do that job."""
-    if conn.dialect.name == "sqlite":
-        await conn.execute(_WRITE_NOTHING)
+    row locks (`SELECT ... FOR UPDATE`) do that job, nor on SQLite once the transaction has
+    begun: the driver begins one only for a write, which took the lock (a consumer's inbox
+    INSERT comes first in every handler's transaction), so the hot path sends nothing more."""
+    if conn.dialect.name != "sqlite":
+        return
+    raw = await conn.get_raw_connection()
+    if getattr(raw.driver_connection, "in_transaction", False):
+        return
+    await conn.execute(_WRITE_NOTHING)
 
 
 def is_deadlock(error: BaseException) -> bool:

@@ -18,6 +18,12 @@ def upgrade() -> None:
     op.add_column(
         "analytics_orders", sa.Column("cancelled_after_payment", sa.Boolean(), nullable=True)
     )
+    # Orders cancelled before this column: after payment when they had been confirmed (the
+    # cancellation's `was_confirmed`), so that a `placed` applied later counts their units back.
+    op.execute(
+        "UPDATE analytics_orders SET cancelled_after_payment = (confirmed_at IS NOT NULL) "
+        "WHERE cancelled_at IS NOT NULL"
+    )
 
 
 def downgrade() -> None:

@@ -13,7 +13,7 @@ from chassis.testing.infra import free_port
 from notification_service.adapters.channel import DeliveryError, Message
 from notification_service.adapters.email import SmtpEmail, build_email
 from notification_service.adapters.sms import SandboxSms
-from notification_service.adapters.webhook import WebhookSender
+from notification_service.adapters.webhook import MAX_LOOKUPS_IN_FLIGHT, WebhookSender
 
 
 async def test_sandbox_sms_records_messages_and_sends_nothing() -> None:
@@ -140,3 +140,31 @@ async def test_a_stalled_name_resolution_fails_at_the_webhooks_deadline(
         # The outer bound only ends the test should the deadline not hold (it hung before).
         await asyncio.wait_for(sender.send(message), 30)
     assert not failed.value.permanent and "in time" in failed.value.reason
+
+
+async def test_stalled_name_lookups_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stalled lookup keeps its thread of the loop's pool after its send gave up: past
+    MAX_LOOKUPS_IN_FLIGHT of them, a send fails at once (retried later) instead of starting
+    another, so they cannot take every thread the database and Redis reconnects need."""
+    never, started = asyncio.Event(), []
+
+    async def stalled_getaddrinfo(*_: object, **__: object) -> list[tuple[object, ...]]:
+        started.append(1)
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", stalled_getaddrinfo)
+    host = "hooks.example"
+    sender = WebhookSender(allowed_hosts=frozenset({host}), timeout_seconds=0.05)
+    message = Message("d-1", f"https://{host}/hook", "t", "{}", secret="s")
+    reasons = []
+    for _ in range(MAX_LOOKUPS_IN_FLIGHT + 2):
+        with pytest.raises(DeliveryError) as failed:
+            await asyncio.wait_for(sender.send(message), 30)
+        reasons.append(failed.value.reason)
+    assert len(started) == MAX_LOOKUPS_IN_FLIGHT
+    assert ["stalled" in reason for reason in reasons] == [False] * MAX_LOOKUPS_IN_FLIGHT + [
+        True,
+        True,
+    ]
+    never.set()  # the stalled lookups end: their count goes back

@@ -20,6 +20,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -28,6 +29,22 @@ from notification_service.domain.signing import SIGNATURE_HEADER, signature_head
 from notification_service.domain.webhooks import address_allowed, host_allowed
 
 USER_AGENT = "commerce-suite-notification/1"
+# Name lookups run on the loop's default thread pool, and one that stalls keeps its thread
+# after its send gave up waiting: at most this many at once per sender, so stalled lookups
+# cannot take every thread of the pool (the database's and Redis' reconnects resolve there).
+MAX_LOOKUPS_IN_FLIGHT = 4
+
+
+@dataclass
+class _InFlight:
+    """Name lookups started and not finished (a stalled one counts until its thread ends)."""
+
+    count: int = 0
+
+    def done(self, lookup: asyncio.Future[Any]) -> None:
+        self.count -= 1
+        if not lookup.cancelled():
+            lookup.exception()  # retrieved: one that failed after its send gave up is no news
 
 
 def one_shot_client() -> httpx.AsyncClient:
@@ -44,6 +61,7 @@ class WebhookSender:
     allow_private_addresses: bool = False
     clock: Callable[[], float] = field(default=time.time)
     client: httpx.AsyncClient = field(default_factory=one_shot_client)
+    lookups: _InFlight = field(default_factory=_InFlight)
 
     async def send(self, message: Message) -> None:
         if not host_allowed(message.to, self.allowed_hosts):
@@ -92,10 +110,17 @@ class WebhookSender:
         has passed `address_allowed`. Awaited within the send's deadline, which fails the
         send (to be retried) without waiting for a stalled resolver's thread to finish."""
         port = url.port or (443 if url.scheme == "https" else 80)
+        if self.lookups.count >= MAX_LOOKUPS_IN_FLIGHT:
+            raise DeliveryError("name lookups are stalled; the webhook is tried again later")
+        self.lookups.count += 1
+        lookup = asyncio.ensure_future(
+            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        )
+        lookup.add_done_callback(self.lookups.done)
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
+            # Shielded: the deadline ends the wait, not the lookup's count, which its thread
+            # holds until it ends.
+            infos = await asyncio.shield(lookup)
         except OSError as exc:
             raise DeliveryError(f"webhook host does not resolve: {exc.strerror}") from exc
         addresses = [str(info[4][0]) for info in infos]

@@ -233,8 +233,8 @@ async def _webhooks(
 
 async def release_parked(delivery: NotificationDelivery, member: RecipientRow) -> int:
     """Write the messages parked for `member`, now that their registration is recorded in
-    this transaction; return how many rows are new. One DELETE ... RETURNING when nothing is
-    parked (nearly always).
+    this transaction; return how many rows are new. When nothing is parked (nearly always):
+    the member's lock (`parking.take`) and one DELETE ... RETURNING.
 
     They keep the order their events were handled in, and are due one dispatch round from
     now: the welcome, which membership publishes right after the registration on the same

@@ -74,9 +74,11 @@ ALREADY_DONE: dict[Action, frozenset[IntentStatus]] = {
 
 # States in which an action can no longer apply though nothing is wrong: the payment ended
 # first. Two order replicas may deliver `cancelled` (the void) before `confirmed`; that
-# capture is dropped, not refused (a refusal is retried, then dead-lettered).
+# capture is dropped, not refused (a refusal is retried, then dead-lettered). Not FAILED: no
+# order is confirmed after its payment failed, so a capture of one is refused, for operators
+# to see.
 ENDED_FIRST: dict[Action, frozenset[IntentStatus]] = {
-    Action.CAPTURE: frozenset({IntentStatus.VOIDED, IntentStatus.FAILED}),
+    Action.CAPTURE: frozenset({IntentStatus.VOIDED}),
 }
 
 
