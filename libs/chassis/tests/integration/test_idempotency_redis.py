@@ -18,7 +18,7 @@ from chassis.errors import ProblemError
 from chassis.idempotency import IdempotencyStore
 from chassis.redis_outage import RETRY_SECONDS, RedisOutage
 from chassis.testing.clock import ManualClock
-from chassis.testing.infra import free_port, start_redis_server
+from chassis.testing.infra import stoppable_redis
 
 pytestmark = pytest.mark.integration
 
@@ -30,16 +30,8 @@ class Adjusted(BaseModel):
 @pytest.fixture
 async def hangable() -> AsyncIterator[tuple[aioredis.Redis, int]]:
     """A client (short socket timeout) of a throwaway redis-server, and the server's pid."""
-    port = free_port()
-    server = start_redis_server(port)
-    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=0.5)
-    try:
-        yield client, server.pid
-    finally:
-        os.kill(server.pid, signal.SIGCONT)
-        await client.aclose()
-        server.terminate()
-        server.wait()
+    async with stoppable_redis(socket_timeout=0.5) as started:
+        yield started
 
 
 def adjuster(

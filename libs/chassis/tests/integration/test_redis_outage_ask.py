@@ -18,7 +18,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from chassis.idempotency import IdempotencyStore
 from chassis.redis_outage import RETRY_SECONDS, RedisAway, RedisOutage
 from chassis.testing.clock import ManualClock
-from chassis.testing.infra import free_port, start_redis_server
+from chassis.testing.infra import stoppable_redis
 
 pytestmark = pytest.mark.integration
 
@@ -26,16 +26,8 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def own_redis() -> AsyncIterator[tuple[aioredis.Redis, int]]:
     """A client of a throwaway redis-server this test may stop, and the server's pid."""
-    port = free_port()
-    server = start_redis_server(port)
-    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=2.0)
-    try:
-        yield client, server.pid
-    finally:
-        os.kill(server.pid, signal.SIGCONT)
-        await client.aclose()
-        server.terminate()
-        server.wait()
+    async with stoppable_redis(socket_timeout=2.0) as started:
+        yield started
 
 
 @pytest.fixture

@@ -7,12 +7,15 @@ import contextlib
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import redis.asyncio as aioredis
 
 # What the `create_database` fixture gives: a new database named after its argument; its URL.
 DatabaseFactory = Callable[[str], Awaitable[str]]
@@ -225,3 +228,19 @@ def redis_url() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def stoppable_redis(socket_timeout: float) -> AsyncIterator[tuple[aioredis.Redis, int]]:
+    """A client of a throwaway redis-server that a test may stop (SIGSTOP) or hang, and the
+    server's pid; the server is resumed and ended on exit."""
+    port = free_port()
+    server = start_redis_server(port)
+    client = aioredis.Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_timeout=socket_timeout)
+    try:
+        yield client, server.pid
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+        await client.aclose()
+        server.terminate()
+        server.wait()
